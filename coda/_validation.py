@@ -1,0 +1,306 @@
+"""Every check of user input and every user-facing error message.
+
+Each check takes the name of the parameter it looks at, so that a message can
+say which argument is wrong, what was expected, what arrived, and how to fix it.
+Nothing here computes results; nothing here mutates its input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CodaWarning",
+    "as_2d",
+    "check_basis",
+    "check_composition",
+    "check_option",
+    "check_shape",
+    "check_part",
+    "check_sbp",
+    "float_dtype",
+]
+
+_MAX_LISTED = 5
+
+
+class CodaWarning(UserWarning):
+    """Base class of every warning that coda emits."""
+
+
+def _listing(items: Sequence, total: int | None = None) -> str:
+    """Return ``'a, b, c'`` for at most a few items, with a count of the rest."""
+    total = len(items) if total is None else total
+    shown = ", ".join(str(item) for item in items[:_MAX_LISTED])
+    if total > _MAX_LISTED:
+        shown += f", ... ({total - _MAX_LISTED} more)"
+    return shown
+
+
+def float_dtype(dtype: np.dtype) -> np.dtype:
+    """Return the floating dtype computations use for input of ``dtype``.
+
+    float32 stays float32 (model statistics are float32); everything else,
+    integers (counts) included, is computed in float64.
+    """
+    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+
+def as_2d(x, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a 2-D float array without copying when possible.
+
+    Accepts lists, numpy arrays and pandas objects; a 1-D input is one
+    composition and becomes one row. The caller's object is never modified:
+    callers treat the result as read-only.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` holds non-numeric values (the offending DataFrame columns are
+        named).
+    ValueError
+        If ``x`` is empty or has more than two dimensions.
+    """
+    if isinstance(x, pd.DataFrame):
+        bad = [str(c) for c, dt in x.dtypes.items() if not _is_real_dtype(dt)]
+        if bad:
+            raise TypeError(
+                f"{name} has non-numeric columns: {_listing(bad)}; select the "
+                f"numeric parts first, e.g. {name}[[...numeric columns...]], or "
+                f"move identifiers into the index with {name}.set_index(...)"
+            )
+        values = x.to_numpy()
+    elif isinstance(x, pd.Series):
+        if not _is_real_dtype(x.dtype):
+            raise TypeError(f"{name} has dtype {x.dtype}; expected real numbers")
+        values = x.to_numpy()
+    else:
+        values = np.asarray(x)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(
+            f"{name} has dtype {values.dtype}; expected real numbers "
+            "(integers or floats), one row per sample and one column per part"
+        )
+    if values.ndim == 1:
+        values = values.reshape(1, -1)
+    elif values.ndim != 2:
+        raise ValueError(
+            f"{name} must be 1-D (one composition) or 2-D (samples x parts); "
+            f"got {values.ndim} dimensions with shape {values.shape}"
+        )
+    if values.size == 0:
+        raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one value")
+    return values.astype(float_dtype(values.dtype), copy=False)
+
+
+def _is_real_dtype(dtype) -> bool:
+    dtype = np.dtype(dtype) if not isinstance(dtype, pd.api.extensions.ExtensionDtype) else dtype
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return False
+    return dtype.kind in "iuf"
+
+
+def _positions(mask: np.ndarray, row_labels=None) -> tuple[list, int]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if row_labels is not None:
+        return [row_labels[r] for r in rows[:_MAX_LISTED]], rows.size
+    return rows[:_MAX_LISTED].tolist(), rows.size
+
+
+def check_shape(values: np.ndarray, name: str = "x", *, min_parts: int = 1, min_samples: int = 1) -> None:
+    """Raise if a 2-D ``values`` has too few parts (columns) or samples (rows)."""
+    n, d = values.shape
+    if d < min_parts:
+        raise ValueError(
+            f"{name} has {d} part{'s' if d != 1 else ''}; at least {min_parts} are needed "
+            "(parts are columns: pass one row per sample and one column per part)"
+        )
+    if n < min_samples:
+        raise ValueError(
+            f"{name} has {n} sample{'s' if n != 1 else ''}; at least {min_samples} are needed"
+        )
+
+
+def check_composition(
+    values: np.ndarray,
+    name: str = "x",
+    *,
+    allow_zeros: bool = False,
+    min_parts: int = 1,
+    min_samples: int = 1,
+    row_labels=None,
+) -> None:
+    """Raise a clear error if ``values`` is not a valid set of compositions.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples, n_parts)
+        Output of :func:`as_2d`.
+    name : str
+        The parameter's name, used in messages.
+    allow_zeros : bool
+        Whether zeros are acceptable (closure, zero replacement) or not
+        (log-ratio transforms).
+    min_parts, min_samples : int
+        The smallest acceptable number of columns and rows.
+    row_labels : sequence, optional
+        Row labels (a DataFrame's index) to name offending rows by.
+    """
+    check_shape(values, name, min_parts=min_parts, min_samples=min_samples)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows, total = _positions(bad, row_labels)
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} NaN or infinite values (rows {_listing(rows, total)}); "
+            "drop or impute those rows first, e.g. x[np.isfinite(x).all(axis=1)]"
+        )
+    negative = values < 0
+    if negative.any():
+        rows, total = _positions(negative, row_labels)
+        raise ValueError(
+            f"{name} contains {int(negative.sum())} negative values (rows {_listing(rows, total)}); "
+            "compositions are non-negative amounts (counts, proportions, percentages)"
+        )
+    if not allow_zeros:
+        zeros = values == 0
+        if zeros.any():
+            rows, total = _positions(zeros, row_labels)
+            raise ValueError(
+                f"{name} has {int(zeros.sum())} zeros (rows {_listing(rows, total)}); log-ratios "
+                "need positive parts: replace them first, e.g. "
+                f'coda.replace_zeros({name}, method="multiplicative")'
+            )
+    else:
+        empty = ~values.any(axis=1)
+        if empty.any():
+            rows, total = _positions(empty[:, None], row_labels)
+            raise ValueError(
+                f"{name} has rows whose parts are all zero (rows {_listing(rows, total)}); "
+                "such a row is not a composition: drop it"
+            )
+
+
+def check_option(value, name: str, options: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``options``; raise otherwise."""
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"{name}={value!r} is not a known option; choose one of "
+            + ", ".join(repr(o) for o in options)
+        )
+    return value
+
+
+def check_part(ref, name: str, parts: Sequence | None, n_parts: int) -> int:
+    """Return the position of part ``ref``, given as an index or a part name."""
+    if isinstance(ref, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a part index or a part name, not a bool")
+    if isinstance(ref, (int, np.integer)):
+        if not -n_parts <= ref < n_parts:
+            raise ValueError(
+                f"{name}={ref} is out of range for {n_parts} parts; "
+                f"use an index from {-n_parts} to {n_parts - 1}"
+            )
+        return int(ref) % n_parts
+    if parts is not None:
+        matches = [i for i, p in enumerate(parts) if p == ref]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ValueError(f"{name}={ref!r} names {len(matches)} parts; part names must be unique")
+        raise ValueError(
+            f"{name}={ref!r} is not a part; the parts are {_listing([str(p) for p in parts])}"
+        )
+    raise ValueError(
+        f"{name}={ref!r} is a name, but the data have no part names; "
+        "pass an integer position or a DataFrame with named columns"
+    )
+
+
+def check_basis(basis, name: str, n_parts: int, *, dtype=np.float64, atol: float = 1e-8) -> np.ndarray:
+    """Return ``basis`` as a D x (D-1) orthonormal matrix in clr coordinates.
+
+    Raises
+    ------
+    ValueError
+        If the shape is wrong, if a column does not sum to zero (it then is no
+        clr vector), or if the columns are not orthonormal.
+    """
+    values = basis.to_numpy() if isinstance(basis, pd.DataFrame) else np.asarray(basis)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
+    values = values.astype(np.float64, copy=False)
+    expected = (n_parts, n_parts - 1)
+    if values.shape != expected:
+        hint = " (it looks transposed: pass basis.T)" if values.shape == expected[::-1] else ""
+        raise ValueError(
+            f"{name} has shape {values.shape}; a basis for {n_parts} parts is a "
+            f"{expected[0]} x {expected[1]} matrix, one clr column per coordinate{hint}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    sums = np.abs(values.sum(axis=0)).max()
+    gram_err = np.abs(values.T @ values - np.eye(n_parts - 1)).max()
+    if sums > atol or gram_err > atol:
+        raise ValueError(
+            f"{name} is not an orthonormal basis of the clr plane (largest |column sum| "
+            f"{sums:.2g}, largest |V^T V - I| {gram_err:.2g}); build one with "
+            "coda.ilr_basis(...) or coda.sbp_basis(...)"
+        )
+    return values.astype(dtype, copy=False)
+
+
+def check_sbp(sbp, name: str = "sbp") -> np.ndarray:
+    """Return ``sbp`` as an int8 (D-1) x D matrix of +1/-1/0 after checking it.
+
+    A sequential binary partition splits all parts into two groups (the row
+    without zeros), and then each group of two or more parts again, until
+    every group holds one part: each row after the first splits exactly one
+    group made by an earlier split, and every group is split once.
+    """
+    values = sbp.to_numpy() if isinstance(sbp, pd.DataFrame) else np.asarray(sbp)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(
+            f"{name} must be a 2-D matrix with one row per balance and one column "
+            f"per part; got shape {values.shape}"
+        )
+    if not _is_real_dtype(values.dtype) or not np.isin(values, (-1, 0, 1)).all():
+        raise ValueError(f"{name} must contain only +1, -1 and 0")
+    values = values.astype(np.int8)
+    n_rows, d = values.shape
+    if d < 2 or n_rows != d - 1:
+        raise ValueError(
+            f"{name} has shape {values.shape}; a sequential binary partition of {d} parts "
+            f"has {d - 1} rows (balances) and {d} columns (parts)"
+        )
+    groups = {}
+    for i, row in enumerate(values):
+        plus = frozenset(np.flatnonzero(row > 0).tolist())
+        minus = frozenset(np.flatnonzero(row < 0).tolist())
+        if not plus or not minus:
+            raise ValueError(f"{name} row {i} must have at least one +1 and one -1")
+        groups[i] = (plus, minus)
+    wanted = {frozenset(range(d))}
+    split = set()
+    for _ in range(n_rows):
+        progress = False
+        for i, (plus, minus) in groups.items():
+            support = plus | minus
+            if i not in split and support in wanted:
+                split.add(i)
+                wanted.discard(support)
+                wanted.update(g for g in (plus, minus) if len(g) > 1)
+                progress = True
+        if not progress:
+            break
+    if len(split) != n_rows or wanted:
+        bad = sorted(set(groups) - split)
+        raise ValueError(
+            f"{name} is not a sequential binary partition: row(s) {_listing(bad)} do not "
+            "split a group made by an earlier row (the first split must use every part, "
+            "and each later row must split exactly one of the groups made before)"
+        )
+    return values
