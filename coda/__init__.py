@@ -5,6 +5,20 @@ reference-independent partial correlations, with numba kernels underneath.
 """
 
 from coda._validation import CodaWarning
+from coda.covariance import (
+    alr_cov,
+    alr_cov_change_ref,
+    alr_cov_to_clr_cov,
+    clr_cov,
+    clr_cov_to_alr_cov,
+    clr_cov_to_variation,
+    ilr_cov,
+    proportionality,
+    total_variance,
+    variation,
+    variation_to_clr_cov,
+)
+from coda.partial import multiple_r2, partial_variance, pcor, precision
 from coda.transforms import (
     alr,
     alr_inv,
@@ -30,20 +44,35 @@ __version__ = "0.1.0"
 __all__ = [
     "CodaWarning",
     "alr",
+    "alr_cov",
+    "alr_cov_change_ref",
+    "alr_cov_to_clr_cov",
     "alr_inv",
     "balances",
     "center",
     "closure",
     "clr",
+    "clr_cov",
+    "clr_cov_to_alr_cov",
+    "clr_cov_to_variation",
     "clr_inv",
     "distance",
     "ilr",
     "ilr_basis",
+    "ilr_cov",
     "ilr_inv",
     "inner",
+    "multiple_r2",
     "norm",
+    "partial_variance",
+    "pcor",
     "perturb",
     "perturb_inv",
     "power",
+    "precision",
+    "proportionality",
     "sbp_basis",
+    "total_variance",
+    "variation",
+    "variation_to_clr_cov",
 ]

@@ -16,9 +16,18 @@ __all__ = [
     "CodaWarning",
     "as_2d",
     "check_basis",
+    "check_columns",
     "check_composition",
+    "check_counts",
+    "check_fraction",
     "check_option",
+    "check_per_part",
+    "check_replacement_fits",
+    "check_unused",
     "check_shape",
+    "check_square",
+    "check_ddof",
+    "check_parts",
     "check_part",
     "check_sbp",
     "float_dtype",
@@ -304,3 +313,207 @@ def check_sbp(sbp, name: str = "sbp") -> np.ndarray:
             "and each later row must split exactly one of the groups made before)"
         )
     return values
+
+
+def check_square(matrix, name: str, *, symmetric: bool = True, min_size: int = 2) -> np.ndarray:
+    """Return ``matrix`` as a finite square float64 array, symmetric if asked."""
+    values = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else np.asarray(matrix)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
+    values = values.astype(np.float64, copy=False)
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < min_size:
+        raise ValueError(
+            f"{name} must be a square matrix with at least {min_size} rows; got shape {values.shape}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if symmetric:
+        scale = max(np.abs(values).max(), np.finfo(float).tiny)
+        asym = np.abs(values - values.T).max() / scale
+        if asym > 1e-8:
+            raise ValueError(
+                f"{name} is not symmetric (largest relative |M - M^T| {asym:.2g}); "
+                "pass a covariance or variation matrix"
+            )
+    return values
+
+
+def check_ddof(ddof, n_samples: int) -> int:
+    """Return ``ddof`` if it leaves a positive divisor ``n - ddof``."""
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
+        raise ValueError(f"ddof={ddof!r}; expected a non-negative integer (1 for n - 1, 0 for n)")
+    if n_samples - ddof <= 0:
+        raise ValueError(
+            f"ddof={ddof} leaves no degrees of freedom with {n_samples} samples; "
+            "use more samples or a smaller ddof"
+        )
+    return int(ddof)
+
+
+def check_parts(given, name: str, parts: Sequence | None, n_parts: int) -> list[int]:
+    """Return the positions of a non-empty list of distinct parts."""
+    if isinstance(given, (str, int, np.integer)):
+        given = [given]
+    given = list(given)
+    if not given:
+        raise ValueError(
+            f"{name} is empty; name at least one part to partial out "
+            f"(use {name}=None to condition on all other parts)"
+        )
+    positions = [check_part(g, name, parts, n_parts) for g in given]
+    if len(set(positions)) != len(positions):
+        seen, dup = set(), []
+        for g, p in zip(given, positions):
+            if p in seen:
+                dup.append(g)
+            seen.add(p)
+        raise ValueError(f"{name} names parts more than once: {_listing(dup)}")
+    return positions
+
+
+def _part_names(columns: np.ndarray, parts: Sequence | None) -> list:
+    return [parts[c] if parts is not None else c for c in columns.tolist()]
+
+
+def check_per_part(value, name: str, n_parts: int, parts: Sequence | None = None) -> np.ndarray:
+    """Return a positive scalar or one positive value per part as a float64 ``(D,)`` array.
+
+    A pandas Series is matched to the parts by label when the data have part
+    names; anything else is taken in part order.
+    """
+    if isinstance(value, pd.Series) and parts is not None:
+        missing = [str(p) for p in parts if p not in value.index]
+        if missing:
+            raise ValueError(
+                f"{name} has no value for parts {_listing(missing)}; give one value per "
+                "part, labelled by the part names"
+            )
+        value = value.loc[list(parts)]
+    values = value.to_numpy() if isinstance(value, pd.Series) else np.asarray(value)
+    if isinstance(value, (bool, np.bool_)) or not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name}={value!r}; expected a positive number or one per part")
+    if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_parts):
+        raise ValueError(
+            f"{name} has shape {values.shape}; pass one number for all parts or "
+            f"one per part ({n_parts})"
+        )
+    values = np.broadcast_to(values.astype(np.float64), (n_parts,)).copy()
+    if not (np.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"{name}={value!r}; expected positive finite values")
+    return values
+
+
+def check_fraction(value, name: str) -> float:
+    """Return ``value`` as a float if ``0 < value <= 1``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name}={value!r}; expected a number in (0, 1]")
+    if not 0 < value <= 1:
+        raise ValueError(f"{name}={value!r} is outside (0, 1]; the usual value is 0.65")
+    return float(value)
+
+
+def check_counts(values: np.ndarray, name: str = "x", *, row_labels=None, why: str = "") -> None:
+    """Raise if finite, non-negative ``values`` are not whole numbers (counts)."""
+    fractional = values != np.round(values)
+    if fractional.any():
+        rows, total = _positions(fractional, row_labels)
+        raise ValueError(
+            f"{name} has {int(fractional.sum())} non-integer values (rows {_listing(rows, total)}); "
+            f"{why}expected counts (whole numbers). For proportions or concentrations use "
+            'method="multiplicative"'
+        )
+
+
+def check_columns(
+    values: np.ndarray,
+    name: str = "x",
+    *,
+    parts: Sequence | None = None,
+    min_positive: int = 1,
+    why: str = "",
+) -> None:
+    """Raise if a column (part) has fewer than ``min_positive`` positive values."""
+    short = np.flatnonzero((values > 0).sum(axis=0) < min_positive)
+    if short.size:
+        names = _listing(_part_names(short, parts), short.size)
+        if min_positive == 1:
+            raise ValueError(
+                f"{name} has parts that are zero in every sample ({names}); a part never "
+                "observed carries no information to replace it from: drop it"
+            )
+        raise ValueError(
+            f"{name} has parts with fewer than {min_positive} positive values ({names}); "
+            f"{why}drop or amalgamate those parts, or use another method"
+        )
+
+
+def check_replacement_fits(factor: np.ndarray, name: str = "delta", *, row_labels=None) -> None:
+    """Raise if replacing the zeros takes up a row's whole total (``factor <= 0``)."""
+    bad = ~(factor > 0)
+    if bad.any():
+        rows, total = _positions(bad[:, None], row_labels)
+        raise ValueError(
+            f"{name} is too large: in rows {_listing(rows, total)} the replaced zeros add up "
+            "to the row total or more, so the non-zero parts would become zero or negative; "
+            f"use a smaller {name}"
+        )
+
+
+def check_unused(value, name: str, context: str) -> None:
+    """Raise if an option was given where it is not used (``context`` says where)."""
+    if value is not None:
+        raise ValueError(f"{name} is not used {context}; leave it out")
+
+
+class ConvergenceWarning(CodaWarning):
+    """An iterative estimator stopped at its iteration limit before meeting its tolerance."""
+
+
+def _real_scalar(value, name: str, expected: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}={value!r}; expected {expected}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name}={value!r}; expected {expected}")
+    return float(value)
+
+
+def check_unit_interval(value, name: str) -> float:
+    """Return ``value`` as a float if ``0 <= value <= 1`` (a shrinkage intensity)."""
+    value = _real_scalar(value, name, "a number from 0 to 1")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"{name}={value!r} is outside [0, 1]; a shrinkage intensity runs from 0 (no "
+            f"shrinkage) to 1 (the target itself), or leave {name}=None to estimate it"
+        )
+    return value
+
+
+def check_positive(value, name: str, *, hint: str = "") -> float:
+    """Return ``value`` as a float if it is finite and > 0; ``hint`` ends the message."""
+    value = _real_scalar(value, name, "a positive number")
+    if value <= 0.0:
+        raise ValueError(f"{name}={value!r}; expected a positive number{hint}")
+    return value
+
+
+def check_count(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer ``>= minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r}; expected an integer >= {minimum}")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r}; expected an integer >= {minimum}")
+    return int(value)
+
+
+def check_varying(variances: np.ndarray, name: str, parts: Sequence, what: str) -> None:
+    """Raise if a part's ``what`` (e.g. "clr values") has zero sample variance.
+
+    Variances below machine epsilon count as zero, as in R's corpcor.
+    """
+    flat = np.flatnonzero(~(variances >= np.finfo(np.float64).eps))
+    if flat.size:
+        raise ValueError(
+            f"{name} has parts whose {what} do not vary across samples "
+            f"({_listing([parts[i] for i in flat], flat.size)}); their correlations are "
+            "undefined: drop them or amalgamate them with other parts"
+        )

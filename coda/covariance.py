@@ -1,0 +1,598 @@
+"""Covariance structure of compositions.
+
+Estimators from data: :func:`variation`, :func:`clr_cov`, :func:`alr_cov`,
+:func:`ilr_cov`, :func:`total_variance`, :func:`proportionality`.
+Exact maps between the matrices, no data needed:
+:func:`variation_to_clr_cov`, :func:`clr_cov_to_variation`,
+:func:`clr_cov_to_alr_cov`, :func:`alr_cov_to_clr_cov`,
+:func:`alr_cov_change_ref`.
+
+Notation: ``X`` is n x D and strictly positive; ``G = I - 11^T/D``; ``F_r`` is
+the (D-1) x D alr matrix with rows ``e_k - e_r`` (k != r). Sample covariances
+use the divisor ``n - ddof`` (``ddof=1`` by default). D x D results are
+labelled by part names on both axes when the input has them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from coda._labels import Labels, composition
+from coda._linalg import cov_from_centered
+from coda._validation import (
+    check_ddof,
+    check_option,
+    check_part,
+    check_square,
+)
+from coda.transforms import ilr_basis
+
+__all__ = [
+    "alr_cov",
+    "alr_cov_change_ref",
+    "alr_cov_to_clr_cov",
+    "clr_cov",
+    "clr_cov_to_alr_cov",
+    "clr_cov_to_variation",
+    "ilr_cov",
+    "proportionality",
+    "total_variance",
+    "variation",
+    "variation_to_clr_cov",
+]
+
+
+def _double_centre(matrix: np.ndarray) -> np.ndarray:
+    """``G M G`` in O(D^2): subtract row and column means, add the grand mean."""
+    rows = matrix.mean(axis=1, keepdims=True)
+    cols = matrix.mean(axis=0, keepdims=True)
+    return matrix - rows - cols + rows.mean()
+
+
+def log_cov(values: np.ndarray, ddof: int) -> np.ndarray:
+    """Covariance of ``log(values)`` (the "basis" covariance), in float64."""
+    logs = np.log(values, dtype=np.float64)
+    logs -= logs.mean(axis=0)
+    return cov_from_centered(logs, ddof)
+
+
+def clr_cov_values(values: np.ndarray, ddof: int) -> np.ndarray:
+    """``Gamma = G cov(log X) G``: the clr covariance without forming clr data."""
+    return _double_centre(log_cov(values, ddof))
+
+
+def _data(x, ddof, *, min_parts: int = 2):
+    values, labels = composition(x, min_parts=min_parts, min_samples=2)
+    return values, labels, check_ddof(ddof, values.shape[0])
+
+
+def variation(x, /, *, ddof: int = 1):
+    r"""The variation matrix: variances of all pairwise log-ratios.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions (at least two samples and two parts).
+    ddof : int, default 1
+        Delta degrees of freedom: variances divide by ``n - ddof``.
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (n_parts, n_parts)
+        :math:`T_{ij} = \operatorname{var}(\log(x_i / x_j))`, symmetric with
+        a zero diagonal; labelled by parts for DataFrame input.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a strictly positive composition with at least two
+        samples and parts.
+
+    See Also
+    --------
+    clr_cov_to_variation : the same matrix from the clr covariance.
+    variation_to_clr_cov : the clr covariance from it.
+
+    Notes
+    -----
+    Computed as :math:`T_{ij} = \Gamma_{ii} + \Gamma_{jj} - 2\Gamma_{ij}` from
+    the clr covariance. The variation matrix is invariant to closure,
+    perturbation and the choice of any reference.
+
+    References
+    ----------
+    .. [1] Aitchison, J. (1986). *The Statistical Analysis of Compositional
+       Data*. Chapman and Hall. https://doi.org/10.1007/978-94-009-4109-0
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]
+    >>> coda.variation(x).round(4)
+    array([[0.    , 0.622 , 1.0977],
+           [0.622 , 0.    , 0.341 ],
+           [1.0977, 0.341 , 0.    ]])
+    """
+    values, labels, ddof = _data(x, ddof)
+    return labels.square(_variation_from_clr_cov(clr_cov_values(values, ddof)))
+
+
+def _variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
+    diag = np.diag(gamma)
+    t = diag[:, None] + diag[None, :] - 2.0 * gamma
+    np.fill_diagonal(t, 0.0)
+    return t
+
+
+def clr_cov(x, /, *, ddof: int = 1):
+    r"""Covariance matrix of the clr coordinates.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions (at least two samples and two parts).
+    ddof : int, default 1
+        Delta degrees of freedom: covariances divide by ``n - ddof``.
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (n_parts, n_parts)
+        :math:`\Gamma = \operatorname{cov}(\operatorname{clr}(X))`, of rank at
+        most D-1 with :math:`\Gamma 1 = 0`; labelled by parts for DataFrame
+        input.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a strictly positive composition with at least two
+        samples and parts.
+
+    See Also
+    --------
+    variation_to_clr_cov : :math:`\Gamma = -\tfrac12 G T G`.
+    coda.precision : its Moore-Penrose inverse.
+
+    Notes
+    -----
+    Computed as :math:`G\,\operatorname{cov}(\log X)\,G` (no clr data is
+    formed), with the log columns centred before the cross-product so that
+    large log-means do not cost precision.
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]
+    >>> coda.clr_cov(x).round(4)
+    array([[ 0.3443, -0.0929, -0.2514],
+           [-0.0929,  0.092 ,  0.0008],
+           [-0.2514,  0.0008,  0.2506]])
+    """
+    values, labels, ddof = _data(x, ddof)
+    return labels.square(clr_cov_values(values, ddof))
+
+
+def _alr_names(labels: Labels, n_parts: int, r: int) -> list[str]:
+    parts = labels.part_names(n_parts)
+    return [f"{p}/{parts[r]}" for k, p in enumerate(parts) if k != r]
+
+
+def _alr_matrix(n_parts: int, r: int) -> np.ndarray:
+    """``F_r``: rows ``e_k - e_r`` for k != r, shape (D-1, D)."""
+    f = np.delete(np.eye(n_parts), r, axis=0)
+    f[:, r] = -1.0
+    return f
+
+
+def alr_cov(x, /, *, ref=-1, ddof: int = 1):
+    """Covariance matrix of the alr coordinates with reference ``ref``.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions (at least two samples and two parts).
+    ref : int or str, default -1
+        The reference part (position, or name for DataFrame input).
+    ddof : int, default 1
+        Delta degrees of freedom: covariances divide by ``n - ddof``.
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (n_parts - 1, n_parts - 1)
+        :math:`\\Sigma_r = F_r \\Gamma F_r^T`; for DataFrame input labelled
+        like the alr columns (``"Si/Mn"``) on both axes.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a valid composition or ``ref`` is not a part.
+
+    See Also
+    --------
+    clr_cov_to_alr_cov, alr_cov_to_clr_cov, alr_cov_change_ref
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]
+    >>> coda.alr_cov(x, ref=0).round(4)
+    array([[0.622 , 0.6894],
+           [0.6894, 1.0977]])
+    """
+    values, labels, ddof = _data(x, ddof)
+    d = values.shape[1]
+    r = check_part(ref, "ref", labels.parts, d)
+    f = _alr_matrix(d, r)
+    sigma = f @ clr_cov_values(values, ddof) @ f.T
+    return labels.square(sigma, _alr_names(labels, d, r) if labels.labelled else None)
+
+
+def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
+    r"""Covariance matrix of the ilr coordinates.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions (at least two samples and two parts).
+    basis : {"helmert", "pivot"} or array_like of shape (n_parts, n_parts - 1)
+        As for :func:`coda.ilr`.
+    ddof : int, default 1
+        Delta degrees of freedom: covariances divide by ``n - ddof``.
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (n_parts - 1, n_parts - 1)
+        :math:`\Psi = V^T \Gamma V`, full rank when the data span the
+        simplex; labelled ``ilr1 ..`` (or by the basis's columns) for
+        DataFrame input.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a valid composition or ``basis`` is invalid.
+
+    See Also
+    --------
+    coda.ilr, clr_cov
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]
+    >>> coda.ilr_cov(x).round(4)
+    array([[0.311 , 0.2184],
+           [0.2184, 0.3759]])
+    """
+    from coda.transforms import _resolve_basis
+
+    values, labels, ddof = _data(x, ddof)
+    d = values.shape[1]
+    kind, matrix, names, _ = _resolve_basis(basis, d)
+    v = ilr_basis(d, kind=kind) if kind is not None else matrix
+    psi = v.T @ clr_cov_values(values, ddof) @ v
+    if labels.labelled and names is None:
+        names = [f"ilr{k + 1}" for k in range(d - 1)]
+    return labels.square(psi, names)
+
+
+def total_variance(x, /, *, ddof: int = 1) -> float:
+    r"""Total variance: the trace of the clr covariance.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions (at least two samples and two parts).
+    ddof : int, default 1
+        Delta degrees of freedom: variances divide by ``n - ddof``.
+
+    Returns
+    -------
+    float
+        :math:`\operatorname{tr}\Gamma = \frac{1}{2D}\sum_{i,j} T_{ij}`, the
+        mean squared Aitchison distance of the samples to their centre (times
+        ``n / (n - ddof)``).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a strictly positive composition.
+
+    See Also
+    --------
+    clr_cov, variation
+
+    Examples
+    --------
+    >>> import coda
+    >>> round(coda.total_variance([[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]), 6)
+    0.686917
+    """
+    values, _, ddof = _data(x, ddof)
+    return float(np.trace(clr_cov_values(values, ddof)))
+
+
+_METRICS = ("rho", "phi", "phs")
+
+
+def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
+    r"""Proportionality between every pair of parts.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions (at least two samples and two parts).
+    metric : {"rho", "phi", "phs"}, default "rho"
+        ``"rho"``: :math:`\rho_p = 1 - T_{ij} / (\Gamma_{ii} + \Gamma_{jj})`,
+        1 for proportional parts, symmetric, in [-1, 1]. ``"phi"``:
+        :math:`\phi = T_{ij} / \Gamma_{ii}` (row part in the denominator; not
+        symmetric), 0 for proportional parts. ``"phs"``: the symmetric
+        :math:`\phi_s = T_{ij} / (\Gamma_{ii} + \Gamma_{jj} - T_{ij}) =
+        (1 - \rho_p) / (1 + \rho_p)`. As in the R package propr, with clr
+        variances.
+    ddof : int, default 1
+        Delta degrees of freedom (cancels in every metric).
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (n_parts, n_parts)
+        The metric for every pair, labelled by parts for DataFrame input.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a valid composition or ``metric`` is unknown.
+
+    See Also
+    --------
+    variation, clr_cov
+
+    References
+    ----------
+    .. [1] Lovell, D., Pawlowsky-Glahn, V., Egozcue, J. J., Marguerat, S. and
+       Bahler, J. (2015). Proportionality: a valid alternative to
+       correlation for relative data. PLoS Computational Biology
+       11:e1004075. https://doi.org/10.1371/journal.pcbi.1004075
+    .. [2] Quinn, T. P., Richardson, M. F., Lovell, D. and Crowley, T. M.
+       (2017). propr: an R-package for identifying proportionally abundant
+       features using compositional data analysis. Scientific Reports
+       7:16252. https://doi.org/10.1038/s41598-017-16520-0
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]
+    >>> coda.proportionality(x).round(4)
+    array([[ 1.    , -0.4257, -0.8453],
+           [-0.4257,  1.    ,  0.0048],
+           [-0.8453,  0.0048,  1.    ]])
+    """
+    check_option(metric, "metric", _METRICS)
+    values, labels, ddof = _data(x, ddof)
+    gamma = clr_cov_values(values, ddof)
+    t = _variation_from_clr_cov(gamma)
+    diag = np.diag(gamma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "rho":
+            out = 1.0 - t / (diag[:, None] + diag[None, :])
+        elif metric == "phi":
+            out = t / diag[:, None]
+        else:
+            out = t / (diag[:, None] + diag[None, :] - t)
+    return labels.square(out)
+
+
+def _square(matrix, name: str):
+    """A labelled or plain square matrix argument: values and its labels."""
+    values = check_square(matrix, name)
+    if isinstance(matrix, pd.DataFrame):
+        return values, Labels("frame", False, matrix.index, matrix.columns)
+    return values, Labels("array", False)
+
+
+def variation_to_clr_cov(t, /):
+    r"""The clr covariance from the variation matrix: :math:`\Gamma = -\tfrac12 G T G`.
+
+    Parameters
+    ----------
+    t : array_like or DataFrame of shape (D, D)
+        A variation matrix (symmetric, zero diagonal).
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (D, D)
+        The clr covariance, labelled like ``t``.
+
+    Raises
+    ------
+    ValueError
+        If ``t`` is not a finite symmetric square matrix.
+
+    See Also
+    --------
+    clr_cov_to_variation : the inverse map.
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [1, 4, 8], [2, 2, 4], [3, 1, 1]]
+    >>> t = coda.variation(x)
+    >>> bool(np.allclose(coda.variation_to_clr_cov(t), coda.clr_cov(x)))
+    True
+    """
+    values, labels = _square(t, "t")
+    return labels.square(-0.5 * _double_centre(values), labels.parts)
+
+
+def clr_cov_to_variation(gamma, /):
+    r"""The variation matrix from the clr covariance: :math:`T_{ij} = \Gamma_{ii} + \Gamma_{jj} - 2\Gamma_{ij}`.
+
+    Parameters
+    ----------
+    gamma : array_like or DataFrame of shape (D, D)
+        A clr covariance matrix (any symmetric matrix is accepted; the map
+        is the same for any covariance of log-abundances).
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (D, D)
+        The variation matrix, labelled like ``gamma``.
+
+    Raises
+    ------
+    ValueError
+        If ``gamma`` is not a finite symmetric square matrix.
+
+    See Also
+    --------
+    variation_to_clr_cov : the inverse map on clr covariances.
+
+    Examples
+    --------
+    >>> import coda
+    >>> coda.clr_cov_to_variation([[2.0, -2.0], [-2.0, 2.0]])
+    array([[0., 8.],
+           [8., 0.]])
+    """
+    values, labels = _square(gamma, "gamma")
+    return labels.square(_variation_from_clr_cov(values), labels.parts)
+
+
+def clr_cov_to_alr_cov(gamma, /, *, ref=-1):
+    r"""The alr covariance from the clr covariance: :math:`\Sigma_r = F_r \Gamma F_r^T`.
+
+    Parameters
+    ----------
+    gamma : array_like or DataFrame of shape (D, D)
+        A clr covariance (or variation-compatible covariance) matrix.
+    ref : int or str, default -1
+        The alr reference part (a name when ``gamma`` is labelled).
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (D-1, D-1)
+        :math:`\Sigma_r`, labelled ``"k/ref"`` when ``gamma`` is labelled.
+
+    Raises
+    ------
+    ValueError
+        If ``gamma`` is not a finite symmetric square matrix or ``ref`` is
+        not a part.
+
+    See Also
+    --------
+    alr_cov_to_clr_cov : the inverse map.
+
+    Notes
+    -----
+    Equivalently :math:`\Sigma_r = -\tfrac12 F_r T F_r^T`, so the alr
+    covariance for any reference follows from the variation matrix.
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [1, 4, 8], [2, 2, 4], [3, 1, 1]]
+    >>> g = coda.clr_cov(x)
+    >>> bool(np.allclose(coda.clr_cov_to_alr_cov(g, ref=1), coda.alr_cov(x, ref=1)))
+    True
+    """
+    values, labels = _square(gamma, "gamma")
+    d = values.shape[0]
+    r = check_part(ref, "ref", labels.parts, d)
+    f = _alr_matrix(d, r)
+    names = _alr_names(labels, d, r) if labels.labelled else None
+    return labels.square(f @ values @ f.T, names)
+
+
+def alr_cov_to_clr_cov(sigma, /, *, ref: int = -1):
+    r"""The clr covariance from an alr covariance: :math:`\Gamma = G E_r \Sigma_r E_r^T G`.
+
+    Parameters
+    ----------
+    sigma : array_like or DataFrame of shape (D-1, D-1)
+        The covariance of alr coordinates with reference ``ref``.
+    ref : int, default -1
+        The reference's position among the D parts.
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (D, D)
+        The clr covariance. Labelled by parts when ``sigma`` is labelled with
+        ``"k/r"`` names (as :func:`alr_cov` makes them).
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` is not a finite symmetric square matrix or ``ref`` is
+        out of range.
+
+    See Also
+    --------
+    clr_cov_to_alr_cov : the forward map.
+
+    Notes
+    -----
+    ``E_r`` inserts a zero coordinate at position ``ref``: the logs relative
+    to the reference, whose centring by ``G`` gives the clr.
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [1, 4, 8], [2, 2, 4], [3, 1, 1]]
+    >>> s = coda.alr_cov(x, ref=0)
+    >>> bool(np.allclose(coda.alr_cov_to_clr_cov(s, ref=0), coda.clr_cov(x)))
+    True
+    """
+    values = check_square(sigma, "sigma", min_size=1)
+    d = values.shape[0] + 1
+    r = check_part(ref, "ref", None, d)
+    embedded = np.insert(np.insert(values, r, 0.0, axis=0), r, 0.0, axis=1)
+    gamma = _double_centre(embedded)
+    if isinstance(sigma, pd.DataFrame):
+        from coda.transforms import _alr_parts
+
+        parts = _alr_parts(Labels("frame", False, None, sigma.columns), r)
+        return pd.DataFrame(gamma, index=parts, columns=parts) if parts else pd.DataFrame(gamma)
+    return gamma
+
+
+def alr_cov_change_ref(sigma, /, *, ref: int, new_ref: int):
+    """Change the reference of an alr covariance matrix.
+
+    Parameters
+    ----------
+    sigma : array_like or DataFrame of shape (D-1, D-1)
+        The covariance of alr coordinates with reference ``ref``.
+    ref : int
+        The current reference's position among the D parts.
+    new_ref : int
+        The new reference's position among the D parts.
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (D-1, D-1)
+        :math:`\\Sigma_{new} = F_{new} \\Gamma F_{new}^T` with
+        :math:`\\Gamma` from :func:`alr_cov_to_clr_cov`; labelled ``"k/new"``
+        when ``sigma`` carries ``"k/r"`` labels.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma`` is not a finite symmetric square matrix or a reference
+        is out of range.
+
+    See Also
+    --------
+    alr_cov_to_clr_cov, clr_cov_to_alr_cov
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = [[1, 2, 4], [1, 4, 8], [2, 2, 4], [3, 1, 1]]
+    >>> s0 = coda.alr_cov(x, ref=0)
+    >>> bool(np.allclose(coda.alr_cov_change_ref(s0, ref=0, new_ref=2), coda.alr_cov(x, ref=2)))
+    True
+    """
+    gamma = alr_cov_to_clr_cov(sigma, ref=ref)
+    d = gamma.shape[0]
+    new = check_part(new_ref, "new_ref", None, d)
+    return clr_cov_to_alr_cov(gamma, ref=new)

@@ -1,0 +1,454 @@
+"""Reference-independent partial correlations of compositions (Erb 2020).
+
+:func:`precision` is the Moore-Penrose inverse of the clr covariance,
+:func:`pcor` the partial correlations it implies (optionally partialling out
+only a chosen set of parts with ``given=``), :func:`partial_variance` the
+residual variances, and :func:`multiple_r2` the reference-dependent R^2 of
+alr regressions. ``method="shrink"``, ``"bshrink"`` and ``"glasso"`` give
+regularised estimates for when parts approach or outnumber samples.
+
+Notation: ``X`` is n x D, strictly positive; ``Gamma`` the clr covariance;
+``J = 11^T``; ``G = I - J/D``; ``F_r`` the alr matrix with rows ``e_k - e_r``.
+
+References
+----------
+Erb, I. (2020). Partial correlations in compositional data analysis. Applied
+Computing and Geosciences 6:100026. https://doi.org/10.1016/j.acags.2020.100026
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from coda._labels import composition
+from coda._linalg import pcor_from_precision
+from coda._validation import check_ddof, check_option, check_part, check_parts
+from coda.covariance import clr_cov_values
+
+__all__ = ["multiple_r2", "partial_variance", "pcor", "precision"]
+
+_METHODS = ("exact", "shrink", "bshrink", "glasso")
+_REGULARISED = "method='shrink', 'bshrink' or 'glasso'"
+
+
+def _data(x, ddof):
+    values, labels = composition(x, min_parts=2, min_samples=3)
+    return values, labels, check_ddof(ddof, values.shape[0])
+
+
+def _check_rank(values: np.ndarray, gamma: np.ndarray, labels) -> None:
+    """Fail loudly when the clr covariance has rank below D - 1."""
+    n, d = values.shape
+    if n <= d - 1:
+        raise ValueError(
+            f"x has {n} samples and {d} parts: the clr covariance has rank at most "
+            f"{n - 1} < D - 1 = {d - 1}, so its exact inverse does not exist; "
+            f"use a regularised estimator ({_REGULARISED}) or fewer parts"
+        )
+    names = labels.part_names(d)
+    diag = np.diag(gamma)
+    scale = max(diag.max(), np.finfo(float).tiny)
+    flat = np.flatnonzero(diag <= 1e-12 * scale)
+    if flat.size:
+        raise ValueError(
+            f"part {names[flat[0]]!r} has zero clr variance (it is a constant multiple of "
+            "the geometric mean in every sample); drop it or amalgamate it with another part"
+        )
+    t = diag[:, None] + diag[None, :] - 2.0 * gamma
+    np.fill_diagonal(t, np.inf)
+    i, j = np.unravel_index(np.argmin(t), t.shape)
+    if t[i, j] <= 1e-12 * scale:
+        raise ValueError(
+            f"parts {names[i]!r} and {names[j]!r} are proportional (var(log({names[i]}/"
+            f"{names[j]})) = 0), so the partial correlations are not defined; drop or "
+            "amalgamate one of them"
+        )
+
+
+def _exact_precision(gamma: np.ndarray) -> np.ndarray:
+    """``Omega = (Gamma + J/D)^{-1} - J/D``: one Cholesky factorisation.
+
+    ``Gamma + J/D`` adds the missing direction 1 with eigenvalue 1, so it is
+    positive definite exactly when ``rank(Gamma) = D - 1``; its inverse is
+    ``Gamma^+ + J/D`` because the two terms act on orthogonal subspaces.
+    """
+    d = gamma.shape[0]
+    m = gamma + 1.0 / d
+    factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False)
+    if info != 0:
+        raise ValueError(
+            "the clr covariance is numerically singular (rank < D - 1: some parts are "
+            "linear combinations of others in log-ratio space); use a regularised "
+            f"estimator ({_REGULARISED}) or drop parts"
+        )
+    inverse, info = scipy.linalg.lapack.dpotri(factor, lower=True)
+    inverse = np.tril(inverse) + np.tril(inverse, -1).T
+    return inverse - 1.0 / d
+
+
+def _precision_values(values, labels, method, ddof, options) -> np.ndarray:
+    check_option(method, "method", _METHODS)
+    if method == "exact":
+        if options:
+            raise TypeError(
+                f"method='exact' takes no options; got {', '.join(sorted(options))}"
+            )
+        gamma = clr_cov_values(values, ddof)
+        _check_rank(values, gamma, labels)
+        return _exact_precision(gamma)
+    return _regularised(values, method, ddof, options).precision
+
+
+def _regularised(values, method, ddof, options):
+    if ddof != 1:
+        raise ValueError(f"ddof={ddof}; the regularised estimators use ddof=1")
+    if method == "glasso":
+        from coda.glasso import pcor_glasso
+
+        return pcor_glasso(values, **options)
+    from coda.shrinkage import pcor_shrink
+
+    return pcor_shrink(values, method=method, **options)
+
+
+def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
+    r"""Precision matrix of a composition: the pseudo-inverse of the clr covariance.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples.
+    method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
+        ``"exact"``: the Moore-Penrose inverse :math:`\Omega = \Gamma^+`,
+        which needs more samples than parts. The others are regularised
+        estimators (see :func:`coda.pcor_shrink` and :func:`coda.pcor_glasso`)
+        whose options pass through ``**options``.
+    ddof : int, default 1
+        Delta degrees of freedom of the covariance (divisor ``n - ddof``);
+        the regularised estimators use 1.
+    **options
+        Passed to the regularised estimator (for example ``lam=`` for
+        shrinkage, ``penalty=`` for the graphical lasso).
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (n_parts, n_parts)
+        :math:`\Omega`, labelled by parts for DataFrame input. For
+        ``"exact"``, :math:`\Omega 1 = 0` and :math:`\Gamma\Omega = G`.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not a valid composition; for ``"exact"``, if
+        ``n <= D - 1`` or the clr covariance is otherwise rank deficient (a
+        constant or proportional part): the message names the regularised
+        methods and the parts at fault.
+
+    See Also
+    --------
+    pcor : the partial correlations from this matrix.
+    coda.clr_cov : the matrix it inverts.
+
+    Notes
+    -----
+    The exact route uses the closed form
+    :math:`\Omega = (\Gamma + J/D)^{-1} - J/D` with one Cholesky
+    factorisation (no SVD and no rank tolerance). For every reference r,
+    :math:`\Omega = F_r^T \Sigma_r^{-1} F_r`, and deleting row and column r
+    of :math:`\Omega` gives :math:`\Sigma_r^{-1}`, the inverse alr
+    covariance (Erb 2020).
+
+    References
+    ----------
+    .. [1] Erb, I. (2020). Partial correlations in compositional data
+       analysis. Applied Computing and Geosciences 6:100026.
+       https://doi.org/10.1016/j.acags.2020.100026
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = coda.clr_inv(np.random.default_rng(0).normal(size=(50, 4)))
+    >>> omega = coda.precision(x)
+    >>> bool(np.allclose(omega.sum(axis=1), 0))
+    True
+    >>> omega.round(2)
+    array([[ 0.84, -0.45, -0.39,  0.  ],
+           [-0.45,  1.05, -0.14, -0.46],
+           [-0.39, -0.14,  0.93, -0.41],
+           [ 0.  , -0.46, -0.41,  0.87]])
+    """
+    values, labels, ddof = _data(x, ddof)
+    return labels.square(_precision_values(values, labels, method, ddof, options))
+
+
+def _conditional_cov(values, labels, given, ddof):
+    """Covariance of the parts outside ``given`` after partialling out ``given``.
+
+    With ``r`` the first part of K, the residual covariance of
+    ``log(x_i/x_r)`` (i outside K) regressed with intercept on
+    ``log(x_k/x_r)`` (k in K, k != r): a Schur complement of the alr
+    covariance. It does not depend on which ``r`` in K is used.
+    """
+    n, d = values.shape
+    k = check_parts(given, "given", labels.parts, d)
+    rest = [i for i in range(d) if i not in k]
+    if len(rest) < 2:
+        raise ValueError(
+            f"given names {len(k)} of {d} parts; at least two parts must remain outside "
+            "given to have a partial correlation"
+        )
+    gamma = clr_cov_values(values, ddof)
+    r = k[0]
+    others = k[1:]
+    # Sigma_r restricted to the parts we need: Sigma_ab = g_ab - g_ar - g_rb + g_rr.
+    def alr_block(a, b):
+        a, b = np.asarray(a, dtype=int), np.asarray(b, dtype=int)
+        return gamma[np.ix_(a, b)] - gamma[a, r][:, None] - gamma[r, b][None, :] + gamma[r, r]
+
+    s_aa = alr_block(rest, rest)
+    if others:
+        s_ak = alr_block(rest, others)
+        s_kk = alr_block(others, others)
+        try:
+            factor = scipy.linalg.cho_factor(s_kk, lower=True)
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "the log-ratios among the parts in given are collinear (their covariance "
+                "is singular); drop a part from given"
+            ) from None
+        s_aa = s_aa - s_ak @ scipy.linalg.cho_solve(factor, s_ak.T)
+    if n - 1 - len(others) <= 1:
+        raise ValueError(
+            f"x has {n} samples, too few to partial out {len(k)} parts; "
+            f"at least {len(k) + 2} samples are needed"
+        )
+    return s_aa, rest
+
+
+def _embed(values_rest: np.ndarray, rest: list[int], d: int, fill=np.nan) -> np.ndarray:
+    out = np.full((d, d) if values_rest.ndim == 2 else d, fill)
+    if values_rest.ndim == 2:
+        out[np.ix_(rest, rest)] = values_rest
+    else:
+        out[rest] = values_rest
+    return out
+
+
+def pcor(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
+    r"""Reference-independent partial correlations between all pairs of parts.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples.
+    given : sequence of int or str, optional
+        Partial out only these parts (positions, or names for DataFrame
+        input). ``None`` (default) partials out all other parts. Only with
+        ``method="exact"``.
+    method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
+        How the precision matrix is estimated; see :func:`precision`.
+    ddof : int, default 1
+        Delta degrees of freedom (the partial correlations do not depend on
+        it).
+    **options
+        Passed to the regularised estimator.
+
+    Returns
+    -------
+    ndarray or DataFrame of shape (n_parts, n_parts)
+        Symmetric with a unit diagonal and entries in [-1, 1]; labelled by
+        parts for DataFrame input. With ``given``, the rows and columns of
+        the parts in ``given`` (their diagonal included) are NaN.
+
+    Raises
+    ------
+    ValueError
+        As :func:`precision`; and if ``given`` is empty, names unknown or
+        duplicate parts, leaves fewer than two parts, or is combined with a
+        regularised method.
+
+    See Also
+    --------
+    precision : the matrix behind the partial correlations.
+    partial_variance : the residual variances.
+    coda.pcor_test : tests and FDR-adjusted p-values.
+
+    Notes
+    -----
+    :math:`\rho_{ij} = -\Omega_{ij} / \sqrt{\Omega_{ii}\Omega_{jj}}`. This is
+    the correlation of the residuals of :math:`\log(x_i/x_r)` and
+    :math:`\log(x_j/x_r)` regressed (with intercept) on the other log-ratios
+    with reference r, for every r not in {i, j}: the result does not depend
+    on the reference.
+
+    With ``given = K``, :math:`\rho_{ij\cdot K}` (i, j not in K) is the
+    correlation of the residuals of :math:`\log(x_i/x_r)` and
+    :math:`\log(x_j/x_r)` regressed on :math:`\{\log(x_k/x_r): k \in K,
+    k \ne r\}` for any r in K; equivalently the full partial correlation
+    within the subcomposition :math:`\{i, j\} \cup K`. A single part
+    ``given=[r]`` gives the Pearson correlations of the alr coordinates with
+    reference r.
+
+    References
+    ----------
+    .. [1] Erb, I. (2020). Partial correlations in compositional data
+       analysis. Applied Computing and Geosciences 6:100026.
+       https://doi.org/10.1016/j.acags.2020.100026
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = coda.clr_inv(np.random.default_rng(0).normal(size=(50, 4)))
+    >>> coda.pcor(x).round(3)
+    array([[ 1.   ,  0.485,  0.435, -0.002],
+           [ 0.485,  1.   ,  0.139,  0.48 ],
+           [ 0.435,  0.139,  1.   ,  0.457],
+           [-0.002,  0.48 ,  0.457,  1.   ]])
+    >>> coda.pcor(x, given=[3]).round(3)
+    array([[1.   , 0.611, 0.58 ,   nan],
+           [0.611, 1.   , 0.444,   nan],
+           [0.58 , 0.444, 1.   ,   nan],
+           [  nan,   nan,   nan,   nan]])
+    """
+    values, labels, ddof = _data(x, ddof)
+    if given is None:
+        omega = _precision_values(values, labels, method, ddof, options)
+        return labels.square(pcor_from_precision(omega))
+    check_option(method, "method", _METHODS)
+    if method != "exact":
+        raise ValueError(f"given= is available with method='exact' only; got method={method!r}")
+    cond, rest = _conditional_cov(values, labels, given, ddof)
+    scale = 1.0 / np.sqrt(np.diag(cond))
+    rho = np.clip(cond * scale[:, None] * scale[None, :], -1.0, 1.0)
+    np.fill_diagonal(rho, 1.0)
+    return labels.square(_embed(rho, rest, values.shape[1]))
+
+
+def partial_variance(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
+    r"""Partial variance of each part: its log-ratio variance left after the others.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples.
+    given : sequence of int or str, optional
+        Partial out only these parts (``method="exact"`` only); see
+        :func:`pcor`.
+    method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
+        How the precision matrix is estimated; see :func:`precision`.
+    ddof : int, default 1
+        Delta degrees of freedom: the variances divide by ``n - ddof``.
+    **options
+        Passed to the regularised estimator.
+
+    Returns
+    -------
+    ndarray or Series of shape (n_parts,)
+        :math:`\pi_i = 1/\Omega_{ii}`; a Series named by part for DataFrame
+        input. With ``given``, the parts in ``given`` are NaN.
+
+    Raises
+    ------
+    ValueError
+        As :func:`pcor`.
+
+    See Also
+    --------
+    pcor, multiple_r2
+
+    Notes
+    -----
+    :math:`\pi_i` is the residual variance of :math:`\log(x_i/x_r)`
+    regressed with intercept on all other log-ratios with reference r, the
+    same for every r != i (Erb 2020). With ``given = K`` it is the residual
+    variance of :math:`\log(x_i/x_r)` on :math:`\log(x_k/x_r)`,
+    :math:`k \in K \setminus \{r\}`, for any r in K. Residual variances use
+    the covariance divisor ``n - ddof``, so ``ddof=0`` scales them by
+    ``(n-1)/n`` relative to the default.
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = coda.clr_inv(np.random.default_rng(0).normal(size=(50, 4)))
+    >>> coda.partial_variance(x).round(3)
+    array([1.193, 0.952, 1.071, 1.152])
+    """
+    values, labels, ddof = _data(x, ddof)
+    if given is None:
+        omega = _precision_values(values, labels, method, ddof, options)
+        out = 1.0 / np.diag(omega)
+    else:
+        check_option(method, "method", _METHODS)
+        if method != "exact":
+            raise ValueError(
+                f"given= is available with method='exact' only; got method={method!r}"
+            )
+        cond, rest = _conditional_cov(values, labels, given, ddof)
+        out = _embed(np.diag(cond).copy(), rest, values.shape[1])
+    return _per_part(out, labels, "partial_variance")
+
+
+def _per_part(out: np.ndarray, labels, name: str, index=None):
+    import pandas as pd
+
+    if labels.labelled:
+        return pd.Series(out, index=labels.parts if index is None else index, name=name)
+    return out
+
+
+def multiple_r2(x, /, *, ref=-1):
+    r"""R^2 of each alr coordinate regressed on all the others.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions, more samples than parts.
+    ref : int or str, default -1
+        The alr reference part.
+
+    Returns
+    -------
+    ndarray or Series of shape (n_parts - 1,)
+        For every part i != ref, the coefficient of determination of
+        :math:`\log(x_i/x_{ref})` regressed with intercept on the other
+        log-ratios with the same reference; a Series indexed ``"i/ref"`` for
+        DataFrame input.
+
+    Raises
+    ------
+    ValueError
+        As :func:`precision` with ``method="exact"``, or if ``ref`` is not a
+        part.
+
+    See Also
+    --------
+    partial_variance : the residual variances, which do not depend on ref.
+
+    Notes
+    -----
+    :math:`R^2_i = 1 - \pi_i / T_{i,ref}`. Unlike the partial variance
+    :math:`\pi_i`, it depends on the reference through the total variance
+    :math:`T_{i,ref}` of the response.
+
+    Examples
+    --------
+    >>> import coda
+    >>> x = coda.clr_inv(np.random.default_rng(0).normal(size=(50, 4)))
+    >>> coda.multiple_r2(x, ref=0).round(3)
+    array([0.392, 0.375, 0.51 ])
+    """
+    values, labels, ddof = _data(x, 1)
+    d = values.shape[1]
+    r = check_part(ref, "ref", labels.parts, d)
+    gamma = clr_cov_values(values, ddof)
+    _check_rank(values, gamma, labels)
+    pi = 1.0 / np.diag(_exact_precision(gamma))
+    t_ref = np.diag(gamma) + gamma[r, r] - 2.0 * gamma[:, r]
+    keep = [i for i in range(d) if i != r]
+    r2 = 1.0 - pi[keep] / t_ref[keep]
+    names = None
+    if labels.labelled:
+        parts = labels.part_names(d)
+        names = [f"{parts[i]}/{parts[r]}" for i in keep]
+    return _per_part(r2, labels, "multiple_r2", names)
