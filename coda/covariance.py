@@ -326,8 +326,8 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
         1 for proportional parts, symmetric, in [-1, 1]. ``"phi"``:
         :math:`\phi = T_{ij} / \Gamma_{ii}` (row part in the denominator; not
         symmetric), 0 for proportional parts. ``"phs"``: the symmetric
-        :math:`\phi_s = T_{ij} / (\Gamma_{ii} + \Gamma_{jj} - T_{ij}) =
-        (1 - \rho_p) / (1 + \rho_p)`. As in the R package propr, with clr
+        :math:`\phi_s = (1 - \rho_p) / (1 + \rho_p) =
+        T_{ij} / (2\Gamma_{ii} + 2\Gamma_{jj} - T_{ij})`. As in the R package propr, with clr
         variances.
     ddof : int, default 1
         Delta degrees of freedom (cancels in every metric).
@@ -377,7 +377,7 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
         elif metric == "phi":
             out = t / diag[:, None]
         else:
-            out = t / (diag[:, None] + diag[None, :] - t)
+            out = t / (2.0 * (diag[:, None] + diag[None, :]) - t)
     return labels.square(out)
 
 

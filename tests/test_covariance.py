@@ -1,0 +1,161 @@
+"""Tests for coda.covariance: estimators against direct computations, maps, properties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+
+import coda
+from tests.strategies import full_rank_compositions
+
+RNG_SEED = 20240611
+
+
+def _data(n=30, d=5, seed=RNG_SEED):
+    rng = np.random.default_rng(seed)
+    return np.exp(rng.normal(size=(n, d)) @ rng.normal(size=(d, d)))
+
+
+def _naive_variation(x, ddof=1):
+    logs = np.log(x)
+    d = x.shape[1]
+    return np.array(
+        [[np.var(logs[:, i] - logs[:, j], ddof=ddof) for j in range(d)] for i in range(d)]
+    )
+
+
+def _naive_clr_cov(x, ddof=1):
+    logs = np.log(x)
+    z = logs - logs.mean(axis=1, keepdims=True)
+    return np.cov(z.T, ddof=ddof)
+
+
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_estimators_match_direct_computation(ddof):
+    x = _data()
+    np.testing.assert_allclose(coda.variation(x, ddof=ddof), _naive_variation(x, ddof), atol=1e-12)
+    np.testing.assert_allclose(coda.clr_cov(x, ddof=ddof), _naive_clr_cov(x, ddof), atol=1e-12)
+    for r in range(x.shape[1]):
+        alr = coda.alr(x, ref=r)
+        np.testing.assert_allclose(
+            coda.alr_cov(x, ref=r, ddof=ddof), np.cov(alr.T, ddof=ddof), atol=1e-12
+        )
+    for basis in ("helmert", "pivot"):
+        z = coda.ilr(x, basis=basis)
+        np.testing.assert_allclose(
+            coda.ilr_cov(x, basis=basis, ddof=ddof), np.cov(z.T, ddof=ddof), atol=1e-12
+        )
+    assert coda.total_variance(x, ddof=ddof) == pytest.approx(
+        np.trace(_naive_clr_cov(x, ddof)), rel=1e-12
+    )
+
+
+def test_hand_worked_two_part_case():
+    # log(x1/x2) = (0, log 2, log 4) = (0, a, 2a), a = log 2: mean a, variance
+    # ((a)^2 + 0 + (a)^2) / 2 = a^2.  clr_1 = log(x1/x2)/2 so Gamma_11 = a^2/4.
+    x = [[1, 1], [2, 1], [4, 1]]
+    a = np.log(2.0)
+    np.testing.assert_allclose(coda.variation(x), [[0, a**2], [a**2, 0]], atol=1e-15)
+    np.testing.assert_allclose(
+        coda.clr_cov(x), [[a**2 / 4, -(a**2) / 4], [-(a**2) / 4, a**2 / 4]], atol=1e-15
+    )
+    assert coda.total_variance(x) == pytest.approx(a**2 / 2, rel=1e-14)
+
+
+def test_maps_between_matrices_are_exact():
+    x = _data(d=6)
+    t = coda.variation(x)
+    gamma = coda.clr_cov(x)
+    np.testing.assert_allclose(coda.variation_to_clr_cov(t), gamma, atol=1e-12)
+    np.testing.assert_allclose(coda.clr_cov_to_variation(gamma), t, atol=1e-12)
+    for r in range(6):
+        sigma = coda.alr_cov(x, ref=r)
+        np.testing.assert_allclose(coda.clr_cov_to_alr_cov(gamma, ref=r), sigma, atol=1e-12)
+        # Sigma_r = -1/2 F_r T F_r^T
+        np.testing.assert_allclose(
+            coda.clr_cov_to_alr_cov(-0.5 * t, ref=r), sigma, atol=1e-12
+        )
+        np.testing.assert_allclose(coda.alr_cov_to_clr_cov(sigma, ref=r), gamma, atol=1e-12)
+        for new in range(6):
+            np.testing.assert_allclose(
+                coda.alr_cov_change_ref(sigma, ref=r, new_ref=new),
+                coda.alr_cov(x, ref=new),
+                atol=1e-12,
+            )
+
+
+def test_total_variance_is_sum_of_variation_over_2d():
+    x = _data(d=7)
+    assert coda.total_variance(x) == pytest.approx(coda.variation(x).sum() / 14, rel=1e-12)
+
+
+def test_proportionality_metrics():
+    x = _data(d=4)
+    t = _naive_variation(x)
+    g = _naive_clr_cov(x)
+    v = np.diag(g)
+    rho = 1 - t / (v[:, None] + v[None, :])
+    np.testing.assert_allclose(coda.proportionality(x), rho, atol=1e-12)
+    np.testing.assert_allclose(coda.proportionality(x, metric="phi"), t / v[:, None], atol=1e-12)
+    np.testing.assert_allclose(
+        coda.proportionality(x, metric="phs"), (1 - rho) / (1 + rho), atol=1e-12
+    )
+    # Exactly proportional parts: rho_p = 1, phi = 0.
+    y = np.column_stack([x, 3.0 * x[:, 0]])
+    rho_p = coda.proportionality(y)
+    assert rho_p[0, -1] == pytest.approx(1.0, abs=1e-12)
+    assert coda.proportionality(y, metric="phi")[0, -1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_labels_on_both_axes():
+    x = pd.DataFrame(_data(d=3), columns=["Si", "Na", "Ca"])
+    for f in (coda.variation, coda.clr_cov, coda.proportionality):
+        m = f(x)
+        assert list(m.index) == ["Si", "Na", "Ca"] == list(m.columns)
+    s = coda.alr_cov(x, ref="Ca")
+    assert list(s.index) == ["Si/Ca", "Na/Ca"] == list(s.columns)
+    assert list(coda.ilr_cov(x).columns) == ["ilr1", "ilr2"]
+    back = coda.alr_cov_to_clr_cov(s, ref=2)
+    assert list(back.columns) == ["Si", "Na", "Ca"]
+    np.testing.assert_allclose(back, coda.clr_cov(x), atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(full_rank_compositions())
+def test_invariances(x):
+    rng = np.random.default_rng(0)
+    d = x.shape[1]
+    t = coda.variation(x)
+    gamma = coda.clr_cov(x)
+    np.testing.assert_allclose(gamma.sum(axis=1), 0, atol=1e-9 * np.abs(gamma).max())
+    np.testing.assert_allclose(gamma, gamma.T, atol=1e-14 * np.abs(gamma).max())
+    # Scaling rows (closure) and perturbing columns change nothing.
+    scaled = x * rng.uniform(0.1, 10, size=(x.shape[0], 1)) * rng.uniform(0.1, 10, size=d)
+    np.testing.assert_allclose(coda.variation(scaled), t, rtol=1e-8, atol=1e-10 * t.max())
+    np.testing.assert_allclose(coda.clr_cov(scaled), gamma, rtol=1e-8, atol=1e-10 * t.max())
+    # Permuting parts permutes the matrices.
+    perm = rng.permutation(d)
+    np.testing.assert_allclose(coda.variation(x[:, perm]), t[np.ix_(perm, perm)], atol=1e-10 * t.max())
+
+
+def test_bad_input():
+    x = _data(d=3)
+    with pytest.raises(ValueError, match="ddof=5 leaves no degrees of freedom"):
+        coda.variation(x[:5], ddof=5)
+    with pytest.raises(ValueError, match="at least 2 are needed"):
+        coda.clr_cov(x[:1])
+    with pytest.raises(ValueError, match="zeros"):
+        coda.variation(np.where(x > np.median(x), x, 0.0))
+    with pytest.raises(ValueError, match="metric='pearson' is not a known option"):
+        coda.proportionality(x, metric="pearson")
+    with pytest.raises(ValueError, match="not symmetric"):
+        coda.variation_to_clr_cov([[0.0, 1.0], [2.0, 0.0]])
+    with pytest.raises(ValueError, match="square"):
+        coda.clr_cov_to_variation(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="ref=5 is out of range"):
+        coda.clr_cov_to_alr_cov(coda.clr_cov(x), ref=5)
+    before = x.copy()
+    coda.clr_cov(x)
+    np.testing.assert_array_equal(x, before)
