@@ -18,12 +18,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from coda._labels import Labels, composition
+from coda._labels import Labels, unwrap
 from coda._linalg import cov_from_centered
+from coda._parallel import for_row_blocks
 from coda._validation import (
+    check_composition,
     check_ddof,
     check_option,
     check_part,
+    check_shape,
     check_square,
 )
 from coda.transforms import ilr_basis
@@ -50,20 +53,50 @@ def _double_centre(matrix: np.ndarray) -> np.ndarray:
     return matrix - rows - cols + rows.mean()
 
 
-def log_cov(values: np.ndarray, ddof: int) -> np.ndarray:
-    """Covariance of ``log(values)`` (the "basis" covariance), in float64."""
-    logs = np.log(values, dtype=np.float64)
-    logs -= logs.mean(axis=0)
-    return cov_from_centered(logs, ddof)
+def log_cov(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
+    """Covariance of ``log(values)`` (the "basis" covariance), in float64.
+
+    One pass over the data, in cache-sized row blocks on threads: numpy's
+    ``log`` fills a block of ``Y = log(x) - s``, whose column sums are taken
+    while the block is in cache; then one symmetric Gram product. The shift
+    ``s`` (the mean log of the first rows) is close to the column means, so
+    ``cov = (Y^T Y - n m m^T) / (n - ddof)`` with ``m = mean(Y)`` loses no
+    precision to cancellation. Invalid input (zeros, negatives, NaN, inf)
+    shows up as a non-finite column sum and is then reported by
+    ``check_composition``; valid input pays nothing for the check.
+    """
+    n, d = values.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.log(values[:64], dtype=np.float64).mean(axis=0)
+    logs = np.empty((n, d))
+    sums = {}
+
+    def run(start: int, stop: int) -> None:
+        block = logs[start:stop]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.log(values[start:stop], out=block, dtype=np.float64)
+            block -= shift
+        sums[start] = block.sum(axis=0)
+
+    for_row_blocks(run, n, d * 8)
+    mean = np.sum(list(sums.values()), axis=0) / n
+    if not np.isfinite(mean).all():
+        check_composition(values, "x", row_labels=row_labels)
+    gram = cov_from_centered(logs, 0) * n
+    gram -= n * np.outer(mean, mean)
+    gram /= n - ddof
+    return gram
 
 
-def clr_cov_values(values: np.ndarray, ddof: int) -> np.ndarray:
+def clr_cov_values(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
     """``Gamma = G cov(log X) G``: the clr covariance without forming clr data."""
-    return _double_centre(log_cov(values, ddof))
+    return _double_centre(log_cov(values, ddof, row_labels=row_labels))
 
 
 def _data(x, ddof, *, min_parts: int = 2):
-    values, labels = composition(x, min_parts=min_parts, min_samples=2)
+    """Unwrap ``x`` and check its shape; values are checked by :func:`log_cov`."""
+    values, labels = unwrap(x)
+    check_shape(values, "x", min_parts=min_parts, min_samples=2)
     return values, labels, check_ddof(ddof, values.shape[0])
 
 
@@ -115,7 +148,7 @@ def variation(x, /, *, ddof: int = 1):
            [1.0977, 0.341 , 0.    ]])
     """
     values, labels, ddof = _data(x, ddof)
-    return labels.square(_variation_from_clr_cov(clr_cov_values(values, ddof)))
+    return labels.square(_variation_from_clr_cov(clr_cov_values(values, ddof, row_labels=labels.index)))
 
 
 def _variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
@@ -169,7 +202,7 @@ def clr_cov(x, /, *, ddof: int = 1):
            [-0.2514,  0.0008,  0.2506]])
     """
     values, labels, ddof = _data(x, ddof)
-    return labels.square(clr_cov_values(values, ddof))
+    return labels.square(clr_cov_values(values, ddof, row_labels=labels.index))
 
 
 def _alr_names(labels: Labels, n_parts: int, r: int) -> list[str]:
@@ -223,7 +256,7 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     d = values.shape[1]
     r = check_part(ref, "ref", labels.parts, d)
     f = _alr_matrix(d, r)
-    sigma = f @ clr_cov_values(values, ddof) @ f.T
+    sigma = f @ clr_cov_values(values, ddof, row_labels=labels.index) @ f.T
     return labels.square(sigma, _alr_names(labels, d, r) if labels.labelled else None)
 
 
@@ -269,7 +302,7 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     d = values.shape[1]
     kind, matrix, names, _ = _resolve_basis(basis, d)
     v = ilr_basis(d, kind=kind) if kind is not None else matrix
-    psi = v.T @ clr_cov_values(values, ddof) @ v
+    psi = v.T @ clr_cov_values(values, ddof, row_labels=labels.index) @ v
     if labels.labelled and names is None:
         names = [f"ilr{k + 1}" for k in range(d - 1)]
     return labels.square(psi, names)
@@ -307,8 +340,8 @@ def total_variance(x, /, *, ddof: int = 1) -> float:
     >>> round(coda.total_variance([[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]), 6)
     0.686917
     """
-    values, _, ddof = _data(x, ddof)
-    return float(np.trace(clr_cov_values(values, ddof)))
+    values, labels, ddof = _data(x, ddof)
+    return float(np.trace(clr_cov_values(values, ddof, row_labels=labels.index)))
 
 
 _METRICS = ("rho", "phi", "phs")
@@ -368,7 +401,7 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
     """
     check_option(metric, "metric", _METRICS)
     values, labels, ddof = _data(x, ddof)
-    gamma = clr_cov_values(values, ddof)
+    gamma = clr_cov_values(values, ddof, row_labels=labels.index)
     t = _variation_from_clr_cov(gamma)
     diag = np.diag(gamma)
     with np.errstate(divide="ignore", invalid="ignore"):

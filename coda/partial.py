@@ -21,9 +21,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from coda._labels import composition
+from coda._labels import unwrap
 from coda._linalg import pcor_from_precision
-from coda._validation import check_ddof, check_option, check_part, check_parts
+from coda._validation import check_ddof, check_option, check_part, check_parts, check_shape
 from coda.covariance import clr_cov_values
 
 __all__ = ["multiple_r2", "partial_variance", "pcor", "precision"]
@@ -33,7 +33,8 @@ _REGULARISED = "method='shrink', 'bshrink' or 'glasso'"
 
 
 def _data(x, ddof):
-    values, labels = composition(x, min_parts=2, min_samples=3)
+    values, labels = unwrap(x)
+    check_shape(values, "x", min_parts=2, min_samples=3)
     return values, labels, check_ddof(ddof, values.shape[0])
 
 
@@ -94,7 +95,7 @@ def _precision_values(values, labels, method, ddof, options) -> np.ndarray:
             raise TypeError(
                 f"method='exact' takes no options; got {', '.join(sorted(options))}"
             )
-        gamma = clr_cov_values(values, ddof)
+        gamma = clr_cov_values(values, ddof, row_labels=labels.index)
         _check_rank(values, gamma, labels)
         return _exact_precision(gamma)
     return _regularised(values, method, ddof, options).precision
@@ -198,7 +199,7 @@ def _conditional_cov(values, labels, given, ddof):
             f"given names {len(k)} of {d} parts; at least two parts must remain outside "
             "given to have a partial correlation"
         )
-    gamma = clr_cov_values(values, ddof)
+    gamma = clr_cov_values(values, ddof, row_labels=labels.index)
     r = k[0]
     others = k[1:]
     # Sigma_r restricted to the parts we need: Sigma_ab = g_ab - g_ar - g_rb + g_rr.
@@ -441,7 +442,7 @@ def multiple_r2(x, /, *, ref=-1):
     values, labels, ddof = _data(x, 1)
     d = values.shape[1]
     r = check_part(ref, "ref", labels.parts, d)
-    gamma = clr_cov_values(values, ddof)
+    gamma = clr_cov_values(values, ddof, row_labels=labels.index)
     _check_rank(values, gamma, labels)
     pi = 1.0 / np.diag(_exact_precision(gamma))
     t_ref = np.diag(gamma) + gamma[r, r] - 2.0 * gamma[:, r]

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import coda
 from tests.strategies import full_rank_compositions
@@ -272,3 +273,18 @@ def test_roman_cups_given_si_na(cups):
                     continue
                 b = _residuals(logs[:, j] - logs[:, r], regressor)
                 assert rho.iloc[i, j] == pytest.approx(np.corrcoef(a, b)[0, 1], abs=TOL)
+
+
+@settings(max_examples=20, deadline=None)
+@given(full_rank_compositions(min_parts=4), st.data())
+def test_given_agrees_with_subcomposition(x, data):
+    d = x.shape[1]
+    k = data.draw(st.lists(st.integers(0, d - 1), min_size=1, max_size=d - 2, unique=True))
+    rest = [i for i in range(d) if i not in k]
+    i, j = data.draw(st.permutations(rest))[:2]
+    rho = coda.pcor(x, given=k)
+    sub = coda.pcor(x[:, [i, j, *k]])
+    assert rho[i, j] == pytest.approx(sub[0, 1], abs=1e-9)
+    assert coda.partial_variance(x, given=k)[i] == pytest.approx(
+        coda.partial_variance(x[:, [i, *k]])[0], rel=1e-8
+    )
