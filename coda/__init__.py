@@ -18,7 +18,12 @@ from coda.covariance import (
     variation,
     variation_to_clr_cov,
 )
+from coda.datasets import simulate
+from coda.glasso import pcor_glasso
+from coda.graph import compare_graphs
+from coda.inference import pcor_bootstrap, pcor_test
 from coda.partial import multiple_r2, partial_variance, pcor, precision
+from coda.shrinkage import pcor_shrink
 from coda.transforms import (
     alr,
     alr_inv,
@@ -38,6 +43,7 @@ from coda.transforms import (
     power,
     sbp_basis,
 )
+from coda.zeros import replace_zeros
 
 __version__ = "0.1.0"
 
@@ -56,6 +62,7 @@ __all__ = [
     "clr_cov_to_alr_cov",
     "clr_cov_to_variation",
     "clr_inv",
+    "compare_graphs",
     "distance",
     "ilr",
     "ilr_basis",
@@ -66,12 +73,18 @@ __all__ = [
     "norm",
     "partial_variance",
     "pcor",
+    "pcor_bootstrap",
+    "pcor_glasso",
+    "pcor_shrink",
+    "pcor_test",
     "perturb",
     "perturb_inv",
     "power",
     "precision",
     "proportionality",
+    "replace_zeros",
     "sbp_basis",
+    "simulate",
     "total_variance",
     "variation",
     "variation_to_clr_cov",

@@ -14,17 +14,22 @@ import pandas as pd
 
 __all__ = [
     "CodaWarning",
+    "ConvergenceWarning",
     "as_2d",
     "check_basis",
     "check_columns",
     "check_composition",
+    "check_count",
     "check_counts",
     "check_fraction",
     "check_option",
+    "check_positive",
     "check_per_part",
     "check_replacement_fits",
     "check_unused",
     "check_shape",
+    "check_unit_interval",
+    "check_varying",
     "check_square",
     "check_ddof",
     "check_parts",
@@ -37,7 +42,21 @@ _MAX_LISTED = 5
 
 
 class CodaWarning(UserWarning):
-    """Base class of every warning that coda emits."""
+    """Base class of every warning that coda emits.
+
+    Each kind of warning is a subclass, so that a filter on this class
+    silences coda's warnings and no one else's.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import coda
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", category=coda.CodaWarning)
+    ...     warnings.warn("silenced", coda.CodaWarning)
+    >>> issubclass(coda.CodaWarning, UserWarning)
+    True
+    """
 
 
 def _listing(items: Sequence, total: int | None = None) -> str:
@@ -93,15 +112,15 @@ def as_2d(x, name: str = "x") -> np.ndarray:
             f"{name} has dtype {values.dtype}; expected real numbers "
             "(integers or floats), one row per sample and one column per part"
         )
-    if values.ndim == 1:
-        values = values.reshape(1, -1)
-    elif values.ndim != 2:
+    if values.ndim not in (1, 2):
         raise ValueError(
             f"{name} must be 1-D (one composition) or 2-D (samples x parts); "
             f"got {values.ndim} dimensions with shape {values.shape}"
         )
     if values.size == 0:
         raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one value")
+    if values.ndim == 1:
+        values = values.reshape(1, -1)
     return values.astype(float_dtype(values.dtype), copy=False)
 
 
@@ -277,7 +296,11 @@ def check_sbp(sbp, name: str = "sbp") -> np.ndarray:
             f"per part; got shape {values.shape}"
         )
     if not _is_real_dtype(values.dtype) or not np.isin(values, (-1, 0, 1)).all():
-        raise ValueError(f"{name} must contain only +1, -1 and 0")
+        found = np.unique(values[~np.isin(values, (-1, 0, 1))]).tolist()
+        raise ValueError(
+            f"{name} must contain only +1, -1 and 0; got {_listing(found)}: "
+            "mark numerator parts +1, denominator parts -1 and parts outside the balance 0"
+        )
     values = values.astype(np.int8)
     n_rows, d = values.shape
     if d < 2 or n_rows != d - 1:
@@ -403,24 +426,15 @@ def check_per_part(value, name: str, n_parts: int, parts: Sequence | None = None
     return values
 
 
-def check_fraction(value, name: str) -> float:
-    """Return ``value`` as a float if ``0 < value <= 1``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        raise TypeError(f"{name}={value!r}; expected a number in (0, 1]")
-    if not 0 < value <= 1:
-        raise ValueError(f"{name}={value!r} is outside (0, 1]; the usual value is 0.65")
-    return float(value)
-
-
 def check_counts(values: np.ndarray, name: str = "x", *, row_labels=None, why: str = "") -> None:
     """Raise if finite, non-negative ``values`` are not whole numbers (counts)."""
     fractional = values != np.round(values)
     if fractional.any():
         rows, total = _positions(fractional, row_labels)
         raise ValueError(
-            f"{name} has {int(fractional.sum())} non-integer values (rows {_listing(rows, total)}); "
-            f"{why}expected counts (whole numbers). For proportions or concentrations use "
-            'method="multiplicative"'
+            f"{name} has {int(fractional.sum())} non-integer values "
+            f"(rows {_listing(rows, total)}); {why}it needs counts (whole numbers); for proportions, percentages or "
+            'concentrations use method="multiplicative"'
         )
 
 
@@ -470,21 +484,19 @@ class ConvergenceWarning(CodaWarning):
 
 
 def _real_scalar(value, name: str, expected: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+    real = (int, float, np.integer, np.floating)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, real):
         raise TypeError(f"{name}={value!r}; expected {expected}")
     if not np.isfinite(value):
         raise ValueError(f"{name}={value!r}; expected {expected}")
     return float(value)
 
 
-def check_unit_interval(value, name: str) -> float:
-    """Return ``value`` as a float if ``0 <= value <= 1`` (a shrinkage intensity)."""
+def check_unit_interval(value, name: str, *, hint: str = "") -> float:
+    """Return ``value`` as a float if ``0 <= value <= 1``; ``hint`` ends the message."""
     value = _real_scalar(value, name, "a number from 0 to 1")
     if not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"{name}={value!r} is outside [0, 1]; a shrinkage intensity runs from 0 (no "
-            f"shrinkage) to 1 (the target itself), or leave {name}=None to estimate it"
-        )
+        raise ValueError(f"{name}={value!r} is outside [0, 1]{hint}")
     return value
 
 
@@ -516,4 +528,144 @@ def check_varying(variances: np.ndarray, name: str, parts: Sequence, what: str) 
             f"{name} has parts whose {what} do not vary across samples "
             f"({_listing([parts[i] for i in flat], flat.size)}); their correlations are "
             "undefined: drop them or amalgamate them with other parts"
+        )
+
+
+def check_integer(value, name: str, *, minimum: int) -> int:
+    """Return ``value`` as an int if it is an integer at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r}; expected an integer of at least {minimum}")
+    if value < minimum:
+        raise ValueError(f"{name}={value}; expected an integer of at least {minimum}")
+    return int(value)
+
+
+def check_fraction(value, name: str, *, closed: bool = False) -> float:
+    """Return ``value`` as a float in ``(0, 1)``, or ``(0, 1]`` when ``closed``."""
+    interval = "(0, 1]" if closed else "(0, 1)"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name}={value!r}; expected a number in {interval}")
+    if not (0.0 < value < 1.0 or (closed and value == 1.0)):
+        raise ValueError(f"{name}={value!r}; expected a number in {interval}")
+    return float(value)
+
+
+def check_adjacency(graph, name: str) -> np.ndarray:
+    """Return a boolean adjacency matrix as a bool array (symmetric, 0/1 or bool)."""
+    if isinstance(graph, pd.DataFrame) and not graph.index.equals(graph.columns):
+        raise ValueError(
+            f"{name} is a DataFrame whose index and columns differ; an adjacency matrix "
+            f"is labelled by the same nodes in the same order on both axes, e.g. "
+            f"{name}.loc[{name}.columns, {name}.columns]"
+        )
+    values = graph.to_numpy() if isinstance(graph, pd.DataFrame) else np.asarray(graph)
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise ValueError(
+            f"{name} must be a square adjacency matrix (nodes x nodes); got shape {values.shape}"
+        )
+    if values.dtype != np.bool_:
+        if not _is_real_dtype(values.dtype) or not np.isin(values, (0, 1)).all():
+            raise ValueError(
+                f"{name} must hold booleans (or 0 and 1), True where two nodes share an edge; "
+                f"got dtype {values.dtype} with other values"
+            )
+        values = values.astype(bool)
+    if not (values == values.T).all():
+        i, j = np.argwhere(values != values.T)[0]
+        raise ValueError(
+            f"{name} is not symmetric (entry [{i}, {j}] differs from [{j}, {i}]); "
+            "graphs of partial correlations are undirected: pass A | A.T"
+        )
+    return values
+
+
+def check_same_nodes(nodes, other, name: str, other_name: str) -> None:
+    """Raise unless two labelled graphs have the same node set."""
+    missing = [n for n in other if n not in set(nodes)]
+    extra = [n for n in nodes if n not in set(other)]
+    if missing or extra:
+        raise ValueError(
+            f"{name} and {other_name} have different nodes: only in {name}: "
+            f"{_listing(extra) or 'none'}; only in {other_name}: {_listing(missing) or 'none'}; "
+            "compare graphs over the same parts"
+        )
+
+
+def check_no_zeros(values: np.ndarray, name: str, *, fix: str, row_labels=None) -> None:
+    """Raise if ``values`` has zeros, with a fix suited to the caller (e.g. a CLI flag)."""
+    zeros = values == 0
+    if zeros.any():
+        rows, total = _positions(zeros, row_labels)
+        raise ValueError(
+            f"{name} has {int(zeros.sum())} zeros (rows {_listing(rows, total)}); log-ratios "
+            f"need positive parts: {fix}"
+        )
+
+
+def check_flag(value, name: str, *, allow_none: bool = False) -> bool | None:
+    """Return ``value`` if it is a bool (or None when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "True, False or None" if allow_none else "True or False"
+        raise TypeError(f"{name}={value!r}; expected {allowed}")
+    return bool(value)
+
+
+def check_test_df(df: int, n_samples: int, n_given: int, name: str = "x") -> int:
+    """Return the residual degrees of freedom ``df`` of a partial-correlation test if positive."""
+    if df <= 0:
+        raise ValueError(
+            f"{name} has {n_samples} samples and each pair is conditioned on {n_given} "
+            f"parts, leaving df = n - |K| - 1 = {df} degrees of freedom; the t test needs "
+            f"df > 0: use at least {n_given + 2} samples or condition on fewer parts (given=...)"
+        )
+    return df
+
+
+def check_file(path, name: str):
+    """Return ``path`` if it names an existing file; raise FileNotFoundError otherwise."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"{name} {str(path)!r} {what}; pass the path of a CSV file")
+    return path
+
+
+def check_column(column, name: str, columns: Sequence) -> None:
+    """Raise unless ``column`` is one of ``columns`` (a table's column names)."""
+    if column not in list(columns):
+        raise ValueError(
+            f"{name}={column!r} is not a column; the columns are "
+            f"{_listing([str(c) for c in columns])}"
+        )
+
+
+def check_numeric_columns(frame: pd.DataFrame, name: str, *, fix: str) -> None:
+    """Raise if ``frame`` has non-numeric columns, with a fix suited to the caller."""
+    bad = [str(c) for c, dt in frame.dtypes.items() if not _is_real_dtype(dt)]
+    if bad:
+        raise TypeError(f"{name} has non-numeric columns: {_listing(bad)}; {fix}")
+
+
+def check_resample_rows(n_distinct: int, needed: int, n_samples: int) -> None:
+    """Raise if a bootstrap resample has too few distinct samples for a full-rank covariance."""
+    if n_distinct < needed:
+        raise ValueError(
+            f"a bootstrap resample drew only {n_distinct} distinct samples of the {n_samples}, "
+            f"fewer than the {needed} that make its log-ratio covariance invertible; "
+            "use more samples (well above the number of parts) or fewer parts"
+        )
+
+
+def check_resample_rank(ok: np.ndarray) -> None:
+    """Raise if some bootstrap resamples had a singular clr covariance."""
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        raise ValueError(
+            f"{bad.size} bootstrap resamples have a singular clr covariance (some parts are "
+            "collinear in those resamples); use more samples, fewer parts, or a "
+            "regularised estimator"
         )

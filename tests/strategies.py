@@ -81,7 +81,11 @@ def coordinates(draw, *, shape=None, dtype=np.float64, bound: float = 20.0, **sh
             dtype,
             shape,
             elements=st.floats(
-                -bound, bound, allow_nan=False, allow_infinity=False, width=np.dtype(dtype).itemsize * 8
+                -bound,
+                bound,
+                allow_nan=False,
+                allow_infinity=False,
+                width=np.dtype(dtype).itemsize * 8,
             ),
         )
     )
@@ -144,7 +148,9 @@ def full_rank_compositions(draw, *, min_parts=3, max_parts=8, max_extra_rows=30)
 
 
 @st.composite
-def compositions_with_zeros(draw, *, shape=None, dtype=None, max_log10: float = 6.0, **shape_bounds):
+def compositions_with_zeros(
+    draw, *, shape=None, dtype=None, max_log10: float = 6.0, **shape_bounds
+):
     """Non-negative ``(n, D)`` arrays with zeros, but no row and no part that is all zeros.
 
     A random mask of zeros is laid over :func:`compositions`; then one
@@ -171,8 +177,14 @@ def count_tables(draw, *, min_rows=2, max_rows=12, min_parts=2, max_parts=8, max
     made positive, so all Bayesian-multiplicative priors (GBM included) are
     defined.
     """
-    n, d = draw(shapes(min_rows=max(min_rows, 2), max_rows=max_rows, min_parts=min_parts, max_parts=max_parts))
+    n, d = draw(
+        shapes(
+            min_rows=max(min_rows, 2), max_rows=max_rows, min_parts=min_parts, max_parts=max_parts
+        )
+    )
     counts = draw(hnp.arrays(np.int64, (n, d), elements=st.integers(0, max_count)))
+    for i in range(n):
+        counts[i, draw(st.integers(0, d - 1))] = draw(st.integers(1, max_count))
     for j in range(d):
         rows = draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2, unique=True))
         counts[rows, j] = np.maximum(counts[rows, j], draw(st.integers(1, max_count)))

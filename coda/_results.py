@@ -1,0 +1,216 @@
+"""Frozen dataclasses for results with several parts.
+
+One class per kind of result; each field is documented in the class
+docstring. Matrices are ndarrays, or DataFrames labelled by part names on
+both axes when the input was a DataFrame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coda._linalg import pcor_from_precision
+
+
+@dataclass(frozen=True)
+class ShrinkageResult:
+    """Partial correlations from a shrinkage covariance estimate.
+
+    Attributes
+    ----------
+    pcor : ndarray or DataFrame of shape (n_parts, n_parts)
+        Partial correlations between parts, unit diagonal.
+    precision : ndarray or DataFrame of shape (n_parts, n_parts)
+        The precision matrix the partial correlations come from.
+    intensity : float
+        Shrinkage intensity of the correlations (corpcor's ``lambda``).
+    intensity_var : float
+        Shrinkage intensity of the variances (corpcor's ``lambda.var``).
+    method : str
+        ``"shrink"`` or ``"bshrink"``.
+    """
+
+    pcor: Any
+    precision: Any
+    intensity: float
+    intensity_var: float
+    method: str
+
+
+@dataclass(frozen=True)
+class GlassoResult:
+    """Sparse partial correlations from the graphical lasso.
+
+    Attributes
+    ----------
+    pcor : ndarray or DataFrame of shape (n_parts, n_parts)
+        Partial correlations between parts, unit diagonal; zero where the
+        precision is zero.
+    precision : ndarray or DataFrame of shape (n_parts, n_parts)
+        The sparse precision matrix at the chosen penalty.
+    penalty : float
+        The chosen (or given) penalty.
+    criterion : str
+        The criterion that scored the penalties (``"ebic"``).
+    penalties : ndarray of shape (n_penalties,)
+        The penalties tried, in decreasing order.
+    scores : ndarray of shape (n_penalties,)
+        The criterion at each penalty (smaller is better).
+    n_edges : ndarray of shape (n_penalties,)
+        The number of non-zero partial correlations (pairs) at each penalty.
+    """
+
+    pcor: Any
+    precision: Any
+    penalty: float
+    criterion: str
+    penalties: np.ndarray
+    scores: np.ndarray
+    n_edges: np.ndarray
+
+
+def pair_table(names, matrices: dict) -> pd.DataFrame:
+    """One row per pair ``i < j`` whose first matrix entry is not NaN.
+
+    ``names`` labels the parts (part names, or integer positions for arrays);
+    ``matrices`` maps column names to D x D arrays, the first one deciding
+    which pairs are kept (pairs touching ``given`` are NaN and are dropped).
+    """
+    first = next(iter(matrices.values()))
+    i, j = np.triu_indices(first.shape[0], k=1)
+    keep = ~np.isnan(first[i, j])
+    i, j = i[keep], j[keep]
+    names = np.asarray(names, dtype=object)
+    table = {"part_i": names[i], "part_j": names[j]}
+    table.update({column: matrix[i, j] for column, matrix in matrices.items()})
+    frame = pd.DataFrame(table)
+    if all(isinstance(n, (int, np.integer)) for n in names):
+        frame = frame.astype({"part_i": np.int64, "part_j": np.int64})
+    return frame
+
+
+def _values(matrix) -> np.ndarray:
+    return matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else np.asarray(matrix)
+
+
+def _names(matrix) -> list:
+    if isinstance(matrix, pd.DataFrame):
+        return list(matrix.columns)
+    return list(range(np.shape(matrix)[0]))
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Percentile bootstrap intervals for partial correlations.
+
+    Attributes
+    ----------
+    estimate : ndarray or DataFrame of shape (n_parts, n_parts)
+        Partial correlations of the full sample; NaN for pairs touching
+        ``given``.
+    lower, upper : ndarray or DataFrame of shape (n_parts, n_parts)
+        The ``(1 - ci) / 2`` and ``(1 + ci) / 2`` quantiles of the bootstrap
+        replicates, pair by pair.
+    ci : float
+        The confidence level.
+    n_boot : int
+        The number of bootstrap resamples.
+    """
+
+    estimate: Any
+    lower: Any
+    upper: Any
+    ci: float
+    n_boot: int
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return one row per pair ``i < j``: ``part_i, part_j, estimate, lower, upper``.
+
+        Parts are named as in ``estimate`` (part names for DataFrame input,
+        integer positions for arrays); pairs touching ``given`` are left out.
+        """
+        return pair_table(
+            _names(self.estimate),
+            {
+                "estimate": _values(self.estimate),
+                "lower": _values(self.lower),
+                "upper": _values(self.upper),
+            },
+        )
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A simulated compositional data set with a known partial-correlation graph.
+
+    Attributes
+    ----------
+    data : DataFrame of shape (n_samples, n_parts)
+        Closed compositions, or multinomial counts when ``counts`` was given;
+        parts are named ``p01 .. pD``.
+    precision : DataFrame of shape (n_parts, n_parts)
+        The precision (inverse covariance) of the log-abundances.
+    clr_precision : DataFrame of shape (n_parts, n_parts)
+        The precision of the clr coordinates, the Moore-Penrose inverse of the
+        clr covariance; its zero pattern is the graph.
+    adjacency : DataFrame of shape (n_parts, n_parts)
+        Boolean: True where ``clr_precision`` has a non-zero off-diagonal entry.
+    graph : str
+        The kind of graph (``"chain"``, ``"hub"`` or ``"random"``).
+    """
+
+    data: pd.DataFrame
+    precision: pd.DataFrame
+    clr_precision: pd.DataFrame
+    adjacency: pd.DataFrame
+    graph: str
+
+    @property
+    def pcor(self) -> pd.DataFrame:
+        """The true partial correlations, ``-Omega_ij / sqrt(Omega_ii Omega_jj)``."""
+        # Adding 0.0 turns the -0.0 of non-edges (-1 * 0) into 0.0 for display.
+        rho = pcor_from_precision(self.clr_precision.to_numpy()) + 0.0
+        parts = self.clr_precision.columns
+        return pd.DataFrame(rho, index=parts, columns=parts)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        """The true edges as ``(part_i, part_j)`` pairs with ``i < j``."""
+        i, j = np.nonzero(np.triu(self.adjacency.to_numpy(), k=1))
+        parts = self.adjacency.columns
+        return [(parts[a], parts[b]) for a, b in zip(i, j, strict=True)]
+
+
+@dataclass(frozen=True)
+class GraphComparison:
+    """How well an estimated edge set matches the true one.
+
+    Attributes
+    ----------
+    precision : float
+        ``tp / (tp + fp)``: the share of estimated edges that are true; NaN
+        when no edge was estimated.
+    recall : float
+        ``tp / (tp + fn)``: the share of true edges that were found; NaN when
+        the true graph has no edge.
+    f1 : float
+        The harmonic mean of precision and recall; 0 when both are 0, NaN
+        when either is NaN.
+    shd : int
+        Structural Hamming distance: the number of edges to add or delete to
+        turn the estimate into the truth, ``fp + fn``.
+    true_positives, false_positives, false_negatives : int
+        Edge counts.
+    """
+
+    precision: float
+    recall: float
+    f1: float
+    shd: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
