@@ -1,0 +1,431 @@
+"""Inference for reference-independent partial correlations.
+
+:func:`pcor_test` gives t tests with multiple-testing adjustment for every
+pair of parts; :func:`pcor_bootstrap` gives percentile bootstrap intervals,
+computed for all resamples at once with stacked matrix products and
+inverses.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import scipy.special
+
+from coda import _kernels
+from coda._labels import composition
+from coda._results import BootstrapResult, pair_table
+from coda._validation import (
+    check_flag,
+    check_fraction,
+    check_integer,
+    check_option,
+    check_parts,
+    check_resample_rank,
+    check_resample_rows,
+    check_test_df,
+)
+from coda.partial import pcor
+
+__all__ = ["pcor_bootstrap", "pcor_test"]
+
+_ALTERNATIVES = ("two-sided", "greater", "less")
+# The method names statsmodels' multipletests documents.
+_ADJUSTMENTS = (
+    "bonferroni",
+    "sidak",
+    "holm-sidak",
+    "holm",
+    "simes-hochberg",
+    "hommel",
+    "fdr_bh",
+    "fdr_by",
+    "fdr_tsbh",
+    "fdr_tsbky",
+)
+_BATCH_VALUES = 1 << 22  # resampled values per batch: 32 MiB of float64
+_LONG_RUN_FLOPS = 1e10  # about a few seconds: show a progress bar beyond this
+
+
+def _part_names(labels, d: int) -> list:
+    return list(labels.parts) if labels.labelled else list(range(d))
+
+
+def pcor_test(
+    x,
+    /,
+    *,
+    given=None,
+    method: str = "exact",
+    alternative: str = "two-sided",
+    adjust: str | None = "fdr_bh",
+):
+    r"""Test every partial correlation against zero, with adjusted p-values.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples and 3 parts.
+    given : sequence of int or str, optional
+        The conditioning set K: partial out only these parts (positions, or
+        names for DataFrame input); pairs touching K are not tested. ``None``
+        (default) partials out all other parts. Only with ``method="exact"``.
+    method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
+        The estimator of the partial correlations; see :func:`coda.pcor`.
+    alternative : {"two-sided", "greater", "less"}, default "two-sided"
+        The alternative hypothesis: :math:`\rho \ne 0`, :math:`\rho > 0` or
+        :math:`\rho < 0`.
+    adjust : str or None, default "fdr_bh"
+        Multiple-testing adjustment, any method of
+        :func:`statsmodels.stats.multitest.multipletests` ("bonferroni",
+        "sidak", "holm-sidak", "holm", "simes-hochberg", "hommel", "fdr_bh",
+        "fdr_by", "fdr_tsbh", "fdr_tsbky"), applied over all tested pairs.
+        ``None``: no adjustment, ``qvalue`` equals ``pvalue``.
+
+    Returns
+    -------
+    DataFrame
+        One row per pair ``i < j`` (pairs touching ``given`` left out), with
+        columns ``part_i``, ``part_j`` (part names for DataFrame input,
+        integer positions for arrays), ``r`` (the partial correlation),
+        ``statistic`` (t), ``df``, ``pvalue`` and ``qvalue`` (adjusted).
+
+    Raises
+    ------
+    ValueError
+        As :func:`coda.pcor`; if ``alternative`` or ``adjust`` is unknown;
+        if the degrees of freedom ``n - |K| - 1`` are not positive.
+
+    See Also
+    --------
+    coda.pcor : the partial correlations tested.
+    pcor_bootstrap : bootstrap intervals instead of a parametric test.
+
+    Notes
+    -----
+    For a pair (i, j) partialled on K (all other parts when ``given`` is
+    None, :math:`|K| = D - 2`),
+
+    .. math:: t = r \sqrt{\frac{df}{1 - r^2}}, \qquad df = n - |K| - 1,
+
+    compared with Student's t distribution. :math:`r` is the correlation of
+    the residuals of :math:`\log(x_i/x_k)` and :math:`\log(x_j/x_k)` after
+    regression with intercept on the :math:`|K| - 1` log-ratios
+    :math:`\log(x_l/x_k)`, :math:`l \in K \setminus \{k\}`, for a reference
+    k in K (Erb 2020): t is exactly the t statistic of the coefficient of
+    :math:`\log(x_j/x_k)` in the ordinary least squares regression of
+    :math:`\log(x_i/x_k)` on it and those log-ratios, whose residual degrees
+    of freedom are :math:`n - (|K| + 1)`. With full conditioning
+    :math:`df = n - D + 1`. Treating the D clr columns as D ordinary
+    variables (as R's ``ppcor`` does on clr data) would use
+    :math:`n - 2 - (D - 2) = n - D` and lose one degree of freedom: the clr
+    has only D - 1 free dimensions (its rows sum to zero), so partialling
+    out the other D - 2 parts takes only D - 3 log-ratio regressors, one
+    of those parts serving as the reference.
+
+    The test assumes normal log-ratios and the exact estimator. For
+    ``method="shrink"``, ``"bshrink"`` or ``"glasso"`` the same formula is
+    applied to the regularised estimates, which are biased towards zero: the
+    p-values are then conservative heuristics, not exact tests. A
+    correlation of exactly :math:`\pm 1` gives an infinite statistic and a
+    p-value of 0 (two-sided).
+
+    References
+    ----------
+    .. [1] Erb, I. (2020). Partial correlations in compositional data
+       analysis. Applied Computing and Geosciences 6:100026.
+       https://doi.org/10.1016/j.acags.2020.100026
+    .. [2] Benjamini, Y. and Hochberg, Y. (1995). Controlling the false
+       discovery rate. Journal of the Royal Statistical Society B
+       57:289-300. https://doi.org/10.1111/j.2517-6161.1995.tb02031.x
+
+    Examples
+    --------
+    >>> import coda
+    >>> sim = coda.simulate(100, 4, graph="chain", seed=0)
+    >>> coda.pcor_test(sim.data).round(4)
+      part_i part_j       r  statistic  df  pvalue  qvalue
+    0    p01    p02  0.7062     9.8242  97  0.0000  0.0000
+    1    p01    p03  0.1195     1.1858  97  0.2386  0.3579
+    2    p01    p04 -0.0175    -0.1721  97  0.8637  0.8637
+    3    p02    p03  0.4278     4.6620  97  0.0000  0.0000
+    4    p02    p04  0.0639     0.6306  97  0.5298  0.6357
+    5    p03    p04  0.6273     7.9340  97  0.0000  0.0000
+    """
+    check_option(alternative, "alternative", _ALTERNATIVES)
+    if adjust is not None:
+        check_option(adjust, "adjust", _ADJUSTMENTS)
+    # With two parts the partial correlation is 1 by construction: nothing to test.
+    values, labels = composition(x, min_parts=3, min_samples=3)
+    n, d = values.shape
+    if given is None:
+        n_given, positions = d - 2, None
+    else:
+        positions = check_parts(given, "given", labels.parts, d)
+        n_given = len(positions)
+    df = check_test_df(n - n_given - 1, n, n_given)
+    rho = pcor(values, given=positions, method=method)
+    table = pair_table(_part_names(labels, d), {"r": rho})
+    r = table["r"].to_numpy()
+    with np.errstate(divide="ignore"):
+        t = r * np.sqrt(df / (1.0 - r**2))
+    # stdtr(df, t) is Student's t cdf (scipy.special: no scipy.stats import cost).
+    if alternative == "two-sided":
+        p = 2.0 * scipy.special.stdtr(df, -np.abs(t))
+    elif alternative == "greater":
+        p = scipy.special.stdtr(df, -t)
+    else:
+        p = scipy.special.stdtr(df, t)
+    table["statistic"] = t
+    table["df"] = df
+    table["pvalue"] = p
+    if adjust is None or p.size == 0:
+        table["qvalue"] = p
+    else:
+        # Imported here: statsmodels pulls in scipy.stats, a second of import time.
+        from statsmodels.stats.multitest import multipletests
+
+        table["qvalue"] = multipletests(p, method=adjust)[1]
+    return table
+
+
+def _resample_covariances(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Packed covariances ``(B, m (m + 1) / 2)`` of ``y`` with rows repeated ``weights[b]`` times.
+
+    The upper triangles, in the order of ``np.triu_indices(m)``.
+
+    ``cov_b = (sum_r w_br y_r y_r^T - n mean_b mean_b^T) / (n - 1)`` with
+    ``mean_b = sum_r w_br y_r / n``: the sums over rows of all products
+    ``y_ri y_rj`` (i <= j) for all resamples are one matrix product
+    ``weights @ products``, done in blocks of pairs to bound memory. ``y``
+    is centred by the caller, so that the subtraction loses no precision.
+    """
+    n, m = y.shape
+    b = weights.shape[0]
+    pi, pj = np.triu_indices(m)
+    mean = weights @ y / n
+    upper = np.empty((b, pi.size))
+    step = max(1, _BATCH_VALUES // n)
+    for start in range(0, pi.size, step):
+        block = slice(start, start + step)
+        upper[:, block] = weights @ (y[:, pi[block]] * y[:, pj[block]])
+    upper -= n * mean[:, pi] * mean[:, pj]
+    upper /= n - 1
+    return upper
+
+
+def _pairs(matrix: np.ndarray, diag: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
+    """``matrix_ij / sqrt(diag_i diag_j)`` for the pairs ``(iu, ju)`` of every stacked matrix."""
+    scale = 1.0 / np.sqrt(diag)
+    pairs = matrix[:, iu, ju]
+    pairs *= scale[:, iu]
+    pairs *= scale[:, ju]
+    # As coda.pcor: rounding can push |rho| a hair past 1 for (near) collinear parts.
+    return np.clip(pairs, -1.0, 1.0, out=pairs)
+
+
+def _packed_size(packed: np.ndarray) -> int:
+    """``m`` of packed upper triangles with ``m (m + 1) / 2`` entries."""
+    return int(round((np.sqrt(8 * packed.shape[1] + 1) - 1) / 2))
+
+
+def _full_pcor(packed: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
+    """Pairs of partial correlations from packed clr covariances, ``(B, n_pairs)``.
+
+    ``Omega = (Gamma + J/D)^-1 - J/D`` and ``rho_ij = -Omega_ij / sqrt(Omega_ii Omega_jj)``,
+    in one parallel numba kernel (measured about 2.5x faster than numpy's
+    stacked ``inv`` and the pair extraction, for 1,000 matrices of 50 x 50).
+    """
+    pi, pj = np.triu_indices(_packed_size(packed))
+    out = np.empty((packed.shape[0], iu.size))
+    ok = np.empty(packed.shape[0], dtype=np.bool_)
+    _kernels._pcor_bootstrap(packed, pi, pj, iu, ju, out, ok)
+    check_resample_rank(ok)
+    return out
+
+
+def _given_pcor(packed: np.ndarray, n_rest: int, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
+    """Pairs of residual correlations of the first ``n_rest`` log-ratios given the rest (Schur)."""
+    m = _packed_size(packed)
+    pi, pj = np.triu_indices(m)
+    cov = np.empty((packed.shape[0], m, m))
+    cov[:, pi, pj] = packed
+    cov[:, pj, pi] = packed
+    s_aa = cov[:, :n_rest, :n_rest]
+    if cov.shape[-1] > n_rest:
+        s_ab = cov[:, :n_rest, n_rest:]
+        s_bb = cov[:, n_rest:, n_rest:]
+        s_aa = s_aa - np.matmul(s_ab, np.linalg.solve(s_bb, s_ab.transpose(0, 2, 1)))
+    return _pairs(s_aa, np.diagonal(s_aa, axis1=1, axis2=2), iu, ju)
+
+
+def pcor_bootstrap(
+    x,
+    /,
+    *,
+    given=None,
+    n_boot: int = 1000,
+    seed=None,
+    ci: float = 0.95,
+    progress: bool | None = None,
+):
+    r"""Percentile bootstrap confidence intervals for every partial correlation.
+
+    Samples (rows) are resampled with replacement; the partial correlations
+    of all resamples are computed together, a batch at a time: the
+    covariances as one matrix product of resampling weights with the
+    products of log-ratio columns, then stacked matrix inverses.
+
+    Parameters
+    ----------
+    x : array_like of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 parts, with more samples
+        than parts.
+    given : sequence of int or str, optional
+        Partial out only these parts, as in :func:`coda.pcor`; ``None``
+        (default) partials out all other parts.
+    n_boot : int, default 1000
+        Number of bootstrap resamples.
+    seed : None, int or numpy.random.Generator
+        Seed of ``numpy.random.default_rng``; the same seed gives the same
+        intervals.
+    ci : float, default 0.95
+        Confidence level, in (0, 1).
+    progress : bool or None, default None
+        Show a tqdm progress bar on stderr. ``None``: only when stderr is a
+        terminal and the run is long (roughly more than a few seconds).
+
+    Returns
+    -------
+    BootstrapResult
+        ``estimate`` (:func:`coda.pcor` of ``x``), ``lower`` and ``upper``
+        (D x D, labelled by parts for DataFrame input; NaN for pairs touching
+        ``given``; unit diagonal), ``ci``, ``n_boot``, and ``.to_frame()``
+        for one row per pair.
+
+    Raises
+    ------
+    ValueError
+        As :func:`coda.pcor`; if ``n_boot < 1`` or ``ci`` is outside (0, 1);
+        if a resample has a singular covariance (too few distinct samples).
+    TypeError
+        If ``n_boot`` is not an integer or ``progress`` not a bool or None.
+
+    See Also
+    --------
+    coda.pcor : the statistic resampled.
+    pcor_test : parametric t tests.
+
+    Notes
+    -----
+    Resample b takes the rows ``rng.integers(0, n, size=n)``, drawn in order
+    b = 0, 1, ... from ``rng = numpy.random.default_rng(seed)``; its partial
+    correlations equal those of ``coda.pcor(x[rows], given=given)`` up to
+    rounding. Without ``given``, each resample's clr covariance
+    :math:`\Gamma_b` is inverted as
+    :math:`\Omega_b = (\Gamma_b + J/D)^{-1} - J/D` (Erb 2020); with
+    ``given = K`` and a reference r in K, the partial correlations are the
+    correlations of the Schur complement of the covariance of
+    :math:`\log(x_i/x_r)` given :math:`\log(x_k/x_r)`,
+    :math:`k \in K \setminus \{r\}`. The interval is
+    ``numpy.quantile`` (linear interpolation) of the replicates at
+    :math:`(1 - ci)/2` and :math:`(1 + ci)/2`. Percentile intervals assume
+    the bootstrap distribution is roughly unbiased; for partial
+    correlations near :math:`\pm 1` or small n they can be too narrow.
+
+    A resample that repeats rows can have too few distinct samples for an
+    invertible covariance (fewer than D without ``given``; fewer than
+    :math:`D - 1` with it): this raises an error, so use n well above D.
+    Memory: ``n_boot * D * (D - 1) / 2`` replicate values are kept.
+
+    References
+    ----------
+    .. [1] Efron, B. and Tibshirani, R. J. (1993). *An Introduction to the
+       Bootstrap*. Chapman and Hall. https://doi.org/10.1007/978-1-4899-4541-9
+    .. [2] Erb, I. (2020). Partial correlations in compositional data
+       analysis. Applied Computing and Geosciences 6:100026.
+       https://doi.org/10.1016/j.acags.2020.100026
+
+    Examples
+    --------
+    >>> import coda
+    >>> sim = coda.simulate(100, 4, graph="chain", seed=0)
+    >>> boot = coda.pcor_bootstrap(sim.data, n_boot=200, seed=1)
+    >>> boot.to_frame().round(3)
+      part_i part_j  estimate  lower  upper
+    0    p01    p02     0.706  0.634  0.779
+    1    p01    p03     0.120 -0.079  0.318
+    2    p01    p04    -0.017 -0.201  0.160
+    3    p02    p03     0.428  0.212  0.580
+    4    p02    p04     0.064 -0.079  0.242
+    5    p03    p04     0.627  0.481  0.741
+    """
+    # With two parts the partial correlation is 1 by construction: nothing to resample.
+    values, labels = composition(x, min_parts=3, min_samples=3)
+    n, d = values.shape
+    n_boot = check_integer(n_boot, "n_boot", minimum=1)
+    ci = check_fraction(ci, "ci")
+    progress = check_flag(progress, "progress", allow_none=True)
+    positions = None if given is None else check_parts(given, "given", labels.parts, d)
+    # The full-sample estimate also validates the data (rank, proportional parts).
+    estimate = pcor(values, given=positions)
+    logs = np.log(values, dtype=np.float64)
+    if positions is None:
+        rest = list(range(d))
+        y = logs - logs.mean(axis=1, keepdims=True)
+        statistic = _full_pcor
+    else:
+        ref, others = positions[0], positions[1:]
+        rest = [i for i in range(d) if i not in positions]
+        y = logs[:, rest + others] - logs[:, [ref]]
+
+        def statistic(cov, iu, ju):
+            return _given_pcor(cov, len(rest), iu, ju)
+
+    y -= y.mean(axis=0)
+    m = y.shape[1]
+    # Rank of a covariance of k distinct rows is at most k - 1: the clr
+    # covariance needs rank D - 1, the log-ratio covariance given K rank m.
+    needed = d if positions is None else m + 1
+    iu, ju = np.triu_indices(len(rest), k=1)
+    # Pairs by resamples, so that the quantiles run along contiguous rows.
+    replicates = np.empty((iu.size, n_boot))
+    batch = max(1, _BATCH_VALUES // max(n, m * m))
+    if progress is None:
+        progress = sys.stderr.isatty() and n_boot * (n * m * m + m**3) > _LONG_RUN_FLOPS
+    rng = np.random.default_rng(seed)
+    # Imported here: tqdm.auto probes for Jupyter, a cost every `import coda` would pay.
+    from tqdm.auto import tqdm
+
+    with tqdm(total=n_boot, disable=not progress, desc="bootstrap", unit="resample") as bar:
+        for start in range(0, n_boot, batch):
+            stop = min(start + batch, n_boot)
+            # One draw of (batch, n): the same stream as `batch` draws of n in order.
+            idx = rng.integers(0, n, size=(stop - start, n))
+            # Resample b repeats row r weights[b, r] times.
+            offsets = n * np.arange(stop - start)[:, None]
+            weights = np.bincount((idx + offsets).ravel(), minlength=(stop - start) * n)
+            weights = weights.reshape(stop - start, n).astype(np.float64)
+            check_resample_rows(int((weights > 0).sum(axis=1).min()), needed, n)
+            replicates[:, start:stop] = statistic(_resample_covariances(y, weights), iu, ju).T
+            bar.update(stop - start)
+    low, high = np.quantile(
+        replicates, [(1.0 - ci) / 2.0, (1.0 + ci) / 2.0], axis=1, overwrite_input=True
+    )
+    rest = np.asarray(rest)
+
+    def square(pairs):
+        out = np.full((d, d), np.nan)
+        out[rest[iu], rest[ju]] = pairs
+        out[rest[ju], rest[iu]] = pairs
+        out[rest, rest] = 1.0
+        return labels.square(out)
+
+    return BootstrapResult(
+        estimate=labels.square(estimate),
+        lower=square(low),
+        upper=square(high),
+        ci=ci,
+        n_boot=n_boot,
+    )

@@ -1,0 +1,212 @@
+"""Tests of the ``coda`` command (``coda pcor``, ``coda demo``), in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import coda
+from coda.cli import main
+
+
+@pytest.fixture
+def data_csv(tmp_path):
+    """A CSV with an id column named ``sample`` and 6 strictly positive parts."""
+    sim = coda.simulate(80, 6, graph="chain", seed=1)
+    path = tmp_path / "data.csv"
+    sim.data.rename(index=lambda k: f"s{k}").to_csv(path, index_label="sample")
+    return path, sim
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_pcor_writes_files_and_summary(data_csv, tmp_path, capsys):
+    path, sim = data_csv
+    out_dir = tmp_path / "out"
+    code, out, err = run(["pcor", path, "--out", out_dir], capsys)
+    assert code == 0, err
+    assert err == ""
+    rho = pd.read_csv(out_dir / "pcor.csv", index_col=0)
+    assert list(rho.columns) == list(sim.data.columns)
+    np.testing.assert_allclose(rho.to_numpy(), coda.pcor(sim.data).to_numpy(), atol=1e-12)
+    variance = pd.read_csv(out_dir / "partial_variance.csv", index_col=0)
+    np.testing.assert_allclose(
+        variance.iloc[:, 0].to_numpy(), coda.partial_variance(sim.data).to_numpy(), rtol=1e-12
+    )
+    edges = pd.read_csv(out_dir / "edges.csv")
+    expected = coda.pcor_test(sim.data)
+    assert list(edges.columns) == list(expected.columns)
+    np.testing.assert_allclose(edges["qvalue"], expected["qvalue"], rtol=1e-12)
+    n_edges = int((expected["qvalue"] <= 0.05).sum())
+    assert "80 samples, 6 parts, method exact" in out
+    assert f"edges at FDR 0.05: {n_edges} of 15 pairs" in out
+    strongest = expected.loc[expected["r"].abs().idxmax()]
+    assert f"{strongest['part_i']} -- {strongest['part_j']}" in out
+    assert "pcor.csv" in out
+
+
+def test_pcor_given_alpha_and_index_col(tmp_path, capsys):
+    sim = coda.simulate(50, 5, graph="chain", seed=2)
+    frame = sim.data.copy()
+    frame.insert(2, "batch", 7)  # a numeric id column, not first: named explicitly
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    code, out, err = run(
+        [
+            "pcor",
+            path,
+            "--index-col",
+            "batch",
+            "--given",
+            "p01, p03",
+            "--alpha",
+            "0.2",
+            "--out",
+            tmp_path / "o",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    edges = pd.read_csv(tmp_path / "o" / "edges.csv")
+    assert len(edges) == 3  # pairs among p02, p04, p05
+    assert (edges["df"] == 50 - 2 - 1).all()
+    assert "partialling out p01, p03" in out
+    assert "edges at FDR 0.2:" in out
+
+
+def test_first_non_numeric_column_becomes_the_index(tmp_path, capsys):
+    sim = coda.simulate(30, 4, seed=3)
+    frame = sim.data.copy()
+    frame.insert(0, "who", [f"x{k}" for k in range(30)])
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    code, _, err = run(["pcor", path, "--out", tmp_path / "o"], capsys)
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "o" / "edges.csv")) == 6
+
+
+def test_zeros_are_replaced_only_when_asked(tmp_path, capsys):
+    sim = coda.simulate(40, 5, seed=4, counts=60)
+    assert (sim.data == 0).any().any()
+    path = tmp_path / "counts.csv"
+    sim.data.to_csv(path, index_label="sample")
+    code, out, err = run(["pcor", path, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("coda: error: ")
+    assert "zeros" in err
+    assert "--zeros multiplicative" in err
+    assert err.count("\n") == 1
+    code, _, err = run(
+        ["pcor", path, "--zeros", "multiplicative", "--out", tmp_path / "o"], capsys
+    )
+    assert code == 0, err
+    assert (tmp_path / "o" / "edges.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "match"),
+    [
+        (None, [], "does not exist"),
+        (
+            "sample,a,b,c\ns1,1,2,3\ns2,2,3,4\ns3,3,1,2\ns4,1,1,2\n",
+            ["--given", "a,zz"],
+            "given='zz' is not a part",
+        ),
+        ("id,a,b,c\nx,1,2,q\ny,2,3,r\nz,3,1,s\n", [], "non-numeric columns: c"),
+        (
+            "a,b,c\n1,2,3\n2,3,4\n3,1,2\n",
+            ["--index-col", "nope"],
+            "--index-col='nope' is not a column",
+        ),
+        ("a,b,c\n1,-2,3\n2,3,4\n3,1,2\n", [], "negative values"),
+    ],
+)
+def test_bad_input_exits_with_code_2(tmp_path, capsys, content, extra, match):
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    code, _, err = run(["pcor", path, *extra, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert err.startswith("coda: error: ")
+    assert match in err
+    assert err.count("\n") == 1  # one line, no traceback
+    assert "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["pcor", "x.csv", "--alpha", "2"])
+    assert info.value.code == 2
+    assert "--alpha=2.0; expected a number in (0, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 2
+
+
+def test_demo_recovers_the_graph_and_is_deterministic(tmp_path, capsys):
+    argv = ["demo", "--n", "150", "--parts", "10", "--seed", "3"]
+    code, out, err = run([*argv, "--out", tmp_path / "a"], capsys)
+    assert code == 0, err
+    for name in ("pcor.csv", "partial_variance.csv", "edges.csv", "data.csv"):
+        assert (tmp_path / "a" / name).exists()
+    sim = coda.simulate(150, 10, graph="random", seed=3)
+    table = coda.pcor_test(sim.data)
+    found = table[table["qvalue"] <= 0.05]
+    estimated = pd.DataFrame(False, index=sim.adjacency.index, columns=sim.adjacency.columns)
+    for a, b in zip(found["part_i"], found["part_j"], strict=True):
+        estimated.loc[a, b] = estimated.loc[b, a] = True
+    score = coda.compare_graphs(estimated, sim.adjacency)
+    assert f"precision {score.precision:.2f}, recall {score.recall:.2f}, F1 {score.f1:.2f}" in out
+    assert f"{len(sim.edges)} true edges among 10 parts" in out
+    assert score.f1 > 0.6
+    code, again, _ = run([*argv, "--out", tmp_path / "b"], capsys)
+    assert code == 0
+    assert (tmp_path / "a" / "edges.csv").read_text() == (tmp_path / "b" / "edges.csv").read_text()
+    assert again.replace(str(tmp_path / "b"), "") == out.replace(str(tmp_path / "a"), "")
+    # The written data reproduce the analysis through `coda pcor`.
+    code, _, err = run(["pcor", tmp_path / "a" / "data.csv", "--out", tmp_path / "c"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "a" / "edges.csv").read_text() == (tmp_path / "c" / "edges.csv").read_text()
+
+
+def test_python_dash_m_coda(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coda",
+            "demo",
+            "--parts",
+            "8",
+            "--n",
+            "100",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "recovery of the true graph" in done.stdout
+    assert (tmp_path / "edges.csv").exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "coda", "pcor", str(tmp_path / "missing.csv")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("coda: error: ")
+    assert done.stderr.count("\n") == 1
