@@ -17,10 +17,13 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 # error_model="numpy": division by zero gives inf/nan as in numpy instead of
 # raising, and lets loops vectorise. No fastmath: inputs may hold NaN and inf.
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+# The same flags with numba's threading, for kernels whose outer loop is a prange.
+jit_parallel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 
 
 @jit
@@ -32,35 +35,76 @@ def _closure(x, out, rowcheck):
     lose precision in subnormals. The sum is compensated (Neumaier).
     ``rowcheck`` receives the scaled row total, or NaN when the row has a
     negative entry: a row is valid exactly when its check is finite and > 0.
+    Rows go four at a time (see the note above ``_clr``).
     """
     n, d = x.shape
-    for i in range(n):
-        big = 0.0
-        low = 0.0
+    for i in range(0, n, 4):
+        i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
+        b0 = b1 = b2 = b3 = 0.0
+        w0 = w1 = w2 = w3 = 0.0
         for j in range(d):
-            v = x[i, j]
-            if v < low:
-                low = v
-            if abs(v) > big:
-                big = abs(v)
-        if big == 0.0 or not math.isfinite(big):
-            scale = 1.0
-        else:
-            scale = math.ldexp(1.0, -math.frexp(big)[1])
-        total = 0.0
-        comp = 0.0
+            b0, w0 = _extremes(b0, w0, x[i, j])
+            b1, w1 = _extremes(b1, w1, x[i1, j])
+            b2, w2 = _extremes(b2, w2, x[i2, j])
+            b3, w3 = _extremes(b3, w3, x[i3, j])
+        s0, s1, s2, s3 = _pow2_scale(b0), _pow2_scale(b1), _pow2_scale(b2), _pow2_scale(b3)
+        t0 = t1 = t2 = t3 = 0.0
+        c0 = c1 = c2 = c3 = 0.0
         for j in range(d):
-            v = x[i, j] * scale
-            t = total + v
-            if abs(total) >= abs(v):
-                comp += (total - t) + v
-            else:
-                comp += (v - t) + total
-            total = t
-        total += comp
-        rowcheck[i] = total if low >= 0.0 else math.nan
-        for j in range(d):
-            out[i, j] = (x[i, j] * scale) / total
+            t0, c0 = _neumaier(t0, c0, x[i, j] * s0)
+            t1, c1 = _neumaier(t1, c1, x[i1, j] * s1)
+            t2, c2 = _neumaier(t2, c2, x[i2, j] * s2)
+            t3, c3 = _neumaier(t3, c3, x[i3, j] * s3)
+        scales = (s0, s1, s2, s3)
+        totals = (t0 + c0, t1 + c1, t2 + c2, t3 + c3)
+        lows = (w0, w1, w2, w3)
+        for g in range(min(4, n - i)):
+            scale, total = scales[g], totals[g]
+            rowcheck[i + g] = total if lows[g] >= 0.0 else math.nan
+            for j in range(d):
+                out[i + g, j] = (x[i + g, j] * scale) / total
+
+
+@jit
+def _extremes(big, low, v):
+    """Part of ``_closure``: update a row's largest ``|v|`` and smallest ``v`` (NaN skipped)."""
+    if v < low:
+        low = v
+    if abs(v) > big:
+        big = abs(v)
+    return big, low
+
+
+@jit
+def _pow2_scale(big):
+    """Part of ``_closure``: the power of two that brings ``big`` into [0.5, 1).
+
+    For subnormal ``big`` that power would be above 2**1023 and overflow, so it
+    is capped there: the scaled row is then a normal float below 0.5, still
+    exact and far from both ends of the range.
+    """
+    if big == 0.0 or not math.isfinite(big):
+        return 1.0
+    return math.ldexp(1.0, min(-math.frexp(big)[1], 1023))
+
+
+@jit
+def _neumaier(total, comp, v):
+    """Part of ``_closure``: add ``v`` to ``total``, keeping the lost low bits in ``comp``."""
+    t = total + v
+    if abs(total) >= abs(v):
+        comp += (total - t) + v
+    else:
+        comp += (v - t) + total
+    return t, comp
+
+
+# _clr, _ilr_helmert and _ilr_pivot take rows four at a time. A row's running
+# sum is a chain of dependent additions, each waiting for the last; four rows'
+# chains are independent, so the processor overlaps them. Each row is still
+# summed in column order, so results are bit for bit those of a one-row loop.
+# When n is not a multiple of four, the last group repeats row n - 1 (reading
+# it again and writing the same sums), and only distinct rows are finished.
 
 
 @jit
@@ -71,44 +115,79 @@ def _clr(logs, rowsum):
     a non-finite value, so callers can validate after the fact at no cost.
     """
     n, d = logs.shape
-    for i in range(n):
-        total = 0.0
+    for i in range(0, n, 4):
+        i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
+        t0 = t1 = t2 = t3 = 0.0
         for j in range(d):
-            total += logs[i, j]
-        rowsum[i] = total
-        mean = total / d
-        for j in range(d):
-            logs[i, j] -= mean
+            t0 += logs[i, j]
+            t1 += logs[i1, j]
+            t2 += logs[i2, j]
+            t3 += logs[i3, j]
+        rowsum[i], rowsum[i1], rowsum[i2], rowsum[i3] = t0, t1, t2, t3
+        for r in range(i, min(i + 4, n)):
+            mean = rowsum[r] / d
+            for j in range(d):
+                logs[r, j] -= mean
 
 
 @jit
 def _ilr_helmert(logs, out, rowsum):
     """Helmert ilr coordinates from the logs of each row.
 
-    Coordinate j (0-based) is ``sqrt(i/(i+1)) * (mean(l[:i]) - l[i])`` with
-    ``i = j + 1``: a running sum, so O(D) per row instead of a D x D product.
+    Coordinate j (0-based) is ``sqrt(k/(k+1)) * (mean(l[:k]) - l[k])`` with
+    ``k = j + 1``: a running sum, so O(D) per row instead of a D x D product.
+    The running sums go into ``out`` first; a second, vectorised pass turns
+    them into coordinates with the coefficients computed once per call.
     """
     n, d = logs.shape
-    for i in range(n):
-        running = logs[i, 0]
+    coef = np.empty(d - 1)
+    for j in range(d - 1):
+        k = j + 1
+        coef[j] = math.sqrt(k / (k + 1.0))
+    for i in range(0, n, 4):
+        i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
+        s0, s1, s2, s3 = logs[i, 0], logs[i1, 0], logs[i2, 0], logs[i3, 0]
         for j in range(d - 1):
-            k = j + 1
-            out[i, j] = math.sqrt(k / (k + 1.0)) * (running / k - logs[i, k])
-            running += logs[i, k]
-        rowsum[i] = running
+            out[i, j], out[i1, j], out[i2, j], out[i3, j] = s0, s1, s2, s3
+            s0 += logs[i, j + 1]
+            s1 += logs[i1, j + 1]
+            s2 += logs[i2, j + 1]
+            s3 += logs[i3, j + 1]
+        rowsum[i], rowsum[i1], rowsum[i2], rowsum[i3] = s0, s1, s2, s3
+        for r in range(i, min(i + 4, n)):
+            for j in range(d - 1):
+                out[r, j] = coef[j] * (out[r, j] / (j + 1) - logs[r, j + 1])
 
 
 @jit
 def _ilr_pivot(logs, out, rowsum):
-    """Pivot coordinates: ``sqrt((D-j-1)/(D-j)) * (l[j] - mean(l[j+1:]))``."""
+    """Pivot coordinates: ``sqrt((D-j-1)/(D-j)) * (l[j] - mean(l[j+1:]))``.
+
+    Suffix sums, accumulated from the right in float64, go into a small
+    scratch array first; a second, vectorised pass makes the coordinates.
+    """
     n, d = logs.shape
-    for i in range(n):
-        suffix = 0.0
+    coef = np.empty(d - 1)
+    for j in range(d - 1):
+        m = d - j - 1  # parts after the pivot j
+        coef[j] = math.sqrt(m / (m + 1.0))
+    suffix = np.empty((4, d))
+    for i in range(0, n, 4):
+        i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
+        s0 = s1 = s2 = s3 = 0.0
         for j in range(d - 1, 0, -1):
-            suffix += logs[i, j]
-            m = d - j  # parts after the pivot j - 1
-            out[i, j - 1] = math.sqrt(m / (m + 1.0)) * (logs[i, j - 1] - suffix / m)
-        rowsum[i] = suffix + logs[i, 0]
+            s0 += logs[i, j]
+            s1 += logs[i1, j]
+            s2 += logs[i2, j]
+            s3 += logs[i3, j]
+            suffix[0, j - 1], suffix[1, j - 1], suffix[2, j - 1], suffix[3, j - 1] = s0, s1, s2, s3
+        rowsum[i] = s0 + logs[i, 0]
+        rowsum[i1] = s1 + logs[i1, 0]
+        rowsum[i2] = s2 + logs[i2, 0]
+        rowsum[i3] = s3 + logs[i3, 0]
+        for g in range(min(4, n - i)):
+            for j in range(d - 1):
+                out[i + g, j] = coef[j] * (logs[i + g, j] - suffix[g, j] / (d - j - 1))
 
 
 @jit
@@ -162,3 +241,170 @@ def _clr_inv(z, out):
             total += e
         for j in range(d):
             out[i, j] /= total
+
+
+@jit
+def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros):
+    """Multiplicative zero replacement, one fused pass over each row.
+
+    Martin-Fernandez, Barcelo-Vidal and Pawlowsky-Glahn (2003): a zero in
+    part j becomes ``delta[j]`` (times the row total when ``relative``);
+    every non-zero part is multiplied by ``1 - (sum of replacements) / total``,
+    so the row keeps its total and its ratios among non-zero parts. With
+    ``close`` the row is divided by its total as well.
+    ``factor[i]`` receives that multiplier, or NaN when the row holds a
+    negative, NaN or infinite value (a NaN or inf makes the total non-finite);
+    ``nzeros[i]`` counts the row's zeros.
+    """
+    n, d = x.shape
+    for i in range(n):
+        total = 0.0
+        added = 0.0
+        count = 0
+        low = 0.0
+        for j in range(d):
+            v = x[i, j]
+            # Multiplying by the 0/1 test instead of branching on it: zeros
+            # fall at random, and mispredicted branches cost 4x the pass.
+            is_zero = v == 0.0
+            added += delta[j] * is_zero
+            count += is_zero
+            low = min(low, v)
+            total += v
+        unit = total if relative else 1.0
+        f = 1.0 - added * unit / total
+        factor[i] = f if (low >= 0.0 and math.isfinite(total)) else math.nan
+        nzeros[i] = count
+        norm = 1.0 / total if close else 1.0
+        fill = unit * norm
+        keep = f * norm
+        for j in range(d):
+            v = x[i, j]
+            out[i, j] = delta[j] * fill if v == 0.0 else v * keep
+
+
+@jit
+def _glasso(s, penalty, w, beta, theta, tol, max_iter):
+    """Graphical lasso by block coordinate descent (Friedman et al. 2008).
+
+    Maximises ``log det Theta - tr(S Theta) - penalty * sum_ij |Theta_ij|``
+    (diagonal penalised, so ``W_jj = S_jj + penalty``). ``w`` (the covariance
+    estimate, ``W = Theta^{-1}``) and ``beta`` (column ``j``: the lasso
+    coefficients of part ``j`` on the others, ``beta[j, j] = 0``) are updated in
+    place and may hold a warm start; ``w``'s diagonal must already be
+    ``S_jj + penalty``. ``theta`` receives the precision. A sweep updates
+    every column once; the loop stops when the mean absolute change of the
+    off-diagonal ``W`` in a sweep is at most ``tol`` times the mean absolute
+    off-diagonal ``S``. Returns ``(sweeps, converged)``.
+    """
+    d = s.shape[0]
+    scale = 0.0
+    for i in range(d):
+        for j in range(d):
+            if i != j:
+                scale += abs(s[i, j])
+    scale /= d * (d - 1)
+    wb = np.empty(d)
+    sweeps = 0
+    converged = False
+    while sweeps < max_iter and not converged:
+        sweeps += 1
+        change = 0.0
+        for j in range(d):
+            # wb = W11 beta over the parts other than j (eq. 2.4's W11 beta).
+            for k in range(d):
+                acc = 0.0
+                if k != j:
+                    for m in range(d):
+                        if m != j and beta[m, j] != 0.0:
+                            acc += w[k, m] * beta[m, j]
+                wb[k] = acc
+            for _ in range(max_iter):
+                largest = 0.0
+                for k in range(d):
+                    if k == j:
+                        continue
+                    old = beta[k, j]
+                    # Coordinate update of the lasso (eq. 2.6): soft-threshold.
+                    r = s[k, j] - (wb[k] - w[k, k] * old)
+                    if r > penalty:
+                        new = (r - penalty) / w[k, k]
+                    elif r < -penalty:
+                        new = (r + penalty) / w[k, k]
+                    else:
+                        new = 0.0
+                    delta = new - old
+                    if delta != 0.0:
+                        beta[k, j] = new
+                        for m in range(d):
+                            if m != j:
+                                wb[m] += w[m, k] * delta
+                        if abs(delta) > largest:
+                            largest = abs(delta)
+                if largest <= tol:
+                    break
+            for k in range(d):
+                if k != j:
+                    change += abs(wb[k] - w[k, j])
+                    w[k, j] = wb[k]
+                    w[j, k] = wb[k]
+        converged = change / (d * (d - 1)) <= tol * scale
+    # Theta from W and beta (Friedman et al. 2008, eq. 2.12).
+    for j in range(d):
+        acc = 0.0
+        for k in range(d):
+            if k != j:
+                acc += w[k, j] * beta[k, j]
+        theta[j, j] = 1.0 / (w[j, j] - acc)
+        for k in range(d):
+            if k != j:
+                theta[k, j] = -beta[k, j] * theta[j, j]
+    return sweeps, converged
+
+
+@jit_parallel
+def _pcor_bootstrap(packed, pi, pj, iu, ju, out, ok):
+    """Partial correlations of the pairs ``(iu, ju)`` from stacked clr covariances.
+
+    ``packed[b]`` holds the upper triangle (positions ``pi <= pj``) of resample
+    b's clr covariance Gamma_b. For each b: ``Omega = (Gamma_b + J/D)^{-1} - J/D``
+    (Erb 2020, the closed form of the pseudo-inverse), inverted in place by
+    Gauss-Jordan elimination, which needs no pivoting for a positive definite
+    matrix; then ``out[b, p] = -Omega_ij / sqrt(Omega_ii Omega_jj)``. ``ok[b]``
+    is False when a pivot is not positive (a singular resample). Resamples run
+    in parallel, each in a private D x D buffer.
+    """
+    n_boot = packed.shape[0]
+    d = pj[pj.size - 1] + 1  # the last upper-triangle position is (D-1, D-1)
+    shift = 1.0 / d
+    for b in numba.prange(n_boot):
+        a = np.empty((d, d))
+        for p in range(pi.size):
+            a[pi[p], pj[p]] = packed[b, p] + shift
+            a[pj[p], pi[p]] = packed[b, p] + shift
+        good = True
+        for k in range(d):
+            pivot = a[k, k]
+            if not pivot > 0.0:
+                good = False
+                break
+            scale = 1.0 / pivot
+            a[k, k] = 1.0
+            for j in range(d):
+                a[k, j] *= scale
+            for i in range(d):
+                if i != k:
+                    f = a[i, k]
+                    a[i, k] = 0.0
+                    for j in range(d):
+                        a[i, j] -= f * a[k, j]
+        ok[b] = good
+        for p in range(iu.size):
+            if not good:
+                out[b, p] = math.nan
+                continue
+            i = iu[p]
+            j = ju[p]
+            rho = -(a[i, j] - shift) / math.sqrt((a[i, i] - shift) * (a[j, j] - shift))
+            # As coda.pcor: rounding can push |rho| a hair past 1.
+            out[b, p] = min(1.0, max(-1.0, rho))

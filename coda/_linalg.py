@@ -16,14 +16,9 @@ def centring_matrix(n_parts: int) -> np.ndarray:
 def pcor_from_precision(omega: np.ndarray) -> np.ndarray:
     """``rho_ij = -omega_ij / sqrt(omega_ii omega_jj)`` with a unit diagonal."""
     scale = 1.0 / np.sqrt(np.diag(omega))
-    rho = -omega * scale[:, None] * scale[None, :]
+    # One temporary and in-place passes: D x D matrices can be large.
+    rho = omega * -scale[:, None]
+    rho *= scale[None, :]
     np.fill_diagonal(rho, 1.0)
     # Rounding can push |rho| a hair past 1 for (near) collinear parts.
-    return np.clip(rho, -1.0, 1.0)
-
-
-def cov_from_centered(centered: np.ndarray, ddof: int) -> np.ndarray:
-    """Sample covariance of already centred rows, with divisor ``n - ddof``."""
-    gram = centered.T @ centered
-    gram /= centered.shape[0] - ddof
-    return gram
+    return np.clip(rho, -1.0, 1.0, out=rho)

@@ -2,18 +2,20 @@
 
 The numba kernels release the GIL and so do numpy's ufuncs, so plain threads
 run them in parallel without copying data. Blocks are sized to stay in cache
-between numpy's vectorised ``log`` and the kernel that follows it.
+between numpy's vectorised ``log`` and the kernel that follows it, and large
+enough that the Python work per block (slicing, dispatch), which holds the
+GIL, stays a few percent of the time (``benchmarks/bench_transforms.py``).
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
 
-_BLOCK_BYTES = 1 << 18  # a block of rows stays in L2 between the passes
+_BLOCK_BYTES = 1 << 20  # a block of rows stays in one core's L2 between the passes
 _SERIAL_BYTES = 1 << 22  # below this, threads cost more than they save
 
 _pool: ThreadPoolExecutor | None = None
@@ -33,20 +35,35 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int) -> None:
     """Call ``fn(start, stop)`` over consecutive row blocks covering ``n_rows``.
 
     Threads: ``numba.get_num_threads()`` (set it with ``numba.set_num_threads``
-    or ``NUMBA_NUM_THREADS``). Each thread takes one contiguous range of blocks.
+    or ``NUMBA_NUM_THREADS``), the calling thread being one of them. Each
+    thread takes the next block not yet taken until none is left, so a thread
+    slowed by other processes on the machine does less of the work instead of
+    holding up the result. Blocks are disjoint; ``fn`` must only write rows
+    ``start:stop`` of shared outputs.
     """
     step = max(1, _BLOCK_BYTES // max(1, row_bytes))
-    starts = list(range(0, n_rows, step))
-    n_threads = min(numba.get_num_threads(), len(starts))
+    n_blocks = -(-n_rows // step)
+    n_threads = min(numba.get_num_threads(), n_blocks)
+    if n_threads <= 1 or n_rows * row_bytes < _SERIAL_BYTES:
+        for start in range(0, n_rows, step):
+            fn(start, min(start + step, n_rows))
+        return
+    starts = iter(range(0, n_rows, step))
+    taking = threading.Lock()
 
-    def run(first: int, last: int) -> None:
-        for start in starts[first:last]:
+    def run() -> None:
+        while True:
+            with taking:
+                start = next(starts, None)
+            if start is None:
+                return
             fn(start, min(start + step, n_rows))
 
-    if n_threads <= 1 or n_rows * row_bytes < _SERIAL_BYTES:
-        run(0, len(starts))
-        return
-    bounds = [round(k * len(starts) / n_threads) for k in range(n_threads + 1)]
-    futures = [_executor().submit(run, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    futures = [_executor().submit(run) for _ in range(n_threads - 1)]
+    try:
+        run()
+    finally:
+        # Never return (or raise) while other threads still write the outputs.
+        wait(futures)
     for future in futures:
         future.result()

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 
 from coda._labels import Labels, unwrap
-from coda._linalg import cov_from_centered
 from coda._parallel import for_row_blocks
 from coda._validation import (
     check_composition,
@@ -53,6 +53,20 @@ def _double_centre(matrix: np.ndarray) -> np.ndarray:
     return matrix - rows - cols + rows.mean()
 
 
+def _symmetric_gram(a: np.ndarray) -> np.ndarray:
+    """``a.T @ a`` by BLAS ``syrk`` (half the flops of a general product).
+
+    scipy's BLAS is used, not numpy's, because the Cholesky factorisation that
+    follows in ``coda.precision`` runs in scipy's LAPACK: numpy and scipy ship
+    separate OpenBLAS builds, and the threads of one still spin for a while
+    after a call, slowing the other's next call on a machine with few cores.
+    """
+    lower = scipy.linalg.blas.dsyrk(1.0, a.T, trans=0, lower=1)
+    gram = np.tril(lower)
+    gram += np.tril(lower, -1).T
+    return gram
+
+
 def log_cov(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
     """Covariance of ``log(values)`` (the "basis" covariance), in float64.
 
@@ -79,10 +93,11 @@ def log_cov(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
         sums[start] = block.sum(axis=0)
 
     for_row_blocks(run, n, d * 8)
-    mean = np.sum(list(sums.values()), axis=0) / n
+    # Added in block order, not in the order threads finish: the same bits every run.
+    mean = np.sum([sums[start] for start in sorted(sums)], axis=0) / n
     if not np.isfinite(mean).all():
         check_composition(values, "x", row_labels=row_labels)
-    gram = cov_from_centered(logs, 0) * n
+    gram = _symmetric_gram(logs)
     gram -= n * np.outer(mean, mean)
     gram /= n - ddof
     return gram

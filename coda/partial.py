@@ -75,17 +75,22 @@ def _exact_precision(gamma: np.ndarray) -> np.ndarray:
     ``Gamma^+ + J/D`` because the two terms act on orthogonal subspaces.
     """
     d = gamma.shape[0]
-    m = gamma + 1.0 / d
-    factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False)
+    # m is symmetric, so its transpose is the same matrix in Fortran order:
+    # LAPACK works on it in place instead of on a copy.
+    m = (gamma + 1.0 / d).T
+    factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False, overwrite_a=True)
     if info != 0:
         raise ValueError(
             "the clr covariance is numerically singular (rank < D - 1: some parts are "
             "linear combinations of others in log-ratio space); use a regularised "
             f"estimator ({_REGULARISED}) or drop parts"
         )
-    inverse, info = scipy.linalg.lapack.dpotri(factor, lower=True)
-    inverse = np.tril(inverse) + np.tril(inverse, -1).T
-    return inverse - 1.0 / d
+    inverse, _ = scipy.linalg.lapack.dpotri(factor, lower=True, overwrite_c=True)
+    # dpotri fills one triangle: mirror it.
+    inverse = np.tril(inverse)
+    inverse += np.tril(inverse, -1).T
+    inverse -= 1.0 / d
+    return inverse
 
 
 def _precision_values(values, labels, method, ddof, options) -> np.ndarray:
