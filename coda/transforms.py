@@ -689,7 +689,9 @@ def _pair(x, y):
             f"x has {xv.shape[0]} rows and y has {yv.shape[0]}; pass matching rows, "
             "or one composition to combine with every row"
         )
-    labels = yl if (xl.one_d and not yl.one_d) else xl
+    # The result has the rows of the longer argument, so it takes that one's
+    # labels; with equal rows, x's, unless x is one composition and y a matrix.
+    labels = yl if (yv.shape[0] > xv.shape[0] or (xl.one_d and not yl.one_d)) else xl
     dtype = np.result_type(xv, yv)
     return xv.astype(dtype, copy=False), yv.astype(dtype, copy=False), labels
 

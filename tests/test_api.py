@@ -1,0 +1,122 @@
+"""The public API: a snapshot of ``coda.__all__`` and the shape of what it exports."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import pytest
+
+import coda
+
+# The snapshot, by the module that defines each name: add a name under its
+# module (or a new module key) when it becomes public.
+PUBLIC_BY_MODULE = {
+    "coda._validation": ["CodaWarning"],
+    "coda.covariance": [
+        "alr_cov",
+        "alr_cov_change_ref",
+        "alr_cov_to_clr_cov",
+        "clr_cov",
+        "clr_cov_to_alr_cov",
+        "clr_cov_to_variation",
+        "ilr_cov",
+        "proportionality",
+        "total_variance",
+        "variation",
+        "variation_to_clr_cov",
+    ],
+    "coda.datasets": ["simulate"],
+    "coda.glasso": ["pcor_glasso"],
+    "coda.graph": ["compare_graphs"],
+    "coda.inference": ["pcor_bootstrap", "pcor_test"],
+    "coda.partial": ["multiple_r2", "partial_variance", "pcor", "precision"],
+    "coda.shrinkage": ["pcor_shrink"],
+    "coda.transforms": [
+        "alr",
+        "alr_inv",
+        "balances",
+        "center",
+        "closure",
+        "clr",
+        "clr_inv",
+        "distance",
+        "ilr",
+        "ilr_basis",
+        "ilr_inv",
+        "inner",
+        "norm",
+        "perturb",
+        "perturb_inv",
+        "power",
+        "sbp_basis",
+    ],
+    "coda.zeros": ["replace_zeros"],
+}
+EXPECTED_PUBLIC = sorted(name for names in PUBLIC_BY_MODULE.values() for name in names)
+HOME = {name: module for module, names in PUBLIC_BY_MODULE.items() for name in names}
+
+# numpydoc's order of sections (summary and description come first).
+SECTIONS = ["Parameters", "Returns", "Raises", "See Also", "Notes", "References", "Examples"]
+
+
+def _sections(doc: str) -> list[str]:
+    """Section titles of a numpydoc docstring, in the order they appear."""
+    doc = inspect.cleandoc(doc)
+    return re.findall(r"^([A-Z][A-Za-z ]+)\n-{3,}$", doc, flags=re.MULTILINE)
+
+
+def test_all_is_the_snapshot():
+    assert sorted(coda.__all__) == EXPECTED_PUBLIC
+
+
+def test_all_is_sorted_without_duplicates():
+    assert coda.__all__ == sorted(set(coda.__all__))
+
+
+@pytest.mark.parametrize("name", EXPECTED_PUBLIC)
+def test_name_is_importable_from_coda_and_its_module(name):
+    obj = getattr(importlib.import_module("coda"), name)
+    # One object per name: coda re-exports the one its home module defines.
+    assert obj.__module__ == HOME[name]
+    assert getattr(importlib.import_module(HOME[name]), name) is obj
+
+
+@pytest.mark.parametrize("name", EXPECTED_PUBLIC)
+def test_docstring_has_numpydoc_sections_in_order(name):
+    doc = getattr(coda, name).__doc__
+    assert doc, f"{name} has no docstring"
+    found = [s for s in _sections(doc) if s in SECTIONS]
+    assert "Examples" in found, f"{name} has no Examples section"
+    assert found == sorted(found, key=SECTIONS.index), f"{name}: sections out of order: {found}"
+    assert len(found) == len(set(found)), f"{name}: a section appears twice: {found}"
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in EXPECTED_PUBLIC if inspect.isfunction(getattr(coda, n))]
+)
+def test_options_are_keyword_only(name):
+    """Data first and positional; every parameter with a default is keyword-only."""
+    params = inspect.signature(getattr(coda, name)).parameters.values()
+    for p in params:
+        if p.default is not inspect.Parameter.empty:
+            assert p.kind is inspect.Parameter.KEYWORD_ONLY, (
+                f"{name}: {p.name} is not keyword-only"
+            )
+        assert p.kind is not inspect.Parameter.VAR_POSITIONAL, f"{name} takes *{p.name}"
+
+
+def test_sections_parser_sees_real_sections():
+    doc = """Summary.
+
+    Parameters
+    ----------
+    x : int
+
+    Examples
+    --------
+    >>> 1
+    1
+    """
+    assert _sections(doc) == ["Parameters", "Examples"]

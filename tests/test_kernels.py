@@ -1,0 +1,245 @@
+"""Each numba kernel against its plain numpy twin in ``tests/naive.py``.
+
+The kernels are called directly, with the contiguous arrays and ``out``
+buffers their wrappers hand them. Tolerances are relative to the size of the
+input (float64: 1e-12; float32: 1e-5), well above the rounding the kernels'
+different summation orders cause and far below any formula error.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import naive
+import numba
+import numpy as np
+import pytest
+
+from coda import _kernels
+
+SHAPES = [(1, 2), (3, 5), (17, 12), (64, 33)]
+DTYPES = [np.float64, np.float32]
+TOL = {np.float64: 1e-12, np.float32: 1e-5}
+
+grid = pytest.mark.parametrize(
+    ("shape", "dtype"), [(s, t) for s in SHAPES for t in DTYPES], ids=lambda v: str(v)
+)
+
+
+def _positive(shape, dtype, seed):
+    """Values 10**u with u uniform in [-6, 6]: twelve orders of magnitude in a row."""
+    rng = np.random.default_rng(seed)
+    return (10.0 ** rng.uniform(-6, 6, shape)).astype(dtype)
+
+
+def _real(shape, dtype, seed, bound=20.0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-bound, bound, shape).astype(dtype)
+
+
+def _close(actual, expected, dtype, scale):
+    """Assert ``|actual - expected| <= tol * scale`` elementwise, with the dtype's tol."""
+    assert actual.dtype == dtype
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=TOL[dtype] * scale)
+
+
+# ---------------------------------------------------------------------------
+# _closure
+
+
+@grid
+def test_closure_matches_twin(shape, dtype):
+    x = _positive(shape, dtype, 1)
+    out = np.empty_like(x)
+    rowcheck = np.empty(shape[0])
+    _kernels._closure(x, out, rowcheck)
+    expected, valid = naive.closure(x)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, expected, rtol=TOL[dtype], atol=0)
+    assert valid.all()
+    assert np.isfinite(rowcheck).all()
+    assert (rowcheck > 0).all()
+    # rowcheck is the row total scaled by a power of two, so the ratio is one.
+    ratio = np.log2(x.astype(np.float64).sum(axis=1) / rowcheck)
+    np.testing.assert_allclose(ratio, np.round(ratio), atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_closure_flags_exactly_the_invalid_rows(dtype):
+    x = np.array(
+        [
+            [1.0, 2.0, 3.0],
+            [0.0, 0.0, 0.0],  # all zero: no composition
+            [1.0, -2.0, 3.0],  # negative
+            [1.0, np.nan, 3.0],
+            [1.0, np.inf, 3.0],
+            [0.0, 2.0, 0.0],  # zeros are fine for closure
+            [np.nan, -1.0, 2.0],
+        ],
+        dtype=dtype,
+    )
+    out = np.empty_like(x)
+    rowcheck = np.empty(x.shape[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _kernels._closure(x, out, rowcheck)
+    _, valid = naive.closure(x)
+    flagged_ok = np.isfinite(rowcheck) & (rowcheck > 0)
+    np.testing.assert_array_equal(flagged_ok, valid)
+    np.testing.assert_array_equal(valid, [True, False, False, False, False, True, False])
+
+
+# ---------------------------------------------------------------------------
+# _clr
+
+
+@grid
+def test_clr_matches_twin(shape, dtype):
+    logs = np.log(_positive(shape, dtype, 2))
+    work = logs.copy()
+    rowsum = np.empty(shape[0])
+    _kernels._clr(work, rowsum)
+    expected, expected_sum = naive.clr(logs)
+    scale = np.abs(logs).max()
+    _close(work, expected, dtype, scale)
+    np.testing.assert_allclose(rowsum, expected_sum, rtol=0, atol=TOL[dtype] * scale * shape[1])
+
+
+def test_clr_rowsum_flags_bad_logs():
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log(np.array([[1.0, 2.0], [0.0, 2.0], [-1.0, 2.0], [np.inf, 1.0]]))
+    rowsum = np.empty(4)
+    with np.errstate(invalid="ignore"):
+        _kernels._clr(logs, rowsum)
+    np.testing.assert_array_equal(np.isfinite(rowsum), [True, False, False, False])
+
+
+# ---------------------------------------------------------------------------
+# _ilr_helmert and _ilr_pivot
+
+
+@grid
+@pytest.mark.parametrize(
+    ("kernel", "twin"),
+    [(_kernels._ilr_helmert, naive.ilr_helmert), (_kernels._ilr_pivot, naive.ilr_pivot)],
+    ids=["helmert", "pivot"],
+)
+def test_ilr_matches_twin(kernel, twin, shape, dtype):
+    logs = np.log(_positive(shape, dtype, 3))
+    n, d = shape
+    out = np.empty((n, d - 1), dtype=dtype)
+    rowsum = np.empty(n)
+    kernel(logs, out, rowsum)
+    expected, expected_sum = twin(logs)
+    scale = np.abs(logs).max()
+    _close(out, expected, dtype, scale)
+    np.testing.assert_allclose(rowsum, expected_sum, rtol=0, atol=TOL[dtype] * scale * d)
+
+
+# ---------------------------------------------------------------------------
+# _ilr_helmert_inv and _ilr_pivot_inv
+
+
+@grid
+@pytest.mark.parametrize(
+    ("kernel", "twin"),
+    [
+        (_kernels._ilr_helmert_inv, naive.ilr_helmert_inv),
+        (_kernels._ilr_pivot_inv, naive.ilr_pivot_inv),
+    ],
+    ids=["helmert", "pivot"],
+)
+def test_ilr_inv_matches_twin(kernel, twin, shape, dtype):
+    n, d = shape
+    z = _real((n, d - 1), dtype, 4)
+    out = np.empty((n, d), dtype=dtype)
+    kernel(z, out)
+    _close(out, twin(z), dtype, 20.0)
+
+
+# ---------------------------------------------------------------------------
+# _clr_inv
+
+
+@grid
+def test_clr_inv_matches_twin(shape, dtype):
+    z = _real(shape, dtype, 5)
+    out = np.empty_like(z)
+    _kernels._clr_inv(z, out)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, naive.clr_inv(z), rtol=TOL[dtype] * 20, atol=0)
+
+
+# ---------------------------------------------------------------------------
+# The kernels' Python lines, run by the interpreter
+
+
+def test_kernels_compiled_unless_jit_disabled():
+    """The kernels are numba dispatchers, or plain functions under NUMBA_DISABLE_JIT=1."""
+    disabled = os.environ.get("NUMBA_DISABLE_JIT") == "1"
+    for kernel in (_kernels._closure, _kernels._clr, _kernels._clr_inv):
+        assert isinstance(kernel, numba.core.dispatcher.Dispatcher) is not disabled
+
+
+def test_kernels_pass_with_disable_jit():
+    """Re-run this file with numba's JIT off, so the kernels run as Python."""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(Path(__file__).resolve()),
+            "-k",
+            "not disable_jit",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
+    assert "failed" not in result.stdout
+
+
+# ---------------------------------------------------------------------------
+# _pcor_bootstrap
+
+
+@pytest.mark.parametrize(("n_boot", "d"), [(1, 3), (7, 5), (40, 12)])
+def test_pcor_bootstrap_matches_twin(n_boot, d):
+    rng = np.random.default_rng(d)
+    pi, pj = np.triu_indices(d)
+    iu, ju = np.triu_indices(d, k=1)
+    packed = np.empty((n_boot, pi.size))
+    for b in range(n_boot):
+        logs = rng.normal(size=(d + 10, d)) @ rng.normal(size=(d, d))
+        clr = logs - logs.mean(axis=1, keepdims=True)
+        packed[b] = np.cov(clr.T)[pi, pj]
+    out = np.empty((n_boot, iu.size))
+    ok = np.zeros(n_boot, dtype=np.bool_)
+    _kernels._pcor_bootstrap(packed, pi, pj, iu, ju, out, ok)
+    assert ok.all()
+    np.testing.assert_allclose(out, naive.pcor_bootstrap(packed, d), rtol=0, atol=1e-10)
+
+
+def test_pcor_bootstrap_flags_singular_resamples():
+    d = 4
+    pi, pj = np.triu_indices(d)
+    iu, ju = np.triu_indices(d, k=1)
+    # Rank 1 clr covariance: (Gamma + J/D) is singular, so a pivot vanishes.
+    v = np.array([1.0, -1.0, 0.0, 0.0])
+    packed = np.outer(v, v)[pi, pj][None, :]
+    out = np.empty((1, iu.size))
+    ok = np.ones(1, dtype=np.bool_)
+    _kernels._pcor_bootstrap(packed, pi, pj, iu, ju, out, ok)
+    assert not ok[0]
