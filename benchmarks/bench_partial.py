@@ -91,8 +91,14 @@ def loop_bootstrap(x, n_boot, seed):
 
 
 def _row(name, ours, base, what):
-    return [name, seconds(ours.median), seconds(base.median), what,
-            f"{base.median / ours.median:.2f}x", f"{max(ours.spread, base.spread):.0%}"]
+    return [
+        name,
+        seconds(ours.median),
+        seconds(base.median),
+        what,
+        f"{base.median / ours.median:.2f}x",
+        f"{max(ours.spread, base.spread):.0%}",
+    ]
 
 
 def run(*, quick: bool = False, repeats: int | None = None) -> str:
@@ -123,7 +129,9 @@ def run(*, quick: bool = False, repeats: int | None = None) -> str:
         fit = coda.pcor_shrink(x, method=method)
         lam, lam_var = fit.intensity, fit.intensity_var
         ours = time_call(lambda m=method: coda.pcor(x, method=m), repeats=repeats)
-        base = time_call(lambda f=dense, a=lam, b=lam_var: f(x, a, b), repeats=max(2, repeats // 2))
+        base = time_call(
+            lambda f=dense, a=lam, b=lam_var: f(x, a, b), repeats=max(2, repeats // 2)
+        )
         diff = np.abs(fit.pcor - dense(x, lam, lam_var))
         np.fill_diagonal(diff, 0.0)
         rows.append(_row(f"pcor {method} {n:,} x {d:,}", ours, base, "dense numpy inverse"))
@@ -140,22 +148,27 @@ def run(*, quick: bool = False, repeats: int | None = None) -> str:
         repeats=boot_repeats,
     )
     base = time_call(lambda: loop_bootstrap(x, n_boot, 0), repeats=boot_repeats)
-    rows.append(_row(f"pcor_bootstrap {n} x {d}, {n_boot} resamples", ours, base,
-                     "loop over pcor"))
+    rows.append(
+        _row(f"pcor_bootstrap {n} x {d}, {n_boot} resamples", ours, base, "loop over pcor")
+    )
     speedup = base.median / ours.median
     checks.append(["bootstrap >= 3x faster than a loop", f"{speedup:.2f}x", speedup >= 3])
 
     headers = ["operation", "coda", "baseline", "baseline is", "baseline / coda", "max spread"]
-    return "\n".join([
-        f"## {TITLE}" + (" (quick)" if quick else ""),
-        "",
-        f"Medians of {repeats} calls after a warm-up call (fewer for slow baselines).",
-        "",
-        markdown_table(headers, rows),
-        "",
-        markdown_table(["target", "measured", ""],
-                       [[c[0], c[1], "met" if c[2] else "**missed**"] for c in checks]),
-    ])
+    return "\n".join(
+        [
+            f"## {TITLE}" + (" (quick)" if quick else ""),
+            "",
+            f"Medians of {repeats} calls after a warm-up call (fewer for slow baselines).",
+            "",
+            markdown_table(headers, rows),
+            "",
+            markdown_table(
+                ["target", "measured", ""],
+                [[c[0], c[1], "met" if c[2] else "**missed**"] for c in checks],
+            ),
+        ]
+    )
 
 
 if __name__ == "__main__":

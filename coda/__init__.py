@@ -4,7 +4,8 @@ Log-ratio geometry, zero replacement, Aitchison covariance and
 reference-independent partial correlations, with numba kernels underneath.
 """
 
-from coda._validation import CodaWarning
+from coda._validation import CodaWarning, ConvergenceWarning
+from coda.bases import ilr_basis, sbp_basis
 from coda.covariance import (
     alr_cov,
     alr_cov_change_ref,
@@ -19,36 +20,20 @@ from coda.covariance import (
     variation_to_clr_cov,
 )
 from coda.datasets import simulate
+from coda.geometry import center, closure, distance, inner, norm, perturb, perturb_inv, power
 from coda.glasso import pcor_glasso
 from coda.graph import compare_graphs
 from coda.inference import pcor_bootstrap, pcor_test
 from coda.partial import multiple_r2, partial_variance, pcor, precision
 from coda.shrinkage import pcor_shrink
-from coda.transforms import (
-    alr,
-    alr_inv,
-    balances,
-    center,
-    closure,
-    clr,
-    clr_inv,
-    distance,
-    ilr,
-    ilr_basis,
-    ilr_inv,
-    inner,
-    norm,
-    perturb,
-    perturb_inv,
-    power,
-    sbp_basis,
-)
+from coda.transforms import alr, alr_inv, balances, clr, clr_inv, ilr, ilr_inv
 from coda.zeros import replace_zeros
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CodaWarning",
+    "ConvergenceWarning",
     "alr",
     "alr_cov",
     "alr_cov_change_ref",

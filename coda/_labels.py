@@ -59,7 +59,9 @@ class Labels:
         if not self.labelled:
             return values
         names = self.parts if names is None else names
-        return pd.DataFrame(values, index=_index(names, values.shape[0]), columns=_index(names, values.shape[1]))
+        return pd.DataFrame(
+            values, index=_index(names, values.shape[0]), columns=_index(names, values.shape[1])
+        )
 
 
 def _index(names, size: int) -> pd.Index:

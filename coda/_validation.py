@@ -21,20 +21,20 @@ __all__ = [
     "check_composition",
     "check_count",
     "check_counts",
+    "check_ddof",
     "check_fraction",
     "check_option",
-    "check_positive",
-    "check_per_part",
-    "check_replacement_fits",
-    "check_unused",
-    "check_shape",
-    "check_unit_interval",
-    "check_varying",
-    "check_square",
-    "check_ddof",
-    "check_parts",
     "check_part",
+    "check_parts",
+    "check_per_part",
+    "check_positive",
+    "check_replacement_fits",
     "check_sbp",
+    "check_shape",
+    "check_square",
+    "check_unit_interval",
+    "check_unused",
+    "check_varying",
     "float_dtype",
 ]
 
@@ -138,7 +138,9 @@ def _positions(mask: np.ndarray, row_labels=None) -> tuple[list, int]:
     return rows[:_MAX_LISTED].tolist(), rows.size
 
 
-def check_shape(values: np.ndarray, name: str = "x", *, min_parts: int = 1, min_samples: int = 1) -> None:
+def check_shape(
+    values: np.ndarray, name: str = "x", *, min_parts: int = 1, min_samples: int = 1
+) -> None:
     """Raise if a 2-D ``values`` has too few parts (columns) or samples (rows)."""
     n, d = values.shape
     if d < min_parts:
@@ -182,14 +184,16 @@ def check_composition(
     if bad.any():
         rows, total = _positions(bad, row_labels)
         raise ValueError(
-            f"{name} contains {int(bad.sum())} NaN or infinite values (rows {_listing(rows, total)}); "
+            f"{name} contains {int(bad.sum())} NaN or infinite values "
+            f"(rows {_listing(rows, total)}); "
             "drop or impute those rows first, e.g. x[np.isfinite(x).all(axis=1)]"
         )
     negative = values < 0
     if negative.any():
         rows, total = _positions(negative, row_labels)
         raise ValueError(
-            f"{name} contains {int(negative.sum())} negative values (rows {_listing(rows, total)}); "
+            f"{name} contains {int(negative.sum())} negative values "
+            f"(rows {_listing(rows, total)}); "
             "compositions are non-negative amounts (counts, proportions, percentages)"
         )
     if not allow_zeros:
@@ -238,7 +242,9 @@ def check_part(ref, name: str, parts: Sequence | None, n_parts: int) -> int:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise ValueError(f"{name}={ref!r} names {len(matches)} parts; part names must be unique")
+            raise ValueError(
+                f"{name}={ref!r} names {len(matches)} parts; part names must be unique"
+            )
         raise ValueError(
             f"{name}={ref!r} is not a part; the parts are {_listing([str(p) for p in parts])}"
         )
@@ -248,7 +254,9 @@ def check_part(ref, name: str, parts: Sequence | None, n_parts: int) -> int:
     )
 
 
-def check_basis(basis, name: str, n_parts: int, *, dtype=np.float64, atol: float = 1e-8) -> np.ndarray:
+def check_basis(
+    basis, name: str, n_parts: int, *, dtype=np.float64, atol: float = 1e-8
+) -> np.ndarray:
     """Return ``basis`` as a D x (D-1) orthonormal matrix in clr coordinates.
 
     Raises
@@ -281,7 +289,7 @@ def check_basis(basis, name: str, n_parts: int, *, dtype=np.float64, atol: float
     return values.astype(dtype, copy=False)
 
 
-def check_sbp(sbp, name: str = "sbp") -> np.ndarray:
+def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarray:
     """Return ``sbp`` as an int8 (D-1) x D matrix of +1/-1/0 after checking it.
 
     A sequential binary partition splits all parts into two groups (the row
@@ -303,6 +311,11 @@ def check_sbp(sbp, name: str = "sbp") -> np.ndarray:
         )
     values = values.astype(np.int8)
     n_rows, d = values.shape
+    if n_parts is not None and d != n_parts:
+        raise ValueError(
+            f"{name} has {d} columns but x has {n_parts} parts; the partition needs one "
+            "column per part of x"
+        )
     if d < 2 or n_rows != d - 1:
         raise ValueError(
             f"{name} has shape {values.shape}; a sequential binary partition of {d} parts "
@@ -346,7 +359,8 @@ def check_square(matrix, name: str, *, symmetric: bool = True, min_size: int = 2
     values = values.astype(np.float64, copy=False)
     if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < min_size:
         raise ValueError(
-            f"{name} must be a square matrix with at least {min_size} rows; got shape {values.shape}"
+            f"{name} must be a square matrix with at least {min_size} rows; "
+            f"got shape {values.shape}"
         )
     if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or infinite values")
@@ -386,7 +400,7 @@ def check_parts(given, name: str, parts: Sequence | None, n_parts: int) -> list[
     positions = [check_part(g, name, parts, n_parts) for g in given]
     if len(set(positions)) != len(positions):
         seen, dup = set(), []
-        for g, p in zip(given, positions):
+        for g, p in zip(given, positions, strict=False):
             if p in seen:
                 dup.append(g)
             seen.add(p)
@@ -433,7 +447,8 @@ def check_counts(values: np.ndarray, name: str = "x", *, row_labels=None, why: s
         rows, total = _positions(fractional, row_labels)
         raise ValueError(
             f"{name} has {int(fractional.sum())} non-integer values "
-            f"(rows {_listing(rows, total)}); {why}it needs counts (whole numbers); for proportions, percentages or "
+            f"(rows {_listing(rows, total)}); {why}it needs counts (whole numbers); "
+            "for proportions, percentages or "
             'concentrations use method="multiplicative"'
         )
 
@@ -480,7 +495,18 @@ def check_unused(value, name: str, context: str) -> None:
 
 
 class ConvergenceWarning(CodaWarning):
-    """An iterative estimator stopped at its iteration limit before meeting its tolerance."""
+    """An iterative estimator stopped at its iteration limit before meeting its tolerance.
+
+    Raised by the graphical lasso (:func:`coda.pcor_glasso`) when ``max_iter``
+    sweeps do not bring the change below ``tol``; the estimate returned is the
+    last iterate. Raise ``max_iter`` or loosen ``tol``.
+
+    Examples
+    --------
+    >>> import coda
+    >>> issubclass(coda.ConvergenceWarning, coda.CodaWarning)
+    True
+    """
 
 
 def _real_scalar(value, name: str, expected: str) -> float:
@@ -669,3 +695,107 @@ def check_resample_rank(ok: np.ndarray) -> None:
             "collinear in those resamples); use more samples, fewer parts, or a "
             "regularised estimator"
         )
+
+
+BASIS_KINDS = ("helmert", "pivot")
+
+
+def raise_invalid_composition(values, name: str, *, allow_zeros: bool = False, row_labels=None):
+    """Raise the precise message for input that a kernel flagged as invalid.
+
+    Kernels flag rows with a zero, negative or non-finite value as they work,
+    so valid input pays nothing for validation; this re-checks flagged input
+    to say exactly what is wrong.
+    """
+    check_composition(values, name, allow_zeros=allow_zeros, row_labels=row_labels)
+    raise RuntimeError(
+        f"internal error: a kernel flagged {name} as invalid but it passes validation; "
+        "please report this with the data"
+    )
+
+
+def check_coordinates(values: np.ndarray, name: str) -> None:
+    """Raise if log-ratio coordinates hold NaN or infinite values."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows, total = _positions(bad)
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} NaN or infinite values (rows "
+            f"{_listing(rows, total)}); log-ratio coordinates must be finite real numbers"
+        )
+
+
+def check_n_parts(n_parts) -> int:
+    """Return ``n_parts`` as an int of at least 2."""
+    if isinstance(n_parts, (bool, np.bool_)) or not isinstance(n_parts, (int, np.integer)):
+        raise TypeError(
+            f"n_parts must be an integer number of parts, not {type(n_parts).__name__} "
+            f"({n_parts!r}); pass x.shape[1]"
+        )
+    if n_parts < 2:
+        raise ValueError(f"n_parts={n_parts}; an ilr basis needs at least 2 parts")
+    return int(n_parts)
+
+
+def check_matching_rows(x: np.ndarray, y: np.ndarray) -> None:
+    """Raise unless two compositions have the same parts and broadcastable rows."""
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"x has {x.shape[1]} parts and y has {y.shape[1]}; both need the same parts "
+            "in the same order"
+        )
+    if x.shape[0] != y.shape[0] and 1 not in (x.shape[0], y.shape[0]):
+        raise ValueError(
+            f"x has {x.shape[0]} rows and y has {y.shape[0]}; pass matching rows, "
+            "or one composition to combine with every row"
+        )
+
+
+def check_powers(a, name: str, n_rows: int) -> np.ndarray:
+    """Return ``a`` as finite float powers: a scalar or one per row."""
+    try:
+        values = np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name}={a!r} is not a number; pass a real scalar or one per row"
+        ) from None
+    if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_rows):
+        raise ValueError(
+            f"{name} has shape {values.shape}; pass a scalar or one value per row ({n_rows})"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values; powers must be finite")
+    return values
+
+
+def check_total(total) -> float:
+    """Return ``total`` if it is a finite positive number."""
+    if isinstance(total, (bool, np.bool_)) or not isinstance(total, (int, float, np.number)):
+        raise TypeError(f"total={total!r}; expected a positive number such as 1 or 100")
+    total = float(total)
+    if not (np.isfinite(total) and total > 0):
+        raise ValueError(f"total={total!r}; expected a finite positive number such as 1 or 100")
+    return total
+
+
+def check_basis_parts(basis_parts, parts, name: str) -> None:
+    """Raise if a labelled basis or partition names other parts than ``x``.
+
+    Positions decide which coefficient goes with which part, so a basis whose
+    parts are in another order would silently give wrong coordinates.
+    """
+    if parts is None:
+        return
+    basis_parts, parts = list(basis_parts), list(parts)
+    if basis_parts == parts:
+        return
+    if sorted(map(str, basis_parts)) == sorted(map(str, parts)):
+        hint = f"{name}.loc[x.columns]" if name == "basis" else f"{name}[x.columns]"
+        raise ValueError(
+            f"{name} lists the parts of x in another order; reorder it first, e.g. {hint}"
+        )
+    missing = [p for p in parts if p not in basis_parts]
+    raise ValueError(
+        f"{name} is labelled with other parts than x (x's parts missing from it: "
+        f"{_listing([str(p) for p in missing])}); build it for x's columns"
+    )

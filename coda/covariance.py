@@ -29,7 +29,7 @@ from coda._validation import (
     check_shape,
     check_square,
 )
-from coda.transforms import ilr_basis
+from coda.bases import ilr_basis
 
 __all__ = [
     "alr_cov",
@@ -163,7 +163,9 @@ def variation(x, /, *, ddof: int = 1):
            [1.0977, 0.341 , 0.    ]])
     """
     values, labels, ddof = _data(x, ddof)
-    return labels.square(_variation_from_clr_cov(clr_cov_values(values, ddof, row_labels=labels.index)))
+    return labels.square(
+        _variation_from_clr_cov(clr_cov_values(values, ddof, row_labels=labels.index))
+    )
 
 
 def _variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
@@ -233,7 +235,7 @@ def _alr_matrix(n_parts: int, r: int) -> np.ndarray:
 
 
 def alr_cov(x, /, *, ref=-1, ddof: int = 1):
-    """Covariance matrix of the alr coordinates with reference ``ref``.
+    r"""Covariance matrix of the alr coordinates with reference ``ref``.
 
     Parameters
     ----------
@@ -247,7 +249,7 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     Returns
     -------
     ndarray or DataFrame of shape (n_parts - 1, n_parts - 1)
-        :math:`\\Sigma_r = F_r \\Gamma F_r^T`; for DataFrame input labelled
+        :math:`\Sigma_r = F_r \Gamma F_r^T`; for DataFrame input labelled
         like the alr columns (``"Si/Mn"``) on both axes.
 
     Raises
@@ -472,7 +474,9 @@ def variation_to_clr_cov(t, /):
 
 
 def clr_cov_to_variation(gamma, /):
-    r"""The variation matrix from the clr covariance: :math:`T_{ij} = \Gamma_{ii} + \Gamma_{jj} - 2\Gamma_{ij}`.
+    r"""The variation matrix from the clr covariance.
+
+    :math:`T_{ij} = \Gamma_{ii} + \Gamma_{jj} - 2\Gamma_{ij}`.
 
     Parameters
     ----------
@@ -604,7 +608,7 @@ def alr_cov_to_clr_cov(sigma, /, *, ref: int = -1):
 
 
 def alr_cov_change_ref(sigma, /, *, ref: int, new_ref: int):
-    """Change the reference of an alr covariance matrix.
+    r"""Change the reference of an alr covariance matrix.
 
     Parameters
     ----------
@@ -618,8 +622,8 @@ def alr_cov_change_ref(sigma, /, *, ref: int, new_ref: int):
     Returns
     -------
     ndarray or DataFrame of shape (D-1, D-1)
-        :math:`\\Sigma_{new} = F_{new} \\Gamma F_{new}^T` with
-        :math:`\\Gamma` from :func:`alr_cov_to_clr_cov`; labelled ``"k/new"``
+        :math:`\Sigma_{new} = F_{new} \Gamma F_{new}^T` with
+        :math:`\Gamma` from :func:`alr_cov_to_clr_cov`; labelled ``"k/new"``
         when ``sigma`` carries ``"k/r"`` labels.
 
     Raises

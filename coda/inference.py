@@ -227,7 +227,7 @@ def _pairs(matrix: np.ndarray, diag: np.ndarray, iu: np.ndarray, ju: np.ndarray)
 
 def _packed_size(packed: np.ndarray) -> int:
     """``m`` of packed upper triangles with ``m (m + 1) / 2`` entries."""
-    return int(round((np.sqrt(8 * packed.shape[1] + 1) - 1) / 2))
+    return round((np.sqrt(8 * packed.shape[1] + 1) - 1) / 2)
 
 
 def _full_pcor(packed: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:

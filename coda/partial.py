@@ -97,9 +97,7 @@ def _precision_values(values, labels, method, ddof, options) -> np.ndarray:
     check_option(method, "method", _METHODS)
     if method == "exact":
         if options:
-            raise TypeError(
-                f"method='exact' takes no options; got {', '.join(sorted(options))}"
-            )
+            raise TypeError(f"method='exact' takes no options; got {', '.join(sorted(options))}")
         gamma = clr_cov_values(values, ddof, row_labels=labels.index)
         _check_rank(values, gamma, labels)
         return _exact_precision(gamma)
@@ -207,6 +205,7 @@ def _conditional_cov(values, labels, given, ddof):
     gamma = clr_cov_values(values, ddof, row_labels=labels.index)
     r = k[0]
     others = k[1:]
+
     # Sigma_r restricted to the parts we need: Sigma_ab = g_ab - g_ar - g_rb + g_rr.
     def alr_block(a, b):
         a, b = np.asarray(a, dtype=int), np.asarray(b, dtype=int)

@@ -74,9 +74,7 @@ def test_maps_between_matrices_are_exact():
         sigma = coda.alr_cov(x, ref=r)
         np.testing.assert_allclose(coda.clr_cov_to_alr_cov(gamma, ref=r), sigma, atol=1e-12)
         # Sigma_r = -1/2 F_r T F_r^T
-        np.testing.assert_allclose(
-            coda.clr_cov_to_alr_cov(-0.5 * t, ref=r), sigma, atol=1e-12
-        )
+        np.testing.assert_allclose(coda.clr_cov_to_alr_cov(-0.5 * t, ref=r), sigma, atol=1e-12)
         np.testing.assert_allclose(coda.alr_cov_to_clr_cov(sigma, ref=r), gamma, atol=1e-12)
         for new in range(6):
             np.testing.assert_allclose(
@@ -137,7 +135,9 @@ def test_invariances(x):
     np.testing.assert_allclose(coda.clr_cov(scaled), gamma, rtol=1e-8, atol=1e-10 * t.max())
     # Permuting parts permutes the matrices.
     perm = rng.permutation(d)
-    np.testing.assert_allclose(coda.variation(x[:, perm]), t[np.ix_(perm, perm)], atol=1e-10 * t.max())
+    np.testing.assert_allclose(
+        coda.variation(x[:, perm]), t[np.ix_(perm, perm)], atol=1e-10 * t.max()
+    )
 
 
 def test_bad_input():

@@ -49,7 +49,7 @@ def _regression_pcor(x, i, j, r, given=None):
 
 def _check_all_routes(x, values=None):
     x = np.asarray(x, dtype=float)
-    n, d = x.shape
+    d = x.shape[1]
     omega = coda.precision(x)
     gamma = coda.clr_cov(x)
     scale = np.abs(omega).max()
@@ -205,7 +205,7 @@ def test_bad_input():
     x = _data(n=10, d=4)
     with pytest.raises(ValueError, match="at least 3 are needed"):
         coda.pcor(x[:2])
-    with pytest.raises(ValueError, match="rank at most 3 < D - 1 = 4.*shrink"):
+    with pytest.raises(ValueError, match=r"rank at most 3 < D - 1 = 4.*shrink"):
         coda.pcor(_data(n=4, d=5))
     with pytest.raises(ValueError, match="given is empty"):
         coda.pcor(x, given=[])

@@ -255,7 +255,7 @@ def test_errors():
         pcor_shrink(x[:, :2])
     zeros = x.copy()
     zeros[1, 2] = 0
-    with pytest.raises(ValueError, match="x has 1 zeros .*replace_zeros"):
+    with pytest.raises(ValueError, match=r"x has 1 zeros .*replace_zeros"):
         pcor_shrink(zeros)
     nans = x.copy()
     nans[0, 0] = np.nan
@@ -265,7 +265,7 @@ def test_errors():
         pcor_shrink(x, lam=1.5)
     with pytest.raises(ValueError, match=r"lam_var=-0.1 is outside \[0, 1\]"):
         pcor_shrink(x, lam_var=-0.1)
-    with pytest.raises(TypeError, match="lam='0.5'"):
+    with pytest.raises(TypeError, match=r"lam='0\.5'"):
         pcor_shrink(x, lam="0.5")
     with pytest.raises(ValueError, match="method='shrinkage' is not a known option"):
         pcor_shrink(x, method="shrinkage")

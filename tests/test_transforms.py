@@ -1031,7 +1031,9 @@ def test_pairs_must_match():
 
 
 def test_power_bad_scalars():
-    with pytest.raises(ValueError, match=r"a must be finite"):
+    with pytest.raises(
+        ValueError, match=r"a contains NaN or infinite values; powers must be finite"
+    ):
         coda.power([1, 2, 3], np.nan)
     with pytest.raises(
         ValueError, match=r"a has shape \(2,\); pass a scalar or one value per row \(1\)"
@@ -1042,10 +1044,10 @@ def test_power_bad_scalars():
 @pytest.mark.parametrize("f", [coda.clr_inv, coda.alr_inv, coda.ilr_inv])
 def test_inverses_reject_non_finite_coordinates(f):
     with pytest.raises(
-        ValueError, match=r"contains NaN or infinite values; coordinates must be finite"
+        ValueError, match=r"contains \d+ NaN or infinite values .*coordinates must be finite"
     ):
         f([0.0, np.nan])
-    with pytest.raises(ValueError, match=r"contains NaN or infinite values"):
+    with pytest.raises(ValueError, match=r"contains 1 NaN or infinite values"):
         f([0.0, -np.inf])
 
 
@@ -1123,3 +1125,29 @@ def test_large_inputs_take_the_threaded_path_and_agree():
     x[n - 3, 5] = -1.0
     with pytest.raises(ValueError, match=rf"x contains 1 negative values \(rows {n - 3}\)"):
         coda.closure(x)
+
+
+def test_labelled_basis_must_match_the_parts_of_x():
+    x = pd.DataFrame([[1.0, 2.0, 4.0], [2.0, 1.0, 3.0]], columns=["a", "b", "c"])
+    sbp = pd.DataFrame([[1, 1, -1], [1, -1, 0]], columns=["a", "b", "c"], index=["ab_c", "a_b"])
+    basis = coda.sbp_basis(sbp)
+    np.testing.assert_allclose(coda.ilr(x, basis=basis), coda.balances(x, sbp), atol=1e-15)
+    with pytest.raises(
+        ValueError, match=r"basis lists the parts of x in another order.*basis\.loc"
+    ):
+        coda.ilr(x, basis=basis.loc[["c", "a", "b"]])
+    with pytest.raises(ValueError, match=r"sbp lists the parts of x in another order.*sbp\[x"):
+        coda.balances(x, sbp[["b", "a", "c"]])
+    other = basis.rename(index={"c": "z"})
+    with pytest.raises(ValueError, match=r"basis is labelled with other parts than x.*c"):
+        coda.ilr(x, basis=other)
+    with pytest.raises(ValueError, match=r"sbp has 2 columns but x has 3 parts"):
+        coda.balances(x, [[1, -1]])
+
+
+@pytest.mark.parametrize("total", [0, -1.0, np.nan, np.inf])
+def test_closure_rejects_bad_totals(total):
+    with pytest.raises(ValueError, match=r"total=.*expected a finite positive number"):
+        coda.closure([1.0, 2.0], total=total)
+    with pytest.raises(TypeError, match=r"total='100'"):
+        coda.closure([1.0, 2.0], total="100")
