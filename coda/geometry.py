@@ -24,6 +24,7 @@ from coda._validation import (
     check_total,
     raise_invalid_composition,
 )
+from coda.transforms import clr_inv_values
 
 __all__ = [
     "center",
@@ -143,8 +144,7 @@ def perturb(x, y, /):
     """
     xv, yv, labels = _pair(x, y)
     z = np.ascontiguousarray(_centred_logs(xv) + _centred_logs(yv))
-    out = np.empty_like(z)
-    _kernels._clr_inv(z, out)
+    out = clr_inv_values(z)
     return labels.rows(out, labels.parts)
 
 
@@ -179,8 +179,7 @@ def perturb_inv(x, y, /):
     """
     xv, yv, labels = _pair(x, y)
     z = np.ascontiguousarray(_centred_logs(xv) - _centred_logs(yv))
-    out = np.empty_like(z)
-    _kernels._clr_inv(z, out)
+    out = clr_inv_values(z)
     return labels.rows(out, labels.parts)
 
 
@@ -218,8 +217,7 @@ def power(x, a, /):
     values, labels = composition(x)
     scalars = check_powers(a, "a", values.shape[0])
     z = (_centred_logs(values) * scalars.reshape(-1, 1)).astype(values.dtype)
-    out = np.empty_like(z)
-    _kernels._clr_inv(np.ascontiguousarray(z), out)
+    out = clr_inv_values(z)
     return labels.rows(out, labels.parts)
 
 
@@ -366,8 +364,7 @@ def center(x, /):
     """
     values, labels = composition(x)
     z = np.ascontiguousarray(_centred_logs(values).mean(axis=0, keepdims=True))
-    out = np.empty_like(z)
-    _kernels._clr_inv(z, out)
+    out = clr_inv_values(z)
     if labels.kind == "frame":
         return pd.Series(out[0], index=labels.parts, name="center")
     return labels.rows(out, labels.parts) if labels.kind == "series" else out[0]

@@ -146,9 +146,19 @@ def clr_inv(z, /):
     array([0.25, 0.75])
     """
     values, labels = _coordinates(z, "z")
-    out = np.empty_like(values)
-    _kernels._clr_inv(values, out)
+    out = clr_inv_values(values)
     return labels.rows(out, labels.parts)
+
+
+def clr_inv_values(z: np.ndarray) -> np.ndarray:
+    """``closure(exp(z))`` of a 2-D array, row by row, by the ``_clr_inv`` kernel.
+
+    The one caller of that kernel: :func:`clr_inv`, the other inverses and
+    the geometry operations (which work in clr space) all come through here.
+    """
+    z = np.ascontiguousarray(z)
+    out = clr_inv_values(z)
+    return out
 
 
 def _coordinates(z, name: str):
@@ -248,8 +258,7 @@ def alr_inv(y, /, *, ref: int = -1):
     k = values.shape[1]
     r = check_part(ref, "ref", None, k + 1)
     z = np.insert(values, r, 0.0, axis=1)
-    out = np.empty_like(z)
-    _kernels._clr_inv(z, out)
+    out = clr_inv_values(z)
     return labels.rows(out, _alr_parts(labels, r))
 
 
@@ -395,8 +404,7 @@ def ilr_inv(z, /, *, basis="helmert"):
         _kernels._ilr_pivot_inv(values, logs)
     else:
         np.matmul(values, matrix.T.astype(values.dtype, copy=False), out=logs)
-    out = np.empty_like(logs)
-    _kernels._clr_inv(logs, out)
+    out = clr_inv_values(logs)
     return labels.rows(out, parts)
 
 
