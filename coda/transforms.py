@@ -157,7 +157,8 @@ def clr_inv_values(z: np.ndarray) -> np.ndarray:
     the geometry operations (which work in clr space) all come through here.
     """
     z = np.ascontiguousarray(z)
-    out = clr_inv_values(z)
+    out = np.empty_like(z)
+    _kernels._clr_inv(z, out)
     return out
 
 
