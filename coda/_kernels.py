@@ -22,8 +22,6 @@ import numpy as np
 # error_model="numpy": division by zero gives inf/nan as in numpy instead of
 # raising, and lets loops vectorise. No fastmath: inputs may hold NaN and inf.
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-# The same flags with numba's threading, for kernels whose outer loop is a prange.
-jit_parallel = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 
 
 @jit
@@ -362,26 +360,43 @@ def _glasso(s, penalty, w, beta, theta, tol, max_iter):
     return sweeps, converged
 
 
-@jit_parallel
-def _pcor_bootstrap(packed, pi, pj, iu, ju, out, ok):
-    """Partial correlations of the pairs ``(iu, ju)`` from stacked clr covariances.
+@jit
+def _pcor_bootstrap(y, weights, iu, ju, out, ok):
+    """Partial correlations of the pairs ``(iu, ju)`` for a batch of bootstrap resamples.
 
-    ``packed[b]`` holds the upper triangle (positions ``pi <= pj``) of resample
-    b's clr covariance Gamma_b. For each b: ``Omega = (Gamma_b + J/D)^{-1} - J/D``
-    (Erb 2020, the closed form of the pseudo-inverse), inverted in place by
-    Gauss-Jordan elimination, which needs no pivoting for a positive definite
-    matrix; then ``out[b, p] = -Omega_ij / sqrt(Omega_ii Omega_jj)``. ``ok[b]``
-    is False when a pivot is not positive (a singular resample). Resamples run
-    in parallel, each in a private D x D buffer.
+    ``y`` holds the clr data (centred by column), ``weights[b, r]`` how often
+    resample b draws row r. For each b: the resample's clr covariance
+    ``Gamma_b`` by rank-one updates over its rows (the full square: faster
+    here than the triangle, whose ragged rows vectorise badly), then
+    ``Omega = (Gamma_b + J/D)^{-1} - J/D`` (Erb 2020, the closed form of the
+    pseudo-inverse) inverted in place by Gauss-Jordan elimination, which needs
+    no pivoting for a positive definite matrix, then
+    ``out[b, p] = -Omega_ij / sqrt(Omega_ii Omega_jj)``. ``ok[b]`` is False
+    (and the row NaN) when a pivot is not positive: a singular resample.
+    Everything stays in one D x D buffer in L1/L2 cache; no BLAS call, whose
+    threads would compete with the caller's threads on a small machine.
     """
-    n_boot = packed.shape[0]
-    d = pj[pj.size - 1] + 1  # the last upper-triangle position is (D-1, D-1)
+    n_boot = weights.shape[0]
+    n, d = y.shape
     shift = 1.0 / d
-    for b in numba.prange(n_boot):
-        a = np.empty((d, d))
-        for p in range(pi.size):
-            a[pi[p], pj[p]] = packed[b, p] + shift
-            a[pj[p], pi[p]] = packed[b, p] + shift
+    a = np.empty((d, d))
+    mean = np.empty(d)
+    for b in range(n_boot):
+        a[:, :] = 0.0
+        mean[:] = 0.0
+        for r in range(n):
+            w = weights[b, r]
+            if w != 0.0:
+                for i in range(d):
+                    c = w * y[r, i]
+                    mean[i] += c
+                    for j in range(d):
+                        a[i, j] += c * y[r, j]
+        for i in range(d):
+            mean[i] /= n
+        for i in range(d):
+            for j in range(d):
+                a[i, j] = (a[i, j] - n * mean[i] * mean[j]) / (n - 1) + shift
         good = True
         for k in range(d):
             pivot = a[k, k]
@@ -408,3 +423,72 @@ def _pcor_bootstrap(packed, pi, pj, iu, ju, out, ok):
             rho = -(a[i, j] - shift) / math.sqrt((a[i, i] - shift) * (a[j, j] - shift))
             # As coda.pcor: rounding can push |rho| a hair past 1.
             out[b, p] = min(1.0, max(-1.0, rho))
+
+
+@jit
+def _clr_cov(lower, mean, n, ddof, gamma, smallest):
+    """The clr covariance from the Gram matrix of shifted logs, in two passes.
+
+    ``lower`` holds in its lower triangle ``Y^T Y`` for ``Y = log(x) - s``
+    (BLAS ``syrk`` output, Fortran order: column j is contiguous), ``mean``
+    the column means of ``Y``. With ``S = (Y^T Y - n m m^T) / (n - ddof)``,
+    the covariance of the logs, ``gamma`` receives ``G S G``: ``S`` minus its
+    row and column means plus its grand mean (Aitchison 1986, the clr
+    covariance), both triangles filled. ``smallest`` receives the smallest
+    variation ``T_ij = Gamma_ii + Gamma_jj - 2 Gamma_ij`` over i < j and its
+    position (i, j), for the check for proportional parts. One pass replaces
+    the mirroring, outer product and double centring that numpy would do as
+    separate D x D passes.
+    """
+    d = mean.size
+    scale = 1.0 / (n - ddof)
+    rows = np.zeros(d)
+    for j in range(d):
+        for i in range(j, d):
+            s = (lower[i, j] - n * mean[i] * mean[j]) * scale
+            gamma[j, i] = s
+            rows[i] += s
+            if i != j:
+                rows[j] += s
+    grand = 0.0
+    for i in range(d):
+        rows[i] /= d
+        grand += rows[i]
+    grand /= d
+    diag = np.empty(d)
+    for i in range(d):
+        diag[i] = gamma[i, i] - 2.0 * rows[i] + grand
+    best = math.inf
+    best_i = 0
+    best_j = 1
+    for i in range(d):
+        gamma[i, i] = diag[i]
+        for j in range(i + 1, d):
+            v = gamma[i, j] - rows[i] - rows[j] + grand
+            gamma[i, j] = v
+            gamma[j, i] = v
+            t = diag[i] + diag[j] - 2.0 * v
+            if t < best:
+                best = t
+                best_i = i
+                best_j = j
+    smallest[0] = best
+    smallest[1] = best_i
+    smallest[2] = best_j
+
+
+@jit
+def _precision(inverse, shift, omega):
+    """``omega = inverse - shift`` with both triangles, from LAPACK ``potri`` output.
+
+    ``inverse`` holds the inverse of ``Gamma + J/D`` in its lower triangle
+    (Fortran order, column j contiguous); subtracting ``shift = 1/D`` gives
+    the precision ``Gamma^+`` (Erb 2020). One pass instead of numpy's tril,
+    transpose, add and subtract.
+    """
+    d = omega.shape[0]
+    for j in range(d):
+        for i in range(j, d):
+            v = inverse[i, j] - shift
+            omega[j, i] = v
+            omega[i, j] = v

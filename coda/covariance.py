@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 
+from coda import _kernels
 from coda._labels import Labels, unwrap
 from coda._parallel import for_row_blocks
 from coda._validation import (
@@ -53,31 +54,23 @@ def _double_centre(matrix: np.ndarray) -> np.ndarray:
     return matrix - rows - cols + rows.mean()
 
 
-def _symmetric_gram(a: np.ndarray) -> np.ndarray:
-    """``a.T @ a`` by BLAS ``syrk`` (half the flops of a general product).
+def _shifted_log_gram(values: np.ndarray, *, row_labels=None):
+    """``(lower, mean)``: the Gram matrix of ``Y = log(x) - s`` and the column means of ``Y``.
+
+    One pass over the data, in cache-sized row blocks on threads: numpy's
+    ``log`` fills a block of ``Y``, whose column sums are taken while the
+    block is in cache; then one symmetric Gram product, BLAS ``syrk`` (half
+    the flops of a general product), whose lower triangle is returned in
+    Fortran order. The shift ``s`` (the mean log of the first rows) is close
+    to the column means, so ``Y^T Y - n m m^T`` loses no precision to
+    cancellation. Invalid input (zeros, negatives, NaN, inf) shows up as a
+    non-finite column sum and is then reported by ``check_composition``;
+    valid input pays nothing for the check.
 
     scipy's BLAS is used, not numpy's, because the Cholesky factorisation that
     follows in ``coda.precision`` runs in scipy's LAPACK: numpy and scipy ship
     separate OpenBLAS builds, and the threads of one still spin for a while
     after a call, slowing the other's next call on a machine with few cores.
-    """
-    lower = scipy.linalg.blas.dsyrk(1.0, a.T, trans=0, lower=1)
-    gram = np.tril(lower)
-    gram += np.tril(lower, -1).T
-    return gram
-
-
-def log_cov(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
-    """Covariance of ``log(values)`` (the "basis" covariance), in float64.
-
-    One pass over the data, in cache-sized row blocks on threads: numpy's
-    ``log`` fills a block of ``Y = log(x) - s``, whose column sums are taken
-    while the block is in cache; then one symmetric Gram product. The shift
-    ``s`` (the mean log of the first rows) is close to the column means, so
-    ``cov = (Y^T Y - n m m^T) / (n - ddof)`` with ``m = mean(Y)`` loses no
-    precision to cancellation. Invalid input (zeros, negatives, NaN, inf)
-    shows up as a non-finite column sum and is then reported by
-    ``check_composition``; valid input pays nothing for the check.
     """
     n, d = values.shape
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -97,19 +90,34 @@ def log_cov(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
     mean = np.sum([sums[start] for start in sorted(sums)], axis=0) / n
     if not np.isfinite(mean).all():
         check_composition(values, "x", row_labels=row_labels)
-    gram = _symmetric_gram(logs)
-    gram -= n * np.outer(mean, mean)
-    gram /= n - ddof
-    return gram
+    lower = scipy.linalg.blas.dsyrk(1.0, logs.T, trans=0, lower=1)
+    return lower, mean
+
+
+def clr_cov_checked(values: np.ndarray, ddof: int, *, row_labels=None):
+    """``(Gamma, smallest)``: the clr covariance and its least varying log-ratio.
+
+    ``smallest`` is ``(T_ij, i, j)`` for the pair of parts whose log-ratio
+    varies least, which the partial correlations need to rule out
+    proportional parts. Both come from one kernel pass over the Gram matrix
+    (instead of separate numpy passes to mirror, subtract the means' outer
+    product, and double-centre).
+    """
+    n, d = values.shape
+    lower, mean = _shifted_log_gram(values, row_labels=row_labels)
+    gamma = np.empty((d, d))
+    smallest = np.empty(3)
+    _kernels._clr_cov(lower, mean, n, ddof, gamma, smallest)
+    return gamma, (float(smallest[0]), int(smallest[1]), int(smallest[2]))
 
 
 def clr_cov_values(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
     """``Gamma = G cov(log X) G``: the clr covariance without forming clr data."""
-    return _double_centre(log_cov(values, ddof, row_labels=row_labels))
+    return clr_cov_checked(values, ddof, row_labels=row_labels)[0]
 
 
 def _data(x, ddof, *, min_parts: int = 2):
-    """Unwrap ``x`` and check its shape; values are checked by :func:`log_cov`."""
+    """Unwrap ``x`` and check its shape; values are checked by ``_shifted_log_gram``."""
     values, labels = unwrap(x)
     check_shape(values, "x", min_parts=min_parts, min_samples=2)
     return values, labels, check_ddof(ddof, values.shape[0])

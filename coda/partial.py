@@ -21,10 +21,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from coda import _kernels
 from coda._labels import unwrap
 from coda._linalg import pcor_from_precision
 from coda._validation import check_ddof, check_option, check_part, check_parts, check_shape
-from coda.covariance import clr_cov_values
+from coda.covariance import clr_cov_checked, clr_cov_values
 
 __all__ = ["multiple_r2", "partial_variance", "pcor", "precision"]
 
@@ -38,8 +39,12 @@ def _data(x, ddof):
     return values, labels, check_ddof(ddof, values.shape[0])
 
 
-def _check_rank(values: np.ndarray, gamma: np.ndarray, labels) -> None:
-    """Fail loudly when the clr covariance has rank below D - 1."""
+def _check_rank(values: np.ndarray, gamma: np.ndarray, smallest, labels) -> None:
+    """Fail loudly when the clr covariance has rank below D - 1.
+
+    ``smallest`` is ``(T_ij, i, j)``, the least varying log-ratio, from
+    ``clr_cov_checked``.
+    """
     n, d = values.shape
     if n <= d - 1:
         raise ValueError(
@@ -56,10 +61,8 @@ def _check_rank(values: np.ndarray, gamma: np.ndarray, labels) -> None:
             f"part {names[flat[0]]!r} has zero clr variance (it is a constant multiple of "
             "the geometric mean in every sample); drop it or amalgamate it with another part"
         )
-    t = diag[:, None] + diag[None, :] - 2.0 * gamma
-    np.fill_diagonal(t, np.inf)
-    i, j = np.unravel_index(np.argmin(t), t.shape)
-    if t[i, j] <= 1e-12 * scale:
+    t, i, j = smallest
+    if t <= 1e-12 * scale:
         raise ValueError(
             f"parts {names[i]!r} and {names[j]!r} are proportional (var(log({names[i]}/"
             f"{names[j]})) = 0), so the partial correlations are not defined; drop or "
@@ -86,11 +89,9 @@ def _exact_precision(gamma: np.ndarray) -> np.ndarray:
             f"estimator ({_REGULARISED}) or drop parts"
         )
     inverse, _ = scipy.linalg.lapack.dpotri(factor, lower=True, overwrite_c=True)
-    # dpotri fills one triangle: mirror it.
-    inverse = np.tril(inverse)
-    inverse += np.tril(inverse, -1).T
-    inverse -= 1.0 / d
-    return inverse
+    omega = np.empty((d, d))
+    _kernels._precision(inverse, 1.0 / d, omega)
+    return omega
 
 
 def _precision_values(values, labels, method, ddof, options) -> np.ndarray:
@@ -98,8 +99,8 @@ def _precision_values(values, labels, method, ddof, options) -> np.ndarray:
     if method == "exact":
         if options:
             raise TypeError(f"method='exact' takes no options; got {', '.join(sorted(options))}")
-        gamma = clr_cov_values(values, ddof, row_labels=labels.index)
-        _check_rank(values, gamma, labels)
+        gamma, smallest = clr_cov_checked(values, ddof, row_labels=labels.index)
+        _check_rank(values, gamma, smallest, labels)
         return _exact_precision(gamma)
     return _regularised(values, method, ddof, options).precision
 
@@ -446,8 +447,8 @@ def multiple_r2(x, /, *, ref=-1):
     values, labels, ddof = _data(x, 1)
     d = values.shape[1]
     r = check_part(ref, "ref", labels.parts, d)
-    gamma = clr_cov_values(values, ddof, row_labels=labels.index)
-    _check_rank(values, gamma, labels)
+    gamma, smallest = clr_cov_checked(values, ddof, row_labels=labels.index)
+    _check_rank(values, gamma, smallest, labels)
     pi = 1.0 / np.diag(_exact_precision(gamma))
     t_ref = np.diag(gamma) + gamma[r, r] - 2.0 * gamma[:, r]
     keep = [i for i in range(d) if i != r]

@@ -242,19 +242,43 @@ def glasso(s, penalty, *, tol=1e-12, max_iter=10_000):
 
 
 # ---------------------------------------------------------------------------
-# _pcor_bootstrap: the pseudo-inverse of each clr covariance by SVD
-# (np.linalg.pinv), a route independent of the kernel's closed form.
+# _pcor_bootstrap: each resample's rows repeated explicitly, np.cov, and the
+# pseudo-inverse by SVD (np.linalg.pinv), a route independent of the
+# kernel's rank-one updates and closed form.
 
 
-def pcor_bootstrap(packed, d):
-    pi, pj = np.triu_indices(d)
+def pcor_bootstrap(y, weights):
+    d = y.shape[1]
     iu, ju = np.triu_indices(d, k=1)
-    out = np.empty((packed.shape[0], iu.size))
-    for b, upper in enumerate(packed):
-        gamma = np.zeros((d, d))
-        gamma[pi, pj] = upper
-        gamma[pj, pi] = upper
-        omega = np.linalg.pinv(gamma, rcond=1e-12, hermitian=True)
+    out = np.empty((weights.shape[0], iu.size))
+    for b, w in enumerate(weights):
+        resample = np.repeat(y, w.astype(int), axis=0)
+        omega = np.linalg.pinv(np.cov(resample.T), rcond=1e-12, hermitian=True)
         scale = 1.0 / np.sqrt(np.diag(omega))
         out[b] = -omega[iu, ju] * scale[iu] * scale[ju]
     return out
+
+
+# ---------------------------------------------------------------------------
+# _clr_cov: mirror the lower triangle, subtract the means' outer product,
+# double-centre with the explicit matrix G = I - J/D; T_ij from its definition.
+
+
+def clr_cov(lower, mean, n, ddof):
+    d = mean.size
+    gram = np.tril(lower) + np.tril(lower, -1).T
+    cov = (gram - n * np.outer(mean, mean)) / (n - ddof)
+    g = np.eye(d) - np.full((d, d), 1.0 / d)
+    gamma = g @ cov @ g
+    t = np.diag(gamma)[:, None] + np.diag(gamma)[None, :] - 2 * gamma
+    t[np.tril_indices(d)] = np.inf
+    i, j = np.unravel_index(np.argmin(t), t.shape)
+    return gamma, (t[i, j], i, j)
+
+
+# ---------------------------------------------------------------------------
+# _precision: mirror the lower triangle and subtract the shift.
+
+
+def precision(inverse, shift):
+    return np.tril(inverse) + np.tril(inverse, -1).T - shift

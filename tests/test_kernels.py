@@ -218,28 +218,60 @@ def test_kernels_pass_with_disable_jit():
 @pytest.mark.parametrize(("n_boot", "d"), [(1, 3), (7, 5), (40, 12)])
 def test_pcor_bootstrap_matches_twin(n_boot, d):
     rng = np.random.default_rng(d)
-    pi, pj = np.triu_indices(d)
+    n = 4 * d + 10  # enough distinct rows in every resample for a full rank
+    logs = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+    y = logs - logs.mean(axis=1, keepdims=True)
+    y -= y.mean(axis=0)
+    weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)])
+    weights = weights.astype(np.float64)
     iu, ju = np.triu_indices(d, k=1)
-    packed = np.empty((n_boot, pi.size))
-    for b in range(n_boot):
-        logs = rng.normal(size=(d + 10, d)) @ rng.normal(size=(d, d))
-        clr = logs - logs.mean(axis=1, keepdims=True)
-        packed[b] = np.cov(clr.T)[pi, pj]
     out = np.empty((n_boot, iu.size))
     ok = np.zeros(n_boot, dtype=np.bool_)
-    _kernels._pcor_bootstrap(packed, pi, pj, iu, ju, out, ok)
+    _kernels._pcor_bootstrap(y, weights, iu, ju, out, ok)
     assert ok.all()
-    np.testing.assert_allclose(out, naive.pcor_bootstrap(packed, d), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(out, naive.pcor_bootstrap(y, weights), rtol=0, atol=1e-9)
 
 
 def test_pcor_bootstrap_flags_singular_resamples():
-    d = 4
-    pi, pj = np.triu_indices(d)
+    # Every resample draws the first row only: its covariance is zero, so
+    # Gamma + J/D has rank one and a pivot vanishes.
+    d, n = 4, 6
+    y = np.random.default_rng(0).normal(size=(n, d))
+    weights = np.zeros((2, n))
+    weights[:, 0] = n
     iu, ju = np.triu_indices(d, k=1)
-    # Rank 1 clr covariance: (Gamma + J/D) is singular, so a pivot vanishes.
-    v = np.array([1.0, -1.0, 0.0, 0.0])
-    packed = np.outer(v, v)[pi, pj][None, :]
-    out = np.empty((1, iu.size))
-    ok = np.ones(1, dtype=np.bool_)
-    _kernels._pcor_bootstrap(packed, pi, pj, iu, ju, out, ok)
-    assert not ok[0]
+    out = np.empty((2, iu.size))
+    ok = np.ones(2, dtype=np.bool_)
+    _kernels._pcor_bootstrap(y, weights, iu, ju, out, ok)
+    assert not ok.any()
+    assert np.isnan(out).all()
+
+
+# ---------------------------------------------------------------------------
+# _clr_cov and _precision
+
+
+@pytest.mark.parametrize(("n", "d", "ddof"), [(5, 2, 1), (30, 7, 1), (200, 40, 0)])
+def test_clr_cov_matches_twin(n, d, ddof):
+    rng = np.random.default_rng(n)
+    y = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + rng.normal(size=d)
+    lower = np.asfortranarray(np.tril(y.T @ y) + np.triu(rng.normal(size=(d, d)), 1))
+    mean = y.mean(axis=0)
+    gamma = np.empty((d, d))
+    smallest = np.empty(3)
+    _kernels._clr_cov(lower, mean, n, ddof, gamma, smallest)
+    expected, (t, i, j) = naive.clr_cov(lower, mean, n, ddof)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(gamma, expected, rtol=0, atol=1e-12 * scale)
+    assert smallest[0] == pytest.approx(t, rel=1e-9, abs=1e-12 * scale)
+    assert (int(smallest[1]), int(smallest[2])) == (i, j)
+
+
+@pytest.mark.parametrize("d", [2, 9, 33])
+def test_precision_matches_twin(d):
+    rng = np.random.default_rng(d)
+    # Only the lower triangle is read: the upper one holds noise, as after potri.
+    inverse = np.asfortranarray(rng.normal(size=(d, d)))
+    omega = np.empty((d, d))
+    _kernels._precision(inverse, 1.0 / d, omega)
+    np.testing.assert_allclose(omega, naive.precision(inverse, 1.0 / d), rtol=0, atol=1e-15)
