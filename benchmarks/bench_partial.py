@@ -49,9 +49,14 @@ def naive_pcor(x):
 
 
 def gram_and_cholesky(centred):
-    gram = centred.T @ centred
-    gram += 1.0 / gram.shape[0]
-    return scipy.linalg.cholesky(gram, lower=True)
+    """The two dense steps: the symmetric Gram product and one Cholesky factorisation.
+
+    Both in scipy's BLAS/LAPACK (syrk, potrf), as coda does: mixing numpy's
+    and scipy's separate OpenBLAS builds makes their threads compete.
+    """
+    lower = scipy.linalg.blas.dsyrk(1.0, centred.T, trans=0, lower=1)
+    lower += 1.0 / lower.shape[0]
+    return scipy.linalg.lapack.dpotrf(lower, lower=True, overwrite_a=True)
 
 
 def _cor_shrunk(data, lam, lam_var):
