@@ -288,3 +288,13 @@ def test_given_agrees_with_subcomposition(x, data):
     assert coda.partial_variance(x, given=k)[i] == pytest.approx(
         coda.partial_variance(x[:, [i, *k]])[0], rel=1e-8
     )
+
+
+def test_part_with_zero_clr_variance_is_named():
+    rng = np.random.default_rng(3)
+    others = np.exp(rng.normal(size=(20, 4)))
+    # x0 = 2 * geometric mean of the others: clr_0 is the same in every sample.
+    x0 = 2.0 * np.exp(np.log(others).mean(axis=1))
+    x = pd.DataFrame(np.column_stack([x0, others]), columns=["a", "b", "c", "d", "e"])
+    with pytest.raises(ValueError, match=r"part 'a' has zero clr variance"):
+        coda.pcor(x)
