@@ -1,22 +1,39 @@
-"""Data sets: simulated compositions with a known partial-correlation graph.
+"""Data sets: a published composition and simulated compositions with a known graph.
 
-:func:`simulate` draws compositions (or counts) whose clr precision has a
-chosen sparse pattern, so that estimated networks can be scored against the
-truth. Nothing here reads or downloads anything at import.
+:func:`load_roman_cups` returns the Roman glass cups data, from a local file
+or a checksum-verified download that it caches; the project ships no data
+files. :func:`simulate` draws compositions (or counts) whose clr precision
+has a chosen sparse pattern, so that estimated networks can be scored against
+the truth. Nothing here reads or downloads anything at import.
 """
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import io
+import os
+import tempfile
+import urllib.request
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from coda._results import Simulation
-from coda._validation import check_fraction, check_integer, check_option
+from coda._validation import (
+    check_data_file,
+    check_flag,
+    check_fraction,
+    check_integer,
+    check_option,
+    check_path,
+    check_table,
+)
 from coda.transforms import clr_inv
 
-__all__ = ["simulate"]
+__all__ = ["load_roman_cups", "simulate"]
 
 _GRAPHS = ("chain", "hub", "random")
 _HUB_GROUP = 10  # parts per hub module: hub edges then have partial correlations near 1/3
@@ -241,3 +258,269 @@ def simulate(n_samples, n_parts, /, *, graph: str = "chain", density=None, seed=
         adjacency=square(adjacency),
         graph=graph,
     )
+
+
+_CUPS_PARTS = ("Si", "Al", "Fe", "Mg", "Ca", "Na", "K", "Ti", "P", "Mn", "Sb")
+_CUPS_INDEX = "cup"
+_CUPS_CSV = "roman_cups.csv"
+_CUPS_OBJECT = "cups"  # the name of the data frame inside the RData file
+_CUPS_URL = "https://raw.githubusercontent.com/cran/easyCODA/master/data/cups.RData"
+# SHA-256 of the easyCODA file; a changed or corrupted download is refused.
+_CUPS_SHA256 = "53d5f2c0cc85de9ce28e638c903d036edfa02509e14e087e4da264d5202aca81"
+_DOWNLOAD_TIMEOUT = 30.0  # seconds without an answer before the download counts as failed
+_SUFFIXES = {".csv": "a CSV file", ".rdata": "an R data file", ".rda": "an R data file"}
+
+
+def _fetch(url: str) -> bytes:
+    """Return the bytes at ``url`` (the one place that touches the network)."""
+    with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT) as response:
+        return response.read()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _default_cache_dir() -> Path:
+    # XDG base directory specification: $XDG_CACHE_HOME, else ~/.cache.
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "coda"
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` so that readers see the old file or the new one, whole."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _cache_is_intact(csv: Path) -> bool:
+    """True if ``csv`` matches the SHA-256 recorded beside it when it was cached."""
+    sidecar = csv.with_name(csv.name + ".sha256")
+    if not sidecar.is_file():
+        return False
+    recorded = sidecar.read_text(encoding="ascii", errors="replace").split()
+    return bool(recorded) and recorded[0] == _sha256(csv.read_bytes())
+
+
+def _cups_from_csv(source, name: str) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(source)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{name} is not a readable CSV file ({error}); the file is damaged or not "
+            "this data set: fetch it again"
+        ) from error
+    return check_table(table, name, index=_CUPS_INDEX, columns=_CUPS_PARTS)
+
+
+def _cups_from_rdata(source, name: str) -> pd.DataFrame:
+    try:
+        import rdata
+    except ImportError as error:
+        raise ImportError(
+            f"reading the R data file {name} needs the package rdata; install it with "
+            "pip install 'coda-logratio[data]' (or pip install rdata), or pass "
+            "path= to a CSV copy of the data instead"
+        ) from error
+    objects = rdata.read_rda(source)
+    frame = objects.get(_CUPS_OBJECT)
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(
+            f"{name} holds no data frame named {_CUPS_OBJECT!r} (it holds: "
+            f"{', '.join(map(str, objects)) or 'nothing'}); use data/cups.RData of easyCODA"
+        )
+    ids = pd.to_numeric(pd.Series(frame.index), errors="coerce")
+    # R's row names are the cup ids when they are numbers; otherwise number the rows.
+    if ids.isna().any():
+        ids = pd.Series(np.arange(1, len(frame) + 1))
+    table = frame.set_axis(ids.to_numpy(), axis=0).rename_axis(_CUPS_INDEX).reset_index()
+    return check_table(table, name, index=_CUPS_INDEX, columns=_CUPS_PARTS)
+
+
+def _cups_from_path(path, name: str = "path") -> pd.DataFrame:
+    path = check_data_file(path, name, suffixes=_SUFFIXES)
+    described = f"{name}={str(path)!r}"
+    if path.suffix.lower() == ".csv":
+        return _cups_from_csv(path, described)
+    return _cups_from_rdata(path, described)
+
+
+def _unavailable(cached: Path, reason: str) -> FileNotFoundError:
+    return FileNotFoundError(
+        f"the Roman cups data are not available: {reason}. Put {_CUPS_CSV} (a header "
+        f"row cup,{','.join(_CUPS_PARTS)}, then one row per cup) in a folder and set "
+        "the environment variable CODA_DATA_DIR to that folder, or pass path= to that "
+        f"CSV or to the R data file, which can be downloaded from {_CUPS_URL} "
+        f"(SHA-256 {_CUPS_SHA256}); with network access, download=True caches it "
+        f"in {cached.parent}"
+    )
+
+
+def _download_cups(cached: Path, reason: str) -> pd.DataFrame:
+    try:
+        data = _fetch(_CUPS_URL)
+    except (OSError, http.client.HTTPException) as error:
+        raise _unavailable(cached, f"{reason}, and the download failed ({error})") from error
+    digest = _sha256(data)
+    if digest != _CUPS_SHA256:
+        raise OSError(
+            f"the file downloaded from {_CUPS_URL} has SHA-256 {digest}, not the expected "
+            f"{_CUPS_SHA256}; nothing was cached. The download was corrupted or the source "
+            "changed: try again, or check the file and pass it as path="
+        )
+    frame = _cups_from_rdata(io.BytesIO(data), _CUPS_URL)
+    text = frame.to_csv(lineterminator="\n").encode("utf-8")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    # The data first, then their checksum: a crash in between leaves a file
+    # without a matching checksum, which the next call fetches again.
+    _write_atomic(cached, text)
+    checksum = f"{_sha256(text)}  {_CUPS_CSV}\n".encode("ascii")
+    _write_atomic(cached.with_name(cached.name + ".sha256"), checksum)
+    return frame
+
+
+def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.DataFrame:
+    r"""Load the Roman glass cups data: 11 oxides (percent) in 47 cups.
+
+    The compositions of 47 Roman glass cups found at an archaeological site
+    in eastern England, as percentages of 11 oxides, from the R package
+    easyCODA (data set ``cups``). coda ships no copy: the data are read from
+    the first of these places that has them,
+
+    1. ``path``, a CSV file or the R data file ``cups.RData``;
+    2. ``$CODA_DATA_DIR/roman_cups.csv``;
+    3. ``roman_cups.csv`` in the cache folder;
+    4. a download of ``data/cups.RData`` from the GitHub mirror of easyCODA,
+       whose SHA-256 is checked before it is read and cached as CSV.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        A CSV file (a header row ``cup,Si,Al,Fe,Mg,Ca,Na,K,Ti,P,Mn,Sb`` then
+        one row per cup) or an R data file (``.RData``, ``.rda``) holding a
+        data frame ``cups``. When given, nothing else is searched.
+    cache_dir : str or os.PathLike, optional
+        The cache folder; default ``$XDG_CACHE_HOME/coda``, or
+        ``~/.cache/coda`` when that variable is not set.
+    download : bool, default True
+        Whether to download the data when no local copy is found (or the
+        cached copy is damaged). With ``False`` the function never uses the
+        network.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cup, indexed by the integer cup id (index name ``cup``,
+        1 to 47), and the float columns ``Si, Al, Fe, Mg, Ca, Na, K, Ti, P,
+        Mn, Sb``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist; or if no local copy is found and
+        ``download=False`` or the download fails (no network). The message
+        says where to put the file and where to download it.
+    OSError
+        If the downloaded file does not have the expected SHA-256 (nothing is
+        then cached), or the cached CSV is damaged and ``download=False``.
+    ValueError
+        If a file lacks a column, has other columns, or holds non-numeric or
+        missing values; or ``path`` has another suffix than ``.csv``,
+        ``.RData`` or ``.rda``.
+    TypeError
+        If ``path`` or ``cache_dir`` is not a path, or ``download`` is not a
+        bool.
+    ImportError
+        If an R data file must be read and the package ``rdata`` is missing
+        (``pip install 'coda-logratio[data]'``).
+
+    See Also
+    --------
+    coda.simulate : simulated compositions with a known graph.
+    coda.pcor : partial correlations, e.g. of these oxides.
+
+    Notes
+    -----
+    The download comes from
+    https://raw.githubusercontent.com/cran/easyCODA/master/data/cups.RData
+    and must have the SHA-256
+    ``53d5f2c0cc85de9ce28e638c903d036edfa02509e14e087e4da264d5202aca81``.
+    It is parsed with the package ``rdata`` and cached as
+    ``roman_cups.csv`` beside ``roman_cups.csv.sha256``, the SHA-256 of the
+    CSV; both are written to a temporary file first and then renamed, so
+    that an interrupted call leaves no half-written file. A cached CSV whose
+    checksum no longer matches (truncated, edited) is fetched again, or
+    reported with its name when ``download=False``.
+
+    The cup ids are the row names of the R data frame when these are
+    numbers, else the row numbers 1, 2, ... The CSV at ``CODA_DATA_DIR`` and
+    at ``path`` is trusted as it is (only its columns and values are
+    checked), so that a local copy works without network access.
+
+    References
+    ----------
+    .. [1] Baxter, M. J., Beardah, C. C., Cool, H. E. M. and Jackson, C. M.
+       (2005). Compositional data analysis of some alkaline glasses.
+       Mathematical Geology 37:183-196.
+       https://doi.org/10.1007/s11004-005-1308-8
+    .. [2] Greenacre, M. (2018). Compositional Data Analysis in Practice.
+       Chapman & Hall/CRC. R package easyCODA.
+
+    Examples
+    --------
+    Read a CSV given as ``path=`` (here two cups written on the spot; with
+    no arguments the function finds or downloads the full 47 cups):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import coda
+    >>> header = "cup,Si,Al,Fe,Mg,Ca,Na,K,Ti,P,Mn,Sb\n"
+    >>> rows = "1,75.2,1.84,0.26,0.47,5.0,16.3,0.44,0.06,0.04,0.01,0.36\n"
+    >>> rows += "2,72.4,1.8,0.28,0.46,5.89,18.2,0.44,0.06,0.04,0.01,0.33\n"
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     csv = Path(folder) / "roman_cups.csv"
+    ...     _ = csv.write_text(header + rows)
+    ...     cups = coda.load_roman_cups(path=csv)
+    >>> cups[["Si", "Al", "Na", "Sb"]]
+           Si    Al    Na    Sb
+    cup
+    1    75.2  1.84  16.3  0.36
+    2    72.4  1.80  18.2  0.33
+    >>> coda.clr(cups)[["Si", "Na"]].round(3)
+            Si     Na
+    cup
+    1    4.798  3.269
+    2    4.743  3.363
+    """
+    download = check_flag(download, "download")
+    if path is not None:
+        return _cups_from_path(path)
+    cache = _default_cache_dir() if cache_dir is None else check_path(cache_dir, "cache_dir")
+    cached = cache / _CUPS_CSV
+    folder = os.environ.get("CODA_DATA_DIR")
+    if folder and (Path(folder) / _CUPS_CSV).is_file():
+        return _cups_from_path(Path(folder) / _CUPS_CSV, "CODA_DATA_DIR")
+    searched = (
+        f"{Path(folder) / _CUPS_CSV} does not exist" if folder else "CODA_DATA_DIR is not set"
+    )
+    if not cached.is_file():
+        reason = f"no path= was given, {searched} and nothing is cached in {cache}"
+    elif _cache_is_intact(cached):
+        return _cups_from_csv(cached, f"the cached file {cached}")
+    elif download:
+        reason = f"the cached file {cached} is damaged and must be fetched again"
+    else:
+        raise OSError(
+            f"the cached file {cached} is damaged (truncated or changed: its SHA-256 "
+            f"differs from the one in {cached.name}.sha256); delete it, or call "
+            "load_roman_cups(download=True) to fetch it again"
+        )
+    if not download:
+        raise _unavailable(cached, f"{reason}, and download=False")
+    return _download_cups(cached, reason)

@@ -1,14 +1,24 @@
-"""Tests of coda.datasets.simulate: the model it documents and what the estimator recovers."""
+"""Tests of coda.datasets: the Roman cups loader (offline, with a fake network) and simulate."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import coda
+from coda import datasets
 
 GRAPHS = ["chain", "hub", "random"]
 
@@ -157,3 +167,331 @@ def test_seed_makes_it_deterministic():
 def test_errors(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         coda.simulate(*args, **kwargs)
+
+
+# --- load_roman_cups ------------------------------------------------------
+
+PARTS = ["Si", "Al", "Fe", "Mg", "Ca", "Na", "K", "Ti", "P", "Mn", "Sb"]
+# The CI runner sets CODA_DATA_DIR; read before the autouse fixture removes it.
+REAL_DATA_DIR = os.environ.get("CODA_DATA_DIR")
+# Four made-up cups (not the published values), shaped like easyCODA's `cups`.
+VALUES = np.array(
+    [
+        [74.1, 1.9, 0.31, 0.52, 5.4, 16.9, 0.47, 0.07, 0.05, 0.02, 0.29],
+        [70.8, 2.3, 0.45, 0.61, 6.2, 18.4, 0.55, 0.08, 0.06, 0.03, 0.41],
+        [72.0, 2.0, 0.38, 0.49, 5.9, 17.6, 0.5, 0.06, 0.04, 0.015, 0.35],
+        [69.25, 2.6, 0.5, 0.7, 7.1, 18.8, 0.6, 0.09, 0.07, 0.04, 0.0625],
+    ]
+)
+
+
+def expected_frame(ids=(1, 2, 3, 4)):
+    return pd.DataFrame(VALUES, columns=PARTS, index=pd.Index(list(ids), name="cup"))
+
+
+class FakeNetwork:
+    """Stands in for coda.datasets._fetch: serves bytes or raises, and counts calls."""
+
+    def __init__(self, payload=None, error=None):
+        self.payload, self.error, self.urls = payload, error, []
+
+    def __call__(self, url):
+        self.urls.append(url)
+        if self.error is not None:
+            raise self.error
+        return self.payload
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    """No test reaches the network, the user's cache or the CI data folder by accident."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("CODA_DATA_DIR", raising=False)
+    network = FakeNetwork(error=AssertionError("a test reached the network"))
+    monkeypatch.setattr(datasets, "_fetch", network)
+    return network
+
+
+@pytest.fixture(scope="module")
+def rdata_files(tmp_path_factory):
+    """R data files written by R's own save(): the format the loader downloads."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        if os.environ.get("CI"):
+            pytest.fail("Rscript is missing in CI; the RData tests need R")
+        pytest.skip("the RData tests need R (Rscript) on the PATH")
+    folder = tmp_path_factory.mktemp("rdata")
+    rows = ", ".join(f"c({', '.join(repr(float(v)) for v in row)})" for row in VALUES)
+    script = f"""
+        m <- rbind({rows})
+        cups <- as.data.frame(m)
+        names(cups) <- c({", ".join(repr(p) for p in PARTS)})
+        save(cups, file = "default.RData")
+        save(cups, file = "v2xz.RData", version = 2, compress = "xz")
+        save(cups, file = "bzip2.RData", compress = "bzip2")
+        rownames(cups) <- c("3", "7", "11", "12")
+        save(cups, file = "named.RData")
+        rownames(cups) <- c("a", "b", "c", "d")
+        save(cups, file = "lettered.RData")
+        glass <- cups
+        save(glass, file = "glass.rda")
+    """
+    subprocess.run([rscript, "-e", script], cwd=folder, check=True, capture_output=True)
+    return folder
+
+
+@pytest.fixture
+def served(rdata_files, monkeypatch):
+    """The fake network serves an R-made cups.RData whose checksum the loader expects."""
+    payload = (rdata_files / "default.RData").read_bytes()
+    monkeypatch.setattr(datasets, "_CUPS_SHA256", hashlib.sha256(payload).hexdigest())
+    network = FakeNetwork(payload=payload)
+    monkeypatch.setattr(datasets, "_fetch", network)
+    return network
+
+
+def write_csv(path, frame):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path)
+    return path
+
+
+def test_real_checksum_and_url_are_the_published_ones():
+    assert datasets._CUPS_SHA256 == (
+        "53d5f2c0cc85de9ce28e638c903d036edfa02509e14e087e4da264d5202aca81"
+    )
+    assert datasets._CUPS_URL == (
+        "https://raw.githubusercontent.com/cran/easyCODA/master/data/cups.RData"
+    )
+
+
+# R CMD build may resave data with other compression; easyCODA's file format is not known here.
+@pytest.mark.parametrize("name", ["default.RData", "v2xz.RData", "bzip2.RData"])
+def test_rdata_written_by_r_is_parsed(rdata_files, name):
+    cups = coda.load_roman_cups(path=rdata_files / name)
+    pd.testing.assert_frame_equal(cups, expected_frame(), check_exact=True)
+    assert cups.index.dtype == np.int64
+
+
+def test_rdata_row_names_are_the_cup_ids_when_numeric(rdata_files):
+    named = coda.load_roman_cups(path=str(rdata_files / "named.RData"))
+    pd.testing.assert_frame_equal(named, expected_frame([3, 7, 11, 12]))
+    lettered = coda.load_roman_cups(path=rdata_files / "lettered.RData")
+    pd.testing.assert_frame_equal(lettered, expected_frame())
+
+
+def test_rdata_without_cups_is_refused(rdata_files):
+    with pytest.raises(ValueError, match=r"no data frame named 'cups' \(it holds: glass\)"):
+        coda.load_roman_cups(path=rdata_files / "glass.rda")
+
+
+def test_rdata_needs_the_rdata_package(rdata_files, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rdata", None)
+    with pytest.raises(ImportError, match=r"pip install 'coda-logratio\[data\]'"):
+        coda.load_roman_cups(path=rdata_files / "default.RData")
+
+
+def test_download_is_verified_parsed_and_cached(served, tmp_path):
+    cache = tmp_path / "cache"
+    cups = coda.load_roman_cups(cache_dir=cache)
+    pd.testing.assert_frame_equal(cups, expected_frame(), check_exact=True)
+    assert served.urls == [datasets._CUPS_URL]
+    csv = cache / "roman_cups.csv"
+    recorded = (cache / "roman_cups.csv.sha256").read_text().split()
+    assert recorded == [hashlib.sha256(csv.read_bytes()).hexdigest(), "roman_cups.csv"]
+    # the temporary files were renamed into place, none is left behind
+    assert sorted(p.name for p in cache.iterdir()) == ["roman_cups.csv", "roman_cups.csv.sha256"]
+    again = coda.load_roman_cups(cache_dir=cache, download=False)
+    pd.testing.assert_frame_equal(again, cups, check_exact=True)
+    coda.load_roman_cups(cache_dir=cache)
+    assert len(served.urls) == 1
+
+
+def test_default_cache_is_under_xdg_cache_home(served, tmp_path, monkeypatch):
+    coda.load_roman_cups()
+    assert (tmp_path / "xdg" / "coda" / "roman_cups.csv").is_file()
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert datasets._default_cache_dir() == tmp_path / "home" / ".cache" / "coda"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "edit", "lose checksum"])
+def test_damaged_cache_is_detected_and_fetched_again(served, tmp_path, damage):
+    cache = tmp_path / "cache"
+    cups = coda.load_roman_cups(cache_dir=cache)
+    csv = cache / "roman_cups.csv"
+    text = csv.read_text()
+    if damage == "truncate":
+        # cut inside the last row: still a readable CSV, with missing values
+        csv.write_text(text[: text.rindex(",")])
+    elif damage == "edit":
+        csv.write_text(text.replace("74.1", "47.1"))
+    else:
+        (cache / "roman_cups.csv.sha256").unlink()
+    with pytest.raises(OSError, match=rf"cached file {csv} is damaged.*download=True"):
+        coda.load_roman_cups(cache_dir=cache, download=False)
+    assert len(served.urls) == 1
+    repaired = coda.load_roman_cups(cache_dir=cache)
+    assert len(served.urls) == 2
+    pd.testing.assert_frame_equal(repaired, cups, check_exact=True)
+    assert datasets._cache_is_intact(csv)
+
+
+def test_corrupt_download_is_refused_and_nothing_cached(served, tmp_path):
+    served.payload = served.payload[:-7]
+    cache = tmp_path / "cache"
+    with pytest.raises(OSError, match=r"has SHA-256 [0-9a-f]{64}, not the expected.*nothing"):
+        coda.load_roman_cups(cache_dir=cache)
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_unchanged_file_with_another_checksum_is_refused(served, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "_CUPS_SHA256", "0" * 64)
+    with pytest.raises(OSError, match=r"not the expected 0{64}"):
+        coda.load_roman_cups(cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache" / "roman_cups.csv").exists()
+
+
+def test_network_error_says_where_to_put_the_file(tmp_path, monkeypatch):
+    network = FakeNetwork(error=urllib.error.URLError("no route to host"))
+    monkeypatch.setattr(datasets, "_fetch", network)
+    with pytest.raises(FileNotFoundError, match="download failed") as info:
+        coda.load_roman_cups(cache_dir=tmp_path / "cache")
+    message = str(info.value)
+    assert "CODA_DATA_DIR" in message and "path=" in message
+    assert datasets._CUPS_URL in message and datasets._CUPS_SHA256 in message
+    assert network.urls == [datasets._CUPS_URL]
+    assert not (tmp_path / "cache").exists()
+
+
+def test_offline_without_download_never_fetches(tmp_path, offline, monkeypatch):
+    folder = tmp_path / "empty"
+    with pytest.raises(FileNotFoundError, match=r"CODA_DATA_DIR is not set.*download=False"):
+        coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
+    monkeypatch.setenv("CODA_DATA_DIR", str(folder))
+    with pytest.raises(FileNotFoundError, match=r"roman_cups\.csv does not exist"):
+        coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
+    assert offline.urls == []
+
+
+def test_failed_write_leaves_no_temporary_file(served, tmp_path, monkeypatch):
+    def refuse(src, dst):
+        raise PermissionError(f"cannot rename {src}")
+
+    monkeypatch.setattr(datasets.os, "replace", refuse)
+    cache = tmp_path / "cache"
+    with pytest.raises(PermissionError, match="cannot rename"):
+        coda.load_roman_cups(cache_dir=cache)
+    assert list(cache.iterdir()) == []
+
+
+def test_coda_data_dir_comes_before_the_cache(served, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    coda.load_roman_cups(cache_dir=cache)
+    local = expected_frame().iloc[:2] * 2
+    write_csv(tmp_path / "data" / "roman_cups.csv", local)
+    monkeypatch.setenv("CODA_DATA_DIR", str(tmp_path / "data"))
+    pd.testing.assert_frame_equal(coda.load_roman_cups(cache_dir=cache), local)
+    assert len(served.urls) == 1
+
+
+def test_path_comes_first(tmp_path, monkeypatch):
+    write_csv(tmp_path / "data" / "roman_cups.csv", expected_frame())
+    monkeypatch.setenv("CODA_DATA_DIR", str(tmp_path / "data"))
+    mine = write_csv(tmp_path / "mine.csv", expected_frame().iloc[[2]])
+    pd.testing.assert_frame_equal(coda.load_roman_cups(path=mine), expected_frame().iloc[[2]])
+
+
+@pytest.fixture
+def real_data_dir():
+    if REAL_DATA_DIR and (Path(REAL_DATA_DIR) / "roman_cups.csv").exists():
+        return REAL_DATA_DIR
+    if os.environ.get("CI"):
+        pytest.fail("CODA_DATA_DIR/roman_cups.csv is missing in CI; .ci/run must set it")
+    pytest.skip("set CODA_DATA_DIR to the folder holding roman_cups.csv")
+
+
+def test_real_data_through_coda_data_dir(real_data_dir, monkeypatch, offline):
+    monkeypatch.setenv("CODA_DATA_DIR", real_data_dir)
+    cups = coda.load_roman_cups(download=False)
+    assert cups.shape == (47, 11)
+    assert list(cups.columns) == PARTS
+    assert cups.index.name == "cup"
+    assert cups.index.tolist() == list(range(1, 48))
+    first = [75.2, 1.84, 0.26, 0.47, 5.0, 16.3, 0.44, 0.06, 0.04, 0.01, 0.36]
+    np.testing.assert_array_equal(cups.loc[1].to_numpy(), first)
+    # percentages of the 11 oxides: each cup adds up to about 100
+    np.testing.assert_allclose(cups.sum(axis=1), 100.0, atol=2.0)
+    assert offline.urls == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda t: t.drop(columns="Sb"), "must have the columns cup, Si, .*; it lacks Sb"),
+        (lambda t: t.drop(columns="cup"), "it lacks cup"),
+        (lambda t: t.assign(Cu=1.0), "it has other columns: Cu"),
+        (
+            lambda t: t.astype({"Al": object}).assign(Al=["2", "abc", "2", "x"]),
+            r"non-numeric, missing or infinite values in column Al \('abc', 'x'\)",
+        ),
+        (lambda t: t.assign(Fe=[0.3, np.nan, 0.4, 0.5]), r"column Fe \(missing\)"),
+        (lambda t: t.assign(Mn=[0.3, np.inf, 0.4, -np.inf]), r"column Mn \(inf, -inf\)"),
+        (lambda t: t.assign(cup=[1, 2, 2, 3]), "column cup that is not unique integers"),
+        (lambda t: t.assign(cup=[1, 2.5, 3, 4]), "column cup that is not unique integers"),
+    ],
+)
+def test_csv_with_wrong_contents_is_refused(tmp_path, edit, match):
+    table = edit(expected_frame().reset_index())
+    path = tmp_path / "bad.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=match):
+        coda.load_roman_cups(path=path)
+
+
+def test_csv_that_is_not_a_table_is_refused(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=r"empty\.csv' is not a readable CSV file"):
+        coda.load_roman_cups(path=empty)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"path": "no/such/file.csv"}, FileNotFoundError, "is not an existing file"),
+        ({"path": 3}, TypeError, "path=3; expected a path"),
+        ({"cache_dir": 3}, TypeError, "cache_dir=3; expected a path"),
+        ({"download": "no"}, TypeError, "download"),
+    ],
+)
+def test_argument_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        coda.load_roman_cups(**kwargs)
+
+
+def test_other_suffix_is_refused(tmp_path):
+    path = write_csv(tmp_path / "cups.txt", expected_frame())
+    with pytest.raises(
+        ValueError, match=r"suffix '\.txt'; expected one of: a CSV file \(\.csv\); an R data"
+    ):
+        coda.load_roman_cups(path=path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    values=st.lists(
+        st.lists(
+            st.floats(1e-6, 100.0, allow_nan=False, allow_infinity=False), min_size=11, max_size=11
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_csv_round_trip_is_exact(tmp_path_factory, values):
+    frame = pd.DataFrame(
+        values, columns=PARTS, index=pd.Index(range(5, 5 + len(values)), name="cup")
+    )
+    path = tmp_path_factory.mktemp("csv") / "roman_cups.csv"
+    path.write_bytes(frame.to_csv(lineterminator="\n").encode())
+    pd.testing.assert_frame_equal(coda.load_roman_cups(path=path), frame, check_exact=True)
