@@ -96,3 +96,14 @@ def composition(
         row_labels=labels.index,
     )
     return values, labels
+
+
+def python_scalar(value):
+    """A GraphML- and JSON-safe Python scalar (numpy scalars become Python ones)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

@@ -214,3 +214,72 @@ class GraphComparison:
     true_positives: int
     false_positives: int
     false_negatives: int
+
+
+@dataclass(frozen=True)
+class Biplot:
+    """Coordinates of a clr biplot: sample points and part rays on the first two axes.
+
+    Attributes
+    ----------
+    samples : DataFrame of shape (n_samples, 2)
+        Columns ``PC1``, ``PC2``; indexed like the rows of ``x``.
+    parts : DataFrame of shape (n_parts, 2)
+        The rays (arrow tips from the origin), columns ``PC1``, ``PC2``,
+        indexed by part.
+    explained : ndarray of shape (2,)
+        The fraction of the total clr variance on each axis.
+    scaling : str
+        ``"form"`` or ``"covariance"``.
+    """
+
+    samples: pd.DataFrame
+    parts: pd.DataFrame
+    explained: np.ndarray
+    scaling: str
+
+
+@dataclass(frozen=True)
+class NetworkStyle:
+    """What to draw for a network: node positions and sizes, edge segments, widths, colours.
+
+    Attributes
+    ----------
+    nodes : DataFrame
+        Indexed by part (node), columns ``x``, ``y``, ``size``, ``label``.
+    edges : DataFrame
+        One row per edge: ``source``, ``target``, ``x0``, ``y0``, ``x1``,
+        ``y1`` (the segment), ``pcor``, ``width``, ``sign`` (+1/-1) and
+        ``color``.
+    """
+
+    nodes: pd.DataFrame
+    edges: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class DendrogramLayout:
+    """Geometry of a CoDa-dendrogram of a sequential binary partition.
+
+    Attributes
+    ----------
+    leaves : DataFrame
+        Indexed by part in drawing order: ``x`` (0, 1, ...) and ``y`` (0).
+    balances : DataFrame
+        Indexed by balance name (in partition row order): ``x`` and
+        ``height`` of the node (middle of its horizontal bar), ``mean`` and
+        ``variance`` of the balance coordinates, ``bar_x0`` and ``bar_x1``
+        (the ends of the bar), ``mean_x`` (where the mean falls on the bar)
+        and ``parent`` (the parent balance's name, ``""`` for the root).
+    segments : DataFrame
+        Every line to draw: ``x0``, ``y0``, ``x1``, ``y1`` and ``kind``
+        (``"bar"``, ``"balance"`` for a vertical of length equal to a
+        balance variance, ``"leaf"`` for a part's stem).
+    half_range : float
+        Each bar spans balance values from ``-half_range`` to ``+half_range``.
+    """
+
+    leaves: pd.DataFrame
+    balances: pd.DataFrame
+    segments: pd.DataFrame
+    half_range: float

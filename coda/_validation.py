@@ -7,7 +7,9 @@ Nothing here computes results; nothing here mutates its input.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,19 +23,29 @@ __all__ = [
     "check_composition",
     "check_count",
     "check_counts",
+    "check_data_file",
     "check_ddof",
     "check_fraction",
+    "check_graph",
+    "check_node_attribute",
+    "check_node_data",
     "check_option",
     "check_part",
     "check_parts",
+    "check_path",
+    "check_pcor_matrix",
     "check_per_part",
     "check_positive",
+    "check_positive_definite",
     "check_replacement_fits",
     "check_sbp",
     "check_shape",
     "check_square",
+    "check_table",
+    "check_tests_table",
     "check_unit_interval",
     "check_unused",
+    "check_value_range",
     "check_varying",
     "float_dtype",
 ]
@@ -799,3 +811,271 @@ def check_basis_parts(basis_parts, parts, name: str) -> None:
         f"{name} is labelled with other parts than x (x's parts missing from it: "
         f"{_listing([str(p) for p in missing])}); build it for x's columns"
     )
+
+
+def check_path(path, name: str) -> Path:
+    """Return ``path`` (a str or os.PathLike) as a :class:`pathlib.Path`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{name}={path!r}; expected a path (a str or pathlib.Path), "
+            f"e.g. {name}='data/roman_cups.csv'"
+        )
+    return Path(path)
+
+
+def check_data_file(path, name: str = "path", *, suffixes: dict[str, str]) -> Path:
+    """Return ``path`` as a Path to an existing file whose suffix is a key of ``suffixes``.
+
+    ``suffixes`` maps each accepted lower-case suffix to the kind of file it
+    names, e.g. ``{".csv": "a CSV file"}``; the message lists them.
+    """
+    path = check_path(path, name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{name}={str(path)!r} is not an existing file; check the spelling, "
+            "or leave it out to use the other places the loader searches"
+        )
+    if path.suffix.lower() not in suffixes:
+        kinds = "; ".join(f"{kind} ({suffix})" for suffix, kind in suffixes.items())
+        raise ValueError(
+            f"{name}={str(path)!r} has the suffix {path.suffix!r}; expected one of: {kinds}"
+        )
+    return path
+
+
+def _cell(value) -> str:
+    """Show a table cell in a message: ``'abc'``, ``inf`` or ``missing``."""
+    if pd.isna(value):
+        return "missing"
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_table(table: pd.DataFrame, name: str, *, index: str, columns: Sequence[str]):
+    """Return ``table`` as floats in ``columns``, indexed by its integer ``index`` column.
+
+    ``table`` must have exactly the column ``index`` (unique integers) and the
+    ``columns`` (numbers, no missing values), in any order.
+    """
+    expected = [index, *columns]
+    missing = [c for c in expected if c not in table.columns]
+    extra = [str(c) for c in table.columns if c not in expected]
+    if missing or extra:
+        found = f"; it lacks {_listing(missing)}" if missing else ""
+        found += f"; it has other columns: {_listing(extra)}" if extra else ""
+        raise ValueError(
+            f"{name} must have the columns {', '.join(expected)}{found}. Use the file "
+            "from the documented source, with its header row"
+        )
+    for column in expected:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            shown = _listing([_cell(table[column].iloc[r]) for r in rows], rows.size)
+            raise ValueError(
+                f"{name} has non-numeric, missing or infinite values in column {column} "
+                f"({shown}); the file is damaged or not this data set: fetch it again"
+            )
+    ids = pd.to_numeric(table[index])
+    if not (ids == np.round(ids)).all() or ids.duplicated().any():
+        raise ValueError(
+            f"{name} has a column {index} that is not unique integers; "
+            "it must number the rows 1, 2, ..."
+        )
+    result = table[list(columns)].apply(pd.to_numeric).astype(np.float64)
+    result.index = pd.Index(ids.astype(np.int64), name=index)
+    return result
+
+
+def check_pcor_matrix(pcor, name: str = "pcor") -> tuple[np.ndarray, np.ndarray]:
+    """Return a partial-correlation matrix as float64 and the mask of its ``given`` parts.
+
+    A part whose off-diagonal row is all NaN was partialled out (``given``);
+    any other NaN, asymmetry or value outside [-1, 1] is an error.
+    """
+    if isinstance(pcor, pd.DataFrame) and not pcor.index.equals(pcor.columns):
+        raise ValueError(
+            f"{name} is a DataFrame whose index and columns differ; a partial-correlation "
+            f"matrix is labelled by the same parts on both axes, e.g. "
+            f"{name}.loc[{name}.columns, {name}.columns]"
+        )
+    values = pcor.to_numpy() if isinstance(pcor, pd.DataFrame) else np.asarray(pcor)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
+    values = values.astype(np.float64)
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < 2:
+        raise ValueError(
+            f"{name} must be a square parts x parts matrix with at least 2 parts; "
+            f"got shape {values.shape}"
+        )
+    d = values.shape[0]
+    off = ~np.eye(d, dtype=bool)
+    missing = np.isnan(values) & off
+    given = missing.sum(axis=1) == d - 1
+    stray = missing & ~given[:, None] & ~given[None, :]
+    if stray.any():
+        i, j = np.argwhere(stray)[0]
+        raise ValueError(
+            f"{name} has NaN at [{i}, {j}] outside the rows and columns of partialled-out "
+            "parts (a given part's row and column are NaN throughout); pass finite partial "
+            "correlations, e.g. from coda.pcor(x)"
+        )
+    if np.isinf(values).any():
+        raise ValueError(f"{name} contains infinite values; partial correlations lie in [-1, 1]")
+    finite = np.where(np.isnan(values), 0.0, values)
+    if np.abs(finite).max() > 1 + 1e-12:
+        i, j = np.unravel_index(np.argmax(np.abs(finite)), finite.shape)
+        raise ValueError(
+            f"{name}[{i}, {j}] = {finite[i, j]:.6g} is outside [-1, 1]; pass partial "
+            "correlations (coda.pcor), not a covariance or precision matrix"
+        )
+    asym = np.abs(finite - finite.T).max()
+    if asym > 1e-10:
+        raise ValueError(
+            f"{name} is not symmetric (largest |M - M^T| {asym:.2g}); partial correlations "
+            f"are symmetric: pass ({name} + {name}.T) / 2 if the difference is rounding"
+        )
+    return values, given
+
+
+def check_tests_table(tests, name: str, pairs: dict) -> None:
+    """Raise unless a :func:`coda.pcor_test` table matches the pairs of a pcor matrix.
+
+    ``pairs`` maps ``(part_i, part_j)`` (as in the table) to the partial
+    correlation of the matrix, NaN for pairs touching a given part.
+    """
+    if not isinstance(tests, pd.DataFrame):
+        raise TypeError(
+            f"{name} is a {type(tests).__name__}; expected the DataFrame of coda.pcor_test(x)"
+        )
+    needed = ["part_i", "part_j", "r", "pvalue", "qvalue"]
+    absent = [c for c in needed if c not in tests.columns]
+    if absent:
+        raise ValueError(
+            f"{name} lacks the columns {_listing(absent)}; pass the table that "
+            "coda.pcor_test(x) returns for the same data"
+        )
+    unknown = [
+        (a, b)
+        for a, b in zip(tests["part_i"], tests["part_j"], strict=True)
+        if (a, b) not in pairs
+    ]
+    if unknown:
+        raise ValueError(
+            f"{name} has pairs that are not pairs of parts of pcor (for example "
+            f"{_listing(unknown)}); pass the test table of the same data and parts"
+        )
+    r = tests["r"].to_numpy(dtype=float)
+    rho = np.array([pairs[(a, b)] for a, b in zip(tests["part_i"], tests["part_j"], strict=True)])
+    if not np.allclose(r, rho, rtol=0.0, atol=1e-8):
+        k = int(np.argmax(~np.isclose(r, rho, rtol=0.0, atol=1e-8)))
+        raise ValueError(
+            f"{name} does not match pcor: for the pair {tests['part_i'].iloc[k]!r}, "
+            f"{tests['part_j'].iloc[k]!r} the table has r = {r[k]:.6g} and pcor has "
+            f"{rho[k]:.6g}; pass pcor and tests computed from the same data and method"
+        )
+
+
+def check_node_data(node_data, name: str, nodes: Sequence) -> dict:
+    """Return ``{node: {attribute: value}}`` from a DataFrame indexed by part or a dict."""
+    if isinstance(node_data, pd.DataFrame):
+        rows = {str(k): row.to_dict() for k, row in node_data.iterrows()}
+    elif isinstance(node_data, dict) and all(isinstance(v, dict) for v in node_data.values()):
+        rows = {str(k): dict(v) for k, v in node_data.items()}
+    else:
+        raise TypeError(
+            f"{name} is a {type(node_data).__name__}; expected a DataFrame indexed by part "
+            "(one column per attribute) or a dict {part: {attribute: value}}"
+        )
+    unknown = [k for k in rows if k not in set(nodes)]
+    if unknown:
+        raise ValueError(
+            f"{name} names parts that are not nodes: {_listing(unknown)}; the nodes are "
+            f"{_listing(list(nodes))}"
+        )
+    return rows
+
+
+def check_value_range(value, name: str) -> tuple[float, float]:
+    """Return a ``(low, high)`` pair of finite non-negative numbers with ``low <= high``."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}={value!r}; expected a pair (low, high) of numbers") from None
+    if not (np.isfinite(low) and np.isfinite(high) and 0 <= low <= high):
+        raise ValueError(f"{name}={value!r}; expected 0 <= low <= high, both finite")
+    return low, high
+
+
+def check_node_attribute(nodes: dict, attribute: str, name: str) -> np.ndarray:
+    """Return one float per node of a numeric node attribute that every node has."""
+    lacking = [str(n) for n, data in nodes.items() if attribute not in data]
+    if lacking:
+        known = sorted({k for data in nodes.values() for k in data})
+        raise ValueError(
+            f"{name}={attribute!r} is not an attribute of every node (missing on "
+            f"{_listing(lacking)}); the node attributes are {_listing(known) or 'none'}: "
+            f"choose one of them or pass {name}=None for equal sizes"
+        )
+    try:
+        return np.array([float(data[attribute]) for data in nodes.values()])
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}={attribute!r} names a non-numeric node attribute") from None
+
+
+def check_graph(graph, name: str = "G"):
+    """Return ``graph`` if it is an undirected networkx graph."""
+    import networkx as nx
+
+    if not isinstance(graph, nx.Graph) or graph.is_directed():
+        raise TypeError(
+            f"{name} is a {type(graph).__name__}; expected an undirected networkx Graph, "
+            "e.g. from coda.network(x)"
+        )
+    return graph
+
+
+def check_positive_definite(cov: np.ndarray, name: str, what: str) -> None:
+    """Raise if a small covariance matrix is singular (a degenerate sample)."""
+    eig = np.linalg.eigvalsh(cov)
+    if not eig.min() > 1e-12 * max(eig.max(), np.finfo(float).tiny):
+        raise ValueError(
+            f"{name}: the covariance of {what} is singular (the samples lie on a line or a "
+            "point); a region needs samples that vary in two directions"
+        )
+
+
+def check_plot_keywords(kwargs: dict, accepted, *, function: str, target: str) -> None:
+    """Raise a TypeError naming ``function`` if ``kwargs`` has keywords ``target`` rejects.
+
+    ``accepted`` holds the keywords of the one matplotlib call ``target``
+    that a plotting function passes its extra keywords to.
+    """
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"{function}() got unexpected keyword arguments {_listing(unknown)}; its extra "
+            f"keywords go to {target}, which does not accept them: pass properties that "
+            f"{target} takes (see its documentation)"
+        )
+
+
+def check_groups(groups, name: str, n_samples: int) -> list:
+    """Return one group label per sample as a list."""
+    values = groups.tolist() if hasattr(groups, "tolist") else list(groups)
+    if len(values) != n_samples:
+        raise ValueError(
+            f"{name} has {len(values)} labels but x has {n_samples} samples; pass one group "
+            "label per sample (row of x)"
+        )
+    return values
+
+
+def check_square_labels(matrix, name: str) -> None:
+    """Raise if a labelled square matrix has different row and column labels."""
+    if isinstance(matrix, pd.DataFrame) and not matrix.index.equals(matrix.columns):
+        raise ValueError(
+            f"{name} is a DataFrame whose index and columns differ; pass a parts x parts "
+            f"matrix labelled by the same parts on both axes, e.g. "
+            f"{name}.loc[{name}.columns, {name}.columns]"
+        )

@@ -1,19 +1,55 @@
-"""Graphs from partial correlations: scoring estimated edge sets.
+"""Graphs from partial correlations: selection, layouts and drawing data.
 
-:func:`compare_graphs` scores an estimated graph against a known one (for
-example :attr:`coda.simulate(...).adjacency <coda._results.Simulation>`).
+:func:`network` and :func:`network_from_pcor` build networkx graphs of
+parts whose edges are selected partial correlations (:mod:`coda.export`
+writes them for other tools). :func:`layout` and :func:`network_style`
+compute what :func:`coda.plot_network` draws. :func:`compare_graphs` scores
+an estimated graph against a known one (for example
+:attr:`coda.simulate(...).adjacency <coda._results.Simulation>`).
 Functions here return data and draw nothing.
 """
 
 from __future__ import annotations
 
+import math
+
+import networkx as nx
 import numpy as np
 import pandas as pd
 
-from coda._results import GraphComparison
-from coda._validation import check_adjacency, check_same_nodes
+from coda._labels import composition, python_scalar
+from coda._results import GraphComparison, NetworkStyle
+from coda._validation import (
+    check_adjacency,
+    check_count,
+    check_fraction,
+    check_graph,
+    check_node_attribute,
+    check_node_data,
+    check_option,
+    check_parts,
+    check_pcor_matrix,
+    check_same_nodes,
+    check_tests_table,
+    check_unit_interval,
+    check_value_range,
+)
+from coda.diagrams import biplot_coordinates
 
-__all__ = ["compare_graphs"]
+__all__ = [
+    "NEGATIVE_COLOR",
+    "POSITIVE_COLOR",
+    "compare_graphs",
+    "layout",
+    "network",
+    "network_from_pcor",
+    "network_style",
+]
+
+#: Edge colour of positive partial correlations (Okabe-Ito blue, colour-blind safe).
+POSITIVE_COLOR = "#0072B2"
+#: Edge colour of negative partial correlations (Okabe-Ito vermillion).
+NEGATIVE_COLOR = "#D55E00"
 
 
 def _adjacency(graph, name: str) -> tuple[list | None, np.ndarray]:
@@ -22,8 +58,6 @@ def _adjacency(graph, name: str) -> tuple[list | None, np.ndarray]:
         return list(graph.columns), check_adjacency(graph, name)
     if isinstance(graph, (np.ndarray, list, tuple)):
         return None, check_adjacency(graph, name)
-    import networkx as nx
-
     if not isinstance(graph, nx.Graph):
         raise TypeError(
             f"{name} is a {type(graph).__name__}; expected a networkx Graph or a boolean "
@@ -132,3 +166,604 @@ def compare_graphs(estimated, true, /):
         false_positives=fp,
         false_negatives=fn,
     )
+
+
+def _circular(nodes: list) -> dict:
+    # Node k at angle pi/2 - 2 pi k / n: the first at 12 o'clock, then clockwise.
+    n = len(nodes)
+    return {
+        node: (
+            float(math.cos(math.pi / 2 - 2 * math.pi * k / n)),
+            float(math.sin(math.pi / 2 - 2 * math.pi * k / n)),
+        )
+        for k, node in enumerate(nodes)
+    }
+
+
+def _positions(graph, kind: str, seed, x) -> dict:
+    check_graph(graph)
+    check_option(kind, "layout", ("circular", "spring", "biplot"))
+    nodes = list(graph.nodes)
+    if kind == "circular":
+        return _circular(nodes)
+    if kind == "spring":
+        weighted = nx.Graph()
+        weighted.add_nodes_from(nodes)
+        weighted.add_edges_from(
+            (a, b, {"weight": abs(float(data.get("pcor", 1.0)))})
+            for a, b, data in graph.edges(data=True)
+        )
+        spring = nx.spring_layout(weighted, weight="weight", seed=seed)
+        return {node: (float(spring[node][0]), float(spring[node][1])) for node in nodes}
+    if x is None:
+        raise ValueError(
+            'layout="biplot" places parts at their clr biplot rays and needs the data: '
+            "pass x=... (the compositions the graph was built from)"
+        )
+    rays = biplot_coordinates(x).parts
+    rays.index = [str(p) for p in rays.index]
+    check_same_nodes([str(n) for n in nodes], list(rays.index), "G", "x")
+    return {
+        node: (float(rays.loc[str(node), "PC1"]), float(rays.loc[str(node), "PC2"]))
+        for node in nodes
+    }
+
+
+def layout(G, /, *, kind: str = "circular", seed=None, x=None) -> dict:
+    r"""Positions of the nodes of a network, for drawing.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A graph of parts, e.g. from :func:`network`.
+    kind : {"circular", "spring", "biplot"}, default "circular"
+        ``"circular"``: the nodes on the unit circle in node order, the first
+        at 12 o'clock, then clockwise. ``"spring"``: networkx's
+        Fruchterman-Reingold layout with edge weights :math:`|\rho_{ij}|`
+        (the ``pcor`` edge attribute), seeded with ``seed``. ``"biplot"``:
+        each part at the tip of its clr biplot ray
+        (:func:`biplot_coordinates`, form scaling), which needs ``x``.
+    seed : None, int or numpy.random.Generator
+        Seed of the spring layout; the same seed gives the same positions.
+    x : array_like or DataFrame of shape (n_samples, n_parts), optional
+        The compositions, for ``kind="biplot"``; their parts must be the
+        nodes (arrays: nodes ``x1 .. xD``).
+
+    Returns
+    -------
+    dict
+        ``{node: (x, y)}`` in node order, with Python floats.
+
+    Raises
+    ------
+    TypeError
+        If ``G`` is not an undirected networkx graph.
+    ValueError
+        If ``kind`` is unknown; for ``"biplot"``, if ``x`` is missing or its
+        parts are not the nodes.
+
+    See Also
+    --------
+    network_style : positions plus sizes, widths and colours.
+    biplot_coordinates : the rays of the biplot layout.
+
+    Notes
+    -----
+    Circular position of node :math:`k` of :math:`n`:
+    :math:`(\cos\theta_k, \sin\theta_k)` with
+    :math:`\theta_k = \pi/2 - 2\pi k/n`.
+
+    References
+    ----------
+    .. [1] Fruchterman, T. M. J. and Reingold, E. M. (1991). Graph drawing by
+       force-directed placement. Software: Practice and Experience
+       21:1129-1164. https://doi.org/10.1002/spe.4380211102
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> import coda
+    >>> G = nx.path_graph(["a", "b", "c", "d"])
+    >>> {k: (round(u, 3), round(v, 3)) for k, (u, v) in coda.layout(G).items()}
+    {'a': (0.0, 1.0), 'b': (1.0, 0.0), 'c': (-0.0, -1.0), 'd': (-1.0, -0.0)}
+    """
+    return _positions(G, kind, seed, x)
+
+
+def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map finite values linearly onto [low, high]; NaN to low; all equal to the middle."""
+    finite = np.isfinite(values)
+    out = np.full(values.shape, low)
+    if not finite.any():
+        return out
+    lo, hi = values[finite].min(), values[finite].max()
+    if hi > lo:
+        out[finite] = low + (values[finite] - lo) / (hi - lo) * (high - low)
+    else:
+        out[finite] = (low + high) / 2
+    return out
+
+
+def network_style(
+    G,
+    /,
+    *,
+    layout: str = "circular",
+    seed=None,
+    x=None,
+    node_size_by="partial_variance",
+    width_range=(0.5, 6.0),
+    size_range=(200, 1200),
+) -> NetworkStyle:
+    r"""Everything needed to draw a network: positions, node sizes, edge widths and colours.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A graph of parts whose edges carry a ``pcor`` attribute, e.g. from
+        :func:`network`.
+    layout : {"circular", "spring", "biplot"}, default "circular"
+        Node positions, as :func:`coda.layout` ``kind``.
+    seed : None, int or numpy.random.Generator
+        Seed of the spring layout.
+    x : array_like or DataFrame, optional
+        The compositions, for ``layout="biplot"``.
+    node_size_by : str or None, default "partial_variance"
+        A numeric node attribute that sets the node sizes, mapped linearly
+        from its smallest to its largest value onto ``size_range``; ``None``
+        gives every node the middle of ``size_range``.
+    width_range : (float, float), default (0.5, 6.0)
+        Edge widths for :math:`|\rho| = 0` and :math:`|\rho| = 1`.
+    size_range : (float, float), default (200, 1200)
+        Smallest and largest node size (matplotlib ``scatter`` areas).
+
+    Returns
+    -------
+    NetworkStyle
+        ``nodes`` (indexed by node: ``x``, ``y``, ``size``, ``label``) and
+        ``edges`` (``source``, ``target``, ``x0``, ``y0``, ``x1``, ``y1``,
+        ``pcor``, ``width``, ``sign``, ``color``), in the graph's node and
+        edge order.
+
+    Raises
+    ------
+    TypeError
+        If ``G`` is not an undirected networkx graph or ``node_size_by``
+        names a non-numeric attribute.
+    ValueError
+        If ``layout`` is unknown, an edge has no ``pcor``, a node lacks
+        ``node_size_by``, or a range is not ``0 <= low <= high``.
+
+    See Also
+    --------
+    layout : the positions alone.
+    network : a graph to style.
+
+    Notes
+    -----
+    Edge width :math:`w = w_0 + (w_1 - w_0)|\rho|` is linear in
+    :math:`|\rho|` on the fixed scale [0, 1], so widths are comparable
+    across graphs. Colours: :data:`POSITIVE_COLOR` for :math:`\rho > 0`,
+    :data:`NEGATIVE_COLOR` for :math:`\rho < 0` (Okabe-Ito, distinguishable
+    with the common colour-vision deficiencies); ``sign`` is +1 or -1 (0 for
+    an edge whose ``pcor`` is 0, drawn in the positive colour). A node whose
+    ``node_size_by`` is NaN (a ``given`` part) gets the smallest size; if
+    all values are equal, all nodes get the middle size.
+
+    References
+    ----------
+    .. [1] Okabe, M. and Ito, K. (2008). Color Universal Design (CUD): how
+       to make figures and presentations that are friendly to colorblind
+       people. https://jfly.uni-koeln.de/color/
+
+    Examples
+    --------
+    >>> import coda
+    >>> rho = pd.DataFrame([[1, 0.5, -0.25], [0.5, 1, 0], [-0.25, 0, 1]],
+    ...                    index=list("abc"), columns=list("abc"))
+    >>> style = coda.network_style(coda.network_from_pcor(rho, min_abs=0.1),
+    ...                            node_size_by=None)
+    >>> style.edges[["source", "target", "pcor", "width", "sign", "color"]]
+      source target  pcor  width  sign    color
+    0      a      b  0.50  3.250     1  #0072B2
+    1      a      c -0.25  1.875    -1  #D55E00
+    """
+    positions = _positions(G, layout, seed, x)
+    w0, w1 = check_value_range(width_range, "width_range")
+    s0, s1 = check_value_range(size_range, "size_range")
+    nodes = list(G.nodes)
+    if node_size_by is None:
+        sizes = np.full(len(nodes), (s0 + s1) / 2)
+    else:
+        sizes = _scale(
+            check_node_attribute(dict(G.nodes(data=True)), node_size_by, "node_size_by"), s0, s1
+        )
+    node_frame = pd.DataFrame(
+        {
+            "x": [positions[n][0] for n in nodes],
+            "y": [positions[n][1] for n in nodes],
+            "size": sizes,
+            "label": [str(n) for n in nodes],
+        },
+        index=pd.Index(nodes),
+    )
+    rows = []
+    for a, b, data in G.edges(data=True):
+        if "pcor" not in data:
+            raise ValueError(
+                f"edge ({a!r}, {b!r}) has no 'pcor' attribute; style graphs built by "
+                "coda.network or coda.network_from_pcor"
+            )
+        rho = float(data["pcor"])
+        sign = int(np.sign(rho))
+        rows.append(
+            {
+                "source": a,
+                "target": b,
+                "x0": positions[a][0],
+                "y0": positions[a][1],
+                "x1": positions[b][0],
+                "y1": positions[b][1],
+                "pcor": rho,
+                "width": w0 + (w1 - w0) * abs(rho),
+                "sign": sign,
+                "color": NEGATIVE_COLOR if sign < 0 else POSITIVE_COLOR,
+            }
+        )
+    columns = ["source", "target", "x0", "y0", "x1", "y1", "pcor", "width", "sign", "color"]
+    edges = pd.DataFrame(rows, columns=columns)
+    edges = edges.astype(
+        dict.fromkeys(("x0", "y0", "x1", "y1", "pcor", "width"), float) | {"sign": np.int64}
+    )
+    return NetworkStyle(nodes=node_frame, edges=edges)
+
+
+_RULES = ("fdr", "threshold", "nonzero", "bootstrap")
+
+
+def _check_min_abs(min_abs, rule: str):
+    if min_abs is not None:
+        min_abs = check_unit_interval(min_abs, "min_abs")
+    if rule == "threshold" and min_abs is None:
+        raise ValueError(
+            'rule="threshold" keeps pairs with |pcor| >= min_abs; pass min_abs=... '
+            "(a number in [0, 1])"
+        )
+    return min_abs
+
+
+def _select(table: pd.DataFrame, rule: str, alpha: float, min_abs) -> pd.DataFrame:
+    """The rows of a pair table kept by ``rule`` and the extra ``min_abs`` filter."""
+    rho = table["pcor"].to_numpy()
+    keep = ~np.isnan(rho)
+    if rule == "fdr":
+        keep &= table["qvalue"].to_numpy() <= alpha
+    elif rule == "nonzero":
+        keep &= rho != 0
+    elif rule == "bootstrap":
+        keep &= (table["ci_low"].to_numpy() > 0) | (table["ci_high"].to_numpy() < 0)
+    if min_abs is not None:
+        keep &= np.abs(rho) >= min_abs
+    return table[keep]
+
+
+def _build(names, node_attrs, node_data, table, metadata) -> nx.Graph:
+    graph = nx.Graph()
+    graph.graph.update({k: python_scalar(v) for k, v in metadata.items()})
+    extra = check_node_data(node_data, "node_data", names) if node_data is not None else {}
+    for name in names:
+        attrs = dict(node_attrs.get(name, {}))
+        attrs.update(extra.get(name, {}))
+        graph.add_node(name, **{k: python_scalar(v) for k, v in attrs.items()})
+    columns = [c for c in ("pcor", "pvalue", "qvalue", "ci_low", "ci_high") if c in table]
+    for row in table.itertuples(index=False):
+        data = {c: float(getattr(row, c)) for c in columns}
+        data["sign"] = 1 if data["pcor"] >= 0 else -1
+        graph.add_edge(row.part_i, row.part_j, **data)
+    return graph
+
+
+def network(
+    x,
+    /,
+    *,
+    method: str = "exact",
+    given=None,
+    alpha: float = 0.05,
+    adjust: str | None = "fdr_bh",
+    min_abs=None,
+    rule: str | None = None,
+    n_boot: int = 1000,
+    seed=None,
+    node_data=None,
+) -> nx.Graph:
+    r"""A network of parts whose edges are selected partial correlations.
+
+    Parameters
+    ----------
+    x : array_like or DataFrame of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples and 3 parts.
+    method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
+        The partial-correlation estimator (see :func:`coda.pcor`).
+    given : sequence of int or str, optional
+        Partial out only these parts (``method="exact"`` only); they stay in
+        the graph as isolated nodes with ``given=True``.
+    alpha : float, default 0.05
+        Level of the ``"fdr"`` rule (largest q-value kept) and of the
+        ``"bootstrap"`` rule (interval level ``1 - alpha``).
+    adjust : str or None, default "fdr_bh"
+        Multiple-testing adjustment of the q-values (see
+        :func:`coda.pcor_test`).
+    min_abs : float, optional
+        Keep only pairs with :math:`|\rho| \ge` ``min_abs``: the rule itself
+        for ``"threshold"``, an extra filter for the other rules.
+    rule : {"fdr", "threshold", "nonzero", "bootstrap"}, optional
+        How edges are selected (see Notes). Default: ``"nonzero"`` for
+        ``method="glasso"``; ``"threshold"`` for ``"shrink"`` and
+        ``"bshrink"`` when ``min_abs`` is given; ``"fdr"`` otherwise.
+    n_boot : int, default 1000
+        Bootstrap resamples of the ``"bootstrap"`` rule.
+    seed : None, int or numpy.random.Generator
+        Seed of the bootstrap.
+    node_data : DataFrame or dict, optional
+        More node attributes: a DataFrame indexed by part (one column per
+        attribute) or ``{part: {attribute: value}}``; set after the computed
+        ones, so a same-named attribute replaces them.
+
+    Returns
+    -------
+    networkx.Graph
+        Nodes are the parts in column order (part names as strings; arrays:
+        ``x1 .. xD``) with attributes ``clr_variance``,
+        ``partial_variance`` (NaN for given parts) and ``given``. Edges
+        carry ``pcor``, ``pvalue``, ``qvalue`` (from :func:`coda.pcor_test`
+        with the same method) and ``sign`` (+1/-1), plus ``ci_low`` and
+        ``ci_high`` for the bootstrap rule. ``G.graph`` holds ``rule``,
+        ``alpha``, ``adjust`` (``"none"`` for None), ``min_abs`` (0.0 when
+        not given), ``method``, ``given`` (comma-joined part names, ``""``
+        for none), ``n_samples``, and ``n_boot`` for the bootstrap rule: all
+        GraphML-safe.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is invalid (see :func:`coda.pcor`), ``rule`` is unknown,
+        ``"threshold"`` has no ``min_abs``, ``"bootstrap"`` is asked for a
+        method other than ``"exact"``, or ``node_data`` names unknown parts.
+
+    See Also
+    --------
+    network_from_pcor : the same from a computed matrix.
+    write_graphml, write_edge_list, write_json : export.
+    network_style : drawing data.
+
+    Notes
+    -----
+    ``"fdr"``: pairs with ``qvalue <= alpha`` in :func:`coda.pcor_test`.
+    ``"threshold"``: :math:`|\rho_{ij}| \ge` ``min_abs``. ``"nonzero"``:
+    the non-zero entries of the estimate (for the graphical lasso, the
+    non-zero pattern of the sparse precision). ``"bootstrap"``: the
+    percentile interval at level ``1 - alpha`` of
+    :func:`coda.pcor_bootstrap` excludes 0. An empty selection gives a
+    graph with every node and no edge.
+
+    References
+    ----------
+    .. [1] Erb, I. (2020). Partial correlations in compositional data
+       analysis. Applied Computing and Geosciences 6:100026.
+       https://doi.org/10.1016/j.acags.2020.100026
+
+    Examples
+    --------
+    >>> import coda
+    >>> sim = coda.simulate(200, 5, seed=1)
+    >>> G = coda.network(sim.data)
+    >>> sorted(G.edges)
+    [('p01', 'p02'), ('p02', 'p03'), ('p03', 'p04'), ('p04', 'p05')]
+    >>> sim.edges
+    [('p01', 'p02'), ('p02', 'p03'), ('p03', 'p04'), ('p04', 'p05')]
+    >>> G.graph["rule"], G.graph["n_samples"]
+    ('fdr', 200)
+    """
+    from coda.covariance import clr_cov
+    from coda.inference import pcor_bootstrap, pcor_test
+    from coda.partial import partial_variance
+
+    values, labels = composition(x, "x", min_parts=3, min_samples=3)
+    check_option(method, "method", ("exact", "shrink", "bshrink", "glasso"))
+    if rule is None:
+        if method == "glasso":
+            rule = "nonzero"
+        elif method in ("shrink", "bshrink") and min_abs is not None:
+            rule = "threshold"
+        else:
+            rule = "fdr"
+    check_option(rule, "rule", _RULES)
+    alpha = check_fraction(alpha, "alpha")
+    min_abs = _check_min_abs(min_abs, rule)
+    if rule == "bootstrap" and method != "exact":
+        raise ValueError(
+            f'rule="bootstrap" resamples the exact partial correlations; method={method!r} '
+            'cannot be bootstrapped here: use method="exact" or another rule'
+        )
+    n, d = values.shape
+    names = labels.part_names(d)
+    given_pos = check_parts(given, "given", labels.parts, d) if given is not None else []
+
+    def name_of(part):
+        return str(part) if labels.parts is not None else names[int(part)]
+
+    tests = pcor_test(x, given=given, method=method, adjust=adjust)
+    table = pd.DataFrame(
+        {
+            "part_i": [name_of(p) for p in tests["part_i"]],
+            "part_j": [name_of(p) for p in tests["part_j"]],
+            "pcor": tests["r"].to_numpy(dtype=float),
+            "pvalue": tests["pvalue"].to_numpy(dtype=float),
+            "qvalue": tests["qvalue"].to_numpy(dtype=float),
+        }
+    )
+    metadata = {
+        "rule": rule,
+        "alpha": alpha,
+        "adjust": "none" if adjust is None else adjust,
+        "min_abs": 0.0 if min_abs is None else min_abs,
+        "method": method,
+        "given": ",".join(names[k] for k in given_pos),
+        "n_samples": n,
+    }
+    if rule == "bootstrap":
+        n_boot = check_count(n_boot, "n_boot")
+        boot = pcor_bootstrap(x, given=given, n_boot=n_boot, seed=seed, ci=1 - alpha).to_frame()
+        boot = pd.DataFrame(
+            {
+                "part_i": [name_of(p) for p in boot["part_i"]],
+                "part_j": [name_of(p) for p in boot["part_j"]],
+                "ci_low": boot["lower"].to_numpy(dtype=float),
+                "ci_high": boot["upper"].to_numpy(dtype=float),
+            }
+        )
+        table = table.merge(boot, on=["part_i", "part_j"], how="left", validate="one_to_one")
+        metadata["n_boot"] = n_boot
+    clr_var = np.diag(np.asarray(clr_cov(values)))
+    pvar = np.asarray(partial_variance(values, given=given_pos or None, method=method))
+    node_attrs = {
+        names[k]: {
+            "clr_variance": clr_var[k],
+            "partial_variance": pvar[k],
+            "given": k in given_pos,
+        }
+        for k in range(d)
+    }
+    selected = _select(table, rule, alpha, min_abs)
+    return _build(names, node_attrs, node_data, selected, metadata)
+
+
+def network_from_pcor(
+    pcor,
+    /,
+    *,
+    tests=None,
+    rule: str = "threshold",
+    alpha: float = 0.05,
+    min_abs=None,
+    node_data=None,
+) -> nx.Graph:
+    r"""A network of parts from an already computed partial-correlation matrix.
+
+    Parameters
+    ----------
+    pcor : array_like or DataFrame of shape (n_parts, n_parts)
+        Partial correlations (e.g. :func:`coda.pcor`), symmetric, in
+        [-1, 1]. Rows and columns that are NaN off the diagonal mark parts
+        that were partialled out (``given``): they stay as isolated nodes
+        with ``given=True``. Parts are the DataFrame's labels (as strings),
+        or ``x1 .. xD`` for an array.
+    tests : DataFrame, optional
+        The :func:`coda.pcor_test` table of the same data and method; adds
+        ``pvalue`` and ``qvalue`` to the edges and allows ``rule="fdr"``.
+    rule : {"threshold", "fdr", "nonzero"}, default "threshold"
+        As in :func:`network`; ``"threshold"`` needs ``min_abs``.
+    alpha : float, default 0.05
+        Level of the ``"fdr"`` rule.
+    min_abs : float, optional
+        Keep only pairs with :math:`|\rho| \ge` ``min_abs``.
+    node_data : DataFrame or dict, optional
+        Node attributes, as in :func:`network`.
+
+    Returns
+    -------
+    networkx.Graph
+        Nodes in matrix order with attribute ``given``; edges with ``pcor``
+        and ``sign``, plus ``pvalue`` and ``qvalue`` when ``tests`` is
+        given. ``G.graph`` holds ``rule``, ``alpha``, ``min_abs`` (0.0 when
+        not given) and ``given`` (comma-joined).
+
+    Raises
+    ------
+    TypeError
+        If ``pcor`` is not a real matrix or ``tests`` not a DataFrame.
+    ValueError
+        If ``pcor`` is not square, not symmetric, outside [-1, 1] or has
+        NaN outside given parts' rows; if ``tests`` does not match it; if
+        ``rule`` is unknown, ``"fdr"`` lacks ``tests``, or ``"threshold"``
+        lacks ``min_abs``.
+
+    See Also
+    --------
+    network : build the graph from the data.
+
+    Notes
+    -----
+    A ``tests`` table from an array input names parts by position; they
+    are matched to ``x1 .. xD`` (array ``pcor``) or to the DataFrame's
+    columns in order. Its ``r`` column must equal ``pcor`` to 1e-8.
+
+    References
+    ----------
+    .. [1] Erb, I. (2020). Partial correlations in compositional data
+       analysis. Applied Computing and Geosciences 6:100026.
+       https://doi.org/10.1016/j.acags.2020.100026
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import coda
+    >>> rho = np.array([[1, 0.6, 0.05], [0.6, 1, -0.3], [0.05, -0.3, 1]])
+    >>> G = coda.network_from_pcor(rho, min_abs=0.2)
+    >>> list(G.edges(data="pcor"))
+    [('x1', 'x2', 0.6), ('x2', 'x3', -0.3)]
+    """
+    values, given_mask = check_pcor_matrix(pcor, "pcor")
+    check_option(rule, "rule", ("threshold", "fdr", "nonzero"))
+    alpha = check_fraction(alpha, "alpha")
+    min_abs = _check_min_abs(min_abs, rule)
+    if rule == "fdr" and tests is None:
+        raise ValueError(
+            'rule="fdr" selects by q-value and needs the test table: pass '
+            "tests=coda.pcor_test(x) for the same data"
+        )
+    d = values.shape[0]
+    if isinstance(pcor, pd.DataFrame):
+        labels = list(pcor.columns)
+        names = [str(c) for c in labels]
+    else:
+        labels = list(range(d))
+        names = [f"x{k + 1}" for k in range(d)]
+    i, j = np.triu_indices(d, k=1)
+    table = pd.DataFrame(
+        {"part_i": [names[a] for a in i], "part_j": [names[b] for b in j], "pcor": values[i, j]}
+    )
+    if tests is not None:
+        by_position = all(
+            isinstance(p, (int, np.integer))
+            for p in pd.concat(
+                [
+                    tests.get("part_i", pd.Series(dtype=object)),
+                    tests.get("part_j", pd.Series(dtype=object)),
+                ]
+            )
+        )
+        keys = list(range(d)) if by_position else labels
+        pairs = {(keys[a], keys[b]): values[a, b] for a, b in zip(i, j, strict=True)}
+        check_tests_table(tests, "tests", pairs)
+        lookup = dict(zip(keys, names, strict=True))
+        stats_table = pd.DataFrame(
+            {
+                "part_i": [lookup[p] for p in tests["part_i"]],
+                "part_j": [lookup[p] for p in tests["part_j"]],
+                "pvalue": tests["pvalue"].to_numpy(dtype=float),
+                "qvalue": tests["qvalue"].to_numpy(dtype=float),
+            }
+        )
+        table = table.merge(stats_table, on=["part_i", "part_j"], how="left")
+        if rule == "fdr":
+            table.loc[table["qvalue"].isna(), "pcor"] = np.nan
+    node_attrs = {names[k]: {"given": bool(given_mask[k])} for k in range(d)}
+    metadata = {
+        "rule": rule,
+        "alpha": alpha,
+        "min_abs": 0.0 if min_abs is None else min_abs,
+        "given": ",".join(names[k] for k in np.flatnonzero(given_mask)),
+    }
+    return _build(names, node_attrs, node_data, _select(table, rule, alpha, min_abs), metadata)

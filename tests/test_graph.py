@@ -1,8 +1,11 @@
-"""Tests of coda.graph.compare_graphs: hand-worked scores, input forms, errors."""
+"""Tests of coda.graph: network construction, export, layouts, drawing data, compare_graphs."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -12,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import coda
 from coda import compare_graphs
+from coda.graph import NEGATIVE_COLOR, POSITIVE_COLOR
 
 
 def adjacency(d, edges):
@@ -156,3 +161,437 @@ def test_error_on_different_labels():
     c = pd.DataFrame(np.zeros((2, 2), dtype=bool), index=["b", "a"], columns=["a", "b"])
     with pytest.raises(ValueError, match="index and columns differ"):
         compare_graphs(c, a)
+
+
+# --- network construction -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return coda.simulate(120, 6, seed=3)
+
+
+def _edge_set(graph):
+    return {tuple(sorted(e)) for e in graph.edges}
+
+
+def test_fdr_rule_matches_pcor_test_filtered_by_hand(sim):
+    x = sim.data
+    tests = coda.pcor_test(x)
+    expected = {
+        tuple(sorted((a, b)))
+        for a, b, q in zip(tests.part_i, tests.part_j, tests.qvalue, strict=True)
+        if q <= 0.05
+    }
+    G = coda.network(x)
+    assert list(G.nodes) == list(x.columns)
+    assert _edge_set(G) == expected
+    assert len(expected) > 0
+    row = tests[(tests.part_i == "p01") & (tests.part_j == "p02")].iloc[0]
+    data = G.edges["p01", "p02"]
+    assert data["pcor"] == pytest.approx(row.r, abs=1e-14)
+    assert data["pvalue"] == pytest.approx(row.pvalue, abs=1e-14)
+    assert data["qvalue"] == pytest.approx(row.qvalue, abs=1e-14)
+    assert data["sign"] == (1 if row.r > 0 else -1)
+    assert G.graph == {
+        "rule": "fdr",
+        "alpha": 0.05,
+        "adjust": "fdr_bh",
+        "min_abs": 0.0,
+        "method": "exact",
+        "given": "",
+        "n_samples": 120,
+    }
+
+
+def test_node_attributes(sim):
+    x = sim.data
+    G = coda.network(x, node_data={"p01": {"taxon": "A"}})
+    clr_var = np.diag(coda.clr_cov(x))
+    pvar = coda.partial_variance(x)
+    for k, part in enumerate(x.columns):
+        assert G.nodes[part]["clr_variance"] == pytest.approx(clr_var[k], rel=1e-12)
+        assert G.nodes[part]["partial_variance"] == pytest.approx(pvar[part], rel=1e-12)
+        assert G.nodes[part]["given"] is False
+    assert G.nodes["p01"]["taxon"] == "A"
+    frame = pd.DataFrame({"size": [1.0, 2.0]}, index=["p02", "p03"])
+    assert coda.network(x, node_data=frame).nodes["p03"]["size"] == 2.0
+
+
+def test_threshold_nonzero_and_min_abs_filter(sim):
+    x = sim.data
+    tests = coda.pcor_test(x)
+    G = coda.network(x, rule="threshold", min_abs=0.3)
+    expected = {
+        tuple(sorted((a, b)))
+        for a, b, r in zip(tests.part_i, tests.part_j, tests.r, strict=True)
+        if abs(r) >= 0.3
+    }
+    assert _edge_set(G) == expected
+    both = coda.network(x, min_abs=0.3)
+    fdr = {
+        tuple(sorted((a, b)))
+        for a, b, q in zip(tests.part_i, tests.part_j, tests.qvalue, strict=True)
+        if q <= 0.05
+    }
+    assert _edge_set(both) == fdr & expected
+    glasso = coda.network(x, method="glasso")
+    assert glasso.graph["rule"] == "nonzero"
+    rho = coda.pcor(x, method="glasso").to_numpy()
+    i, j = np.nonzero(np.triu(rho != 0, k=1))
+    assert _edge_set(glasso) == {(x.columns[a], x.columns[b]) for a, b in zip(i, j, strict=True)}
+    assert coda.network(x, method="shrink", min_abs=0.2).graph["rule"] == "threshold"
+
+
+def test_bootstrap_rule(sim):
+    x = sim.data
+    G = coda.network(x, rule="bootstrap", n_boot=200, seed=7)
+    boot = coda.pcor_bootstrap(x, n_boot=200, seed=7, ci=0.95).to_frame()
+    expected = {
+        (a, b)
+        for a, b, lo, hi in zip(boot.part_i, boot.part_j, boot.lower, boot.upper, strict=True)
+        if lo > 0 or hi < 0
+    }
+    assert _edge_set(G) == expected
+    a, b = next(iter(G.edges))
+    assert G.edges[a, b]["ci_low"] <= G.edges[a, b]["pcor"] <= G.edges[a, b]["ci_high"]
+    assert G.graph["n_boot"] == 200
+    assert _edge_set(coda.network(x, rule="bootstrap", n_boot=200, seed=7)) == expected
+
+
+def test_given_parts_stay_isolated(sim):
+    x = sim.data
+    G = coda.network(x, given=["p01", "p02"])
+    assert list(G.nodes) == list(x.columns)
+    assert G.degree["p01"] == 0 and G.nodes["p01"]["given"] is True
+    assert math.isnan(G.nodes["p01"]["partial_variance"])
+    assert G.graph["given"] == "p01,p02"
+
+
+def test_empty_selection_and_array_input(sim):
+    x = sim.data.to_numpy()
+    G = coda.network(x, rule="threshold", min_abs=1.0)
+    assert list(G.nodes) == [f"x{k}" for k in range(1, 7)]
+    assert G.number_of_edges() == 0
+    style = coda.network_style(G)
+    assert style.edges.empty and list(style.edges.columns)[:2] == ["source", "target"]
+
+
+def test_network_does_not_mutate(sim):
+    x = sim.data.copy()
+    before = x.copy()
+    coda.network(x)
+    pd.testing.assert_frame_equal(x, before)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rule": "magic"}, "rule='magic' is not a known option"),
+        ({"rule": "threshold"}, "pass min_abs"),
+        ({"method": "glasso", "rule": "bootstrap"}, "cannot be bootstrapped"),
+        ({"min_abs": 1.5}, r"outside \[0, 1\]"),
+        ({"node_data": {"zz": {"a": 1}}}, "not nodes: zz"),
+        ({"alpha": 0}, "alpha=0"),
+    ],
+)
+def test_network_errors(sim, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        coda.network(sim.data, **kwargs)
+
+
+# --- network_from_pcor ---------------------------------------------------------
+
+
+def test_network_from_pcor_matches_network(sim):
+    x = sim.data
+    rho, tests = coda.pcor(x), coda.pcor_test(x)
+    G = coda.network_from_pcor(rho, tests=tests, rule="fdr")
+    assert _edge_set(G) == _edge_set(coda.network(x))
+    a, b = next(iter(G.edges))
+    assert G.edges[a, b]["qvalue"] <= 0.05
+    arr = coda.network_from_pcor(rho.to_numpy(), tests=coda.pcor_test(x.to_numpy()), rule="fdr")
+    assert _edge_set(arr) == {(f"x{int(a[1:])}", f"x{int(b[1:])}") for a, b in _edge_set(G)}
+
+
+def test_network_from_pcor_given_rows():
+    rho = np.array([[1, np.nan, np.nan], [np.nan, 1, 0.4], [np.nan, 0.4, 1]])
+    G = coda.network_from_pcor(rho, rule="nonzero")
+    assert list(G.edges) == [("x2", "x3")]
+    assert G.nodes["x1"]["given"] is True and G.graph["given"] == "x1"
+
+
+@pytest.mark.parametrize(
+    ("pcor", "match"),
+    [
+        (np.ones((2, 3)), "square"),
+        (np.array([[1, 0.5], [0.4, 1]]), "not symmetric"),
+        (np.array([[1, 2.0], [2.0, 1]]), r"outside \[-1, 1\]"),
+        (np.array([[1, np.nan, 0.1], [np.nan, 1, 0.2], [0.1, 0.2, 1]]), "NaN at"),
+    ],
+)
+def test_network_from_pcor_errors(pcor, match):
+    with pytest.raises(ValueError, match=match):
+        coda.network_from_pcor(pcor, min_abs=0.1)
+
+
+def test_network_from_pcor_mismatched_tests(sim):
+    x = sim.data
+    rho = coda.pcor(x)
+    with pytest.raises(ValueError, match="needs the test table"):
+        coda.network_from_pcor(rho, rule="fdr")
+    other = coda.pcor_test(coda.simulate(120, 6, seed=4).data)
+    with pytest.raises(ValueError, match="does not match pcor"):
+        coda.network_from_pcor(rho, tests=other, rule="fdr")
+    with pytest.raises(ValueError, match="lacks the columns"):
+        coda.network_from_pcor(rho, tests=other.drop(columns="qvalue"), rule="fdr")
+
+
+# --- export ---------------------------------------------------------------------
+
+
+def test_graphml_round_trip(sim, tmp_path):
+    G = coda.network(sim.data, given=["p06"], node_data={"p01": {"taxon": "A"}})
+    path = tmp_path / "g.graphml"
+    coda.write_graphml(G, path)
+    H = nx.read_graphml(path)
+    assert list(H.nodes) == list(G.nodes)
+    assert _edge_set(H) == _edge_set(G)
+    # networkx's reader adds its own empty defaults to the graph attributes.
+    assert {k: v for k, v in H.graph.items() if not k.endswith("_default")} == G.graph
+    for a, b, data in G.edges(data=True):
+        assert H.edges[a, b] == data
+    for node, data in G.nodes(data=True):
+        back = H.nodes[node]
+        assert back.keys() == data.keys()
+        for key, value in data.items():
+            if isinstance(value, float) and math.isnan(value):
+                assert math.isnan(back[key])
+            else:
+                assert back[key] == value
+
+
+def test_edge_list_and_json(sim, tmp_path):
+    G = coda.network(sim.data, given=["p06"])
+    coda.write_edge_list(G, tmp_path / "e.csv")
+    table = pd.read_csv(tmp_path / "e.csv")
+    assert list(table.columns) == ["source", "target", "pcor", "pvalue", "qvalue", "sign"]
+    assert len(table) == G.number_of_edges()
+    first = table.iloc[0]
+    assert G.edges[first.source, first.target]["pcor"] == pytest.approx(first.pcor, rel=1e-15)
+    coda.write_json(G, tmp_path / "g.json")
+    data = json.loads((tmp_path / "g.json").read_text())
+    assert data == coda.to_node_link(G)
+    assert [n["id"] for n in data["nodes"]] == list(G.nodes)
+    assert data["nodes"][-1]["partial_variance"] is None
+    assert len(data["edges"]) == G.number_of_edges()
+    assert data["graph"]["given"] == "p06"
+
+
+# --- layouts and styles ---------------------------------------------------------
+
+
+def test_circular_layout_order_and_radius():
+    G = nx.Graph()
+    G.add_nodes_from(["c", "a", "b", "d", "e", "f"])
+    pos = coda.layout(G)
+    assert list(pos) == ["c", "a", "b", "d", "e", "f"]
+    assert pos["c"] == pytest.approx((0.0, 1.0), abs=1e-15)
+    assert pos["a"][0] > 0 and pos["a"][1] > 0  # clockwise: the second node is to the right
+    assert pos["b"] == pytest.approx((math.sqrt(3) / 2, -0.5), abs=1e-15)
+    assert all(math.hypot(*p) == pytest.approx(1.0, abs=1e-15) for p in pos.values())
+
+
+def test_spring_is_reproducible_and_biplot_equals_rays(sim):
+    G = coda.network(sim.data)
+    assert coda.layout(G, kind="spring", seed=1) == coda.layout(G, kind="spring", seed=1)
+    pos = coda.layout(G, kind="biplot", x=sim.data)
+    rays = coda.biplot_coordinates(sim.data).parts
+    for part in sim.data.columns:
+        assert pos[part] == (rays.loc[part, "PC1"], rays.loc[part, "PC2"])
+    with pytest.raises(ValueError, match="needs the data"):
+        coda.layout(G, kind="biplot")
+    with pytest.raises(ValueError, match="layout='grid' is not a known option"):
+        coda.layout(G, kind="grid")
+    with pytest.raises(TypeError, match="undirected networkx Graph"):
+        coda.layout(nx.DiGraph())
+
+
+def test_network_style_widths_colours_sizes():
+    rho = pd.DataFrame(
+        [[1, 0.8, -0.2, 0.0], [0.8, 1, 0.0, -0.5], [-0.2, 0.0, 1, 0.3], [0.0, -0.5, 0.3, 1]],
+        index=list("abcd"),
+        columns=list("abcd"),
+    )
+    G = coda.network_from_pcor(
+        rho,
+        min_abs=0.1,
+        node_data={k: {"w": v} for k, v in zip("abcd", [1, 3, 2, 5], strict=True)},
+    )
+    style = coda.network_style(G, node_size_by="w", width_range=(1, 9), size_range=(100, 500))
+    edges = style.edges
+    order = np.argsort(np.abs(edges.pcor.to_numpy()))
+    assert (np.diff(edges.width.to_numpy()[order]) > 0).all()
+    assert edges.width.to_numpy() == pytest.approx(1 + 8 * np.abs(edges.pcor.to_numpy()))
+    assert (edges.color == np.where(edges.pcor > 0, POSITIVE_COLOR, NEGATIVE_COLOR)).all()
+    assert (edges.sign == np.sign(edges.pcor)).all()
+    assert style.nodes["size"].tolist() == [100.0, 300.0, 200.0, 500.0]
+    pos = coda.layout(G)
+    row = edges.iloc[0]
+    assert (row.x0, row.y0) == pos[row.source] and (row.x1, row.y1) == pos[row.target]
+    with pytest.raises(ValueError, match="not an attribute of every node"):
+        coda.network_style(G)
+    with pytest.raises(ValueError, match="width_range"):
+        coda.network_style(G, node_size_by=None, width_range=(3, 1))
+
+
+# --- biplot, ternary, clustering, dendrogram ------------------------------------
+
+
+def test_biplot_against_independent_svd(sim):
+    x = sim.data
+    z = coda.clr(x).to_numpy()
+    z = z - z.mean(axis=0)
+    _, s, vt = np.linalg.svd(z)
+    bp = coda.biplot_coordinates(x)
+    for k in range(2):
+        ray = bp.parts.iloc[:, k].to_numpy()
+        assert abs(ray @ vt[k]) == pytest.approx(1.0, abs=1e-10)
+        assert np.abs(ray).max() == ray.max()
+    assert bp.explained == pytest.approx(s[:2] ** 2 / np.sum(s**2), rel=1e-12)
+    # samples U S are the projections of the centred clr data on the rays.
+    assert bp.samples.to_numpy() == pytest.approx(z @ bp.parts.to_numpy(), abs=1e-10)
+    assert list(bp.samples.index) == list(x.index)
+
+
+def test_covariance_biplot_rays_give_the_clr_covariance_for_three_parts():
+    x = coda.simulate(50, 3, seed=2).data
+    rays = coda.biplot_coordinates(x, scaling="covariance").parts.to_numpy()
+    assert rays @ rays.T == pytest.approx(coda.clr_cov(x).to_numpy(), abs=1e-12)
+    with pytest.raises(ValueError, match="scaling='pca' is not a known option"):
+        coda.biplot_coordinates(x, scaling="pca")
+
+
+def test_ternary_vertices_and_centre():
+    x = pd.DataFrame([*np.eye(3).tolist(), [1, 1, 1]], columns=["a", "b", "c"]) * 5
+    xy = coda.ternary_coordinates(x).to_numpy()
+    h = math.sqrt(3) / 2
+    assert xy == pytest.approx(np.array([[0, 0], [1, 0], [0.5, h], [0.5, h / 3]]), abs=1e-15)
+    wide = x.assign(d=7.0)[["d", "c", "b", "a"]]
+    assert coda.ternary_coordinates(wide, parts=["a", "b", "c"]).to_numpy() == pytest.approx(xy)
+    with pytest.raises(ValueError, match="'z' is not a part"):
+        coda.ternary_coordinates(wide, parts=["a", "b", "z"])
+    with pytest.raises(ValueError, match="pass parts"):
+        coda.ternary_coordinates(wide)
+
+
+def _inside(point, polygon):
+    # Ray casting: count crossings of a horizontal ray from the point.
+    px, py = point
+    inside = False
+    for (x0, y0), (x1, y1) in zip(polygon, np.roll(polygon, -1, axis=0), strict=True):
+        if (y0 > py) != (y1 > py) and px < x0 + (py - y0) * (x1 - x0) / (y1 - y0):
+            inside = not inside
+    return inside
+
+
+def test_ternary_region_contains_mean_and_satisfies_hotelling():
+    x = coda.simulate(40, 4, seed=5).data
+    center, region = coda.ternary_region(x, parts=["p01", "p02", "p04"], level=0.9, n_points=60)
+    sub = x[["p01", "p02", "p04"]].to_numpy()
+    gmean = np.exp(np.log(sub).mean(axis=0))
+    expected = coda.ternary_coordinates(gmean[None, :] / gmean.sum()).to_numpy()
+    assert center.to_numpy() == pytest.approx(expected, abs=1e-12)
+    assert _inside(center.to_numpy()[0], region.to_numpy())
+    # Boundary points back in ilr coordinates sit on the Hotelling T^2 contour.
+    h = math.sqrt(3) / 2
+    c = region.y.to_numpy() / h
+    b = region.x.to_numpy() - c / 2
+    comp = np.column_stack([1 - b - c, b, c])
+    z, zs = coda.ilr(comp), coda.ilr(sub)
+    n = len(sub)
+    d = z - zs.mean(axis=0)
+    t2 = n * np.einsum("ij,jk,ik->i", d, np.linalg.inv(np.cov(zs, rowvar=False)), d)
+    from scipy import stats
+
+    bound = 2 * (n - 1) / (n - 2) * stats.f.ppf(0.9, 2, n - 2)
+    assert t2 == pytest.approx(np.full(60, bound), rel=1e-8)
+
+
+def test_cluster_order_puts_correlated_pair_together():
+    rho = np.array(
+        [
+            [1, 0.1, 0.05, 0.95, 0.1],
+            [0.1, 1, 0.2, 0.1, 0.1],
+            [0.05, 0.2, 1, 0.0, -0.9],
+            [0.95, 0.1, 0.0, 1, 0.1],
+            [0.1, 0.1, -0.9, 0.1, 1],
+        ]
+    )
+    order = coda.cluster_order(rho)
+    assert sorted(order) == [0, 1, 2, 3, 4]
+    assert abs(order.index(0) - order.index(3)) == 1
+    assert abs(order.index(2) - order.index(4)) == 1
+    labelled = coda.cluster_order(pd.DataFrame(rho, index=list("abcde"), columns=list("abcde")))
+    assert labelled == ["abcde"[k] for k in order]
+    with pytest.raises(ValueError, match="not symmetric"):
+        coda.cluster_order(np.array([[1, 0.2], [0.3, 1]]))
+
+
+def test_dendrogram_means_and_variances_equal_balances(sim):
+    x = sim.data
+    sbp = np.array(
+        [
+            [1, 1, 1, -1, -1, -1],
+            [1, -1, -1, 0, 0, 0],
+            [0, 1, -1, 0, 0, 0],
+            [0, 0, 0, 1, 1, -1],
+            [0, 0, 0, 1, -1, 0],
+        ]
+    )
+    dl = coda.dendrogram_layout(sbp, x)
+    coords = coda.balances(x, sbp)
+    assert list(dl.balances.index) == list(coords.columns)
+    assert dl.balances["mean"].to_numpy() == pytest.approx(coords.mean().to_numpy(), rel=1e-12)
+    assert dl.balances["variance"].to_numpy() == pytest.approx(coords.var().to_numpy(), rel=1e-12)
+    assert list(dl.leaves.index) == list(x.columns)
+    b = dl.balances
+    # A balance's vertical runs from its bar up to its parent's bar: length = its variance.
+    verticals = dl.segments[dl.segments.kind == "balance"]
+    tops = dict(zip(zip(verticals.x0, verticals.y0, strict=True), verticals.y1, strict=True))
+    for _, row in b.iterrows():
+        top = tops[(row.x, row.height)]
+        if row.parent:
+            assert top == b.loc[row.parent, "height"]
+        assert top - row.height == pytest.approx(row.variance, rel=1e-12)
+    assert b.height.min() == pytest.approx(0.0, abs=1e-15)
+    assert ((b.mean_x >= b.bar_x0) & (b.mean_x <= b.bar_x1)).all()
+    kinds = dl.segments.kind.value_counts()
+    assert (kinds["bar"], kinds["balance"], kinds["leaf"]) == (5, 5, 6)
+    with pytest.raises(ValueError, match="sbp has 4 columns"):
+        coda.dendrogram_layout(sbp[:3, :4], x)
+
+
+# --- Roman cups -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cups():
+    folder = os.environ.get("CODA_DATA_DIR")
+    path = Path(folder) / "roman_cups.csv" if folder else None
+    if path is None or not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CODA_DATA_DIR/roman_cups.csv is missing in CI; .ci/run must set it")
+        pytest.skip("set CODA_DATA_DIR to the folder holding roman_cups.csv")
+    return pd.read_csv(path, index_col="cup")
+
+
+def test_roman_cups_network_and_biplot(cups):
+    G = coda.network(cups)
+    tests = coda.pcor_test(cups)
+    assert list(G.nodes) == list(cups.columns)
+    assert G.number_of_edges() == int((tests.qvalue <= 0.05).sum())
+    bp = coda.biplot_coordinates(cups, scaling="covariance")
+    total = np.trace(coda.clr_cov(cups).to_numpy())
+    rays = bp.parts.to_numpy()
+    assert np.sum(rays**2) == pytest.approx(bp.explained.sum() * total, rel=1e-10)

@@ -1,0 +1,238 @@
+"""Export graphs of partial correlations for other tools.
+
+:func:`write_graphml` (Cytoscape, Gephi), :func:`write_edge_list` (a CSV of
+edges with their attributes), :func:`to_node_link` and :func:`write_json`
+(node-link JSON for web tools), all through networkx's writers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from coda._labels import python_scalar
+from coda._validation import (
+    check_graph,
+)
+
+__all__ = ["to_node_link", "write_edge_list", "write_graphml", "write_json"]
+
+
+def write_graphml(G, path, /) -> None:
+    """Write a network to a GraphML file (for Cytoscape, Gephi, yEd).
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A graph from :func:`network` or :func:`network_from_pcor` (every
+        attribute a str, int, float or bool).
+    path : str or path-like
+        The file to write.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        If ``G`` is not an undirected networkx graph.
+
+    See Also
+    --------
+    networkx.read_graphml : reads it back.
+
+    Notes
+    -----
+    Round trip: ``nx.read_graphml(path)`` gives the same nodes (as
+    strings), edges, node, edge and graph attributes (NaN stays NaN).
+
+    References
+    ----------
+    .. [1] Brandes, U. et al. (2002). GraphML progress report. Graph
+       Drawing 2001, LNCS 2265:501-512. https://doi.org/10.1007/3-540-45848-4_59
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import networkx as nx
+    >>> import numpy as np
+    >>> import coda
+    >>> G = coda.network_from_pcor(np.array([[1, 0.5], [0.5, 1]]), min_abs=0.1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "g.graphml")
+    >>> coda.write_graphml(G, path)
+    >>> nx.read_graphml(path).edges(data=True)
+    EdgeDataView([('x1', 'x2', {'pcor': 0.5, 'sign': 1})])
+    """
+    nx.write_graphml(check_graph(G), path)
+
+
+def _edge_frame(G) -> pd.DataFrame:
+    columns: list = []
+    for _, _, data in G.edges(data=True):
+        columns += [c for c in data if c not in columns]
+    rows = [{"source": a, "target": b, **data} for a, b, data in G.edges(data=True)]
+    return pd.DataFrame(rows, columns=["source", "target", *columns])
+
+
+def write_edge_list(G, path, /) -> None:
+    """Write the edges of a network as CSV: source, target and every edge attribute.
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A graph, e.g. from :func:`network`.
+    path : str or path-like
+        The CSV file to write.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        If ``G`` is not an undirected networkx graph.
+
+    See Also
+    --------
+    write_graphml : nodes and graph attributes too.
+
+    Notes
+    -----
+    One row per edge in the graph's edge order; columns ``source``,
+    ``target``, then the edge attributes in order of first appearance; an
+    edge without an attribute leaves the cell empty. A graph without edges
+    gives only the header ``source,target``.
+
+    References
+    ----------
+    .. [1] Shafranovich, Y. (2005). Common format and MIME type for
+       comma-separated values (CSV) files. RFC 4180.
+       https://doi.org/10.17487/RFC4180
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import coda
+    >>> G = coda.network_from_pcor(np.array([[1, -0.5], [-0.5, 1]]), min_abs=0.1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "edges.csv")
+    >>> coda.write_edge_list(G, path)
+    >>> from pathlib import Path
+    >>> print(Path(path).read_text(), end="")
+    source,target,pcor,sign
+    x1,x2,-0.5,-1
+    """
+    _edge_frame(check_graph(G)).to_csv(path, index=False)
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    value = python_scalar(value) if isinstance(value, np.generic) else value
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_node_link(G, /) -> dict:
+    """The node-link dictionary of a network, ready for JSON (d3.js, Cytoscape.js).
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A graph, e.g. from :func:`network`.
+
+    Returns
+    -------
+    dict
+        ``networkx.node_link_data(G, edges="edges")``: keys ``directed``,
+        ``multigraph``, ``graph``, ``nodes`` (each with ``id`` and its
+        attributes) and ``edges`` (each with ``source``, ``target`` and its
+        attributes); NaN and infinite values become None (JSON null).
+
+    Raises
+    ------
+    TypeError
+        If ``G`` is not an undirected networkx graph.
+
+    See Also
+    --------
+    write_json : writes this dictionary.
+    networkx.node_link_graph : rebuilds the graph.
+
+    Notes
+    -----
+    JSON has no NaN, so non-finite floats (the ``partial_variance`` of a
+    given part) are written as null.
+
+    References
+    ----------
+    .. [1] Bostock, M., Ogievetsky, V. and Heer, J. (2011). D3: data-driven
+       documents. IEEE TVCG 17:2301-2309. https://doi.org/10.1109/TVCG.2011.185
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import coda
+    >>> G = coda.network_from_pcor(np.array([[1, 0.5], [0.5, 1]]), min_abs=0.1)
+    >>> coda.to_node_link(G)["edges"]
+    [{'pcor': 0.5, 'sign': 1, 'source': 'x1', 'target': 'x2'}]
+    """
+    return _json_safe(nx.node_link_data(check_graph(G), edges="edges"))
+
+
+def write_json(G, path, /) -> None:
+    """Write a network as node-link JSON (see :func:`to_node_link`).
+
+    Parameters
+    ----------
+    G : networkx.Graph
+        A graph, e.g. from :func:`network`.
+    path : str or path-like
+        The JSON file to write (UTF-8).
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    TypeError
+        If ``G`` is not an undirected networkx graph.
+
+    See Also
+    --------
+    to_node_link : the dictionary written.
+
+    Notes
+    -----
+    Strict JSON: NaN is written as null, never as ``NaN``.
+
+    References
+    ----------
+    .. [1] Bray, T. (2017). The JavaScript Object Notation (JSON) data
+       interchange format. RFC 8259. https://doi.org/10.17487/RFC8259
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> import numpy as np
+    >>> import coda
+    >>> G = coda.network_from_pcor(np.array([[1, 0.5], [0.5, 1]]), min_abs=0.1)
+    >>> path = os.path.join(tempfile.mkdtemp(), "g.json")
+    >>> coda.write_json(G, path)
+    >>> from pathlib import Path
+    >>> json.loads(Path(path).read_text())["nodes"]
+    [{'given': False, 'id': 'x1'}, {'given': False, 'id': 'x2'}]
+    """
+    data = to_node_link(G)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, allow_nan=False)
