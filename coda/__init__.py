@@ -19,12 +19,22 @@ from coda.covariance import (
     variation,
     variation_to_clr_cov,
 )
-from coda.datasets import simulate
+from coda.datasets import load_roman_cups, simulate
+from coda.diagrams import (
+    biplot_coordinates,
+    cluster_order,
+    dendrogram_layout,
+    ternary_coordinates,
+    ternary_region,
+)
+from coda.export import to_node_link, write_edge_list, write_graphml, write_json
 from coda.geometry import center, closure, distance, inner, norm, perturb, perturb_inv, power
 from coda.glasso import pcor_glasso
-from coda.graph import compare_graphs
+from coda.graph import compare_graphs, layout, network, network_from_pcor, network_style
 from coda.inference import pcor_bootstrap, pcor_test
 from coda.partial import multiple_r2, partial_variance, pcor, precision
+from coda.plot_diagrams import plot_balance_dendrogram, plot_biplot, plot_ternary
+from coda.plotting import plot_network, plot_pcor_heatmap, plot_variation
 from coda.shrinkage import pcor_shrink
 from coda.transforms import alr, alr_inv, balances, clr, clr_inv, ilr, ilr_inv
 from coda.zeros import replace_zeros
@@ -40,6 +50,7 @@ __all__ = [
     "alr_cov_to_clr_cov",
     "alr_inv",
     "balances",
+    "biplot_coordinates",
     "center",
     "closure",
     "clr",
@@ -47,14 +58,21 @@ __all__ = [
     "clr_cov_to_alr_cov",
     "clr_cov_to_variation",
     "clr_inv",
+    "cluster_order",
     "compare_graphs",
+    "dendrogram_layout",
     "distance",
     "ilr",
     "ilr_basis",
     "ilr_cov",
     "ilr_inv",
     "inner",
+    "layout",
+    "load_roman_cups",
     "multiple_r2",
+    "network",
+    "network_from_pcor",
+    "network_style",
     "norm",
     "partial_variance",
     "pcor",
@@ -64,13 +82,25 @@ __all__ = [
     "pcor_test",
     "perturb",
     "perturb_inv",
+    "plot_balance_dendrogram",
+    "plot_biplot",
+    "plot_network",
+    "plot_pcor_heatmap",
+    "plot_ternary",
+    "plot_variation",
     "power",
     "precision",
     "proportionality",
     "replace_zeros",
     "sbp_basis",
     "simulate",
+    "ternary_coordinates",
+    "ternary_region",
+    "to_node_link",
     "total_variance",
     "variation",
     "variation_to_clr_cov",
+    "write_edge_list",
+    "write_graphml",
+    "write_json",
 ]
