@@ -1079,3 +1079,15 @@ def check_square_labels(matrix, name: str) -> None:
             f"matrix labelled by the same parts on both axes, e.g. "
             f"{name}.loc[{name}.columns, {name}.columns]"
         )
+
+
+def check_result_options(options: dict, defaults: dict, seed, result_name: str) -> None:
+    """Raise if options that only apply to raw data were set along with a result."""
+    changed = [k for k, v in options.items() if v != defaults[k]]
+    if seed is not None:
+        changed.append("seed")
+    if changed:
+        raise ValueError(
+            f"{', '.join(changed)}: these options apply to compositional data, not to a "
+            f"{result_name}, which is already estimated; drop them or pass the data instead"
+        )

@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from coda._labels import composition, python_scalar
-from coda._results import GraphComparison, NetworkStyle
+from coda._results import (
+    BootstrapResult,
+    GlassoResult,
+    GraphComparison,
+    NetworkStyle,
+    ShrinkageResult,
+)
 from coda._validation import (
     check_adjacency,
     check_count,
@@ -29,6 +35,7 @@ from coda._validation import (
     check_option,
     check_parts,
     check_pcor_matrix,
+    check_result_options,
     check_same_nodes,
     check_tests_table,
     check_unit_interval,
@@ -481,8 +488,16 @@ def network(
 
     Parameters
     ----------
-    x : array_like or DataFrame of shape (n_samples, n_parts)
-        Strictly positive compositions, at least 3 samples and 3 parts.
+    x : array_like, DataFrame or an estimator's result
+        Strictly positive compositions of shape (n_samples, n_parts), at
+        least 3 samples and 3 parts; or a result already computed: a
+        :func:`coda.pcor_glasso` or :func:`coda.pcor_shrink` result (edges
+        from its ``pcor``, default rule ``"nonzero"`` for the graphical
+        lasso and ``"threshold"`` for shrinkage; nodes get the
+        ``partial_variance`` ``1 / diag(precision)``) or a
+        :func:`coda.pcor_bootstrap` result (rule ``"bootstrap"``, level
+        ``ci``). With a result, ``method``, ``given``, ``adjust``,
+        ``n_boot`` and ``seed`` do not apply and must keep their defaults.
     method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
         The partial-correlation estimator (see :func:`coda.pcor`).
     given : sequence of int or str, optional
@@ -569,6 +584,11 @@ def network(
     from coda.inference import pcor_bootstrap, pcor_test
     from coda.partial import partial_variance
 
+    if isinstance(x, (BootstrapResult, GlassoResult, ShrinkageResult)):
+        options = {"method": method, "given": given, "adjust": adjust, "n_boot": n_boot}
+        defaults = {"method": "exact", "given": None, "adjust": "fdr_bh", "n_boot": 1000}
+        check_result_options(options, defaults, seed, type(x).__name__)
+        return _network_from_result(x, rule=rule, min_abs=min_abs, node_data=node_data)
     values, labels = composition(x, "x", min_parts=3, min_samples=3)
     check_option(method, "method", ("exact", "shrink", "bshrink", "glasso"))
     if rule is None:
@@ -637,6 +657,59 @@ def network(
     }
     selected = _select(table, rule, alpha, min_abs)
     return _build(names, node_attrs, node_data, selected, metadata)
+
+
+def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
+    """``network`` for an already computed estimator or bootstrap result."""
+    if isinstance(result, BootstrapResult):
+        check_option(rule or "bootstrap", "rule", ("bootstrap",))
+        frame = result.to_frame()
+        estimate = result.estimate
+        d = estimate.shape[0]
+        names = [str(c) for c in estimate.columns] if isinstance(estimate, pd.DataFrame) else None
+        names = names or [f"x{k + 1}" for k in range(d)]
+        lookup = dict(
+            zip(
+                list(estimate.columns) if isinstance(estimate, pd.DataFrame) else list(range(d)),
+                names,
+                strict=True,
+            )
+        )
+        table = pd.DataFrame(
+            {
+                "part_i": [lookup[p] for p in frame["part_i"]],
+                "part_j": [lookup[p] for p in frame["part_j"]],
+                "pcor": frame["estimate"].to_numpy(dtype=float),
+                "ci_low": frame["lower"].to_numpy(dtype=float),
+                "ci_high": frame["upper"].to_numpy(dtype=float),
+            }
+        )
+        diag = np.diag(np.asarray(estimate, dtype=float))
+        given_mask = np.isnan(diag)
+        node_attrs = {names[k]: {"given": bool(given_mask[k])} for k in range(d)}
+        min_abs = _check_min_abs(min_abs, "bootstrap")
+        metadata = {
+            "rule": "bootstrap",
+            "alpha": round(1.0 - result.ci, 12),
+            "min_abs": 0.0 if min_abs is None else min_abs,
+            "method": "exact",
+            "given": ",".join(names[k] for k in np.flatnonzero(given_mask)),
+            "n_boot": result.n_boot,
+        }
+        selected = _select(table, "bootstrap", 1.0 - result.ci, min_abs)
+        return _build(names, node_attrs, node_data, selected, metadata)
+    is_glasso = isinstance(result, GlassoResult)
+    rule = rule or ("nonzero" if is_glasso else "threshold")
+    graph = network_from_pcor(result.pcor, rule=rule, min_abs=min_abs)
+    precision = np.asarray(result.precision, dtype=float)
+    for k, name in enumerate(graph.nodes):
+        graph.nodes[name]["partial_variance"] = float(1.0 / precision[k, k])
+    graph.graph["method"] = "glasso" if is_glasso else result.method
+    if node_data is not None:
+        extra = check_node_data(node_data, "node_data", list(graph.nodes))
+        for name, attrs in extra.items():
+            graph.nodes[name].update({k: python_scalar(v) for k, v in attrs.items()})
+    return graph
 
 
 def network_from_pcor(

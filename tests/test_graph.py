@@ -595,3 +595,52 @@ def test_roman_cups_network_and_biplot(cups):
     total = np.trace(coda.clr_cov(cups).to_numpy())
     rays = bp.parts.to_numpy()
     assert np.sum(rays**2) == pytest.approx(bp.explained.sum() * total, rel=1e-10)
+
+
+def test_network_from_estimator_results():
+    sim = coda.simulate(150, 6, seed=2)
+    fit = coda.pcor_glasso(sim.data)
+    graph = coda.network(fit)
+    rho = fit.pcor.to_numpy()
+    iu, ju = np.triu_indices(6, k=1)
+    expected = {
+        (fit.pcor.index[i], fit.pcor.columns[j])
+        for i, j in zip(iu, ju, strict=True)
+        if rho[i, j] != 0
+    }
+    assert set(graph.edges) == expected
+    assert graph.graph["rule"] == "nonzero"
+    assert graph.graph["method"] == "glasso"
+    precision = fit.precision.to_numpy()
+    for k, name in enumerate(graph.nodes):
+        assert graph.nodes[name]["partial_variance"] == pytest.approx(1 / precision[k, k])
+
+    shrunk = coda.pcor_shrink(sim.data)
+    graph = coda.network(shrunk, min_abs=0.3)
+    kept = {(a, b) for a, b in graph.edges}
+    values = shrunk.pcor.to_numpy()
+    assert kept == {
+        (shrunk.pcor.index[i], shrunk.pcor.columns[j])
+        for i, j in zip(iu, ju, strict=True)
+        if abs(values[i, j]) >= 0.3
+    }
+    assert graph.graph["method"] == "shrink"
+
+
+def test_network_from_bootstrap_result():
+    sim = coda.simulate(150, 5, seed=3)
+    boot = coda.pcor_bootstrap(sim.data, n_boot=200, seed=0, ci=0.9)
+    graph = coda.network(boot)
+    frame = boot.to_frame()
+    excluded = frame[(frame["lower"] > 0) | (frame["upper"] < 0)]
+    assert set(graph.edges) == set(zip(excluded["part_i"], excluded["part_j"], strict=True))
+    assert graph.graph["rule"] == "bootstrap"
+    assert graph.graph["alpha"] == pytest.approx(0.1)
+    u, v = next(iter(graph.edges))
+    row = frame[(frame["part_i"] == u) & (frame["part_j"] == v)].iloc[0]
+    assert graph.edges[u, v]["ci_low"] == pytest.approx(row["lower"])
+    assert graph.edges[u, v]["pcor"] == pytest.approx(row["estimate"])
+    with pytest.raises(ValueError, match=r"seed: these options apply to compositional data"):
+        coda.network(boot, seed=1)
+    with pytest.raises(ValueError, match=r"rule='fdr' is not a known option"):
+        coda.network(boot, rule="fdr")
