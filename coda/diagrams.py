@@ -370,12 +370,22 @@ def cluster_order(matrix, /) -> list:
     >>> coda.cluster_order(rho)
     ['b', 'c', 'a']
     """
-    values = check_square(matrix, "matrix")
+    values = np.asarray(matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else matrix, float)
+    # Parts partialled out (``given``) have NaN rows: they go last, in order.
+    off = values.copy()
+    np.fill_diagonal(off, np.nan)
+    blank = np.isnan(off).all(axis=1) if off.shape[0] > 1 else np.zeros(1, bool)
+    kept = np.flatnonzero(~blank)
+    values = check_square(values[np.ix_(kept, kept)], "matrix", min_size=1)
     distance = np.clip(1.0 - np.abs(values), 0.0, None)
     np.fill_diagonal(distance, 0.0)
     distance = (distance + distance.T) / 2
-    tree = linkage(squareform(distance, checks=False), method="average", optimal_ordering=True)
-    order = leaves_list(tree).tolist()
+    if kept.size > 1:
+        tree = linkage(squareform(distance, checks=False), method="average", optimal_ordering=True)
+        order = kept[leaves_list(tree)].tolist()
+    else:
+        order = kept.tolist()
+    order += np.flatnonzero(blank).tolist()
     if isinstance(matrix, pd.DataFrame):
         return [matrix.columns[k] for k in order]
     return order

@@ -168,7 +168,9 @@ def _many_colors(k: int) -> list:
     import matplotlib
 
     cmap = matplotlib.colormaps["tab20"]
-    return [cmap(i % 20) for i in range(k)]
+    # Hex strings: an RGBA tuple given as one scatter's ``c`` is ambiguous
+    # (one colour or four values to map) and matplotlib warns.
+    return [matplotlib.colors.to_hex(cmap(i % 20)) for i in range(k)]
 
 
 def _ternary_xy(a, b, c) -> tuple:

@@ -520,3 +520,19 @@ def test_plots_do_not_import_pyplot_at_module_import():
     code = "import sys, coda.plotting; print('matplotlib.pyplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_clustered_heatmap_keeps_given_parts_last():
+    sim = coda.simulate(60, 6, seed=0)
+    rho = coda.pcor(sim.data, given=["p03"])
+    assert coda.cluster_order(rho)[-1] == "p03"
+    ax = coda.plot_pcor_heatmap(rho, cluster=True)
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] != "p03"
+
+
+def test_biplot_with_many_groups_draws_one_colour_per_group():
+    sim = coda.simulate(60, 5, seed=1)
+    groups = [f"g{i % 10}" for i in range(60)]
+    ax = coda.plot_biplot(sim.data, groups=groups)
+    colours = {tuple(c.get_facecolor()[0]) for c in ax.collections if len(c.get_offsets()) == 6}
+    assert len(colours) == 10
