@@ -4,6 +4,7 @@ Log-ratio geometry, zero replacement, Aitchison covariance and
 reference-independent partial correlations, with numba kernels underneath.
 """
 
+import coda.accessor  # noqa: F401  (registers DataFrame.coda and Series.coda)
 from coda._validation import CodaWarning, ConvergenceWarning
 from coda.bases import ilr_basis, sbp_basis
 from coda.covariance import (

@@ -18,6 +18,7 @@ __all__ = [
     "CodaWarning",
     "ConvergenceWarning",
     "as_2d",
+    "check_accessor_parts",
     "check_basis",
     "check_columns",
     "check_composition",
@@ -134,6 +135,44 @@ def as_2d(x, name: str = "x") -> np.ndarray:
     if values.ndim == 1:
         values = values.reshape(1, -1)
     return values.astype(float_dtype(values.dtype), copy=False)
+
+
+def check_accessor_parts(obj) -> tuple[list, list]:
+    """Return the part labels of a pandas object for ``.coda`` and the columns it ignores.
+
+    A DataFrame's parts are its real-valued columns (integers and floats, the
+    dtypes :func:`as_2d` accepts); the other columns (identifiers, groups,
+    dates, booleans) are ignored. A Series is one composition: its parts are
+    its index, and it must be real-valued itself.
+
+    Raises
+    ------
+    AttributeError
+        If no part remains, which is the exception pandas asks an accessor to
+        raise when it does not apply to an object.
+    """
+    if isinstance(obj, pd.Series):
+        if not _is_real_dtype(obj.dtype):
+            raise AttributeError(
+                f"Series.coda needs real numbers (one composition, one value per part); this "
+                f"Series has dtype {obj.dtype}: convert it first, e.g. s.astype(float)"
+            )
+        return list(obj.index), []
+    dtypes = list(obj.dtypes.items())
+    parts = [c for c, dt in dtypes if _is_real_dtype(dt)]
+    ignored = [c for c, dt in dtypes if not _is_real_dtype(dt)]
+    if not parts:
+        found = (
+            f"its columns {_listing([f'{c} ({dt})' for c, dt in dtypes])} are all non-numeric"
+            if ignored
+            else "it has no columns"
+        )
+        raise AttributeError(
+            f"DataFrame.coda needs numeric part columns (integers or floats), but {found}; "
+            "convert the parts to numbers first, e.g. df.astype({'part': float}) or "
+            "df.apply(pd.to_numeric)"
+        )
+    return parts, ignored
 
 
 def _is_real_dtype(dtype) -> bool:
@@ -397,6 +436,16 @@ def check_ddof(ddof, n_samples: int) -> int:
             "use more samples or a smaller ddof"
         )
     return int(ddof)
+
+
+def check_pair(pair, name: str, parts: Sequence | None, n_parts: int) -> tuple[int, int]:
+    """Return the positions of exactly two distinct parts."""
+    if isinstance(pair, (str, int, np.integer)) or len(list(pair)) != 2:
+        raise ValueError(
+            f"{name}={pair!r}; expected two distinct parts, e.g. {name}=['Al', 'Fe']"
+        )
+    i, j = check_parts(pair, name, parts, n_parts)
+    return i, j
 
 
 def check_parts(given, name: str, parts: Sequence | None, n_parts: int) -> list[int]:

@@ -1,0 +1,873 @@
+"""The pandas accessors ``DataFrame.coda`` and ``Series.coda``: thin delegates.
+
+Importing :mod:`coda` registers both. Each method calls the public function
+of the same name on the object's parts and returns exactly what that function
+returns (labels kept, as every coda function keeps them); the plots are under
+``df.coda.plot``. The accessors hold no state beyond the object they wrap and
+compute nothing themselves.
+
+Which columns are parts: a DataFrame's parts are its real-valued columns
+(integers and floats); every other column (identifiers, groups, dates,
+booleans) is ignored, silently. ``df.coda.parts`` lists the columns used and
+``df.coda.ignored`` the ones left out. When no numeric column remains,
+accessing ``df.coda`` raises an AttributeError that names the columns and
+their dtypes (pandas asks accessors to raise AttributeError when they do not
+apply). A Series is one composition, its index naming the parts; it must be
+real-valued.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from coda._validation import check_accessor_parts
+from coda.covariance import clr_cov, variation
+from coda.geometry import closure
+from coda.graph import network
+from coda.inference import pcor_test
+from coda.partial import partial_variance, pcor, precision
+from coda.plot_diagrams import plot_biplot, plot_ternary
+from coda.plotting import plot_network, plot_pcor_heatmap, plot_variation
+from coda.transforms import alr, alr_inv, clr, clr_inv, ilr, ilr_inv
+from coda.zeros import replace_zeros
+
+__all__ = ["CodaAccessor", "CodaPlotAccessor", "CodaSeriesAccessor"]
+
+
+def _restrict(obj):
+    """``obj`` restricted to its parts (``obj`` itself when nothing is ignored)."""
+    parts, ignored = check_accessor_parts(obj)
+    return obj[parts] if ignored else obj
+
+
+class _Transforms:
+    """Methods shared by the DataFrame and the Series accessor, which set ``_obj``."""
+
+    _obj: pd.DataFrame | pd.Series
+
+    @property
+    def _parts(self):
+        return _restrict(self._obj)
+
+    def closure(self, **options):
+        """Rescale each composition to a constant total: :func:`coda.closure`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.closure` (``total``).
+
+        Returns
+        -------
+        DataFrame or Series
+            ``coda.closure(parts, **options)``.
+
+        See Also
+        --------
+        coda.closure : the function called.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"id": ["a", "b"], "Si": [6, 1], "Al": [3, 1], "Fe": [1, 2]})
+        >>> df.coda.closure(total=100)
+             Si    Al    Fe
+        0  60.0  30.0  10.0
+        1  25.0  25.0  50.0
+        """
+        return closure(self._parts, **options)
+
+    def clr(self, **options):
+        """Centred log-ratio transform: :func:`coda.clr`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.clr` (``validate``).
+
+        Returns
+        -------
+        DataFrame or Series
+            ``coda.clr(parts, **options)``, labelled by part.
+
+        See Also
+        --------
+        coda.clr : the function called.
+        clr_inv : back from clr coordinates.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"id": ["a", "b"], "Si": [4, 1], "Al": [2, 1], "Fe": [1, 1]})
+        >>> df.coda.clr()
+                 Si   Al        Fe
+        0  0.693147  0.0 -0.693147
+        1  0.000000  0.0  0.000000
+        """
+        return clr(self._parts, **options)
+
+    def clr_inv(self, **options):
+        """Compositions from clr coordinates: :func:`coda.clr_inv`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.clr_inv` (none at present).
+
+        Returns
+        -------
+        DataFrame or Series
+            ``coda.clr_inv(coordinates, **options)``, closed to 1.
+
+        See Also
+        --------
+        coda.clr_inv : the function called.
+        clr : the forward transform.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"Si": [4.0, 1.0], "Al": [2.0, 1.0], "Fe": [2.0, 2.0]})
+        >>> df.coda.clr().coda.clr_inv()
+             Si    Al    Fe
+        0  0.50  0.25  0.25
+        1  0.25  0.25  0.50
+        """
+        return clr_inv(self._parts, **options)
+
+    def alr(self, **options):
+        """Additive log-ratio transform: :func:`coda.alr`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.alr` (``ref``, a part position or name).
+
+        Returns
+        -------
+        DataFrame or Series
+            ``coda.alr(parts, **options)``, columns named like ``Si/Fe``.
+
+        See Also
+        --------
+        coda.alr : the function called.
+        alr_inv : back from alr coordinates.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"id": ["a", "b"], "Si": [4, 1], "Al": [2, 1], "Fe": [1, 1]})
+        >>> df.coda.alr(ref="Fe")
+              Si/Fe     Al/Fe
+        0  1.386294  0.693147
+        1  0.000000  0.000000
+        """
+        return alr(self._parts, **options)
+
+    def alr_inv(self, **options):
+        """Compositions from alr coordinates: :func:`coda.alr_inv`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.alr_inv` (``ref``).
+
+        Returns
+        -------
+        DataFrame or Series
+            ``coda.alr_inv(coordinates, **options)``, closed to 1.
+
+        See Also
+        --------
+        coda.alr_inv : the function called.
+        alr : the forward transform.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"Si": [4.0, 1.0], "Al": [2.0, 1.0], "Fe": [2.0, 2.0]})
+        >>> df.coda.alr().coda.alr_inv()
+             Si    Al    Fe
+        0  0.50  0.25  0.25
+        1  0.25  0.25  0.50
+        """
+        return alr_inv(self._parts, **options)
+
+    def ilr(self, **options):
+        """Isometric log-ratio transform: :func:`coda.ilr`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.ilr` (``basis``).
+
+        Returns
+        -------
+        DataFrame or Series
+            ``coda.ilr(parts, **options)``, one column per coordinate.
+
+        See Also
+        --------
+        coda.ilr : the function called.
+        ilr_inv : back from ilr coordinates.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"id": ["a", "b"], "Si": [4, 1], "Al": [2, 1], "Fe": [1, 1]})
+        >>> df.coda.ilr()
+               ilr1      ilr2
+        0  0.490129  0.848928
+        1  0.000000  0.000000
+        """
+        return ilr(self._parts, **options)
+
+    def ilr_inv(self, **options):
+        """Compositions from ilr coordinates: :func:`coda.ilr_inv`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.ilr_inv` (``basis``, the one used forward).
+
+        Returns
+        -------
+        DataFrame or Series
+            ``coda.ilr_inv(coordinates, **options)``, closed to 1.
+
+        See Also
+        --------
+        coda.ilr_inv : the function called.
+        ilr : the forward transform.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"Si": [4.0, 1.0], "Al": [2.0, 1.0], "Fe": [2.0, 2.0]})
+        >>> df.coda.ilr().coda.ilr_inv()
+              0     1     2
+        0  0.50  0.25  0.25
+        1  0.25  0.25  0.50
+        """
+        return ilr_inv(self._parts, **options)
+
+    def replace_zeros(self, **options):
+        """Replace zeros by small positive values: :func:`coda.replace_zeros`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.replace_zeros` (``method``, ``delta``,
+            ``detection_limit``, ``frac``, ``output``).
+
+        Returns
+        -------
+        DataFrame or Series
+            ``coda.replace_zeros(parts, **options)``.
+
+        See Also
+        --------
+        coda.replace_zeros : the function called.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"Si": [0.5, 0.4], "Al": [0.5, 0.4], "Fe": [0.0, 0.2]})
+        >>> df.coda.replace_zeros(delta=0.01)
+              Si     Al    Fe
+        0  0.495  0.495  0.01
+        1  0.400  0.400  0.20
+        """
+        return replace_zeros(self._parts, **options)
+
+
+@pd.api.extensions.register_dataframe_accessor("coda")
+class CodaAccessor(_Transforms):
+    """Compositional data analysis of a DataFrame's numeric columns: ``df.coda``.
+
+    Each method calls the coda function of the same name on the parts,
+    ``df[df.coda.parts]``, with the keywords given, and returns its result
+    unchanged; the plots are under ``df.coda.plot``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per sample. Its real-valued columns (integers, floats) are
+        the parts; other columns (identifiers, groups) are ignored, silently:
+        ``df.coda.ignored`` lists them.
+
+    Raises
+    ------
+    AttributeError
+        On access, if ``df`` has no numeric column; the message names the
+        columns and their dtypes.
+
+    See Also
+    --------
+    CodaSeriesAccessor : ``s.coda`` for one composition.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import coda
+    >>> df = pd.DataFrame(
+    ...     {"id": ["a", "b"], "group": ["x", "y"], "Si": [6, 1], "Al": [3, 1], "Fe": [1, 2]}
+    ... )
+    >>> df.coda.parts, df.coda.ignored
+    (['Si', 'Al', 'Fe'], ['id', 'group'])
+    >>> df.coda.closure()
+        Si    Al   Fe
+    0  0.60  0.30  0.1
+    1  0.25  0.25  0.5
+    """
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        check_accessor_parts(df)
+        self._obj = df
+
+    @property
+    def parts(self) -> list:
+        """The columns used as parts: the real-valued ones, in frame order.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> pd.DataFrame({"id": ["a"], "Si": [0.7], "Al": [0.3]}).coda.parts
+        ['Si', 'Al']
+        """
+        return check_accessor_parts(self._obj)[0]
+
+    @property
+    def ignored(self) -> list:
+        """The columns left out because they are not real-valued.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> pd.DataFrame({"id": ["a"], "Si": [0.7], "Al": [0.3]}).coda.ignored
+        ['id']
+        """
+        return check_accessor_parts(self._obj)[1]
+
+    @property
+    def plot(self) -> CodaPlotAccessor:
+        """The plots of the parts: ``df.coda.plot.network()`` and the others.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"Si": [0.6, 0.5], "Al": [0.3, 0.2], "Fe": [0.1, 0.3]})
+        >>> type(df.coda.plot).__name__
+        'CodaPlotAccessor'
+        """
+        return CodaPlotAccessor(self._obj)
+
+    def variation(self, **options):
+        """Variation matrix of the parts: :func:`coda.variation`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.variation` (``ddof``).
+
+        Returns
+        -------
+        DataFrame
+            ``coda.variation(parts, **options)``, parts x parts.
+
+        See Also
+        --------
+        coda.variation : the function called.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"id": ["a", "b", "c"], "Si": [1, 2, 4], "Al": [1, 1, 1]})
+        >>> df.coda.variation()
+                  Si        Al
+        Si  0.000000  0.480453
+        Al  0.480453  0.000000
+        """
+        return variation(self._parts, **options)
+
+    def clr_cov(self, **options):
+        """Covariance of the clr coordinates: :func:`coda.clr_cov`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.clr_cov` (``ddof``).
+
+        Returns
+        -------
+        DataFrame
+            ``coda.clr_cov(parts, **options)``, parts x parts.
+
+        See Also
+        --------
+        coda.clr_cov : the function called.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"id": ["a", "b", "c"], "Si": [1, 2, 4], "Al": [1, 1, 1]})
+        >>> df.coda.clr_cov()
+                  Si        Al
+        Si  0.120113 -0.120113
+        Al -0.120113  0.120113
+        """
+        return clr_cov(self._parts, **options)
+
+    def precision(self, **options):
+        """Precision matrix of the parts: :func:`coda.precision`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.precision` (``method``, ``ddof`` and the
+            estimator's options).
+
+        Returns
+        -------
+        DataFrame
+            ``coda.precision(parts, **options)``, parts x parts.
+
+        See Also
+        --------
+        coda.precision : the function called.
+
+        Examples
+        --------
+        >>> import coda
+        >>> df = coda.simulate(100, 4, seed=0).data
+        >>> df.coda.precision().shape
+        (4, 4)
+        """
+        return precision(self._parts, **options)
+
+    def pcor(self, **options):
+        """Partial correlations of the parts: :func:`coda.pcor`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.pcor` (``given``, ``method``, ``ddof``
+            and the estimator's options).
+
+        Returns
+        -------
+        DataFrame
+            ``coda.pcor(parts, **options)``, parts x parts.
+
+        See Also
+        --------
+        coda.pcor : the function called.
+        pcor_test : their significance.
+
+        Examples
+        --------
+        >>> import coda
+        >>> df = coda.simulate(100, 4, graph="chain", seed=0).data
+        >>> df.insert(0, "site", "north")
+        >>> df.coda.pcor(given=["p01"]).round(2)
+             p01   p02   p03   p04
+        p01  NaN   NaN   NaN   NaN
+        p02  NaN  1.00  0.60  0.47
+        p03  NaN  0.60  1.00  0.73
+        p04  NaN  0.47  0.73  1.00
+        """
+        return pcor(self._parts, **options)
+
+    def partial_variance(self, **options):
+        """Partial variances of the parts: :func:`coda.partial_variance`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.partial_variance` (``given``,
+            ``method``, ``ddof`` and the estimator's options).
+
+        Returns
+        -------
+        Series
+            ``coda.partial_variance(parts, **options)``, one value per part.
+
+        See Also
+        --------
+        coda.partial_variance : the function called.
+
+        Examples
+        --------
+        >>> import coda
+        >>> df = coda.simulate(100, 4, seed=0).data
+        >>> list(df.coda.partial_variance().index)
+        ['p01', 'p02', 'p03', 'p04']
+        """
+        return partial_variance(self._parts, **options)
+
+    def pcor_test(self, **options):
+        """Tests of the partial correlations: :func:`coda.pcor_test`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.pcor_test` (``given``, ``method``,
+            ``alternative``, ``adjust``).
+
+        Returns
+        -------
+        DataFrame
+            ``coda.pcor_test(parts, **options)``, one row per pair of parts.
+
+        See Also
+        --------
+        coda.pcor_test : the function called.
+        pcor : the estimates.
+
+        Examples
+        --------
+        >>> import coda
+        >>> df = coda.simulate(100, 4, seed=0).data
+        >>> df.coda.pcor_test()[["part_i", "part_j"]].head(2)
+          part_i part_j
+        0    p01    p02
+        1    p01    p03
+        """
+        return pcor_test(self._parts, **options)
+
+    def network(self, **options):
+        """The graph of significant partial correlations: :func:`coda.network`.
+
+        Parameters
+        ----------
+        **options
+            Keywords of :func:`coda.network` (``method``, ``given``,
+            ``alpha``, ``adjust``, ``min_abs``, ``rule``, ``n_boot``,
+            ``seed``, ``node_data``).
+
+        Returns
+        -------
+        networkx.Graph
+            ``coda.network(parts, **options)``.
+
+        See Also
+        --------
+        coda.network : the function called.
+        CodaPlotAccessor.network : draw it.
+
+        Examples
+        --------
+        >>> import coda
+        >>> df = coda.simulate(200, 6, graph="chain", seed=1).data
+        >>> df.coda.network().number_of_edges()
+        5
+        """
+        return network(self._parts, **options)
+
+
+class CodaPlotAccessor:
+    """The plots of a DataFrame's parts: ``df.coda.plot``.
+
+    Each method computes what the plain plotting function draws (a graph, a
+    matrix) with the coda function of that name, draws it with the
+    ``coda.plot_*`` function and returns that function's Axes. Keywords not
+    named in a method go to the plotting function (``ax`` among them).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The frame behind ``df.coda``; its parts are as in :class:`CodaAccessor`.
+
+    See Also
+    --------
+    CodaAccessor : the computations.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> import coda
+    >>> df = coda.simulate(50, 4, seed=0).data
+    >>> fig, ax = plt.subplots()
+    >>> df.coda.plot.variation(ax=ax) is ax
+    True
+    >>> plt.close("all")
+    """
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        check_accessor_parts(df)
+        self._obj = df
+
+    @property
+    def _parts(self) -> pd.DataFrame:
+        return _restrict(self._obj)
+
+    def network(
+        self,
+        *,
+        method: str = "exact",
+        given=None,
+        alpha: float = 0.05,
+        adjust: str | None = "fdr_bh",
+        min_abs=None,
+        rule: str | None = None,
+        n_boot: int = 1000,
+        seed=None,
+        node_data=None,
+        **kwargs,
+    ):
+        """Draw the partial-correlation network of the parts.
+
+        The graph is :func:`coda.network` of the parts with the options named
+        here; :func:`coda.plot_network` draws it, with the parts as ``x``
+        (for ``layout="biplot"``) and the same ``seed``.
+
+        Parameters
+        ----------
+        method, given, alpha, adjust, min_abs, rule, n_boot, seed, node_data
+            As in :func:`coda.network` (same defaults).
+        **kwargs
+            Keywords of :func:`coda.plot_network`: ``ax``, ``layout``,
+            ``node_size_by``, ``edge_labels``, ``legend``, and keywords of
+            ``Axes.scatter``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            What :func:`coda.plot_network` returns.
+
+        See Also
+        --------
+        coda.network, coda.plot_network : the functions called.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import coda
+        >>> df = coda.simulate(200, 6, graph="chain", seed=1).data
+        >>> df.coda.plot.network(layout="spring", seed=0).get_title()
+        'Partial-correlation network: 5 edges among 6 parts'
+        >>> plt.close("all")
+        """
+        graph = network(
+            self._parts,
+            method=method,
+            given=given,
+            alpha=alpha,
+            adjust=adjust,
+            min_abs=min_abs,
+            rule=rule,
+            n_boot=n_boot,
+            seed=seed,
+            node_data=node_data,
+        )
+        return plot_network(graph, x=self._parts, seed=seed, **kwargs)
+
+    def heatmap(
+        self, *, given=None, method: str = "exact", adjust: str | None = "fdr_bh", **kwargs
+    ):
+        """Draw the partial correlations of the parts, significant pairs marked.
+
+        The matrix is :func:`coda.pcor` and the marks come from
+        :func:`coda.pcor_test`, both of the parts with the same ``given`` and
+        ``method``; :func:`coda.plot_pcor_heatmap` draws them.
+
+        Parameters
+        ----------
+        given, method
+            As in :func:`coda.pcor` and :func:`coda.pcor_test`.
+        adjust
+            As in :func:`coda.pcor_test`.
+        **kwargs
+            Keywords of :func:`coda.plot_pcor_heatmap`: ``ax``, ``alpha``
+            (the level of the marks), ``cluster``, and keywords of
+            ``Axes.pcolormesh``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            What :func:`coda.plot_pcor_heatmap` returns.
+
+        See Also
+        --------
+        coda.pcor, coda.pcor_test, coda.plot_pcor_heatmap : the functions called.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import coda
+        >>> df = coda.simulate(200, 5, graph="chain", seed=1).data
+        >>> ax = df.coda.plot.heatmap()
+        >>> sum(t.get_text() == "*" for t in ax.texts)
+        4
+        >>> plt.close("all")
+        """
+        matrix = pcor(self._parts, given=given, method=method)
+        tests = pcor_test(self._parts, given=given, method=method, adjust=adjust)
+        return plot_pcor_heatmap(matrix, tests=tests, **kwargs)
+
+    def biplot(self, *, groups=None, **kwargs):
+        """Draw the clr biplot of the parts: :func:`coda.plot_biplot`.
+
+        Parameters
+        ----------
+        groups : column label or array_like of length n_samples, optional
+            A group per sample: the label of a column of the frame (such as
+            an ignored non-numeric column) or the labels themselves.
+        **kwargs
+            Keywords of :func:`coda.plot_biplot`: ``ax``, ``scaling``, and
+            keywords of ``Axes.scatter``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            What :func:`coda.plot_biplot` returns.
+
+        See Also
+        --------
+        coda.plot_biplot : the function called.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import coda
+        >>> df = coda.simulate(40, 4, seed=0).data
+        >>> df["site"] = ["north", "south"] * 20
+        >>> ax = df.coda.plot.biplot(groups="site")
+        >>> [t.get_text() for t in ax.get_legend().get_texts()]
+        ['north', 'south']
+        >>> plt.close("all")
+        """
+        if isinstance(groups, str) and groups in self._obj.columns:
+            groups = self._obj[groups]
+        return plot_biplot(self._parts, groups=groups, **kwargs)
+
+    def ternary(self, **kwargs):
+        """Draw a ternary diagram of three parts: :func:`coda.plot_ternary`.
+
+        Parameters
+        ----------
+        **kwargs
+            Keywords of :func:`coda.plot_ternary`: ``parts`` (three part
+            names, needed unless there are three parts), ``ax``, ``grid``,
+            ``center``, ``region``, and keywords of ``Axes.scatter``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            What :func:`coda.plot_ternary` returns.
+
+        See Also
+        --------
+        coda.plot_ternary : the function called.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import coda
+        >>> df = coda.simulate(30, 5, seed=0).data
+        >>> ax = df.coda.plot.ternary(parts=["p01", "p02", "p03"], center=True)
+        >>> ax.get_aspect()
+        1.0
+        >>> plt.close("all")
+        """
+        return plot_ternary(self._parts, **kwargs)
+
+    def variation(self, *, ddof: int = 1, **kwargs):
+        """Draw the variation matrix of the parts.
+
+        The matrix is :func:`coda.variation`; :func:`coda.plot_variation`
+        draws it.
+
+        Parameters
+        ----------
+        ddof : int, default 1
+            As in :func:`coda.variation`.
+        **kwargs
+            Keywords of :func:`coda.plot_variation`: ``ax`` and keywords of
+            ``Axes.pcolormesh``.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            What :func:`coda.plot_variation` returns.
+
+        See Also
+        --------
+        coda.variation, coda.plot_variation : the functions called.
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import matplotlib.pyplot as plt
+        >>> import coda
+        >>> df = coda.simulate(50, 4, seed=0).data
+        >>> df.coda.plot.variation().get_title()
+        'Variation matrix'
+        >>> plt.close("all")
+        """
+        return plot_variation(variation(self._parts, ddof=ddof), **kwargs)
+
+
+@pd.api.extensions.register_series_accessor("coda")
+class CodaSeriesAccessor(_Transforms):
+    """The log-ratio transforms of one composition: ``s.coda``.
+
+    A Series is one composition whose index names the parts. The methods
+    are those of ``df.coda`` that apply to a single composition (closure,
+    the transforms and their inverses, zero replacement); each calls the
+    coda function of that name on the Series and returns its result.
+
+    Parameters
+    ----------
+    s : Series
+        Real-valued, one value per part.
+
+    Raises
+    ------
+    AttributeError
+        On access, if ``s`` is not real-valued (strings, categories,
+        booleans).
+
+    See Also
+    --------
+    CodaAccessor : ``df.coda`` for a table of compositions.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import coda
+    >>> s = pd.Series({"Si": 4.0, "Al": 2.0, "Fe": 1.0})
+    >>> s.coda.clr()
+    Si    0.693147
+    Al    0.000000
+    Fe   -0.693147
+    dtype: float64
+    """
+
+    def __init__(self, s: pd.Series) -> None:
+        check_accessor_parts(s)
+        self._obj = s
