@@ -1,0 +1,195 @@
+"""Tests of coda/casestudy.py and the ``coda roman-glass`` command."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+
+import coda
+from coda.casestudy import alr_pcor, balance_correlation, case_figures, pair_table, write_report
+from coda.cli import main
+from tests.strategies import full_rank_compositions
+
+
+def _paper_balances(x, i, j):
+    """The symmetric pivot coordinates of parts i and j, written as in Kynclova et al. (2017)."""
+    d = x.shape[1]
+    rest = [k for k in range(d) if k not in (i, j)]
+    g = d - 1 + np.sqrt(d * (d - 2))
+    p1 = np.sqrt(g) / np.sqrt(2 * d)
+    p3 = (np.sqrt(d - 2) + np.sqrt(d)) / (np.sqrt(d - 2) * g)
+    p4 = 1 / g
+    rest_prod = np.prod(x[:, rest], axis=1)
+    z1 = p1 * np.log(x[:, i] / (x[:, j] ** p4 * rest_prod**p3))
+    z2 = p1 * np.log(x[:, j] / (x[:, i] ** p4 * rest_prod**p3))
+    return z1, z2
+
+
+@settings(max_examples=25, deadline=None)
+@given(full_rank_compositions(min_parts=3, max_parts=7))
+def test_balance_correlation_matches_the_paper_formula(x):
+    r = balance_correlation(x)
+    d = x.shape[1]
+    assert r.shape == (d, d)
+    np.testing.assert_allclose(r, r.T, atol=1e-12)
+    np.testing.assert_array_equal(np.diag(r), 1.0)
+    for i in range(d):
+        for j in range(i + 1, d):
+            z1, z2 = _paper_balances(x, i, j)
+            assert r[i, j] == pytest.approx(np.corrcoef(z1, z2)[0, 1], abs=1e-8)
+
+
+@pytest.mark.parametrize("d", [3, 4, 7, 11])
+def test_symmetric_balances_are_orthonormal_log_contrasts(d):
+    # The coefficient vectors of z1 and z2 on ln x: each sums to zero (a log
+    # contrast), has unit norm and they are orthogonal, as ilr coordinates must be.
+    g = d - 1 + np.sqrt(d * (d - 2))
+    p1 = np.sqrt(g / (2 * d))
+    c = (np.sqrt(d - 2) + np.sqrt(d)) / (np.sqrt(d - 2) * g)
+    a1 = p1 * np.r_[1.0, -1 / g, np.full(d - 2, -c)]
+    a2 = p1 * np.r_[-1 / g, 1.0, np.full(d - 2, -c)]
+    assert a1.sum() == pytest.approx(0, abs=1e-12)
+    assert a1 @ a1 == pytest.approx(1, rel=1e-12)
+    assert a2 @ a2 == pytest.approx(1, rel=1e-12)
+    assert a1 @ a2 == pytest.approx(0, abs=1e-12)
+
+
+def test_balance_correlation_labels_scale_invariance_and_input():
+    sim = coda.simulate(40, 5, seed=3)
+    frame = sim.data
+    before = frame.copy()
+    r = balance_correlation(frame)
+    assert list(r.index) == list(r.columns) == list(frame.columns)
+    pd.testing.assert_frame_equal(frame, before)
+    scaled = frame.to_numpy() * np.arange(1, 41)[:, None]
+    np.testing.assert_allclose(balance_correlation(scaled), r.to_numpy(), atol=1e-10)
+    with pytest.raises(ValueError, match="x"):
+        balance_correlation(frame.iloc[:, :2])
+
+
+@settings(max_examples=20, deadline=None)
+@given(full_rank_compositions(min_parts=4, max_parts=7))
+def test_alr_pcor_is_pcor_from_every_reference(x):
+    check = alr_pcor(x, pair=[0, 2])
+    assert list(check.index) == [f"x{k + 1}" for k in range(x.shape[1]) if k not in (0, 2)]
+    np.testing.assert_allclose(check.to_numpy(), coda.pcor(x)[0, 2], atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("pair", "match"),
+    [
+        ("p01", "expected two distinct parts"),
+        (["p01"], "two distinct"),
+        (["p01", "p01"], "more than once"),
+        (["p01", "zz"], "'zz' is not a part"),
+    ],
+)
+def test_alr_pcor_pair_errors(pair, match):
+    x = coda.simulate(30, 5, seed=1).data
+    with pytest.raises(ValueError, match=match):
+        alr_pcor(x, pair=pair)
+
+
+def test_pair_table_columns_from_independent_computations():
+    x = coda.simulate(60, 6, graph="chain", seed=5).data
+    table = pair_table(x, given=["p01", "p04"], n_boot=100, seed=0)
+    assert list(table.columns) == [
+        "part_i",
+        "part_j",
+        "pearson",
+        "variation",
+        "rho",
+        "balance_cor",
+        "pcor",
+        "qvalue",
+        "lower",
+        "upper",
+        "pcor_given",
+    ]
+    closed = x.div(x.sum(axis=1), axis=0)
+    logs = np.log(x)
+    rho_given = coda.pcor(x, given=["p01", "p04"])
+    for row in table.itertuples():
+        a, b = row.part_i, row.part_j
+        assert row.pearson == pytest.approx(closed[a].corr(closed[b]), abs=1e-12)
+        assert row.variation == pytest.approx((logs[a] - logs[b]).var(ddof=1), rel=1e-10)
+        # Proportionality rho = 1 - var(ln a/b) / (var clr_a + var clr_b).
+        clr = logs.sub(logs.mean(axis=1), axis=0)
+        expected = 1 - row.variation / (clr[a].var() + clr[b].var())
+        assert row.rho == pytest.approx(expected, abs=1e-10)
+        assert row.lower <= row.pcor <= row.upper
+        if "p01" in (a, b) or "p04" in (a, b):
+            assert np.isnan(row.pcor_given)
+        else:
+            assert row.pcor_given == pytest.approx(rho_given.loc[a, b], abs=1e-12)
+    again = pair_table(x, given=["p01", "p04"], n_boot=100, seed=0)
+    pd.testing.assert_frame_equal(table, again)
+    assert "pcor_given" not in pair_table(x, n_boot=50, seed=0)
+
+
+def test_figures_and_report_on_simulated_data(tmp_path):
+    x = coda.simulate(50, 5, graph="chain", seed=7).data
+    figures = case_figures(x, seed=0)
+    assert len(figures["raw_vs_logratio"].axes[0].collections) == 2
+    files = write_report(x, tmp_path / "r", given=["p02"], n_boot=100, seed=1)
+    assert files[0].name == "report.md"
+    text = files[0].read_text()
+    for f in files[1:]:
+        assert f.stat().st_size > 0
+        if f.suffix == ".png":
+            assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert f"]({f.name})" in text
+    assert "## Partialling out only p02" in text
+    assert (
+        "Partialling out"
+        not in write_report(x, tmp_path / "s", given=None, n_boot=50)[0].read_text()
+    )
+    with pytest.raises(ValueError, match="n_boot"):
+        write_report(x, tmp_path / "t", n_boot=0)
+
+
+def _cups_folder() -> Path | None:
+    folder = os.environ.get("CODA_DATA_DIR")
+    if folder and (Path(folder) / "roman_cups.csv").exists():
+        return Path(folder)
+    return None
+
+
+def test_roman_glass_command_writes_the_report(tmp_path, capsys):
+    if _cups_folder() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CODA_DATA_DIR/roman_cups.csv is missing in CI; .ci/run must set it")
+        pytest.skip("set CODA_DATA_DIR to the folder holding roman_cups.csv")
+    out = tmp_path / "report"
+    code = main(["roman-glass", "--out", str(out), "--n-boot", "200"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert "47 cups, 11 oxides" in stdout
+    names = {p.name for p in out.iterdir()}
+    assert {"report.md", "pairs.csv", "variances.csv", "alr_check.csv"} <= names
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == 5
+    assert all(p.stat().st_size > 1000 for p in pngs)
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert len(pairs) == 55
+    check = pd.read_csv(out / "alr_check.csv", index_col=0)
+    np.testing.assert_allclose(check["pcor"], 0.726681, atol=5e-6)  # Al-Fe, 9 references
+    assert "Al-Fe" in (out / "report.md").read_text()
+
+
+def test_roman_glass_command_without_data_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CODA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = main(["roman-glass", "--out", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err.startswith("coda: error: the Roman cups data are not available")
+    assert "CODA_DATA_DIR" in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
