@@ -56,6 +56,7 @@ def test_pages_exist():
     names = {p.name for p in PAGES}
     assert {"README.md", "getting-started.md", "geometry.md", "covariance.md"} <= names
     assert {"partial-correlations.md", "mathematics.md"} <= names
+    assert {"index.md", "transforms.md", "zeros.md", "graphs.md", "plots.md"} <= names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
