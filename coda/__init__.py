@@ -15,7 +15,6 @@ from coda.covariance import (
     clr_cov_to_alr_cov,
     clr_cov_to_variation,
     ilr_cov,
-    proportionality,
     total_variance,
     variation,
     variation_to_clr_cov,
@@ -31,11 +30,13 @@ from coda.diagrams import (
 from coda.export import to_node_link, write_edge_list, write_graphml, write_json
 from coda.geometry import center, closure, distance, inner, norm, perturb, perturb_inv, power
 from coda.glasso import pcor_glasso
-from coda.graph import compare_graphs, layout, network, network_from_pcor, network_style
+from coda.graph import compare_graphs, network, network_from_pcor
+from coda.graph_layout import layout, network_style
 from coda.inference import pcor_bootstrap, pcor_test
 from coda.partial import multiple_r2, partial_variance, pcor, precision
 from coda.plot_diagrams import plot_balance_dendrogram, plot_biplot, plot_ternary
 from coda.plotting import plot_network, plot_pcor_heatmap, plot_variation
+from coda.proportionality import balance_correlation, proportionality
 from coda.shrinkage import pcor_shrink
 from coda.transforms import alr, alr_inv, balances, clr, clr_inv, ilr, ilr_inv
 from coda.zeros import replace_zeros
@@ -50,6 +51,7 @@ __all__ = [
     "alr_cov_change_ref",
     "alr_cov_to_clr_cov",
     "alr_inv",
+    "balance_correlation",
     "balances",
     "biplot_coordinates",
     "center",

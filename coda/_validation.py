@@ -441,9 +441,7 @@ def check_ddof(ddof, n_samples: int) -> int:
 def check_pair(pair, name: str, parts: Sequence | None, n_parts: int) -> tuple[int, int]:
     """Return the positions of exactly two distinct parts."""
     if isinstance(pair, (str, int, np.integer)) or len(list(pair)) != 2:
-        raise ValueError(
-            f"{name}={pair!r}; expected two distinct parts, e.g. {name}=['Al', 'Fe']"
-        )
+        raise ValueError(f"{name}={pair!r}; expected two distinct parts, e.g. {name}=['Al', 'Fe']")
     i, j = check_parts(pair, name, parts, n_parts)
     return i, j
 

@@ -13,103 +13,16 @@ import numpy as np
 import pandas as pd
 
 from coda._labels import composition
-from coda._validation import check_count, check_ddof, check_pair, check_parts, check_path
-from coda.covariance import clr_cov, proportionality, variation
+from coda._validation import check_count, check_pair, check_parts, check_path
+from coda.covariance import clr_cov, variation
 from coda.graph import network
 from coda.inference import pcor_bootstrap, pcor_test
 from coda.partial import partial_variance, pcor
 from coda.plot_diagrams import plot_biplot
 from coda.plotting import plot_network, plot_pcor_heatmap, plot_variation
+from coda.proportionality import balance_correlation, proportionality
 
-__all__ = ["alr_pcor", "balance_correlation", "case_figures", "pair_table", "write_report"]
-
-
-def balance_correlation(x, /, *, ddof: int = 1):
-    """Correlations between parts from their symmetric pivot balances.
-
-    For each pair of parts ``i`` and ``j``, the two symmetric pivot
-    coordinates of Kynclova, Hron and Filzmoser (2017) carry all the relative
-    information about ``i`` and about ``j``, each taken against the other
-    parts in a way that treats ``i`` and ``j`` alike; their Pearson
-    correlation is a correlation between the two parts that, unlike the
-    correlation of raw proportions, is scale invariant and subcompositionally
-    meaningful within the chosen ``D``-part composition.
-
-    Parameters
-    ----------
-    x : array_like or DataFrame of shape (n_samples, n_parts)
-        Strictly positive compositions, at least three parts.
-    ddof : int, default 1
-        Delta degrees of freedom of the covariance (cancels in a correlation,
-        kept for the checks shared with ``clr_cov``).
-
-    Returns
-    -------
-    ndarray or DataFrame of shape (n_parts, n_parts)
-        Symmetric matrix with ones on the diagonal; labelled by part on both
-        axes when ``x`` is a DataFrame.
-
-    Raises
-    ------
-    ValueError
-        If ``x`` is not a valid composition or has fewer than three parts.
-
-    See Also
-    --------
-    coda.pcor : partial correlations, which also condition on the other parts.
-    coda.proportionality : proportionality coefficients of pairs of parts.
-
-    Notes
-    -----
-    With ``g = D - 1 + sqrt(D (D - 2))`` the two coordinates are
-    (Kynclova et al. 2017, eq. 5)::
-
-        z1 = sqrt(g / (2 D)) ln(x_i / (x_j^(1/g) prod_k x_k^c))
-        z2 = sqrt(g / (2 D)) ln(x_j / (x_i^(1/g) prod_k x_k^c))
-
-    with ``c = (sqrt(D - 2) + sqrt(D)) / (sqrt(D - 2) g)`` and ``k`` running
-    over the other ``D - 2`` parts. Both are contrasts ``a' clr(x)`` with
-    ``a = alpha e_i + beta e_j + gamma 1``, and the clr covariance ``S``
-    annihilates ``1``, so with ``alpha = p (1 + c)``, ``beta = p (c - 1/g)``,
-    ``p = sqrt(g / (2 D))``::
-
-        cov(z1, z2) = (alpha^2 + beta^2) S_ij + alpha beta (S_ii + S_jj)
-        var(z1) = alpha^2 S_ii + 2 alpha beta S_ij + beta^2 S_jj
-
-    which gives every pair at once from one clr covariance.
-
-    References
-    ----------
-    Kynclova P, Hron K, Filzmoser P (2017). Correlation between compositional
-    parts based on symmetric balances. Mathematical Geosciences 49:777-796.
-    https://doi.org/10.1007/s11004-016-9669-3
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from coda.casestudy import balance_correlation
-    >>> rng = np.random.default_rng(0)
-    >>> x = np.exp(rng.normal(size=(50, 4)))
-    >>> balance_correlation(x).round(3)
-    array([[ 1.   ,  0.144,  0.086, -0.334],
-           [ 0.144,  1.   , -0.205,  0.137],
-           [ 0.086, -0.205,  1.   ,  0.119],
-           [-0.334,  0.137,  0.119,  1.   ]])
-    """
-    values, labels = composition(x, min_parts=3, min_samples=2)
-    check_ddof(ddof, values.shape[0])
-    s = np.asarray(clr_cov(values, ddof=ddof))
-    d = values.shape[1]
-    g = d - 1 + np.sqrt(d * (d - 2))
-    c = (np.sqrt(d - 2) + np.sqrt(d)) / (np.sqrt(d - 2) * g)
-    p = np.sqrt(g / (2 * d))
-    alpha, beta = p * (1 + c), p * (c - 1 / g)
-    diag = np.diag(s)
-    cov = (alpha**2 + beta**2) * s + alpha * beta * (diag[:, None] + diag[None, :])
-    var_i = alpha**2 * diag[:, None] + 2 * alpha * beta * s + beta**2 * diag[None, :]
-    r = cov / np.sqrt(var_i * var_i.T)
-    np.fill_diagonal(r, 1.0)
-    return labels.square(r, labels.part_names(d))
+__all__ = ["alr_pcor", "case_figures", "pair_table", "write_report"]
 
 
 def alr_pcor(x, /, *, pair):

@@ -5,7 +5,7 @@ Estimators from data: :func:`variation`, :func:`clr_cov`, :func:`alr_cov`,
 Exact maps between the matrices, no data needed:
 :func:`variation_to_clr_cov`, :func:`clr_cov_to_variation`,
 :func:`clr_cov_to_alr_cov`, :func:`alr_cov_to_clr_cov`,
-:func:`alr_cov_change_ref`.
+:func:`alr_cov_change_ref`. Proportionality is in :mod:`coda.proportionality`.
 
 Notation: ``X`` is n x D and strictly positive; ``G = I - 11^T/D``; ``F_r`` is
 the (D-1) x D alr matrix with rows ``e_k - e_r`` (k != r). Sample covariances
@@ -25,7 +25,6 @@ from coda._parallel import for_row_blocks
 from coda._validation import (
     check_composition,
     check_ddof,
-    check_option,
     check_part,
     check_shape,
     check_square,
@@ -40,7 +39,6 @@ __all__ = [
     "clr_cov_to_alr_cov",
     "clr_cov_to_variation",
     "ilr_cov",
-    "proportionality",
     "total_variance",
     "variation",
     "variation_to_clr_cov",
@@ -367,76 +365,6 @@ def total_variance(x, /, *, ddof: int = 1) -> float:
     """
     values, labels, ddof = _data(x, ddof)
     return float(np.trace(clr_cov_values(values, ddof, row_labels=labels.index)))
-
-
-_METRICS = ("rho", "phi", "phs")
-
-
-def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
-    r"""Proportionality between every pair of parts.
-
-    Parameters
-    ----------
-    x : array_like of shape (n_samples, n_parts)
-        Strictly positive compositions (at least two samples and two parts).
-    metric : {"rho", "phi", "phs"}, default "rho"
-        ``"rho"``: :math:`\rho_p = 1 - T_{ij} / (\Gamma_{ii} + \Gamma_{jj})`,
-        1 for proportional parts, symmetric, in [-1, 1]. ``"phi"``:
-        :math:`\phi = T_{ij} / \Gamma_{ii}` (row part in the denominator; not
-        symmetric), 0 for proportional parts. ``"phs"``: the symmetric
-        :math:`\phi_s = (1 - \rho_p) / (1 + \rho_p) =
-        T_{ij} / (2\Gamma_{ii} + 2\Gamma_{jj} - T_{ij})`. As in the R package propr, with clr
-        variances.
-    ddof : int, default 1
-        Delta degrees of freedom (cancels in every metric).
-
-    Returns
-    -------
-    ndarray or DataFrame of shape (n_parts, n_parts)
-        The metric for every pair, labelled by parts for DataFrame input.
-
-    Raises
-    ------
-    ValueError
-        If ``x`` is not a valid composition or ``metric`` is unknown.
-
-    See Also
-    --------
-    variation, clr_cov
-
-    References
-    ----------
-    .. [1] Lovell, D., Pawlowsky-Glahn, V., Egozcue, J. J., Marguerat, S. and
-       Bahler, J. (2015). Proportionality: a valid alternative to
-       correlation for relative data. PLoS Computational Biology
-       11:e1004075. https://doi.org/10.1371/journal.pcbi.1004075
-    .. [2] Quinn, T. P., Richardson, M. F., Lovell, D. and Crowley, T. M.
-       (2017). propr: an R-package for identifying proportionally abundant
-       features using compositional data analysis. Scientific Reports
-       7:16252. https://doi.org/10.1038/s41598-017-16520-0
-
-    Examples
-    --------
-    >>> import coda
-    >>> x = [[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]
-    >>> coda.proportionality(x).round(4)
-    array([[ 1.    , -0.4257, -0.8453],
-           [-0.4257,  1.    ,  0.0048],
-           [-0.8453,  0.0048,  1.    ]])
-    """
-    check_option(metric, "metric", _METRICS)
-    values, labels, ddof = _data(x, ddof)
-    gamma = clr_cov_values(values, ddof, row_labels=labels.index)
-    t = _variation_from_clr_cov(gamma)
-    diag = np.diag(gamma)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if metric == "rho":
-            out = 1.0 - t / (diag[:, None] + diag[None, :])
-        elif metric == "phi":
-            out = t / diag[:, None]
-        else:
-            out = t / (2.0 * (diag[:, None] + diag[None, :]) - t)
-    return labels.square(out)
 
 
 def _square(matrix, name: str):

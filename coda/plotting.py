@@ -27,7 +27,7 @@ from coda._validation import (
     check_tests_table,
 )
 from coda.diagrams import cluster_order
-from coda.graph import NEGATIVE_COLOR, POSITIVE_COLOR, network_style
+from coda.graph_layout import NEGATIVE_COLOR, POSITIVE_COLOR, network_style
 
 __all__ = ["plot_network", "plot_pcor_heatmap", "plot_variation"]
 

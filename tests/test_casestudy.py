@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 
 import coda
-from coda.casestudy import alr_pcor, balance_correlation, case_figures, pair_table, write_report
+from coda import balance_correlation
+from coda.casestudy import alr_pcor, case_figures, pair_table, write_report
 from coda.cli import main
 from tests.strategies import full_rank_compositions
 

@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 import coda
 from coda import compare_graphs
-from coda.graph import NEGATIVE_COLOR, POSITIVE_COLOR
+from coda.graph_layout import NEGATIVE_COLOR, POSITIVE_COLOR
 
 
 def adjacency(d, edges):

@@ -18,7 +18,7 @@ from matplotlib.colors import to_hex
 from matplotlib.patches import FancyArrow
 
 import coda
-from coda.graph import NEGATIVE_COLOR, POSITIVE_COLOR
+from coda.graph_layout import NEGATIVE_COLOR, POSITIVE_COLOR
 
 # A hand-made partial-correlation matrix: five edges of distinct strengths
 # and both signs, one isolated part.
