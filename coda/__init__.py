@@ -19,7 +19,7 @@ from coda.covariance import (
     variation,
     variation_to_clr_cov,
 )
-from coda.datasets import load_roman_cups, simulate
+from coda.datasets import load_dataset, load_roman_cups, simulate
 from coda.diagrams import (
     biplot_coordinates,
     cluster_order,
@@ -71,6 +71,7 @@ __all__ = [
     "ilr_inv",
     "inner",
     "layout",
+    "load_dataset",
     "load_roman_cups",
     "multiple_r2",
     "network",

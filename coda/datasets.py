@@ -33,7 +33,7 @@ from coda._validation import (
 )
 from coda.transforms import clr_inv
 
-__all__ = ["load_roman_cups", "simulate"]
+__all__ = ["load_dataset", "load_roman_cups", "simulate"]
 
 _GRAPHS = ("chain", "hub", "random")
 _HUB_GROUP = 10  # parts per hub module: hub edges then have partial correlations near 1/3
@@ -524,3 +524,42 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     if not download:
         raise _unavailable(cached, f"{reason}, and download=False")
     return _download_cups(cached, reason)
+
+
+def load_dataset(name, /, **options):
+    """Load a data set shipped through coda's loaders, by name.
+
+    Parameters
+    ----------
+    name : {"roman_cups"}
+        The data set: ``"roman_cups"`` is :func:`load_roman_cups`.
+    **options
+        Passed to the loader (for example ``path=`` or ``download=``).
+
+    Returns
+    -------
+    DataFrame
+        What the loader returns.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known data set (the message lists them).
+
+    See Also
+    --------
+    load_roman_cups : the Roman glass cups.
+
+    Examples
+    --------
+    >>> import coda
+    >>> coda.load_dataset("roman_glass")
+    Traceback (most recent call last):
+    ...
+    ValueError: name='roman_glass' is not a known option; choose one of 'roman_cups'
+    """
+    check_option(name, "name", sorted(_LOADERS))
+    return _LOADERS[name](**options)
+
+
+_LOADERS = {"roman_cups": load_roman_cups}

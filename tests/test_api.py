@@ -27,7 +27,7 @@ PUBLIC_BY_MODULE = {
         "variation",
         "variation_to_clr_cov",
     ],
-    "coda.datasets": ["load_roman_cups", "simulate"],
+    "coda.datasets": ["load_dataset", "load_roman_cups", "simulate"],
     "coda.glasso": ["pcor_glasso"],
     "coda.diagrams": [
         "biplot_coordinates",

@@ -495,3 +495,17 @@ def test_csv_round_trip_is_exact(tmp_path_factory, values):
     path = tmp_path_factory.mktemp("csv") / "roman_cups.csv"
     path.write_bytes(frame.to_csv(lineterminator="\n").encode())
     pd.testing.assert_frame_equal(coda.load_roman_cups(path=path), frame, check_exact=True)
+
+
+def test_load_dataset_by_name(tmp_path):
+    frame = pd.DataFrame(
+        np.full((2, 11), 9.0), columns=list(coda.datasets._CUPS_PARTS), index=[1, 2]
+    )
+    frame.index.name = "cup"
+    path = tmp_path / "cups.csv"
+    frame.to_csv(path)
+    pd.testing.assert_frame_equal(
+        coda.load_dataset("roman_cups", path=path), coda.load_roman_cups(path=path)
+    )
+    with pytest.raises(ValueError, match=r"name='cups' is not a known option.*'roman_cups'"):
+        coda.load_dataset("cups")
