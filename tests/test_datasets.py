@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 import sys
 import urllib.error
 from pathlib import Path
@@ -213,31 +211,13 @@ def offline(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def rdata_files(tmp_path_factory):
-    """R data files written by R's own save(): the format the loader downloads."""
-    rscript = shutil.which("Rscript")
-    if rscript is None:
-        if os.environ.get("CI"):
-            pytest.fail("Rscript is missing in CI; the RData tests need R")
-        pytest.skip("the RData tests need R (Rscript) on the PATH")
-    folder = tmp_path_factory.mktemp("rdata")
-    rows = ", ".join(f"c({', '.join(repr(float(v)) for v in row)})" for row in VALUES)
-    script = f"""
-        m <- rbind({rows})
-        cups <- as.data.frame(m)
-        names(cups) <- c({", ".join(repr(p) for p in PARTS)})
-        save(cups, file = "default.RData")
-        save(cups, file = "v2xz.RData", version = 2, compress = "xz")
-        save(cups, file = "bzip2.RData", compress = "bzip2")
-        rownames(cups) <- c("3", "7", "11", "12")
-        save(cups, file = "named.RData")
-        rownames(cups) <- c("a", "b", "c", "d")
-        save(cups, file = "lettered.RData")
-        glass <- cups
-        save(glass, file = "glass.rda")
+def rdata_files():
+    """R data files written by R's own save(): the format the loader downloads.
+
+    Made by ``tests/reference/rdata/make_rdata_fixtures.R`` and committed, so
+    the tests need no R installation.
     """
-    subprocess.run([rscript, "-e", script], cwd=folder, check=True, capture_output=True)
-    return folder
+    return Path(__file__).parent / "reference" / "rdata"
 
 
 @pytest.fixture
