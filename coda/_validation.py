@@ -1138,3 +1138,165 @@ def check_result_options(options: dict, defaults: dict, seed, result_name: str) 
             f"{', '.join(changed)}: these options apply to compositional data, not to a "
             f"{result_name}, which is already estimated; drop them or pass the data instead"
         )
+
+
+def check_checkpoint_source(source, name: str) -> Path:
+    """Return ``source`` as a Path to a checkpoint file or directory that exists."""
+    path = check_path(source, name)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{name}={str(path)!r} does not exist; pass a .safetensors, .npz or PyTorch file, "
+            "a model.safetensors.index.json, a directory holding one of them, or a mapping "
+            "of tensor names to arrays"
+        )
+    return path
+
+
+def raise_corrupt_checkpoint(path, problem: str, *, tensor: str | None = None):
+    """Raise the error for a checkpoint file that cannot be read as it claims to be."""
+    where = f"tensor {tensor!r} in " if tensor is not None else ""
+    raise ValueError(
+        f"{where}checkpoint file {str(path)!r} is corrupt or truncated: {problem}; "
+        "save or copy the file again"
+    )
+
+
+def check_tensor_name(tensor, source: str, keys: Sequence[str]) -> str:
+    """Return ``tensor`` if it names a tensor of the checkpoint ``source``."""
+    if tensor not in keys:
+        raise KeyError(
+            f"checkpoint {source} has no tensor {tensor!r}; its tensors are {_listing(list(keys))}"
+        )
+    return tensor
+
+
+def check_tensor_mapping(tensors, name: str) -> dict:
+    """Return a mapping of tensor names to arrays with str names and numeric arrays."""
+    bad = [repr(k) for k in tensors if not isinstance(k, str)]
+    if bad:
+        raise TypeError(
+            f"{name} has tensor names that are not strings: {_listing(bad)}; name every "
+            "tensor with a str, e.g. 'layers.0.weight'"
+        )
+    for key, value in tensors.items():
+        kind = np.asarray(value).dtype.kind
+        if kind not in "biuf" and np.asarray(value).dtype.name != "bfloat16":
+            raise TypeError(
+                f"{name}[{key!r}] has dtype {np.asarray(value).dtype}; tensors must be "
+                "boolean, integer or floating-point arrays"
+            )
+    return dict(tensors)
+
+
+def check_same_tensors(base_keys: Sequence[str], keys: Sequence[str], base: str, model: str):
+    """Raise unless a model checkpoint has exactly the tensors of its base."""
+    missing_in_base = sorted(set(keys) - set(base_keys))
+    if missing_in_base:
+        raise ValueError(
+            f"checkpoint {model} has tensors missing from the base {base}: "
+            f"{_listing(missing_in_base)}; every model must be fine-tuned from the same base"
+        )
+    missing = sorted(set(base_keys) - set(keys))
+    if missing:
+        raise ValueError(
+            f"checkpoint {model} lacks tensors of the base {base}: {_listing(missing)}; "
+            "every model must hold every tensor of the base"
+        )
+
+
+def check_same_shape(tensor: str, shape: tuple, base_shape: tuple, base: str, model: str):
+    """Raise unless a model's tensor has the shape of the base's tensor of that name."""
+    if tuple(shape) != tuple(base_shape):
+        raise ValueError(
+            f"tensor {tensor!r} has shape {tuple(shape)} in checkpoint {model} but "
+            f"{tuple(base_shape)} in the base {base}; models merge only with the "
+            "architecture of their base"
+        )
+
+
+def check_metadata(metadata, name: str = "metadata") -> dict | None:
+    """Return safetensors header ``metadata``: None or a mapping of str to str."""
+    if metadata is None:
+        return None
+    if not hasattr(metadata, "items"):
+        raise TypeError(
+            f"{name}={metadata!r}; expected a mapping of str to str such as "
+            "{'format': 'pt'}, or None"
+        )
+    bad = [repr(k) for k, v in metadata.items() if not (isinstance(k, str) and isinstance(v, str))]
+    if bad:
+        raise TypeError(
+            f"{name} has entries that are not str to str (keys {_listing(bad)}); the "
+            "safetensors header stores text only: convert values with str(...)"
+        )
+    return dict(metadata)
+
+
+def check_shard_bytes(value, name: str = "max_shard_bytes") -> int | None:
+    """Return ``value``: None (one file) or a positive number of bytes per shard."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name}={value!r}; expected a positive integer number of bytes, e.g. "
+            "5 * 2**30 for 5 GiB shards, or None for a single file"
+        )
+    if value <= 0:
+        raise ValueError(f"{name}={value}; expected a positive number of bytes, or None")
+    return int(value)
+
+
+def check_models(models, name: str = "models") -> list:
+    """Return ``models`` as a list: a non-empty sequence of fine-tuned checkpoints."""
+    if isinstance(models, (str, bytes, os.PathLike)) or hasattr(models, "items"):
+        raise TypeError(
+            f"{name} is a single checkpoint; pass a list of them, e.g. [model_a, model_b]"
+        )
+    if not isinstance(models, Sequence) or len(models) == 0:
+        raise ValueError(
+            f"{name}={models!r}; expected a non-empty list of fine-tuned checkpoints "
+            "(mappings of tensor names to arrays)"
+        )
+    return list(models)
+
+
+def check_model_weights(weights, name: str, n_models: int) -> np.ndarray:
+    """Return per-model ``weights`` as float32: ones for None, else one finite number each."""
+    if weights is None:
+        return np.ones(n_models, dtype=np.float32)
+    values = np.asarray(weights)
+    if values.dtype.kind not in "iuf" or values.shape != (n_models,):
+        raise ValueError(
+            f"{name} has shape {values.shape} and dtype {values.dtype}; expected "
+            f"{n_models} numbers, one per model, or None for equal weights"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name}={weights!r} has values that are not finite; pass finite weights")
+    return values.astype(np.float32)
+
+
+def check_real(value, name: str) -> float:
+    """Return ``value`` as a float if it is a finite real number."""
+    return _real_scalar(value, name, "a finite number")
+
+
+def check_finite_tensor(values: np.ndarray, tensor: str, model: str) -> None:
+    """Raise if a tensor of a checkpoint holds NaN or infinite values."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"tensor {tensor!r} of {model} has {bad.size} values that are not finite (flat "
+            f"positions {_listing(bad.tolist(), bad.size)}); merging would spread them: "
+            "repair or drop that checkpoint"
+        )
+
+
+def check_normalize(normalize, scope: str, merge: str) -> bool:
+    """Return ``normalize`` if it applies (scope="tensor", merge="mean") or is left True."""
+    normalize = check_flag(normalize, "normalize")
+    if not normalize and (scope != "tensor" or merge != "mean"):
+        raise ValueError(
+            f"normalize=False has no effect with scope={scope!r} and merge={merge!r}; it "
+            "applies to scope='tensor' with merge='mean' only: leave it out"
+        )
+    return normalize

@@ -1,0 +1,25 @@
+"""Merged neural networks: checkpoint I/O, task vectors and merging, statistics of merges.
+
+Importing :mod:`coda` does not import this package: its dependencies
+(safetensors, ml_dtypes) come with the ``merge`` extra,
+``pip install 'coda-logratio[merge]'``.
+"""
+
+from coda.merging.checkpoints import (
+    Checkpoint,
+    check_compatible,
+    open_checkpoint,
+    write_checkpoint,
+)
+from coda.merging.ties import dare, task_arithmetic, task_vectors, ties_merge
+
+__all__ = [
+    "Checkpoint",
+    "check_compatible",
+    "dare",
+    "open_checkpoint",
+    "task_arithmetic",
+    "task_vectors",
+    "ties_merge",
+    "write_checkpoint",
+]

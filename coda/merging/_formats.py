@@ -1,0 +1,309 @@
+"""Readers of the checkpoint formats behind :class:`coda.merging.Checkpoint`.
+
+One small class per format (safetensors, sharded safetensors through their
+index, npz, PyTorch files, in-memory mappings), each reading one tensor at a
+time; :func:`_open_backend` picks the class for a path.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import safetensors
+from safetensors import safe_open
+
+from coda._validation import (
+    check_tensor_mapping,
+    raise_corrupt_checkpoint,
+)
+
+INDEX_NAME = "model.safetensors.index.json"
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+# safetensors dtype codes (the header's "dtype" field) and the numpy dtypes they store
+_SAFETENSORS_DTYPES = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8),
+    "I8": np.dtype(np.int8),
+    "U16": np.dtype(np.uint16),
+    "I16": np.dtype(np.int16),
+    "U32": np.dtype(np.uint32),
+    "I32": np.dtype(np.int32),
+    "U64": np.dtype(np.uint64),
+    "I64": np.dtype(np.int64),
+    "F16": np.dtype(np.float16),
+    "BF16": np.dtype(ml_dtypes.bfloat16),
+    "F32": np.dtype(np.float32),
+    "F64": np.dtype(np.float64),
+    "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
+    "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
+}
+
+
+def _check_safetensors_header(path: Path) -> None:
+    """Parse a safetensors header and check the data it describes is all in the file.
+
+    safetensors' own error for a bad file does not say which tensor lies past
+    the end; this check does, before anything is memory-mapped or written.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise_corrupt_checkpoint(path, f"the file has {size} bytes, fewer than a header")
+        (length,) = struct.unpack("<Q", prefix)
+        if length > size - 8:
+            raise_corrupt_checkpoint(
+                path,
+                f"the header claims {length} bytes but the file has {size - 8} after "
+                "the length prefix",
+            )
+        try:
+            header = json.loads(handle.read(length))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise_corrupt_checkpoint(path, f"the header is not valid JSON ({error})")
+    if not isinstance(header, dict):
+        raise_corrupt_checkpoint(path, "the header is not a JSON object")
+    available = size - 8 - length
+    ends = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            ends[name] = int(info["data_offsets"][1])
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise_corrupt_checkpoint(path, "the header entry has no data_offsets", tensor=name)
+    cut = sorted((end, name) for name, end in ends.items() if end > available)
+    if cut:
+        # name the tensor the file ends inside; those after it are lost too
+        end, name = cut[0]
+        raise_corrupt_checkpoint(
+            path,
+            f"its data ends at byte {end} of the data section, which holds only "
+            f"{available} bytes ({len(cut)} tensors lie past the end)",
+            tensor=name,
+        )
+
+
+class _Safetensors:
+    """One or several memory-mapped safetensors files (shards) read through safe_open."""
+
+    def __init__(self, files: dict[str, Path], weight_map: dict[str, str] | None):
+        self._handles = {}
+        try:
+            for key, path in files.items():
+                _check_safetensors_header(path)
+                try:
+                    self._handles[key] = safe_open(path, framework="numpy")
+                except safetensors.SafetensorError as error:
+                    raise_corrupt_checkpoint(path, str(error))
+        except BaseException:
+            self.close()
+            raise
+        self._files = files
+        if weight_map is None:
+            (key,) = files
+            weight_map = dict.fromkeys(self._handles[key].keys(), key)
+        self._where = weight_map
+        first = self._handles[next(iter(files))]
+        self.metadata = dict(first.metadata() or {})
+
+    def keys(self) -> list[str]:
+        return sorted(self._where)
+
+    def _slice(self, name: str):
+        return self._handles[self._where[name]].get_slice(name)
+
+    def shape(self, name: str) -> tuple:
+        return tuple(self._slice(name).get_shape())
+
+    def dtype(self, name: str) -> np.dtype:
+        return _SAFETENSORS_DTYPES[self._slice(name).get_dtype()]
+
+    def raw(self, name: str) -> np.ndarray:
+        return self._handles[self._where[name]].get_tensor(name)
+
+    def file_of(self, name: str) -> Path:
+        return self._files[self._where[name]]
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.__exit__(None, None, None)
+        self._handles = {}
+
+
+class _Npz:
+    """A ``.npz`` archive read member by member through numpy's lazy NpzFile."""
+
+    def __init__(self, path: Path):
+        self._path = path
+        try:
+            self._archive = np.load(path, allow_pickle=False)
+        except (zipfile.BadZipFile, OSError, ValueError) as error:
+            raise_corrupt_checkpoint(path, f"it is not a readable .npz archive ({error})")
+        self.metadata = {}
+
+    def keys(self) -> list[str]:
+        return sorted(self._archive.files)
+
+    def _header(self, name: str) -> tuple[tuple, np.dtype]:
+        # read only the .npy header of the member, not its data
+        try:
+            with self._archive.zip.open(f"{name}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(member)
+        except (ValueError, OSError, zipfile.BadZipFile) as error:
+            raise_corrupt_checkpoint(
+                self._path, f"its .npy header is unreadable ({error})", tensor=name
+            )
+        return tuple(shape), np.dtype(dtype)
+
+    def shape(self, name: str) -> tuple:
+        return self._header(name)[0]
+
+    def dtype(self, name: str) -> np.dtype:
+        return self._header(name)[1]
+
+    def raw(self, name: str) -> np.ndarray:
+        try:
+            return self._archive[name]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise_corrupt_checkpoint(self._path, f"its data is unreadable ({error})", tensor=name)
+
+    def file_of(self, name: str) -> Path:
+        return self._path
+
+    def close(self) -> None:
+        self._archive.close()
+
+
+class _Torch:
+    """A PyTorch state dict loaded with ``weights_only=True`` (no arbitrary unpickling)."""
+
+    def __init__(self, path: Path):
+        try:
+            import torch
+        except ImportError:
+            raise ImportError(
+                f"reading the PyTorch checkpoint {str(path)!r} needs torch, which is not "
+                "installed; install torch (pip install torch) next to the merge extra "
+                "(pip install 'coda-logratio[merge]'), or convert the file to safetensors"
+            ) from None
+        self._torch = torch
+        self._path = path
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as error:  # torch raises many kinds for a bad file
+            raise_corrupt_checkpoint(path, f"torch.load failed ({error})")
+        if not isinstance(state, Mapping):
+            raise_corrupt_checkpoint(
+                path,
+                f"it holds a {type(state).__name__}, not a state dict of tensor names to tensors",
+            )
+        self._state = state
+        self.metadata = {}
+
+    def keys(self) -> list[str]:
+        return sorted(self._state)
+
+    def shape(self, name: str) -> tuple:
+        return tuple(self._state[name].shape)
+
+    def dtype(self, name: str) -> np.dtype:
+        if self._state[name].dtype == self._torch.bfloat16:
+            return np.dtype(ml_dtypes.bfloat16)
+        return self._torch.empty((), dtype=self._state[name].dtype).numpy().dtype
+
+    def raw(self, name: str) -> np.ndarray:
+        tensor = self._state[name].detach()
+        if tensor.dtype == self._torch.bfloat16:
+            # numpy has no bfloat16; torch widens it exactly to float32
+            return tensor.to(self._torch.float32).numpy()
+        return tensor.numpy()
+
+    def file_of(self, name: str) -> Path:
+        return self._path
+
+    def close(self) -> None:
+        self._state = {}
+
+
+class _InMemory:
+    """A mapping of tensor name to array, offered through the checkpoint interface."""
+
+    def __init__(self, tensors: Mapping):
+        self._tensors = check_tensor_mapping(tensors, "tensors")
+        self.metadata = {}
+
+    def keys(self) -> list[str]:
+        return sorted(self._tensors)
+
+    def shape(self, name: str) -> tuple:
+        return tuple(np.shape(self._tensors[name]))
+
+    def dtype(self, name: str) -> np.dtype:
+        return np.asarray(self._tensors[name]).dtype
+
+    def raw(self, name: str) -> np.ndarray:
+        return np.asarray(self._tensors[name])
+
+    def file_of(self, name: str) -> None:
+        return None
+
+    def close(self) -> None:
+        self._tensors = {}
+
+
+def _open_backend(path: Path):
+    """Return the reader for a checkpoint path, chosen by its name."""
+    if path.is_dir():
+        if (path / INDEX_NAME).is_file():
+            path = path / INDEX_NAME
+        elif (path / "model.safetensors").is_file():
+            path = path / "model.safetensors"
+        else:
+            raise FileNotFoundError(
+                f"directory {str(path)!r} holds neither {INDEX_NAME} nor model.safetensors; "
+                "pass the checkpoint file itself"
+            )
+    name = path.name.lower()
+    if name.endswith(".index.json"):
+        try:
+            index = json.loads(path.read_text(encoding="utf-8"))
+            weight_map = {str(k): str(v) for k, v in index["weight_map"].items()}
+        except (
+            UnicodeDecodeError,
+            json.JSONDecodeError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as error:
+            raise_corrupt_checkpoint(path, f"it is not a shard index with a weight_map ({error})")
+        files = {shard: path.parent / shard for shard in sorted(set(weight_map.values()))}
+        for shard, file in files.items():
+            if not file.is_file():
+                tensor = min(k for k, v in weight_map.items() if v == shard)
+                raise_corrupt_checkpoint(path, f"its shard {shard!r} is missing", tensor=tensor)
+        return _Safetensors(files, weight_map)
+    if name.endswith(".safetensors"):
+        return _Safetensors({path.name: path}, None)
+    if name.endswith(".npz"):
+        return _Npz(path)
+    if name.endswith(_TORCH_SUFFIXES):
+        return _Torch(path)
+    raise ValueError(
+        f"checkpoint {str(path)!r} has an unknown kind of name; expected a .safetensors "
+        f"file, a {INDEX_NAME}, a .npz archive or a PyTorch file "
+        f"({', '.join(_TORCH_SUFFIXES)})"
+    )

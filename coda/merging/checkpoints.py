@@ -1,0 +1,397 @@
+"""Checkpoint input and output: state dicts read lazily, merged models written atomically.
+
+A :class:`Checkpoint` gives one interface over safetensors files (single or
+sharded with a ``model.safetensors.index.json``, memory-mapped), ``.npz``
+archives, PyTorch files (through ``torch.load(..., weights_only=True)``, only
+when torch is installed) and in-memory mappings of tensor name to array. It
+reads one tensor at a time, so code that walks the tensors of several models
+holds a few tensors in memory, never whole models. :func:`write_checkpoint`
+writes safetensors, sharded in the Hugging Face layout above a size limit,
+and makes every output file appear atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+from safetensors.numpy import save_file
+
+from coda._validation import (
+    check_checkpoint_source,
+    check_metadata,
+    check_same_shape,
+    check_same_tensors,
+    check_shard_bytes,
+    check_tensor_name,
+)
+from coda.merging._formats import _InMemory, _open_backend
+
+__all__ = ["Checkpoint", "check_compatible", "open_checkpoint", "write_checkpoint"]
+
+# half-precision floats are read and computed in float32 (issue 6)
+_WIDENED = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
+
+class Checkpoint:
+    """A model state dict whose tensors are read one at a time.
+
+    Build one with :func:`open_checkpoint`. A checkpoint is a context manager
+    that closes its files on exit; tensor names are listed sorted.
+
+    Parameters
+    ----------
+    backend : object
+        The reader of one kind of source, made by :func:`open_checkpoint`.
+    source : str
+        How messages name the checkpoint: its path in quotes, or
+        ``'<in-memory>'``.
+
+    Attributes
+    ----------
+    source : str
+        How messages name the checkpoint.
+    metadata : dict of str to str
+        The safetensors header metadata (of the first shard of a sharded
+        checkpoint); empty for other kinds of file and for mappings.
+
+    See Also
+    --------
+    open_checkpoint : Open a path or mapping as a checkpoint.
+    write_checkpoint : Write tensors as safetensors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coda.merging import open_checkpoint
+    >>> with open_checkpoint({"w": np.ones((2, 3), dtype=np.float16)}) as ckpt:
+    ...     print(ckpt.keys(), ckpt.shape("w"), ckpt.dtype("w"), ckpt.read("w").dtype)
+    ['w'] (2, 3) float16 float32
+    """
+
+    def __init__(self, backend, source: str):
+        self._backend = backend
+        self.source = source
+        self.metadata = dict(backend.metadata)
+
+    def __repr__(self) -> str:
+        return f"Checkpoint({self.source}, {len(self._backend.keys())} tensors)"
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def keys(self) -> list[str]:
+        """Return the tensor names, sorted."""
+        return self._backend.keys()
+
+    def shape(self, name: str, /) -> tuple:
+        """Return the shape of tensor ``name`` without reading its data."""
+        return self._backend.shape(check_tensor_name(name, self.source, self.keys()))
+
+    def dtype(self, name: str, /) -> np.dtype:
+        """Return the stored dtype of tensor ``name`` without reading its data."""
+        return self._backend.dtype(check_tensor_name(name, self.source, self.keys()))
+
+    def read(self, name: str, /) -> np.ndarray:
+        """Return tensor ``name`` as a new array that the caller owns.
+
+        float16 and bfloat16 tensors come back as float32 (exactly: every
+        half-precision value is a float32 value); other dtypes as stored.
+        """
+        check_tensor_name(name, self.source, self.keys())
+        values = self._backend.raw(name)
+        if values.dtype in _WIDENED:
+            return values.astype(np.float32)
+        return np.array(values, copy=True)
+
+    def file_of(self, name: str, /) -> Path | None:
+        """Return the file that holds tensor ``name`` (None for a mapping)."""
+        return self._backend.file_of(check_tensor_name(name, self.source, self.keys()))
+
+    def close(self) -> None:
+        """Close the files behind the checkpoint."""
+        self._backend.close()
+
+
+def open_checkpoint(source, /) -> Checkpoint:
+    """Open a model state dict for reading one tensor at a time.
+
+    A path selects its reader by name: ``*.safetensors`` (memory-mapped
+    through ``safetensors.safe_open``), ``*.index.json`` (a sharded
+    safetensors checkpoint in the Hugging Face layout), ``*.npz`` (numpy's
+    lazy archive) or ``*.pt``, ``*.pth``, ``*.bin``, ``*.ckpt`` (PyTorch,
+    needs torch). A directory is opened through its
+    ``model.safetensors.index.json`` or ``model.safetensors``. A mapping of
+    tensor name to array is offered through the same interface.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, Checkpoint or mapping of str to array_like
+        The checkpoint. A :class:`Checkpoint` is returned as it is.
+
+    Returns
+    -------
+    Checkpoint
+        The opened checkpoint; use it as a context manager to close it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the path does not exist, or a directory holds no checkpoint.
+    ValueError
+        If a file is corrupt or truncated (a safetensors header that does not
+        parse, or tensor data past the end of the file; the message names the
+        file and, when known, the tensor), or the name has an unknown suffix.
+    ImportError
+        If a PyTorch file is opened and torch is not installed.
+    TypeError
+        If a mapping has non-str names or non-numeric arrays.
+
+    See Also
+    --------
+    write_checkpoint : Write tensors as safetensors.
+    check_compatible : Check that models share their base's tensors and shapes.
+
+    Notes
+    -----
+    Nothing is read at opening beyond headers (and, for PyTorch files, what
+    ``torch.load(..., weights_only=True, mmap=True)`` reads); PyTorch files are
+    never unpickled beyond tensors and plain containers. Reading half-precision
+    tensors widens them to float32 exactly; bfloat16 is handled by ml_dtypes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from coda.merging import open_checkpoint, write_checkpoint
+    >>> rng = np.random.default_rng(0)
+    >>> tensors = {"b": rng.standard_normal(3, dtype=np.float32), "a": np.eye(2)}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_checkpoint(tensors, Path(tmp) / "model.safetensors",
+    ...                             metadata={"format": "np"})
+    ...     with open_checkpoint(path) as ckpt:
+    ...         print(ckpt.keys(), ckpt.metadata, ckpt.read("a"))
+    ['a', 'b'] {'format': 'np'} [[1. 0.]
+     [0. 1.]]
+    """
+    if isinstance(source, Checkpoint):
+        return source
+    if isinstance(source, Mapping):
+        return Checkpoint(_InMemory(source), "'<in-memory>'")
+    path = check_checkpoint_source(source, "source")
+    return Checkpoint(_open_backend(path), repr(str(path)))
+
+
+def check_compatible(base, models, /) -> None:
+    """Check that fine-tuned models hold exactly their base's tensors, in its shapes.
+
+    Opening each checkpoint checks its headers (a corrupt or truncated file
+    raises there), so a merge that calls this first fails before writing any
+    output.
+
+    Parameters
+    ----------
+    base : str, os.PathLike, Checkpoint or mapping
+        The base (pre-trained) model.
+    models : sequence of str, os.PathLike, Checkpoint or mapping
+        The fine-tuned models.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        If a model has a tensor the base lacks, lacks a tensor of the base,
+        or has a tensor of another shape (the message names both checkpoints
+        and the tensor), or a file is corrupt or truncated.
+
+    See Also
+    --------
+    open_checkpoint : Open a path or mapping as a checkpoint.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coda.merging import check_compatible
+    >>> base = {"w": np.zeros((2, 2))}
+    >>> check_compatible(base, [{"w": np.ones((2, 2))}])
+    >>> check_compatible(base, [{"w": np.ones(4)}])
+    Traceback (most recent call last):
+    ...
+    ValueError: tensor 'w' has shape (4,) in checkpoint '<in-memory>' but (2, 2) in the
+    base '<in-memory>'; models merge only with the architecture of their base
+    """
+    opened = []
+    try:
+        base_ckpt = _keep_open(base, opened)
+        base_keys = base_ckpt.keys()
+        for model in models:
+            ckpt = _keep_open(model, opened)
+            check_same_tensors(base_keys, ckpt.keys(), base_ckpt.source, ckpt.source)
+            for name in base_keys:
+                check_same_shape(
+                    name, ckpt.shape(name), base_ckpt.shape(name), base_ckpt.source, ckpt.source
+                )
+    finally:
+        for ckpt in opened:
+            ckpt.close()
+
+
+def _keep_open(source, opened: list) -> Checkpoint:
+    """Open ``source``, recording checkpoints opened here so they can be closed."""
+    if isinstance(source, Checkpoint):
+        return source
+    ckpt = open_checkpoint(source)
+    opened.append(ckpt)
+    return ckpt
+
+
+def _shards(tensors, max_shard_bytes: int | None):
+    """Yield lists of (name, array) whose data stay within ``max_shard_bytes``.
+
+    Tensors are taken in the order given; a tensor larger than the limit gets
+    a shard of its own, as in Hugging Face's sharding.
+    """
+    shard, size = [], 0
+    for name, array in tensors:
+        if not isinstance(name, str):
+            raise TypeError(f"tensor name {name!r} is not a string; name every tensor with a str")
+        array = np.ascontiguousarray(array)
+        if shard and max_shard_bytes is not None and size + array.nbytes > max_shard_bytes:
+            yield shard
+            shard, size = [], 0
+        shard.append((name, array))
+        size += array.nbytes
+    if shard:
+        yield shard
+
+
+def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -> Path:
+    r"""Write tensors as safetensors, sharded above a size limit, atomically.
+
+    With every tensor in one shard the result is the file ``path``; with
+    several, the shards are ``{stem}-00001-of-0000N.safetensors`` next to it
+    and an index ``{name}.index.json`` maps each tensor to its shard (the
+    Hugging Face layout, e.g. ``model.safetensors.index.json``).
+
+    Parameters
+    ----------
+    tensors : mapping of str to array_like, or iterable of (str, array_like)
+        The tensors, in the order they are written. An iterable (e.g. a
+        generator merging one tensor at a time) is consumed shard by shard.
+    path : str or os.PathLike
+        The output file, ending in ``.safetensors``; its directory must exist.
+    metadata : mapping of str to str, optional
+        Header metadata written into every file (e.g. the base model's
+        ``Checkpoint.metadata``).
+    max_shard_bytes : int, optional
+        Most tensor bytes per shard; None writes one file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file to open: ``path``, or the index of a sharded checkpoint.
+
+    Raises
+    ------
+    TypeError
+        If ``metadata`` is not str to str, a tensor name is not a str, or
+        ``max_shard_bytes`` is not an integer.
+    ValueError
+        If ``path`` does not end in ``.safetensors`` or ``max_shard_bytes``
+        is not positive.
+
+    See Also
+    --------
+    open_checkpoint : Read the written checkpoint back.
+
+    Notes
+    -----
+    Each file is written under a temporary name in the output directory and
+    renamed (``os.replace``) into place only after every shard is written,
+    the index last; if writing fails midway, the temporary files are removed
+    and no output appears. At most one shard's tensors are held in memory
+    (all of them when ``max_shard_bytes`` is None).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from coda.merging import open_checkpoint, write_checkpoint
+    >>> tensors = {f"layer{i}": np.full(4, i, dtype=np.float32) for i in range(3)}
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     index = write_checkpoint(tensors, Path(tmp) / "model.safetensors",
+    ...                              max_shard_bytes=32)
+    ...     print(*sorted(p.name for p in Path(tmp).iterdir()), sep="\n")
+    ...     with open_checkpoint(index) as ckpt:
+    ...         print(index.name, ckpt.read("layer2"))
+    model-00001-of-00002.safetensors
+    model-00002-of-00002.safetensors
+    model.safetensors.index.json
+    model.safetensors.index.json [2. 2. 2. 2.]
+    """
+    metadata = check_metadata(metadata)
+    max_shard_bytes = check_shard_bytes(max_shard_bytes)
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(
+            f"path={str(path)!r} does not end in .safetensors; name the output e.g. "
+            "'merged/model.safetensors'"
+        )
+    items = tensors.items() if isinstance(tensors, Mapping) else tensors
+    temporary = []  # (temporary path, tensor names, bytes)
+    try:
+        for shard in _shards(items, max_shard_bytes):
+            handle, name = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
+            )
+            os.close(handle)
+            temporary.append((Path(name), [n for n, _ in shard], sum(a.nbytes for _, a in shard)))
+            save_file(dict(shard), name, metadata=metadata)
+        if not temporary:
+            handle, name = tempfile.mkstemp(
+                dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
+            )
+            os.close(handle)
+            temporary.append((Path(name), [], 0))
+            save_file({}, name, metadata=metadata)
+        if len(temporary) == 1:
+            os.replace(temporary[0][0], path)
+            return path
+        n_shards = len(temporary)
+        final = [
+            path.with_name(f"{path.stem}-{i:05d}-of-{n_shards:05d}.safetensors")
+            for i in range(1, n_shards + 1)
+        ]
+        index = {
+            "metadata": {"total_size": sum(size for _, _, size in temporary)},
+            "weight_map": {
+                n: file.name
+                for file, (_, names, _) in zip(final, temporary, strict=True)
+                for n in names
+            },
+        }
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(index, out, indent=2, sort_keys=True)
+        temporary.append((Path(name), [], 0))
+        for (tmp, _, _), file in zip(temporary[:-1], final, strict=True):
+            os.replace(tmp, file)
+        index_path = path.with_name(f"{path.name}.index.json")
+        os.replace(temporary[-1][0], index_path)
+        return index_path
+    finally:
+        for tmp, _, _ in temporary:
+            tmp.unlink(missing_ok=True)

@@ -1,0 +1,543 @@
+"""Tests of coda.merging.checkpoints: lazy reading, sharded atomic writing, validation."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import struct
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+import safetensors.numpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coda.merging import Checkpoint, check_compatible, open_checkpoint, write_checkpoint
+from coda.merging import _formats as formats_module
+from coda.merging import checkpoints as ckpt_module
+
+
+def _tensors(seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "layers.0.weight": rng.standard_normal((4, 3), dtype=np.float32),
+        "layers.0.bias": rng.standard_normal(4, dtype=np.float32),
+        "layers.1.weight": rng.standard_normal((2, 4)),
+        "step": np.array([7], dtype=np.int64),
+        "mask": np.array([True, False]),
+    }
+
+
+def _assert_same(ckpt: Checkpoint, tensors: dict):
+    assert ckpt.keys() == sorted(tensors)
+    for name, value in tensors.items():
+        got = ckpt.read(name)
+        assert ckpt.shape(name) == value.shape
+        assert ckpt.dtype(name) == value.dtype
+        assert got.dtype == value.dtype
+        np.testing.assert_array_equal(got, value)
+
+
+def _data_offsets(path: Path) -> tuple[int, dict]:
+    """Return the start of the data section and the header of a safetensors file."""
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    return 8 + length, json.loads(raw[8 : 8 + length])
+
+
+def test_single_file_round_trip(tmp_path):
+    tensors = _tensors()
+    out = write_checkpoint(tensors, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    assert out == tmp_path / "model.safetensors"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+    with open_checkpoint(out) as ckpt:
+        _assert_same(ckpt, tensors)
+        assert ckpt.metadata == {"format": "pt"}
+        assert ckpt.file_of("step") == out
+    # a directory holding model.safetensors opens the same
+    with open_checkpoint(tmp_path) as ckpt:
+        _assert_same(ckpt, tensors)
+
+
+def test_sharded_round_trip_and_index_layout(tmp_path):
+    tensors = _tensors()
+    out = write_checkpoint(
+        tensors, tmp_path / "model.safetensors", metadata={"base": "b0"}, max_shard_bytes=64
+    )
+    assert out == tmp_path / "model.safetensors.index.json"
+    index = json.loads(out.read_text())
+    n_shards = len(set(index["weight_map"].values()))
+    assert n_shards > 1
+    names = sorted(p.name for p in tmp_path.iterdir())
+    shards = [f"model-{i:05d}-of-{n_shards:05d}.safetensors" for i in range(1, n_shards + 1)]
+    assert names == sorted([*shards, "model.safetensors.index.json"])
+    assert index["metadata"]["total_size"] == sum(v.nbytes for v in tensors.values())
+    assert set(index["weight_map"]) == set(tensors)
+    for source in (out, tmp_path):
+        with open_checkpoint(source) as ckpt:
+            _assert_same(ckpt, tensors)
+            assert ckpt.metadata == {"base": "b0"}
+            assert ckpt.file_of("step").name == index["weight_map"]["step"]
+    # every shard carries the base metadata
+    for shard in shards:
+        with open_checkpoint(tmp_path / shard) as ckpt:
+            assert ckpt.metadata == {"base": "b0"}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=12),
+    limit=st.integers(min_value=1, max_value=200),
+)
+def test_sharding_respects_the_size_limit(tmp_path_factory, sizes, limit):
+    tmp = tmp_path_factory.mktemp("shards")
+    tensors = [(f"t{i:02d}", np.arange(n, dtype=np.float32)) for i, n in enumerate(sizes)]
+    out = write_checkpoint(iter(tensors), tmp / "model.safetensors", max_shard_bytes=limit)
+    if out.name.endswith(".index.json"):
+        weight_map = json.loads(out.read_text())["weight_map"]
+    else:
+        weight_map = {name: out.name for name, _ in tensors}
+    per_shard = {}
+    for name, array in tensors:
+        per_shard.setdefault(weight_map[name], []).append(array.nbytes)
+    for shard_sizes in per_shard.values():
+        # a tensor larger than the limit is alone in its shard
+        assert sum(shard_sizes) <= limit or len(shard_sizes) == 1
+    # greedy packing: a shard and the next one's first tensor exceed the limit
+    ordered = [per_shard[k] for k in sorted(per_shard)]
+    for this, following in itertools.pairwise(ordered):
+        assert sum(this) + following[0] > limit
+    with open_checkpoint(out) as ckpt:
+        _assert_same(ckpt, dict(tensors))
+
+
+def test_npz_round_trip(tmp_path):
+    tensors = _tensors()
+    np.savez(tmp_path / "model.npz", **tensors)
+    with open_checkpoint(tmp_path / "model.npz") as ckpt:
+        _assert_same(ckpt, tensors)
+        assert ckpt.metadata == {}
+
+
+def test_npz_reads_half_precision_as_float32(tmp_path):
+    half = np.array([1.5, -2.25, 65504.0], dtype=np.float16)
+    np.savez(tmp_path / "model.npz", h=half)
+    with open_checkpoint(tmp_path / "model.npz") as ckpt:
+        assert ckpt.dtype("h") == np.float16
+        got = ckpt.read("h")
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, half.astype(np.float32))
+
+
+def test_in_memory_mapping_and_no_mutation():
+    tensors = _tensors()
+    before = {k: v.copy() for k, v in tensors.items()}
+    ckpt = open_checkpoint(tensors)
+    assert open_checkpoint(ckpt) is ckpt
+    _assert_same(ckpt, tensors)
+    got = ckpt.read("layers.0.bias")
+    got += 1.0
+    for name in tensors:
+        np.testing.assert_array_equal(tensors[name], before[name])
+    assert ckpt.source == "'<in-memory>'"
+    assert ckpt.file_of("step") is None
+    assert repr(ckpt) == "Checkpoint('<in-memory>', 5 tensors)"
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ml_dtypes.bfloat16])
+def test_half_precision_reads_as_float32_exactly(tmp_path, dtype):
+    rng = np.random.default_rng(1)
+    # values spread over many binades, plus signed zeros, extremes and infinities
+    values = (rng.standard_normal(500) * 10.0 ** rng.integers(-4, 4, 500)).astype(dtype)
+    info = ml_dtypes.finfo(dtype)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, float(info.max), float(info.tiny)])
+    values = np.concatenate([values, special.astype(dtype)])
+    out = write_checkpoint({"w": values}, tmp_path / "model.safetensors")
+    for source in (out, {"w": values}):
+        with open_checkpoint(source) as ckpt:
+            assert ckpt.dtype("w") == np.dtype(dtype)
+            got = ckpt.read("w")
+        assert got.dtype == np.float32
+        expected = values.astype(np.float32)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(expected))
+
+
+def test_reading_one_tensor_does_not_touch_the_others(tmp_path):
+    tensors = {"bad": np.arange(4, dtype=np.float32), "good": np.arange(3, dtype=np.float32)}
+    out = write_checkpoint(tensors, tmp_path / "model.safetensors")
+    start, header = _data_offsets(out)
+    begin, end = header["bad"]["data_offsets"]
+    raw = bytearray(out.read_bytes())
+    raw[start + begin : start + end] = np.full(4, np.nan, dtype=np.float32).tobytes()
+    out.write_bytes(bytes(raw))
+    with open_checkpoint(out) as ckpt:
+        np.testing.assert_array_equal(ckpt.read("good"), tensors["good"])
+        assert np.isnan(ckpt.read("bad")).all()
+
+
+def test_reading_is_lazy_through_safe_open(tmp_path, monkeypatch):
+    out = write_checkpoint(_tensors(), tmp_path / "model.safetensors")
+    requested = []
+    real = formats_module.safe_open
+
+    class Recording:
+        def __init__(self, *args, **kwargs):
+            self._handle = real(*args, **kwargs)
+
+        def __getattr__(self, attr):
+            return getattr(self._handle, attr)
+
+        def get_tensor(self, name):
+            requested.append(name)
+            return self._handle.get_tensor(name)
+
+    monkeypatch.setattr(formats_module, "safe_open", Recording)
+    with open_checkpoint(out) as ckpt:
+        ckpt.shape("step")
+        ckpt.dtype("layers.1.weight")
+        assert requested == []
+        ckpt.read("step")
+    assert requested == ["step"]
+
+
+def test_iterable_input_is_consumed_shard_by_shard(tmp_path):
+    held = []
+
+    def generate():
+        for i in range(6):
+            held.append(i)
+            yield f"t{i}", np.full(8, i, dtype=np.float32)
+
+    out = write_checkpoint(generate(), tmp_path / "model.safetensors", max_shard_bytes=64)
+    with open_checkpoint(out) as ckpt:
+        assert ckpt.keys() == [f"t{i}" for i in range(6)]
+        assert len({ckpt.file_of(k) for k in ckpt.keys()})  # noqa: SIM118 (Checkpoint is not iterable) == 3
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    real = safetensors.numpy.save_file
+    calls = []
+
+    def failing(tensors, filename, metadata=None):
+        calls.append(filename)
+        if len(calls) == 2:
+            # a partial file, as a crash midway through the second shard would leave
+            Path(filename).write_bytes(b"partial")
+            raise OSError("disk full")
+        return real(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(ckpt_module, "save_file", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_checkpoint(_tensors(), tmp_path / "model.safetensors", max_shard_bytes=64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failing_generator_leaves_no_file_and_keeps_existing_output(tmp_path):
+    old = write_checkpoint({"w": np.zeros(2, dtype=np.float32)}, tmp_path / "model.safetensors")
+
+    def generate():
+        yield "w", np.ones(2, dtype=np.float32)
+        raise RuntimeError("merge failed")
+
+    with pytest.raises(RuntimeError, match="merge failed"):
+        write_checkpoint(generate(), tmp_path / "model.safetensors")
+    assert list(tmp_path.iterdir()) == [old]
+    with open_checkpoint(old) as ckpt:
+        np.testing.assert_array_equal(ckpt.read("w"), np.zeros(2, dtype=np.float32))
+
+
+def test_empty_checkpoint_round_trip(tmp_path):
+    out = write_checkpoint({}, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    with open_checkpoint(out) as ckpt:
+        assert ckpt.keys() == []
+        assert ckpt.metadata == {"format": "pt"}
+
+
+def test_check_compatible_accepts_matching_models(tmp_path):
+    base = write_checkpoint(_tensors(0), tmp_path / "base.safetensors")
+    np.savez(tmp_path / "ft.npz", **_tensors(1))
+    check_compatible(base, [tmp_path / "ft.npz", _tensors(2)])
+    with open_checkpoint(base) as opened:
+        check_compatible(opened, [opened])
+        # a checkpoint passed in stays open
+        assert opened.read("step")[0] == 7
+
+
+def test_check_compatible_extra_tensor(tmp_path):
+    base = write_checkpoint(_tensors(0), tmp_path / "base.safetensors")
+    model = {**_tensors(1), "head.weight": np.zeros(2)}
+    ft = write_checkpoint(model, tmp_path / "ft.safetensors")
+    with pytest.raises(
+        ValueError,
+        match=r"ft\.safetensors' has tensors missing from the base "
+        r".*base\.safetensors'.*head\.weight",
+    ):
+        check_compatible(base, [ft])
+
+
+def test_check_compatible_missing_tensor(tmp_path):
+    base = write_checkpoint(_tensors(0), tmp_path / "base.safetensors")
+    model = _tensors(1)
+    del model["layers.0.bias"]
+    with pytest.raises(
+        ValueError,
+        match=r"'<in-memory>' lacks tensors of the base "
+        r".*base\.safetensors'.*layers\.0\.bias",
+    ):
+        check_compatible(base, [_tensors(1), model])
+
+
+def test_check_compatible_shape_mismatch(tmp_path):
+    base = write_checkpoint(_tensors(0), tmp_path / "base.safetensors")
+    model = {**_tensors(1), "layers.0.weight": np.zeros((3, 4), dtype=np.float32)}
+    ft = write_checkpoint(model, tmp_path / "ft.safetensors")
+    with pytest.raises(
+        ValueError,
+        match=r"tensor 'layers\.0\.weight' has shape \(3, 4\) in "
+        r"checkpoint .*ft\.safetensors' but \(4, 3\) in the base",
+    ):
+        check_compatible(base, [ft])
+
+
+def test_truncated_safetensors_names_file_and_tensor(tmp_path):
+    out = write_checkpoint(_tensors(), tmp_path / "model.safetensors")
+    start, header = _data_offsets(out)
+    size = out.stat().st_size
+    # cut the file inside the data of the tensor stored last
+    last = max(
+        (k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][1]
+    )
+    begin, end = header[last]["data_offsets"]
+    assert end == size - start and end - begin >= 2
+    out.write_bytes(out.read_bytes()[:-1])
+    with pytest.raises(
+        ValueError,
+        match=rf"tensor '{last}' in checkpoint file .*model\."
+        r"safetensors' is corrupt or truncated: its data ends .*\(1 tensors",
+    ):
+        open_checkpoint(out)
+    base = write_checkpoint(_tensors(), tmp_path / "base.safetensors")
+    with pytest.raises(ValueError, match=rf"tensor '{last}' in checkpoint file"):
+        check_compatible(base, [out])
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"abc", "the file has 3 bytes, fewer than a header"),
+        (struct.pack("<Q", 1000) + b"{}", "the header claims 1000 bytes"),
+        (struct.pack("<Q", 5) + b"{nope", "the header is not valid JSON"),
+        (struct.pack("<Q", 2) + b"[]", "the header is not a JSON object"),
+        (struct.pack("<Q", 11) + b'{"w": null}', "the header entry has no data_offsets"),
+    ],
+)
+def test_corrupt_safetensors_header(tmp_path, content, problem):
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(
+        ValueError,
+        match=rf"broken\.safetensors' is corrupt or truncated: "
+        rf"{problem}",
+    ):
+        open_checkpoint(path)
+
+
+def test_header_that_safetensors_rejects(tmp_path):
+    path = tmp_path / "odd.safetensors"
+    header = json.dumps({"w": {"dtype": "XX", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4)
+    with pytest.raises(ValueError, match=r"odd\.safetensors' is corrupt or truncated"):
+        open_checkpoint(path)
+
+
+def test_sharded_checkpoint_with_missing_shard(tmp_path):
+    out = write_checkpoint(_tensors(), tmp_path / "model.safetensors", max_shard_bytes=64)
+    weight_map = json.loads(out.read_text())["weight_map"]
+    shard = weight_map["layers.0.bias"]
+    (tmp_path / shard).unlink()
+    first = min(k for k, v in weight_map.items() if v == shard)
+    with pytest.raises(
+        ValueError,
+        match=rf"tensor '{first}' in checkpoint file .*index\.json' "
+        rf"is corrupt or truncated: its shard '{shard}' is missing",
+    ):
+        open_checkpoint(tmp_path)
+
+
+def test_sharded_checkpoint_with_truncated_shard(tmp_path):
+    # one tensor per shard
+    out = write_checkpoint(_tensors(), tmp_path / "model.safetensors", max_shard_bytes=1)
+    shard = tmp_path / json.loads(out.read_text())["weight_map"]["step"]
+    shard.write_bytes(shard.read_bytes()[:-1])
+    with pytest.raises(ValueError, match=rf"tensor 'step' in checkpoint file .*{shard.name}'"):
+        open_checkpoint(out)
+
+
+def test_bad_index(tmp_path):
+    path = tmp_path / "model.safetensors.index.json"
+    path.write_text('{"metadata": {}}')
+    with pytest.raises(
+        ValueError,
+        match=r"index\.json' is corrupt or truncated: it is not a "
+        "shard index",
+    ):
+        open_checkpoint(path)
+
+
+def test_corrupt_npz(tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"not a zip archive")
+    with pytest.raises(
+        ValueError,
+        match=r"model\.npz' is corrupt or truncated: it is not a "
+        r"readable \.npz",
+    ):
+        open_checkpoint(path)
+
+
+def test_npz_with_corrupt_member_names_the_tensor(tmp_path):
+    path = tmp_path / "model.npz"
+    np.savez(path, good=np.arange(3.0), bad=np.arange(3.0))
+    raw = bytearray(path.read_bytes())
+    # the stored (uncompressed) member "bad.npy" starts with the .npy magic string
+    at = raw.find(b"\x93NUMPY", raw.find(b"bad.npy"))
+    raw[at : at + 6] = b"XXXXXX"
+    path.write_bytes(bytes(raw))
+    with open_checkpoint(path) as ckpt:
+        np.testing.assert_array_equal(ckpt.read("good"), np.arange(3.0))
+        with pytest.raises(ValueError, match=r"tensor 'bad' in checkpoint file .*model\.npz'"):
+            ckpt.shape("bad")
+        with pytest.raises(ValueError, match=r"tensor 'bad' in checkpoint file .*model\.npz'"):
+            ckpt.read("bad")
+
+
+def test_torch_file_without_torch_names_the_extra(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"\0")
+    # a None entry makes `import torch` fail whether or not torch is installed
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match=r"model\.pt' needs torch.*coda-logratio\[merge\]"):
+        open_checkpoint(path)
+
+
+class _FakeTensor:
+    """The part of torch.Tensor that the PyTorch reader uses, backed by numpy."""
+
+    def __init__(self, array, dtype):
+        self._array, self.dtype, self.shape = array, dtype, array.shape
+
+    def detach(self):
+        return self
+
+    def to(self, dtype):
+        assert dtype == "float32"
+        return _FakeTensor(self._array.astype(np.float32), dtype)
+
+    def numpy(self):
+        return self._array
+
+
+def _fake_torch(loaded, calls):
+    torch = types.ModuleType("torch")
+    torch.bfloat16, torch.float32 = "bfloat16", "float32"
+    torch.empty = lambda shape, dtype: _FakeTensor(np.empty(shape, dtype=dtype), dtype)
+
+    def load(path, **kwargs):
+        calls.append(kwargs)
+        if isinstance(loaded, Exception):
+            raise loaded
+        return loaded
+
+    torch.load = load
+    return torch
+
+
+def test_torch_file_is_loaded_with_weights_only(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"\0")
+    half = np.array([1.5, -0.0, 3.0e38], dtype=ml_dtypes.bfloat16)
+    steps = np.arange(3, dtype=np.int64)
+    calls = []
+    state = {"w": _FakeTensor(half, "bfloat16"), "b": _FakeTensor(steps, np.int64)}
+    monkeypatch.setitem(sys.modules, "torch", _fake_torch(state, calls))
+    with open_checkpoint(path) as ckpt:
+        assert ckpt.keys() == ["b", "w"]
+        assert ckpt.shape("w") == (3,)
+        assert ckpt.dtype("w") == np.dtype(ml_dtypes.bfloat16)
+        assert ckpt.dtype("b") == np.int64
+        np.testing.assert_array_equal(ckpt.read("w"), half.astype(np.float32))
+        assert ckpt.read("w").dtype == np.float32
+        np.testing.assert_array_equal(ckpt.read("b"), steps)
+    assert calls == [{"map_location": "cpu", "weights_only": True, "mmap": True}]
+
+
+@pytest.mark.parametrize(
+    ("loaded", "problem"),
+    [
+        (RuntimeError("Weights only load failed"), r"torch\.load failed \(Weights only"),
+        ([1, 2], "it holds a list, not a state dict"),
+    ],
+)
+def test_torch_file_that_is_not_a_state_dict(tmp_path, monkeypatch, loaded, problem):
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"\0")
+    monkeypatch.setitem(sys.modules, "torch", _fake_torch(loaded, []))
+    with pytest.raises(ValueError, match=rf"model\.bin' is corrupt or truncated: {problem}"):
+        open_checkpoint(path)
+
+
+def test_unknown_names_and_options(tmp_path):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"source='.*nowhere\.safetensors' does not "
+        "exist",
+    ):
+        open_checkpoint(tmp_path / "nowhere.safetensors")
+    with pytest.raises(FileNotFoundError, match=r"holds neither model\.safetensors\.index\.json"):
+        open_checkpoint(tmp_path)
+    (tmp_path / "model.h5").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"model\.h5' has an unknown kind of name"):
+        open_checkpoint(tmp_path / "model.h5")
+    with pytest.raises(TypeError, match=r"source=3; expected a path"):
+        open_checkpoint(3)
+    ckpt = open_checkpoint(_tensors())
+    with pytest.raises(KeyError, match=r"checkpoint '<in-memory>' has no tensor 'nope'"):
+        ckpt.read("nope")
+    with pytest.raises(TypeError, match="tensor names that are not strings: 1"):
+        open_checkpoint({1: np.zeros(2)})
+    with pytest.raises(TypeError, match=r"tensors\['s'\] has dtype <U1"):
+        open_checkpoint({"s": np.array(["a"])})
+
+
+def test_write_checkpoint_argument_errors(tmp_path):
+    tensors = _tensors()
+    with pytest.raises(ValueError, match=r"model\.bin' does not end in \.safetensors"):
+        write_checkpoint(tensors, tmp_path / "model.bin")
+    with pytest.raises(TypeError, match="metadata has entries that are not str to str"):
+        write_checkpoint(tensors, tmp_path / "m.safetensors", metadata={"epoch": 3})
+    with pytest.raises(TypeError, match="metadata=3; expected a mapping"):
+        write_checkpoint(tensors, tmp_path / "m.safetensors", metadata=3)
+    with pytest.raises(TypeError, match=r"max_shard_bytes=1\.5; expected a positive integer"):
+        write_checkpoint(tensors, tmp_path / "m.safetensors", max_shard_bytes=1.5)
+    with pytest.raises(ValueError, match="max_shard_bytes=0; expected a positive number"):
+        write_checkpoint(tensors, tmp_path / "m.safetensors", max_shard_bytes=0)
+    with pytest.raises(TypeError, match="tensor name 3 is not a string"):
+        write_checkpoint([(3, np.zeros(2))], tmp_path / "m.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_import_coda_does_not_import_merging_dependencies():
+    code = (
+        "import sys, coda; "
+        "print(any(m in sys.modules for m in ('safetensors', 'ml_dtypes', 'coda.merging')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,378 @@
+"""Tests for coda.merging.ties: task vectors, task arithmetic, TIES and DARE."""
+
+import naive
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+from coda.merging import dare, task_arithmetic, task_vectors, ties_merge
+
+
+def _zeros(**shapes):
+    return {key: np.zeros(shape) for key, shape in shapes.items()}
+
+
+def _models(*vectors, key="w"):
+    return [{key: np.array(v, dtype=float)} for v in vectors]
+
+
+def _merge(models, **options):
+    size = np.asarray(models[0]["w"]).size
+    return ties_merge({"w": np.zeros(size)}, models, **options)["w"]
+
+
+# ---------------------------------------------------------------------------
+# task vectors and task arithmetic, worked by hand
+
+
+def test_task_vectors_are_float32_differences_in_base_order():
+    base = {"b": np.array([1.0, 2.0]), "a": np.array([[0.5]])}
+    model = {"a": np.array([[1.0]]), "b": np.array([0.0, 2.5])}
+    (tau,) = task_vectors(base, [model])
+    assert list(tau) == ["b", "a"]
+    assert_array_equal(tau["b"], [-1.0, 0.5])
+    assert_array_equal(tau["a"], [[0.5]])
+    assert all(v.dtype == np.float32 for v in tau.values())
+
+
+def test_task_arithmetic_by_hand():
+    base = {"w": np.array([1.0, 1.0])}
+    models = _models([2.0, 0.0], [0.0, 4.0])
+    # tau_1 = [1, -1], tau_2 = [-1, 3]; 1 * tau_1 + 0.5 * tau_2 = [0.5, 0.5];
+    # theta = 1 + 2 * 0.5 = [2, 2].
+    out = task_arithmetic(base, models, weights=[1.0, 0.5], lam=2.0)
+    assert_array_equal(out["w"], [2.0, 2.0])
+    assert out["w"].dtype == np.float32
+
+
+# ---------------------------------------------------------------------------
+# TIES worked by hand, one difference between the rules per test
+
+
+def test_number_kept_and_ties_at_the_cut():
+    models = _models([1.0, 1.0, 1.0, 1.0])
+    # tensor: k = floor(0.5 * 4) = 2, the two lowest indices among equal |tau|.
+    assert_array_equal(_merge(models, density=0.5), [1.0, 1.0, 0.0, 0.0])
+    # global: r = 4 - 2 = 2, h = 2nd smallest |tau| = 1, every |tau| >= 1 kept.
+    assert_array_equal(_merge(models, density=0.5, scope="global"), [1.0, 1.0, 1.0, 1.0])
+
+
+def test_global_keeps_floor_dk_plus_one_and_ties():
+    models = _models([0.5, -4.0, 1.0, 1.0, 3.0])
+    # d = 5, floor(5 * 0.4) = 2, r = 3; sorted |tau| = 0.5, 1, 1, 3, 4, h = 1:
+    # four entries kept (2 + 1 plus a tie).
+    out = _merge(models, density=0.4, scope="global")
+    assert_array_equal(out, [0.0, -4.0, 1.0, 1.0, 3.0])
+    # tensor: exactly k = 2 entries, the largest |tau| = 4 and 3.
+    assert_array_equal(_merge(models, density=0.4), [0.0, -4.0, 0.0, 0.0, 3.0])
+
+
+def test_trim_scope_global_concatenates_tensors():
+    base = _zeros(a=2, b=2)
+    models = [{"a": np.array([10.0, 9.0]), "b": np.array([0.1, 0.2])}]
+    # global: d = 4, r = 4 - 2 = 2, h = 2nd smallest of (0.1, 0.2, 9, 10) = 0.2.
+    out = ties_merge(base, models, density=0.5, scope="global")
+    assert_array_equal(out["a"], [10.0, 9.0])
+    assert_array_equal(out["b"], np.float32([0.0, 0.2]))
+    # tensor: k = 1 per tensor.
+    out = ties_merge(base, models, density=0.5)
+    assert_array_equal(out["a"], [10.0, 0.0])
+    assert_array_equal(out["b"], np.float32([0.0, 0.2]))
+
+
+def test_tiny_tensor_keeps_one_entry():
+    base = _zeros(big=4, bias=1)
+    models = [{"big": np.array([1.0, 2.0, 3.0, 4.0]), "bias": np.array([5.0])}]
+    # floor(0.5 * 1) = 0, and coda keeps max(1, 0) = 1 entry.
+    out = ties_merge(base, models, density=0.5)
+    assert_array_equal(out["bias"], [5.0])
+    assert_array_equal(out["big"], [0.0, 0.0, 3.0, 4.0])
+
+
+def test_sign_of_a_zero_sum():
+    models = _models([2.0, -1.0], [-2.0, -1.0])
+    # sums [0, -2]. tensor: sigma = [+1, -1]; p0 keeps 2, p1 mean(-1, -1).
+    assert_array_equal(_merge(models, density=1.0), [2.0, -1.0])
+    # global: sigma = [0, -1], majority sign(0 - 1) = -1 fills p0, which keeps -2.
+    assert_array_equal(_merge(models, density=1.0, scope="global"), [-2.0, -1.0])
+
+
+def test_unresolved_zero_sign_keeps_negative_entries_in_global():
+    models = _models([2.0, 1.0, -3.0], [-2.0, 1.0, -3.0])
+    # sums [0, 2, -6], sigma [0, +1, -1], majority sign(0 + 1 - 1) = 0 leaves
+    # p0 at 0, where the original keeps the negative entry -2.
+    out = _merge(models, density=1.0, scope="global")
+    assert_array_equal(out, [-2.0, 1.0, -3.0])
+    # "max" multiplies by sigma = 0.
+    assert_array_equal(_merge(models, density=1.0, scope="global", merge="max"), [0, 1, -3])
+    assert_array_equal(_merge(models, density=1.0), [2.0, 1.0, -3.0])
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+def test_mean_sum_max(scope):
+    models = _models([4.0, 1.0], [2.0, -1.0], [-1.0, -3.0])
+    # sums [5, -3], sigma [+, -]; p0 agrees 4, 2; p1 agrees -1, -3.
+    assert_array_equal(_merge(models, density=1.0, scope=scope), [3.0, -2.0])
+    assert_array_equal(_merge(models, density=1.0, scope=scope, merge="sum"), [6.0, -4.0])
+    assert_array_equal(_merge(models, density=1.0, scope=scope, merge="max"), [4.0, -3.0])
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+def test_elect_mass_and_count(scope):
+    models = _models([5.0], [-1.0], [-1.0])
+    # mass: 5 - 1 - 1 = 3 > 0 keeps 5; count: 1 - 1 - 1 = -1 keeps mean(-1, -1).
+    assert_array_equal(_merge(models, density=1.0, scope=scope), [5.0])
+    assert_array_equal(_merge(models, density=1.0, scope=scope, elect="count"), [-1.0])
+
+
+def test_weights_enter_before_the_election():
+    models = _models([2.0], [-1.0])
+    # weighted [2, -3], sum -1, sigma -1: only model 2 agrees, -3 / weight 3 = -1.
+    assert_array_equal(_merge(models, density=1.0, weights=[1, 3]), [-1.0])
+    assert_array_equal(_merge(models, density=1.0, weights=[1, 3], normalize=False), [-3.0])
+    # global: mean over the agreeing count 1 of the weighted -3.
+    assert_array_equal(_merge(models, density=1.0, weights=[1, 3], scope="global"), [-3.0])
+
+
+def test_normalize_divides_by_sum_of_agreeing_weights():
+    models = _models([2.0, 1.0], [4.0, -1.0], [-1.0, -1.0])
+    weights = [0.5, 1.5, 1.0]
+    # weighted p0 [1, 6, -1], sum 6 > 0: (1 + 6) / (0.5 + 1.5) = 3.5.
+    # weighted p1 [0.5, -1.5, -1], sum -2 < 0: (-1.5 - 1) / (1.5 + 1) = -1.
+    assert_array_equal(_merge(models, density=1.0, weights=weights), [3.5, -1.0])
+
+
+def test_lam_scales_the_merged_vector():
+    base = {"w": np.array([1.0, 1.0])}
+    models = _models([3.0, 0.0], [5.0, 0.0])
+    # tau = [2, -1], [4, -1]; mean [3, -1]; theta = 1 + 0.5 * [3, -1].
+    for scope in ("tensor", "global"):
+        out = ties_merge(base, models, density=1.0, lam=0.5, scope=scope)
+        assert_array_equal(out["w"], [2.5, 0.5])
+
+
+def test_docstring_example_global_by_hand():
+    models = _models([3.0, -1.0, 0.5, 2.0], [-1.0, -2.0, 0.1, 4.0])
+    # h = 1 for both; trimmed [3, -1, 0, 2], [-1, -2, 0, 4]; sums [2, -3, 0, 6];
+    # sigma [+, -, majority +, +]; means [3, -1.5, 0, 3].
+    assert_array_equal(_merge(models, density=0.5, scope="global"), [3.0, -1.5, 0.0, 3.0])
+
+
+# ---------------------------------------------------------------------------
+# against the full-sort twins in tests/naive.py
+
+_values = st.integers(-4, 4).map(float)  # small integers make ties and zero sums common
+
+
+@st.composite
+def _checkpoints(draw):
+    shapes = draw(st.lists(st.sampled_from([(1,), (3,), (2, 3), (7,)]), min_size=1, max_size=3))
+    n_models = draw(st.integers(1, 4))
+    keys = [f"t{i}" for i in range(len(shapes))][::-1]
+    base = {
+        k: np.array(
+            draw(st.lists(_values, min_size=int(np.prod(s)), max_size=int(np.prod(s))))
+        ).reshape(s)
+        for k, s in zip(keys, shapes, strict=True)
+    }
+    models = [
+        {
+            k: base[k]
+            + np.array(draw(st.lists(_values, min_size=b.size, max_size=b.size))).reshape(b.shape)
+            * 0.5
+            for k, b in base.items()
+        }
+        for _ in range(n_models)
+    ]
+    weights = draw(
+        st.none()
+        | st.lists(st.sampled_from([0.5, 1.0, 2.0, -1.0]), min_size=n_models, max_size=n_models)
+    )
+    return base, models, weights
+
+
+_options = {
+    "density": st.sampled_from([0.1, 0.3, 0.5, 0.7, 1.0]),
+    "elect": st.sampled_from(["mass", "count"]),
+    "merge": st.sampled_from(["mean", "sum", "max"]),
+    "lam": st.sampled_from([1.0, 0.3]),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=_checkpoints(), **_options)
+def test_global_scope_matches_naive(data, density, elect, merge, lam):
+    base, models, weights = data
+    out = ties_merge(
+        base,
+        models,
+        density=density,
+        scope="global",
+        elect=elect,
+        merge=merge,
+        weights=weights,
+        lam=lam,
+    )
+    expected = naive.ties_global(base, models, density, elect, merge, weights, lam)
+    assert list(out) == list(base)
+    for key in base:
+        assert out[key].dtype == np.float32
+        assert_array_equal(out[key], expected[key])
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=_checkpoints(), normalize=st.booleans(), **_options)
+def test_tensor_scope_matches_naive(data, density, elect, merge, lam, normalize):
+    base, models, weights = data
+    normalize = normalize or merge != "mean"
+    out = ties_merge(
+        base,
+        models,
+        density=density,
+        elect=elect,
+        merge=merge,
+        weights=weights,
+        lam=lam,
+        normalize=normalize,
+    )
+    expected = naive.ties_tensor(base, models, density, elect, merge, weights, lam, normalize)
+    assert list(out) == list(base)
+    for key in base:
+        assert out[key].dtype == np.float32
+        assert_array_equal(out[key], expected[key])
+
+
+def test_large_tensor_matches_naive():
+    rng = np.random.default_rng(5)
+    base = {"a": rng.normal(size=(60, 50)), "b": rng.normal(size=300)}
+    models = [
+        {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in base.items()} for _ in range(3)
+    ]
+    for scope, twin in (("tensor", naive.ties_tensor), ("global", naive.ties_global)):
+        out = ties_merge(base, models, density=0.2, scope=scope)
+        expected = twin(base, models, 0.2)
+        for key in base:
+            assert_array_equal(out[key], expected[key])
+
+
+def test_inputs_are_not_mutated():
+    base = {"w": np.array([1.0, -2.0, 3.0])}
+    models = _models([0.0, 0.0, 1.0], [2.0, -1.0, 0.0])
+    copies = [base["w"].copy()] + [m["w"].copy() for m in models]
+    ties_merge(base, models, density=0.5, scope="global")
+    ties_merge(base, models, density=0.5)
+    dare(base, models, density=0.5, seed=0)
+    task_arithmetic(base, models)
+    for before, after in zip(copies, [base["w"]] + [m["w"] for m in models], strict=True):
+        assert_array_equal(before, after)
+
+
+# ---------------------------------------------------------------------------
+# DARE
+
+
+def test_dare_reproducible_with_a_seed():
+    rng = np.random.default_rng(0)
+    base = {"a": rng.normal(size=20), "b": rng.normal(size=(3, 4))}
+    models = [{k: v + rng.normal(size=v.shape) for k, v in base.items()} for _ in range(2)]
+    first = dare(base, models, density=0.3, seed=11)
+    second = dare(base, models, density=0.3, seed=11)
+    other = dare(base, models, density=0.3, seed=12)
+    for key in base:
+        assert_array_equal(first[key], second[key])
+    assert any(not np.array_equal(first[k], other[k]) for k in base)
+
+
+def test_dare_keeps_and_rescales_by_hand():
+    base = {"w": np.zeros(4)}
+    tau = np.array([1.0, 2.0, 3.0, 4.0])
+    out = dare(base, [{"w": tau}], density=0.5, seed=1)["w"]
+    kept = out != 0
+    # every kept entry is tau / 0.5, every other is 0.
+    assert_array_equal(out[kept], 2 * tau[kept])
+    l1 = dare(base, [{"w": tau}], density=0.5, seed=1, rescale="l1")["w"]
+    # same draws; kept entries scaled to ||tau||_1 = 10.
+    assert_array_equal(l1 != 0, kept)
+    assert_allclose(np.abs(l1).sum(), 10.0, rtol=1e-6)
+
+
+def test_dare_density_one_is_task_arithmetic():
+    base = {"w": np.array([1.0, 2.0])}
+    models = _models([3.0, 1.0], [0.0, 0.0])
+    assert_array_equal(
+        dare(base, models, density=1.0, seed=0, weights=[1, 2], lam=0.5)["w"],
+        task_arithmetic(base, models, weights=[1, 2], lam=0.5)["w"],
+    )
+
+
+def test_dare_is_unbiased():
+    base = {"w": np.zeros(40)}
+    tau = np.linspace(-2.0, 2.0, 40)
+    n_draws = 2000
+    total = np.zeros(40)
+    for seed in range(n_draws):
+        total += dare(base, [{"w": tau}], density=0.4, seed=seed)["w"]
+    # each entry is tau * Bernoulli(0.4) / 0.4: standard error
+    # |tau| sqrt(0.6 / 0.4) / sqrt(2000) <= 0.055; allow five of them.
+    assert_allclose(total / n_draws, tau, atol=0.28)
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+
+def test_mismatched_keys_name_the_tensor():
+    base = _zeros(a=2, b=2)
+    with pytest.raises(ValueError, match=r"models\[0\] lacks tensors of the base mapping: b"):
+        ties_merge(base, [{"a": np.zeros(2)}], density=0.5)
+    with pytest.raises(
+        ValueError, match=r"models\[1\] has tensors missing from the base mapping: c"
+    ):
+        task_vectors(base, [_zeros(a=2, b=2), _zeros(a=2, b=2, c=1)])
+
+
+def test_mismatched_shape_names_the_tensor():
+    with pytest.raises(ValueError, match=r"tensor 'a' has shape \(3,\) in checkpoint models\[0\]"):
+        task_arithmetic(_zeros(a=2), [_zeros(a=3)])
+
+
+def test_non_finite_values_name_the_tensor():
+    with pytest.raises(ValueError, match=r"tensor 'a' of models\[0\] has 1 values that are not"):
+        dare(_zeros(a=2), [{"a": np.array([0.0, np.nan])}], density=0.5)
+
+
+@pytest.mark.parametrize("density", [0.0, 1.5, -0.2])
+def test_density_outside_unit_interval(density):
+    with pytest.raises(ValueError, match=r"density=.*expected a number in \(0, 1\]"):
+        ties_merge(_zeros(a=2), [_zeros(a=2)], density=density)
+    with pytest.raises(ValueError, match=r"density=.*expected a number in \(0, 1\]"):
+        dare(_zeros(a=2), [_zeros(a=2)], density=density)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("scope", "layer"), ("elect", "sum"), ("merge", "median")]
+)
+def test_unknown_ties_options(option, value):
+    with pytest.raises(ValueError, match=f"{option}='{value}' is not a known option"):
+        ties_merge(_zeros(a=2), [_zeros(a=2)], density=0.5, **{option: value})
+
+
+def test_unknown_rescale():
+    with pytest.raises(ValueError, match="rescale='l2' is not a known option"):
+        dare(_zeros(a=2), [_zeros(a=2)], density=0.5, rescale="l2")
+
+
+def test_bad_weights_lam_models_and_normalize():
+    base, models = _zeros(a=2), [_zeros(a=2), _zeros(a=2)]
+    with pytest.raises(ValueError, match=r"weights has shape \(3,\).*expected 2 numbers"):
+        task_arithmetic(base, models, weights=[1, 2, 3])
+    with pytest.raises(TypeError, match="lam='x'; expected a finite number"):
+        ties_merge(base, models, density=0.5, lam="x")
+    with pytest.raises(ValueError, match=r"models=\[\]; expected a non-empty list"):
+        task_vectors(base, [])
+    with pytest.raises(TypeError, match="models is a single checkpoint"):
+        task_vectors(base, models[0])
+    with pytest.raises(ValueError, match="normalize=False has no effect with scope='global'"):
+        ties_merge(base, models, density=0.5, scope="global", normalize=False)
