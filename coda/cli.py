@@ -163,13 +163,17 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
     variance.to_csv(files[1])
     table.to_csv(files[2], index=False)
 
-    edges = table[table["qvalue"] <= args.alpha]
+    # The graphical lasso selects edges itself (its non-zero pattern); t tests
+    # of its shrunken estimates are not a valid second selection.
+    sparse = args.method == "glasso"
+    edges = table[table["r"] != 0] if sparse else table[table["qvalue"] <= args.alpha]
     strongest = edges.reindex(edges["r"].abs().sort_values(ascending=False).index)
     n, d = frame.shape
     print(header)
     conditioning = "all other parts" if given is None else ", ".join(given)
     print(f"{n} samples, {d} parts, method {args.method}, partialling out {conditioning}")
-    print(f"edges at FDR {args.alpha:g}: {len(edges)} of {len(table)} pairs")
+    rule = "non-zero in the graphical lasso" if sparse else f"at FDR {args.alpha:g}"
+    print(f"edges {rule}: {len(edges)} of {len(table)} pairs")
     if len(edges):
         print("strongest:")
         for row in strongest.head(_STRONGEST).itertuples():

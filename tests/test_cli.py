@@ -210,3 +210,12 @@ def test_python_dash_m_coda(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("coda: error: ")
     assert done.stderr.count("\n") == 1
+
+
+def test_pcor_glasso_reports_its_nonzero_edges(data_csv, tmp_path, capsys):
+    path, sim = data_csv
+    code, out, err = run(["pcor", path, "--method", "glasso", "--out", tmp_path / "g"], capsys)
+    assert code == 0, err
+    rho = coda.pcor(sim.data, method="glasso").to_numpy()
+    n_nonzero = int((rho[np.triu_indices(6, k=1)] != 0).sum())
+    assert f"edges non-zero in the graphical lasso: {n_nonzero} of 15 pairs" in out
