@@ -283,3 +283,25 @@ class DendrogramLayout:
     balances: pd.DataFrame
     segments: pd.DataFrame
     half_range: float
+
+
+@dataclass(frozen=True)
+class EntryCategories:
+    """Categories of task-vector entries after TIES trimming, with two nulls.
+
+    Attributes
+    ----------
+    observed : DataFrame
+        Rows layers, columns the six categories ``trimmed``, ``one_pos``,
+        ``one_neg``, ``agree_pos``, ``agree_neg``, ``conflict``.
+    null : DataFrame
+        The closed-form composition for independent positions and fair signs,
+        at each layer's observed kept fraction; same labels as ``observed``.
+    permutation : DataFrame
+        The mean composition after shuffling each task's entries within each
+        tensor; same labels as ``observed``.
+    """
+
+    observed: pd.DataFrame
+    null: pd.DataFrame
+    permutation: pd.DataFrame

@@ -1300,3 +1300,39 @@ def check_normalize(normalize, scope: str, merge: str) -> bool:
             "applies to scope='tensor' with merge='mean' only: leave it out"
         )
     return normalize
+
+
+def check_layers(layers, keys: Sequence[str], name: str = "layers") -> dict:
+    """Return a pooling layer -> tensor names covering every tensor in ``keys`` once.
+
+    ``layers`` is None (one layer per tensor), a mapping of layer name to a
+    list of tensor names, or a callable from a tensor name to its layer name.
+    """
+    if layers is None:
+        return {key: [key] for key in keys}
+    if callable(layers):
+        pooling: dict = {}
+        for key in keys:
+            pooling.setdefault(layers(key), []).append(key)
+        return pooling
+    if not hasattr(layers, "items"):
+        raise TypeError(
+            f"{name}={layers!r}; expected None, a mapping of layer name to a list of "
+            "tensor names, or a callable from a tensor name to its layer name"
+        )
+    pooling = {layer: list(names) for layer, names in layers.items()}
+    listed = [key for names in pooling.values() for key in names]
+    unknown = sorted({key for key in listed if key not in set(keys)})
+    twice = sorted({key for key in listed if listed.count(key) > 1})
+    missing = [key for key in keys if key not in set(listed)]
+    for problem, found in (
+        ("names tensors the models lack", unknown),
+        ("puts tensors in more than one layer", twice),
+        ("leaves tensors out of every layer", missing),
+    ):
+        if found:
+            raise ValueError(
+                f"{name} {problem}: {_listing([repr(k) for k in found])}; give every "
+                "tensor of the base to exactly one layer"
+            )
+    return pooling

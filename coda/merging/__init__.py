@@ -11,14 +11,19 @@ from coda.merging.checkpoints import (
     open_checkpoint,
     write_checkpoint,
 )
+from coda.merging.stats import entry_categories, mass_fate, ownership, task_shares
 from coda.merging.ties import dare, task_arithmetic, task_vectors, ties_merge
 
 __all__ = [
     "Checkpoint",
     "check_compatible",
     "dare",
+    "entry_categories",
+    "mass_fate",
     "open_checkpoint",
+    "ownership",
     "task_arithmetic",
+    "task_shares",
     "task_vectors",
     "ties_merge",
     "write_checkpoint",

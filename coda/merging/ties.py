@@ -226,55 +226,88 @@ def _merge_global(trimmed: np.ndarray, sigma: np.ndarray, merge: str) -> np.ndar
     return np.abs(selected).max(axis=0) * sigma
 
 
+def _decisions(theta0, taus, density, scope, elect, weights):
+    """Yield ``(key, kept, weighted, sigma)`` per tensor: the TIES decisions.
+
+    ``kept`` is each task's trim mask and ``weighted`` its trimmed, weighted
+    task vector (both of shape (T, n), flattened); ``sigma`` the elected sign
+    (n,) as float32. The one place where trimming and election happen: both
+    :func:`ties_merge` and the statistics of :mod:`coda.merging.stats` use it,
+    so they cannot drift apart.
+
+    ``scope="global"`` (ties-merging merge_utils): one threshold per task over
+    all tensors; sigma is the sign of the elected sum and, where that is 0,
+    the model-wide majority sign (resolve_zero_signs), which may itself be 0.
+    ``scope="tensor"`` (mergekit): exactly k entries per tensor and task;
+    sigma = +1 where the weighted sum is >= 0, else -1.
+    """
+    if scope == "global":
+        keys = sorted(theta0)
+        thresholds = _global_thresholds(taus, keys, density)
+
+        def trim(key):
+            return np.stack(
+                [np.abs(tau[key].ravel()) >= h for tau, h in zip(taus, thresholds, strict=True)]
+            )
+
+        def weigh(key, kept):
+            return np.stack(
+                [w * (tau[key].ravel() * m) for tau, w, m in zip(taus, weights, kept, strict=True)]
+            )
+
+        # merge_utils.resolve_zero_signs: the model-wide majority of elected signs.
+        majority = 0
+        for key in keys:
+            votes = np.sign(_elect_sums(weigh(key, trim(key)), elect))
+            majority += int(votes.sum(dtype=np.int64))
+        majority = np.float32(np.sign(majority))
+    else:
+        keys = list(theta0)
+
+        def trim(key):
+            k = max(1, int(density * theta0[key].size))
+            return np.stack([_top_k_mask(np.abs(tau[key].ravel()), k) for tau in taus])
+
+        def weigh(key, kept):
+            return np.stack(
+                [w * (tau[key].ravel() * m) for tau, w, m in zip(taus, weights, kept, strict=True)]
+            )
+
+    for key in keys:
+        kept = trim(key)
+        weighted = weigh(key, kept)
+        sums = _elect_sums(weighted, elect)
+        if scope == "global":
+            votes = np.sign(sums).astype(np.float32)
+            sigma = np.where(votes == 0, majority, votes)
+        else:
+            # mergekit get_mask: sigma = +1 where the sum is >= 0.
+            sigma = np.where(sums >= 0, np.float32(1.0), np.float32(-1.0))
+        yield key, kept, weighted, sigma
+
+
 def _ties_global(theta0, taus, density, elect, merge, weights):
-    keys = sorted(theta0)
-    thresholds = _global_thresholds(taus, keys, density)
-    trimmed = {}
-    votes = {}
-    majority = 0
-    for key in keys:
-        stack = np.stack(
-            [
-                weight * (tau[key] * (np.abs(tau[key]) >= h))
-                for tau, h, weight in zip(taus, thresholds, weights, strict=True)
-            ]
-        )
-        trimmed[key] = stack
-        votes[key] = np.sign(_elect_sums(stack, elect)).astype(np.float32)
-        majority += int(votes[key].sum(dtype=np.int64))
-    # merge_utils.resolve_zero_signs: a zero sum takes the model-wide majority sign.
-    majority = np.float32(np.sign(majority))
     merged = {}
-    for key in keys:
-        sigma = np.where(votes[key] == 0, majority, votes[key])
-        merged[key] = _merge_global(trimmed[key], sigma, merge)
+    for key, _kept, weighted, sigma in _decisions(theta0, taus, density, "global", elect, weights):
+        merged[key] = _merge_global(weighted, sigma, merge).reshape(theta0[key].shape)
     return merged
 
 
 def _ties_tensor(theta0, taus, density, elect, merge, weights, normalize):
     merged = {}
-    for key, start in theta0.items():
-        n = start.size
-        k = max(1, int(density * n))
-        rows = []
-        for tau, weight in zip(taus, weights, strict=True):
-            flat = tau[key].ravel()
-            rows.append(weight * (flat * _top_k_mask(np.abs(flat), k)))
-        weighted = np.stack(rows)
-        # mergekit get_mask: sigma = +1 where the sum is >= 0, and an entry
-        # agrees when its sign equals sigma, so trimmed zeros never agree.
-        positive = _elect_sums(weighted, elect) >= 0
+    for key, _kept, weighted, sigma in _decisions(theta0, taus, density, "tensor", elect, weights):
+        positive = sigma > 0
+        # An entry agrees when its sign equals sigma, so trimmed zeros never agree.
         agree = _agreeing(weighted, positive)
         selected = weighted * agree
         if merge == "max":
-            sigma = np.float32(2.0) * positive - np.float32(1.0)
             out = np.abs(selected).max(axis=0) * sigma
         else:
             out = selected.sum(axis=0)
             if merge == "mean" and normalize:
                 divisor = (agree * weights[:, None]).sum(axis=0)
                 out = out / (divisor + (divisor == 0))
-        merged[key] = out.reshape(start.shape)
+        merged[key] = out.reshape(theta0[key].shape)
     return merged
 
 

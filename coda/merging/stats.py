@@ -1,0 +1,563 @@
+"""Compositional statistics of TIES merges, per layer: S1 to S4 of issue 6.
+
+Each function returns a tidy DataFrame whose columns are the parts of a
+composition and whose rows are layers (or (task, layer) pairs), so that
+``df.coda`` works on it directly. The merge settings are kept in
+``DataFrame.attrs`` (never as columns, which the accessor would read as
+parts): ``statistic``, ``scope``, ``density``, ``elect``, ``merge``,
+``weights``, ``rule`` (the reference implementation followed) and ``layers``
+(the pooling, layer name to tensor names). Settings that do not apply are None.
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+import pandas as pd
+
+from coda._results import EntryCategories
+from coda._validation import (
+    check_flag,
+    check_fraction,
+    check_integer,
+    check_layers,
+    check_model_weights,
+    check_normalize,
+    check_option,
+)
+from coda.merging.ties import (
+    _agreeing,
+    _checked,
+    _ties_global,
+    _ties_tensor,
+)
+from coda.merging.ties import _decisions as _tie_decisions
+
+__all__ = ["entry_categories", "mass_fate", "ownership", "task_shares"]
+
+CATEGORIES = ("trimmed", "one_pos", "one_neg", "agree_pos", "agree_neg", "conflict")
+FATES = ("trimmed", "survives", "dropped")
+_RULES = {
+    "tensor": "mergekit ties: exactly max(1, floor(density n)) entries per tensor",
+    "global": "ties-merging merge_utils: one threshold per task over the whole model",
+}
+
+
+def _tasks(n: int) -> list[str]:
+    return [f"task{t}" for t in range(n)]
+
+
+def _frame(rows: dict, columns, closed: bool, attrs: dict, names) -> pd.DataFrame:
+    """Stack per-layer vectors into a frame, closed to rows summing to 1 if asked."""
+    index = list(rows)
+    values = np.array([rows[key] for key in index], dtype=np.float64).reshape(len(index), -1)
+    if closed:
+        totals = values.sum(axis=1, keepdims=True)
+        # A layer with no mass has no composition: NaN, not a 0/0 warning.
+        values = np.divide(values, totals, out=np.full_like(values, np.nan), where=totals > 0)
+    if isinstance(names, str):
+        index = pd.Index(index, name=names)
+    else:
+        index = pd.MultiIndex.from_tuples(index, names=names)
+    frame = pd.DataFrame(values, index=index, columns=pd.Index(list(columns), name="part"))
+    frame.attrs.update(attrs)
+    return frame
+
+
+def _attrs(statistic, pooling, scope=None, density=None, elect=None, merge=None, weights=None):
+    return {
+        "statistic": statistic,
+        "scope": scope,
+        "density": density,
+        "elect": elect,
+        "merge": merge,
+        "weights": None if weights is None else [float(w) for w in weights],
+        "rule": None if scope is None else _RULES[scope],
+        "layers": {layer: list(keys) for layer, keys in pooling.items()},
+    }
+
+
+def _decisions(theta0, taus, density, scope, elect, weights):
+    """Yield per tensor (key, kept, trimmed, weighted, agree), each of shape (T, n).
+
+    The decisions of ``ties_merge`` itself (``coda.merging.ties._decisions``),
+    plus the unweighted trimmed task vectors and the agreement mask that the
+    statistics need.
+    """
+    for key, kept, weighted, sigma in _tie_decisions(theta0, taus, density, scope, elect, weights):
+        trimmed = np.stack([tau[key].ravel() * m for tau, m in zip(taus, kept, strict=True)])
+        yield key, kept, trimmed, weighted, _agreeing(weighted, sigma > 0)
+
+
+def _options(taus, density, scope, elect, merge, weights, normalize):
+    density = check_fraction(density, "density", closed=True)
+    scope = check_option(scope, "scope", ("tensor", "global"))
+    elect = check_option(elect, "elect", ("mass", "count"))
+    merge = check_option(merge, "merge", ("mean", "sum", "max"))
+    weights = check_model_weights(weights, "weights", len(taus))
+    normalize = check_normalize(normalize, scope, merge)
+    return density, scope, elect, merge, weights, normalize
+
+
+def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
+    """S1: each task's share of the total task-vector change, per layer.
+
+    Parameters
+    ----------
+    base : mapping of str to array_like
+        The pre-trained checkpoint theta_0.
+    models : sequence of mappings of str to array_like
+        The fine-tuned checkpoints, with the tensors and shapes of ``base``.
+    layers : None, mapping or callable, optional
+        The pooling of tensors into layers: None for one layer per tensor, a
+        mapping of layer name to a list of tensor names, or a callable from a
+        tensor name to its layer name. Every tensor must be in one layer.
+    closed : bool, default True
+        Return shares summing to 1 (True) or the L1 norms themselves.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows the layers (index ``layer``), columns ``task0``, ``task1``, ...;
+        the settings in ``attrs`` (see the module docstring).
+
+    Raises
+    ------
+    TypeError
+        If a tensor or ``layers`` has the wrong type.
+    ValueError
+        If keys or shapes differ from the base's, a value is not finite, or
+        ``layers`` does not give every tensor to exactly one layer.
+
+    See Also
+    --------
+    ownership : The tasks' shares of the merged update instead.
+
+    Notes
+    -----
+    x_{l,t} = ||tau_t|l||_1 / sum_s ||tau_s|l||_1 with tau_t = theta_t - theta_0
+    in float32 and the norms summed in float64. Scaling every task vector by one
+    factor leaves the shares unchanged. A layer where no task changed is NaN.
+
+    References
+    ----------
+    .. [1] Yadav, P., Tam, D., Choshen, L., Raffel, C. and Bansal, M. (2023).
+       TIES-Merging: Resolving interference when merging models. NeurIPS.
+       doi:10.48550/arXiv.2306.01708
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coda.merging import task_shares
+    >>> base = {"a": np.zeros(2), "b": np.zeros(1)}
+    >>> models = [{"a": np.array([1.0, -1.0]), "b": np.array([3.0])},
+    ...           {"a": np.array([0.0, 6.0]), "b": np.array([1.0])}]
+    >>> task_shares(base, models)
+    part   task0  task1
+    layer
+    a      0.25   0.75
+    b      0.75   0.25
+    """
+    theta0, taus = _checked(base, models)
+    pooling = check_layers(layers, list(theta0))
+    closed = check_flag(closed, "closed")
+    rows = {
+        layer: [sum(np.abs(tau[key]).sum(dtype=np.float64) for key in keys) for tau in taus]
+        for layer, keys in pooling.items()
+    }
+    return _frame(rows, _tasks(len(taus)), closed, _attrs("task_shares", pooling), "layer")
+
+
+def _categories(trimmed: np.ndarray) -> np.ndarray:
+    """Counts of the six categories over the entries of a (T, n) trimmed stack."""
+    npos = np.count_nonzero(trimmed > 0, axis=0)
+    nneg = np.count_nonzero(trimmed < 0, axis=0)
+    kept = npos + nneg
+    return np.array(
+        [
+            np.count_nonzero(kept == 0),
+            np.count_nonzero((kept == 1) & (npos == 1)),
+            np.count_nonzero((kept == 1) & (nneg == 1)),
+            np.count_nonzero((kept >= 2) & (nneg == 0)),
+            np.count_nonzero((kept >= 2) & (npos == 0)),
+            np.count_nonzero((npos > 0) & (nneg > 0)),
+        ],
+        dtype=np.float64,
+    )
+
+
+def _null_categories(k: float, n_tasks: int) -> np.ndarray:
+    """The six probabilities for independent keeps with probability k and fair signs."""
+    t = n_tasks
+    trimmed = (1 - k) ** t
+    one = t * k * (1 - k) ** (t - 1) / 2
+    # sum_{m>=2} C(T,m) (k/2)^m (1-k)^(T-m) = (1 - k/2)^T - (1-k)^T - T (k/2) (1-k)^(T-1)
+    agree = sum(comb(t, m) * (k / 2) ** m * (1 - k) ** (t - m) for m in range(2, t + 1))
+    return np.array([trimmed, one, one, agree, agree, 1 - trimmed - 2 * one - 2 * agree])
+
+
+def entry_categories(
+    base, models, /, *, density, scope="tensor", layers=None, n_permutations=1, seed=None
+) -> EntryCategories:
+    """S2: the composition of entries after TIES trimming, with two null compositions.
+
+    Parameters
+    ----------
+    base : mapping of str to array_like
+        The pre-trained checkpoint theta_0.
+    models : sequence of mappings of str to array_like
+        The fine-tuned checkpoints, with the tensors and shapes of ``base``.
+    density : float
+        The fraction K of entries kept per task, in (0, 1].
+    scope : {"tensor", "global"}, default "tensor"
+        Trim as ``ties_merge`` does with this scope.
+    layers : None, mapping or callable, optional
+        The pooling of tensors into layers, as in :func:`task_shares`.
+    n_permutations : int, default 1
+        Number of shuffles averaged into the permutation null.
+    seed : None, int or numpy.random.Generator, optional
+        Seed of the one generator that draws every shuffle.
+
+    Returns
+    -------
+    EntryCategories
+        ``observed``, ``null`` and ``permutation``: frames with rows the layers
+        and the six category columns, closed to 1, settings in ``attrs``.
+
+    Raises
+    ------
+    TypeError
+        If a tensor, ``density``, ``layers`` or ``n_permutations`` has the wrong type.
+    ValueError
+        If keys or shapes differ, a value is not finite, ``density`` is outside
+        (0, 1], ``scope`` is unknown or ``layers`` is not a partition.
+
+    See Also
+    --------
+    mass_fate : Where each task's mass goes.
+    coda.merging.ties_merge : The trimming counted here.
+
+    Notes
+    -----
+    Each entry p is counted by its kept trimmed values: ``trimmed`` (no task
+    keeps a non-zero value), ``one_pos``/``one_neg`` (one task, by its sign),
+    ``agree_pos``/``agree_neg`` (two or more, all of that sign), ``conflict``
+    (both signs). A kept entry equal to 0 has no sign and counts as trimmed.
+
+    Null: each of T tasks keeps an entry independently with probability k and
+    its sign is + or - with probability 1/2, independently. The number kept
+    is Binomial(T, k), and given m kept the signs agree with probability
+    2 * 2^-m, so
+
+    - P(trimmed) = (1-k)^T;
+    - P(one_pos) = P(one_neg) = T k (1-k)^(T-1) / 2;
+    - P(agree_pos) = P(agree_neg) = sum_{m>=2} C(T,m) k^m (1-k)^(T-m) 2^-m
+      = (1-k/2)^T - (1-k)^T - T (k/2) (1-k)^(T-1);
+    - P(conflict) = 1 - the five above.
+
+    k is each layer's observed kept fraction (kept non-zero entries over
+    T times the layer's entries): with ``scope="tensor"`` about K, with
+    ``scope="global"`` whatever the global threshold left in that layer.
+
+    The permutation null shuffles the positions of each task's trimmed
+    vector within each tensor (one permutation per task, tensor and round),
+    which keeps every task's kept count and signs but breaks their alignment.
+
+    References
+    ----------
+    .. [1] Yadav, P., Tam, D., Choshen, L., Raffel, C. and Bansal, M. (2023).
+       TIES-Merging: Resolving interference when merging models. NeurIPS.
+       doi:10.48550/arXiv.2306.01708
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coda.merging import entry_categories
+    >>> base = {"w": np.zeros(4)}
+    >>> models = [{"w": np.array([3.0, -1.0, 0.5, 2.0])},
+    ...           {"w": np.array([-1.0, -2.0, 0.1, 4.0])}]
+    >>> result = entry_categories(base, models, density=0.5, seed=0)
+    >>> result.observed
+    part   trimmed  one_pos  one_neg  agree_pos  agree_neg  conflict
+    layer
+    w         0.25     0.25     0.25       0.25        0.0       0.0
+    >>> result.null
+    part   trimmed  one_pos  one_neg  agree_pos  agree_neg  conflict
+    layer
+    w         0.25     0.25     0.25     0.0625     0.0625     0.125
+    """
+    theta0, taus = _checked(base, models)
+    pooling = check_layers(layers, list(theta0))
+    density, scope, *_ = _options(taus, density, scope, "mass", "mean", None, True)
+    n_permutations = check_integer(n_permutations, "n_permutations", minimum=1)
+    rng = np.random.default_rng(seed)
+    weights = np.ones(len(taus), dtype=np.float32)
+    observed, shuffled, sizes = {}, {}, {}
+    for key, _kept, trimmed, _weighted, _agree in _decisions(
+        theta0, taus, density, scope, "mass", weights
+    ):
+        observed[key] = _categories(trimmed)
+        shuffled[key] = (
+            sum(
+                _categories(np.stack([row[rng.permutation(row.size)] for row in trimmed]))
+                for _ in range(n_permutations)
+            )
+            / n_permutations
+        )
+        sizes[key] = (trimmed.shape[1], np.count_nonzero(trimmed))
+    attrs = _attrs("entry_categories", pooling, scope, density)
+    pooled = {layer: sum(observed[key] for key in keys) for layer, keys in pooling.items()}
+    null = {}
+    for layer, keys in pooling.items():
+        entries = sum(sizes[key][0] for key in keys)
+        kept = sum(sizes[key][1] for key in keys)
+        null[layer] = _null_categories(kept / (len(taus) * entries), len(taus))
+    permuted = {layer: sum(shuffled[key] for key in keys) for layer, keys in pooling.items()}
+    return EntryCategories(
+        observed=_frame(pooled, CATEGORIES, True, attrs, "layer"),
+        null=_frame(
+            null, CATEGORIES, True, attrs | {"statistic": "entry_categories_null"}, "layer"
+        ),
+        permutation=_frame(
+            permuted,
+            CATEGORIES,
+            True,
+            attrs | {"statistic": "entry_categories_permutation"},
+            "layer",
+        ),
+    )
+
+
+def _merged(theta0, taus, density, scope, elect, merge, weights, normalize) -> dict:
+    # The merged task vector tau_m from ties_merge's own code, before lam.
+    if scope == "global":
+        return _ties_global(theta0, taus, density, elect, merge, weights)
+    return _ties_tensor(theta0, taus, density, elect, merge, weights, normalize)
+
+
+def mass_fate(
+    base,
+    models,
+    /,
+    *,
+    density,
+    scope="tensor",
+    elect="mass",
+    weights=None,
+    layers=None,
+    closed=True,
+) -> pd.DataFrame:
+    """S3: the fate of each task's L1 mass under TIES: trimmed, survives or dropped.
+
+    Parameters
+    ----------
+    base : mapping of str to array_like
+        The pre-trained checkpoint theta_0.
+    models : sequence of mappings of str to array_like
+        The fine-tuned checkpoints, with the tensors and shapes of ``base``.
+    density : float
+        The fraction K of entries kept per task, in (0, 1].
+    scope : {"tensor", "global"}, default "tensor"
+        Trim as ``ties_merge`` does with this scope.
+    elect : {"mass", "count"}, default "mass"
+        The sign election of ``ties_merge``.
+    weights : array_like of float, optional
+        One weight per model, entering the election as in ``ties_merge``.
+    layers : None, mapping or callable, optional
+        The pooling of tensors into layers, as in :func:`task_shares`.
+    closed : bool, default True
+        Return fractions of each task's mass (True) or the masses themselves.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows (task, layer), columns ``trimmed``, ``survives``, ``dropped``;
+        the settings in ``attrs``.
+
+    Raises
+    ------
+    TypeError
+        If a tensor, ``density`` or ``layers`` has the wrong type.
+    ValueError
+        If keys or shapes differ, a value is not finite, ``density`` is
+        outside (0, 1], an option is unknown, ``weights`` does not hold one
+        number per model or ``layers`` is not a partition.
+
+    See Also
+    --------
+    ownership : How the surviving mass is shared in the merged update.
+    coda.merging.ties_merge : The merge whose trimming and election are used.
+
+    Notes
+    -----
+    For task t and layer l the mass ||tau_t|l||_1 (unweighted) splits into
+    the |tau_t,p| that trimming removed, those kept whose sign equals the
+    elected sign sigma_p (they enter the merge), and those kept with the other
+    sign (election drops them). The three sum to ||tau_t|l||_1. With
+    ``merge="sum"`` and unit weights, sum_t survives_{t,l} = ||tau_m|l||_1,
+    because agreeing entries share one sign.
+
+    References
+    ----------
+    .. [1] Yadav, P., Tam, D., Choshen, L., Raffel, C. and Bansal, M. (2023).
+       TIES-Merging: Resolving interference when merging models. NeurIPS.
+       doi:10.48550/arXiv.2306.01708
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coda.merging import mass_fate
+    >>> base = {"w": np.zeros(4)}
+    >>> models = [{"w": np.array([3.0, -1.0, 0.5, 2.0])},
+    ...           {"w": np.array([-1.0, -2.0, 0.1, 4.0])}]
+    >>> mass_fate(base, models, density=0.5, closed=False)
+    part        trimmed  survives  dropped
+    task  layer
+    task0 w         1.5       5.0      0.0
+    task1 w         1.1       6.0      0.0
+    """
+    theta0, taus = _checked(base, models)
+    pooling = check_layers(layers, list(theta0))
+    closed = check_flag(closed, "closed")
+    density, scope, elect, _, weights, _ = _options(
+        taus, density, scope, elect, "mean", weights, True
+    )
+    fate = {}
+    for key, kept, _trimmed, _weighted, agree in _decisions(
+        theta0, taus, density, scope, elect, weights
+    ):
+        mass = np.abs(np.stack([tau[key].ravel() for tau in taus])).astype(np.float64)
+        fate[key] = np.stack(
+            [
+                (mass * ~kept).sum(axis=1),
+                (mass * (kept & agree)).sum(axis=1),
+                (mass * (kept & ~agree)).sum(axis=1),
+            ],
+            axis=1,
+        )
+    rows = {
+        (task, layer): sum(fate[key][t] for key in keys)
+        for t, task in enumerate(_tasks(len(taus)))
+        for layer, keys in pooling.items()
+    }
+    attrs = _attrs("mass_fate", pooling, scope, density, elect, None, weights)
+    return _frame(rows, FATES, closed, attrs, ["task", "layer"])
+
+
+def ownership(
+    base,
+    models,
+    /,
+    *,
+    density,
+    scope="tensor",
+    elect="mass",
+    merge="mean",
+    weights=None,
+    normalize=True,
+    layers=None,
+    closed=True,
+) -> pd.DataFrame:
+    """S4: the exact split of the merged update's L1 norm over tasks, per layer.
+
+    Parameters
+    ----------
+    base : mapping of str to array_like
+        The pre-trained checkpoint theta_0.
+    models : sequence of mappings of str to array_like
+        The fine-tuned checkpoints, with the tensors and shapes of ``base``.
+    density : float
+        The fraction K of entries kept per task, in (0, 1].
+    scope : {"tensor", "global"}, default "tensor"
+        Trim as ``ties_merge`` does with this scope.
+    elect : {"mass", "count"}, default "mass"
+        The sign election of ``ties_merge``.
+    merge : {"mean", "sum", "max"}, default "mean"
+        How ``ties_merge`` combines the agreeing entries.
+    weights : array_like of float, optional
+        One weight per model, as in ``ties_merge``.
+    normalize : bool, default True
+        As in ``ties_merge`` (``scope="tensor"``, ``merge="mean"`` only).
+    layers : None, mapping or callable, optional
+        The pooling of tensors into layers, as in :func:`task_shares`.
+    closed : bool, default True
+        Return shares summing to 1 (True) or the owned L1 masses, which sum
+        to ||tau_m|l||_1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows the layers, columns ``task0``, ``task1``, ...; settings in ``attrs``.
+
+    Raises
+    ------
+    TypeError
+        If a tensor, ``density`` or ``layers`` has the wrong type.
+    ValueError
+        If keys or shapes differ, a value is not finite, ``density`` is
+        outside (0, 1], an option is unknown, ``weights`` does not hold one
+        number per model, ``normalize=False`` where it does not apply, or
+        ``layers`` is not a partition.
+
+    See Also
+    --------
+    mass_fate : The part of each task's mass that survives.
+    task_shares : The tasks' shares before merging.
+
+    Notes
+    -----
+    Let hat tau_t,p be the trimmed, weighted entries, A_p the tasks whose
+    entry agrees with the elected sign, and tau_m,p the merged entry of
+    ``ties_merge`` (before lam). Task t owns
+
+        o_t,p = |tau_m,p| * |hat tau_t,p| / sum_{s in A_p} |hat tau_s,p|
+
+    for t in A_p and 0 otherwise, so sum_t o_t,p = |tau_m,p| exactly and
+    sum_{t,p in l} o_t,p = ||tau_m|l||_1. Agreeing entries share one sign, so
+    for ``merge="sum"`` o_t,p = |hat tau_t,p|; for ``"mean"`` of the original
+    (divide by |A_p|) o_t,p = |hat tau_t,p| / |A_p|, each agreeing entry's
+    share divided by the number of agreeing tasks; for mergekit's weighted
+    mean it is |hat tau_t,p| / sum_{s in A_p} w_s; for ``"max"`` the largest
+    entry is split in proportion to the agreeing magnitudes. tau_m comes from
+    ``ties_merge``'s own code, so the totals are its L1 norm up to float64
+    summation of float32 values.
+
+    References
+    ----------
+    .. [1] Yadav, P., Tam, D., Choshen, L., Raffel, C. and Bansal, M. (2023).
+       TIES-Merging: Resolving interference when merging models. NeurIPS.
+       doi:10.48550/arXiv.2306.01708
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coda.merging import ownership
+    >>> base = {"w": np.zeros(4)}
+    >>> models = [{"w": np.array([3.0, -1.0, 0.5, 2.0])},
+    ...           {"w": np.array([-1.0, -2.0, 0.1, 4.0])}]
+    >>> ownership(base, models, density=0.5, closed=False)
+    part   task0  task1
+    layer
+    w        4.0    4.0
+    """
+    theta0, taus = _checked(base, models)
+    pooling = check_layers(layers, list(theta0))
+    closed = check_flag(closed, "closed")
+    density, scope, elect, merge, weights, normalize = _options(
+        taus, density, scope, elect, merge, weights, normalize
+    )
+    merged = _merged(theta0, taus, density, scope, elect, merge, weights, normalize)
+    owned = {}
+    for key, _kept, _trimmed, weighted, agree in _decisions(
+        theta0, taus, density, scope, elect, weights
+    ):
+        share = np.abs(weighted).astype(np.float64) * agree
+        total = share.sum(axis=0)
+        out = np.abs(merged[key].ravel()).astype(np.float64)
+        # Where no task agrees the merged entry is 0 and nobody owns it.
+        scale = np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+        owned[key] = (share * scale).sum(axis=1)
+    rows = {layer: sum(owned[key] for key in keys) for layer, keys in pooling.items()}
+    attrs = _attrs("ownership", pooling, scope, density, elect, merge, weights)
+    return _frame(rows, _tasks(len(taus)), closed, attrs, "layer")

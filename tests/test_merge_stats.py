@@ -1,0 +1,265 @@
+"""Tests for coda.merging.stats: S1 to S4, compositional statistics of TIES merges."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+
+import coda  # noqa: F401  (registers DataFrame.coda)
+from coda._results import EntryCategories
+from coda.merging import (
+    entry_categories,
+    mass_fate,
+    ownership,
+    task_shares,
+    task_vectors,
+    ties_merge,
+)
+from coda.merging.stats import CATEGORIES, _null_categories
+
+# t0 keeps 3, 2 (k = 2 of 4); t1 keeps -2, 4. Entry 0: t0 + alone; entry 1:
+# t1 - alone; entry 2: trimmed by both; entry 3: both + (agree).
+BASE = {"w": np.zeros(4)}
+MODELS = [{"w": np.array([3.0, -1.0, 0.5, 2.0])}, {"w": np.array([-1.0, -2.0, 0.1, 4.0])}]
+
+
+def _random(seed, n_models=3, shapes=((6,), (3, 4), (1,))):
+    rng = np.random.default_rng(seed)
+    base = {f"t{i}": rng.normal(size=s) for i, s in enumerate(shapes)}
+    models = [{k: v + rng.normal(size=v.shape) for k, v in base.items()} for _ in range(n_models)]
+    return base, models
+
+
+# ---------------------------------------------------------------------------
+# S1 task shares
+
+
+def test_task_shares_by_hand_with_pooling():
+    base = {"a": np.zeros(2), "b": np.zeros(1), "c": np.zeros(1)}
+    models = [
+        {"a": np.array([1.0, -1.0]), "b": np.array([3.0]), "c": np.array([1.0])},
+        {"a": np.array([0.0, 6.0]), "b": np.array([1.0]), "c": np.array([0.0])},
+    ]
+    # a: |tau_0| = 2, |tau_1| = 6 -> 0.25, 0.75; b+c: 4 and 1 -> 0.8, 0.2.
+    pooled = task_shares(base, models, layers={"first": ["a"], "rest": ["b", "c"]})
+    assert_allclose(pooled.to_numpy(), [[0.25, 0.75], [0.8, 0.2]])
+    assert list(pooled.index) == ["first", "rest"]
+    assert pooled.attrs["layers"] == {"first": ["a"], "rest": ["b", "c"]}
+    by_name = task_shares(base, models, layers=lambda key: "first" if key == "a" else "rest")
+    pd.testing.assert_frame_equal(by_name, pooled)
+    raw = task_shares(base, models, layers={"first": ["a"], "rest": ["b", "c"]}, closed=False)
+    assert_allclose(raw.to_numpy(), [[2.0, 6.0], [4.0, 1.0]])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31), st.floats(0.01, 100.0))
+def test_task_shares_close_and_are_scale_equivariant(seed, factor):
+    base, models = _random(seed)
+    shares = task_shares(base, models)
+    assert_allclose(shares.sum(axis=1), 1.0, rtol=1e-12)
+    taus = task_vectors(base, models)
+    scaled = [{k: base[k] + factor * tau[k].astype(np.float64) for k in base} for tau in taus]
+    assert_allclose(task_shares(base, scaled).to_numpy(), shares.to_numpy(), rtol=1e-4)
+
+
+def test_task_shares_frame_works_with_the_accessor():
+    shares = task_shares(*_random(1))
+    assert_allclose(shares.coda.clr().sum(axis=1), 0.0, atol=1e-12)
+
+
+def test_inputs_are_not_mutated():
+    base, models = _random(2)
+    copies = [{k: v.copy() for k, v in m.items()} for m in [base, *models]]
+    task_shares(base, models)
+    entry_categories(base, models, density=0.3, seed=0)
+    mass_fate(base, models, density=0.3)
+    ownership(base, models, density=0.3, scope="global")
+    for before, after in zip(copies, [base, *models], strict=True):
+        for key in before:
+            assert_array_equal(before[key], after[key])
+
+
+# ---------------------------------------------------------------------------
+# S2 entry categories and their nulls
+
+
+def test_entry_categories_by_hand():
+    result = entry_categories(BASE, MODELS, density=0.5, seed=0)
+    assert isinstance(result, EntryCategories)
+    assert list(result.observed.columns) == list(CATEGORIES)
+    assert_allclose(result.observed.to_numpy(), [[0.25, 0.25, 0.25, 0.25, 0.0, 0.0]])
+    # k = 4 kept / (2 tasks * 4 entries) = 0.5, T = 2: (1-k)^2 = 0.25,
+    # 2 k (1-k) / 2 = 0.25, k^2 / 4 = 0.0625, conflict 1 - 0.25 - 0.5 - 0.125.
+    assert_allclose(result.null.to_numpy(), [[0.25, 0.25, 0.25, 0.0625, 0.0625, 0.125]])
+    assert result.observed.attrs["scope"] == "tensor"
+    assert result.observed.attrs["density"] == 0.5
+
+
+def test_entry_categories_conflict_and_global_scope():
+    base = {"w": np.zeros(3)}
+    models = [{"w": np.array([2.0, -3.0, 1.0])}, {"w": np.array([-2.0, -3.0, 0.5])}]
+    # Global, K = 0.5, d = 3: r = 3 - 1 = 2, h_0 = 2 keeps 2, -3 (|.| >= 2);
+    # h_1 = 2 keeps -2, -3. Entry 0 conflict, 1 agree -, 2 trimmed.
+    result = entry_categories(base, models, density=0.5, scope="global")
+    assert_allclose(result.observed.to_numpy(), [[1 / 3, 0, 0, 0, 1 / 3, 1 / 3]])
+
+
+@pytest.mark.parametrize(("k", "n_tasks"), [(0.2, 3), (0.5, 4), (0.05, 2)])
+def test_null_against_simulation(k, n_tasks):
+    rng = np.random.default_rng(7)
+    n = 200_000
+    kept = rng.random((n_tasks, n)) < k
+    signs = rng.choice([-1.0, 1.0], size=(n_tasks, n))
+    npos = ((signs > 0) & kept).sum(axis=0)
+    nneg = ((signs < 0) & kept).sum(axis=0)
+    total = npos + nneg
+    simulated = np.array(
+        [
+            np.mean(total == 0),
+            np.mean((total == 1) & (npos == 1)),
+            np.mean((total == 1) & (nneg == 1)),
+            np.mean((total >= 2) & (nneg == 0)),
+            np.mean((total >= 2) & (npos == 0)),
+            np.mean((npos > 0) & (nneg > 0)),
+        ]
+    )
+    expected = _null_categories(k, n_tasks)
+    # Five binomial standard errors per category.
+    error = 5 * np.sqrt(expected * (1 - expected) / n)
+    assert np.all(np.abs(simulated - expected) <= error)
+    assert_allclose(expected.sum(), 1.0)
+    # The closed sum of agreeing patterns: (1-k/2)^T - (1-k)^T - T (k/2) (1-k)^(T-1).
+    closed = (
+        (1 - k / 2) ** n_tasks - (1 - k) ** n_tasks - n_tasks * k / 2 * (1 - k) ** (n_tasks - 1)
+    )
+    assert_allclose(expected[3], closed)
+
+
+def test_permutation_null_is_seeded_and_keeps_single_task_counts():
+    base, models = _random(3, n_models=3, shapes=((50,), (20,)))
+    first = entry_categories(base, models, density=0.3, n_permutations=3, seed=5)
+    again = entry_categories(base, models, density=0.3, n_permutations=3, seed=5)
+    pd.testing.assert_frame_equal(first.permutation, again.permutation)
+    assert_allclose(first.permutation.sum(axis=1), 1.0)
+    # One task: shuffling moves entries but not their categories.
+    single = entry_categories(base, models[:1], density=0.3, seed=1)
+    pd.testing.assert_frame_equal(
+        single.permutation, single.observed.rename_axis(index="layer"), check_like=True
+    )
+
+
+# ---------------------------------------------------------------------------
+# S3 mass fate
+
+
+def test_mass_fate_by_hand_with_a_drop():
+    base = {"w": np.zeros(3)}
+    models = [{"w": np.array([2.0, -3.0, 1.0])}, {"w": np.array([-5.0, -3.0, 0.5])}]
+    # Tensor scope, k = max(1, floor(0.5 * 3)) = 1: t0 keeps -3, t1 keeps -5.
+    # Entry 0: sum -5 -> sigma -, t1 survives 5; entry 1: -3 survives for t0.
+    fate = mass_fate(base, models, density=0.5, closed=False)
+    assert_allclose(fate.to_numpy(), [[3.0, 3.0, 0.0], [3.5, 5.0, 0.0]])
+    # Global, K = 0.5, d = 3, r = 2: h_0 = 2 keeps 2, -3; h_1 = 3 keeps -5, -3.
+    # Entry 0: 2 - 5 = -3 -> sigma -, t0's 2 is dropped.
+    fate = mass_fate(base, models, density=0.5, scope="global", closed=False)
+    assert_allclose(fate.to_numpy(), [[1.0, 3.0, 2.0], [0.5, 8.0, 0.0]])
+    assert fate.index.names == ["task", "layer"]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.integers(0, 2**31), st.sampled_from([0.1, 0.3, 1.0]), st.sampled_from(["tensor", "global"])
+)
+def test_mass_fate_reproduces_the_summed_merge(seed, density, scope):
+    base, models = _random(seed)
+    fate = mass_fate(base, models, density=density, scope=scope, closed=False)
+    taus = task_vectors(base, models)
+    for t, tau in enumerate(taus):
+        totals = [np.abs(tau[k]).sum(dtype=np.float64) for k in base]
+        assert_allclose(fate.loc[f"task{t}"].sum(axis=1), totals, rtol=1e-6)
+    zero = {k: np.zeros_like(v) for k, v in base.items()}
+    shifted = [{k: tau[k] for k in base} for tau in taus]
+    merged = ties_merge(zero, shifted, density=density, scope=scope, merge="sum")
+    survived = fate["survives"].groupby(level="layer", sort=False).sum()
+    assert_allclose(survived, [np.abs(merged[k]).sum(dtype=np.float64) for k in base], rtol=1e-5)
+    assert_allclose(mass_fate(base, models, density=density, scope=scope).sum(axis=1), 1.0)
+
+
+# ---------------------------------------------------------------------------
+# S4 ownership
+
+
+def test_ownership_by_hand():
+    # Merged [3, -2, 0, 3]; entry 3 is the mean (2 + 4) / 2 = 3, owned 2/6 and 4/6:
+    # task0 3 + 1 = 4, task1 2 + 2 = 4, total 8 = ||tau_m||_1.
+    owned = ownership(BASE, MODELS, density=0.5, closed=False)
+    assert_allclose(owned.to_numpy(), [[4.0, 4.0]])
+    assert_allclose(ownership(BASE, MODELS, density=0.5).to_numpy(), [[0.5, 0.5]])
+    # merge="sum": entry 3 is 6, each task owns its own entry: 3 + 2, 2 + 4.
+    owned = ownership(BASE, MODELS, density=0.5, merge="sum", closed=False)
+    assert_allclose(owned.to_numpy(), [[5.0, 6.0]])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(0, 2**31),
+    st.sampled_from(["tensor", "global"]),
+    st.sampled_from(["mean", "sum", "max"]),
+    st.sampled_from(["mass", "count"]),
+    st.booleans(),
+)
+def test_ownership_identity(seed, scope, merge, elect, weighted):
+    base, models = _random(seed, n_models=4)
+    weights = [0.5, 1.0, 2.0, 1.5] if weighted else None
+    options = {"density": 0.3, "scope": scope, "merge": merge, "elect": elect, "weights": weights}
+    owned = ownership(base, models, **options, closed=False)
+    merged = ties_merge(base, models, **options)
+    norms = [np.abs(merged[k] - base[k].astype(np.float32)).sum(dtype=np.float64) for k in base]
+    # ties_merge returns theta_0 + tau_m in float32: rounding of theta_0's scale.
+    assert_allclose(owned.sum(axis=1), norms, rtol=1e-5, atol=1e-5)
+    # Against the merged task vector itself (zero base), equal to float64 rounding.
+    zero = {k: np.zeros_like(v) for k, v in base.items()}
+    taus = task_vectors(base, models)
+    exact = ties_merge(zero, taus, **options)
+    owned = ownership(zero, taus, **options, closed=False)
+    assert_allclose(
+        owned.sum(axis=1), [np.abs(exact[k]).sum(dtype=np.float64) for k in base], rtol=1e-12
+    )
+    shares = ownership(zero, taus, **options)
+    assert_allclose(shares.dropna().sum(axis=1), 1.0, rtol=1e-12)
+    assert shares.attrs["merge"] == merge
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+
+@pytest.mark.parametrize(
+    ("layers", "match"),
+    [
+        ({"x": ["t0", "t1", "t2", "nope"]}, "names tensors the models lack: 'nope'"),
+        ({"x": ["t0", "t1", "t2"], "y": ["t0"]}, "more than one layer: 't0'"),
+        ({"x": ["t0"]}, "leaves tensors out of every layer: 't1', 't2'"),
+    ],
+)
+def test_bad_layers(layers, match):
+    with pytest.raises(ValueError, match=match):
+        task_shares(*_random(0), layers=layers)
+
+
+def test_bad_options():
+    base, models = _random(0)
+    with pytest.raises(TypeError, match="layers=3; expected None, a mapping"):
+        task_shares(base, models, layers=3)
+    with pytest.raises(ValueError, match="scope"):
+        entry_categories(base, models, density=0.2, scope="layer")
+    with pytest.raises(ValueError, match=r"density=0; expected a number in \(0, 1\]"):
+        mass_fate(base, models, density=0)
+    with pytest.raises(ValueError, match="n_permutations=0"):
+        entry_categories(base, models, density=0.2, n_permutations=0)
+    with pytest.raises(ValueError, match="weights"):
+        ownership(base, models, density=0.2, weights=[1.0])
+    with pytest.raises(ValueError, match="merge"):
+        ownership(base, models, density=0.2, merge="median")
