@@ -305,3 +305,35 @@ class EntryCategories:
     observed: pd.DataFrame
     null: pd.DataFrame
     permutation: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class MergeDescription:
+    """The compositional statistics S1 to S6 of a TIES merge, per layer.
+
+    Attributes
+    ----------
+    shares : DataFrame
+        S1, rows layers, columns tasks: each task's share of the change.
+    categories : EntryCategories
+        S2, the six entry categories after trimming, with both nulls.
+    fate : DataFrame
+        S3, rows (task, layer), columns ``trimmed``, ``survives``, ``dropped``.
+    ownership : DataFrame
+        S4, rows layers, columns tasks: shares of the merged update's L1 norm.
+    conflict : DataFrame
+        S5, rows (layer, m, subset), columns ``observed`` and ``null``.
+    patterns : DataFrame or None
+        S6, rows layers, columns the 2^T sign patterns; None when T > 8.
+    log_odds : DataFrame or None
+        S6, rows layers, columns task pairs: conditional log odds ratios of
+        sign agreement; None when T > 8.
+    """
+
+    shares: pd.DataFrame
+    categories: EntryCategories
+    fate: pd.DataFrame
+    ownership: pd.DataFrame
+    conflict: pd.DataFrame
+    patterns: pd.DataFrame | None
+    log_odds: pd.DataFrame | None

@@ -1336,3 +1336,48 @@ def check_layers(layers, keys: Sequence[str], name: str = "layers") -> dict:
                 "tensor of the base to exactly one layer"
             )
     return pooling
+
+
+def check_model_count(n_models: int, *, maximum: int | None = None, name: str = "models") -> None:
+    """Raise unless 2 <= ``n_models`` (<= ``maximum``): statistics of several models."""
+    if n_models < 2:
+        raise ValueError(
+            f"{name} holds {n_models} model(s); this statistic compares models, so pass at least 2"
+        )
+    if maximum is not None and n_models > maximum:
+        raise ValueError(
+            f"{name} holds {n_models} models; sign patterns have 2^T parts and need at "
+            f"most {maximum} models, so pass a subset of the tasks"
+        )
+
+
+def check_shard_out(out, max_shard_bytes) -> None:
+    """Raise if ``max_shard_bytes`` is given without an ``out`` path to shard."""
+    if out is None and max_shard_bytes is not None:
+        raise ValueError(
+            f"max_shard_bytes={max_shard_bytes!r} without out; shards exist only when the "
+            "merged model is written: pass out='merged/model.safetensors' or leave it out"
+        )
+
+
+def check_describe_scope(scope, name: str = "scope") -> str:
+    """Return ``scope`` if ``describe`` supports it: "tensor" only, for now."""
+    if scope == "global":
+        raise ValueError(
+            f"{name}='global' is not supported by describe yet: its thresholds span the "
+            "whole model, so reading one tensor at a time would need them passed in; use "
+            "scope='tensor', or the functions of coda.merging (task_shares, "
+            "entry_categories, ...) on in-memory mappings, which support 'global'"
+        )
+    return check_option(scope, name, ("tensor",))
+
+
+def check_number_text(text: str, name: str) -> float:
+    """Return one number of a comma-separated command-line list as a float."""
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"{name} holds {text.strip()!r}, which is not a number; pass numbers "
+            "separated by commas, e.g. 1,0.5,1"
+        ) from None

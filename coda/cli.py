@@ -5,7 +5,9 @@ simulates data with a known network and shows how well it is recovered.
 Both write ``pcor.csv``, ``partial_variance.csv`` and ``edges.csv`` into the
 output directory and print a short summary. ``coda roman-glass`` writes the
 Roman glass case study (``coda.casestudy``) as ``report.md`` with PNG figures
-and CSV tables. Bad input ends with exit code 2 and a one-line
+and CSV tables. ``coda merge BASE FT1 FT2 ...`` merges fine-tuned models
+(task arithmetic, TIES or DARE) from checkpoint files into a safetensors
+checkpoint. Bad input ends with exit code 2 and a one-line
 ``coda: error: ...`` message on stderr.
 """
 
@@ -14,8 +16,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from coda._validation import (
@@ -23,6 +27,7 @@ from coda._validation import (
     check_file,
     check_fraction,
     check_no_zeros,
+    check_number_text,
     check_numeric_columns,
 )
 from coda.datasets import simulate
@@ -38,6 +43,7 @@ _GRAPHS = ("chain", "hub", "random")
 # A first column with one of these names holds sample identifiers, not a part.
 _ID_NAME = re.compile(r"(id|samples?|sample[ _.-]?ids?|cups?|names?|labels?|.*[ _.-]id)", re.I)
 _STRONGEST = 5
+_MERGES = ("ties", "task_arithmetic", "dare")
 
 
 def _alpha(text: str) -> float:
@@ -127,6 +133,46 @@ def _parser() -> argparse.ArgumentParser:
         help="download the data if no local copy is found (default: never download)",
     )
     glass.set_defaults(handler=_run_roman_glass)
+
+    merge = commands.add_parser(
+        "merge",
+        help="merge fine-tuned models of one base into a safetensors checkpoint",
+        description="Merge fine-tuned checkpoints (safetensors, sharded index, npz or "
+        "PyTorch files) of one base model by task arithmetic, TIES or DARE, one tensor "
+        "at a time, and write the merged model as safetensors with the base's metadata.",
+    )
+    merge.add_argument("base", metavar="BASE", help="checkpoint of the base model")
+    merge.add_argument("models", metavar="FT", nargs="+", help="fine-tuned checkpoints")
+    merge.add_argument(
+        "--method", choices=_MERGES, default="ties", help="merging rule (default: ties)"
+    )
+    merge.add_argument(
+        "--density",
+        type=float,
+        default=0.2,
+        help="fraction kept per task, ties and dare (default: 0.2)",
+    )
+    merge.add_argument(
+        "--scope",
+        choices=("tensor", "global"),
+        default="tensor",
+        help="ties trimming per tensor (mergekit) or over the model (original code) "
+        "(default: tensor)",
+    )
+    merge.add_argument("--weights", help="one weight per model, comma-separated: 1,0.5,1")
+    merge.add_argument("--lam", type=float, default=1.0, help="scaling lambda (default: 1.0)")
+    merge.add_argument("--seed", type=int, default=0, help="dare random seed (default: 0)")
+    merge.add_argument(
+        "--out",
+        default="merged/model.safetensors",
+        help="output safetensors file (default: merged/model.safetensors)",
+    )
+    merge.add_argument(
+        "--max-shard-bytes",
+        type=int,
+        help="shard the output above this many bytes per file (default: one file)",
+    )
+    merge.set_defaults(handler=_run_merge)
     return parser
 
 
@@ -230,6 +276,51 @@ def _run_roman_glass(args) -> None:
     files = write_report(cups, args.out, n_boot=args.n_boot, seed=args.seed)
     print(f"coda roman-glass: {cups.shape[0]} cups, {cups.shape[1]} oxides")
     print("wrote " + ", ".join(str(f) for f in files))
+
+
+def _run_merge(args) -> None:
+    from coda.merging import dare, task_arithmetic, ties_merge
+
+    weights = None
+    if args.weights is not None:
+        weights = [check_number_text(w, "--weights") for w in args.weights.split(",")]
+    options = {"weights": weights, "lam": args.lam}
+    if args.method == "ties":
+        merge = ties_merge
+        options.update(density=args.density, scope=args.scope)
+        rule = f"ties (scope {args.scope}, density {args.density:g})"
+    elif args.method == "dare":
+        merge = dare
+        options.update(density=args.density, seed=args.seed)
+        rule = f"dare (density {args.density:g}, seed {args.seed})"
+    else:
+        merge = task_arithmetic
+        rule = "task arithmetic"
+    out = Path(args.out)
+    # Directories made for the output are removed again if the merge fails, so
+    # bad input leaves nothing behind.
+    made = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        written = merge(
+            args.base, args.models, out=out, max_shard_bytes=args.max_shard_bytes, **options
+        )
+    except BaseException:
+        for directory in made:
+            directory.rmdir()
+        raise
+    elapsed = time.perf_counter() - start
+    from coda.merging import open_checkpoint
+
+    with open_checkpoint(written) as merged:
+        names = merged.keys()
+        parameters = sum(int(np.prod(merged.shape(name))) for name in names)
+        files = sorted({str(merged.file_of(name)) for name in names}) or [str(written)]
+    print(f"coda merge: {len(args.models)} models onto {args.base} by {rule}, lam {args.lam:g}")
+    print(f"{len(names)} tensors, {parameters} parameters, {elapsed:.2f} s")
+    extra = f" (index {written})" if written.name.endswith(".index.json") else ""
+    print("wrote " + ", ".join(files) + extra)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,17 +11,23 @@ from coda.merging.checkpoints import (
     open_checkpoint,
     write_checkpoint,
 )
+from coda.merging.describe import describe
+from coda.merging.patterns import conflict_curve, sign_agreement_log_odds, sign_patterns
 from coda.merging.stats import entry_categories, mass_fate, ownership, task_shares
 from coda.merging.ties import dare, task_arithmetic, task_vectors, ties_merge
 
 __all__ = [
     "Checkpoint",
     "check_compatible",
+    "conflict_curve",
     "dare",
+    "describe",
     "entry_categories",
     "mass_fate",
     "open_checkpoint",
     "ownership",
+    "sign_agreement_log_odds",
+    "sign_patterns",
     "task_arithmetic",
     "task_shares",
     "task_vectors",

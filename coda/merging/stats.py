@@ -26,13 +26,10 @@ from coda._validation import (
     check_normalize,
     check_option,
 )
-from coda.merging.ties import (
-    _agreeing,
-    _checked,
-    _ties_global,
-    _ties_tensor,
-)
-from coda.merging.ties import _decisions as _tie_decisions
+from coda.merging._rules import _agreeing
+from coda.merging._rules import _decisions as _tie_decisions
+from coda.merging._sources import _checked
+from coda.merging.ties import _ties_global, _ties_tensor
 
 __all__ = ["entry_categories", "mass_fate", "ownership", "task_shares"]
 

@@ -2,7 +2,10 @@
 
 Every function takes the base checkpoint and a list of fine-tuned checkpoints,
 each a mapping of tensor name to array, computes in float32, and returns a dict
-of tensor name to float32 array in the base's key order.
+of tensor name to float32 array in the base's key order. The merging functions
+also read checkpoint files (through :func:`coda.merging.open_checkpoint`) one
+tensor at a time and can write the merged model to disk as safetensors, so
+merging T models holds O(T x largest tensor) in memory, not T whole models.
 """
 
 from __future__ import annotations
@@ -10,49 +13,17 @@ from __future__ import annotations
 import numpy as np
 
 from coda._validation import (
-    check_finite_tensor,
     check_fraction,
     check_model_weights,
     check_models,
     check_normalize,
     check_option,
     check_real,
-    check_same_shape,
-    check_same_tensors,
-    check_tensor_mapping,
 )
+from coda.merging._rules import _agreeing, _decisions, _merge_global
+from coda.merging._sources import _check_out, _checked, _finish, _inputs
 
 __all__ = ["dare", "task_arithmetic", "task_vectors", "ties_merge"]
-
-
-def _float32(value, tensor: str, model: str) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float32)
-    check_finite_tensor(array, tensor, model)
-    return array
-
-
-def _checked(base, models) -> tuple[dict, list[dict]]:
-    """Return the base as float32 arrays and each model's task vectors, after checks."""
-    base = check_tensor_mapping(base, "base")
-    models = check_models(models)
-    theta0 = {key: _float32(value, key, "base") for key, value in base.items()}
-    taus = []
-    for t, model in enumerate(models):
-        label = f"models[{t}]"
-        model = check_tensor_mapping(model, label)
-        check_same_tensors(list(theta0), list(model), "mapping", label)
-        tau = {}
-        for key, start in theta0.items():
-            check_same_shape(key, np.shape(model[key]), start.shape, "mapping", label)
-            tau[key] = _float32(model[key], key, label) - start
-        taus.append(tau)
-    return theta0, taus
-
-
-def _add(theta0: dict, merged: dict, lam: float) -> dict:
-    # theta = theta_0 + lam * tau_m, in float32.
-    lam = np.float32(lam)
-    return {key: start + lam * merged[key] for key, start in theta0.items()}
 
 
 def _weighted_sum(vectors: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
@@ -115,32 +86,44 @@ def task_vectors(base, models, /) -> list[dict]:
     return _checked(base, models)[1]
 
 
-def task_arithmetic(base, models, /, *, weights=None, lam=1.0) -> dict:
+def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_shard_bytes=None):
     """Merge fine-tuned models by adding their weighted task vectors to the base.
 
     Parameters
     ----------
-    base : mapping of str to array_like
-        The pre-trained checkpoint theta_0.
-    models : sequence of mappings of str to array_like
+    base : str, os.PathLike, Checkpoint or mapping of str to array_like
+        The pre-trained checkpoint theta_0: a file opened with
+        :func:`~coda.merging.open_checkpoint` or a mapping of tensor name to array.
+    models : sequence of str, os.PathLike, Checkpoint or mapping
         The fine-tuned checkpoints, with the tensors and shapes of ``base``.
     weights : array_like of float, optional
         One weight w_t per model; None gives every model weight 1.
     lam : float, default 1.0
         The scaling lambda of the summed task vectors.
+    out : str or os.PathLike, optional
+        Write the merged model to this ``.safetensors`` file (its directory
+        must exist) with the base's metadata, instead of returning it.
+    max_shard_bytes : int, optional
+        With ``out``: most tensor bytes per file; above it the model is
+        sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
 
     Returns
     -------
-    dict of str to numpy.ndarray
-        The merged checkpoint as float32, in the base's key order.
+    dict of str to numpy.ndarray or pathlib.Path
+        Without ``out``, the merged checkpoint as float32, in the base's key
+        order (sorted for a file); with ``out``, the written file to open (the
+        index of a sharded checkpoint).
 
     Raises
     ------
     TypeError
         If a tensor is not numeric or ``lam`` is not a number.
     ValueError
-        If keys or shapes differ from the base's, a value is not finite, or
-        ``weights`` does not hold one finite number per model.
+        If keys or shapes differ from the base's, a file is corrupt or
+        truncated, a value is not finite, ``weights`` does not hold one finite
+        number per model, or ``max_shard_bytes`` comes without ``out``.
+    FileNotFoundError
+        If a checkpoint path does not exist.
 
     See Also
     --------
@@ -151,6 +134,12 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0) -> dict:
     -----
     theta = theta_0 + lam * sum_t w_t tau_t, with the tasks added in the order
     given, in float32.
+
+    With checkpoint files every model is checked against the base (names,
+    shapes, corrupt files) before anything is computed or written, and the
+    tensors are then read, merged and written one name at a time: memory is
+    O(T x largest tensor) plus one output shard. The output appears
+    atomically; a failure midway leaves no file.
 
     References
     ----------
@@ -165,136 +154,47 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0) -> dict:
     >>> models = [{"w": np.array([1.0, -2.0])}, {"w": np.array([3.0, 2.0])}]
     >>> task_arithmetic(base, models, lam=0.5)
     {'w': array([2., 0.], dtype=float32)}
+
+    Checkpoint files in, a safetensors file out:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from coda.merging import open_checkpoint, write_checkpoint
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     files = [write_checkpoint(m, Path(tmp) / f"ft{t}.safetensors")
+    ...              for t, m in enumerate(models)]
+    ...     start = write_checkpoint(base, Path(tmp) / "base.safetensors",
+    ...                              metadata={"format": "np"})
+    ...     out = task_arithmetic(start, files, lam=0.5, out=Path(tmp) / "merged.safetensors")
+    ...     with open_checkpoint(out) as merged:
+    ...         print(out.name, merged.metadata, merged.read("w"))
+    merged.safetensors {'format': 'np'} [2. 0.]
     """
-    theta0, taus = _checked(base, models)
-    weights = check_model_weights(weights, "weights", len(taus))
+    weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_real(lam, "lam")
-    merged = {key: _weighted_sum([tau[key] for tau in taus], weights) for key in theta0}
-    return _add(theta0, merged, lam)
+    max_shard_bytes = _check_out(out, max_shard_bytes)
+    with _inputs(base, models) as (theta0, taus, metadata, _shapes):
+        merged = ((key, _weighted_sum([tau[key] for tau in taus], weights)) for key in theta0)
+        return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
 
 
-def _top_k_mask(magnitude: np.ndarray, k: int) -> np.ndarray:
-    """Mask of exactly ``k`` largest entries of a flat array, ties to the lowest index."""
-    n = magnitude.size
-    if k >= n:
-        return np.ones(n, dtype=bool)
-    # np.partition is an O(n) selection: the value at n - k is the k-th largest.
-    kth = np.partition(magnitude, n - k)[n - k]
-    mask = magnitude > kth
-    tied = np.flatnonzero(magnitude == kth)
-    mask[tied[: k - np.count_nonzero(mask)]] = True
-    return mask
+def _ties_global(theta0, taus, density, elect, merge, weights) -> dict:
+    # The merged task vectors as a dict, for coda.merging.stats.
+    return dict(_global_updates(theta0, taus, density, elect, merge, weights))
 
 
-def _global_thresholds(taus: list[dict], keys: list[str], density: float) -> list:
-    """Per task h_t, the r-th smallest |tau_t| over all tensors, r = d - floor(d K)."""
-    thresholds = []
-    for tau in taus:
-        magnitude = np.concatenate([np.abs(tau[key]).ravel() for key in keys])
-        d = magnitude.size
-        # ties-merging merge_utils.topk_values_mask: k = d - int(d * K), then
-        # kthvalue(k) (1-based) of |M|; K = 1 gives k = 0, where torch raises and
-        # coda keeps every entry.
-        r = d - int(d * density)
-        thresholds.append(np.float32(0.0) if r == 0 else np.partition(magnitude, r - 1)[r - 1])
-    return thresholds
+def _ties_tensor(theta0, taus, density, elect, merge, weights, normalize) -> dict:
+    return dict(_tensor_updates(theta0, taus, density, elect, merge, weights, normalize))
 
 
-def _elect_sums(stack: np.ndarray, elect: str) -> np.ndarray:
-    if elect == "mass":
-        return stack.sum(axis=0)
-    return np.sign(stack).sum(axis=0)
-
-
-def _agreeing(stack: np.ndarray, positive: np.ndarray) -> np.ndarray:
-    """Entries whose sign is + where ``positive`` holds and - elsewhere."""
-    # Boolean algebra instead of np.where: masked selection on random masks is
-    # branchy and about ten times slower than these element-wise passes.
-    return ((stack > 0) & positive) | ((stack < 0) & ~positive)
-
-
-def _merge_global(trimmed: np.ndarray, sigma: np.ndarray, merge: str) -> np.ndarray:
-    # merge_utils.disjoint_merge: where sigma > 0 keep positive entries, else
-    # (sigma < 0 or an unresolved 0) keep negative entries.
-    agree = _agreeing(trimmed, sigma > 0)
-    selected = trimmed * agree
-    if merge == "mean":
-        count = np.maximum(np.count_nonzero(agree, axis=0), 1).astype(np.float32)
-        return selected.sum(axis=0) / count
-    if merge == "sum":
-        return selected.sum(axis=0)
-    return np.abs(selected).max(axis=0) * sigma
-
-
-def _decisions(theta0, taus, density, scope, elect, weights):
-    """Yield ``(key, kept, weighted, sigma)`` per tensor: the TIES decisions.
-
-    ``kept`` is each task's trim mask and ``weighted`` its trimmed, weighted
-    task vector (both of shape (T, n), flattened); ``sigma`` the elected sign
-    (n,) as float32. The one place where trimming and election happen: both
-    :func:`ties_merge` and the statistics of :mod:`coda.merging.stats` use it,
-    so they cannot drift apart.
-
-    ``scope="global"`` (ties-merging merge_utils): one threshold per task over
-    all tensors; sigma is the sign of the elected sum and, where that is 0,
-    the model-wide majority sign (resolve_zero_signs), which may itself be 0.
-    ``scope="tensor"`` (mergekit): exactly k entries per tensor and task;
-    sigma = +1 where the weighted sum is >= 0, else -1.
-    """
-    if scope == "global":
-        keys = sorted(theta0)
-        thresholds = _global_thresholds(taus, keys, density)
-
-        def trim(key):
-            return np.stack(
-                [np.abs(tau[key].ravel()) >= h for tau, h in zip(taus, thresholds, strict=True)]
-            )
-
-        def weigh(key, kept):
-            return np.stack(
-                [w * (tau[key].ravel() * m) for tau, w, m in zip(taus, weights, kept, strict=True)]
-            )
-
-        # merge_utils.resolve_zero_signs: the model-wide majority of elected signs.
-        majority = 0
-        for key in keys:
-            votes = np.sign(_elect_sums(weigh(key, trim(key)), elect))
-            majority += int(votes.sum(dtype=np.int64))
-        majority = np.float32(np.sign(majority))
-    else:
-        keys = list(theta0)
-
-        def trim(key):
-            k = max(1, int(density * theta0[key].size))
-            return np.stack([_top_k_mask(np.abs(tau[key].ravel()), k) for tau in taus])
-
-        def weigh(key, kept):
-            return np.stack(
-                [w * (tau[key].ravel() * m) for tau, w, m in zip(taus, weights, kept, strict=True)]
-            )
-
-    for key in keys:
-        kept = trim(key)
-        weighted = weigh(key, kept)
-        sums = _elect_sums(weighted, elect)
-        if scope == "global":
-            votes = np.sign(sums).astype(np.float32)
-            sigma = np.where(votes == 0, majority, votes)
-        else:
-            # mergekit get_mask: sigma = +1 where the sum is >= 0.
-            sigma = np.where(sums >= 0, np.float32(1.0), np.float32(-1.0))
-        yield key, kept, weighted, sigma
-
-
-def _ties_global(theta0, taus, density, elect, merge, weights):
-    merged = {}
+def _global_updates(theta0, taus, density, elect, merge, weights):
+    """Yield ``(key, tau_m)`` per tensor for ``scope="global"``."""
     for key, _kept, weighted, sigma in _decisions(theta0, taus, density, "global", elect, weights):
-        merged[key] = _merge_global(weighted, sigma, merge).reshape(theta0[key].shape)
-    return merged
+        yield key, _merge_global(weighted, sigma, merge).reshape(theta0[key].shape)
 
 
-def _ties_tensor(theta0, taus, density, elect, merge, weights, normalize):
-    merged = {}
+def _tensor_updates(theta0, taus, density, elect, merge, weights, normalize):
+    """Yield ``(key, tau_m)`` per tensor for ``scope="tensor"``."""
     for key, _kept, weighted, sigma in _decisions(theta0, taus, density, "tensor", elect, weights):
         positive = sigma > 0
         # An entry agrees when its sign equals sigma, so trimmed zeros never agree.
@@ -307,8 +207,7 @@ def _ties_tensor(theta0, taus, density, elect, merge, weights, normalize):
             if merge == "mean" and normalize:
                 divisor = (agree * weights[:, None]).sum(axis=0)
                 out = out / (divisor + (divisor == 0))
-        merged[key] = out.reshape(theta0[key].shape)
-    return merged
+        yield key, out.reshape(theta0[key].shape)
 
 
 def ties_merge(
@@ -323,7 +222,9 @@ def ties_merge(
     weights=None,
     lam=1.0,
     normalize=True,
-) -> dict:
+    out=None,
+    max_shard_bytes=None,
+):
     """Merge fine-tuned models with TIES: trim, elect a sign, merge the agreeing entries.
 
     TIES-Merging [1]_ keeps the largest entries of each task vector, elects one
@@ -333,9 +234,10 @@ def ties_merge(
 
     Parameters
     ----------
-    base : mapping of str to array_like
-        The pre-trained checkpoint theta_0.
-    models : sequence of mappings of str to array_like
+    base : str, os.PathLike, Checkpoint or mapping of str to array_like
+        The pre-trained checkpoint theta_0: a file opened with
+        :func:`~coda.merging.open_checkpoint` or a mapping of tensor name to array.
+    models : sequence of str, os.PathLike, Checkpoint or mapping
         The fine-tuned checkpoints, with the tensors and shapes of ``base``.
     density : float
         The fraction K of entries kept per task, in (0, 1].
@@ -353,20 +255,32 @@ def ties_merge(
     normalize : bool, default True
         With ``scope="tensor"`` and ``merge="mean"``: divide by the sum of the
         agreeing weights (True, mergekit's default) or not (False, a sum).
+    out : str or os.PathLike, optional
+        Write the merged model to this ``.safetensors`` file (its directory
+        must exist) with the base's metadata, instead of returning it.
+    max_shard_bytes : int, optional
+        With ``out``: most tensor bytes per file; above it the model is
+        sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
 
     Returns
     -------
-    dict of str to numpy.ndarray
-        The merged checkpoint as float32, in the base's key order.
+    dict of str to numpy.ndarray or pathlib.Path
+        Without ``out``, the merged checkpoint as float32, in the base's key
+        order (sorted for a file); with ``out``, the written file to open (the
+        index of a sharded checkpoint).
 
     Raises
     ------
     TypeError
         If a tensor, ``density``, ``lam`` or ``normalize`` has the wrong type.
     ValueError
-        If keys or shapes differ from the base's, a value is not finite,
-        ``density`` is outside (0, 1], an option is unknown, ``weights`` does not
-        hold one number per model, or ``normalize=False`` where it does not apply.
+        If keys or shapes differ from the base's, a file is corrupt or
+        truncated, a value is not finite, ``density`` is outside (0, 1], an
+        option is unknown, ``weights`` does not hold one number per model,
+        ``normalize=False`` where it does not apply, or ``max_shard_bytes``
+        comes without ``out``.
+    FileNotFoundError
+        If a checkpoint path does not exist.
 
     See Also
     --------
@@ -419,7 +333,16 @@ def ties_merge(
     - arithmetic dtype: the original runs in float32, mergekit and PEFT in the
       checkpoint's dtype (often bf16); coda always in float32.
 
-    Selection uses ``np.partition`` (O(n) per tensor or model), not a sort.
+    Selection is O(n), not a sort: ``np.partition`` per tensor; for
+    ``scope="global"`` an exact radix selection over the float32 bit patterns
+    of |tau_t| (two histogram passes over the tensors, one at a time), which
+    finds the same h_t as a partition of the concatenated model.
+
+    With checkpoint files every model is checked against the base (names,
+    shapes, corrupt files) before anything is computed or written, and the
+    tensors are then read, merged and written one name at a time: memory is
+    O(T x largest tensor) plus one output shard. The output appears
+    atomically; a failure midway leaves no file.
 
     References
     ----------
@@ -438,30 +361,107 @@ def ties_merge(
     {'w': array([ 3., -2.,  0.,  3.], dtype=float32)}
     >>> ties_merge(base, models, density=0.5, scope="global")
     {'w': array([ 3. , -1.5,  0. ,  3. ], dtype=float32)}
+
+    The same merge from files to a file sharded every 8 bytes:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from coda.merging import open_checkpoint, write_checkpoint
+    >>> two = [{"a": m["w"][:2], "b": m["w"][2:]} for m in [base, *models]]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     files = [write_checkpoint(m, Path(tmp) / f"m{t}.safetensors")
+    ...              for t, m in enumerate(two)]
+    ...     out = ties_merge(files[0], files[1:], density=0.5, scope="global",
+    ...                      out=Path(tmp) / "model.safetensors", max_shard_bytes=8)
+    ...     with open_checkpoint(out) as merged:
+    ...         print(out.name, merged.read("a"), merged.read("b"))
+    model.safetensors.index.json [ 3.  -1.5] [0. 3.]
     """
-    theta0, taus = _checked(base, models)
     density = check_fraction(density, "density", closed=True)
     scope = check_option(scope, "scope", ("tensor", "global"))
     elect = check_option(elect, "elect", ("mass", "count"))
     merge = check_option(merge, "merge", ("mean", "sum", "max"))
-    weights = check_model_weights(weights, "weights", len(taus))
+    weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_real(lam, "lam")
     normalize = check_normalize(normalize, scope, merge)
-    if scope == "global":
-        merged = _ties_global(theta0, taus, density, elect, merge, weights)
+    max_shard_bytes = _check_out(out, max_shard_bytes)
+    with _inputs(base, models) as (theta0, taus, metadata, _shapes):
+        if scope == "global":
+            merged = _global_updates(theta0, taus, density, elect, merge, weights)
+        else:
+            merged = _tensor_updates(theta0, taus, density, elect, merge, weights, normalize)
+        return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
+
+
+def _ahead(rng: np.random.Generator, offset: int) -> np.random.Generator:
+    """A copy of ``rng`` as if ``offset`` doubles had been drawn from it.
+
+    Each double takes one 64-bit output of the bit generator, so the copy
+    reproduces a block of one sequential stream while the tensors are visited
+    in another order.
+    """
+    generator = type(rng.bit_generator)()
+    generator.state = rng.bit_generator.state
+    ahead = np.random.Generator(generator)
+    if isinstance(generator, (np.random.PCG64, np.random.PCG64DXSM)):
+        generator.advance(offset)
     else:
-        merged = _ties_tensor(theta0, taus, density, elect, merge, weights, normalize)
-    return _add(theta0, merged, lam)
+        # Bit generators without an exact advance skip by drawing, in chunks.
+        chunk = 1 << 20
+        for start in range(0, offset, chunk):
+            ahead.random(min(chunk, offset - start))
+    return ahead
 
 
-def dare(base, models, /, *, density, rescale="inverse", seed=None, weights=None, lam=1.0):
+def _dare(theta0, taus, shapes, density, rescale, rng, weights):
+    """Yield ``(key, sum_t w_t tau'_t)`` per tensor, tau' the dropped, rescaled vectors.
+
+    The draws are those of one stream over models, then tensors in the base's
+    key order; each (model, tensor) block starts at its offset in that stream,
+    so the tensors can be merged one at a time.
+    """
+    sizes = [int(np.prod(shapes[key])) for key in theta0]
+    total = sum(sizes)
+    starts = dict(zip(theta0, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+    for key in theta0:
+        dropped = []
+        for t, tau in enumerate(taus):
+            vector = tau[key]
+            draws = _ahead(rng, t * total + starts[key]).random(vector.shape)
+            masked = np.where(draws < density, vector, np.float32(0.0))
+            if rescale == "inverse":
+                masked = masked / np.float32(density)
+            else:
+                after = np.abs(masked).sum(dtype=np.float64)
+                if after > 0:
+                    masked = masked * np.float32(np.abs(vector).sum(dtype=np.float64) / after)
+            dropped.append(masked)
+        yield key, _weighted_sum(dropped, weights)
+    # Leave the caller's generator where one sequential pass would have left it.
+    rng.bit_generator.state = _ahead(rng, len(taus) * total).bit_generator.state
+
+
+def dare(
+    base,
+    models,
+    /,
+    *,
+    density,
+    rescale="inverse",
+    seed=None,
+    weights=None,
+    lam=1.0,
+    out=None,
+    max_shard_bytes=None,
+):
     """Merge fine-tuned models with DARE: drop task-vector entries at random, rescale, add.
 
     Parameters
     ----------
-    base : mapping of str to array_like
-        The pre-trained checkpoint theta_0.
-    models : sequence of mappings of str to array_like
+    base : str, os.PathLike, Checkpoint or mapping of str to array_like
+        The pre-trained checkpoint theta_0: a file opened with
+        :func:`~coda.merging.open_checkpoint` or a mapping of tensor name to array.
+    models : sequence of str, os.PathLike, Checkpoint or mapping
         The fine-tuned checkpoints, with the tensors and shapes of ``base``.
     density : float
         The probability of keeping each entry, in (0, 1].
@@ -474,20 +474,31 @@ def dare(base, models, /, *, density, rescale="inverse", seed=None, weights=None
         One weight per model; None gives every model weight 1.
     lam : float, default 1.0
         The scaling lambda of the summed task vectors.
+    out : str or os.PathLike, optional
+        Write the merged model to this ``.safetensors`` file (its directory
+        must exist) with the base's metadata, instead of returning it.
+    max_shard_bytes : int, optional
+        With ``out``: most tensor bytes per file; above it the model is
+        sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
 
     Returns
     -------
-    dict of str to numpy.ndarray
-        The merged checkpoint as float32, in the base's key order.
+    dict of str to numpy.ndarray or pathlib.Path
+        Without ``out``, the merged checkpoint as float32, in the base's key
+        order (sorted for a file); with ``out``, the written file to open (the
+        index of a sharded checkpoint).
 
     Raises
     ------
     TypeError
         If a tensor, ``density`` or ``lam`` has the wrong type.
     ValueError
-        If keys or shapes differ from the base's, a value is not finite,
-        ``density`` is outside (0, 1], ``rescale`` is unknown, or ``weights``
-        does not hold one number per model.
+        If keys or shapes differ from the base's, a file is corrupt or
+        truncated, a value is not finite, ``density`` is outside (0, 1],
+        ``rescale`` is unknown, ``weights`` does not hold one number per model,
+        or ``max_shard_bytes`` comes without ``out``.
+    FileNotFoundError
+        If a checkpoint path does not exist.
 
     See Also
     --------
@@ -501,8 +512,17 @@ def dare(base, models, /, *, density, rescale="inverse", seed=None, weights=None
     vector is unbiased. With "l1" the kept entries of each tensor are scaled by
     ||tau||_1 / ||m tau||_1 (left unscaled when nothing is kept), mergekit's
     ``rescale_norm="l1"``. The draws run over models, then tensors in the base's
-    key order, from one ``np.random.default_rng(seed)``. The dropped vectors are
-    then merged by task arithmetic: theta = theta_0 + lam * sum_t w_t tau'_t.
+    key order (sorted for a file), from one ``np.random.default_rng(seed)``;
+    merging one tensor at a time, each block of draws is taken from a copy of
+    the generator moved ahead to its place in that sequence, so the result is
+    the same as drawing in sequence. The dropped vectors are then merged by
+    task arithmetic: theta = theta_0 + lam * sum_t w_t tau'_t.
+
+    With checkpoint files every model is checked against the base (names,
+    shapes, corrupt files) before anything is computed or written, and the
+    tensors are then read, merged and written one name at a time: memory is
+    O(T x largest tensor) plus one output shard. The output appears
+    atomically; a failure midway leaves no file.
 
     References
     ----------
@@ -518,25 +538,26 @@ def dare(base, models, /, *, density, rescale="inverse", seed=None, weights=None
     >>> models = [{"w": np.array([1.0, 2.0, 3.0, 4.0])}]
     >>> dare(base, models, density=0.5, seed=1)
     {'w': array([0., 0., 6., 0.], dtype=float32)}
+
+    From files, with the result written to disk:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from coda.merging import open_checkpoint, write_checkpoint
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     start = write_checkpoint(base, Path(tmp) / "base.safetensors")
+    ...     tuned = write_checkpoint(models[0], Path(tmp) / "ft.safetensors")
+    ...     out = dare(start, [tuned], density=0.5, seed=1, out=Path(tmp) / "m.safetensors")
+    ...     with open_checkpoint(out) as merged:
+    ...         print(merged.read("w"))
+    [0. 0. 6. 0.]
     """
-    theta0, taus = _checked(base, models)
     density = check_fraction(density, "density", closed=True)
     rescale = check_option(rescale, "rescale", ("inverse", "l1"))
-    weights = check_model_weights(weights, "weights", len(taus))
+    weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_real(lam, "lam")
+    max_shard_bytes = _check_out(out, max_shard_bytes)
     rng = np.random.default_rng(seed)
-    dropped = []
-    for tau in taus:
-        kept = {}
-        for key, vector in tau.items():
-            masked = np.where(rng.random(vector.shape) < density, vector, np.float32(0.0))
-            if rescale == "inverse":
-                masked = masked / np.float32(density)
-            else:
-                after = np.abs(masked).sum(dtype=np.float64)
-                if after > 0:
-                    masked = masked * np.float32(np.abs(vector).sum(dtype=np.float64) / after)
-            kept[key] = masked
-        dropped.append(kept)
-    merged = {key: _weighted_sum([d[key] for d in dropped], weights) for key in theta0}
-    return _add(theta0, merged, lam)
+    with _inputs(base, models) as (theta0, taus, metadata, shapes):
+        merged = _dare(theta0, taus, shapes, density, rescale, rng, weights)
+        return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)

@@ -1,0 +1,145 @@
+"""Where merges read from and write to: mappings in memory or checkpoints on disk.
+
+In-memory mappings are checked and converted to float32 up front
+(:func:`_checked`); checkpoints are checked for compatibility and then read
+one tensor name at a time (:class:`_Stream`), so that merging T models holds
+O(T x largest tensor); :func:`_finish` returns the merged mapping or writes
+it atomically with the base's metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+
+import numpy as np
+
+from coda._validation import (
+    check_finite_tensor,
+    check_models,
+    check_same_shape,
+    check_same_tensors,
+    check_shard_bytes,
+    check_shard_out,
+    check_tensor_mapping,
+)
+from coda.merging.checkpoints import (
+    Checkpoint,
+    _keep_open,
+    check_compatible,
+    write_checkpoint,
+)
+
+
+def _float32(value, tensor: str, model: str) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float32)
+    check_finite_tensor(array, tensor, model)
+    return array
+
+
+def _checked(base, models) -> tuple[dict, list[dict]]:
+    """Return the base as float32 arrays and each model's task vectors, after checks."""
+    base = check_tensor_mapping(base, "base")
+    models = check_models(models)
+    theta0 = {key: _float32(value, key, "base") for key, value in base.items()}
+    taus = []
+    for t, model in enumerate(models):
+        label = f"models[{t}]"
+        model = check_tensor_mapping(model, label)
+        check_same_tensors(list(theta0), list(model), "mapping", label)
+        tau = {}
+        for key, start in theta0.items():
+            check_same_shape(key, np.shape(model[key]), start.shape, "mapping", label)
+            tau[key] = _float32(model[key], key, label) - start
+        taus.append(tau)
+    return theta0, taus
+
+
+class _Stream:
+    """The base and the task vectors of opened checkpoints, one tensor at a time.
+
+    Only the tensors of the last key asked for are held: the base's and one
+    task vector per model, O(T x largest tensor).
+    """
+
+    def __init__(self, base: Checkpoint, models: list[Checkpoint]):
+        self._base = base
+        self._models = models
+        self.keys = base.keys()
+        self._key = None
+        self._tensors = None
+
+    def tensors(self, key: str) -> tuple:
+        if key != self._key:
+            # Drop the previous key's tensors before reading the next ones.
+            self._key, self._tensors = None, None
+            start = _float32(self._base.read(key), key, self._base.source)
+            taus = [_float32(m.read(key), key, m.source) - start for m in self._models]
+            self._key, self._tensors = key, (start, taus)
+        return self._tensors
+
+
+class _View(Mapping):
+    """The base (``index=None``) or task vector ``index`` of a :class:`_Stream`."""
+
+    def __init__(self, stream: _Stream, index: int | None):
+        self._stream = stream
+        self._index = index
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        start, taus = self._stream.tensors(key)
+        return start if self._index is None else taus[self._index]
+
+    def __iter__(self):
+        return iter(self._stream.keys)
+
+    def __len__(self) -> int:
+        return len(self._stream.keys)
+
+
+@contextlib.contextmanager
+def _inputs(base, models):
+    """Yield ``(theta0, taus, metadata, shapes)`` for mappings or checkpoint paths, after checks.
+
+    Plain mappings are converted at once (they are in memory already); when
+    any source is a path or a :class:`Checkpoint`, every model is first checked
+    against the base (names, shapes, corrupt files) and the tensors are then
+    read lazily, one key at a time, through a :class:`_Stream`.
+    """
+    models = check_models(models)
+    sources = [base, *models]
+    if all(isinstance(s, Mapping) for s in sources):
+        theta0, taus = _checked(base, models)
+        yield theta0, taus, {}, {key: value.shape for key, value in theta0.items()}
+        return
+    check_compatible(base, models)
+    opened = []
+    try:
+        checkpoints = [_keep_open(source, opened) for source in sources]
+        stream = _Stream(checkpoints[0], checkpoints[1:])
+        taus = [_View(stream, t) for t in range(len(models))]
+        shapes = {key: checkpoints[0].shape(key) for key in stream.keys}
+        yield _View(stream, None), taus, checkpoints[0].metadata, shapes
+    finally:
+        for ckpt in opened:
+            ckpt.close()
+
+
+def _finish(merged, theta0, lam: float, metadata: dict, out, max_shard_bytes):
+    """Add the merged task vectors to the base per tensor; return the dict or written path.
+
+    ``merged`` yields ``(key, tau_m)`` one tensor at a time; with ``out`` each
+    merged tensor goes to the writer as soon as it is made.
+    """
+    # theta = theta_0 + lam * tau_m, in float32.
+    lam = np.float32(lam)
+    tensors = ((key, theta0[key] + lam * update) for key, update in merged)
+    if out is not None:
+        return write_checkpoint(tensors, out, metadata=metadata, max_shard_bytes=max_shard_bytes)
+    result = dict(tensors)
+    return {key: result[key] for key in theta0}
+
+
+def _check_out(out, max_shard_bytes):
+    check_shard_out(out, max_shard_bytes)
+    return check_shard_bytes(max_shard_bytes)

@@ -1,0 +1,388 @@
+"""Tests of merging from and to disk: coda.merging.ties with paths and out=, and coda merge."""
+
+from __future__ import annotations
+
+import tracemalloc
+import weakref
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from coda.cli import main
+from coda.merging import Checkpoint, dare, open_checkpoint, task_arithmetic, ties_merge
+from coda.merging.checkpoints import write_checkpoint
+
+METADATA = {"format": "np", "model": "base"}
+
+
+def _model(seed, shapes):
+    rng = np.random.default_rng(seed)
+    return {key: rng.standard_normal(shape, dtype=np.float32) for key, shape in shapes.items()}
+
+
+SHAPES = {"b.weight": (6, 5), "a.bias": (7,), "c.weight": (3, 4), "d": (1,)}
+
+
+@pytest.fixture
+def models_on_disk(tmp_path):
+    """Base and three fine-tuned models in memory and as safetensors files."""
+    # files list their tensors sorted, and DARE draws in the base's key order:
+    # the in-memory twins list them sorted too
+    base = dict(sorted(_model(0, SHAPES).items()))
+    tuned = [{k: v + _model(s, SHAPES)[k] for k, v in base.items()} for s in (1, 2, 3)]
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors", metadata=METADATA)
+    paths = [write_checkpoint(m, tmp_path / f"ft{t}.safetensors") for t, m in enumerate(tuned)]
+    return base, tuned, base_path, paths
+
+
+MERGES = [
+    (task_arithmetic, {"weights": [1.0, 0.5, 2.0], "lam": 0.7}),
+    (ties_merge, {"density": 0.3, "scope": "tensor", "weights": [1.0, 0.5, 2.0]}),
+    (ties_merge, {"density": 0.3, "scope": "global", "lam": 0.9}),
+    (ties_merge, {"density": 0.2, "scope": "global", "elect": "count", "merge": "max"}),
+    (ties_merge, {"density": 1.0, "scope": "global"}),
+    (ties_merge, {"density": 0.5, "scope": "tensor", "merge": "sum"}),
+    (dare, {"density": 0.4, "seed": 3}),
+    (dare, {"density": 0.6, "seed": 5, "rescale": "l1", "weights": [0.2, 1.0, 1.0]}),
+]
+
+
+@pytest.mark.parametrize(("merge", "options"), MERGES)
+def test_merge_from_files_equals_merge_in_memory_bit_for_bit(models_on_disk, merge, options):
+    base, tuned, base_path, paths = models_on_disk
+    expected = merge(base, tuned, **options)
+    got = merge(base_path, paths, **options)
+    assert list(got) == sorted(base)
+    for key in base:
+        assert got[key].dtype == np.float32
+        assert_array_equal(got[key], expected[key], strict=True)
+
+
+@pytest.mark.parametrize(("merge", "options"), MERGES)
+def test_mixed_paths_and_checkpoints_and_mappings(models_on_disk, merge, options):
+    base, tuned, _, paths = models_on_disk
+    expected = merge(base, tuned, **options)
+    with open_checkpoint(paths[1]) as middle:
+        got = merge(base, [paths[0], middle, tuned[2]], **options)
+        # a Checkpoint passed in stays open for its owner
+        assert middle.read("d").shape == (1,)
+    for key in base:
+        assert_array_equal(got[key], expected[key], strict=True)
+
+
+def test_dare_from_a_generator_leaves_it_where_the_in_memory_merge_does(models_on_disk):
+    base, tuned, base_path, paths = models_on_disk
+    first, second = np.random.default_rng(11), np.random.default_rng(11)
+    expected = dare(base, tuned, density=0.5, seed=first)
+    got = dare(base_path, paths, density=0.5, seed=second)
+    for key in base:
+        assert_array_equal(got[key], expected[key], strict=True)
+    assert first.random() == second.random()
+
+
+def test_dare_with_a_generator_that_cannot_advance(models_on_disk):
+    base, tuned, base_path, paths = models_on_disk
+    expected = dare(base, tuned, density=0.5, seed=np.random.Generator(np.random.MT19937(4)))
+    got = dare(base_path, paths, density=0.5, seed=np.random.Generator(np.random.MT19937(4)))
+    for key in base:
+        assert_array_equal(got[key], expected[key], strict=True)
+
+
+@pytest.mark.parametrize(("merge", "options"), MERGES[:4] + MERGES[6:7])
+@pytest.mark.parametrize("shard", [None, 100])
+def test_out_writes_a_readable_checkpoint_with_the_base_metadata(
+    models_on_disk, tmp_path, merge, options, shard
+):
+    base, tuned, base_path, paths = models_on_disk
+    expected = merge(base, tuned, **options)
+    out = tmp_path / "merged" / "model.safetensors"
+    out.parent.mkdir()
+    written = merge(base_path, paths, out=out, max_shard_bytes=shard, **options)
+    names = sorted(p.name for p in out.parent.iterdir())
+    if shard is None:
+        assert written == out
+        assert names == ["model.safetensors"]
+    else:
+        assert written.name == "model.safetensors.index.json"
+        assert len(names) > 2
+        assert all(n.startswith("model") for n in names)
+    with open_checkpoint(written) as merged:
+        assert merged.metadata == METADATA
+        assert merged.keys() == sorted(base)
+        for key in base:
+            assert_array_equal(merged.read(key), expected[key], strict=True)
+
+
+def test_out_from_mappings_has_no_metadata(models_on_disk, tmp_path):
+    base, tuned, _, _ = models_on_disk
+    written = ties_merge(base, tuned, density=0.5, out=tmp_path / "m.safetensors")
+    with open_checkpoint(written) as merged:
+        assert merged.metadata == {}
+        assert_array_equal(
+            merged.read("b.weight"), ties_merge(base, tuned, density=0.5)["b.weight"]
+        )
+
+
+def test_max_shard_bytes_needs_out(models_on_disk):
+    base, tuned, _, _ = models_on_disk
+    with pytest.raises(ValueError, match=r"max_shard_bytes=10 without out; .*pass out="):
+        task_arithmetic(base, tuned, max_shard_bytes=10)
+    with pytest.raises(TypeError, match=r"max_shard_bytes=1.5; expected a positive integer"):
+        dare(base, tuned, density=0.5, out="x.safetensors", max_shard_bytes=1.5)
+
+
+def _corrupt(tmp_path, paths):
+    broken = tmp_path / "broken.safetensors"
+    data = paths[1].read_bytes()
+    broken.write_bytes(data[: len(data) - 20])
+    return broken
+
+
+@pytest.mark.parametrize(("merge", "options"), MERGES[:3] + MERGES[6:7])
+def test_corrupt_or_mismatched_model_raises_before_any_output(
+    models_on_disk, tmp_path, merge, options
+):
+    _base, tuned, base_path, paths = models_on_disk
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "model.safetensors"
+    broken = _corrupt(tmp_path, paths)
+    with pytest.raises(ValueError, match=r"broken\.safetensors' is corrupt or truncated"):
+        merge(base_path, [paths[0], broken, paths[2]], out=out, **options)
+    odd = dict(tuned[2])
+    odd["c.weight"] = np.zeros((4, 3), dtype=np.float32)
+    odd_path = write_checkpoint(odd, tmp_path / "odd.safetensors")
+    with pytest.raises(ValueError, match=r"tensor 'c.weight' has shape \(4, 3\) in checkpoint "):
+        merge(base_path, [paths[0], paths[1], odd_path], out=out, **options)
+    extra = write_checkpoint({**tuned[0], "e": np.ones(2)}, tmp_path / "extra.safetensors")
+    with pytest.raises(ValueError, match=r"extra\.safetensors' has tensors missing from the base"):
+        merge(base_path, [paths[0], extra, paths[2]], out=out, **options)
+    with pytest.raises(FileNotFoundError):
+        merge(base_path, [*paths[:2], tmp_path / "absent.safetensors"], out=out, **options)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_non_finite_model_leaves_no_output(models_on_disk, tmp_path):
+    _base, tuned, base_path, paths = models_on_disk
+    bad = dict(tuned[0])
+    bad["d"] = np.array([np.nan], dtype=np.float32)
+    bad_path = write_checkpoint(bad, tmp_path / "nan.safetensors")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(ValueError, match=r"'d'.*nan\.safetensors"):
+        ties_merge(
+            base_path,
+            [paths[0], bad_path],
+            density=0.5,
+            out=out_dir / "m.safetensors",
+            max_shard_bytes=50,
+        )
+    assert list(out_dir.iterdir()) == []
+
+
+class _Recorder:
+    """A fake checkpoint backend that records reads and how many read arrays are alive."""
+
+    def __init__(self, tensors, log):
+        self._tensors = tensors
+        self.metadata = {}
+        self.log = log
+
+    def keys(self):
+        return sorted(self._tensors)
+
+    def shape(self, name):
+        return self._tensors[name].shape
+
+    def dtype(self, name):
+        return self._tensors[name].dtype
+
+    def raw(self, name):
+        # float16 forces Checkpoint.read to widen, so the array we hand out is
+        # the one read() returns; finalize tracks when the merge lets go of it
+        # (the widened float32 array is what the merge keeps or drops).
+        return self._tensors[name].astype(np.float16)
+
+    def file_of(self, name):
+        return None
+
+    def close(self):
+        pass
+
+
+class _Tracked(Checkpoint):
+    """A checkpoint counting the tensors it has handed out that are still alive."""
+
+    def __init__(self, tensors, log, live):
+        super().__init__(_Recorder(tensors, log), "'<fake>'")
+        self._log = log
+        self._live = live
+
+    def read(self, name, /):
+        array = super().read(name)
+        self._log.append(name)
+        self._live["now"] += 1
+        self._live["max"] = max(self._live["max"], self._live["now"])
+        weakref.finalize(array, self._release)
+        return array
+
+    def _release(self):
+        self._live["now"] -= 1
+
+
+def _half(seed, shapes):
+    # values exact in float16, so the widened fakes equal the float32 originals
+    return {k: v.astype(np.float16).astype(np.float32) for k, v in _model(seed, shapes).items()}
+
+
+@pytest.mark.parametrize(
+    ("merge", "options", "reads_per_key"),
+    [
+        (task_arithmetic, {}, 1),
+        (ties_merge, {"density": 0.3}, 1),
+        (dare, {"density": 0.5, "seed": 0}, 1),
+        # two selection passes, the majority pass and the merge pass
+        (ties_merge, {"density": 0.3, "scope": "global"}, 4),
+    ],
+)
+def test_merging_holds_one_tensor_per_model_at_a_time(tmp_path, merge, options, reads_per_key):
+    shapes = {f"layer{i}": (5, 4) for i in range(8)}
+    base = _half(0, shapes)
+    tuned = [{k: v + _half(s, shapes)[k] for k, v in base.items()} for s in (1, 2, 3)]
+    tuned = [{k: v.astype(np.float16).astype(np.float32) for k, v in m.items()} for m in tuned]
+    log, live = [], {"now": 0, "max": 0}
+    fakes = [_Tracked(m, log, live) for m in (base, *tuned)]
+    got = merge(fakes[0], fakes[1:], out=tmp_path / "m.safetensors", max_shard_bytes=80, **options)
+    # at most the base and one tensor of every model are alive at once
+    assert live["max"] <= len(fakes)
+    # every pass visits the tensors key by key: the T + 1 reads of one key are consecutive
+    assert len(log) == reads_per_key * len(shapes) * len(fakes)
+    blocks = [log[i : i + len(fakes)] for i in range(0, len(log), len(fakes))]
+    assert all(len(set(block)) == 1 for block in blocks)
+    expected = merge(base, tuned, **options)
+    with open_checkpoint(got) as merged:
+        for key in shapes:
+            assert_array_equal(merged.read(key), expected[key])
+
+
+def _peak_merge_bytes(tmp_path, n, size, merge, options):
+    """Peak traced memory of merging 3 models of ``n`` tensors of ``size`` from disk to disk."""
+    shapes = {f"t{i}": (size,) for i in range(n)}
+    base = _model(0, shapes)
+    base_path = write_checkpoint(base, tmp_path / f"base{n}.safetensors")
+    paths = [
+        write_checkpoint(
+            {k: v + _model(s, shapes)[k] for k, v in base.items()},
+            tmp_path / f"m{n}-{s}.safetensors",
+        )
+        for s in (1, 2, 3)
+    ]
+    del base
+    out = tmp_path / f"out{n}.safetensors"
+    tracemalloc.start()
+    try:
+        merge(base_path, paths, out=out, max_shard_bytes=4 * size, **options)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    ("merge", "options"),
+    [
+        (task_arithmetic, {}),
+        (ties_merge, {"density": 0.2}),
+        (ties_merge, {"density": 0.2, "scope": "global"}),
+        (dare, {"density": 0.2, "seed": 0}),
+    ],
+)
+def test_peak_memory_does_not_grow_with_the_number_of_tensors(tmp_path, merge, options):
+    size = 20_000
+    few = _peak_merge_bytes(tmp_path, 3, size, merge, options)
+    many = _peak_merge_bytes(tmp_path, 24, size, merge, options)
+    # eight times the tensors: whole models in memory would need about eight times
+    # the memory; a tensor at a time needs the same plus bookkeeping
+    assert many < 1.3 * few
+
+
+# ---------------------------------------------------------------------------
+# coda merge
+
+
+def test_cli_merge_end_to_end(models_on_disk, tmp_path, capsys):
+    base, tuned, base_path, paths = models_on_disk
+    out = tmp_path / "cli" / "model.safetensors"
+    argv = ["merge", str(base_path), *map(str, paths), "--method", "ties", "--density", "0.3"]
+    argv += ["--scope", "global", "--weights", "1,0.5,2", "--lam", "0.8", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "ties" in printed and "4 tensors" in printed and "3 models" in printed
+    assert str(out) in printed
+    expected = ties_merge(base, tuned, density=0.3, scope="global", weights=[1, 0.5, 2], lam=0.8)
+    with open_checkpoint(out) as merged:
+        assert merged.metadata == METADATA
+        for key in base:
+            assert_array_equal(merged.read(key), expected[key], strict=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "extra", "expected"),
+    [
+        ("task_arithmetic", [], lambda b, m: task_arithmetic(b, m, lam=1.0)),
+        (
+            "dare",
+            ["--seed", "4", "--density", "0.5"],
+            lambda b, m: dare(b, m, density=0.5, seed=4),
+        ),
+    ],
+)
+def test_cli_other_methods_and_sharding(models_on_disk, tmp_path, capsys, method, extra, expected):
+    base, tuned, base_path, paths = models_on_disk
+    out = tmp_path / "model.safetensors"
+    argv = ["merge", str(base_path), *map(str, paths), "--method", method, "--out", str(out)]
+    assert main([*argv, *extra, "--max-shard-bytes", "100"]) == 0
+    printed = capsys.readouterr().out
+    index = tmp_path / "model.safetensors.index.json"
+    assert str(index) in printed
+    reference = expected(base, tuned)
+    with open_checkpoint(index) as merged:
+        for key in base:
+            assert_array_equal(merged.read(key), reference[key], strict=True)
+
+
+def test_cli_merge_errors_exit_2_with_one_line(models_on_disk, tmp_path, capsys):
+    _base, tuned, base_path, paths = models_on_disk
+    out = tmp_path / "o" / "model.safetensors"
+    out.parent.mkdir()
+    cases = {
+        "does not exist": [str(tmp_path / "absent.safetensors")],
+        "corrupt or truncated": [str(_corrupt(tmp_path, paths))],
+        "has shape": [
+            str(write_checkpoint({**tuned[0], "d": np.ones(2)}, tmp_path / "w.safetensors"))
+        ],
+    }
+    for message, models in cases.items():
+        assert main(["merge", str(base_path), *models, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("coda: error: ") and message in err
+        assert err.count("\n") == 1
+    assert (
+        main(["merge", str(base_path), str(paths[0]), "--weights", "1,2", "--out", str(out)]) == 2
+    )
+    assert "weights" in capsys.readouterr().err
+    assert list(out.parent.iterdir()) == []
+    nested = tmp_path / "new" / "deeper" / "model.safetensors"
+    bad_density = ["--density", "2", "--out", str(nested)]
+    assert main(["merge", str(base_path), str(paths[0]), *bad_density]) == 2
+    assert "density" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    assert main(["merge", str(base_path), str(paths[0]), "--weights", "1,x"]) == 2
+    assert "--weights holds 'x', which is not a number" in capsys.readouterr().err
+
+
+def test_cli_merge_rejects_unknown_method(models_on_disk, tmp_path):
+    _, _, base_path, paths = models_on_disk
+    with pytest.raises(SystemExit) as exit_info:
+        main(["merge", str(base_path), str(paths[0]), "--method", "magic", "--out", "x"])
+    assert exit_info.value.code == 2
