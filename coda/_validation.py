@@ -1381,3 +1381,31 @@ def check_number_text(text: str, name: str) -> float:
             f"{name} holds {text.strip()!r}, which is not a number; pass numbers "
             "separated by commas, e.g. 1,0.5,1"
         ) from None
+
+
+def check_merge_statistic(frame, name: str, columns, *, statistics=None) -> None:
+    """Raise unless ``frame`` is a merge statistic DataFrame with ``columns`` (or statistic)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(
+            f"{name} must be a DataFrame of coda.merging.describe, got {type(frame).__name__}; "
+            "pass a field of the MergeDescription"
+        )
+    if columns is not None and list(frame.columns) != list(columns):
+        raise ValueError(
+            f"{name} must have the columns {list(columns)}, got {list(frame.columns)}; "
+            "pass the matching field of coda.merging.describe"
+        )
+    if statistics is not None and frame.attrs.get("statistic") not in statistics:
+        raise ValueError(
+            f"{name} must be one of the statistics {list(statistics)} (attrs['statistic']), "
+            f"got {frame.attrs.get('statistic')!r}; pass describe(...).shares or .ownership"
+        )
+
+
+def check_network_tasks(n_tasks: int) -> None:
+    """Raise unless a task network has at least 4 tasks."""
+    if n_tasks < 4:
+        raise ValueError(
+            f"a task network needs at least 4 tasks, got {n_tasks}; with 3 or fewer the "
+            "partial correlations are fixed by closure, so merge and describe 4 or more models"
+        )

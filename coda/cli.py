@@ -7,7 +7,9 @@ output directory and print a short summary. ``coda roman-glass`` writes the
 Roman glass case study (``coda.casestudy``) as ``report.md`` with PNG figures
 and CSV tables. ``coda merge BASE FT1 FT2 ...`` merges fine-tuned models
 (task arithmetic, TIES or DARE) from checkpoint files into a safetensors
-checkpoint. Bad input ends with exit code 2 and a one-line
+checkpoint; ``coda merge-stats BASE FT1 FT2 ...`` writes the compositional
+statistics of a TIES merge, their balances and plots into a directory. Bad
+input ends with exit code 2 and a one-line
 ``coda: error: ...`` message on stderr.
 """
 
@@ -173,6 +175,27 @@ def _parser() -> argparse.ArgumentParser:
         help="shard the output above this many bytes per file (default: one file)",
     )
     merge.set_defaults(handler=_run_merge)
+    stats = commands.add_parser(
+        "merge-stats",
+        help="compositional statistics of a TIES merge, as CSV tables and PNG plots",
+        description="Describe a TIES merge of fine-tuned checkpoints by its compositional "
+        "statistics (coda.merging.describe), their named balances and, with 4 or more "
+        "models, the task network; write them as CSV and PNG files into a directory.",
+    )
+    stats.add_argument("base", metavar="BASE", help="checkpoint of the base model")
+    stats.add_argument("models", metavar="FT", nargs="+", help="fine-tuned checkpoints")
+    stats.add_argument(
+        "--density", type=float, default=0.2, help="fraction kept per task (default: 0.2)"
+    )
+    stats.add_argument(
+        "--scope",
+        choices=("tensor", "global"),
+        default="tensor",
+        help="ties trimming scope (default: tensor)",
+    )
+    stats.add_argument("--out", default="merge-stats", help="output directory")
+    stats.add_argument("--seed", type=int, default=0, help="permutation null seed (default: 0)")
+    stats.set_defaults(handler=_run_merge_stats)
     return parser
 
 
@@ -321,6 +344,69 @@ def _run_merge(args) -> None:
     print(f"{len(names)} tensors, {parameters} parameters, {elapsed:.2f} s")
     extra = f" (index {written})" if written.name.endswith(".index.json") else ""
     print("wrote " + ", ".join(files) + extra)
+
+
+def _run_merge_stats(args) -> None:
+    from matplotlib.figure import Figure
+
+    from coda.merging import (
+        category_balances,
+        describe,
+        fate_balances,
+        plot_balance_depth,
+        plot_layer_composition,
+        task_network,
+    )
+    from coda.plotting import plot_network
+
+    # Everything is computed before the directory is made, so bad input
+    # leaves nothing behind.
+    described = describe(
+        args.base, args.models, density=args.density, scope=args.scope, seed=args.seed
+    )
+    tables = {
+        "shares": described.shares,
+        "categories": described.categories.observed,
+        "categories_null": described.categories.null,
+        "categories_permutation": described.categories.permutation,
+        "fate": described.fate,
+        "ownership": described.ownership,
+        "conflict": described.conflict,
+        "patterns": described.patterns,
+        "log_odds": described.log_odds,
+        "category_balances": category_balances(described.categories),
+        "fate_balances": fate_balances(described.fate),
+    }
+    n_tasks = described.shares.shape[1]
+    plots = {
+        "categories": (plot_layer_composition, tables["categories"]),
+        "shares": (plot_layer_composition, tables["shares"]),
+        "category_balances": (plot_balance_depth, tables["category_balances"]),
+        "fate_balances": (plot_balance_depth, tables["fate_balances"]),
+    }
+    if n_tasks >= 4:
+        plots["task_network"] = (plot_network, task_network(described.shares))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.to_csv(out / f"{name}.csv")
+    for name, (draw, data) in plots.items():
+        figure = Figure(figsize=(7, 5), layout="constrained")
+        draw(data, ax=figure.add_subplot())
+        figure.savefig(out / f"{name}.png", dpi=100)
+    balances = tables["category_balances"]
+    interference = balances["interference"]
+    print(
+        f"coda merge-stats: {len(args.models)} models onto {args.base}, "
+        f"ties scope {args.scope}, density {args.density:g}, {balances.shape[0]} layers"
+    )
+    print(
+        f"most interference (conflict vs agreeing balance): {interference.idxmax()} "
+        f"({interference.max():.3f}); least: {interference.idxmin()} ({interference.min():.3f})"
+    )
+    if n_tasks < 4:
+        print(f"no task network: it needs at least 4 models, got {n_tasks}")
+    print(f"wrote {len(tables)} CSV tables and {len(plots)} PNG plots into {out}")
 
 
 def main(argv: list[str] | None = None) -> int:

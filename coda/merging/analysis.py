@@ -1,0 +1,270 @@
+"""Named balances and task networks of the compositional statistics of a merge.
+
+The statistics of :mod:`coda.merging.stats` are compositions with parts that
+mean something (kept or trimmed, agreeing or conflicting, positive or
+negative), so their ilr coordinates are chosen as a sequential binary
+partition whose balances answer one question each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from coda._validation import check_merge_statistic, check_network_tasks, check_option
+from coda.graph import network
+from coda.transforms import balances
+from coda.zeros import replace_zeros
+
+__all__ = ["category_balances", "fate_balances", "task_network"]
+
+#: The value a zero part takes before a log-ratio (multiplicative replacement).
+ZERO_DELTA = 1e-5
+
+# S2: kept vs trimmed, then among the kept entries overlap, interference and
+# the two sign directions.
+CATEGORY_SBP = pd.DataFrame(
+    [
+        [-1, 1, 1, 1, 1, 1],
+        [0, -1, -1, 1, 1, 1],
+        [0, 0, 0, -1, -1, 1],
+        [0, 1, -1, 0, 0, 0],
+        [0, 0, 0, 1, -1, 0],
+    ],
+    index=pd.Index(
+        ["kept_vs_trimmed", "overlap", "interference", "direction_one", "direction_agree"],
+        name="balance",
+    ),
+    columns=["trimmed", "one_pos", "one_neg", "agree_pos", "agree_neg", "conflict"],
+)
+
+# S3: the mass lost to the sign election against the mass that survives it,
+# then all kept mass against the trimmed mass.
+FATE_SBP = pd.DataFrame(
+    [[0, -1, 1], [-1, 1, 1]],
+    index=pd.Index(["interference_loss", "kept_vs_trimmed"], name="balance"),
+    columns=["trimmed", "survives", "dropped"],
+)
+
+
+def _named_balances(frame: pd.DataFrame, sbp: pd.DataFrame, statistic: str) -> pd.DataFrame:
+    """Balances of ``frame`` after multiplicative zero replacement; NaN rows stay NaN."""
+    values = frame[list(sbp.columns)]
+    finite = np.isfinite(values.to_numpy()).all(axis=1)
+    positive = replace_zeros(values[finite], method="multiplicative", delta=ZERO_DELTA)
+    result = balances(positive, sbp).reindex(values.index)
+    result.columns.name = "balance"
+    result.attrs.update(frame.attrs)
+    result.attrs["statistic"] = f"{statistic}_balances"
+    result.attrs["zeros"] = f"multiplicative replacement, delta={ZERO_DELTA}"
+    result.attrs["sbp"] = sbp.to_dict(orient="index")
+    return result
+
+
+def category_balances(categories, /) -> pd.DataFrame:
+    r"""Named balances of the S2 entry categories of each layer.
+
+    The six categories of :func:`coda.merging.entry_categories` are split by
+    a sequential binary partition into five balances with a meaning each:
+    ``kept_vs_trimmed`` (entries kept by any task against entries trimmed by
+    all), ``overlap`` (kept by two or more tasks against kept by one),
+    ``interference`` (conflicting signs against agreeing ones),
+    ``direction_one`` and ``direction_agree`` (positive against negative,
+    among entries kept by one task and among agreeing entries).
+
+    Parameters
+    ----------
+    categories : DataFrame or EntryCategories
+        S2 compositions: rows the layers, the six category columns; an
+        :class:`~coda._results.EntryCategories` gives its ``observed`` frame.
+
+    Returns
+    -------
+    DataFrame
+        Rows the layers, one column per balance; the settings of
+        ``categories`` in ``attrs``, with the partition and the zero
+        handling.
+
+    Raises
+    ------
+    ValueError
+        If ``categories`` is not an S2 frame.
+
+    See Also
+    --------
+    fate_balances : The same for S3.
+    coda.balances : The ilr coordinates of a partition.
+
+    Notes
+    -----
+    The balance of numerator group :math:`I` against denominator group
+    :math:`J` is :math:`\sqrt{|I||J|/(|I|+|J|)}\,\ln(g(x_I)/g(x_J))` with
+    :math:`g` the geometric mean (Egozcue and Pawlowsky-Glahn 2005). S2
+    compositions often hold zeros (no conflict in a layer); every zero
+    becomes ``ZERO_DELTA`` = 1e-5 by multiplicative replacement and the
+    other parts shrink to keep the total (``coda.replace_zeros``). A layer
+    without entries (NaN row) gets NaN balances.
+
+    References
+    ----------
+    .. [1] Egozcue, J. J. and Pawlowsky-Glahn, V. (2005). Groups of parts
+       and their balances in compositional data analysis. Mathematical
+       Geology 37, 795-828. https://doi.org/10.1007/s11004-005-7381-9
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from coda.merging import category_balances
+    >>> s2 = pd.DataFrame(
+    ...     [[0.4, 0.25, 0.15, 0.06, 0.04, 0.1]],
+    ...     index=pd.Index(["layer0"], name="layer"),
+    ...     columns=["trimmed", "one_pos", "one_neg", "agree_pos", "agree_neg", "conflict"],
+    ... )
+    >>> category_balances(s2).loc["layer0"].round(4)
+    balance
+    kept_vs_trimmed   -1.2847
+    overlap           -1.2451
+    interference       0.5826
+    direction_one      0.3612
+    direction_agree    0.2867
+    Name: layer0, dtype: float64
+    """
+    observed = getattr(categories, "observed", categories)
+    check_merge_statistic(observed, "categories", CATEGORY_SBP.columns)
+    return _named_balances(observed, CATEGORY_SBP, "entry_categories")
+
+
+def fate_balances(fate, /) -> pd.DataFrame:
+    r"""Named balances of the S3 fate of each task's mass per layer.
+
+    ``interference_loss`` is the balance of the mass dropped by the sign
+    election against the mass that survives it; ``kept_vs_trimmed`` that of
+    all kept mass against the trimmed mass.
+
+    Parameters
+    ----------
+    fate : DataFrame
+        S3 compositions of :func:`coda.merging.mass_fate`: rows (task,
+        layer), columns ``trimmed``, ``survives``, ``dropped``.
+
+    Returns
+    -------
+    DataFrame
+        Rows as ``fate``, columns ``interference_loss`` and
+        ``kept_vs_trimmed``; settings, partition and zero handling in
+        ``attrs``.
+
+    Raises
+    ------
+    ValueError
+        If ``fate`` is not an S3 frame.
+
+    See Also
+    --------
+    category_balances : The same for S2.
+    task_network : A network of tasks from the interference-loss balances.
+
+    Notes
+    -----
+    With two groups of one part each the balance is
+    :math:`\ln(x_\text{dropped}/x_\text{survives})/\sqrt{2}`, and
+    ``kept_vs_trimmed`` is
+    :math:`\sqrt{2/3}\,\ln(\sqrt{x_\text{survives} x_\text{dropped}}/x_\text{trimmed})`.
+    Zeros (no mass dropped in a layer, the usual case for a task that
+    agrees everywhere) become ``ZERO_DELTA`` = 1e-5 by multiplicative
+    replacement before the logarithms, so such a layer has a large negative
+    interference loss rather than minus infinity.
+
+    References
+    ----------
+    .. [1] Egozcue, J. J. and Pawlowsky-Glahn, V. (2005). Groups of parts
+       and their balances in compositional data analysis. Mathematical
+       Geology 37, 795-828. https://doi.org/10.1007/s11004-005-7381-9
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from coda.merging import fate_balances
+    >>> s3 = pd.DataFrame(
+    ...     [[0.5, 0.4, 0.1]],
+    ...     index=pd.MultiIndex.from_tuples([("task0", "layer0")], names=["task", "layer"]),
+    ...     columns=["trimmed", "survives", "dropped"],
+    ... )
+    >>> fate_balances(s3).loc[("task0", "layer0")].round(4)
+    balance
+    interference_loss   -0.9803
+    kept_vs_trimmed     -0.7481
+    Name: (task0, layer0), dtype: float64
+    """
+    check_merge_statistic(fate, "fate", FATE_SBP.columns)
+    return _named_balances(fate, FATE_SBP, "mass_fate")
+
+
+def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", min_abs=None):
+    r"""The partial-correlation network among tasks across layers.
+
+    Each layer is a sample of a composition over tasks (S1 task shares or
+    S4 ownership); the network joins two tasks whose log-ratio parts keep a
+    partial correlation across layers once the other tasks are accounted
+    for, as :func:`coda.network` does for any composition.
+
+    Parameters
+    ----------
+    stat_frame : DataFrame
+        S1 (:func:`coda.merging.task_shares`) or S4
+        (:func:`coda.merging.ownership`) compositions: rows the layers,
+        columns ``task0``, ``task1``, ... (at least 4 tasks).
+    method : {"exact", "shrink"}, default "exact"
+        The partial-correlation estimator of :func:`coda.network`.
+    alpha, adjust, min_abs
+        The edge selection of :func:`coda.network`.
+
+    Returns
+    -------
+    networkx.Graph
+        Nodes the tasks, edges the selected partial correlations.
+
+    Raises
+    ------
+    ValueError
+        If ``stat_frame`` is neither S1 nor S4, has fewer than 4 tasks, or
+        ``method`` is unknown.
+
+    See Also
+    --------
+    coda.network : The network of any composition.
+    coda.plot_network : Draws the result.
+
+    Notes
+    -----
+    Zeros (a task that owns nothing of a layer) become ``ZERO_DELTA`` =
+    1e-5 by multiplicative replacement first; layers without mass (NaN
+    rows) are left out. With 3 tasks the partial correlations of clr parts
+    are fixed by closure alone, hence the bound of 4.
+
+    References
+    ----------
+    .. [1] Erb, I. (2020). Partial correlations in compositional data
+       analysis. Applied Computing and Geosciences 6, 100026.
+       https://doi.org/10.1016/j.acags.2020.100026
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from coda.merging import task_network
+    >>> rng = np.random.default_rng(0)
+    >>> shares = pd.DataFrame(
+    ...     rng.dirichlet(np.ones(4), size=30),
+    ...     index=pd.Index([f"l{i}" for i in range(30)], name="layer"),
+    ...     columns=["task0", "task1", "task2", "task3"],
+    ... )
+    >>> shares.attrs["statistic"] = "task_shares"
+    >>> sorted(task_network(shares).nodes)
+    ['task0', 'task1', 'task2', 'task3']
+    """
+    check_option(method, "method", ("exact", "shrink"))
+    check_merge_statistic(stat_frame, "stat_frame", None, statistics=("task_shares", "ownership"))
+    check_network_tasks(stat_frame.shape[1])
+    finite = np.isfinite(stat_frame.to_numpy()).all(axis=1)
+    x = replace_zeros(stat_frame[finite], method="multiplicative", delta=ZERO_DELTA)
+    return network(x, method=method, alpha=alpha, adjust=adjust, min_abs=min_abs)
