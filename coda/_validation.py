@@ -637,12 +637,7 @@ def check_fraction(value, name: str, *, closed: bool = False) -> float:
 
 def check_adjacency(graph, name: str) -> np.ndarray:
     """Return a boolean adjacency matrix as a bool array (symmetric, 0/1 or bool)."""
-    if isinstance(graph, pd.DataFrame) and not graph.index.equals(graph.columns):
-        raise ValueError(
-            f"{name} is a DataFrame whose index and columns differ; an adjacency matrix "
-            f"is labelled by the same nodes in the same order on both axes, e.g. "
-            f"{name}.loc[{name}.columns, {name}.columns]"
-        )
+    check_square_labels(graph, name, what="an adjacency matrix labelled by the same nodes")
     values = graph.to_numpy() if isinstance(graph, pd.DataFrame) else np.asarray(graph)
     if values.ndim != 2 or values.shape[0] != values.shape[1]:
         raise ValueError(
@@ -940,12 +935,7 @@ def check_pcor_matrix(pcor, name: str = "pcor") -> tuple[np.ndarray, np.ndarray]
     A part whose off-diagonal row is all NaN was partialled out (``given``);
     any other NaN, asymmetry or value outside [-1, 1] is an error.
     """
-    if isinstance(pcor, pd.DataFrame) and not pcor.index.equals(pcor.columns):
-        raise ValueError(
-            f"{name} is a DataFrame whose index and columns differ; a partial-correlation "
-            f"matrix is labelled by the same parts on both axes, e.g. "
-            f"{name}.loc[{name}.columns, {name}.columns]"
-        )
+    check_square_labels(pcor, name, what="a partial-correlation matrix labelled by the same parts")
     values = pcor.to_numpy() if isinstance(pcor, pd.DataFrame) else np.asarray(pcor)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
@@ -1118,13 +1108,14 @@ def check_groups(groups, name: str, n_samples: int) -> list:
     return values
 
 
-def check_square_labels(matrix, name: str) -> None:
+def check_square_labels(
+    matrix, name: str, *, what: str = "a parts x parts matrix labelled by the same parts"
+) -> None:
     """Raise if a labelled square matrix has different row and column labels."""
     if isinstance(matrix, pd.DataFrame) and not matrix.index.equals(matrix.columns):
         raise ValueError(
-            f"{name} is a DataFrame whose index and columns differ; pass a parts x parts "
-            f"matrix labelled by the same parts on both axes, e.g. "
-            f"{name}.loc[{name}.columns, {name}.columns]"
+            f"{name} is a DataFrame whose index and columns differ; pass {what} in the "
+            f"same order on both axes, e.g. {name}.loc[{name}.columns, {name}.columns]"
         )
 
 

@@ -143,23 +143,9 @@ def _parser() -> argparse.ArgumentParser:
         "PyTorch files) of one base model by task arithmetic, TIES or DARE, one tensor "
         "at a time, and write the merged model as safetensors with the base's metadata.",
     )
-    merge.add_argument("base", metavar="BASE", help="checkpoint of the base model")
-    merge.add_argument("models", metavar="FT", nargs="+", help="fine-tuned checkpoints")
+    _add_merge_inputs(merge)
     merge.add_argument(
         "--method", choices=_MERGES, default="ties", help="merging rule (default: ties)"
-    )
-    merge.add_argument(
-        "--density",
-        type=float,
-        default=0.2,
-        help="fraction kept per task, ties and dare (default: 0.2)",
-    )
-    merge.add_argument(
-        "--scope",
-        choices=("tensor", "global"),
-        default="tensor",
-        help="ties trimming per tensor (mergekit) or over the model (original code) "
-        "(default: tensor)",
     )
     merge.add_argument("--weights", help="one weight per model, comma-separated: 1,0.5,1")
     merge.add_argument("--lam", type=float, default=1.0, help="scaling lambda (default: 1.0)")
@@ -182,21 +168,27 @@ def _parser() -> argparse.ArgumentParser:
         "statistics (coda.merging.describe), their named balances and, with 4 or more "
         "models, the task network; write them as CSV and PNG files into a directory.",
     )
-    stats.add_argument("base", metavar="BASE", help="checkpoint of the base model")
-    stats.add_argument("models", metavar="FT", nargs="+", help="fine-tuned checkpoints")
-    stats.add_argument(
-        "--density", type=float, default=0.2, help="fraction kept per task (default: 0.2)"
-    )
-    stats.add_argument(
-        "--scope",
-        choices=("tensor", "global"),
-        default="tensor",
-        help="ties trimming scope (default: tensor)",
-    )
+    _add_merge_inputs(stats)
     stats.add_argument("--out", default="merge-stats", help="output directory")
     stats.add_argument("--seed", type=int, default=0, help="permutation null seed (default: 0)")
     stats.set_defaults(handler=_run_merge_stats)
     return parser
+
+
+def _add_merge_inputs(parser) -> None:
+    """The arguments that ``coda merge`` and ``coda merge-stats`` share."""
+    parser.add_argument("base", metavar="BASE", help="checkpoint of the base model")
+    parser.add_argument("models", metavar="FT", nargs="+", help="fine-tuned checkpoints")
+    parser.add_argument(
+        "--density", type=float, default=0.2, help="fraction kept per task (default: 0.2)"
+    )
+    parser.add_argument(
+        "--scope",
+        choices=("tensor", "global"),
+        default="tensor",
+        help="ties trimming per tensor (mergekit) or over the whole model (original code) "
+        "(default: tensor)",
+    )
 
 
 def _read_table(path: Path, index_col: str | None) -> pd.DataFrame:
