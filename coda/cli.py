@@ -166,7 +166,9 @@ def _parser() -> argparse.ArgumentParser:
         help="compositional statistics of a TIES merge, as CSV tables and PNG plots",
         description="Describe a TIES merge of fine-tuned checkpoints by its compositional "
         "statistics (coda.merging.describe), their named balances and, with 4 or more "
-        "models, the task network; write them as CSV and PNG files into a directory.",
+        "models, the task networks from the task shares, the interference-loss balances and "
+        "the ownership (each where there are enough layers); write them as CSV and PNG "
+        "files into a directory.",
     )
     _add_merge_inputs(stats)
     stats.add_argument("--out", default="merge-stats", help="output directory")
@@ -376,8 +378,18 @@ def _run_merge_stats(args) -> None:
         "category_balances": (plot_balance_depth, tables["category_balances"]),
         "fate_balances": (plot_balance_depth, tables["fate_balances"]),
     }
+    skipped = []
     if n_tasks >= 4:
-        plots["task_network"] = (plot_network, task_network(described.shares))
+        # Three networks among the tasks across layers: who shares the change
+        # (S1), who loses mass to interference (S3), who owns the merge (S4).
+        sources = {"shares": "shares", "fate": "fate", "ownership": "ownership"}
+        for name, field in sources.items():
+            try:
+                graph = task_network(getattr(described, field))
+            except ValueError as err:  # too few layers for this many tasks
+                skipped.append(f"no task network from {name}: {err}")
+            else:
+                plots[f"task_network_{name}"] = (plot_network, graph)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
@@ -398,6 +410,8 @@ def _run_merge_stats(args) -> None:
     )
     if n_tasks < 4:
         print(f"no task network: it needs at least 4 models, got {n_tasks}")
+    for line in skipped:
+        print(line)
     print(f"wrote {len(tables)} CSV tables and {len(plots)} PNG plots into {out}")
 
 

@@ -81,6 +81,96 @@ def test_describe_on_files_equals_describe_on_mappings(tmp_path):
     assert (on_files.conflict.groupby(level=["layer", "m"]).size() <= 2).all()
 
 
+_WHOLE_MODEL = ("shares", "observed", "null", "fate", "ownership", "conflict", "patterns")
+
+
+def _whole_model(base, models, *, weights, elect, merge, **options):
+    """The statistics of describe computed by the whole-model functions."""
+    categories = entry_categories(base, models, **options)
+    weighted = options | {"weights": weights, "elect": elect}
+    return {
+        "shares": task_shares(base, models, layers=options["layers"]),
+        "observed": categories.observed,
+        "null": categories.null,
+        "fate": mass_fate(base, models, **weighted),
+        "ownership": ownership(base, models, merge=merge, **weighted),
+        "conflict": conflict_curve(base, models, **options),
+        "patterns": sign_patterns(base, models, **options),
+        "log_odds": sign_agreement_log_odds(base, models, **options),
+    }
+
+
+@pytest.mark.parametrize(
+    ("seed", "n_models", "elect", "merge", "pooled"),
+    [
+        (10, 3, "mass", "mean", False),
+        (11, 4, "count", "sum", True),
+        (12, 2, "count", "max", False),
+        (13, 5, "mass", "mean", True),
+    ],
+)
+def test_describe_global_equals_the_whole_model_statistics(seed, n_models, elect, merge, pooled):
+    # Ties of the count election (an even number of kept signs) fall back on
+    # the model-wide majority, so these cases exercise it.
+    base, models = _random(seed, n_models=n_models, shapes=((30,), (5, 4), (1,), (8,), (3, 3)))
+    pooling = {"first": ["t0", "t1", "t4"], "rest": ["t2", "t3"]} if pooled else None
+    weights = np.linspace(0.5, 2.0, n_models).tolist()
+    options = {"density": 0.3, "scope": "global", "layers": pooling}
+    result = describe(base, models, weights=weights, elect=elect, merge=merge, seed=0, **options)
+    expected = _whole_model(base, models, weights=weights, elect=elect, merge=merge, **options)
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(_frames(result)[name], frame, check_exact=True, obj=name)
+    assert result.fate.attrs["scope"] == "global"
+    # Global trimming leaves each layer its own kept fraction, not K.
+    assert_allclose(result.fate.sum(axis=1), 1.0)
+
+
+def test_describe_global_on_files_equals_in_memory(tmp_path):
+    base, models = _random(14, n_models=4)
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors")
+    paths = [write_checkpoint(m, tmp_path / f"ft{i}.safetensors") for i, m in enumerate(models)]
+    options = {"density": 0.2, "scope": "global", "seed": 3, "elect": "count"}
+    on_files = describe(base_path, paths, **options)
+    in_memory = describe(base, models, **options)
+    for name, frame in _frames(in_memory).items():
+        pd.testing.assert_frame_equal(_frames(on_files)[name], frame, check_exact=True, obj=name)
+
+
+def test_describe_tensor_scope_equals_the_whole_model_statistics_exactly():
+    base, models = _random(15, n_models=3)
+    pooling = {"first": ["t0", "t3"], "rest": ["t1", "t2"]}
+    options = {"density": 0.4, "scope": "tensor", "layers": pooling}
+    result = describe(base, models, weights=[1.0, 2.0, 0.5], elect="count", seed=0, **options)
+    expected = _whole_model(
+        base, models, weights=[1.0, 2.0, 0.5], elect="count", merge="mean", **options
+    )
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(_frames(result)[name], frame, check_exact=True, obj=name)
+
+
+def test_describe_permutation_null_uses_one_child_generator_per_layer():
+    base, models = _random(16, n_models=3)
+    result = describe(base, models, density=0.5, n_permutations=2, seed=7)
+    rng = np.random.default_rng(7)
+    rng.integers(2**63)  # the S5 subset seed is drawn first
+    children = rng.spawn(len(base))
+    for key, child in zip(sorted(base), children, strict=True):
+        alone = entry_categories(
+            {key: base[key]},
+            [{key: m[key]} for m in models],
+            density=0.5,
+            n_permutations=2,
+            seed=child,
+        )
+        pd.testing.assert_frame_equal(
+            result.categories.permutation.loc[[key]],
+            alone.permutation,
+            check_exact=True,
+            check_like=False,
+            obj=key,
+        )
+
+
 class _Counting:
     """A checkpoint backend that records how many tensors it has handed out and are alive."""
 
@@ -134,6 +224,18 @@ def test_describe_holds_one_tensor_per_checkpoint_at_a_time():
     assert list(result.shares.index) == sorted(base)
 
 
+def test_describe_global_reads_three_passes_then_one_holding_one_tensor_each():
+    base, models = _random(17, n_models=3)
+    _Counting.alive = _Counting.peak = _Counting.reads = 0
+    opened = [Checkpoint(_Counting(m), f"'fake{i}'") for i, m in enumerate([base, *models])]
+    describe(opened[0], opened[1:], density=0.5, scope="global", seed=0)
+    # Two histogram passes and one vote pass for the global context, then the
+    # statistics: each tensor read four times from each of the 4 checkpoints.
+    assert _Counting.reads == 4 * 4 * len(base)
+    assert _Counting.peak <= 4
+    assert _Counting.alive == 0
+
+
 def test_describe_does_not_mutate_and_handles_many_models():
     base, models = _random(3, n_models=9, shapes=((12,),))
     copies = [{k: v.copy() for k, v in m.items()} for m in models]
@@ -146,8 +248,8 @@ def test_describe_does_not_mutate_and_handles_many_models():
 
 def test_describe_errors_before_reading(tmp_path):
     base, models = _random(4)
-    with pytest.raises(ValueError, match="scope='global' is not supported by describe"):
-        describe(base, models, density=0.5, scope="global")
+    with pytest.raises(ValueError, match="scope"):
+        describe(base, models, density=0.5, scope="layer")
     with pytest.raises(ValueError, match="at least 2"):
         describe(base, models[:1], density=0.5)
     bad = dict(models[0])

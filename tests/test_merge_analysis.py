@@ -70,6 +70,37 @@ def test_fate_balances_by_hand_and_zero_handling():
     assert got.attrs["statistic"] == "mass_fate_balances"
 
 
+def test_category_empty_in_every_layer_is_replaced_not_refused():
+    # Two layers without any conflict: the conflict part is zero everywhere,
+    # which replace_zeros refuses for measured data but is "below 1e-5" here.
+    rows = np.array([[0.5, 0.2, 0.2, 0.06, 0.04, 0.0], [0.6, 0.1, 0.1, 0.1, 0.1, 0.0]])
+    s2 = pd.DataFrame(rows, index=pd.Index(["a", "b"], name="layer"), columns=CATEGORIES)
+    got = category_balances(s2)
+    agree = rows[:, 3:5] * (1 - ZERO_DELTA)
+    expected = np.sqrt(2 / 3) * np.log(ZERO_DELTA / np.sqrt(agree[:, 0] * agree[:, 1]))
+    np.testing.assert_allclose(got["interference"].to_numpy(), expected, rtol=1e-12)
+    assert np.isfinite(got.to_numpy()).all()
+
+
+def test_merge_stats_with_two_models_and_few_layers(tmp_path, capsys):
+    # Regression: 2 models, 2 layers, density 0.2 left S2 categories empty in
+    # every layer, and the balances failed on them.
+    from coda.cli import main
+    from coda.merging import write_checkpoint
+
+    base, models = _models(2, n_layers=2, seed=3)
+    paths = [
+        str(write_checkpoint(m, tmp_path / f"m{t}.safetensors"))
+        for t, m in enumerate([base, *models])
+    ]
+    for scope in ("tensor", "global"):
+        out = tmp_path / scope
+        args = ["merge-stats", *paths, "--density", "0.2", "--scope", scope, "--out", str(out)]
+        assert main(args) == 0
+        assert (out / "category_balances.csv").exists()
+    capsys.readouterr()
+
+
 def test_balances_of_describe_keep_settings():
     base, models = _models(3)
     description = describe(base, models, density=0.3, seed=0)
@@ -106,11 +137,89 @@ def test_task_network_on_ownership_with_shrinkage():
     assert sorted(G.nodes) == [f"task{t}" for t in range(4)]
 
 
+def _ols_pcor_and_pvalue(values, s, t):
+    """Partial correlation of columns s and t and its t-test p-value, from statsmodels OLS."""
+    import statsmodels.api as sm
+
+    others = [k for k in range(values.shape[1]) if k not in (s, t)]
+    controls = sm.add_constant(values[:, others])
+    resid_s = sm.OLS(values[:, s], controls).fit().resid
+    resid_t = sm.OLS(values[:, t], controls).fit().resid
+    r = np.corrcoef(resid_s, resid_t)[0, 1]
+    # The t test of t's coefficient in the regression of s on t and the others.
+    full = sm.OLS(values[:, s], sm.add_constant(values[:, [t, *others]])).fit()
+    return r, full.pvalues[1], full.df_resid
+
+
+def test_task_network_from_interference_loss_matches_ols():
+    from statsmodels.stats.multitest import multipletests
+
+    base, models = _models(5, n_layers=24, seed=4)
+    fate = describe(base, models, density=0.6, seed=0).fate
+    loss = fate_balances(fate)["interference_loss"]
+    values = np.column_stack([loss.xs(f"task{t}", level="task").to_numpy() for t in range(5)])
+    G = task_network(fate, alpha=0.9, adjust="holm")
+    assert list(G.nodes) == [f"task{t}" for t in range(5)]
+    assert G.graph["statistic"] == "interference_loss" and G.graph["n_samples"] == 24
+    pairs = [(s, t) for s in range(5) for t in range(s + 1, 5)]
+    oracle = [_ols_pcor_and_pvalue(values, s, t) for s, t in pairs]
+    assert {df for _, _, df in oracle} == {24 - 5}
+    qvalues = multipletests([p for _, p, _ in oracle], method="holm")[1]
+    expected = {
+        (f"task{s}", f"task{t}") for (s, t), q in zip(pairs, qvalues, strict=True) if q <= 0.9
+    }
+    assert set(G.edges) == expected and expected
+    for (s, t), (r, p, _), q in zip(pairs, oracle, qvalues, strict=True):
+        if G.has_edge(f"task{s}", f"task{t}"):
+            edge = G.edges[f"task{s}", f"task{t}"]
+            np.testing.assert_allclose(edge["pcor"], r, rtol=1e-9)
+            np.testing.assert_allclose(edge["pvalue"], p, rtol=1e-7)
+            np.testing.assert_allclose(edge["qvalue"], q, rtol=1e-7)
+    # Node sizes: the residual variance of each task's loss regressed on the
+    # others with an intercept, RSS / (n - 1) as the divisor of np.cov.
+    for t in range(5):
+        others = np.column_stack([np.ones(24), np.delete(values, t, axis=1)])
+        residual = values[:, t] - others @ np.linalg.lstsq(others, values[:, t], rcond=None)[0]
+        np.testing.assert_allclose(
+            G.nodes[f"task{t}"]["partial_variance"], residual @ residual / 23, rtol=1e-9
+        )
+    # min_abs filters the same selection further.
+    strong = task_network(fate, alpha=0.9, adjust="holm", min_abs=0.3)
+    assert set(strong.edges) == {e for e in expected if abs(G.edges[e]["pcor"]) >= 0.3}
+
+
+def test_task_network_from_interference_loss_leaves_out_layers_without_mass():
+    base, models = _models(4, n_layers=9, seed=5)
+    base["l0.w"] = models[0]["l0.w"].copy()  # task0 changes nothing in layer l0
+    fate = describe(base, models, density=0.5, seed=0).fate
+    assert fate.loc[("task0", "l0.w")].isna().all()
+    assert task_network(fate).graph["n_samples"] == 8
+
+
+@pytest.mark.parametrize(
+    ("n_tasks", "n_layers", "options", "match"),
+    [
+        (3, 12, {}, "at least 4 tasks, got 3"),
+        (4, 4, {}, "at least 5 layers"),
+        (4, 12, {"method": "shrink"}, "not a known option"),
+        (4, 12, {"adjust": "fdr"}, "not a known option"),
+    ],
+)
+def test_task_network_from_interference_loss_errors(n_tasks, n_layers, options, match):
+    base, models = _models(n_tasks, n_layers=n_layers)
+    fate = describe(base, models, density=0.5, seed=0).fate
+    with pytest.raises(ValueError, match=match):
+        task_network(fate, **options)
+
+
 @pytest.mark.parametrize(
     ("call", "match"),
     [
         (lambda d: task_network(d.shares), "at least 4 tasks, got 3"),
-        (lambda d: task_network(d.fate), r"statistics \['task_shares', 'ownership'\]"),
+        (
+            lambda d: task_network(d.categories.observed),
+            r"statistics \['task_shares', 'ownership', 'mass_fate'\]",
+        ),
         (lambda d: fate_balances(d.shares), "must have the columns"),
         (lambda d: category_balances(d.shares.to_numpy()), "must be a DataFrame"),
         (lambda d: task_network(d.ownership, method="glasso"), "not a known option"),
@@ -191,7 +300,7 @@ def test_cli_merge_stats_end_to_end(tmp_path, capsys):
     assert main(["merge-stats", *paths, "--density", "0.3", "--out", str(out), "--seed", "1"]) == 0
     printed = capsys.readouterr().out
     assert "4 models" in printed and "8 layers" in printed
-    assert "wrote 11 CSV tables and 5 PNG plots" in printed
+    assert "wrote 11 CSV tables and 7 PNG plots" in printed
     assert "no task network" not in printed
     expected = describe(base, models, density=0.3, seed=1)
     shares = pd.read_csv(out / "shares.csv", index_col=0)
@@ -202,8 +311,24 @@ def test_cli_merge_stats_end_to_end(tmp_path, capsys):
     )
     fate = pd.read_csv(out / "fate_balances.csv", index_col=[0, 1])
     assert fate.shape == (4 * 8, 2)
-    for name in ("categories", "shares", "category_balances", "fate_balances", "task_network"):
+    networks = [f"task_network_{name}" for name in ("shares", "fate", "ownership")]
+    for name in ("categories", "shares", "category_balances", "fate_balances", *networks):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_merge_stats_skips_a_network_with_too_few_layers(tmp_path, capsys):
+    from coda.cli import main
+
+    # 4 tasks over 4 layers: S1 and S4 have enough layers, S3 needs T + 1 = 5.
+    _, _, paths = _checkpoints(tmp_path, 4, n_layers=4)
+    out = tmp_path / "stats"
+    assert main(["merge-stats", *paths, "--density", "0.3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "no task network from fate:" in printed
+    assert sorted(p.name for p in out.glob("task_network*.png")) == [
+        "task_network_ownership.png",
+        "task_network_shares.png",
+    ]
 
 
 def test_cli_merge_stats_three_models_has_no_network(tmp_path, capsys):
@@ -213,14 +338,14 @@ def test_cli_merge_stats_three_models_has_no_network(tmp_path, capsys):
     out = tmp_path / "stats"
     assert main(["merge-stats", *paths, "--out", str(out)]) == 0
     assert "no task network: it needs at least 4 models, got 3" in capsys.readouterr().out
-    assert not (out / "task_network.png").exists()
+    assert not list(out.glob("task_network*.png"))
 
 
 @pytest.mark.parametrize(
     ("args", "match"),
     [
         (["--density", "1.5"], "density"),
-        (["--scope", "global"], "scope"),
+        (["--density", "0"], "density"),
     ],
 )
 def test_cli_merge_stats_errors(tmp_path, capsys, args, match):

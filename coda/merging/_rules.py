@@ -4,7 +4,10 @@
 elected, for both scopes (the paper's global one and mergekit's per-tensor
 one); :mod:`coda.merging.ties` merges with it and
 :mod:`coda.merging.stats` and :mod:`coda.merging.patterns` describe merges
-with it, so the merge and its statistics cannot drift apart.
+with it, so the merge and its statistics cannot drift apart. The global
+scope's model-wide quantities (thresholds and majority sign, the "context")
+come from :func:`_context_of` and can be handed in, so that one layer or one
+tensor is decided as in the whole model.
 """
 
 from __future__ import annotations
@@ -25,39 +28,50 @@ def _top_k_mask(magnitude: np.ndarray, k: int) -> np.ndarray:
     return mask
 
 
-def _global_thresholds(taus: list, keys: list[str], density: float) -> list:
-    """Per task h_t, the r-th smallest |tau_t| over all tensors, r = d - floor(d K).
+_BINS = 1 << 16
 
-    An exact radix selection over the float32 bit patterns, one tensor at a
-    time: for non-negative floats the bit pattern read as uint32 orders like
-    the value, so a histogram of the upper 16 bits finds the bin that holds
-    rank r and a second one of the lower 16 bits within that bin finds the
-    value itself. No concatenation of the model, so memory stays per tensor;
-    the result is the same element ``np.partition`` would pick.
+
+def _magnitude_bits(tau: np.ndarray) -> np.ndarray:
+    """|tau| as uint32 bit patterns, which order like the non-negative float32 values."""
+    return np.abs(tau).ravel().view(np.uint32)
+
+
+def _high_counts(tensors: list) -> np.ndarray:
+    """(T, 2^16) histograms of the upper 16 bits of |tau_t| over one tensor, per task."""
+    return np.stack([np.bincount(_magnitude_bits(t) >> 16, minlength=_BINS) for t in tensors])
+
+
+def _rank_bins(high: np.ndarray, density: float):
+    """From the model's summed upper histograms: per task the bin of rank r and the rank in it.
+
+    Returns ``(prefix, ranks)``, or None when r = 0 (every entry is kept).
     """
-    bins = 1 << 16
-    high = np.zeros((len(taus), bins), dtype=np.int64)
-    for key in keys:
-        for t, tau in enumerate(taus):
-            bits = np.abs(tau[key]).ravel().view(np.uint32)
-            high[t] += np.bincount(bits >> 16, minlength=bins)
     d = int(high[0].sum())
     # ties-merging merge_utils.topk_values_mask: k = d - int(d * K), then
     # kthvalue(k) (1-based) of |M|; K = 1 gives k = 0, where torch raises and
     # coda keeps every entry.
     r = d - int(d * density)
     if r == 0:
-        return [np.float32(0.0)] * len(taus)
+        return None
     counts = np.cumsum(high, axis=1)
     prefix = [int(np.searchsorted(c, r)) for c in counts]
     ranks = [r - (int(c[p - 1]) if p else 0) for c, p in zip(counts, prefix, strict=True)]
-    low = np.zeros((len(taus), bins), dtype=np.int64)
-    for key in keys:
-        for t, tau in enumerate(taus):
-            bits = np.abs(tau[key]).ravel().view(np.uint32)
-            low[t] += np.bincount(bits[(bits >> 16) == prefix[t]] & 0xFFFF, minlength=bins)
+    return prefix, ranks
+
+
+def _low_counts(tensors: list, prefix: list) -> np.ndarray:
+    """(T, 2^16) histograms of the lower 16 bits of |tau_t| within task t's bin ``prefix[t]``."""
+    rows = []
+    for tau, p in zip(tensors, prefix, strict=True):
+        bits = _magnitude_bits(tau)
+        rows.append(np.bincount(bits[(bits >> 16) == p] & 0xFFFF, minlength=_BINS))
+    return np.stack(rows)
+
+
+def _thresholds_of(low: np.ndarray, prefix: list, ranks: list) -> list:
+    """The thresholds h_t from the model's summed lower histograms."""
     thresholds = []
-    for t in range(len(taus)):
+    for t in range(len(prefix)):
         rest = int(np.searchsorted(np.cumsum(low[t]), ranks[t]))
         thresholds.append(np.uint32((prefix[t] << 16) | rest).view(np.float32))
     return thresholds
@@ -89,16 +103,95 @@ def _merge_global(trimmed: np.ndarray, sigma: np.ndarray, merge: str) -> np.ndar
     return np.abs(selected).max(axis=0) * sigma
 
 
-def _weigh(taus, key: str, weights: np.ndarray, kept: np.ndarray) -> np.ndarray:
+def _weigh(tensors: list, weights: np.ndarray, kept: np.ndarray) -> np.ndarray:
     """The trimmed, weighted task vectors w_t (tau_t * m_t) of one tensor, shape (T, n)."""
     # Filled row by row rather than stacked from a list, so the T rows exist once.
     weighted = np.empty(kept.shape, dtype=np.float32)
-    for row, tau, w, m in zip(weighted, taus, weights, kept, strict=True):
-        np.multiply(w, tau[key].ravel() * m, out=row)
+    for row, tau, w, m in zip(weighted, tensors, weights, kept, strict=True):
+        np.multiply(w, tau.ravel() * m, out=row)
     return weighted
 
 
-def _decisions(theta0, taus, density, scope, elect, weights):
+def _trim_global(tensors: list, thresholds: list) -> np.ndarray:
+    """Each task's trim mask of one tensor: |tau_t| >= h_t, shape (T, n)."""
+    return np.stack([np.abs(tau.ravel()) >= h for tau, h in zip(tensors, thresholds, strict=True)])
+
+
+def _vote_sum(tensors: list, thresholds: list, elect: str, weights: np.ndarray) -> int:
+    """The sum of one tensor's elected signs, its share of the model-wide majority."""
+    votes = np.sign(
+        _elect_sums(_weigh(tensors, weights, _trim_global(tensors, thresholds)), elect)
+    )
+    return int(votes.sum(dtype=np.int64))
+
+
+def _context_of(total, n_tasks: int, density: float, elect: str, weights) -> tuple:
+    """``(thresholds, majority)`` of ``scope="global"`` from sums over the model's tensors.
+
+    ``total(func, *args)`` returns the sum over every tensor of
+    ``func(tensors, *args)``, ``tensors`` being that tensor's T task vectors:
+    a loop here (:func:`_global_context`), or tasks on a dask cluster
+    (:mod:`coda.merging._distributed`). Histograms and vote counts are
+    integers, so the order of the sum does not change the result.
+
+    h_t is the r-th smallest |tau_t| over all tensors, r = d - floor(d K), by
+    an exact radix selection over the float32 bit patterns: for non-negative
+    floats the bit pattern read as uint32 orders like the value, so a
+    histogram of the upper 16 bits finds the bin that holds rank r and a
+    second one of the lower 16 bits within that bin finds the value itself;
+    the same element ``np.partition`` of the concatenated model would pick,
+    without concatenating it. The majority is the sign of the sum of every
+    entry's elected sign (merge_utils.resolve_zero_signs).
+    """
+    high = total(_high_counts)
+    # A model without tensors sums to a plain 0: nothing to trim.
+    bins = _rank_bins(high, density) if np.ndim(high) else None
+    if bins is None:
+        thresholds = [np.float32(0.0)] * n_tasks
+    else:
+        prefix, ranks = bins
+        thresholds = _thresholds_of(total(_low_counts, prefix), prefix, ranks)
+    return thresholds, np.float32(np.sign(total(_vote_sum, thresholds, elect, weights)))
+
+
+def _global_context(taus, keys: list[str], density: float, elect: str, weights) -> tuple:
+    """``(thresholds, majority)``: what ``scope="global"`` needs before trimming any tensor.
+
+    Three passes over the tensors, one tensor at a time (two histogram
+    passes and one vote pass; see :func:`_context_of`), so memory stays per
+    tensor. Given the context, the decisions of each tensor depend on that
+    tensor alone.
+    """
+
+    def total(func, *args):
+        result = 0
+        for key in keys:
+            result = result + func([tau[key] for tau in taus], *args)
+        return result
+
+    return _context_of(total, len(taus), density, elect, weights)
+
+
+def _decide(tensors: list, density: float, scope: str, elect: str, weights, context):
+    """``(kept, weighted, sigma)`` of one tensor; ``context`` as :func:`_global_context`."""
+    if scope == "global":
+        thresholds, majority = context
+        kept = _trim_global(tensors, thresholds)
+    else:
+        k = max(1, int(density * tensors[0].size))
+        kept = np.stack([_top_k_mask(np.abs(tau.ravel()), k) for tau in tensors])
+    weighted = _weigh(tensors, weights, kept)
+    sums = _elect_sums(weighted, elect)
+    if scope == "global":
+        votes = np.sign(sums).astype(np.float32)
+        sigma = np.where(votes == 0, majority, votes)
+    else:
+        # mergekit get_mask: sigma = +1 where the sum is >= 0.
+        sigma = np.where(sums >= 0, np.float32(1.0), np.float32(-1.0))
+    return kept, weighted, sigma
+
+
+def _decisions(theta0, taus, density, scope, elect, weights, context=None):
     """Yield ``(key, kept, weighted, sigma)`` per tensor: the TIES decisions.
 
     ``kept`` is each task's trim mask and ``weighted`` its trimmed, weighted
@@ -110,39 +203,17 @@ def _decisions(theta0, taus, density, scope, elect, weights):
     ``scope="global"`` (ties-merging merge_utils): one threshold per task over
     all tensors; sigma is the sign of the elected sum and, where that is 0,
     the model-wide majority sign (resolve_zero_signs), which may itself be 0.
+    Both come from ``context`` (:func:`_global_context`); None computes it
+    from ``taus`` first, so handing in the context of a whole model makes the
+    decisions of a part of it (a layer, one tensor) those of the whole.
     ``scope="tensor"`` (mergekit): exactly k entries per tensor and task;
-    sigma = +1 where the weighted sum is >= 0, else -1.
+    sigma = +1 where the weighted sum is >= 0, else -1; ``context`` is unused.
     """
     if scope == "global":
         keys = sorted(theta0)
-        thresholds = _global_thresholds(taus, keys, density)
-
-        def trim(key):
-            return np.stack(
-                [np.abs(tau[key].ravel()) >= h for tau, h in zip(taus, thresholds, strict=True)]
-            )
-
-        # merge_utils.resolve_zero_signs: the model-wide majority of elected signs.
-        majority = 0
-        for key in keys:
-            votes = np.sign(_elect_sums(_weigh(taus, key, weights, trim(key)), elect))
-            majority += int(votes.sum(dtype=np.int64))
-        majority = np.float32(np.sign(majority))
+        if context is None:
+            context = _global_context(taus, keys, density, elect, weights)
     else:
         keys = list(theta0)
-
-        def trim(key):
-            k = max(1, int(density * theta0[key].size))
-            return np.stack([_top_k_mask(np.abs(tau[key].ravel()), k) for tau in taus])
-
     for key in keys:
-        kept = trim(key)
-        weighted = _weigh(taus, key, weights, kept)
-        sums = _elect_sums(weighted, elect)
-        if scope == "global":
-            votes = np.sign(sums).astype(np.float32)
-            sigma = np.where(votes == 0, majority, votes)
-        else:
-            # mergekit get_mask: sigma = +1 where the sum is >= 0.
-            sigma = np.where(sums >= 0, np.float32(1.0), np.float32(-1.0))
-        yield key, kept, weighted, sigma
+        yield key, *_decide([tau[key] for tau in taus], density, scope, elect, weights, context)

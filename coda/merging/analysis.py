@@ -11,10 +11,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from coda._validation import check_merge_statistic, check_network_tasks, check_option
-from coda.graph import network
+from coda._linalg import pcor_from_precision
+from coda._results import pair_table
+from coda._validation import (
+    check_merge_statistic,
+    check_network_layers,
+    check_network_tasks,
+    check_option,
+)
+from coda.graph import network, network_from_pcor
+from coda.inference import _ADJUSTMENTS, _t_tests
 from coda.transforms import balances
-from coda.zeros import replace_zeros
+from coda.zeros import _replace_in_rows, replace_zeros
 
 __all__ = ["category_balances", "fate_balances", "task_network"]
 
@@ -51,7 +59,18 @@ def _named_balances(frame: pd.DataFrame, sbp: pd.DataFrame, statistic: str) -> p
     """Balances of ``frame`` after multiplicative zero replacement; NaN rows stay NaN."""
     values = frame[list(sbp.columns)]
     finite = np.isfinite(values.to_numpy()).all(axis=1)
-    positive = replace_zeros(values[finite], method="multiplicative", delta=ZERO_DELTA)
+    # A category may be empty in every layer (no conflict anywhere): with a
+    # fixed delta its zeros are "below 1e-5" like any other, so the check that
+    # every part is observed somewhere, right for measured data, is off here.
+    positive = _replace_in_rows(
+        values[finite],
+        method="multiplicative",
+        delta=ZERO_DELTA,
+        detection_limit=None,
+        frac=None,
+        output=None,
+        observed=False,
+    )
     result = balances(positive, sbp).reindex(values.index)
     result.columns.name = "balance"
     result.attrs.update(frame.attrs)
@@ -102,8 +121,9 @@ def category_balances(categories, /) -> pd.DataFrame:
     :math:`g` the geometric mean (Egozcue and Pawlowsky-Glahn 2005). S2
     compositions often hold zeros (no conflict in a layer); every zero
     becomes ``ZERO_DELTA`` = 1e-5 by multiplicative replacement and the
-    other parts shrink to keep the total (``coda.replace_zeros``). A layer
-    without entries (NaN row) gets NaN balances.
+    other parts shrink to keep the total (``coda.replace_zeros``), also for a
+    category that is empty in every layer (then its balance reads "below
+    1e-5" everywhere). A layer without entries (NaN row) gets NaN balances.
 
     References
     ----------
@@ -200,53 +220,128 @@ def fate_balances(fate, /) -> pd.DataFrame:
     return _named_balances(fate, FATE_SBP, "mass_fate")
 
 
+def _balance_network(fate: pd.DataFrame, alpha, adjust, min_abs):
+    """The Gaussian partial-correlation network of the tasks' interference-loss balances."""
+    loss = fate_balances(fate)["interference_loss"]
+    tasks = list(loss.index.get_level_values("task").unique())
+    check_network_tasks(len(tasks))
+    layers = list(loss.index.get_level_values("layer").unique())
+    wide = pd.DataFrame({task: loss.xs(task, level="task") for task in tasks}).reindex(layers)
+    # A layer where some task has no mass has no balance: it is left out.
+    values = wide.to_numpy()[np.isfinite(wide.to_numpy()).all(axis=1)]
+    n_layers, n_tasks = values.shape
+    check_network_layers(n_layers, n_tasks)
+    omega = np.linalg.inv(np.cov(values, rowvar=False))
+    rho = pcor_from_precision(omega)
+    # Ordinary variables: each pair is conditioned on the other T - 2, so
+    # df = n - (T - 2) - 2, the residual df of the regression of one task on
+    # the other T - 1 with an intercept.
+    df = n_layers - n_tasks
+    tests = _t_tests(pair_table(tasks, {"r": rho}), df, "two-sided", adjust)
+    graph = network_from_pcor(
+        pd.DataFrame(rho, index=tasks, columns=tasks),
+        tests=tests,
+        rule="fdr",
+        alpha=alpha,
+        min_abs=min_abs,
+        # The residual variance of each task's loss given the others, as
+        # coda.network gives every part (and plot_network sizes nodes by).
+        node_data=pd.DataFrame({"partial_variance": 1.0 / np.diag(omega)}, index=tasks),
+    )
+    graph.graph.update(
+        adjust="none" if adjust is None else adjust,
+        method="exact",
+        n_samples=n_layers,
+        statistic="interference_loss",
+    )
+    return graph
+
+
 def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", min_abs=None):
     r"""The partial-correlation network among tasks across layers.
 
-    Each layer is a sample of a composition over tasks (S1 task shares or
-    S4 ownership); the network joins two tasks whose log-ratio parts keep a
-    partial correlation across layers once the other tasks are accounted
-    for, as :func:`coda.network` does for any composition.
+    Each layer is one sample; the network joins two tasks whose statistics
+    keep a partial correlation across layers once the other tasks are
+    accounted for. Three statistics give three networks:
+
+    - S1 task shares (:func:`coda.merging.task_shares`): two tasks are joined
+      when their shares of the fine-tuning change rise and fall together
+      across layers beyond what the other tasks explain (where fine-tuning
+      concentrated, before any merging);
+    - S4 ownership (:func:`coda.merging.ownership`): the same for the tasks'
+      shares of the merged update (whose change survived the merge together);
+    - S3 mass fate (:func:`coda.merging.mass_fate`): two tasks are joined
+      when their interference losses (the ``interference_loss`` balance of
+      :func:`fate_balances`, mass dropped by the sign election against mass
+      that survives it) go up and down together across layers (which tasks
+      lose to the election in the same layers).
 
     Parameters
     ----------
     stat_frame : DataFrame
-        S1 (:func:`coda.merging.task_shares`) or S4
-        (:func:`coda.merging.ownership`) compositions: rows the layers,
-        columns ``task0``, ``task1``, ... (at least 4 tasks).
+        S1 or S4 compositions (rows the layers, columns ``task0``,
+        ``task1``, ...) or the S3 frame of :func:`coda.merging.mass_fate`
+        (rows (task, layer)), as found in :func:`coda.merging.describe`'s
+        result; at least 4 tasks.
     method : {"exact", "shrink"}, default "exact"
-        The partial-correlation estimator of :func:`coda.network`.
+        The partial-correlation estimator of :func:`coda.network` (S1, S4);
+        the S3 network has "exact" only.
     alpha, adjust, min_abs
-        The edge selection of :func:`coda.network`.
+        The edge selection of :func:`coda.network`: q-values (``adjust``,
+        see :func:`coda.pcor_test`) at most ``alpha``, and ``|pcor| >=
+        min_abs`` when given.
 
     Returns
     -------
     networkx.Graph
-        Nodes the tasks, edges the selected partial correlations.
+        Nodes the tasks, edges the selected partial correlations with
+        ``pcor``, ``pvalue``, ``qvalue`` and ``sign``; settings in
+        ``G.graph`` (for S3 also ``statistic="interference_loss"`` and
+        ``n_samples``, the layers used).
 
     Raises
     ------
     ValueError
-        If ``stat_frame`` is neither S1 nor S4, has fewer than 4 tasks, or
-        ``method`` is unknown.
+        If ``stat_frame`` is none of S1, S3 or S4, has fewer than 4 tasks,
+        ``method`` or ``adjust`` is unknown, ``method="shrink"`` is asked of
+        S3, or S3 has fewer than T + 1 layers with mass.
 
     See Also
     --------
     coda.network : The network of any composition.
+    fate_balances : The interference-loss balances of S3.
     coda.plot_network : Draws the result.
 
     Notes
     -----
-    Zeros (a task that owns nothing of a layer) become ``ZERO_DELTA`` =
-    1e-5 by multiplicative replacement first; layers without mass (NaN
-    rows) are left out. With 3 tasks the partial correlations of clr parts
-    are fixed by closure alone, hence the bound of 4.
+    S1 and S4 are compositions over tasks: their network is that of
+    :func:`coda.network`, reference-independent partial correlations of the
+    log-ratio parts (Erb 2020). Zeros (a task that owns nothing of a layer)
+    become ``ZERO_DELTA`` = 1e-5 by multiplicative replacement first; layers
+    without mass (NaN rows) are left out. With 3 tasks the partial
+    correlations of clr parts are fixed by closure alone, hence the bound
+    of 4.
+
+    S3 is a composition per (task, layer), not over tasks: each task's
+    balance is one real-valued coordinate, so the T balances of a layer are
+    T ordinary variables. With S their sample covariance over the n layers
+    (rows with a NaN balance left out) and :math:`\Omega = S^{-1}`, the
+    partial correlation is
+    :math:`\rho_{st} = -\Omega_{st} / \sqrt{\Omega_{ss}\Omega_{tt}}`, and
+    :math:`t = \rho \sqrt{df / (1 - \rho^2)}` with
+    :math:`df = n - (T - 2) - 2 = n - T`: a pair conditioned on the other
+    T - 2 variables, the residual degrees of freedom of the regression of one
+    task on the other T - 1 with an intercept (there is no lost dimension
+    here, unlike the clr of :func:`coda.pcor_test`). Hence n >= T + 1 layers.
 
     References
     ----------
     .. [1] Erb, I. (2020). Partial correlations in compositional data
        analysis. Applied Computing and Geosciences 6, 100026.
        https://doi.org/10.1016/j.acags.2020.100026
+    .. [2] Anderson, T. W. (2003). An Introduction to Multivariate
+       Statistical Analysis, 3rd ed., Wiley, section 4.3.
+       ISBN 978-0-471-36091-9
 
     Examples
     --------
@@ -263,7 +358,14 @@ def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", 
     ['task0', 'task1', 'task2', 'task3']
     """
     check_option(method, "method", ("exact", "shrink"))
-    check_merge_statistic(stat_frame, "stat_frame", None, statistics=("task_shares", "ownership"))
+    check_merge_statistic(
+        stat_frame, "stat_frame", None, statistics=("task_shares", "ownership", "mass_fate")
+    )
+    if stat_frame.attrs["statistic"] == "mass_fate":
+        check_option(method, "method", ("exact",))
+        if adjust is not None:
+            check_option(adjust, "adjust", _ADJUSTMENTS)
+        return _balance_network(stat_frame, alpha, adjust, min_abs)
     check_network_tasks(stat_frame.shape[1])
     finite = np.isfinite(stat_frame.to_numpy()).all(axis=1)
     x = replace_zeros(stat_frame[finite], method="multiplicative", delta=ZERO_DELTA)

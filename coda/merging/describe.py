@@ -7,17 +7,39 @@ import pandas as pd
 
 from coda._results import EntryCategories, MergeDescription
 from coda._validation import (
-    check_describe_scope,
     check_integer,
     check_layers,
     check_model_count,
     check_models,
 )
+from coda.merging._rules import _global_context
+from coda.merging._sources import _checked, _Stream, _View
 from coda.merging.checkpoints import check_compatible, open_checkpoint
-from coda.merging.patterns import conflict_curve, sign_agreement_log_odds, sign_patterns
-from coda.merging.stats import entry_categories, mass_fate, ownership, task_shares
+from coda.merging.patterns import _all_subsets, _conflict_curve, _log_odds, _sign_patterns
+from coda.merging.stats import (
+    _entry_categories,
+    _mass_fate,
+    _options,
+    _ownership,
+    _task_shares,
+)
 
 __all__ = ["describe"]
+
+#: The per-layer frames of a description, in the order they are assembled.
+_PARTS = (
+    "shares",
+    "observed",
+    "null",
+    "permutation",
+    "fate",
+    "owned",
+    "conflict",
+    "patterns",
+    "log_odds",
+)
+# Empirical-logit pseudocount of the S6 log odds (sign_agreement_log_odds' default).
+_PSEUDOCOUNT = 0.5
 
 
 def _stack(frames: list[pd.DataFrame], pooling: dict, closed: bool) -> pd.DataFrame:
@@ -40,6 +62,81 @@ def _stack(frames: list[pd.DataFrame], pooling: dict, closed: bool) -> pd.DataFr
     return frame
 
 
+def _tensor_names(base) -> list[str]:
+    """The base's tensor names, sorted; a Checkpoint passed in stays open."""
+    ckpt = open_checkpoint(base)
+    try:
+        return ckpt.keys()
+    finally:
+        if ckpt is not base:
+            ckpt.close()
+
+
+def _layer_statistics(checkpoints, layer, keys, options, rng, subsets, context) -> dict:
+    """The frames of one layer (unclosed), reading only its tensors from each checkpoint.
+
+    ``options`` holds the checked settings; ``context`` the global scope's
+    model-wide thresholds and majority (None for ``scope="tensor"``).
+    """
+    # The only tensors alive: this layer's base and its T task vectors.
+    base_layer, *model_layers = [{key: ckpt.read(key) for key in keys} for ckpt in checkpoints]
+    theta0, taus = _checked(base_layer, model_layers)
+    del base_layer, model_layers
+    one = {layer: list(keys)}
+    density, scope = options["density"], options["scope"]
+    elect, weights = options["elect"], options["weights"]
+    categories = _entry_categories(
+        theta0, taus, one, density, scope, options["n_permutations"], rng, context
+    )
+    parts = {
+        "shares": _task_shares(taus, one, False),
+        "observed": categories.observed,
+        "null": categories.null,
+        "permutation": categories.permutation,
+        "fate": _mass_fate(theta0, taus, one, density, scope, elect, weights, False, context),
+        "owned": _ownership(
+            theta0,
+            taus,
+            one,
+            density,
+            scope,
+            elect,
+            options["merge"],
+            weights,
+            options["normalize"],
+            False,
+            context,
+        ),
+        "conflict": _conflict_curve(
+            theta0, taus, one, density, scope, subsets, options["max_subsets"], context
+        ),
+    }
+    if len(taus) <= 8:
+        counts = _sign_patterns(theta0, taus, one, density, scope, False, context)
+        parts["patterns"] = counts
+        parts["log_odds"] = _log_odds(counts, _PSEUDOCOUNT)
+    return parts
+
+
+def _assemble(per_layer: list[dict], pooling: dict) -> MergeDescription:
+    """One MergeDescription from the frames of every layer, in pooling order."""
+    parts = {name: [frames[name] for frames in per_layer if name in frames] for name in _PARTS}
+    with_patterns = bool(parts["patterns"])
+    return MergeDescription(
+        shares=_stack(parts["shares"], pooling, True),
+        categories=EntryCategories(
+            observed=_stack(parts["observed"], pooling, False),
+            null=_stack(parts["null"], pooling, False),
+            permutation=_stack(parts["permutation"], pooling, False),
+        ),
+        fate=_stack(parts["fate"], pooling, True),
+        ownership=_stack(parts["owned"], pooling, True),
+        conflict=_stack(parts["conflict"], pooling, False),
+        patterns=_stack(parts["patterns"], pooling, True) if with_patterns else None,
+        log_odds=_stack(parts["log_odds"], pooling, False) if with_patterns else None,
+    )
+
+
 def describe(
     base,
     models,
@@ -55,6 +152,7 @@ def describe(
     n_permutations=1,
     max_subsets=100,
     seed=None,
+    client=None,
 ) -> MergeDescription:
     """The compositional statistics S1 to S6 of a TIES merge, reading one layer at a time.
 
@@ -73,9 +171,9 @@ def describe(
         The fine-tuned checkpoints (at least 2), with the tensors of ``base``.
     density : float
         The fraction K of entries kept per task, in (0, 1].
-    scope : {"tensor"}, default "tensor"
-        Trim per tensor as ``ties_merge(scope="tensor")``; "global" is not
-        supported here yet (see Notes).
+    scope : {"tensor", "global"}, default "tensor"
+        Trim as ``ties_merge`` does with this scope: within each tensor, or
+        with one threshold per task over the whole model (see Notes).
     elect : {"mass", "count"}, default "mass"
         The sign election of ``ties_merge`` (S3, S4).
     merge : {"mean", "sum", "max"}, default "mean"
@@ -92,6 +190,9 @@ def describe(
         The cap on subsets of each size in S5.
     seed : None, int or numpy.random.Generator, optional
         Seed of the one generator behind the S2 shuffles and S5 subset draws.
+    client : dask.distributed.Client, optional
+        Compute each layer as one task on this dask cluster; ``base`` and
+        ``models`` must then be paths, which the workers open (see Notes).
 
     Returns
     -------
@@ -104,12 +205,16 @@ def describe(
     FileNotFoundError
         If a checkpoint path does not exist.
     TypeError
-        If an argument has the wrong type.
+        If an argument has the wrong type, ``client`` is not a dask
+        ``Client``, or a checkpoint given with ``client`` is not a path.
     ValueError
         If a model's tensors or shapes differ from the base's (raised before
         any tensor is read), a file is corrupt, a value is not finite, an
-        option is unknown, ``scope="global"``, fewer than 2 models are given
-        or ``layers`` is not a partition.
+        option is unknown, fewer than 2 models are given or ``layers`` is
+        not a partition. With ``client``, an error of a task on a worker is
+        raised here.
+    ImportError
+        If ``client`` is given and dask.distributed is not installed.
 
     See Also
     --------
@@ -125,13 +230,38 @@ def describe(
     T + 1 copies of one layer and their task vectors: O(T x largest layer),
     which is O(T x largest tensor) for the default one layer per tensor.
 
-    ``scope="global"`` needs each task's model-wide threshold and the
-    model-wide majority sign before any tensor is trimmed. Supporting it
-    lazily needs a first pass computing those and a way to hand them to
-    ``coda.merging.ties._decisions``, which does not take them yet.
+    ``scope="global"`` needs each task's model-wide threshold h_t and the
+    model-wide majority sign (the fallback of a zero elected sum) before any
+    tensor is trimmed. A first pass computes them, one tensor at a time (two
+    histogram passes for the thresholds, one pass of elected signs for the
+    majority, with ``elect`` and ``weights``); each layer's statistics are
+    then computed from that layer's tensors and this context, still holding
+    O(T x largest layer). The result equals that of the functions above
+    called with ``scope="global"`` on the whole model in memory. S2, S5 and
+    S6 use only the trim masks, which depend on h_t alone; S3 and S4 also
+    use the elected signs. S5 counts, for each subset of tasks, the signs of
+    the values they keep: trimming is per task (h_t is computed once, over
+    the whole model, from task t alone), so it does not depend on the
+    subset; the elected sign, whose majority fallback would depend on which
+    tasks are merged, plays no part in it, as in :func:`conflict_curve`.
 
-    The S2 shuffles and the S5 subsets come from one generator seeded by
-    ``seed``; the S5 subsets are drawn once and used for every layer.
+    The S5 subsets are drawn once from the generator seeded by ``seed`` and
+    used for every layer; each layer's S2 shuffles come from its own child
+    generator (``Generator.spawn``, one per layer in pooling order), so a
+    layer's shuffles do not depend on the other layers nor on where it is
+    computed. They therefore differ from the shuffles of
+    :func:`entry_categories` called with the same seed on the whole model.
+
+    With ``client``, each layer is one task: the worker opens the
+    checkpoints from their paths (paths travel, not arrays), reads that
+    layer and returns its frames, computed by the same code as without a
+    client; for ``scope="global"`` the thresholds and the majority come
+    first, from one task per tensor whose histograms and vote counts are
+    summed on the client. The result is identical to the local one.
+    In-memory mappings and open :class:`Checkpoint` objects are refused with
+    a client, rather than scattered to the workers: the point of the cluster
+    is that models larger than one machine's memory are read where they
+    are, and a mapping is already in this process's memory.
 
     References
     ----------
@@ -158,89 +288,53 @@ def describe(
     """
     models = check_models(models)
     check_model_count(len(models))
-    scope = check_describe_scope(scope)
-    n_permutations = check_integer(n_permutations, "n_permutations", minimum=1)
-    max_subsets = check_integer(max_subsets, "max_subsets", minimum=1)
+    density, scope, elect, merge, weights, normalize = _options(
+        models, density, scope, elect, merge, weights, normalize
+    )
+    options = {
+        "density": density,
+        "scope": scope,
+        "elect": elect,
+        "merge": merge,
+        "weights": weights,
+        "normalize": normalize,
+        "n_permutations": check_integer(n_permutations, "n_permutations", minimum=1),
+        "max_subsets": check_integer(max_subsets, "max_subsets", minimum=1),
+    }
+    if client is not None:
+        from coda.merging._distributed import _cluster_paths, _describe_on_cluster
+
+        # Checked before anything is read: the client, and paths for every source.
+        paths = _cluster_paths(client, base, models)
     check_compatible(base, models)
     rng = np.random.default_rng(seed)
     # One seed for the S5 draws, so every layer uses the same subsets.
-    subset_seed = int(rng.integers(2**63))
+    subsets = _all_subsets(len(models), options["max_subsets"], int(rng.integers(2**63)))
+    pooling = check_layers(layers, _tensor_names(base))
+    # Each layer's S2 shuffles from its own child generator: the result does
+    # not depend on the order, or the worker, in which the layers are computed.
+    layer_rngs = dict(zip(pooling, rng.spawn(len(pooling)), strict=True))
+    if client is not None:
+        per_layer = _describe_on_cluster(client, paths, pooling, options, layer_rngs, subsets)
+        return _assemble(per_layer, pooling)
     checkpoints = [open_checkpoint(base)] + [open_checkpoint(model) for model in models]
     try:
-        pooling = check_layers(layers, checkpoints[0].keys())
-        options = {"density": density, "scope": scope}
-        merge_options = options | {"elect": elect, "weights": weights}
-        parts: dict[str, list] = {
-            name: []
-            for name in ("shares", "observed", "null", "permutation", "fate", "owned", "conflict")
-        }
-        parts |= {"patterns": [], "log_odds": []}
-        with_patterns = len(models) <= 8
+        context = None
+        if scope == "global":
+            # First pass: the model-wide thresholds and majority, one tensor at a time.
+            stream = _Stream(checkpoints[0], checkpoints[1:])
+            views = [_View(stream, t) for t in range(len(models))]
+            context = _global_context(views, stream.keys, density, elect, weights)
+            del stream, views
+        per_layer = []
         for layer, keys in pooling.items():
-            # The only tensors alive: this layer's, from every checkpoint.
-            base_layer, *model_layers = [
-                {key: ckpt.read(key) for key in keys} for ckpt in checkpoints
-            ]
-            one = {layer: keys}
-            parts["shares"].append(task_shares(base_layer, model_layers, layers=one, closed=False))
-            categories = entry_categories(
-                base_layer,
-                model_layers,
-                layers=one,
-                n_permutations=n_permutations,
-                seed=rng,
-                **options,
+            statistics = _layer_statistics(
+                checkpoints, layer, keys, options, layer_rngs[layer], subsets, context
             )
-            parts["observed"].append(categories.observed)
-            parts["null"].append(categories.null)
-            parts["permutation"].append(categories.permutation)
-            parts["fate"].append(
-                mass_fate(base_layer, model_layers, layers=one, closed=False, **merge_options)
-            )
-            parts["owned"].append(
-                ownership(
-                    base_layer,
-                    model_layers,
-                    layers=one,
-                    closed=False,
-                    merge=merge,
-                    normalize=normalize,
-                    **merge_options,
-                )
-            )
-            parts["conflict"].append(
-                conflict_curve(
-                    base_layer,
-                    model_layers,
-                    layers=one,
-                    max_subsets=max_subsets,
-                    seed=subset_seed,
-                    **options,
-                )
-            )
-            if with_patterns:
-                parts["patterns"].append(
-                    sign_patterns(base_layer, model_layers, layers=one, closed=False, **options)
-                )
-                parts["log_odds"].append(
-                    sign_agreement_log_odds(base_layer, model_layers, layers=one, **options)
-                )
-            del base_layer, model_layers
+            per_layer.append(statistics)
     finally:
         # Close what was opened here; a Checkpoint passed in stays the caller's.
         for ckpt, source in zip(checkpoints, [base, *models], strict=True):
             if ckpt is not source:
                 ckpt.close()
-    return MergeDescription(
-        shares=_stack(parts["shares"], pooling, True),
-        categories=EntryCategories(
-            observed=_stack(parts["observed"], pooling, False),
-            null=_stack(parts["null"], pooling, False),
-            permutation=_stack(parts["permutation"], pooling, False),
-        ),
-        fate=_stack(parts["fate"], pooling, True),
-        ownership=_stack(parts["owned"], pooling, True),
-        conflict=_stack(parts["conflict"], pooling, False),
-        patterns=_stack(parts["patterns"], pooling, True) if with_patterns else None,
-        log_odds=_stack(parts["log_odds"], pooling, False) if with_patterns else None,
-    )
+    return _assemble(per_layer, pooling)

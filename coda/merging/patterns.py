@@ -11,7 +11,7 @@ Frames follow :mod:`coda.merging.stats`: parts as columns, settings in
 from __future__ import annotations
 
 from itertools import combinations, product
-from math import comb
+from math import comb, fsum
 
 import numpy as np
 import pandas as pd
@@ -33,22 +33,24 @@ __all__ = ["conflict_curve", "sign_agreement_log_odds", "sign_patterns"]
 
 
 def _trimmed(base, models, density, scope, layers):
-    """Checked inputs, the pooling and an iterator of (key, trimmed (T, n) stack)."""
+    """Checked inputs, the pooling and the options, after checks."""
     theta0, taus = _checked(base, models)
     pooling = check_layers(layers, list(theta0))
     density = check_fraction(density, "density", closed=True)
     scope = check_option(scope, "scope", ("tensor", "global"))
+    return theta0, taus, pooling, density, scope
+
+
+def _stacks(theta0, taus, density, scope, context=None):
+    """Yield (key, trimmed (T, n) stack) per tensor; only the trim masks of ``context`` matter."""
     weights = np.ones(len(taus), dtype=np.float32)
-
-    def stacks():
-        # Trimming is per task, so the kept entries do not depend on which
-        # other tasks are merged: trim once, then look at any subset of rows.
-        for key, kept, _weighted, _sigma in _tie_decisions(
-            theta0, taus, density, scope, "mass", weights
-        ):
-            yield key, np.stack([tau[key].ravel() * m for tau, m in zip(taus, kept, strict=True)])
-
-    return taus, pooling, density, scope, stacks()
+    # Trimming is per task (a per-tensor count, or the task's own model-wide
+    # threshold), so the kept entries do not depend on which other tasks are
+    # merged: trim once, then look at any subset of rows.
+    for key, kept, _weighted, _sigma in _tie_decisions(
+        theta0, taus, density, scope, "mass", weights, context
+    ):
+        yield key, np.stack([tau[key].ravel() * m for tau, m in zip(taus, kept, strict=True)])
 
 
 def _subsets(n_tasks: int, size: int, max_subsets: int, rng) -> list[tuple]:
@@ -115,7 +117,11 @@ def conflict_curve(
     Notes
     -----
     Each task is trimmed once, as ``ties_merge`` trims it with all T models
-    (trimming is per task, so it does not depend on the subset). For a subset
+    (trimming is per task, so it does not depend on the subset; with
+    ``scope="global"`` task t's threshold is over the whole model but from
+    task t alone). Only the signs of the kept values count, never the
+    elected sign: with ``scope="global"`` its majority fallback would depend
+    on the subset merged, and it plays no part here. For a subset
     S of m tasks, an entry is *kept* when some task of S keeps a non-zero
     value there, and *conflicting* when S keeps both a positive and a
     negative value there. ``observed`` is conflicting over kept entries in the
@@ -154,14 +160,27 @@ def conflict_curve(
             task1,task2        0.000000  0.166667
           3 task0,task1,task2  0.333333  0.321429
     """
-    taus, pooling, density, scope, stacks = _trimmed(base, models, density, scope, layers)
+    theta0, taus, pooling, density, scope = _trimmed(base, models, density, scope, layers)
     n_tasks = len(taus)
     check_model_count(n_tasks)
     max_subsets = check_integer(max_subsets, "max_subsets", minimum=1)
+    subsets = _all_subsets(n_tasks, max_subsets, seed)
+    return _conflict_curve(theta0, taus, pooling, density, scope, subsets, max_subsets)
+
+
+def _all_subsets(n_tasks: int, max_subsets: int, seed) -> dict:
+    """The subsets of every size m >= 2, drawn from one generator seeded by ``seed``."""
     rng = np.random.default_rng(seed)
-    subsets = {m: _subsets(n_tasks, m, max_subsets, rng) for m in range(2, n_tasks + 1)}
+    return {m: _subsets(n_tasks, m, max_subsets, rng) for m in range(2, n_tasks + 1)}
+
+
+def _conflict_curve(
+    theta0, taus, pooling, density, scope, subsets, max_subsets, context=None
+) -> pd.DataFrame:
+    """S5 of checked inputs over the given subsets."""
+    n_tasks = len(taus)
     counts = {}
-    for key, trimmed in stacks:
+    for key, trimmed in _stacks(theta0, taus, density, scope, context):
         pos, neg = trimmed > 0, trimmed < 0
         for chosen in subsets.values():
             for subset in chosen:
@@ -272,9 +291,15 @@ def sign_patterns(
     layer
     w      2.0  0.0  1.0  1.0
     """
-    taus, pooling, density, scope, stacks = _trimmed(base, models, density, scope, layers)
+    theta0, taus, pooling, density, scope = _trimmed(base, models, density, scope, layers)
     check_model_count(len(taus), maximum=8)
     closed = check_flag(closed, "closed")
+    return _sign_patterns(theta0, taus, pooling, density, scope, closed)
+
+
+def _sign_patterns(theta0, taus, pooling, density, scope, closed, context=None) -> pd.DataFrame:
+    """S6 pattern composition of checked inputs."""
+    stacks = _stacks(theta0, taus, density, scope, context)
     counts = {key: _pattern_counts(trimmed) for key, trimmed in stacks}
     rows = {layer: sum(counts[key] for key in keys) for layer, keys in pooling.items()}
     attrs = _attrs("sign_patterns", pooling, scope, density)
@@ -376,8 +401,20 @@ def sign_agreement_log_odds(
         pseudocount, "pseudocount", hint=" such as 0.5, the empirical-logit pseudocount"
     )
     counts = sign_patterns(base, models, density=density, scope=scope, layers=layers, closed=False)
+    return _log_odds(counts, pseudocount)
+
+
+def _log_odds(counts: pd.DataFrame, pseudocount: float) -> pd.DataFrame:
+    """S6 log odds ratios from the unclosed pattern counts of :func:`sign_patterns`."""
     pairs, contrasts = _agreement_contrasts(len(counts.columns).bit_length() - 1)
-    values = np.log(counts.to_numpy() + pseudocount) @ contrasts.T
+    logs = np.log(counts.to_numpy() + pseudocount)
+    # Correctly rounded sums (math.fsum) of the element-wise products, not a
+    # matrix product, whose rounding depends on the kernel, the number of rows
+    # and memory alignment: a layer gets the same value whether computed alone
+    # (describe) or with the others.
+    products = logs[:, None, :] * contrasts[None, :, :]
+    values = np.array([[fsum(terms) for terms in layer] for layer in products])
+    values = values.reshape(len(logs), len(pairs))
     frame = pd.DataFrame(values, index=counts.index, columns=pd.Index(pairs, name="part"))
     frame.attrs.update(counts.attrs | {"statistic": "sign_agreement_log_odds"})
     frame.attrs["pseudocount"] = pseudocount

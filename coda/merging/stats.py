@@ -26,7 +26,7 @@ from coda._validation import (
     check_normalize,
     check_option,
 )
-from coda.merging._rules import _agreeing
+from coda.merging._rules import _agreeing, _global_context
 from coda.merging._rules import _decisions as _tie_decisions
 from coda.merging._sources import _checked
 from coda.merging.ties import _ties_global, _ties_tensor
@@ -75,14 +75,15 @@ def _attrs(statistic, pooling, scope=None, density=None, elect=None, merge=None,
     }
 
 
-def _decisions(theta0, taus, density, scope, elect, weights):
+def _decisions(theta0, taus, density, scope, elect, weights, context=None):
     """Yield per tensor (key, kept, trimmed, weighted, agree), each of shape (T, n).
 
-    The decisions of ``ties_merge`` itself (``coda.merging.ties._decisions``),
-    plus the unweighted trimmed task vectors and the agreement mask that the
-    statistics need.
+    The decisions of ``ties_merge`` itself (``coda.merging._rules._decisions``,
+    with the same ``context``), plus the unweighted trimmed task vectors and
+    the agreement mask that the statistics need.
     """
-    for key, kept, weighted, sigma in _tie_decisions(theta0, taus, density, scope, elect, weights):
+    decisions = _tie_decisions(theta0, taus, density, scope, elect, weights, context)
+    for key, kept, weighted, sigma in decisions:
         trimmed = np.stack([tau[key].ravel() * m for tau, m in zip(taus, kept, strict=True)])
         yield key, kept, trimmed, weighted, _agreeing(weighted, sigma > 0)
 
@@ -159,6 +160,10 @@ def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
     theta0, taus = _checked(base, models)
     pooling = check_layers(layers, list(theta0))
     closed = check_flag(closed, "closed")
+    return _task_shares(taus, pooling, closed)
+
+
+def _task_shares(taus, pooling, closed) -> pd.DataFrame:
     rows = {
         layer: [sum(np.abs(tau[key]).sum(dtype=np.float64) for key in keys) for tau in taus]
         for layer, keys in pooling.items()
@@ -289,10 +294,17 @@ def entry_categories(
     density, scope, *_ = _options(taus, density, scope, "mass", "mean", None, True)
     n_permutations = check_integer(n_permutations, "n_permutations", minimum=1)
     rng = np.random.default_rng(seed)
+    return _entry_categories(theta0, taus, pooling, density, scope, n_permutations, rng)
+
+
+def _entry_categories(
+    theta0, taus, pooling, density, scope, n_permutations, rng, context=None
+) -> EntryCategories:
+    """S2 of checked inputs; only the trim masks of ``context`` matter here."""
     weights = np.ones(len(taus), dtype=np.float32)
     observed, shuffled, sizes = {}, {}, {}
     for key, _kept, trimmed, _weighted, _agree in _decisions(
-        theta0, taus, density, scope, "mass", weights
+        theta0, taus, density, scope, "mass", weights, context
     ):
         observed[key] = _categories(trimmed)
         shuffled[key] = (
@@ -326,10 +338,10 @@ def entry_categories(
     )
 
 
-def _merged(theta0, taus, density, scope, elect, merge, weights, normalize) -> dict:
+def _merged(theta0, taus, density, scope, elect, merge, weights, normalize, context) -> dict:
     # The merged task vector tau_m from ties_merge's own code, before lam.
     if scope == "global":
-        return _ties_global(theta0, taus, density, elect, merge, weights)
+        return _ties_global(theta0, taus, density, elect, merge, weights, context)
     return _ties_tensor(theta0, taus, density, elect, merge, weights, normalize)
 
 
@@ -420,9 +432,16 @@ def mass_fate(
     density, scope, elect, _, weights, _ = _options(
         taus, density, scope, elect, "mean", weights, True
     )
+    return _mass_fate(theta0, taus, pooling, density, scope, elect, weights, closed)
+
+
+def _mass_fate(
+    theta0, taus, pooling, density, scope, elect, weights, closed, context=None
+) -> pd.DataFrame:
+    """S3 of checked inputs, given or computing the global context."""
     fate = {}
     for key, kept, _trimmed, _weighted, agree in _decisions(
-        theta0, taus, density, scope, elect, weights
+        theta0, taus, density, scope, elect, weights, context
     ):
         mass = np.abs(np.stack([tau[key].ravel() for tau in taus])).astype(np.float64)
         fate[key] = np.stack(
@@ -544,10 +563,20 @@ def ownership(
     density, scope, elect, merge, weights, normalize = _options(
         taus, density, scope, elect, merge, weights, normalize
     )
-    merged = _merged(theta0, taus, density, scope, elect, merge, weights, normalize)
+    options = (density, scope, elect, merge, weights, normalize)
+    return _ownership(theta0, taus, pooling, *options, closed)
+
+
+def _ownership(
+    theta0, taus, pooling, density, scope, elect, merge, weights, normalize, closed, context=None
+) -> pd.DataFrame:
+    """S4 of checked inputs; the global context is computed once for both passes."""
+    if scope == "global" and context is None:
+        context = _global_context(taus, sorted(theta0), density, elect, weights)
+    merged = _merged(theta0, taus, density, scope, elect, merge, weights, normalize, context)
     owned = {}
     for key, _kept, _trimmed, weighted, agree in _decisions(
-        theta0, taus, density, scope, elect, weights
+        theta0, taus, density, scope, elect, weights, context
     ):
         share = np.abs(weighted).astype(np.float64) * agree
         total = share.sum(axis=0)

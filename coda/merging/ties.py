@@ -178,18 +178,19 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
         return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
 
 
-def _ties_global(theta0, taus, density, elect, merge, weights) -> dict:
+def _ties_global(theta0, taus, density, elect, merge, weights, context=None) -> dict:
     # The merged task vectors as a dict, for coda.merging.stats.
-    return dict(_global_updates(theta0, taus, density, elect, merge, weights))
+    return dict(_global_updates(theta0, taus, density, elect, merge, weights, context))
 
 
 def _ties_tensor(theta0, taus, density, elect, merge, weights, normalize) -> dict:
     return dict(_tensor_updates(theta0, taus, density, elect, merge, weights, normalize))
 
 
-def _global_updates(theta0, taus, density, elect, merge, weights):
-    """Yield ``(key, tau_m)`` per tensor for ``scope="global"``."""
-    for key, _kept, weighted, sigma in _decisions(theta0, taus, density, "global", elect, weights):
+def _global_updates(theta0, taus, density, elect, merge, weights, context=None):
+    """Yield ``(key, tau_m)`` per tensor for ``scope="global"``, given or computing the context."""
+    decisions = _decisions(theta0, taus, density, "global", elect, weights, context)
+    for key, _kept, weighted, sigma in decisions:
         yield key, _merge_global(weighted, sigma, merge).reshape(theta0[key].shape)
 
 
@@ -224,6 +225,7 @@ def ties_merge(
     normalize=True,
     out=None,
     max_shard_bytes=None,
+    client=None,
 ):
     """Merge fine-tuned models with TIES: trim, elect a sign, merge the agreeing entries.
 
@@ -261,6 +263,9 @@ def ties_merge(
     max_shard_bytes : int, optional
         With ``out``: most tensor bytes per file; above it the model is
         sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
+    client : dask.distributed.Client, optional
+        Merge each tensor as one task on this dask cluster; ``base`` and
+        ``models`` must then be paths, which the workers open (see Notes).
 
     Returns
     -------
@@ -272,7 +277,9 @@ def ties_merge(
     Raises
     ------
     TypeError
-        If a tensor, ``density``, ``lam`` or ``normalize`` has the wrong type.
+        If a tensor, ``density``, ``lam`` or ``normalize`` has the wrong type,
+        ``client`` is not a dask ``Client``, or a checkpoint given with
+        ``client`` is not a path.
     ValueError
         If keys or shapes differ from the base's, a file is corrupt or
         truncated, a value is not finite, ``density`` is outside (0, 1], an
@@ -281,6 +288,8 @@ def ties_merge(
         comes without ``out``.
     FileNotFoundError
         If a checkpoint path does not exist.
+    ImportError
+        If ``client`` is given and dask.distributed is not installed.
 
     See Also
     --------
@@ -344,6 +353,22 @@ def ties_merge(
     O(T x largest tensor) plus one output shard. The output appears
     atomically; a failure midway leaves no file.
 
+    With ``client`` the same happens on a dask cluster: given the global
+    thresholds and majority, each tensor's merge depends on that tensor
+    alone, so after the compatibility check every tensor is one task that
+    opens the checkpoints on its worker (paths travel, never arrays), merges
+    the tensor with the same code as the local run and returns it. For
+    ``scope="global"`` first rounds of one task per tensor return its
+    histograms of |tau_t| and then its vote counts, which are summed on the
+    client into the thresholds and the majority sign. The client writes the
+    merged tensors in the local order with the same writer, so the result,
+    returned or written (atomic and sharded), is identical to the local one.
+    A task that raises, or a lost worker, raises here; the remaining tasks
+    are cancelled and no output file is left. The workers hold the merged
+    tensors until the client has read them. In-memory mappings and open
+    :class:`~coda.merging.Checkpoint` objects are refused with a client:
+    they are already in this process's memory.
+
     References
     ----------
     .. [1] Yadav, P., Tam, D., Choshen, L., Raffel, C. and Bansal, M. (2023).
@@ -385,6 +410,19 @@ def ties_merge(
     lam = check_real(lam, "lam")
     normalize = check_normalize(normalize, scope, merge)
     max_shard_bytes = _check_out(out, max_shard_bytes)
+    if client is not None:
+        from coda.merging._distributed import _ties_on_cluster
+
+        options = {
+            "density": density,
+            "scope": scope,
+            "elect": elect,
+            "merge": merge,
+            "weights": weights,
+            "lam": lam,
+            "normalize": normalize,
+        }
+        return _ties_on_cluster(client, base, models, options, out, max_shard_bytes)
     with _inputs(base, models) as (theta0, taus, metadata, _shapes):
         if scope == "global":
             merged = _global_updates(theta0, taus, density, elect, merge, weights)

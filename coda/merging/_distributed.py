@@ -1,0 +1,157 @@
+"""TIES merges and their statistics computed on a dask cluster, one task per tensor or layer.
+
+``ties_merge(..., client=client)`` and ``describe(..., client=client)`` come
+here. Given the global context (each task's model-wide threshold and the
+majority sign, :func:`coda.merging._rules._context_of`), every tensor is
+merged, and every layer described, from its own tensors alone; so each is
+one task that opens the checkpoints on its worker (paths travel, never
+arrays) and returns its result, computed by the same functions as in the
+local run. For ``scope="global"`` the context comes first, from per-tensor
+tasks whose histograms and vote counts are summed here. The merged tensors
+are written here, in the order of the local run, by
+:func:`coda.merging.write_checkpoint`: atomic and sharded alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+
+from coda._dask import import_dask
+from coda._validation import check_cluster_client, check_cluster_sources
+from coda.merging._rules import _context_of
+from coda.merging._sources import _Stream
+from coda.merging.checkpoints import check_compatible, open_checkpoint, write_checkpoint
+from coda.merging.describe import _layer_statistics
+from coda.merging.ties import _global_updates, _tensor_updates
+
+
+def _cluster_paths(client, base, models) -> list[str]:
+    """The absolute paths of base and models, after checking the client and the sources."""
+    distributed = import_dask("distributed")
+    check_cluster_client(client, distributed.Client)
+    sources = [base, *models]
+    check_cluster_sources(sources)
+    # Absolute, so a worker with another working directory opens the same files.
+    return [str(Path(source).resolve()) for source in sources]
+
+
+@contextlib.contextmanager
+def _opened(paths: list[str]):
+    """The checkpoints at ``paths``, opened on a worker and closed afterwards."""
+    checkpoints = []
+    try:
+        for path in paths:
+            checkpoints.append(open_checkpoint(path))
+        yield checkpoints
+    finally:
+        for ckpt in checkpoints:
+            ckpt.close()
+
+
+def _tensors(paths: list[str], key: str) -> tuple:
+    """``(theta_0, [tau_t])`` of tensor ``key``, read and checked as the local run does."""
+    with _opened(paths) as checkpoints:
+        return _Stream(checkpoints[0], checkpoints[1:]).tensors(key)
+
+
+def _on_tensor(paths: list[str], key: str, func, *args):
+    """A worker task: ``func`` of the task vectors of one tensor (a context pass)."""
+    return func(_tensors(paths, key)[1], *args)
+
+
+def _merge_tensor(paths: list[str], key: str, options: dict, context) -> np.ndarray:
+    """A worker task: the merged tensor theta_0 + lam tau_m of ``key``."""
+    start, taus = _tensors(paths, key)
+    theta0, views = {key: start}, [{key: tau} for tau in taus]
+    rule = (options["density"], options["elect"], options["merge"], options["weights"])
+    if options["scope"] == "global":
+        updates = _global_updates(theta0, views, *rule, context)
+    else:
+        updates = _tensor_updates(theta0, views, *rule, options["normalize"])
+    ((_, update),) = updates
+    # As coda.merging._sources._finish: theta = theta_0 + lam * tau_m in float32.
+    return start + np.float32(options["lam"]) * update
+
+
+def _describe_layer(paths: list[str], layer, keys, options, rng, subsets, context) -> dict:
+    """A worker task: the statistics of one layer, as the local run computes them."""
+    with _opened(paths) as checkpoints:
+        return _layer_statistics(checkpoints, layer, keys, options, rng, subsets, context)
+
+
+def _results(client, futures: list):
+    """Yield the futures' results in order, letting each go once read.
+
+    On any failure (a task that raised, a worker lost) the error surfaces
+    here and the tasks not yet read are cancelled.
+    """
+    try:
+        for k, future in enumerate(futures):
+            yield future.result()
+            futures[k] = None
+    finally:
+        pending = [future for future in futures if future is not None]
+        if pending:
+            client.cancel(pending)
+
+
+def _cluster_context(client, paths: list[str], keys: list[str], options: dict) -> tuple:
+    """The global context from per-tensor tasks, their integer sums taken here."""
+
+    def total(func, *args):
+        futures = [client.submit(_on_tensor, paths, key, func, *args, pure=False) for key in keys]
+        result = 0
+        for value in _results(client, futures):
+            result = result + value
+        return result
+
+    return _context_of(
+        total, len(paths) - 1, options["density"], options["elect"], options["weights"]
+    )
+
+
+def _base_layout(paths: list[str]) -> tuple[list[str], dict]:
+    with open_checkpoint(paths[0]) as base:
+        return base.keys(), base.metadata
+
+
+def _ties_on_cluster(client, base, models, options: dict, out, max_shard_bytes):
+    """``ties_merge`` with one task per tensor; see :func:`coda.merging.ties_merge`."""
+    paths = _cluster_paths(client, base, models)
+    check_compatible(paths[0], paths[1:])
+    keys, metadata = _base_layout(paths)
+    context = None
+    if options["scope"] == "global":
+        context = _cluster_context(client, paths, keys, options)
+    futures = [
+        client.submit(_merge_tensor, paths, key, options, context, pure=False) for key in keys
+    ]
+    tensors = zip(keys, _results(client, futures), strict=True)
+    if out is not None:
+        return write_checkpoint(tensors, out, metadata=metadata, max_shard_bytes=max_shard_bytes)
+    return dict(tensors)
+
+
+def _describe_on_cluster(client, paths: list[str], pooling, options, layer_rngs, subsets):
+    """The per-layer frames of ``describe``, one task per layer, in pooling order."""
+    context = None
+    if options["scope"] == "global":
+        context = _cluster_context(client, paths, _base_layout(paths)[0], options)
+    futures = [
+        client.submit(
+            _describe_layer,
+            paths,
+            layer,
+            list(keys),
+            options,
+            layer_rngs[layer],
+            subsets,
+            context,
+            pure=False,
+        )
+        for layer, keys in pooling.items()
+    ]
+    return list(_results(client, futures))
