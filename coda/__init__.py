@@ -5,7 +5,7 @@ reference-independent partial correlations, with numba kernels underneath.
 """
 
 import coda.accessor  # noqa: F401  (registers DataFrame.coda and Series.coda)
-from coda._validation import CodaWarning, ConvergenceWarning
+from coda._validation import CodaWarning, ConvergenceWarning, DaskChunkWarning
 from coda.bases import ilr_basis, sbp_basis
 from coda.covariance import (
     alr_cov,
@@ -46,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CodaWarning",
     "ConvergenceWarning",
+    "DaskChunkWarning",
     "alr",
     "alr_cov",
     "alr_cov_change_ref",

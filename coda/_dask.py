@@ -1,20 +1,38 @@
-"""Recognising dask collections without importing dask.
+"""dask arrays and DataFrames through coda's row-wise functions, block by block.
 
-dask is an optional extra. These helpers tell a dask array or DataFrame
-from any other input by its type's module, so that ``import coda`` never
-imports dask and a dask input never reaches ``np.asarray`` (which would
-silently compute the whole collection into memory).
+dask is an optional extra. :func:`is_dask` tells a dask collection from any
+other input by its type's module, so that ``import coda`` never imports dask
+and a dask input never reaches ``np.asarray`` (which would silently compute
+the whole collection into memory). :func:`import_dask` imports a part of dask
+or names the extra to install.
+
+:func:`map_rows` is the dask path of the row-wise functions (geometry,
+transforms, zero replacement): it maps the in-memory function over blocks of
+rows, each block a valid in-memory input, so the same numerics (and the same
+checks and messages) run on each block when the user computes the result.
+Nothing is computed before then, except the function on one row of ones, which
+checks the options and gives the output's columns and dtype.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 
+import numpy as np
+import pandas as pd
 
-def is_dask(x) -> bool:
-    """Whether ``x`` is a dask collection (array, DataFrame, Series)."""
-    module = type(x).__module__
-    return module == "dask" or module.startswith("dask.")
+from coda._validation import (
+    check_dask_collection,
+    check_dask_pair,
+    check_dask_partner,
+    is_dask,
+    raise_in_block,
+    rows_from,
+    warn_parts_chunked,
+)
+
+__all__ = ["import_dask", "is_dask", "map_rows"]
 
 
 def import_dask(module: str = "dask.array"):
@@ -26,3 +44,144 @@ def import_dask(module: str = "dask.array"):
             f"dask input needs {module}, which is not installed; install coda's "
             f'dask extra: pip install "coda-logratio[dask]"'
         ) from err
+
+
+def _kind(x) -> str | None:
+    """``"array"``, ``"frame"`` or None (another dask collection), importing what it needs."""
+    module = type(x).__module__
+    if module.startswith("dask.array"):
+        if isinstance(x, import_dask("dask.array").Array):
+            return "array"
+    elif module.startswith("dask.dataframe") and isinstance(
+        x, import_dask("dask.dataframe").DataFrame
+    ):
+        return "frame"
+    return None
+
+
+def map_rows(fn, /, *args, names=("x",), per_row: bool = False, trailing=(), **options):
+    """Apply ``fn(*args, *trailing, **options)`` lazily to each block of rows of dask ``args``.
+
+    Parameters
+    ----------
+    fn : callable
+        The in-memory function; it gets plain numpy blocks (dask arrays) or
+        pandas partitions (dask DataFrames) in place of the dask arguments,
+        and the other arguments whole (one composition, combined with every
+        row).
+    *args
+        ``fn``'s positional arguments, at least one of them dask.
+    names : tuple of str
+        The parameter name of each of ``args``, for messages.
+    per_row : bool
+        Whether ``fn`` gives one value per row (a 1-D result) instead of a
+        row of values.
+    trailing : tuple
+        More positional arguments of ``fn``, after ``args``, passed whole to
+        every block (a partition, a power).
+    **options
+        ``fn``'s keyword arguments, the same for every block.
+
+    Returns
+    -------
+    dask Array, DataFrame or Series
+        A dask array in gives a dask array out with the same chunks of rows; a
+        dask DataFrame gives a dask DataFrame (or Series, ``per_row``) with
+        the same divisions and the columns ``fn`` gives its partitions.
+    """
+    dask_at = [i for i, a in enumerate(args) if is_dask(a)]
+    kinds = [_kind(args[i]) for i in dask_at]
+    for i, kind in zip(dask_at, kinds, strict=True):
+        check_dask_collection(args[i], kind, names[i])
+    for i, a in enumerate(args):
+        if i not in dask_at:
+            check_dask_partner(a, names[i], names[dask_at[0]])
+    if len(dask_at) == 2:
+        sizes = [
+            args[i].shape[0] if kind == "array" else args[i].npartitions
+            for i, kind in zip(dask_at, kinds, strict=True)
+        ]
+        check_dask_pair(kinds, sizes, [names[i] for i in dask_at])
+    constants = [None if is_dask(a) else a for a in args] + list(trailing)
+    call = functools.partial(_call, fn, constants, dask_at, options)
+    token = "coda-" + fn.__name__.strip("_")
+    if kinds[0] == "array":
+        return _map_arrays(call, args, dask_at, names, per_row, token)
+    return _map_frames(call, args, dask_at, token)
+
+
+def _call(fn, constants, dask_at, options, *blocks, offset: int = 0):
+    """``fn`` on one block of each dask argument, the other arguments whole."""
+    full = list(constants)
+    for i, block in zip(dask_at, blocks, strict=True):
+        full[i] = block
+    with rows_from(offset):
+        return fn(*full, **options)
+
+
+def _map_arrays(call, args, dask_at, names, per_row, token):
+    da = import_dask("dask.array")
+    arrays = []
+    for i in dask_at:
+        x = args[i]
+        if x.numblocks[1] > 1:
+            warn_parts_chunked(x.numblocks[1], names[i])
+            x = x.rechunk({1: -1})
+        arrays.append(x)
+    if len(arrays) == 2 and arrays[1].chunks[0] != arrays[0].chunks[0]:
+        # The second argument follows the first's blocks, which the result keeps.
+        arrays[1] = arrays[1].rechunk({0: arrays[0].chunks[0]})
+    # One row of ones is a valid composition and valid coordinates: fn on it
+    # checks the options now and gives the result's width and dtype.
+    sample = call(*[np.ones((1, x.shape[1]), dtype=x.dtype) for x in arrays])
+    rows = arrays[0].chunks[0]
+
+    def block(*blocks, block_info=None):
+        if blocks[0].shape[0] == 0:
+            return np.empty((0, *sample.shape[1:]), dtype=sample.dtype)
+        offset = block_info[0]["array-location"][0][0]
+        if not np.isnan(offset):
+            return call(*blocks, offset=offset)
+        # Unknown chunk sizes (an array from a DataFrame): rows count within the block.
+        try:
+            return call(*blocks)
+        except ValueError as err:
+            raise_in_block(err, block_info[0]["chunk-location"][0])
+
+    if per_row:
+        return da.map_blocks(
+            block,
+            *arrays,
+            chunks=(rows,),
+            drop_axis=1,
+            dtype=sample.dtype,
+            meta=np.empty((0,), dtype=sample.dtype),
+            token=token,
+        )
+    return da.map_blocks(
+        block,
+        *arrays,
+        chunks=(rows, (sample.shape[1],)),
+        dtype=sample.dtype,
+        meta=np.empty((0, 0), dtype=sample.dtype),
+        token=token,
+    )
+
+
+def _map_frames(call, args, dask_at, token):
+    frames = [args[i] for i in dask_at]
+    samples = [
+        pd.DataFrame(
+            np.ones((1, len(x.columns)), dtype=np.result_type(*x.dtypes)), columns=x.columns
+        )
+        for x in frames
+    ]
+    meta = call(*samples).iloc[:0]
+    meta.index = frames[0]._meta.index
+
+    def partition(*parts):
+        if len(parts[0]) == 0:
+            return meta
+        return call(*parts)
+
+    return frames[0].map_partitions(partition, *frames[1:], meta=meta, token=token)

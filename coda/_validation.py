@@ -7,7 +7,10 @@ Nothing here computes results; nothing here mutates its input.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pandas as pd
 __all__ = [
     "CodaWarning",
     "ConvergenceWarning",
+    "DaskChunkWarning",
     "as_2d",
     "check_accessor_parts",
     "check_basis",
@@ -53,6 +57,10 @@ __all__ = [
 
 _MAX_LISTED = 5
 
+# Row numbers in messages count from here: the first row of the dask block
+# being checked (see ``rows_from``), 0 for in-memory input.
+_ROW_OFFSET = contextvars.ContextVar("coda_row_offset", default=0)
+
 
 class CodaWarning(UserWarning):
     """Base class of every warning that coda emits.
@@ -70,6 +78,39 @@ class CodaWarning(UserWarning):
     >>> issubclass(coda.CodaWarning, UserWarning)
     True
     """
+
+
+class DaskChunkWarning(CodaWarning):
+    """A dask array split along its parts was rechunked to one chunk of parts per block.
+
+    Row-wise transforms need every part of a row in one block. coda joins the
+    chunks of parts for you (lazily, keeping the chunks of rows) and warns,
+    because the joined blocks are larger than the ones you chose; rechunk the
+    array yourself, ``x.rechunk({1: -1})``, to choose their size and silence
+    this warning.
+
+    Examples
+    --------
+    >>> from coda._validation import CodaWarning, DaskChunkWarning
+    >>> issubclass(DaskChunkWarning, CodaWarning)
+    True
+    """
+
+
+def is_dask(x) -> bool:
+    """Whether ``x`` is a dask collection (array, DataFrame, Series), without importing dask."""
+    module = type(x).__module__
+    return module == "dask" or module.startswith("dask.")
+
+
+@contextlib.contextmanager
+def rows_from(offset: int):
+    """Number the rows named in error messages from ``offset`` (a dask block's first row)."""
+    token = _ROW_OFFSET.set(int(offset))
+    try:
+        yield
+    finally:
+        _ROW_OFFSET.reset(token)
 
 
 def _listing(items: Sequence, total: int | None = None) -> str:
@@ -105,14 +146,9 @@ def as_2d(x, name: str = "x") -> np.ndarray:
     ValueError
         If ``x`` is empty or has more than two dimensions.
     """
+    check_in_memory(x, name)
     if isinstance(x, pd.DataFrame):
-        bad = [str(c) for c, dt in x.dtypes.items() if not _is_real_dtype(dt)]
-        if bad:
-            raise TypeError(
-                f"{name} has non-numeric columns: {_listing(bad)}; select the "
-                f"numeric parts first, e.g. {name}[[...numeric columns...]], or "
-                f"move identifiers into the index with {name}.set_index(...)"
-            )
+        check_real_columns(x.dtypes, name)
         values = x.to_numpy()
     elif isinstance(x, pd.Series):
         if not _is_real_dtype(x.dtype):
@@ -135,6 +171,134 @@ def as_2d(x, name: str = "x") -> np.ndarray:
     if values.ndim == 1:
         values = values.reshape(1, -1)
     return values.astype(float_dtype(values.dtype), copy=False)
+
+
+def check_real_columns(dtypes: pd.Series, name: str) -> None:
+    """Raise a TypeError naming the columns whose ``dtypes`` are not real numbers."""
+    bad = [str(c) for c, dt in dtypes.items() if not _is_real_dtype(dt)]
+    if bad:
+        raise TypeError(
+            f"{name} has non-numeric columns: {_listing(bad)}; select the "
+            f"numeric parts first, e.g. {name}[[...numeric columns...]], or "
+            f"move identifiers into the index with {name}.set_index(...)"
+        )
+
+
+def check_in_memory(x, name: str = "x") -> None:
+    """Raise if ``x`` is a dask collection reaching a function that needs it in memory.
+
+    ``np.asarray`` would silently compute the whole collection, so a function
+    without a dask path refuses it and says what to do instead.
+    """
+    if is_dask(x):
+        raise TypeError(
+            f"{name} is a dask {type(x).__name__}, which this function does not take: "
+            f"compute it first if it fits in memory ({name} = {name}.compute()), or use "
+            "the functions that work on dask input block by block (closure, perturb, "
+            "perturb_inv, power, inner, norm, distance, clr, clr_inv, alr, alr_inv, ilr, "
+            'ilr_inv, balances, replace_zeros with method="multiplicative" or '
+            '"pseudocount"; see the dask page of the docs)'
+        )
+
+
+def check_dask_collection(x, kind: str | None, name: str = "x") -> None:
+    """Raise unless dask input ``x`` of ``kind`` is one that row-wise functions accept.
+
+    ``kind`` is ``"array"`` for a dask array, ``"frame"`` for a dask
+    DataFrame and None for any other collection (a Series, an Index, a bag).
+    A dask array must be 2-D (samples x parts) with a known number of parts;
+    a dask DataFrame must have numeric columns only (dtypes are known without
+    computing anything).
+    """
+    if kind == "frame":
+        check_real_columns(x.dtypes, name)
+        return
+    if kind is None:
+        raise TypeError(
+            f"{name} is a dask {type(x).__name__}; pass compositions as a dask DataFrame "
+            "(one column per part) or a 2-D dask array (samples x parts)"
+        )
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name} is a {x.ndim}-D dask array of shape {x.shape}; dask input must be 2-D "
+            "(samples x parts): pass one composition as a numpy array instead"
+        )
+    if np.isnan(x.shape[1]):
+        raise ValueError(
+            f"{name} is a dask array with an unknown number of parts; compute the chunk "
+            f"sizes first: {name}.compute_chunk_sizes()"
+        )
+
+
+def warn_parts_chunked(n_chunks: int, name: str = "x") -> None:
+    """Warn that a dask array split into ``n_chunks`` chunks of parts is being joined."""
+    warnings.warn(
+        f"{name} is a dask array split into {n_chunks} chunks along its parts; row-wise "
+        "transforms need all parts of a row in one block, so the chunks of parts are "
+        f"joined (the chunks of rows are kept); rechunk it yourself, {name}.rechunk({{1: -1}}), "
+        "to choose the block size and silence this warning",
+        DaskChunkWarning,
+        # past this helper, coda._dask's two frames and the public function: the user's call
+        stacklevel=5,
+    )
+
+
+def check_dask_partner(value, name: str, other: str) -> None:
+    """Raise unless an in-memory argument paired with a dask ``other`` is one composition."""
+    if np.ndim(value) == 2 and np.shape(value)[0] != 1:
+        raise ValueError(
+            f"{name} has {np.shape(value)[0]} rows in memory but {other} is a dask "
+            f"collection; pass {name} as one composition to combine with every row of "
+            f"{other}, or as a dask collection of the same kind with the same rows"
+        )
+
+
+def check_dask_pair(kinds: Sequence[str], sizes: Sequence, names: Sequence[str]) -> None:
+    """Raise unless two dask arguments are of one kind and match block for block.
+
+    ``sizes`` are the numbers of rows of two dask arrays, or the numbers of
+    partitions of two dask DataFrames (whose rows are not known before they
+    are computed).
+    """
+    if kinds[0] != kinds[1]:
+        raise TypeError(
+            f"{names[0]} is a dask {kinds[0]} and {names[1]} a dask {kinds[1]}; pass two "
+            "dask arrays or two dask DataFrames"
+        )
+    if sizes[0] != sizes[1]:
+        what = "rows" if kinds[0] == "array" else "partitions"
+        raise ValueError(
+            f"{names[0]} has {sizes[0]} {what} and {names[1]} has {sizes[1]}; dask arguments "
+            f"are combined row by row, so pass the same {what} (for DataFrames, for "
+            f"example, both made from one frame, or {names[1]}.repartition(npartitions="
+            f"{names[0]}.npartitions) when their rows are split alike)"
+        )
+
+
+def check_dask_scalar(a, name: str, x: str = "x") -> None:
+    """Raise unless ``a`` is one number: per-row options cannot follow dask blocks."""
+    if np.ndim(a) != 0 or is_dask(a):
+        raise ValueError(
+            f"{name} has shape {np.shape(a)}, but with a dask {x} it must be one number "
+            f"for every row; for per-row values compute {x} first ({x}.compute())"
+        )
+
+
+def raise_in_block(err: ValueError, block: int) -> None:
+    """Re-raise ``err`` from a dask block whose first row's position is unknown."""
+    raise ValueError(
+        f"in block {block} of rows (its chunk sizes are unknown, so rows are counted from "
+        f"the block's first row; compute_chunk_sizes() on the dask array makes them global): {err}"
+    ) from err
+
+
+def raise_dask_method(method: str, name: str = "method") -> None:
+    """Raise for a zero-replacement method that needs all rows at once."""
+    raise ValueError(
+        f'{name}="{method}" estimates its prior from part totals over all rows, so it does '
+        'not run block by block on dask input; use method="multiplicative" (with delta '
+        'or detection_limit) or "pseudocount", or compute x first (x.compute())'
+    )
 
 
 def check_accessor_parts(obj) -> tuple[list, list]:
@@ -186,7 +350,7 @@ def _positions(mask: np.ndarray, row_labels=None) -> tuple[list, int]:
     rows = np.flatnonzero(mask.any(axis=1))
     if row_labels is not None:
         return [row_labels[r] for r in rows[:_MAX_LISTED]], rows.size
-    return rows[:_MAX_LISTED].tolist(), rows.size
+    return (rows[:_MAX_LISTED] + _ROW_OFFSET.get()).tolist(), rows.size
 
 
 def check_shape(
@@ -436,6 +600,18 @@ def check_ddof(ddof, n_samples: int) -> int:
             "use more samples or a smaller ddof"
         )
     return int(ddof)
+
+
+def check_dask_method(method: str, name: str = "method", *, accepted: Sequence[str]) -> None:
+    """Raise if an estimator that needs the data in memory is asked for on dask input."""
+    if method not in accepted:
+        raise TypeError(
+            f"{name}={method!r} does not accept dask input: the regularised estimators are "
+            "for few samples (n close to or below the number of parts), which fit in memory; "
+            f"with dask input use {name}="
+            + " or ".join(repr(a) for a in accepted)
+            + ", or compute the data first with x.compute()"
+        )
 
 
 def check_pair(pair, name: str, parts: Sequence | None, n_parts: int) -> tuple[int, int]:
@@ -1351,18 +1527,6 @@ def check_shard_out(out, max_shard_bytes) -> None:
         )
 
 
-def check_describe_scope(scope, name: str = "scope") -> str:
-    """Return ``scope`` if ``describe`` supports it: "tensor" only, for now."""
-    if scope == "global":
-        raise ValueError(
-            f"{name}='global' is not supported by describe yet: its thresholds span the "
-            "whole model, so reading one tensor at a time would need them passed in; use "
-            "scope='tensor', or the functions of coda.merging (task_shares, "
-            "entry_categories, ...) on in-memory mappings, which support 'global'"
-        )
-    return check_option(scope, name, ("tensor",))
-
-
 def check_number_text(text: str, name: str) -> float:
     """Return one number of a comma-separated command-line list as a float."""
     try:
@@ -1389,7 +1553,41 @@ def check_merge_statistic(frame, name: str, columns, *, statistics=None) -> None
     if statistics is not None and frame.attrs.get("statistic") not in statistics:
         raise ValueError(
             f"{name} must be one of the statistics {list(statistics)} (attrs['statistic']), "
-            f"got {frame.attrs.get('statistic')!r}; pass describe(...).shares or .ownership"
+            f"got {frame.attrs.get('statistic')!r}; pass describe(...).shares, .ownership "
+            "or .fate"
+        )
+
+
+def check_cluster_client(client, client_type) -> None:
+    """Raise unless ``client`` is a ``dask.distributed.Client`` (``client_type``)."""
+    if not isinstance(client, client_type):
+        raise TypeError(
+            f"client is a {type(client).__name__}; expected a dask.distributed.Client, "
+            "e.g. Client(LocalCluster()), or None to compute in this process"
+        )
+
+
+def check_cluster_sources(sources: Sequence) -> None:
+    """Raise unless every checkpoint (base first, then models) is a path workers can open."""
+    for k, source in enumerate(sources):
+        if not isinstance(source, (str, os.PathLike)):
+            label = "base" if k == 0 else f"models[{k - 1}]"
+            raise TypeError(
+                f"{label} is a {type(source).__name__}; with client=... every checkpoint "
+                "must be a path (str or os.PathLike) that the workers open themselves, so "
+                "that paths, not arrays, travel: save it with "
+                "coda.merging.write_checkpoint first, or leave client=None"
+            )
+
+
+def check_network_layers(n_layers: int, n_tasks: int) -> None:
+    """Raise unless a real-valued task network has more layers than tasks."""
+    if n_layers < n_tasks + 1:
+        raise ValueError(
+            f"the task network of {n_tasks} tasks from interference-loss balances has "
+            f"{n_layers} layers with mass; the covariance of {n_tasks} balances is invertible "
+            f"and its t tests have df = layers - tasks > 0 only with at least {n_tasks + 1} "
+            "layers: describe a model with more layers, or pool fewer tensors per layer"
         )
 
 

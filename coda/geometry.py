@@ -8,6 +8,11 @@ compositions (:func:`center`).
 Conventions: ``x`` has one row per sample and one column per part (a 1-D
 ``x`` is one composition). Arrays in give arrays out; pandas in gives pandas
 out with the same index and named columns. Inputs are never modified.
+
+Every function but :func:`center` accepts dask arrays and DataFrames too: the
+in-memory function runs on each block of rows when the result is computed; a
+dask array in gives a dask array out, a dask DataFrame a dask DataFrame (or
+Series) with the same divisions (see the dask page of the docs).
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from coda import _kernels
+from coda import _dask, _kernels
 from coda._labels import composition, unwrap
 from coda._parallel import for_row_blocks
 from coda._validation import (
+    check_dask_scalar,
     check_matching_rows,
     check_powers,
     check_total,
+    is_dask,
     raise_invalid_composition,
 )
 from coda.transforms import clr_inv_values
@@ -43,7 +50,7 @@ def closure(x, /, *, total: float = 1.0):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Non-negative amounts; zeros are allowed. A DataFrame keeps its labels.
     total : float, default 1.0
         The constant sum of each row (100 for percentages).
@@ -78,6 +85,8 @@ def closure(x, /, *, total: float = 1.0):
            [25., 75.]])
     """
     total = check_total(total)
+    if is_dask(x):
+        return _dask.map_rows(closure, x, total=total)
     values, labels = unwrap(x)
     values = np.ascontiguousarray(values)
     out = np.empty_like(values)
@@ -116,7 +125,7 @@ def perturb(x, y, /):
 
     Parameters
     ----------
-    x, y : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x, y : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions with the same parts; one composition
         is combined with every row of the other.
 
@@ -142,6 +151,8 @@ def perturb(x, y, /):
     >>> coda.perturb([1, 2, 1], [1, 1, 2])
     array([0.2, 0.4, 0.4])
     """
+    if is_dask(x) or is_dask(y):
+        return _dask.map_rows(perturb, x, y, names=("x", "y"))
     xv, yv, labels = _pair(x, y)
     z = np.ascontiguousarray(_centred_logs(xv) + _centred_logs(yv))
     out = clr_inv_values(z)
@@ -153,7 +164,7 @@ def perturb_inv(x, y, /):
 
     Parameters
     ----------
-    x, y : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x, y : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions with the same parts.
 
     Returns
@@ -177,6 +188,8 @@ def perturb_inv(x, y, /):
     >>> coda.perturb_inv([1, 2, 2], [1, 1, 2])
     array([0.25, 0.5 , 0.25])
     """
+    if is_dask(x) or is_dask(y):
+        return _dask.map_rows(perturb_inv, x, y, names=("x", "y"))
     xv, yv, labels = _pair(x, y)
     z = np.ascontiguousarray(_centred_logs(xv) - _centred_logs(yv))
     out = clr_inv_values(z)
@@ -188,7 +201,7 @@ def power(x, a, /):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions.
     a : float or array_like of shape (n_samples,)
         One power for all rows, or one per row.
@@ -214,6 +227,9 @@ def power(x, a, /):
     >>> coda.power([1, 2, 4], 2)
     array([0.04761905, 0.19047619, 0.76190476])
     """
+    if is_dask(x):
+        check_dask_scalar(a, "a")
+        return _dask.map_rows(power, x, trailing=(a,))
     values, labels = composition(x)
     scalars = check_powers(a, "a", values.shape[0])
     z = (_centred_logs(values) * scalars.reshape(-1, 1)).astype(values.dtype)
@@ -226,7 +242,7 @@ def inner(x, y, /):
 
     Parameters
     ----------
-    x, y : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x, y : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions with the same parts; one composition
         is combined with every row of the other.
 
@@ -252,6 +268,8 @@ def inner(x, y, /):
     >>> round(coda.inner([1, 2, 4], [1, 1, 2]), 10)
     0.4804530139
     """
+    if is_dask(x) or is_dask(y):
+        return _dask.map_rows(inner, x, y, names=("x", "y"), per_row=True)
     xv, yv, labels = _pair(x, y)
     return labels.per_row((_centred_logs(xv) * _centred_logs(yv)).sum(axis=1), "inner")
 
@@ -261,7 +279,7 @@ def norm(x, /):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions.
 
     Returns
@@ -286,6 +304,8 @@ def norm(x, /):
     >>> round(coda.norm([1, np.e]), 12)
     0.707106781187
     """
+    if is_dask(x):
+        return _dask.map_rows(norm, x, per_row=True)
     values, labels = composition(x)
     return labels.per_row(np.sqrt((_centred_logs(values) ** 2).sum(axis=1)), "norm")
 
@@ -295,7 +315,7 @@ def distance(x, y, /):
 
     Parameters
     ----------
-    x, y : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x, y : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions with the same parts; one composition
         is compared with every row of the other.
 
@@ -323,6 +343,8 @@ def distance(x, y, /):
     >>> round(coda.distance([1, 1], [1, np.e]), 12)
     0.707106781187
     """
+    if is_dask(x) or is_dask(y):
+        return _dask.map_rows(distance, x, y, names=("x", "y"), per_row=True)
     xv, yv, labels = _pair(x, y)
     diff = _centred_logs(xv) - _centred_logs(yv)
     return labels.per_row(np.sqrt((diff**2).sum(axis=1)), "distance")

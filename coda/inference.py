@@ -14,10 +14,12 @@ import numpy as np
 import scipy.special
 
 from coda import _kernels
+from coda._dask import is_dask
 from coda._labels import composition
 from coda._parallel import for_row_blocks
 from coda._results import BootstrapResult, pair_table
 from coda._validation import (
+    check_dask_method,
     check_flag,
     check_fraction,
     check_integer,
@@ -27,7 +29,8 @@ from coda._validation import (
     check_resample_rows,
     check_test_df,
 )
-from coda.partial import pcor
+from coda.covariance import clr_cov_estimate, composition_parts
+from coda.partial import _METHODS, _given_parts, pcor, pcor_from_estimate
 
 __all__ = ["pcor_bootstrap", "pcor_test"]
 
@@ -53,6 +56,18 @@ def _part_names(labels, d: int) -> list:
     return list(labels.parts) if labels.labelled else list(range(d))
 
 
+def _dask_pcor(x, given, method):
+    """``(rho, labels, df)`` of dask ``x``, from one pass over its row blocks."""
+    check_option(method, "method", _METHODS)
+    check_dask_method(method, accepted=("exact",))
+    labels, d = composition_parts(x, min_parts=3)
+    positions = None if given is None else _given_parts(x, given, method)[0]
+    n_given = d - 2 if positions is None else len(positions)
+    cov = clr_cov_estimate(x, 1, min_parts=3, min_samples=3)
+    df = check_test_df(cov.n_samples - n_given - 1, cov.n_samples, n_given)
+    return pcor_from_estimate(cov, positions), labels, df
+
+
 def pcor_test(
     x,
     /,
@@ -66,8 +81,10 @@ def pcor_test(
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
-        Strictly positive compositions, at least 3 samples and 3 parts.
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples and 3 parts. Dask
+        input is reduced in one pass over its row blocks (``method="exact"``
+        only; see :func:`coda.clr_cov`); the table is computed, not lazy.
     given : sequence of int or str, optional
         The conditioning set K: partial out only these parts (positions, or
         names for DataFrame input); pairs touching K are not tested. ``None``
@@ -97,6 +114,8 @@ def pcor_test(
     ValueError
         As :func:`coda.pcor`; if ``alternative`` or ``adjust`` is unknown;
         if the degrees of freedom ``n - |K| - 1`` are not positive.
+    TypeError
+        As :func:`coda.precision`, for dask input with a regularised method.
 
     See Also
     --------
@@ -158,16 +177,30 @@ def pcor_test(
     if adjust is not None:
         check_option(adjust, "adjust", _ADJUSTMENTS)
     # With two parts the partial correlation is 1 by construction: nothing to test.
-    values, labels = composition(x, min_parts=3, min_samples=3)
-    n, d = values.shape
-    if given is None:
-        n_given, positions = d - 2, None
+    if is_dask(x):
+        rho, labels, df = _dask_pcor(x, given, method)
     else:
-        positions = check_parts(given, "given", labels.parts, d)
-        n_given = len(positions)
-    df = check_test_df(n - n_given - 1, n, n_given)
-    rho = pcor(values, given=positions, method=method)
-    table = pair_table(_part_names(labels, d), {"r": rho})
+        values, labels = composition(x, min_parts=3, min_samples=3)
+        n, d = values.shape
+        if given is None:
+            n_given, positions = d - 2, None
+        else:
+            positions = check_parts(given, "given", labels.parts, d)
+            n_given = len(positions)
+        df = check_test_df(n - n_given - 1, n, n_given)
+        rho = pcor(values, given=positions, method=method)
+    return _t_tests(
+        pair_table(_part_names(labels, rho.shape[0]), {"r": rho}), df, alternative, adjust
+    )
+
+
+def _t_tests(table, df: int, alternative: str, adjust: str | None):
+    """Add ``statistic``, ``df``, ``pvalue`` and ``qvalue`` to a pair table with column ``r``.
+
+    The t test of partial correlations with ``df`` residual degrees of
+    freedom, shared by :func:`pcor_test` and the real-valued task network of
+    :func:`coda.merging.task_network`; options are checked by the caller.
+    """
     r = table["r"].to_numpy()
     with np.errstate(divide="ignore"):
         t = r * np.sqrt(df / (1.0 - r**2))

@@ -8,6 +8,11 @@ Conventions: ``x`` has one row per sample and one column per part (a 1-D
 ``x`` is one composition). Arrays in give arrays out; pandas in gives pandas
 out with the same index and named columns. float32 stays float32; integers
 (counts) are computed in float64. Inputs are never modified.
+
+dask arrays and DataFrames are accepted too: the in-memory function runs on
+each block of rows when the result is computed; a dask array in gives a dask
+array out, a dask DataFrame a dask DataFrame with the same divisions and the
+column names above (see the dask page of the docs).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from coda import _kernels
+from coda import _dask, _kernels
 from coda._labels import Labels, composition, unwrap
 from coda._parallel import for_row_blocks
 from coda._validation import (
@@ -27,6 +32,7 @@ from coda._validation import (
     check_part,
     check_sbp,
     check_shape,
+    is_dask,
     raise_invalid_composition,
 )
 from coda.bases import sbp_basis
@@ -61,7 +67,7 @@ def clr(x, /, *, validate: bool = True):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions (closure is not needed: the clr is
         scale invariant).
     validate : bool, default True
@@ -102,6 +108,8 @@ def clr(x, /, *, validate: bool = True):
     >>> coda.clr([1, 2, 4])
     array([-0.69314718,  0.        ,  0.69314718])
     """
+    if is_dask(x):
+        return _dask.map_rows(clr, x, validate=validate)
     values, labels = unwrap(x)
     values = np.ascontiguousarray(values)
     check_shape(values, "x", min_parts=1)
@@ -118,7 +126,7 @@ def clr_inv(z, /):
 
     Parameters
     ----------
-    z : array_like of shape (n_samples, n_parts) or (n_parts,)
+    z : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         clr coordinates (any real vectors: a constant added to a row does not
         change the result).
 
@@ -145,6 +153,8 @@ def clr_inv(z, /):
     >>> coda.clr_inv([1000.0, 1000.0 + np.log(3)])
     array([0.25, 0.75])
     """
+    if is_dask(z):
+        return _dask.map_rows(clr_inv, z, names=("z",))
     values, labels = _coordinates(z, "z")
     out = clr_inv_values(values)
     return labels.rows(out, labels.parts)
@@ -174,7 +184,7 @@ def alr(x, /, *, ref=-1):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions, at least two parts.
     ref : int or str, default -1
         The reference part: a position (negative counts from the end; the
@@ -211,6 +221,8 @@ def alr(x, /, *, ref=-1):
           b/a       c/a
     0  0.693147  1.386294
     """
+    if is_dask(x):
+        return _dask.map_rows(alr, x, ref=ref)
     values, labels = composition(x, min_parts=2)
     r = check_part(ref, "ref", labels.parts, values.shape[1])
     logs = np.log(values)
@@ -227,7 +239,7 @@ def alr_inv(y, /, *, ref: int = -1):
 
     Parameters
     ----------
-    y : array_like of shape (n_samples, n_parts - 1) or (n_parts - 1,)
+    y : array_like or dask collection of shape (n_samples, n_parts - 1) or (n_parts - 1,)
         alr coordinates.
     ref : int, default -1
         Position of the reference part in the rebuilt composition (the same
@@ -255,6 +267,8 @@ def alr_inv(y, /, *, ref: int = -1):
     >>> coda.alr_inv(coda.alr([1, 2, 5], ref=0), ref=0)
     array([0.125, 0.25 , 0.625])
     """
+    if is_dask(y):
+        return _dask.map_rows(alr_inv, y, names=("y",), ref=ref)
     values, labels = _coordinates(y, "y")
     k = values.shape[1]
     r = check_part(ref, "ref", None, k + 1)
@@ -291,7 +305,7 @@ def ilr(x, /, *, basis="helmert"):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions, at least two parts.
     basis : {"helmert", "pivot"} or array_like of shape (n_parts, n_parts - 1)
         A basis kind of :func:`ilr_basis` (computed in O(D) per row, without
@@ -337,6 +351,8 @@ def ilr(x, /, *, basis="helmert"):
     >>> coda.ilr([1, 1, 4], basis="pivot")
     array([-0.5659523 , -0.98025814])
     """
+    if is_dask(x):
+        return _dask.map_rows(ilr, x, basis=basis)
     values, labels = unwrap(x)
     values = np.ascontiguousarray(values)
     check_shape(values, "x", min_parts=2)
@@ -369,7 +385,7 @@ def ilr_inv(z, /, *, basis="helmert"):
 
     Parameters
     ----------
-    z : array_like of shape (n_samples, n_parts - 1) or (n_parts - 1,)
+    z : array_like or dask collection of shape (n_samples, n_parts - 1) or (n_parts - 1,)
         ilr coordinates.
     basis : {"helmert", "pivot"} or array_like of shape (n_parts, n_parts - 1)
         The basis used by :func:`ilr`.
@@ -395,6 +411,8 @@ def ilr_inv(z, /, *, basis="helmert"):
     >>> coda.ilr_inv(coda.ilr([1, 1, 2]))
     array([0.25, 0.25, 0.5 ])
     """
+    if is_dask(z):
+        return _dask.map_rows(ilr_inv, z, names=("z",), basis=basis)
     values, labels = _coordinates(z, "z")
     n, d1 = values.shape
     kind, matrix, _, parts = _resolve_basis(basis, d1 + 1)
@@ -414,7 +432,7 @@ def balances(x, sbp, /):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions.
     sbp : array_like or DataFrame of shape (n_parts - 1, n_parts)
         The partition, as for :func:`sbp_basis`.
@@ -446,6 +464,8 @@ def balances(x, sbp, /):
     0    0.0 -0.980258
     1    0.565952  0.000000
     """
+    if is_dask(x):
+        return _dask.map_rows(balances, x, trailing=(sbp,))
     values, labels = composition(x, min_parts=2)
     signs = check_sbp(sbp, n_parts=values.shape[1])
     if isinstance(sbp, pd.DataFrame):

@@ -8,13 +8,18 @@ a pseudocount as the crude option.
 Conventions: ``x`` has one row per sample and one column per part (a 1-D
 ``x`` is one composition). Arrays in give arrays out; a DataFrame in gives a
 DataFrame out with the same index and part names. Inputs are never modified.
+
+dask arrays and DataFrames are accepted by the methods ``"multiplicative"``
+and ``"pseudocount"``: the in-memory replacement runs on each block of rows
+when the result is computed, and the result is a dask collection of the same
+kind (see the dask page of the docs).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from coda import _kernels
+from coda import _dask, _kernels
 from coda._labels import Labels, unwrap
 from coda._parallel import for_row_blocks
 from coda._validation import (
@@ -26,6 +31,8 @@ from coda._validation import (
     check_per_part,
     check_replacement_fits,
     check_unused,
+    is_dask,
+    raise_dask_method,
 )
 
 __all__ = ["replace_zeros"]
@@ -54,7 +61,7 @@ def replace_zeros(
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts) or (n_parts,)
+    x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Non-negative compositions (proportions, percentages, concentrations
         or counts). A DataFrame keeps its index and part names.
     method : {"multiplicative", "gbm", "sq", "bl", "pseudocount"}, default "multiplicative"
@@ -197,14 +204,27 @@ def replace_zeros(
     check_option(method, "method", _METHODS)
     if output is not None:
         check_option(output, "output", _OUTPUTS)
+    options = {"delta": delta, "detection_limit": detection_limit, "frac": frac}
+    if is_dask(x):
+        if method in _BAYESIAN:
+            raise_dask_method(method)
+        # A part zero in every row is a property of all rows, which no block sees.
+        return _dask.map_rows(
+            _replace_in_rows, x, method=method, output=output, observed=False, **options
+        )
+    return _replace_in_rows(x, method=method, output=output, observed=True, **options)
+
+
+def _replace_in_rows(x, *, method, delta, detection_limit, frac, output, observed: bool):
+    """:func:`replace_zeros` of in-memory ``x``; ``observed``: check every part is seen."""
     values, labels = unwrap(x)
     if method == "multiplicative":
         out = _multiplicative(
-            values, labels, delta, detection_limit, frac, output == "proportions"
+            values, labels, delta, detection_limit, frac, output == "proportions", observed
         )
     elif method == "pseudocount":
         check_unused(detection_limit, "detection_limit", 'by method="pseudocount"')
-        out = _pseudocount(values, labels, delta, output == "proportions")
+        out = _pseudocount(values, labels, delta, output == "proportions", observed)
     else:
         check_unused(delta, "delta", f'by method="{method}"')
         check_unused(detection_limit, "detection_limit", f'by method="{method}"')
@@ -220,7 +240,9 @@ def _check_parts_observed(values: np.ndarray, labels: Labels) -> None:
         check_columns(values, parts=labels.parts)
 
 
-def _multiplicative(values, labels: Labels, delta, detection_limit, frac, close: bool):
+def _multiplicative(
+    values, labels: Labels, delta, detection_limit, frac, close: bool, observed: bool
+):
     values = np.ascontiguousarray(values)
     n, d = values.shape
     relative = False
@@ -263,14 +285,15 @@ def _multiplicative(values, labels: Labels, delta, detection_limit, frac, close:
         row_labels=labels.index,
     )
     # A part can be zero in every row only if every row has a zero.
-    if nzeros.min() > 0:
+    if observed and nzeros.min() > 0:
         _check_parts_observed(values, labels)
     return out
 
 
-def _pseudocount(values, labels: Labels, delta, close: bool):
+def _pseudocount(values, labels: Labels, delta, close: bool, observed: bool):
     check_composition(values, allow_zeros=True, row_labels=labels.index)
-    _check_parts_observed(values, labels)
+    if observed:
+        _check_parts_observed(values, labels)
     added = check_per_part(0.5 if delta is None else delta, "delta", values.shape[1], labels.parts)
     out = values + added.astype(values.dtype)
     if close:
