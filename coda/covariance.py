@@ -10,25 +10,22 @@ Exact maps between the matrices, no data needed:
 Notation: ``X`` is n x D and strictly positive; ``G = I - 11^T/D``; ``F_r`` is
 the (D-1) x D alr matrix with rows ``e_k - e_r`` (k != r). Sample covariances
 use the divisor ``n - ddof`` (``ddof=1`` by default). D x D results are
-labelled by part names on both axes when the input has them.
+labelled by part names on both axes when the input has them. The estimators
+also take dask arrays and DataFrames, read in one pass over their row blocks
+(``coda._dask_moments``); their results are computed D x D matrices.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 
-from coda import _kernels
-from coda._labels import Labels, unwrap
-from coda._parallel import for_row_blocks
-from coda._validation import (
-    check_composition,
-    check_ddof,
-    check_part,
-    check_shape,
-    check_square,
-)
+# _data and clr_cov_values are re-exported for the modules that import them from here.
+from coda._clr_gram import _data as _data
+from coda._clr_gram import clr_cov_estimate, composition_parts
+from coda._clr_gram import clr_cov_values as clr_cov_values
+from coda._labels import Labels
+from coda._validation import check_part, check_square
 from coda.bases import ilr_basis
 
 __all__ = [
@@ -52,82 +49,15 @@ def _double_centre(matrix: np.ndarray) -> np.ndarray:
     return matrix - rows - cols + rows.mean()
 
 
-def _shifted_log_gram(values: np.ndarray, *, row_labels=None):
-    """``(lower, mean)``: the Gram matrix of ``Y = log(x) - s`` and the column means of ``Y``.
-
-    One pass over the data, in cache-sized row blocks on threads: numpy's
-    ``log`` fills a block of ``Y``, whose column sums are taken while the
-    block is in cache; then one symmetric Gram product, BLAS ``syrk`` (half
-    the flops of a general product), whose lower triangle is returned in
-    Fortran order. The shift ``s`` (the mean log of the first rows) is close
-    to the column means, so ``Y^T Y - n m m^T`` loses no precision to
-    cancellation. Invalid input (zeros, negatives, NaN, inf) shows up as a
-    non-finite column sum and is then reported by ``check_composition``;
-    valid input pays nothing for the check.
-
-    scipy's BLAS is used, not numpy's, because the Cholesky factorisation that
-    follows in ``coda.precision`` runs in scipy's LAPACK: numpy and scipy ship
-    separate OpenBLAS builds, and the threads of one still spin for a while
-    after a call, slowing the other's next call on a machine with few cores.
-    """
-    n, d = values.shape
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.log(values[:64], dtype=np.float64).mean(axis=0)
-    logs = np.empty((n, d))
-    sums = {}
-
-    def run(start: int, stop: int) -> None:
-        block = logs[start:stop]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.log(values[start:stop], out=block, dtype=np.float64)
-            block -= shift
-        sums[start] = block.sum(axis=0)
-
-    for_row_blocks(run, n, d * 8)
-    # Added in block order, not in the order threads finish: the same bits every run.
-    mean = np.sum([sums[start] for start in sorted(sums)], axis=0) / n
-    if not np.isfinite(mean).all():
-        check_composition(values, "x", row_labels=row_labels)
-    lower = scipy.linalg.blas.dsyrk(1.0, logs.T, trans=0, lower=1)
-    return lower, mean
-
-
-def clr_cov_checked(values: np.ndarray, ddof: int, *, row_labels=None):
-    """``(Gamma, smallest)``: the clr covariance and its least varying log-ratio.
-
-    ``smallest`` is ``(T_ij, i, j)`` for the pair of parts whose log-ratio
-    varies least, which the partial correlations need to rule out
-    proportional parts. Both come from one kernel pass over the Gram matrix
-    (instead of separate numpy passes to mirror, subtract the means' outer
-    product, and double-centre).
-    """
-    n, d = values.shape
-    lower, mean = _shifted_log_gram(values, row_labels=row_labels)
-    gamma = np.empty((d, d))
-    smallest = np.empty(3)
-    _kernels._clr_cov(lower, mean, n, ddof, gamma, smallest)
-    return gamma, (float(smallest[0]), int(smallest[1]), int(smallest[2]))
-
-
-def clr_cov_values(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
-    """``Gamma = G cov(log X) G``: the clr covariance without forming clr data."""
-    return clr_cov_checked(values, ddof, row_labels=row_labels)[0]
-
-
-def _data(x, ddof, *, min_parts: int = 2):
-    """Unwrap ``x`` and check its shape; values are checked by ``_shifted_log_gram``."""
-    values, labels = unwrap(x)
-    check_shape(values, "x", min_parts=min_parts, min_samples=2)
-    return values, labels, check_ddof(ddof, values.shape[0])
-
-
 def variation(x, /, *, ddof: int = 1):
     r"""The variation matrix: variances of all pairwise log-ratios.
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
+        Dask input is reduced in one pass over its row blocks (see
+        :func:`clr_cov`).
     ddof : int, default 1
         Delta degrees of freedom: variances divide by ``n - ddof``.
 
@@ -168,10 +98,8 @@ def variation(x, /, *, ddof: int = 1):
            [0.622 , 0.    , 0.341 ],
            [1.0977, 0.341 , 0.    ]])
     """
-    values, labels, ddof = _data(x, ddof)
-    return labels.square(
-        _variation_from_clr_cov(clr_cov_values(values, ddof, row_labels=labels.index))
-    )
+    cov = clr_cov_estimate(x, ddof)
+    return cov.labels.square(_variation_from_clr_cov(cov.gamma))
 
 
 def _variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
@@ -186,8 +114,10 @@ def clr_cov(x, /, *, ddof: int = 1):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
+        Dask input is reduced in one pass over its row blocks (see
+        :func:`clr_cov`).
     ddof : int, default 1
         Delta degrees of freedom: covariances divide by ``n - ddof``.
 
@@ -215,6 +145,25 @@ def clr_cov(x, /, *, ddof: int = 1):
     formed), with the log columns centred before the cross-product so that
     large log-means do not cost precision.
 
+    Dask input (data larger than memory: n large, D up to a few thousand) is
+    read once: each row block gives its row count, the mean of its logs and
+    their co-moment :math:`M_2 = \sum_r (y_r - \bar y)(y_r - \bar y)^T`,
+    and the blocks are merged in a tree by the pairwise update of Chan,
+    Golub and LeVeque (1983), :math:`\delta = \bar y_b - \bar y_a`,
+    :math:`M_2 = M_{2a} + M_{2b} + \delta\delta^T n_a n_b / n`, which adds
+    centred sums only. The work runs on dask's current scheduler (threads,
+    or a ``dask.distributed`` client); only D x D matrices travel, and the
+    result is computed, not lazy: a numpy array, or a DataFrame labelled by
+    the dask DataFrame's columns. It equals the in-memory result up to
+    rounding (about 1e-15 relative).
+
+    References
+    ----------
+    .. [1] Chan, T. F., Golub, G. H. and LeVeque, R. J. (1983). Algorithms
+       for computing the sample variance: analysis and recommendations. The
+       American Statistician 37(3):242-247.
+       https://doi.org/10.1080/00031305.1983.10483115
+
     Examples
     --------
     >>> import coda
@@ -223,9 +172,16 @@ def clr_cov(x, /, *, ddof: int = 1):
     array([[ 0.3443, -0.0929, -0.2514],
            [-0.0929,  0.092 ,  0.0008],
            [-0.2514,  0.0008,  0.2506]])
+
+    The same from a dask array in blocks of two rows:
+
+    >>> import dask.array as da
+    >>> blocks = da.from_array(np.array(x, dtype=float), chunks=(2, 3))
+    >>> bool(np.allclose(coda.clr_cov(blocks), coda.clr_cov(x), rtol=1e-14, atol=0))
+    True
     """
-    values, labels, ddof = _data(x, ddof)
-    return labels.square(clr_cov_values(values, ddof, row_labels=labels.index))
+    cov = clr_cov_estimate(x, ddof)
+    return cov.labels.square(cov.gamma)
 
 
 def _alr_names(labels: Labels, n_parts: int, r: int) -> list[str]:
@@ -245,8 +201,10 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
+        Dask input is reduced in one pass over its row blocks (see
+        :func:`clr_cov`).
     ref : int or str, default -1
         The reference part (position, or name for DataFrame input).
     ddof : int, default 1
@@ -275,11 +233,10 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     array([[0.622 , 0.6894],
            [0.6894, 1.0977]])
     """
-    values, labels, ddof = _data(x, ddof)
-    d = values.shape[1]
+    labels, d = composition_parts(x)
     r = check_part(ref, "ref", labels.parts, d)
     f = _alr_matrix(d, r)
-    sigma = f @ clr_cov_values(values, ddof, row_labels=labels.index) @ f.T
+    sigma = f @ clr_cov_estimate(x, ddof).gamma @ f.T
     return labels.square(sigma, _alr_names(labels, d, r) if labels.labelled else None)
 
 
@@ -288,8 +245,10 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
+        Dask input is reduced in one pass over its row blocks (see
+        :func:`clr_cov`).
     basis : {"helmert", "pivot"} or array_like of shape (n_parts, n_parts - 1)
         As for :func:`coda.ilr`.
     ddof : int, default 1
@@ -321,11 +280,10 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     """
     from coda.transforms import _resolve_basis
 
-    values, labels, ddof = _data(x, ddof)
-    d = values.shape[1]
+    labels, d = composition_parts(x)
     kind, matrix, names, _ = _resolve_basis(basis, d)
     v = ilr_basis(d, kind=kind) if kind is not None else matrix
-    psi = v.T @ clr_cov_values(values, ddof, row_labels=labels.index) @ v
+    psi = v.T @ clr_cov_estimate(x, ddof).gamma @ v
     if labels.labelled and names is None:
         names = [f"ilr{k + 1}" for k in range(d - 1)]
     return labels.square(psi, names)
@@ -336,8 +294,10 @@ def total_variance(x, /, *, ddof: int = 1) -> float:
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
+        Dask input is reduced in one pass over its row blocks (see
+        :func:`clr_cov`).
     ddof : int, default 1
         Delta degrees of freedom: variances divide by ``n - ddof``.
 
@@ -363,8 +323,7 @@ def total_variance(x, /, *, ddof: int = 1) -> float:
     >>> round(coda.total_variance([[1, 2, 4], [2, 1, 4], [2, 2, 3], [3, 1, 1]]), 6)
     0.686917
     """
-    values, labels, ddof = _data(x, ddof)
-    return float(np.trace(clr_cov_values(values, ddof, row_labels=labels.index)))
+    return float(np.trace(clr_cov_estimate(x, ddof).gamma))
 
 
 def _square(matrix, name: str):

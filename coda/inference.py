@@ -14,6 +14,7 @@ import numpy as np
 import scipy.special
 
 from coda import _kernels
+from coda._clr_gram import clr_cov_estimate, composition_parts
 from coda._dask import is_dask
 from coda._labels import composition
 from coda._parallel import for_row_blocks
@@ -29,7 +30,6 @@ from coda._validation import (
     check_resample_rows,
     check_test_df,
 )
-from coda.covariance import clr_cov_estimate, composition_parts
 from coda.partial import _METHODS, _given_parts, pcor, pcor_from_estimate
 
 __all__ = ["pcor_bootstrap", "pcor_test"]

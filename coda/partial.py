@@ -5,7 +5,9 @@
 only a chosen set of parts with ``given=``), :func:`partial_variance` the
 residual variances, and :func:`multiple_r2` the reference-dependent R^2 of
 alr regressions. ``method="shrink"``, ``"bshrink"`` and ``"glasso"`` give
-regularised estimates for when parts approach or outnumber samples.
+regularised estimates for when parts approach or outnumber samples. The
+exact estimator also takes dask arrays and DataFrames (tall data), read in one
+pass over their row blocks.
 
 Notation: ``X`` is n x D, strictly positive; ``Gamma`` the clr covariance;
 ``J = 11^T``; ``G = I - J/D``; ``F_r`` the alr matrix with rows ``e_k - e_r``.
@@ -22,10 +24,18 @@ import numpy as np
 import scipy.linalg
 
 from coda import _kernels
+from coda._clr_gram import ClrCovEstimate, clr_cov_estimate, composition_parts
+from coda._dask import is_dask
 from coda._labels import unwrap
 from coda._linalg import pcor_from_precision
-from coda._validation import check_ddof, check_option, check_part, check_parts, check_shape
-from coda.covariance import clr_cov_checked, clr_cov_values
+from coda._validation import (
+    check_dask_method,
+    check_ddof,
+    check_option,
+    check_part,
+    check_parts,
+    check_shape,
+)
 
 __all__ = ["multiple_r2", "partial_variance", "pcor", "precision"]
 
@@ -33,19 +43,23 @@ _METHODS = ("exact", "shrink", "bshrink", "glasso")
 _REGULARISED = "method='shrink', 'bshrink' or 'glasso'"
 
 
-def _data(x, ddof):
+def _data(x, ddof, method):
+    """In-memory data for the regularised estimators, which do not accept dask input."""
+    if is_dask(x):
+        check_dask_method(method, accepted=("exact",))
     values, labels = unwrap(x)
     check_shape(values, "x", min_parts=2, min_samples=3)
     return values, labels, check_ddof(ddof, values.shape[0])
 
 
-def _check_rank(values: np.ndarray, gamma: np.ndarray, smallest, labels) -> None:
+def _check_rank(cov: ClrCovEstimate) -> None:
     """Fail loudly when the clr covariance has rank below D - 1.
 
-    ``smallest`` is ``(T_ij, i, j)``, the least varying log-ratio, from
+    ``cov.smallest`` is ``(T_ij, i, j)``, the least varying log-ratio, from
     ``clr_cov_checked``.
     """
-    n, d = values.shape
+    gamma, labels = cov.gamma, cov.labels
+    n, d = cov.n_samples, gamma.shape[0]
     if n <= d - 1:
         raise ValueError(
             f"x has {n} samples and {d} parts: the clr covariance has rank at most "
@@ -61,7 +75,7 @@ def _check_rank(values: np.ndarray, gamma: np.ndarray, smallest, labels) -> None
             f"part {names[flat[0]]!r} has zero clr variance (it is a constant multiple of "
             "the geometric mean in every sample); drop it or amalgamate it with another part"
         )
-    t, i, j = smallest
+    t, i, j = cov.smallest
     if t <= 1e-12 * scale:
         raise ValueError(
             f"parts {names[i]!r} and {names[j]!r} are proportional (var(log({names[i]}/"
@@ -94,15 +108,17 @@ def _exact_precision(gamma: np.ndarray) -> np.ndarray:
     return omega
 
 
-def _precision_values(values, labels, method, ddof, options) -> np.ndarray:
+def _precision_values(x, method, ddof, options):
+    """``(omega, labels)``: the precision matrix of in-memory or dask ``x``."""
     check_option(method, "method", _METHODS)
     if method == "exact":
         if options:
             raise TypeError(f"method='exact' takes no options; got {', '.join(sorted(options))}")
-        gamma, smallest = clr_cov_checked(values, ddof, row_labels=labels.index)
-        _check_rank(values, gamma, smallest, labels)
-        return _exact_precision(gamma)
-    return _regularised(values, method, ddof, options).precision
+        cov = clr_cov_estimate(x, ddof, min_samples=3)
+        _check_rank(cov)
+        return _exact_precision(cov.gamma), cov.labels
+    values, labels, ddof = _data(x, ddof, method)
+    return _regularised(values, method, ddof, options).precision, labels
 
 
 def _regularised(values, method, ddof, options):
@@ -122,8 +138,10 @@ def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
-        Strictly positive compositions, at least 3 samples.
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples. Dask input is
+        reduced in one pass over its row blocks (``method="exact"`` only; see
+        :func:`coda.clr_cov`) and the result is computed, not lazy.
     method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
         ``"exact"``: the Moore-Penrose inverse :math:`\Omega = \Gamma^+`,
         which needs more samples than parts. The others are regularised
@@ -149,6 +167,10 @@ def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
         ``n <= D - 1`` or the clr covariance is otherwise rank deficient (a
         constant or proportional part): the message names the regularised
         methods and the parts at fault.
+    TypeError
+        If ``x`` is a dask collection and ``method`` is a regularised
+        estimator: those are for n close to or below D, data that fit in
+        memory.
 
     See Also
     --------
@@ -183,19 +205,16 @@ def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
            [-0.39, -0.14,  0.93, -0.41],
            [ 0.  , -0.46, -0.41,  0.87]])
     """
-    values, labels, ddof = _data(x, ddof)
-    return labels.square(_precision_values(values, labels, method, ddof, options))
+    omega, labels = _precision_values(x, method, ddof, options)
+    return labels.square(omega)
 
 
-def _conditional_cov(values, labels, given, ddof):
-    """Covariance of the parts outside ``given`` after partialling out ``given``.
-
-    With ``r`` the first part of K, the residual covariance of
-    ``log(x_i/x_r)`` (i outside K) regressed with intercept on
-    ``log(x_k/x_r)`` (k in K, k != r): a Schur complement of the alr
-    covariance. It does not depend on which ``r`` in K is used.
-    """
-    n, d = values.shape
+def _given_parts(x, given, method) -> tuple[list[int], list[int]]:
+    """Positions of the parts in ``given`` and of the rest, checked before any pass over ``x``."""
+    check_option(method, "method", _METHODS)
+    if method != "exact":
+        raise ValueError(f"given= is available with method='exact' only; got method={method!r}")
+    labels, d = composition_parts(x)
     k = check_parts(given, "given", labels.parts, d)
     rest = [i for i in range(d) if i not in k]
     if len(rest) < 2:
@@ -203,7 +222,18 @@ def _conditional_cov(values, labels, given, ddof):
             f"given names {len(k)} of {d} parts; at least two parts must remain outside "
             "given to have a partial correlation"
         )
-    gamma = clr_cov_values(values, ddof, row_labels=labels.index)
+    return k, rest
+
+
+def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.ndarray:
+    """Covariance of the parts ``rest`` after partialling out the parts ``k``.
+
+    With ``r`` the first part of K, the residual covariance of
+    ``log(x_i/x_r)`` (i outside K) regressed with intercept on
+    ``log(x_k/x_r)`` (k in K, k != r): a Schur complement of the alr
+    covariance. It does not depend on which ``r`` in K is used.
+    """
+    gamma, n = cov.gamma, cov.n_samples
     r = k[0]
     others = k[1:]
 
@@ -229,7 +259,21 @@ def _conditional_cov(values, labels, given, ddof):
             f"x has {n} samples, too few to partial out {len(k)} parts; "
             f"at least {len(k) + 2} samples are needed"
         )
-    return s_aa, rest
+    return s_aa
+
+
+def pcor_from_estimate(cov: ClrCovEstimate, given: list[int] | None) -> np.ndarray:
+    """The partial correlations (D x D array) from the clr covariance; ``given`` as positions."""
+    d = cov.gamma.shape[0]
+    if given is None:
+        _check_rank(cov)
+        return pcor_from_precision(_exact_precision(cov.gamma))
+    rest = [i for i in range(d) if i not in given]
+    cond = _conditional_cov(cov, given, rest)
+    scale = 1.0 / np.sqrt(np.diag(cond))
+    rho = np.clip(cond * scale[:, None] * scale[None, :], -1.0, 1.0)
+    np.fill_diagonal(rho, 1.0)
+    return _embed(rho, rest, d)
 
 
 def _embed(values_rest: np.ndarray, rest: list[int], d: int, fill=np.nan) -> np.ndarray:
@@ -246,8 +290,10 @@ def pcor(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
-        Strictly positive compositions, at least 3 samples.
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples. Dask input is
+        reduced in one pass over its row blocks (``method="exact"`` only; see
+        :func:`coda.clr_cov`) and the result is computed, not lazy.
     given : sequence of int or str, optional
         Partial out only these parts (positions, or names for DataFrame
         input). ``None`` (default) partials out all other parts. Only with
@@ -317,18 +363,12 @@ def pcor(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
            [0.58 , 0.444, 1.   ,   nan],
            [  nan,   nan,   nan,   nan]])
     """
-    values, labels, ddof = _data(x, ddof)
     if given is None:
-        omega = _precision_values(values, labels, method, ddof, options)
+        omega, labels = _precision_values(x, method, ddof, options)
         return labels.square(pcor_from_precision(omega))
-    check_option(method, "method", _METHODS)
-    if method != "exact":
-        raise ValueError(f"given= is available with method='exact' only; got method={method!r}")
-    cond, rest = _conditional_cov(values, labels, given, ddof)
-    scale = 1.0 / np.sqrt(np.diag(cond))
-    rho = np.clip(cond * scale[:, None] * scale[None, :], -1.0, 1.0)
-    np.fill_diagonal(rho, 1.0)
-    return labels.square(_embed(rho, rest, values.shape[1]))
+    k, _ = _given_parts(x, given, method)
+    cov = clr_cov_estimate(x, ddof, min_samples=3)
+    return cov.labels.square(pcor_from_estimate(cov, k))
 
 
 def partial_variance(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
@@ -336,8 +376,10 @@ def partial_variance(x, /, *, given=None, method: str = "exact", ddof: int = 1, 
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
-        Strictly positive compositions, at least 3 samples.
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
+        Strictly positive compositions, at least 3 samples. Dask input is
+        reduced in one pass over its row blocks (``method="exact"`` only; see
+        :func:`coda.clr_cov`) and the result is computed, not lazy.
     given : sequence of int or str, optional
         Partial out only these parts (``method="exact"`` only); see
         :func:`pcor`.
@@ -380,18 +422,14 @@ def partial_variance(x, /, *, given=None, method: str = "exact", ddof: int = 1, 
     >>> coda.partial_variance(x).round(3)
     array([1.193, 0.952, 1.071, 1.152])
     """
-    values, labels, ddof = _data(x, ddof)
     if given is None:
-        omega = _precision_values(values, labels, method, ddof, options)
+        omega, labels = _precision_values(x, method, ddof, options)
         out = 1.0 / np.diag(omega)
     else:
-        check_option(method, "method", _METHODS)
-        if method != "exact":
-            raise ValueError(
-                f"given= is available with method='exact' only; got method={method!r}"
-            )
-        cond, rest = _conditional_cov(values, labels, given, ddof)
-        out = _embed(np.diag(cond).copy(), rest, values.shape[1])
+        k, rest = _given_parts(x, given, method)
+        cov = clr_cov_estimate(x, ddof, min_samples=3)
+        labels = cov.labels
+        out = _embed(np.diag(_conditional_cov(cov, k, rest)).copy(), rest, cov.gamma.shape[0])
     return _per_part(out, labels, "partial_variance")
 
 
@@ -408,8 +446,9 @@ def multiple_r2(x, /, *, ref=-1):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
-        Strictly positive compositions, more samples than parts.
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
+        Strictly positive compositions, more samples than parts. Dask input
+        is reduced in one pass over its row blocks (see :func:`coda.clr_cov`).
     ref : int or str, default -1
         The alr reference part.
 
@@ -444,11 +483,11 @@ def multiple_r2(x, /, *, ref=-1):
     >>> coda.multiple_r2(x, ref=0).round(3)
     array([0.392, 0.375, 0.51 ])
     """
-    values, labels, ddof = _data(x, 1)
-    d = values.shape[1]
+    labels, d = composition_parts(x)
     r = check_part(ref, "ref", labels.parts, d)
-    gamma, smallest = clr_cov_checked(values, ddof, row_labels=labels.index)
-    _check_rank(values, gamma, smallest, labels)
+    cov = clr_cov_estimate(x, 1, min_samples=3)
+    _check_rank(cov)
+    gamma = cov.gamma
     pi = 1.0 / np.diag(_exact_precision(gamma))
     t_ref = np.diag(gamma) + gamma[r, r] - 2.0 * gamma[:, r]
     keep = [i for i in range(d) if i != r]
