@@ -22,6 +22,7 @@ import importlib
 import numpy as np
 import pandas as pd
 
+from coda._parallel import one_thread
 from coda._validation import (
     check_dask_collection,
     check_dask_pair,
@@ -115,7 +116,8 @@ def _call(fn, constants, dask_at, options, *blocks, offset: int = 0):
     full = list(constants)
     for i, block in zip(dask_at, blocks, strict=True):
         full[i] = block
-    with rows_from(offset):
+    # dask runs the blocks in parallel: each block in one thread.
+    with rows_from(offset), one_thread():
         return fn(*full, **options)
 
 

@@ -10,6 +10,7 @@ GIL, stays a few percent of the time (``benchmarks/bench_transforms.py``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -67,3 +68,20 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int) -> None:
         wait(futures)
     for future in futures:
         future.result()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run :func:`for_row_blocks` serially in the calling thread while the block lasts.
+
+    For work that is already parallel one level up (a dask task per block of
+    rows): threads inside each task would only compete with the other tasks
+    for the same cores. ``numba.set_num_threads`` is local to the calling
+    thread, so other threads keep their setting.
+    """
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

@@ -14,9 +14,12 @@ import subprocess
 import sys
 import warnings
 
+import dask.array as da
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
+from dask.base import is_dask_collection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
@@ -25,10 +28,6 @@ import coda
 from coda import _dask
 from coda._validation import DaskChunkWarning
 from tests.strategies import compositions
-
-da = pytest.importorskip("dask.array")
-dd = pytest.importorskip("dask.dataframe")
-is_dask_collection = pytest.importorskip("dask.base").is_dask_collection
 
 ROWS = (7, 13, 1, 19)  # uneven chunks of rows, one of a single row
 N = sum(ROWS)
@@ -426,3 +425,23 @@ def test_missing_dask_part_names_the_extra(monkeypatch):
         coda.clr(x)
     with pytest.raises(ImportError, match=message):
         _dask.import_dask("dask.dataframe")
+
+
+def test_blocks_run_in_one_thread_each():
+    # dask already runs blocks in parallel: coda's own row-block threads stay
+    # off inside a block, and the caller's setting is untouched afterwards.
+    import numba
+
+    from coda._dask import map_rows
+
+    seen = []
+
+    def record(block):
+        seen.append(numba.get_num_threads())
+        return np.asarray(block, dtype=float)
+
+    before = numba.get_num_threads()
+    x = da.from_array(np.ones((40, 3)), chunks=(10, 3))
+    np.testing.assert_array_equal(map_rows(record, x).compute(), np.ones((40, 3)))
+    assert seen and set(seen[1:]) == {1}
+    assert numba.get_num_threads() == before
