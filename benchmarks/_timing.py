@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmarks: wall-clock medians, peak memory, Markdown.
+"""Shared helpers for the benchmarks: wall-clock medians, peak memory, Markdown,
+the physical limits of the machine and the command line of the runner.
 
 Timing: each call runs ``repeats`` times after one untimed warm-up call (which
 also compiles or loads numba kernels), with the garbage collector off, and the
@@ -10,20 +11,30 @@ Memory: numpy reports its array allocations to :mod:`tracemalloc`, so the peak
 of traced memory during one call, less what was traced before it, is the
 memory the call allocated at its worst moment, output included. The input is
 allocated before tracing starts and is not counted.
+
+Limits: the memory bandwidth is measured by ``np.copy`` of a large array
+(bytes read plus bytes written, per second) and dense algebra by a BLAS GEMM
+of the size of ``pcor``'s Gram product (flops per second). Each module may
+return a :class:`Section` whose :class:`Headline` rows name the limit that
+binds the operation and the work it does (bytes moved or flops), so the
+summary can show the fraction of that limit each operation reaches.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import platform
 import statistics
 import sys
 import time
+import traceback
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -119,15 +130,38 @@ def seconds(value: float) -> str:
     return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
 
 
+def _read_proc(path: str, key: str) -> str | None:
+    """The value of the first ``key: value`` line of a /proc file (Linux), else None."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                name, _, value = line.partition(":")
+                if name.strip() == key:
+                    return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
 def environment() -> str:
-    """What the numbers depend on: versions, threads, BLAS kernel, machine load."""
+    """What the numbers depend on: machine, versions, threads, BLAS kernel, load."""
     import numba
     import numpy as np
+    import scipy
 
+    cpu = _read_proc("/proc/cpuinfo", "model name") or platform.processor() or platform.machine()
+    memory = _read_proc("/proc/meminfo", "MemTotal")
+    memory = f"{int(memory.split()[0]) / 2**20:.1f} GiB" if memory else "unknown"
     lines = [
-        f"- python {platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}",
-        f"- CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"numba threads {numba.get_num_threads()}",
+        f"- machine: {cpu}, {os.cpu_count()} cores, {memory} of memory",
+        f"- python {platform.python_version()}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, numba {numba.__version__} "
+        f"({numba.get_num_threads()} threads)",
         "- OPENBLAS_CORETYPE="
         + os.environ.get("OPENBLAS_CORETYPE", "(unset)")
         + ", OPENBLAS_L2_SIZE="
@@ -145,28 +179,322 @@ def environment() -> str:
                     f"kernel {pool.get('architecture')}, {pool['num_threads']} threads "
                     f"({os.path.basename(pool['filepath'])})"
                 )
-    load = os.getloadavg()
-    lines.append(f"- load average at start: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}")
+    lines.append(f"- load average at start: {load_average()}")
     return "\n".join(lines)
+
+
+# The physical limits: bytes of the copied array, and the GEMM's (n, D), the
+# shape of pcor's exact benchmark (benchmarks/bench_covariance.py).
+COPY_BYTES = 1 << 30
+QUICK_COPY_BYTES = 1 << 26
+GEMM_SHAPE = (10_000, 1_000)
+QUICK_GEMM_SHAPE = (2_000, 200)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Memory bandwidth by ``np.copy`` and dense algebra by a BLAS GEMM, measured here.
+
+    The rates come from the fastest call: a limit is what the machine can do,
+    and other work on it can only slow a call down.
+    """
+
+    copy_bytes: int
+    copy: Timing
+    gemm_shape: tuple[int, int]
+    gemm: Timing
+
+    @property
+    def bandwidth(self) -> float:
+        """Bytes per second, read plus written."""
+        return 2 * self.copy_bytes / min(self.copy.seconds)
+
+    @property
+    def flop_rate(self) -> float:
+        """Floating-point operations per second of ``Y^T Y`` (Y is n x D): 2 n D^2 flops."""
+        n, d = self.gemm_shape
+        return 2 * n * d * d / min(self.gemm.seconds)
+
+    def rate(self, bound: str) -> float:
+        return self.bandwidth if bound == "copy" else self.flop_rate
+
+    def markdown(self) -> str:
+        n, d = self.gemm_shape
+        rows = [
+            [
+                f"memory bandwidth: np.copy of {self.copy_bytes / 2**20:,.0f} MiB float64",
+                seconds(min(self.copy.seconds)),
+                seconds(self.copy.median),
+                f"{self.bandwidth / 1e9:.1f} GB/s (read + write)",
+                f"{self.copy.spread:.0%}",
+            ],
+            [
+                f"dense algebra: BLAS dgemm Y^T Y, Y {n:,} x {d:,}",
+                seconds(min(self.gemm.seconds)),
+                seconds(self.gemm.median),
+                f"{self.flop_rate / 1e9:.1f} GFLOP/s",
+                f"{self.gemm.spread:.0%}",
+            ],
+        ]
+        return "\n".join(
+            [
+                "## Physical limits",
+                "",
+                "Measured in the same process, before the benchmarks; rates from the "
+                "fastest call. An operation that streams its data cannot beat the copy's "
+                "bandwidth; one made of dense products cannot beat the GEMM's rate. Under "
+                "a changing load a later call can beat a limit measured at a busier "
+                "moment: fractions above 100% say so.",
+                "",
+                markdown_table(["limit", "fastest", "median", "rate", "spread"], rows),
+            ]
+        )
+
+
+def measure_limits(*, quick: bool, repeats: int) -> Limits:
+    """Time ``np.copy`` of a large array and scipy's BLAS ``dgemm`` at pcor's size.
+
+    scipy's BLAS, because coda's dense steps (syrk, potrf) run there.
+    """
+    import numpy as np
+    import scipy.linalg
+
+    copy_bytes = QUICK_COPY_BYTES if quick else COPY_BYTES
+    rng = np.random.default_rng(0)
+    x = rng.random(copy_bytes // 8)
+    copy = time_call(lambda a=x: np.copy(a), repeats=repeats)
+    del x
+    n, d = QUICK_GEMM_SHAPE if quick else GEMM_SHAPE
+    # Y^T in Fortran order is Y's own memory: BLAS reads it without a copy.
+    y_t = rng.standard_normal((n, d)).T
+    gemm = time_call(lambda: scipy.linalg.blas.dgemm(1.0, y_t, y_t, trans_b=True), repeats=repeats)
+    return Limits(copy_bytes, copy, (n, d), gemm)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One row of the summary: a coda call, its baseline, the target and the binding limit.
+
+    ``target`` is the least speed-up (baseline time / coda time) the issue
+    asks for: 3 means "at least 3x faster", 1/1.5 means "within 1.5x of the
+    baseline"; None means no target. ``bound`` is ``"copy"`` (memory
+    bandwidth; ``work`` in bytes read plus written) or ``"gemm"`` (dense
+    algebra; ``work`` in flops), or None when no limit applies.
+    """
+
+    operation: str
+    shape: str
+    coda: Timing
+    baseline: str
+    base: Timing
+    target: float | None = None
+    bound: str | None = None
+    work: float = 0.0
+
+    @property
+    def speedup(self) -> float:
+        return self.base.median / self.coda.median
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.target is None else self.speedup >= self.target
+
+    def target_text(self) -> str:
+        """``"within 1.5x"``, ``">= 3x faster"`` or ``""``."""
+        if self.target is None:
+            return ""
+        if self.target < 1:
+            return f"within {1 / self.target:.3g}x"
+        return f">= {self.target:.3g}x faster"
+
+    def goal(self) -> str:
+        """The target as a sentence: ``"pcor exact within 1.5x of Gram + Cholesky floor"``."""
+        joint = "of" if self.target is not None and self.target < 1 else "than"
+        return f"{self.operation} {self.target_text()} {joint} {self.baseline}"
+
+    def limit_text(self, limits: Limits | None) -> str:
+        """The achieved rate and its fraction of the binding limit."""
+        if self.bound is None or limits is None:
+            return ""
+        achieved = self.work / self.coda.median
+        unit = "GB/s of copy" if self.bound == "copy" else "GFLOP/s of GEMM"
+        return (
+            f"{achieved / 1e9:.3g} of {limits.rate(self.bound) / 1e9:.3g} {unit} "
+            f"({achieved / limits.rate(self.bound):.0%})"
+        )
+
+
+@dataclass(frozen=True)
+class Section:
+    """What a ``bench_*`` module's ``run`` returns: its Markdown and its summary rows."""
+
+    markdown: str
+    headlines: tuple[Headline, ...] = field(default_factory=tuple)
+
+
+TARGET_HEADER = "| target | measured |  |"
+
+
+def target_rows(markdown: str) -> list[list[str]]:
+    """``[target, measured, verdict]`` of every target table in a module's Markdown.
+
+    Modules that return plain Markdown enter the summary through these tables
+    (``markdown_table(["target", "measured", ""], ...)``).
+    """
+    rows, inside = [], False
+    for line in markdown.splitlines():
+        if line.startswith(TARGET_HEADER):
+            inside = True
+        elif inside and line.startswith("|") and not line.startswith("| :---"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif not line.startswith("|"):
+            inside = False
+    return rows
+
+
+def summary(sections: dict[str, Section], limits: Limits | None) -> str:
+    """The table of every headline operation, then the targets of plain-Markdown modules."""
+    rows = []
+    for section in sections.values():
+        for h in section.headlines:
+            verdict = {None: "", True: "met", False: "**missed**"}[h.met]
+            rows.append(
+                [
+                    h.operation,
+                    h.shape,
+                    seconds(h.coda.median),
+                    h.baseline,
+                    seconds(h.base.median),
+                    f"{h.speedup:.2f}x",
+                    h.target_text(),
+                    verdict,
+                    h.limit_text(limits),
+                ]
+            )
+    headers = [
+        "operation",
+        "shape",
+        "coda",
+        "baseline",
+        "baseline median",
+        "baseline / coda",
+        "target",
+        "",
+        "coda's rate of the binding limit",
+    ]
+    text = [
+        "## Summary",
+        "",
+        "Medians (details and spreads in each module's section below); baseline / coda "
+        "is the speed-up, below 1 when the baseline is faster (as a floor is).",
+        "",
+        markdown_table(headers, rows) if rows else "(no headline rows)",
+    ]
+    others = [
+        [name, *row]
+        for name, section in sections.items()
+        if not section.headlines
+        for row in target_rows(section.markdown)
+    ]
+    if others:
+        text += [
+            "",
+            "Targets of the modules that report no headline rows:",
+            "",
+            markdown_table(["module", "target", "measured", ""], others),
+        ]
+    return "\n".join(text)
+
+
+def _select(modules: Sequence, only: str | None, parser: argparse.ArgumentParser) -> list:
+    if not only:
+        return list(modules)
+    stems = {m.__name__.rsplit(".", 1)[-1].removeprefix("bench_"): m for m in modules}
+    wanted = [name.strip().removeprefix("bench_") for name in only.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in stems]
+    if unknown:
+        parser.error(
+            f"--only: no benchmark module {', '.join(unknown)}; choose from {', '.join(stems)}"
+        )
+    return [stems[name] for name in wanted]
+
+
+def blas_threads(count: int | None):
+    """A context limiting BLAS to ``count`` threads (threadpoolctl); no limit for None.
+
+    On a machine shared with other busy processes, multithreaded OpenBLAS
+    calls can run several times slower than on one thread, because its
+    threads wait for each other while descheduled; one thread gives steadier
+    figures there. The header shows the threads in force.
+    """
+    if count is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=count, user_api="blas")
 
 
 def main(modules: Sequence, argv: Sequence[str] | None = None) -> None:
     """Command line shared by ``python -m benchmarks`` and each bench module.
 
-    Each module has a ``run(*, quick, repeats) -> str`` returning Markdown.
+    Each module has a ``run(*, quick, repeats)`` returning Markdown or a
+    :class:`Section`. One process runs the physical limits, then each module;
+    the report is the header, the limits, the summary and each module's
+    section, printed as it goes (the summary last) and written in order to
+    ``--out``.
     """
     parser = argparse.ArgumentParser(description="coda benchmarks (Markdown to stdout)")
-    parser.add_argument("--quick", action="store_true", help="small shapes, well under a minute")
+    parser.add_argument("--quick", action="store_true", help="small shapes, under two minutes")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per measurement")
     parser.add_argument("--out", default=None, help="also write the Markdown to this file")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated modules, e.g. transforms,covariance"
+    )
+    parser.add_argument(
+        "--no-limits", action="store_true", help="skip measuring the copy and GEMM limits"
+    )
+    parser.add_argument(
+        "--blas-threads", type=int, default=None, help="limit BLAS to this many threads"
+    )
     args = parser.parse_args(argv)
-    parts = ["# coda benchmarks" + (" (quick)" if args.quick else ""), "", environment()]
-    print("\n".join(parts), flush=True)
-    for module in modules:
-        section = module.run(quick=args.quick, repeats=args.repeats)
-        print("\n" + section, flush=True)
-        parts += ["", section]
+    with blas_threads(args.blas_threads):
+        _run(modules, args, parser)
+
+
+def _run(modules: Sequence, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    selected = _select(modules, args.only, parser)
+    start = time.perf_counter()
+    title = "# coda benchmarks" + (" (quick)" if args.quick else "")
+    header = [title, "", environment()]
+    print("\n".join(header), flush=True)
+    limits = None
+    if not args.no_limits:
+        limits = measure_limits(quick=args.quick, repeats=args.repeats or 5)
+        print("\n" + limits.markdown(), flush=True)
+    sections: dict[str, Section] = {}
+    failed = []
+    for module in selected:
+        name = module.__name__.rsplit(".", 1)[-1]
+        try:
+            result = module.run(quick=args.quick, repeats=args.repeats)
+        except Exception:
+            # One broken module must not hide the others' results; the run
+            # still fails at the end, so CI notices.
+            failed.append(name)
+            result = f"## {name}: failed\n\n```text\n{traceback.format_exc()}```"
+        section = result if isinstance(result, Section) else Section(result)
+        sections[name] = section
+        print("\n" + section.markdown, flush=True)
+    end = f"- load average at end: {load_average()}; total {time.perf_counter() - start:.0f} s"
+    table = summary(sections, limits)
+    print("\n" + end + "\n\n" + table, flush=True)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(parts) + "\n")
+        parts = [*header, end]
+        if limits is not None:
+            parts += ["", limits.markdown()]
+        parts += ["", table]
+        parts += [text for section in sections.values() for text in ("", section.markdown)]
+        Path(args.out).write_text("\n".join(parts) + "\n", encoding="utf-8")
         print(f"\nwritten to {args.out}", file=sys.stderr)
+    if failed:
+        sys.exit(f"benchmark modules failed: {', '.join(failed)}")

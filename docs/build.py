@@ -8,6 +8,8 @@ a source tree laid out in a temporary folder that mirrors the repository:
   page per topic, each name documented from its numpydoc docstring;
 - ``docs/_gallery/*.png``: the plots drawn by ``docs/gallery.py`` (simulated
   data always, the Roman cups too when ``$CODA_DATA_DIR`` holds them);
+- ``docs/_static/``: images kept in the repository (the scaling curves that
+  ``python -m benchmarks.scaling`` draws for performance.md);
 - ``notebooks/*.ipynb``: the case studies, rendered as stored, never executed;
 - ``data/README.md``: where the data come from.
 
@@ -153,6 +155,8 @@ def stage(src: Path, *, data_dir=None) -> Path:
     pages.mkdir(parents=True, exist_ok=True)
     for page in DOCS.glob("*.md"):
         shutil.copy2(page, pages / page.name)
+    # images kept in the repository (the scaling curves of performance.md)
+    shutil.copytree(DOCS / "_static", pages / "_static", dirs_exist_ok=True)
     (src / "notebooks").mkdir(exist_ok=True)
     for notebook in (ROOT / "notebooks").glob("*.ipynb"):
         shutil.copy2(notebook, src / "notebooks" / notebook.name)
