@@ -63,7 +63,7 @@ def run(*, quick: bool = False, repeats: int | None = None) -> Section:
         import dask
         import dask.array as da
     except ImportError:
-        return Section(f"## {TITLE}\n\ndask is not installed: `pip install -e \".[dask]\"`.")
+        return Section(f'## {TITLE}\n\ndask is not installed: `pip install -e ".[dask]"`.')
     repeats = repeats or REPEATS
     n = QUICK_ROWS if quick else ROWS
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +89,6 @@ def run(*, quick: bool = False, repeats: int | None = None) -> Section:
                 ),
             }
             diff = np.abs(coda.pcor(dx[: n // 4]) - coda.pcor(x)).max()
-        del mapped, dx, x
     rows, headlines = [], []
     for name, label in (
         ("pcor", "pcor exact"),

@@ -11,8 +11,7 @@ safetensors into a temporary folder; then
   written to safetensors;
 - (c) ``coda.merging.ties_merge(base, models, density=0.2, out=...)``;
 - (d) ``coda.merging.describe(base, models, density=0.2)`` (S1 to S6, default
-  options), with the time of each statistic on a few tensors in memory to
-  show which one dominates.
+  options).
 
 (c) must equal (b) bit for bit. Peak memory is the rise of the peak resident
 set size of a fresh process that makes the one call.
@@ -28,7 +27,6 @@ import multiprocessing
 import shutil
 import struct
 import tempfile
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -43,7 +41,6 @@ N_MODELS = 3
 DENSITY = 0.2
 FULL = (50, 1_000_000)  # tensors x entries per tensor
 QUICK = (8, 250_000)
-PROFILED_TENSORS = 4  # tensors held in memory for the per-statistic breakdown of describe
 REPEATS = 3
 
 
@@ -145,50 +142,6 @@ def coda_describe(base_path: Path, model_paths: list, out: Path, density: float)
     return describe(base_path, model_paths, density=density, seed=0)
 
 
-def _read_all(path: Path, keys: list) -> dict:
-    with safe_open(str(path), framework="numpy") as handle:
-        return {key: handle.get_tensor(key) for key in keys}
-
-
-def describe_breakdown(base_path: Path, model_paths: list, density: float, n_tensors: int):
-    """Seconds of each statistic inside ``describe`` on ``n_tensors`` tensors in memory.
-
-    describe calls these functions layer by layer on in-memory tensors; timing
-    them on the same inputs shows where its time goes.
-    """
-    from coda.merging import (
-        conflict_curve,
-        entry_categories,
-        mass_fate,
-        ownership,
-        sign_agreement_log_odds,
-        sign_patterns,
-        task_shares,
-    )
-
-    with safe_open(str(base_path), framework="numpy") as handle:
-        keys = sorted(handle.keys())[:n_tensors]
-    base = _read_all(base_path, keys)
-    models = [_read_all(path, keys) for path in model_paths]
-    calls = {
-        "S1 task_shares": lambda: task_shares(base, models),
-        "S2 entry_categories": lambda: entry_categories(base, models, density=density, seed=0),
-        "S3 mass_fate": lambda: mass_fate(base, models, density=density),
-        "S4 ownership": lambda: ownership(base, models, density=density),
-        "S5 conflict_curve": lambda: conflict_curve(base, models, density=density, seed=0),
-        "S6 sign_patterns": lambda: sign_patterns(base, models, density=density),
-        "S6 sign_agreement_log_odds": lambda: sign_agreement_log_odds(
-            base, models, density=density
-        ),
-    }
-    result = {}
-    for name, call in calls.items():
-        start = time.perf_counter()
-        call()
-        result[name] = time.perf_counter() - start
-    return result
-
-
 MEASURED = {
     "floor": lambda base, models, out, density: floor_read([base, *models]),
     "sort": sort_ties,
@@ -264,7 +217,6 @@ def run(*, quick: bool = False, repeats: int | None = None) -> str:
         timings = time_interleaved(fns, repeats=dict.fromkeys(fns, repeats))
         identical = _bits_equal(outs["sort"], outs["coda"])
         memory = {name: peak_memory(name, base, models, outs[name], DENSITY) for name in fns}
-        breakdown = describe_breakdown(base, models, DENSITY, min(PROFILED_TENSORS, n_tensors))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -298,9 +250,6 @@ def run(*, quick: bool = False, repeats: int | None = None) -> str:
         ["peak memory (RSS rise) of merge and describe < 1.5 GB", _mb(peak), peak < 1.5e9],
         ["(c) equals (b) bit for bit", str(identical), identical],
     ]
-    total = sum(breakdown.values())
-    profile = [[name, seconds(value), f"{value / total:.0%}"] for name, value in breakdown.items()]
-    n_profiled = min(PROFILED_TENSORS, n_tensors)
     return "\n".join(
         [
             f"## {TITLE}" + (" (quick)" if quick else ""),
@@ -321,11 +270,6 @@ def run(*, quick: bool = False, repeats: int | None = None) -> str:
                 ["target", "measured", ""],
                 [[c[0], c[1], "met" if c[2] else "**missed**"] for c in checks],
             ),
-            "",
-            f"Where describe's time goes: each statistic alone on {n_profiled} "
-            "tensors in memory (describe calls them in turn on each layer).",
-            "",
-            markdown_table(["statistic", "seconds", "share"], profile),
         ]
     )
 

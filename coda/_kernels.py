@@ -492,3 +492,385 @@ def _precision(inverse, shift, omega):
             v = inverse[i, j] - shift
             omega[j, i] = v
             omega[i, j] = v
+
+
+# ---------------------------------------------------------------------------
+# TIES-Merging, scope="tensor": top-k selection by radix counts and the fused
+# merge. The inputs are flat float32 arrays: the base theta_0 and a tuple of
+# the T fine-tuned tensors (``diff`` True: tau_t = theta_t - theta_0, rounded
+# in float32 as numpy does), or the T task vectors themselves (``diff`` False,
+# ``base`` then unused). They are only read, so read-only memory maps serve.
+# The entries go CHUNK at a time through a small (T, CHUNK) buffer that stays
+# in L1, with one loop per task over the chunk (contiguous, branch-free, so
+# LLVM vectorises it) instead of one loop over tasks per entry. For |tau| the
+# float32 bit patterns (uint32 view, sign bit cleared) order like the values,
+# NaN excluded: the histograms count bit patterns, the merge compares values.
+
+_TIES_CHUNK = 2048
+_TIES_BINS = 1 << 16
+
+
+@jit
+def _fill_tau(base, model, diff, lo, hi, row):
+    """Part of the TIES kernels: tau of entries ``lo:hi`` into ``row[: hi - lo]``."""
+    src = model[lo:hi]
+    if diff:
+        start = base[lo:hi]
+        for i in range(hi - lo):
+            row[i] = src[i] - start[i]
+    else:
+        for i in range(hi - lo):
+            row[i] = src[i]
+
+
+@jit
+def _top_k_counts(base, models, diff, prefix, start, stop, counts):
+    """Add to ``counts[t]`` a histogram of |tau_t| bit patterns over entries ``start:stop``.
+
+    ``prefix[t] < 0``: of the upper 16 bits (at most 0x7FFF, the sign bit
+    being cleared; from 0x7F80 on they are inf or NaN); else of the lower 16
+    bits of the entries whose upper 16 bits equal ``prefix[t]``, which are
+    first gathered (a branch on the match lets LLVM load a random bin for
+    every entry).
+    """
+    n_tasks = len(models)
+    buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
+    bits = buf.view(np.uint32)
+    found = np.empty(_TIES_CHUNK, dtype=np.uint32)
+    magnitude = np.uint32(0x7FFFFFFF)
+    shift = np.uint32(16)
+    low_bits = np.uint32(0xFFFF)
+    for lo in range(start, stop, _TIES_CHUNK):
+        hi = min(lo + _TIES_CHUNK, stop)
+        for t in range(n_tasks):
+            _fill_tau(base, models[t], diff, lo, hi, buf[t])
+        for t in range(n_tasks):
+            row = counts[t]
+            word = bits[t]
+            if prefix[t] < 0:
+                for i in range(hi - lo):
+                    row[(word[i] & magnitude) >> shift] += 1
+            else:
+                p = np.uint32(prefix[t])
+                j = 0
+                for i in range(hi - lo):
+                    b = word[i] & magnitude
+                    found[j] = b & low_bits
+                    j += (b >> shift) == p
+                for i in range(j):
+                    row[found[i]] += 1
+
+
+@jit
+def _top_bin(row, rank):
+    """The bin of a histogram holding its ``rank``-th largest entry (1-based).
+
+    Returns ``(bin, r)``, r the rank of that entry among the bin's entries.
+    """
+    above = 0
+    for b in range(row.size - 1, -1, -1):
+        if above + row[b] >= rank:
+            return b, rank - above
+        above += row[b]
+    return 0, rank - above
+
+
+@jit
+def _top_k_prefix(counts, k, prefix, ranks):
+    """From the upper histograms: the bin of each task's k-th largest |tau|, its rank there."""
+    for t in range(counts.shape[0]):
+        prefix[t], ranks[t] = _top_bin(counts[t], k)
+
+
+@jit
+def _tie_stop(base, model, diff, cut, need, n):
+    """Part of ``_top_k_cuts``: the index after the ``need``-th entry whose |tau| is ``cut``."""
+    buf = np.empty(_TIES_CHUNK, dtype=np.float32)
+    seen = 0
+    for lo in range(0, n, _TIES_CHUNK):
+        hi = min(lo + _TIES_CHUNK, n)
+        _fill_tau(base, model, diff, lo, hi, buf)
+        for i in range(hi - lo):
+            if abs(buf[i]) == cut:
+                seen += 1
+                if seen == need:
+                    return lo + i + 1
+    return n
+
+
+@jit
+def _top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops):
+    """Per task, where the exactly k entries of largest |tau_t| end, ties to the lowest index.
+
+    Radix selection: ``prefix[t]`` is the upper 16 bits of the k-th largest
+    |tau_t| and ``ranks[t]`` its rank among the entries with those bits
+    (``_top_k_prefix``); ``low[t]`` the histogram of their lower 16 bits
+    (``_top_k_counts``), which gives the bit pattern of the k-th largest,
+    the cut h. Entry i of task t is kept when |tau_t,i| > ``cuts[t]`` = h, or
+    equals it and ``i < stops[t]``: of the entries equal to h, as many as k
+    needs after those above h, the first in index order (no scan when all of
+    them are needed).
+    """
+    cut_bits = cuts.view(np.uint32)
+    for t in range(len(models)):
+        rest, need = _top_bin(low[t], ranks[t])
+        cut_bits[t] = (prefix[t] << 16) | rest
+        if need == low[t, rest]:
+            stops[t] = n
+        else:
+            stops[t] = _tie_stop(base, models[t], diff, cuts[t], need, n)
+
+
+@jit
+def _top_k_mask(magnitude, k, mask):
+    """``mask`` True at exactly the ``k`` largest ``magnitude``, ties to the lowest index."""
+    n = magnitude.size
+    mask[:] = True
+    if k >= n:
+        return
+    models = (magnitude,)
+    counts = np.zeros((1, _TIES_BINS), dtype=np.int64)
+    prefix = np.full(1, -1, dtype=np.int64)
+    ranks = np.empty(1, dtype=np.int64)
+    _top_k_counts(magnitude, models, False, prefix, 0, n, counts)
+    _top_k_prefix(counts, k, prefix, ranks)
+    counts[:, :] = 0
+    _top_k_counts(magnitude, models, False, prefix, 0, n, counts)
+    cuts = np.empty(1, dtype=np.float32)
+    stops = np.empty(1, dtype=np.int64)
+    _top_k_cuts(magnitude, models, False, counts, prefix, ranks, n, cuts, stops)
+    cut, stop = cuts[0], stops[0]
+    for i in range(n):
+        a = abs(magnitude[i])
+        mask[i] = (a > cut) | ((a == cut) & (i < stop))
+
+
+@jit
+def _tensor_update(
+    base, models, diff, weights, cuts, stops, by_count, merge, normalize, start, stop, out
+):
+    """The merged task vector tau_m of entries ``start:stop`` into ``out[start:stop]``.
+
+    Trim (keep entry i of task t as ``_top_k_cuts`` decided; with k >= n,
+    cuts 0 and stops n keep all), weigh, elect,
+    and merge the agreeing entries in one pass, with numpy's float32
+    operations in the same order (``coda.merging._rules``), so the result is
+    bit for bit numpy's: hat tau_t = w_t (tau_t m_t), m_t the 0/1 mask as
+    float32 (a trimmed entry becomes a signed zero); the election sums over
+    t = 0, 1, ... of hat tau_t (or with ``by_count`` of its sign), from +0.0
+    as numpy's reduction over axis 0 starts (so -0.0 sums to +0.0); sigma = +1
+    where the sum is >= 0, else -1; a_t = 1 where hat tau_t has the sign
+    sigma (zeros never), else 0; the merge sums hat tau_t a_t over t.
+    ``merge`` 0: mean (with ``normalize`` divided by sum_t a_t w_t, plus 1
+    where that is 0), 1: sum, 2: max (sigma times the largest
+    |hat tau_t a_t|).
+    """
+    n_tasks = len(models)
+    zero = np.float32(0.0)
+    buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
+    votes = np.empty(_TIES_CHUNK, dtype=np.float32)
+    acc = np.empty(_TIES_CHUNK, dtype=np.float32)
+    divisor = np.empty(_TIES_CHUNK, dtype=np.float32)
+    largest = np.empty(_TIES_CHUNK, dtype=np.float32)
+    for lo in range(start, stop, _TIES_CHUNK):
+        hi = min(lo + _TIES_CHUNK, stop)
+        m = hi - lo
+        # Trim and weigh row by row, adding each row to the election sums.
+        for t in range(n_tasks):
+            row = buf[t]
+            _fill_tau(base, models[t], diff, lo, hi, row)
+            cut = cuts[t]
+            tie = stops[t] - lo
+            w = weights[t]
+            for i in range(m):
+                a = abs(row[i])
+                kept = (a > cut) | ((a == cut) & (i < tie))
+                row[i] = w * (row[i] * np.float32(kept))
+            if by_count:
+                if t == 0:
+                    for i in range(m):
+                        votes[i] = zero + (np.float32(row[i] > zero) - np.float32(row[i] < zero))
+                else:
+                    for i in range(m):
+                        votes[i] = votes[i] + (
+                            np.float32(row[i] > zero) - np.float32(row[i] < zero)
+                        )
+            elif t == 0:
+                for i in range(m):
+                    votes[i] = zero + row[i]
+            else:
+                for i in range(m):
+                    votes[i] = votes[i] + row[i]
+        # votes becomes sigma; then row t becomes hat tau_t a_t, merged as it comes.
+        for i in range(m):
+            votes[i] = np.float32(1.0) if votes[i] >= zero else np.float32(-1.0)
+        for t in range(n_tasks):
+            row = buf[t]
+            w = weights[t]
+            if t == 0:
+                for i in range(m):
+                    v = row[i]
+                    agree = np.float32(
+                        (votes[i] > zero) & (v > zero) | (votes[i] < zero) & (v < zero)
+                    )
+                    row[i] = v * agree
+                    acc[i] = zero + row[i]
+                    divisor[i] = zero + agree * w
+            else:
+                for i in range(m):
+                    v = row[i]
+                    agree = np.float32(
+                        (votes[i] > zero) & (v > zero) | (votes[i] < zero) & (v < zero)
+                    )
+                    row[i] = v * agree
+                    acc[i] = acc[i] + row[i]
+                    divisor[i] = divisor[i] + agree * w
+        target = out[lo:hi]
+        if merge == 2:
+            first = buf[0]
+            for i in range(m):
+                largest[i] = abs(first[i])
+            for t in range(1, n_tasks):
+                row = buf[t]
+                for i in range(m):
+                    largest[i] = max(largest[i], abs(row[i]))
+            for i in range(m):
+                target[i] = largest[i] * votes[i]
+        elif merge == 0 and normalize:
+            for i in range(m):
+                target[i] = acc[i] / (divisor[i] + np.float32(divisor[i] == zero))
+        else:
+            for i in range(m):
+                target[i] = acc[i]
+
+
+_FACTS_CHUNK = 2048
+
+
+@jit
+def _lanes_sum(x, m):
+    """Part of ``_merge_facts``: the sum of ``x[:m]`` in four interleaved float64 lanes.
+
+    Four independent additions hide the latency of each; the order is fixed,
+    so the result is too.
+    """
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    j = 0
+    while j + 4 <= m:
+        s0 += x[j]
+        s1 += x[j + 1]
+        s2 += x[j + 2]
+        s3 += x[j + 3]
+        j += 4
+    while j < m:
+        s0 += x[j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@jit
+def _merge_facts(
+    taus, kept, weighted, sigma, weights, merge, ternary, start, stop, counts, merged, fate, owned
+):
+    """The per-tensor quantities of the merge statistics over entries ``start:stop``.
+
+    Inputs are the T task vectors and the TIES decisions of one tensor
+    (``coda.merging._rules._decisions``): trim masks ``kept`` and trimmed,
+    weighted values hat tau_t (``weighted``), both (T, n), and the elected
+    signs ``sigma``. a_t = 1 where hat tau_t has the sign + (sigma > 0) or -
+    (otherwise), zeros never. Per entry:
+
+    - with ``ternary``, ``counts[c]`` += 1 for the entry's base-3 code
+      c = sum_t 3^t s_t, s_t = 1 where task t keeps a positive value, 2 a
+      negative one, else 0 (the joint sign histogram);
+    - ``merged[i]``: tau_m with numpy's float32 operations in numpy's order,
+      as ``ties_merge``: the sum over t = 0, 1, ... of hat tau_t a_t, started
+      from +0.0 as numpy's sums are; for ``merge`` 0 divided by
+      sum_t a_t w_t (plus 1 where that is 0), 1 left as the sum, 2 replaced
+      by sigma times the largest |hat tau_t a_t|, 3 divided by the number of
+      agreeing tasks (at least 1);
+    - ``fate[t]`` += |tau_t| where trimmed, agreeing, or kept and not agreeing;
+    - ``owned[t]`` += |hat tau_t| a_t |tau_m| / sum_s |hat tau_s| a_s where
+      that sum is > 0.
+
+    Entries are taken a chunk at a time, task by task within it, so each
+    task's arrays are read contiguously, with branch-free arithmetic (masks
+    and signs are random: branches would mispredict). The float64 sums of
+    ``fate`` and ``owned`` are per chunk (:func:`_lanes_sum`), then over
+    chunks in order.
+    """
+    n_tasks = len(taus)
+    zero = np.float32(0.0)
+    code = np.empty(_FACTS_CHUNK, dtype=np.int32)
+    acc = np.empty(_FACTS_CHUNK, dtype=np.float32)
+    divisor = np.empty(_FACTS_CHUNK, dtype=np.float32)
+    largest = np.empty(_FACTS_CHUNK, dtype=np.float32)
+    count = np.empty(_FACTS_CHUNK, dtype=np.int32)
+    total = np.empty(_FACTS_CHUNK, dtype=np.float64)
+    scale = np.empty(_FACTS_CHUNK, dtype=np.float64)
+    parts = np.empty((3, _FACTS_CHUNK), dtype=np.float64)
+    shares = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.float32)
+    for lo in range(start, stop, _FACTS_CHUNK):
+        m = min(lo + _FACTS_CHUNK, stop) - lo
+        sigma_c = sigma[lo : lo + m]
+        for j in range(m):
+            code[j] = 0
+            acc[j] = zero
+            divisor[j] = zero
+            largest[j] = zero
+            count[j] = 0
+            total[j] = 0.0
+        power = 1
+        for t in range(n_tasks):
+            tau_t = taus[t][lo : lo + m]
+            kept_t = kept[t, lo : lo + m]
+            hat_t = weighted[t, lo : lo + m]
+            share_t = shares[t]
+            w = weights[t]
+            for j in range(m):
+                tau = tau_t[j]
+                v = hat_t[j]
+                positive = sigma_c[j] > zero
+                agree = (positive & (v > zero)) | (~positive & (v < zero))
+                keep = kept_t[j]
+                code[j] += np.int32(power * keep * ((tau > zero) + 2 * (tau < zero)))
+                a = np.float64(abs(tau))
+                parts[0, j] = a * (not keep)
+                parts[1, j] = a * agree
+                parts[2, j] = a * (keep & ~agree)
+                selected = v * np.float32(agree)
+                acc[j] = acc[j] + selected
+                divisor[j] = divisor[j] + np.float32(agree) * w
+                largest[j] = max(largest[j], abs(selected))
+                count[j] += np.int32(agree)
+                share_t[j] = abs(selected)
+            for q in range(3):
+                fate[t, q] += _lanes_sum(parts[q], m)
+            power *= 3
+        for t in range(n_tasks):
+            share_t = shares[t]
+            for j in range(m):
+                total[j] += np.float64(share_t[j])
+        for j in range(m):
+            if merge == 0:
+                out = acc[j] / (divisor[j] + np.float32(divisor[j] == zero))
+            elif merge == 2:
+                out = largest[j] * sigma_c[j]
+            elif merge == 3:
+                out = acc[j] / np.float32(max(count[j], 1))
+            else:
+                out = acc[j]
+            merged[lo + j] = out
+            scale[j] = np.float64(abs(out)) / total[j] if total[j] > 0.0 else 0.0
+        if ternary:
+            for j in range(m):
+                counts[code[j]] += 1
+        for t in range(n_tasks):
+            share_t = shares[t]
+            owned_t = parts[0]
+            for j in range(m):
+                owned_t[j] = np.float64(share_t[j]) * scale[j]
+            owned[t] += _lanes_sum(owned_t, m)

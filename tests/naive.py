@@ -382,3 +382,134 @@ def ties_tensor(
             merged = total
         out[key] = b + np.float32(lam) * merged.reshape(b.shape)
     return out
+
+
+# ---------------------------------------------------------------------------
+# _merge_facts: the per-tensor quantities of the merge statistics
+# (coda/merging/_facts.py), written from their definitions with whole-array
+# numpy operations: the base-3 sign codes, tau_m as ties_merge's numpy
+# formulas give it, and the fate and ownership sums in float64.
+
+
+def merge_facts(taus, kept, weighted, sigma, weights, merge):
+    """``(codes, merged, fate, owned)``; ``merge`` as the kernel's code (0 to 3)."""
+    taus = np.stack([np.asarray(tau, dtype=np.float32).ravel() for tau in taus])
+    weights = np.asarray(weights, dtype=np.float32)
+    states = np.where(kept & (taus > 0), 1, 0) + np.where(kept & (taus < 0), 2, 0)
+    codes = (states * 3 ** np.arange(len(taus))[:, None]).sum(axis=0)
+    positive = sigma > 0
+    agree = ((weighted > 0) & positive) | ((weighted < 0) & ~positive)
+    selected = weighted * agree
+    if merge == 2:
+        merged = np.abs(selected).max(axis=0) * sigma
+    elif merge == 0:
+        divisor = (agree * weights[:, None]).sum(axis=0)
+        merged = selected.sum(axis=0) / (divisor + (divisor == 0))
+    elif merge == 3:
+        count = np.maximum(np.count_nonzero(agree, axis=0), 1).astype(np.float32)
+        merged = selected.sum(axis=0) / count
+    else:
+        merged = selected.sum(axis=0)
+    mass = np.abs(taus).astype(np.float64)
+    fate = np.stack(
+        [
+            (mass * ~kept).sum(axis=1),
+            (mass * agree).sum(axis=1),
+            (mass * (kept & ~agree)).sum(axis=1),
+        ],
+        axis=1,
+    )
+    share = np.abs(selected).astype(np.float64)
+    total = share.sum(axis=0)
+    out = np.abs(merged).astype(np.float64)
+    scale = np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+    owned = (share * scale).sum(axis=1)
+    return codes, merged, fate, owned
+
+
+# ---------------------------------------------------------------------------
+# _top_k_counts, _top_k_prefix, _top_k_cuts, _top_k_mask and _tensor_update,
+# coda/_kernels.py (ties_merge(scope="tensor")): histograms by np.bincount of
+# the bit patterns, the top k by a stable full sort (ties to the lowest
+# index), and the merge as whole-array numpy operations on the (T, n) stack,
+# in float32 and in the order of coda.merging._rules (sums over tasks taken
+# one row after another, as numpy reduces axis 0), so that the kernels must
+# match bit for bit.
+
+
+def task_vector_stack(base, models, diff):
+    """The (T, n) float32 task vectors: theta_t - theta_0, or the models as given."""
+    rows = [np.asarray(m, dtype=np.float32) for m in models]
+    if diff:
+        rows = [row - np.asarray(base, dtype=np.float32) for row in rows]
+    return np.stack(rows) if rows else np.empty((0, 0), np.float32)
+
+
+def top_k_counts(base, models, diff, prefix):
+    """Per task: bincount of the upper 16 bits of |tau| (prefix < 0), else of the lower 16
+    bits of the entries whose upper 16 bits are ``prefix[t]``; 2^16 bins each."""
+    bits = np.abs(task_vector_stack(base, models, diff)).view(np.uint32)
+    rows = []
+    for row, p in zip(bits, prefix, strict=True):
+        chosen = row >> 16 if p < 0 else (row[(row >> 16) == p] & 0xFFFF)
+        rows.append(np.bincount(chosen, minlength=1 << 16))
+    return np.stack(rows)
+
+
+def top_k_mask(magnitude, k):
+    """The k largest of |magnitude| by a stable sort of -|magnitude|: ties to the lowest index."""
+    magnitude = np.abs(np.asarray(magnitude, dtype=np.float32))
+    mask = np.zeros(magnitude.size, dtype=bool)
+    mask[np.argsort(-magnitude, kind="stable")[:k]] = True
+    return mask
+
+
+def kth_largest(magnitude, k):
+    """The k-th largest |magnitude| (1-based), from a full sort."""
+    return np.sort(np.abs(np.asarray(magnitude, dtype=np.float32)))[::-1][k - 1]
+
+
+def tensor_update(base, models, diff, density, elect, merge, weights, normalize):
+    """tau_m of one tensor: mergekit's TIES written as numpy passes over the (T, n) stack."""
+    taus = task_vector_stack(base, models, diff)
+    n = taus.shape[1]
+    weights = np.asarray(weights, dtype=np.float32)
+    k = max(1, int(density * n))
+    kept = np.stack([top_k_mask(tau, k) for tau in taus])
+    weighted = np.stack([w * (tau * m) for w, tau, m in zip(weights, taus, kept, strict=True)])
+    sums = weighted.sum(axis=0) if elect == "mass" else np.sign(weighted).sum(axis=0)
+    sigma = np.where(sums >= 0, np.float32(1.0), np.float32(-1.0))
+    positive = sigma > 0
+    agree = ((weighted > 0) & positive) | ((weighted < 0) & ~positive)
+    selected = weighted * agree
+    if merge == "max":
+        return np.abs(selected).max(axis=0) * sigma
+    out = selected.sum(axis=0)
+    if merge == "mean" and normalize:
+        divisor = (agree * weights[:, None]).sum(axis=0)
+        out = out / (divisor + (divisor == 0))
+    return out
+
+
+def run_without_jit(test_file: str, keyword: str, *, timeout: int = 300) -> None:
+    """Run the tests of ``test_file`` matching ``keyword`` in a child pytest with
+    ``NUMBA_DISABLE_JIT=1``, so that kernel lines run (and are covered) as Python;
+    fail with the child's output unless they all pass."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(test_file).resolve()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(path), "-k", keyword],
+        cwd=path.parents[1],
+        env=dict(os.environ, NUMBA_DISABLE_JIT="1"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout
+    assert "failed" not in result.stdout

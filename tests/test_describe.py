@@ -200,6 +200,8 @@ class _Counting:
         weakref.finalize(array, cls._release)
         return array
 
+    view = raw
+
     @classmethod
     def _release(cls):
         cls.alive -= 1

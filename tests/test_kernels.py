@@ -9,14 +9,12 @@ different summation orders cause and far below any formula error.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import naive
 import numba
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 from coda import _kernels
 
@@ -185,30 +183,7 @@ def test_kernels_compiled_unless_jit_disabled():
 
 def test_kernels_pass_with_disable_jit():
     """Re-run this file with numba's JIT off, so the kernels run as Python."""
-    root = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            str(Path(__file__).resolve()),
-            "-k",
-            "not disable_jit",
-        ],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert " passed" in result.stdout
-    assert "failed" not in result.stdout
+    naive.run_without_jit(__file__, "not disable_jit", timeout=120)
 
 
 # ---------------------------------------------------------------------------
@@ -275,3 +250,158 @@ def test_precision_matches_twin(d):
     omega = np.empty((d, d))
     _kernels._precision(inverse, 1.0 / d, omega)
     np.testing.assert_allclose(omega, naive.precision(inverse, 1.0 / d), rtol=0, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------
+# _top_k_counts, _top_k_prefix, _top_k_cuts, _top_k_mask and _tensor_update
+# (ties_merge, scope="tensor"): compared bit for bit with the numpy twins.
+
+
+def _readonly(a):
+    view = np.ascontiguousarray(a, dtype=np.float32).view()
+    view.flags.writeable = False
+    return view
+
+
+def _ties_inputs(kind, n, n_tasks, seed):
+    """(base, models): float32 theta_0 and theta_t of one flat tensor.
+
+    "normal": distinct magnitudes; "ties": a few values, so most |tau| tie
+    and many are zero (with -0.0 from -0.0 - +0.0); "zeros": every tau 0.
+    """
+    rng = np.random.default_rng(seed)
+    if kind == "normal":
+        base = 0.02 * rng.standard_normal(n)
+        models = [base + 0.01 * rng.standard_normal(n) for _ in range(n_tasks)]
+    elif kind == "ties":
+        base = np.zeros(n)
+        models = [rng.integers(-2, 3, n) * 0.5 for _ in range(n_tasks)]
+        for model in models:
+            model[rng.random(n) < 0.2] = -0.0
+    else:
+        base = rng.standard_normal(n)
+        models = [base.copy() for _ in range(n_tasks)]
+    return _readonly(base), tuple(_readonly(m) for m in models)
+
+
+def _select(base, models, diff, k):
+    """cuts and stops as coda.merging._rules._tensor_update makes them, serially."""
+    n_tasks, n = len(models), models[0].size
+    cuts = np.zeros(n_tasks, dtype=np.float32)
+    stops = np.full(n_tasks, n, dtype=np.int64)
+    if k < n:
+        counts = np.zeros((n_tasks, 1 << 16), dtype=np.int64)
+        prefix = np.full(n_tasks, -1, dtype=np.int64)
+        _kernels._top_k_counts(base, models, diff, prefix, 0, n, counts)
+        ranks = np.empty(n_tasks, dtype=np.int64)
+        _kernels._top_k_prefix(counts, k, prefix, ranks)
+        counts[:] = 0
+        _kernels._top_k_counts(base, models, diff, prefix, 0, n, counts)
+        _kernels._top_k_cuts(base, models, diff, counts, prefix, ranks, n, cuts, stops)
+    return cuts, stops
+
+
+def _kept(base, models, diff, cuts, stops):
+    taus = np.abs(naive.task_vector_stack(base, models, diff))
+    index = np.arange(taus.shape[1])
+    return (taus > cuts[:, None]) | ((taus == cuts[:, None]) & (index < stops[:, None]))
+
+
+TIES_CASES = [
+    (kind, n, n_tasks)
+    for kind, n in [("normal", 1), ("normal", 7), ("normal", 5000), ("ties", 40), ("ties", 5000)]
+    for n_tasks in (2, 3, 5)
+] + [("zeros", 300, 2), ("normal", 70_000, 4), ("ties", 70_000, 3)]
+if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+    # Interpreted, the kernels take seconds per thousand entries: the small
+    # cases run every line.
+    TIES_CASES = [case for case in TIES_CASES if case[1] <= 300]
+
+
+@pytest.mark.parametrize(("kind", "n", "n_tasks"), TIES_CASES, ids=str)
+@pytest.mark.parametrize("diff", [True, False], ids=["thetas", "taus"])
+def test_top_k_counts_match_twin(kind, n, n_tasks, diff):
+    base, models = _ties_inputs(kind, n, n_tasks, 11)
+    upper = np.full(n_tasks, -1, dtype=np.int64)
+    counts = np.zeros((n_tasks, 1 << 16), dtype=np.int64)
+    # In two blocks, as the threads add them up.
+    _kernels._top_k_counts(base, models, diff, upper, 0, n // 3, counts)
+    _kernels._top_k_counts(base, models, diff, upper, n // 3, n, counts)
+    assert_array_equal(counts, naive.top_k_counts(base, models, diff, upper))
+    prefix = np.argmax(counts, axis=1).astype(np.int64)  # the fullest bin of each task
+    low = np.zeros_like(counts)
+    _kernels._top_k_counts(base, models, diff, prefix, 0, n, low)
+    assert_array_equal(low, naive.top_k_counts(base, models, diff, prefix))
+
+
+@pytest.mark.parametrize(("kind", "n", "n_tasks"), TIES_CASES, ids=str)
+@pytest.mark.parametrize("density", [0.0, 0.2, 0.5, 0.999])
+def test_top_k_cuts_keep_the_twins_entries(kind, n, n_tasks, density):
+    base, models = _ties_inputs(kind, n, n_tasks, 12)
+    k = max(1, int(density * n))
+    cuts, stops = _select(base, models, True, k)
+    kept = _kept(base, models, True, cuts, stops)
+    taus = naive.task_vector_stack(base, models, True)
+    for t in range(n_tasks):
+        assert_array_equal(kept[t], naive.top_k_mask(taus[t], k))
+        if k < n:
+            assert cuts[t] == naive.kth_largest(taus[t], k)
+
+
+@pytest.mark.parametrize(
+    ("kind", "n"), [("normal", 1), ("normal", 2), ("normal", 999), ("ties", 999), ("zeros", 64)]
+)
+@pytest.mark.parametrize("k", [1, 2, 100, 998, 999, 5000])
+def test_top_k_mask_matches_twin(kind, n, k):
+    _, (model,) = _ties_inputs(kind, n, 1, 13)
+    magnitude = _readonly(np.abs(model))
+    mask = np.empty(n, dtype=np.bool_)
+    _kernels._top_k_mask(magnitude, k, mask)
+    assert_array_equal(mask, naive.top_k_mask(magnitude, k))
+    assert mask.sum() == min(k, n)
+
+
+def _weights(n_tasks, kind):
+    if kind == "ones":
+        return np.ones(n_tasks, dtype=np.float32)
+    # Mixed signs and a cancelling pair: sums of agreeing weights can be 0.
+    return np.array([0.5, -1.0, 1.0, 2.0, 0.3][:n_tasks], dtype=np.float32)
+
+
+@pytest.mark.parametrize(("kind", "n", "n_tasks"), TIES_CASES, ids=str)
+@pytest.mark.parametrize(
+    ("elect", "merge", "normalize"),
+    [
+        ("mass", "mean", True),
+        ("mass", "mean", False),
+        ("count", "mean", True),
+        ("mass", "sum", True),
+        ("count", "max", True),
+        ("mass", "max", True),
+    ],
+)
+@pytest.mark.parametrize("weighting", ["ones", "mixed"])
+def test_tensor_update_matches_twin_bit_for_bit(
+    kind, n, n_tasks, elect, merge, normalize, weighting
+):
+    base, models = _ties_inputs(kind, n, n_tasks, 14)
+    weights = _weights(n_tasks, weighting)
+    for diff, density in [(True, 0.2), (False, 0.6), (True, 1.0)]:
+        inputs = base, models
+        if not diff:
+            # The task vectors themselves, with base unused.
+            taus = naive.task_vector_stack(base, models, True)
+            inputs = _readonly(taus[0]), tuple(_readonly(t) for t in taus)
+        k = max(1, int(density * n))
+        cuts, stops = _select(*inputs, diff, k)
+        out = np.full(n, np.nan, dtype=np.float32)
+        by_count, code = elect == "count", ("mean", "sum", "max").index(merge)
+        # Two blocks, the second not on a chunk boundary: blocks are independent.
+        middle = min(n, 2048 + 5)
+        for start, stop in [(middle, n), (0, middle)]:
+            _kernels._tensor_update(
+                *inputs, diff, weights, cuts, stops, by_count, code, normalize, start, stop, out
+            )
+        expected = naive.tensor_update(*inputs, diff, density, elect, merge, weights, normalize)
+        assert out.dtype == np.float32
+        assert_array_equal(out.view(np.uint32), expected.view(np.uint32))

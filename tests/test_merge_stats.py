@@ -1,5 +1,6 @@
 """Tests for coda.merging.stats: S1 to S4, compositional statistics of TIES merges."""
 
+import naive
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import coda  # noqa: F401  (registers DataFrame.coda)
 from coda._results import EntryCategories
 from coda.merging import (
+    _facts,
     entry_categories,
     mass_fate,
     ownership,
@@ -153,6 +155,72 @@ def test_permutation_null_is_seeded_and_keeps_single_task_counts():
     )
 
 
+def _placed_categories(states, counts, rounds, rng):
+    """The permutation null by permuting positions: each round shuffles every task's row."""
+    codes = np.repeat(states, counts, axis=0).T  # (T, n) states of a stack with this histogram
+    total = np.zeros(6)
+    for _ in range(rounds):
+        shuffled = np.stack([row[rng.permutation(row.size)] for row in codes])
+        npos, nneg = (shuffled == 1).sum(axis=0), (shuffled == 2).sum(axis=0)
+        kept = npos + nneg
+        total += [
+            np.sum(kept == 0),
+            np.sum((kept == 1) & (npos == 1)),
+            np.sum((kept == 1) & (nneg == 1)),
+            np.sum((kept >= 2) & (nneg == 0)),
+            np.sum((kept >= 2) & (npos == 0)),
+            np.sum((npos > 0) & (nneg > 0)),
+        ]
+    return total / rounds
+
+
+def _two_task_expectation(n, a0, b0, a1, b1):
+    """E[category counts] when two tasks' kept values sit on independent random positions."""
+    k0, k1 = a0 + b0, a1 + b1
+    return np.array(
+        [
+            n - k0 - k1 + k0 * k1 / n,
+            a0 * (1 - k1 / n) + a1 * (1 - k0 / n),
+            b0 * (1 - k1 / n) + b1 * (1 - k0 / n),
+            a0 * a1 / n,
+            b0 * b1 / n,
+            (a0 * b1 + b0 * a1) / n,
+        ]
+    )
+
+
+@pytest.mark.parametrize("limit", [_facts._MARGINALS_LIMIT, 10])
+def test_permutation_null_mean_is_the_two_task_expectation(monkeypatch, limit):
+    # limit=10 sends every draw to numpy's "count" sampler, used for tensors
+    # of 10^9 entries or more.
+    monkeypatch.setattr(_facts, "_MARGINALS_LIMIT", limit)
+    # n = 40 entries; task 0 keeps 5 + 1 positive and 4 negative values,
+    # task 1 keeps 2 positive and 8 + 1 negative ones.
+    states = np.array([[0, 0], [1, 0], [2, 0], [0, 1], [0, 2], [1, 2]], dtype=np.uint8)
+    counts = np.array([20, 5, 4, 2, 8, 1])
+    a0, b0, a1, b1 = 6, 4, 2, 9
+    rounds = 4000
+    mean = _facts._shuffled_categories(states, counts, rounds, np.random.default_rng(0))
+    expected = _two_task_expectation(40, a0, b0, a1, b1)
+    # Each category count lies in [0, 40]: its standard deviation is at most 20.
+    assert np.all(np.abs(mean - expected) <= 5 * 20 / np.sqrt(rounds))
+    assert_allclose(mean.sum(), 40)
+
+
+def test_permutation_null_has_the_distribution_of_shuffled_positions():
+    # Three tasks: the hypergeometric draws against permuting whole rows.
+    rng = np.random.default_rng(1)
+    codes = rng.choice(3, size=(3, 60), p=[0.6, 0.25, 0.15]).astype(np.uint8)
+    states, counts = np.unique(codes, axis=1, return_counts=True)
+    states = states.T
+    rounds = 3000
+    drawn = _facts._shuffled_categories(states, counts, rounds, np.random.default_rng(2))
+    placed = _placed_categories(states, counts, rounds, np.random.default_rng(3))
+    # Two means of 3000 rounds of counts within [0, 60]: sd of each <= 30.
+    assert np.all(np.abs(drawn - placed) <= 5 * 30 * np.sqrt(2 / rounds))
+    assert_allclose(drawn.sum(), 60)
+
+
 # ---------------------------------------------------------------------------
 # S3 mass fate
 
@@ -266,3 +334,120 @@ def test_bad_options():
         ownership(base, models, density=0.2, weights=[1.0])
     with pytest.raises(ValueError, match="merge"):
         ownership(base, models, density=0.2, merge="median")
+
+
+# ---------------------------------------------------------------------------
+# per-tensor facts: the _merge_facts kernel against its twin and ties_merge
+
+
+def _decided(rng, n_tasks, n):
+    """Task vectors with zeros, signed zeros and ties, random masks, weights and signs."""
+    taus = rng.choice(
+        np.array([0.0, -0.0, 1.5, -1.5, 0.25, -3.0], dtype=np.float32), size=(n_tasks, n)
+    )
+    taus += rng.normal(size=(n_tasks, n)).astype(np.float32) * (rng.random((n_tasks, n)) < 0.5)
+    kept = rng.random((n_tasks, n)) < rng.choice([0.2, 1.0])
+    weights = rng.uniform(0.5, 2.0, n_tasks).astype(np.float32)
+    weighted = np.stack([w * (tau * m) for tau, w, m in zip(taus, weights, kept, strict=True)])
+    # sigma 0 is the global scope's unresolved majority.
+    sigma = rng.choice(np.array([-1.0, 0.0, 1.0], dtype=np.float32), size=n)
+    return list(taus), kept, weighted, sigma, weights
+
+
+MERGE_MODES = [
+    ("tensor", "mean", True),
+    ("tensor", "mean", False),
+    ("tensor", "sum", True),
+    ("global", "max", True),
+    ("global", "mean", True),
+]
+
+
+@pytest.mark.parametrize(("scope", "merge", "normalize"), MERGE_MODES)
+@pytest.mark.parametrize(("n_tasks", "n"), [(2, 1), (3, 7), (5, 2500), (11, 40)])
+def test_merge_facts_matches_twin(scope, merge, normalize, n_tasks, n):
+    rng = np.random.default_rng(n_tasks * 1000 + n)
+    taus, kept, weighted, sigma, weights = _decided(rng, n_tasks, n)
+    histogram, merged, fate, owned = _facts._merge_facts(
+        taus, kept, weighted, sigma, weights, scope, merge, normalize
+    )
+    code = _facts._merge_code(scope, merge, normalize)
+    want = naive.merge_facts(taus, kept, weighted, sigma, weights, code)
+    if n_tasks <= _facts._TERNARY_TASKS:
+        assert_array_equal(histogram, np.bincount(want[0], minlength=3**n_tasks))
+    else:
+        assert histogram is None
+    # Bit for bit, signed zeros included.
+    assert_array_equal(merged.view(np.uint32), want[1].view(np.uint32))
+    assert_allclose(fate, want[2], rtol=1e-12, atol=0)
+    assert_allclose(owned, want[3], rtol=1e-12, atol=0)
+
+
+def test_merge_facts_block_sums_do_not_depend_on_threads():
+    import numba
+
+    rng = np.random.default_rng(5)
+    # Large enough for several row blocks spread over threads.
+    taus, kept, weighted, sigma, weights = _decided(rng, 3, 150_000)
+    previous = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, previous):
+            numba.set_num_threads(threads)
+            results.append(
+                _facts._merge_facts(taus, kept, weighted, sigma, weights, "tensor", "mean", True)
+            )
+    finally:
+        numba.set_num_threads(previous)
+    for first, again in zip(*results, strict=True):
+        assert_array_equal(first, again)
+
+
+@pytest.mark.parametrize("n_tasks", [3, 11])
+def test_sign_states_count_the_columns_of_the_state_stack(n_tasks):
+    rng = np.random.default_rng(n_tasks)
+    taus, kept, weighted, sigma, weights = _decided(rng, n_tasks, 300)
+    stack = np.stack(
+        [
+            np.where(m & (t > 0), 1, 0) + np.where(m & (t < 0), 2, 0)
+            for t, m in zip(taus, kept, strict=True)
+        ]
+    )
+    want = {}
+    for column in stack.T:
+        want[tuple(column)] = want.get(tuple(column), 0) + 1
+    # The kernel's histogram of base-3 codes, or None beyond _TERNARY_TASKS.
+    histogram = _facts._merge_facts(taus, kept, weighted, sigma, weights, "tensor", "sum", True)[0]
+    routes = [None] if histogram is None else [None, histogram]
+    for route in routes:
+        states, counts = _facts._sign_states(route, taus, kept)
+        got = {tuple(int(s) for s in row): int(c) for row, c in zip(states, counts, strict=True)}
+        assert got == want
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    st.integers(0, 2**31),
+    st.sampled_from(["tensor", "global"]),
+    st.sampled_from(["mean", "sum", "max"]),
+    st.sampled_from(["mass", "count"]),
+)
+def test_merged_update_is_ties_merge_bit_for_bit(seed, scope, merge, elect):
+    from coda.merging._rules import _decisions
+
+    base, models = _random(seed, n_models=4, shapes=((40,), (6, 5), (1,)))
+    zero = {k: np.zeros_like(v, dtype=np.float32) for k, v in base.items()}
+    taus = task_vectors(base, models)
+    weights = np.array([0.5, 1.0, 2.0, 1.5], dtype=np.float32)
+    options = {"density": 0.3, "scope": scope, "merge": merge, "elect": elect}
+    merged = ties_merge(zero, taus, weights=weights, **options)
+    for key, kept, weighted, sigma in _decisions(zero, taus, 0.3, scope, elect, weights):
+        tensors = [tau[key].ravel() for tau in taus]
+        update = _facts._merge_facts(tensors, kept, weighted, sigma, weights, scope, merge, True)
+        # ties_merge returns 0 + 1 * tau_m: the same bits but for the sign of zero.
+        assert_array_equal(update[1], merged[key].ravel())
+
+
+def test_merge_facts_pass_with_disable_jit():
+    """Re-run the kernel's tests with numba's JIT off, so its lines run as Python."""
+    naive.run_without_jit(__file__, "merge_facts_matches_twin or sign_states")

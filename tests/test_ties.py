@@ -376,3 +376,133 @@ def test_bad_weights_lam_models_and_normalize():
         task_vectors(base, models[0])
     with pytest.raises(ValueError, match="normalize=False has no effect with scope='global'"):
         ties_merge(base, models, density=0.5, scope="global", normalize=False)
+
+
+# ---------------------------------------------------------------------------
+# scope="tensor" through the fused kernel: files, dtypes, threads, checks
+
+
+def _bits(a):
+    return np.asarray(a, dtype=np.float32).view(np.uint32)
+
+
+def _tie_heavy(n, n_models, seed):
+    """Base and models whose task vectors tie often, with zeros and -0.0 (-0.0 - +0.0).
+
+    Tensors of 2, 1 and 0 dimensions.
+    """
+    rng = np.random.default_rng(seed)
+    base = {"a": np.zeros((n // 4, 4)), "b": rng.integers(-3, 4, 11) * 0.25, "c": np.array(1.5)}
+    models = []
+    for _ in range(n_models):
+        a = rng.integers(-2, 3, (n // 4, 4)) * 0.5
+        a[rng.random(a.shape) < 0.2] = -0.0
+        b = base["b"] + rng.integers(-2, 3, 11) * 0.5
+        models.append({"a": a, "b": b, "c": np.array(rng.integers(-2, 3) * 0.5)})
+    return base, models
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
+@pytest.mark.parametrize(("elect", "merge"), [("mass", "mean"), ("count", "sum"), ("mass", "max")])
+def test_tensor_scope_from_files_equals_in_memory_bit_for_bit(tmp_path, dtype, elect, merge):
+    import ml_dtypes
+
+    from coda.merging import open_checkpoint, write_checkpoint
+
+    kind = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
+    base, models = _tie_heavy(400, 3, 21)
+    cast = [{k: np.asarray(v).astype(kind) for k, v in m.items()} for m in [base, *models]]
+    paths = [write_checkpoint(m, tmp_path / f"m{t}.safetensors") for t, m in enumerate(cast)]
+    options = {"density": 0.3, "elect": elect, "merge": merge, "weights": [1.0, -0.5, 2.0]}
+    out = ties_merge(paths[0], paths[1:], out=tmp_path / "out.safetensors", **options)
+    # In memory: the same values as float32 (every half-precision value is one).
+    memory = [{k: v.astype(np.float32) for k, v in m.items()} for m in cast]
+    expected = ties_merge(memory[0], memory[1:], **options)
+    naive_expected = naive.ties_tensor(
+        memory[0], memory[1:], 0.3, elect, merge, options["weights"]
+    )
+    with open_checkpoint(out) as merged:
+        for key in base:
+            assert_array_equal(_bits(merged.read(key)), _bits(expected[key]))
+            assert_array_equal(merged.read(key), naive_expected[key])
+
+
+def test_tensor_scope_does_not_depend_on_the_number_of_threads():
+    import numba
+
+    from coda.merging._rules import _tensor_update
+
+    # 300,000 entries x 4 arrays x 4 bytes: above the size that goes to threads.
+    rng = np.random.default_rng(3)
+    base = (0.02 * rng.standard_normal(300_000)).astype(np.float32)
+    models = [base + (0.01 * rng.standard_normal(base.size)).astype(np.float32) for _ in range(3)]
+    models[1][::7] = base[::7]  # zeros in a task vector
+    weights = np.float32([1.0, 0.5, 2.0])
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in sorted({1, before}):
+            numba.set_num_threads(threads)
+            results.append(_tensor_update(base, models, 0.2, "mass", "mean", weights, True))
+    finally:
+        numba.set_num_threads(before)
+    taus = [m - base for m in models]
+    expected = naive.tensor_update(None, taus, False, 0.2, "mass", "mean", weights, True)
+    for result in results:
+        assert_array_equal(_bits(result), _bits(expected))
+
+
+@pytest.mark.parametrize("density", [0.5, 1.0])
+@pytest.mark.parametrize("where", ["base", "model"])
+def test_tensor_scope_from_files_refuses_non_finite_values(tmp_path, density, where):
+    from coda.merging import write_checkpoint
+
+    base = {"w": np.zeros(6, dtype=np.float32)}
+    model = {"w": np.arange(6, dtype=np.float32)}
+    (base if where == "base" else model)["w"][4] = np.inf
+    paths = [
+        write_checkpoint(base, tmp_path / "base.safetensors"),
+        write_checkpoint(model, tmp_path / "tuned.safetensors"),
+    ]
+    name = "base" if where == "base" else "tuned"
+    with pytest.raises(
+        ValueError, match=rf"'w' of .*{name}\.safetensors' has 1 values that are not"
+    ):
+        ties_merge(paths[0], [paths[1]], density=density)
+
+
+def test_tensor_scope_overflowing_task_vector_is_merged_as_numpy_does(tmp_path):
+    from coda.merging import write_checkpoint
+
+    # Finite inputs whose difference overflows float32: inf in tau, not an input error.
+    big = np.finfo(np.float32).max
+    base = {"w": np.array([-big, 0.0, 1.0, 2.0], dtype=np.float32)}
+    models = [{"w": np.array([big, 1.0, -1.0, 2.5], dtype=np.float32)} for _ in range(2)]
+    paths = [
+        write_checkpoint(m, tmp_path / f"m{t}.safetensors") for t, m in enumerate([base, *models])
+    ]
+    with np.errstate(over="ignore", invalid="ignore"):
+        from_files = ties_merge(paths[0], paths[1:], density=0.5)
+        in_memory = ties_merge(base, models, density=0.5)
+    assert np.isinf(from_files["w"][0])
+    assert_array_equal(_bits(from_files["w"]), _bits(in_memory["w"]))
+
+
+def test_tensor_scope_reads_unaligned_safetensors_data(tmp_path):
+    import json
+    import struct
+
+    # A header of odd length, as files written before safetensors padded it
+    # have: the float32 data then start at an odd byte, and are read by copy.
+    rng = np.random.default_rng(8)
+    tensors = [rng.normal(size=5).astype(np.float32) for _ in range(3)]
+    paths = []
+    for t, values in enumerate(tensors):
+        header = {"w": {"dtype": "F32", "shape": [5], "data_offsets": [0, 20]}}
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * (1 - len(text) % 2)  # an odd length
+        paths.append(tmp_path / f"m{t}.safetensors")
+        paths[-1].write_bytes(struct.pack("<Q", len(text)) + text + values.tobytes())
+    out = ties_merge(paths[0], paths[1:], density=0.4)
+    expected = ties_merge({"w": tensors[0]}, [{"w": v} for v in tensors[1:]], density=0.4)
+    assert_array_equal(_bits(out["w"]), _bits(expected["w"]))

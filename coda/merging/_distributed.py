@@ -76,10 +76,10 @@ def _merge_tensor(paths: list[str], key: str, options: dict, context) -> np.ndar
     return start + np.float32(options["lam"]) * update
 
 
-def _describe_layer(paths: list[str], layer, keys, options, rng, subsets, context) -> dict:
-    """A worker task: the statistics of one layer, as the local run computes them."""
+def _describe_layer(paths: list[str], keys, options, rng, context) -> dict:
+    """A worker task: the facts of one layer's tensors, as the local run computes them."""
     with _opened(paths) as checkpoints:
-        return _layer_statistics(checkpoints, layer, keys, options, rng, subsets, context)
+        return _layer_statistics(checkpoints, keys, options, rng, context)
 
 
 def _results(client, futures: list):
@@ -135,8 +135,8 @@ def _ties_on_cluster(client, base, models, options: dict, out, max_shard_bytes):
     return dict(tensors)
 
 
-def _describe_on_cluster(client, paths: list[str], pooling, options, layer_rngs, subsets):
-    """The per-layer frames of ``describe``, one task per layer, in pooling order."""
+def _describe_on_cluster(client, paths: list[str], pooling, options, layer_rngs):
+    """The per-layer facts of ``describe``, one task per layer, in pooling order."""
     context = None
     if options["scope"] == "global":
         context = _cluster_context(client, paths, _base_layout(paths)[0], options)
@@ -144,11 +144,9 @@ def _describe_on_cluster(client, paths: list[str], pooling, options, layer_rngs,
         client.submit(
             _describe_layer,
             paths,
-            layer,
             list(keys),
             options,
             layer_rngs[layer],
-            subsets,
             context,
             pure=False,
         )

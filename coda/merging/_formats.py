@@ -96,6 +96,7 @@ class _Safetensors:
 
     def __init__(self, files: dict[str, Path], weight_map: dict[str, str] | None):
         self._handles = {}
+        self._maps = {}
         try:
             for key, path in files.items():
                 _check_safetensors_header(path)
@@ -129,6 +130,33 @@ class _Safetensors:
     def raw(self, name: str) -> np.ndarray:
         return self._handles[self._where[name]].get_tensor(name)
 
+    def _mapped(self, path: Path) -> tuple:
+        """The memory map of a safetensors file, where its data start, and its header."""
+        if path not in self._maps:
+            with path.open("rb") as handle:
+                (length,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(length))
+            self._maps[path] = np.memmap(path, dtype=np.uint8, mode="r"), 8 + length, header
+        return self._maps[path]
+
+    def view(self, name: str) -> np.ndarray:
+        """A float32 tensor as a read-only view of the file's memory map, else :meth:`raw`.
+
+        ``get_tensor`` copies the tensor out of the map; a reader that only
+        reads (the merge kernels) is spared that copy, which costs more than
+        the merge. The header was checked when the file was opened.
+        """
+        mapped, start, header = self._mapped(self.file_of(name))
+        info = header[name]
+        if info["dtype"] == "F32":
+            begin, end = (start + offset for offset in info["data_offsets"])
+            values = np.asarray(mapped[begin:end]).view("<f4")
+            # Files from before safetensors padded its header may hold
+            # unaligned data, which the kernels are not compiled for.
+            if values.flags.aligned:
+                return values.reshape(info["shape"])
+        return self.raw(name)
+
     def file_of(self, name: str) -> Path:
         return self._files[self._where[name]]
 
@@ -136,6 +164,7 @@ class _Safetensors:
         for handle in self._handles.values():
             handle.__exit__(None, None, None)
         self._handles = {}
+        self._maps = {}
 
 
 class _Npz:
@@ -180,6 +209,9 @@ class _Npz:
             return self._archive[name]
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
             raise_corrupt_checkpoint(self._path, f"its data is unreadable ({error})", tensor=name)
+
+    # Nothing to gain over raw here: these readers copy anyway.
+    view = raw
 
     def file_of(self, name: str) -> Path:
         return self._path
@@ -232,6 +264,9 @@ class _Torch:
             return tensor.to(self._torch.float32).numpy()
         return tensor.numpy()
 
+    # Nothing to gain over raw here: these readers copy anyway.
+    view = raw
+
     def file_of(self, name: str) -> Path:
         return self._path
 
@@ -257,6 +292,9 @@ class _InMemory:
 
     def raw(self, name: str) -> np.ndarray:
         return np.asarray(self._tensors[name])
+
+    # raw is the caller's own array already, which a reader only reads.
+    view = raw
 
     def file_of(self, name: str) -> None:
         return None

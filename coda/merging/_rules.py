@@ -8,27 +8,143 @@ with it, so the merge and its statistics cannot drift apart. The global
 scope's model-wide quantities (thresholds and majority sign, the "context")
 come from :func:`_context_of` and can be handed in, so that one layer or one
 tensor is decided as in the whole model.
+
+The merge of ``scope="tensor"`` takes the same decisions in compiled code,
+fused with the merge itself (:func:`_tensor_update`): the same top-k masks
+(:func:`_top_k_mask` and the merge share the radix selection of
+:mod:`coda._kernels`) and the same float32 operations in the same order, so
+its result is bit for bit that of the numpy merge of :func:`_decisions`
+(``tests/test_kernels.py`` checks it against a numpy twin).
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+
+from coda import _kernels
+from coda._parallel import for_row_blocks
+
+_BINS = 1 << 16
+_NOT_FINITE = 0x7F80  # upper 16 bits of the float32 inf
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    # The kernels take the T tensors as one tuple, whose arrays numba must see
+    # with one type: read-only views (memory maps or the caller's arrays) are
+    # what they are given, never written.
+    view = values.view()
+    view.flags.writeable = False
+    return view
 
 
 def _top_k_mask(magnitude: np.ndarray, k: int) -> np.ndarray:
-    """Mask of exactly ``k`` largest entries of a flat array, ties to the lowest index."""
-    n = magnitude.size
-    if k >= n:
-        return np.ones(n, dtype=bool)
-    # np.partition is an O(n) selection: the value at n - k is the k-th largest.
-    kth = np.partition(magnitude, n - k)[n - k]
-    mask = magnitude > kth
-    tied = np.flatnonzero(magnitude == kth)
-    mask[tied[: k - np.count_nonzero(mask)]] = True
+    """Mask of exactly ``k`` largest entries of a flat array, ties to the lowest index.
+
+    An O(n) radix selection on the float32 bit patterns, no sort and no
+    partition (:func:`coda._kernels._top_k_mask`); the fused merge of
+    :func:`_tensor_update` keeps the same entries.
+    """
+    magnitude = _read_only(np.ascontiguousarray(magnitude, dtype=np.float32).ravel())
+    mask = np.empty(magnitude.size, dtype=bool)
+    _kernels._top_k_mask(magnitude, k, mask)
     return mask
 
 
-_BINS = 1 << 16
+# Each thread's histograms, reused from tensor to tensor: fresh arrays per
+# tensor cost more in page faults than counting a million entries.
+_scratch = threading.local()
+
+
+def _thread_counts(shape: tuple, dtype) -> np.ndarray:
+    """Scratch histograms of the calling thread, of ``shape`` and ``dtype``, not zeroed."""
+    if not hasattr(_scratch, "counts"):
+        _scratch.counts = {}
+    key = (shape, np.dtype(dtype))
+    if key not in _scratch.counts:
+        _scratch.counts[key] = np.empty(shape, dtype=dtype)
+    return _scratch.counts[key]
+
+
+def _counts(base, models: tuple, diff: bool, prefix: np.ndarray, n: int) -> np.ndarray:
+    """(T, bins) int64 histograms of |tau_t| bit patterns (``_kernels._top_k_counts``).
+
+    With ``prefix`` all -1, 2^15 bins for the upper 16 bits of |tau| (the sign
+    bit is cleared); else 2^16 for the lower ones. Blocks of entries go to the
+    threads of :func:`coda._parallel.for_row_blocks`; each thread counts into
+    its own histograms, int32 when no count can pass 2^31 (they stay in L2),
+    summed at the end: integers, so the sum does not depend on how the blocks
+    fell on the threads.
+    """
+    bins = _BINS >> 1 if (prefix < 0).all() else _BINS
+    shape = (len(models), bins)
+    dtype = np.int32 if n < 2**31 else np.int64
+    used = []
+
+    def run(start: int, stop: int) -> None:
+        counts = _thread_counts(shape, dtype)
+        if not any(counts is other for other in used):
+            counts[:] = 0
+            used.append(counts)
+        _kernels._top_k_counts(base, models, diff, prefix, start, stop, counts)
+
+    for_row_blocks(run, n, 4 * (len(models) + 1))
+    return sum(used[1:], start=used[0].astype(np.int64))
+
+
+def _tensor_update(
+    base, models: list, density: float, elect: str, merge: str, weights, normalize, check=None
+):
+    """The merged task vector tau_m (flat, float32) of one tensor for ``scope="tensor"``.
+
+    ``models`` holds the T fine-tuned tensors and ``base`` theta_0, or, with
+    ``base`` None, ``models`` holds the T task vectors; all flat float32, only
+    read. The same decisions as :func:`_decide` (the top-k entries of
+    :func:`_top_k_mask`, sigma = +1 where the weighted sum is >= 0) and the
+    same float32 result as the numpy merge, in three passes over the inputs
+    (:mod:`coda._kernels`): two histograms of the bit patterns of |tau_t| and
+    one fused pass that trims, weighs, elects and merges, each in blocks of
+    entries spread over threads (the result does not depend on the number of
+    threads).
+
+    ``check`` (for inputs not yet checked finite) is called before anything
+    is merged when a |tau_t| is inf or NaN, or always when every entry is
+    kept (the histograms are then skipped); it raises for non-finite inputs.
+    A task vector that overflows float32 from finite inputs is merged as
+    numpy would.
+    """
+    models = tuple(_read_only(m) for m in models)
+    diff = base is not None
+    base = _read_only(base) if diff else models[0]
+    n_tasks, n = len(models), models[0].size
+    k = max(1, int(density * n))
+    cuts = np.zeros(n_tasks, dtype=np.float32)
+    stops = np.full(n_tasks, n, dtype=np.int64)
+    if k < n:
+        prefix = np.full(n_tasks, -1, dtype=np.int64)
+        upper = _counts(base, models, diff, prefix, n)
+        # Upper bits from 0x7F80 on: |tau| is inf or NaN.
+        if check is not None and upper[:, _NOT_FINITE:].any():
+            check()
+        ranks = np.empty(n_tasks, dtype=np.int64)
+        _kernels._top_k_prefix(upper, k, prefix, ranks)
+        low = _counts(base, models, diff, prefix, n)
+        _kernels._top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops)
+    elif check is not None:
+        check()
+    weights = np.asarray(weights, dtype=np.float32)
+    by_count = elect == "count"
+    code = ("mean", "sum", "max").index(merge)
+    out = np.empty(n, dtype=np.float32)
+
+    def run(start: int, stop: int) -> None:
+        _kernels._tensor_update(
+            base, models, diff, weights, cuts, stops, by_count, code, normalize, start, stop, out
+        )
+
+    for_row_blocks(run, n, 4 * (n_tasks + 1))
+    return out
 
 
 def _magnitude_bits(tau: np.ndarray) -> np.ndarray:

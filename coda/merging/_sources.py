@@ -143,3 +143,63 @@ def _finish(merged, theta0, lam: float, metadata: dict, out, max_shard_bytes):
 def _check_out(out, max_shard_bytes):
     check_shard_out(out, max_shard_bytes)
     return check_shard_bytes(max_shard_bytes)
+
+
+class _Tensors(Mapping):
+    """The base's tensors of open checkpoints, with the models' tensors of the same name.
+
+    For the fused merge of ``scope="tensor"``, which reads theta_0 and the
+    theta_t and forms tau_t itself, so no task vector is stored. A float32
+    tensor of a safetensors file is a read-only view of the file's memory map
+    (``Checkpoint._view``; the kernels only read it): neither ``safe_open``'s
+    copy out of the map nor :meth:`Checkpoint.read`'s second copy is made,
+    which cost more than the merge itself. The
+    kernels count the inf and NaN of tau_t as they go, so :meth:`check` (a
+    whole pass per tensor) runs only when they found one. Only the tensors
+    of the last name asked for are held.
+    """
+
+    def __init__(self, checkpoints: list):
+        self._checkpoints = checkpoints
+        self._keys = checkpoints[0].keys()
+        self._key = None
+        self._tensors = None
+
+    def tensors(self, key: str) -> list:
+        """``[theta_0, theta_1, ..., theta_T]`` of tensor ``key``, float32, not yet checked."""
+        if key != self._key:
+            self._key, self._tensors = None, None
+            tensors = [ckpt._view(key) for ckpt in self._checkpoints]
+            self._key, self._tensors = key, tensors
+        return self._tensors
+
+    def check(self, key: str) -> None:
+        """Raise if a tensor ``key`` holds NaN or inf, naming the checkpoint."""
+        for ckpt, tensor in zip(self._checkpoints, self.tensors(key), strict=True):
+            check_finite_tensor(tensor, key, ckpt.source)
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self.tensors(key)[0]
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+@contextlib.contextmanager
+def _tensor_inputs(base, models):
+    """Yield ``(theta0, metadata)`` of checkpoints for :func:`_file_updates`, after checks.
+
+    As :func:`coda.merging._sources._inputs` for files: every model is checked
+    against the base first; checkpoints opened here are closed at the end.
+    """
+    check_compatible(base, models)
+    opened = []
+    try:
+        checkpoints = [_keep_open(source, opened) for source in [base, *models]]
+        yield _Tensors(checkpoints), checkpoints[0].metadata
+    finally:
+        for ckpt in opened:
+            ckpt.close()

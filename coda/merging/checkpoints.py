@@ -112,6 +112,16 @@ class Checkpoint:
             return values.astype(np.float32)
         return np.array(values, copy=True)
 
+    def _view(self, name: str) -> np.ndarray:
+        """Tensor ``name`` as float32 for reading only, without a copy where the file allows.
+
+        A float32 tensor of a safetensors file is a read-only view of its
+        memory map; other tensors are read (and widened or narrowed to
+        float32). Callers must not write to the result.
+        """
+        check_tensor_name(name, self.source, self.keys())
+        return np.asarray(self._backend.view(name), dtype=np.float32)
+
     def file_of(self, name: str, /) -> Path | None:
         """Return the file that holds tensor ``name`` (None for a mapping)."""
         return self._backend.file_of(check_tensor_name(name, self.source, self.keys()))

@@ -3,63 +3,32 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from coda._results import EntryCategories, MergeDescription
+from coda._results import MergeDescription
 from coda._validation import (
     check_integer,
     check_layers,
     check_model_count,
     check_models,
 )
+from coda.merging._facts import _facts
 from coda.merging._rules import _global_context
 from coda.merging._sources import _checked, _Stream, _View
 from coda.merging.checkpoints import check_compatible, open_checkpoint
-from coda.merging.patterns import _all_subsets, _conflict_curve, _log_odds, _sign_patterns
+from coda.merging.patterns import _all_subsets, _conflict_frame, _log_odds, _patterns_frame
 from coda.merging.stats import (
-    _entry_categories,
-    _mass_fate,
+    _categories_frames,
+    _fate_frame,
+    _l1,
     _options,
-    _ownership,
-    _task_shares,
+    _owned_frame,
+    _shares_frame,
 )
 
 __all__ = ["describe"]
 
-#: The per-layer frames of a description, in the order they are assembled.
-_PARTS = (
-    "shares",
-    "observed",
-    "null",
-    "permutation",
-    "fate",
-    "owned",
-    "conflict",
-    "patterns",
-    "log_odds",
-)
 # Empirical-logit pseudocount of the S6 log odds (sign_agreement_log_odds' default).
 _PSEUDOCOUNT = 0.5
-
-
-def _stack(frames: list[pd.DataFrame], pooling: dict, closed: bool) -> pd.DataFrame:
-    """Concatenate per-layer frames, record the whole pooling, close rows if asked."""
-    frame = pd.concat(frames)
-    if frame.index.names == ["task", "layer"]:
-        # Task-major order, as mass_fate gives on the whole model.
-        tasks = frame.index.get_level_values("task").unique()
-        frame = frame.reindex(
-            pd.MultiIndex.from_product([tasks, list(pooling)], names=["task", "layer"])
-        )
-    if closed:
-        values = frame.to_numpy()
-        totals = values.sum(axis=1, keepdims=True)
-        # A layer with no mass has no composition: NaN, as in coda.merging.stats.
-        frame = frame.copy()
-        frame[:] = np.divide(values, totals, out=np.full_like(values, np.nan), where=totals > 0)
-    frame.attrs.update(frames[0].attrs)
-    frame.attrs["layers"] = {layer: list(keys) for layer, keys in pooling.items()}
-    return frame
 
 
 def _tensor_names(base) -> list[str]:
@@ -72,68 +41,64 @@ def _tensor_names(base) -> list[str]:
             ckpt.close()
 
 
-def _layer_statistics(checkpoints, layer, keys, options, rng, subsets, context) -> dict:
-    """The frames of one layer (unclosed), reading only its tensors from each checkpoint.
+def _layer_statistics(checkpoints, keys, options, rng, context) -> dict:
+    """The facts of one layer's tensors, reading only those tensors from each checkpoint.
 
-    ``options`` holds the checked settings; ``context`` the global scope's
-    model-wide thresholds and majority (None for ``scope="tensor"``).
+    Per tensor key, what :func:`coda.merging._facts._facts` gives (one
+    trimming and election, every statistic derived from it) and the tasks'
+    L1 norms (``"l1"``, for S1): a few numbers per tensor, so the facts of
+    every layer are kept and the frames built once at the end, by the
+    functions that build them for the whole-model statistics. ``options``
+    holds the checked settings; ``context`` the global scope's model-wide
+    thresholds and majority (None for ``scope="tensor"``).
     """
-    # The only tensors alive: this layer's base and its T task vectors.
-    base_layer, *model_layers = [{key: ckpt.read(key) for key in keys} for ckpt in checkpoints]
+    # The only tensors alive: this layer's base and its T task vectors. Read
+    # without copies where the file allows (views of the memory map): they
+    # are only read, and the task vectors are new arrays.
+    base_layer, *model_layers = [{key: ckpt._view(key) for key in keys} for ckpt in checkpoints]
     theta0, taus = _checked(base_layer, model_layers)
     del base_layer, model_layers
-    one = {layer: list(keys)}
-    density, scope = options["density"], options["scope"]
-    elect, weights = options["elect"], options["weights"]
-    categories = _entry_categories(
-        theta0, taus, one, density, scope, options["n_permutations"], rng, context
+    facts = _facts(
+        theta0,
+        taus,
+        options["density"],
+        options["scope"],
+        elect=options["elect"],
+        weights=options["weights"],
+        merge=options["merge"],
+        normalize=options["normalize"],
+        n_permutations=options["n_permutations"],
+        rng=rng,
+        context=context,
     )
-    parts = {
-        "shares": _task_shares(taus, one, False),
-        "observed": categories.observed,
-        "null": categories.null,
-        "permutation": categories.permutation,
-        "fate": _mass_fate(theta0, taus, one, density, scope, elect, weights, False, context),
-        "owned": _ownership(
-            theta0,
-            taus,
-            one,
-            density,
-            scope,
-            elect,
-            options["merge"],
-            weights,
-            options["normalize"],
-            False,
-            context,
-        ),
-        "conflict": _conflict_curve(
-            theta0, taus, one, density, scope, subsets, options["max_subsets"], context
-        ),
-    }
-    if len(taus) <= 8:
-        counts = _sign_patterns(theta0, taus, one, density, scope, False, context)
-        parts["patterns"] = counts
-        parts["log_odds"] = _log_odds(counts, _PSEUDOCOUNT)
-    return parts
+    for key in keys:
+        facts[key]["l1"] = _l1(taus, key)
+    return facts
 
 
-def _assemble(per_layer: list[dict], pooling: dict) -> MergeDescription:
-    """One MergeDescription from the frames of every layer, in pooling order."""
-    parts = {name: [frames[name] for frames in per_layer if name in frames] for name in _PARTS}
-    with_patterns = bool(parts["patterns"])
+def _assemble(per_layer: list[dict], pooling: dict, options: dict, subsets: dict, n_tasks: int):
+    """One MergeDescription from every layer's facts, framed as the whole-model functions do."""
+    facts = {key: fact for layer in per_layer for key, fact in layer.items()}
+    density, scope = options["density"], options["scope"]
+    elect, merge, weights = options["elect"], options["merge"], options["weights"]
+    patterns = log_odds = None
+    if n_tasks <= 8:
+        patterns = _patterns_frame(facts, pooling, n_tasks, scope, density, True)
+        counts = _patterns_frame(facts, pooling, n_tasks, scope, density, False)
+        log_odds = _log_odds(counts, _PSEUDOCOUNT)
+    l1 = {key: fact["l1"] for key, fact in facts.items()}
     return MergeDescription(
-        shares=_stack(parts["shares"], pooling, True),
-        categories=EntryCategories(
-            observed=_stack(parts["observed"], pooling, False),
-            null=_stack(parts["null"], pooling, False),
-            permutation=_stack(parts["permutation"], pooling, False),
+        shares=_shares_frame(l1, pooling, n_tasks, True),
+        categories=_categories_frames(facts, pooling, n_tasks, scope, density),
+        fate=_fate_frame(facts, pooling, n_tasks, scope, density, elect, weights, True),
+        ownership=_owned_frame(
+            facts, pooling, n_tasks, scope, density, elect, merge, weights, True
         ),
-        fate=_stack(parts["fate"], pooling, True),
-        ownership=_stack(parts["owned"], pooling, True),
-        conflict=_stack(parts["conflict"], pooling, False),
-        patterns=_stack(parts["patterns"], pooling, True) if with_patterns else None,
-        log_odds=_stack(parts["log_odds"], pooling, False) if with_patterns else None,
+        conflict=_conflict_frame(
+            facts, pooling, n_tasks, scope, density, subsets, options["max_subsets"]
+        ),
+        patterns=patterns,
+        log_odds=log_odds,
     )
 
 
@@ -226,9 +191,16 @@ def describe(
     With ``scope="tensor"`` every decision of TIES (trimming, election,
     merging) is made within one tensor, so computing each statistic on one
     layer's tensors at a time is exactly the same as computing it on the
-    whole model; pooled layers are summed before closing. Memory holds the
-    T + 1 copies of one layer and their task vectors: O(T x largest layer),
-    which is O(T x largest tensor) for the default one layer per tensor.
+    whole model; pooled layers are summed before closing. Each tensor is
+    trimmed and elected once, and every statistic is derived from those
+    decisions in one pass (S4's merged update bit for bit that of
+    ``ties_merge``); what is kept per tensor is a few numbers (the task
+    norms, the fate and ownership sums, and the joint histogram of the kept
+    signs, at most 3^T counts, from which S2, S5 and S6 follow), and the
+    frames are built at the end by the code of the functions above. Memory
+    holds the T + 1 copies of one layer and their task vectors:
+    O(T x largest layer), which is O(T x largest tensor) for the default
+    one layer per tensor.
 
     ``scope="global"`` needs each task's model-wide threshold h_t and the
     model-wide majority sign (the fallback of a zero elected sum) before any
@@ -315,8 +287,8 @@ def describe(
     # not depend on the order, or the worker, in which the layers are computed.
     layer_rngs = dict(zip(pooling, rng.spawn(len(pooling)), strict=True))
     if client is not None:
-        per_layer = _describe_on_cluster(client, paths, pooling, options, layer_rngs, subsets)
-        return _assemble(per_layer, pooling)
+        per_layer = _describe_on_cluster(client, paths, pooling, options, layer_rngs)
+        return _assemble(per_layer, pooling, options, subsets, len(models))
     checkpoints = [open_checkpoint(base)] + [open_checkpoint(model) for model in models]
     try:
         context = None
@@ -328,13 +300,12 @@ def describe(
             del stream, views
         per_layer = []
         for layer, keys in pooling.items():
-            statistics = _layer_statistics(
-                checkpoints, layer, keys, options, layer_rngs[layer], subsets, context
+            per_layer.append(
+                _layer_statistics(checkpoints, keys, options, layer_rngs[layer], context)
             )
-            per_layer.append(statistics)
     finally:
         # Close what was opened here; a Checkpoint passed in stays the caller's.
         for ckpt, source in zip(checkpoints, [base, *models], strict=True):
             if ckpt is not source:
                 ckpt.close()
-    return _assemble(per_layer, pooling)
+    return _assemble(per_layer, pooling, options, subsets, len(models))

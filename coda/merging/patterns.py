@@ -25,7 +25,7 @@ from coda._validation import (
     check_option,
     check_positive,
 )
-from coda.merging._rules import _decisions as _tie_decisions
+from coda.merging._facts import _conflict_counts, _facts, _pattern_counts
 from coda.merging._sources import _checked
 from coda.merging.stats import _attrs, _frame, _tasks
 
@@ -39,18 +39,6 @@ def _trimmed(base, models, density, scope, layers):
     density = check_fraction(density, "density", closed=True)
     scope = check_option(scope, "scope", ("tensor", "global"))
     return theta0, taus, pooling, density, scope
-
-
-def _stacks(theta0, taus, density, scope, context=None):
-    """Yield (key, trimmed (T, n) stack) per tensor; only the trim masks of ``context`` matter."""
-    weights = np.ones(len(taus), dtype=np.float32)
-    # Trimming is per task (a per-tensor count, or the task's own model-wide
-    # threshold), so the kept entries do not depend on which other tasks are
-    # merged: trim once, then look at any subset of rows.
-    for key, kept, _weighted, _sigma in _tie_decisions(
-        theta0, taus, density, scope, "mass", weights, context
-    ):
-        yield key, np.stack([tau[key].ravel() * m for tau, m in zip(taus, kept, strict=True)])
 
 
 def _subsets(n_tasks: int, size: int, max_subsets: int, rng) -> list[tuple]:
@@ -178,29 +166,22 @@ def _conflict_curve(
     theta0, taus, pooling, density, scope, subsets, max_subsets, context=None
 ) -> pd.DataFrame:
     """S5 of checked inputs over the given subsets."""
-    n_tasks = len(taus)
-    counts = {}
-    for key, trimmed in _stacks(theta0, taus, density, scope, context):
-        pos, neg = trimmed > 0, trimmed < 0
-        for chosen in subsets.values():
-            for subset in chosen:
-                rows = list(subset)
-                some_pos, some_neg = pos[rows].any(axis=0), neg[rows].any(axis=0)
-                counts[key, subset] = np.array(
-                    [
-                        np.count_nonzero(some_pos | some_neg),
-                        np.count_nonzero(some_pos & some_neg),
-                        np.count_nonzero(trimmed[rows]),
-                        len(rows) * trimmed.shape[1],
-                    ],
-                    dtype=np.float64,
-                )
+    facts = _facts(theta0, taus, density, scope, context=context)
+    return _conflict_frame(facts, pooling, len(taus), scope, density, subsets, max_subsets)
+
+
+def _conflict_frame(facts, pooling, n_tasks, scope, density, subsets, max_subsets) -> pd.DataFrame:
+    """The S5 frame from the per-tensor facts ``states``."""
+    # Trimming is per task (a per-tensor count, or the task's own model-wide
+    # threshold), so the kept entries do not depend on which other tasks are
+    # merged: one sign histogram serves every subset.
     rows = {}
     names = _tasks(n_tasks)
     for layer, keys in pooling.items():
         for m, chosen in subsets.items():
             for subset in chosen:
-                kept, conflict, values, slots = sum(counts[key, subset] for key in keys)
+                counts = sum(_conflict_counts(*facts[key]["states"], subset) for key in keys)
+                kept, conflict, values, slots = counts
                 observed = conflict / kept if kept > 0 else np.nan
                 label = ",".join(names[t] for t in subset)
                 rows[layer, m, label] = [observed, _null_conflict(values / slots, m)]
@@ -211,17 +192,6 @@ def _conflict_curve(
 def _pattern_names(n_tasks: int) -> list[str]:
     # Character t is task t's sign; "+" before "-", first task most significant.
     return ["".join(signs) for signs in product("+-", repeat=n_tasks)]
-
-
-def _pattern_counts(trimmed: np.ndarray) -> np.ndarray:
-    """Counts of the 2^T sign patterns over entries kept (non-zero) by every task."""
-    n_tasks = trimmed.shape[0]
-    everywhere = np.all(trimmed != 0, axis=0)
-    negative = trimmed[:, everywhere] < 0
-    # Pattern code: bit T-1-t set when task t is negative, matching _pattern_names.
-    powers = 2 ** np.arange(n_tasks - 1, -1, -1)
-    codes = powers @ negative.astype(np.int64)
-    return np.bincount(codes, minlength=2**n_tasks).astype(np.float64)
 
 
 def sign_patterns(
@@ -299,11 +269,18 @@ def sign_patterns(
 
 def _sign_patterns(theta0, taus, pooling, density, scope, closed, context=None) -> pd.DataFrame:
     """S6 pattern composition of checked inputs."""
-    stacks = _stacks(theta0, taus, density, scope, context)
-    counts = {key: _pattern_counts(trimmed) for key, trimmed in stacks}
-    rows = {layer: sum(counts[key] for key in keys) for layer, keys in pooling.items()}
+    facts = _facts(theta0, taus, density, scope, context=context)
+    return _patterns_frame(facts, pooling, len(taus), scope, density, closed)
+
+
+def _patterns_frame(facts, pooling, n_tasks, scope, density, closed) -> pd.DataFrame:
+    """The S6 frame from the per-tensor facts ``states``."""
+    rows = {
+        layer: sum(_pattern_counts(*facts[key]["states"]) for key in keys)
+        for layer, keys in pooling.items()
+    }
     attrs = _attrs("sign_patterns", pooling, scope, density)
-    return _frame(rows, _pattern_names(len(taus)), closed, attrs, "layer")
+    return _frame(rows, _pattern_names(n_tasks), closed, attrs, "layer")
 
 
 def _agreement_contrasts(n_tasks: int) -> tuple[list[str], np.ndarray]:

@@ -26,10 +26,8 @@ from coda._validation import (
     check_normalize,
     check_option,
 )
-from coda.merging._rules import _agreeing, _global_context
-from coda.merging._rules import _decisions as _tie_decisions
+from coda.merging._facts import _categories, _facts, _kept_values
 from coda.merging._sources import _checked
-from coda.merging.ties import _ties_global, _ties_tensor
 
 __all__ = ["entry_categories", "mass_fate", "ownership", "task_shares"]
 
@@ -73,19 +71,6 @@ def _attrs(statistic, pooling, scope=None, density=None, elect=None, merge=None,
         "rule": None if scope is None else _RULES[scope],
         "layers": {layer: list(keys) for layer, keys in pooling.items()},
     }
-
-
-def _decisions(theta0, taus, density, scope, elect, weights, context=None):
-    """Yield per tensor (key, kept, trimmed, weighted, agree), each of shape (T, n).
-
-    The decisions of ``ties_merge`` itself (``coda.merging._rules._decisions``,
-    with the same ``context``), plus the unweighted trimmed task vectors and
-    the agreement mask that the statistics need.
-    """
-    decisions = _tie_decisions(theta0, taus, density, scope, elect, weights, context)
-    for key, kept, weighted, sigma in decisions:
-        trimmed = np.stack([tau[key].ravel() * m for tau, m in zip(taus, kept, strict=True)])
-        yield key, kept, trimmed, weighted, _agreeing(weighted, sigma > 0)
 
 
 def _options(taus, density, scope, elect, merge, weights, normalize):
@@ -164,29 +149,22 @@ def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
 
 
 def _task_shares(taus, pooling, closed) -> pd.DataFrame:
+    l1 = {key: _l1(taus, key) for keys in pooling.values() for key in keys}
+    return _shares_frame(l1, pooling, len(taus), closed)
+
+
+def _l1(taus, key) -> list:
+    """||tau_t||_1 of one tensor for each task, summed in float64."""
+    return [np.abs(tau[key]).sum(dtype=np.float64) for tau in taus]
+
+
+def _shares_frame(l1, pooling, n_tasks, closed) -> pd.DataFrame:
+    """The S1 frame from the per-tensor L1 norms of :func:`_l1`."""
     rows = {
-        layer: [sum(np.abs(tau[key]).sum(dtype=np.float64) for key in keys) for tau in taus]
+        layer: [sum(l1[key][t] for key in keys) for t in range(n_tasks)]
         for layer, keys in pooling.items()
     }
-    return _frame(rows, _tasks(len(taus)), closed, _attrs("task_shares", pooling), "layer")
-
-
-def _categories(trimmed: np.ndarray) -> np.ndarray:
-    """Counts of the six categories over the entries of a (T, n) trimmed stack."""
-    npos = np.count_nonzero(trimmed > 0, axis=0)
-    nneg = np.count_nonzero(trimmed < 0, axis=0)
-    kept = npos + nneg
-    return np.array(
-        [
-            np.count_nonzero(kept == 0),
-            np.count_nonzero((kept == 1) & (npos == 1)),
-            np.count_nonzero((kept == 1) & (nneg == 1)),
-            np.count_nonzero((kept >= 2) & (nneg == 0)),
-            np.count_nonzero((kept >= 2) & (npos == 0)),
-            np.count_nonzero((npos > 0) & (nneg > 0)),
-        ],
-        dtype=np.float64,
-    )
+    return _frame(rows, _tasks(n_tasks), closed, _attrs("task_shares", pooling), "layer")
 
 
 def _null_categories(k: float, n_tasks: int) -> np.ndarray:
@@ -265,6 +243,12 @@ def entry_categories(
     The permutation null shuffles the positions of each task's trimmed
     vector within each tensor (one permutation per task, tensor and round),
     which keeps every task's kept count and signs but breaks their alignment.
+    It is drawn without permuting: a shuffle puts task t's k_t kept values on
+    a uniform random k_t-subset of positions in random order, so, task after
+    task, the number landing on each combination of the earlier tasks' states
+    is multivariate hypergeometric, and so is the split of its positive values
+    among them. Two such draws per task give the categories of the shuffled
+    tensor exactly in distribution, at a cost of O(3^T) instead of O(n).
 
     References
     ----------
@@ -301,30 +285,24 @@ def _entry_categories(
     theta0, taus, pooling, density, scope, n_permutations, rng, context=None
 ) -> EntryCategories:
     """S2 of checked inputs; only the trim masks of ``context`` matter here."""
-    weights = np.ones(len(taus), dtype=np.float32)
-    observed, shuffled, sizes = {}, {}, {}
-    for key, _kept, trimmed, _weighted, _agree in _decisions(
-        theta0, taus, density, scope, "mass", weights, context
-    ):
-        observed[key] = _categories(trimmed)
-        shuffled[key] = (
-            sum(
-                _categories(np.stack([row[rng.permutation(row.size)] for row in trimmed]))
-                for _ in range(n_permutations)
-            )
-            / n_permutations
-        )
-        sizes[key] = (trimmed.shape[1], np.count_nonzero(trimmed))
-    attrs = _attrs("entry_categories", pooling, scope, density)
-    pooled = {layer: sum(observed[key] for key in keys) for layer, keys in pooling.items()}
-    null = {}
+    options = {"n_permutations": n_permutations, "rng": rng, "context": context}
+    facts = _facts(theta0, taus, density, scope, **options)
+    return _categories_frames(facts, pooling, len(taus), scope, density)
+
+
+def _categories_frames(facts, pooling, n_tasks, scope, density) -> EntryCategories:
+    """The three S2 frames from the per-tensor facts ``states`` and ``shuffled``."""
+    observed, null, permuted = {}, {}, {}
     for layer, keys in pooling.items():
-        entries = sum(sizes[key][0] for key in keys)
-        kept = sum(sizes[key][1] for key in keys)
-        null[layer] = _null_categories(kept / (len(taus) * entries), len(taus))
-    permuted = {layer: sum(shuffled[key] for key in keys) for layer, keys in pooling.items()}
+        states = [facts[key]["states"] for key in keys]
+        observed[layer] = sum(_categories(*histogram) for histogram in states)
+        entries = sum(int(counts.sum()) for _, counts in states)
+        kept = sum(_kept_values(*histogram) for histogram in states)
+        null[layer] = _null_categories(kept / (n_tasks * entries), n_tasks)
+        permuted[layer] = sum(facts[key]["shuffled"] for key in keys)
+    attrs = _attrs("entry_categories", pooling, scope, density)
     return EntryCategories(
-        observed=_frame(pooled, CATEGORIES, True, attrs, "layer"),
+        observed=_frame(observed, CATEGORIES, True, attrs, "layer"),
         null=_frame(
             null, CATEGORIES, True, attrs | {"statistic": "entry_categories_null"}, "layer"
         ),
@@ -336,13 +314,6 @@ def _entry_categories(
             "layer",
         ),
     )
-
-
-def _merged(theta0, taus, density, scope, elect, merge, weights, normalize, context) -> dict:
-    # The merged task vector tau_m from ties_merge's own code, before lam.
-    if scope == "global":
-        return _ties_global(theta0, taus, density, elect, merge, weights, context)
-    return _ties_tensor(theta0, taus, density, elect, merge, weights, normalize)
 
 
 def mass_fate(
@@ -439,22 +410,16 @@ def _mass_fate(
     theta0, taus, pooling, density, scope, elect, weights, closed, context=None
 ) -> pd.DataFrame:
     """S3 of checked inputs, given or computing the global context."""
-    fate = {}
-    for key, kept, _trimmed, _weighted, agree in _decisions(
-        theta0, taus, density, scope, elect, weights, context
-    ):
-        mass = np.abs(np.stack([tau[key].ravel() for tau in taus])).astype(np.float64)
-        fate[key] = np.stack(
-            [
-                (mass * ~kept).sum(axis=1),
-                (mass * (kept & agree)).sum(axis=1),
-                (mass * (kept & ~agree)).sum(axis=1),
-            ],
-            axis=1,
-        )
+    options = {"elect": elect, "weights": weights, "context": context}
+    facts = _facts(theta0, taus, density, scope, **options)
+    return _fate_frame(facts, pooling, len(taus), scope, density, elect, weights, closed)
+
+
+def _fate_frame(facts, pooling, n_tasks, scope, density, elect, weights, closed) -> pd.DataFrame:
+    """The S3 frame from the per-tensor facts ``fate``."""
     rows = {
-        (task, layer): sum(fate[key][t] for key in keys)
-        for t, task in enumerate(_tasks(len(taus)))
+        (task, layer): sum(facts[key]["fate"][t] for key in keys)
+        for t, task in enumerate(_tasks(n_tasks))
         for layer, keys in pooling.items()
     }
     attrs = _attrs("mass_fate", pooling, scope, density, elect, None, weights)
@@ -570,20 +535,22 @@ def ownership(
 def _ownership(
     theta0, taus, pooling, density, scope, elect, merge, weights, normalize, closed, context=None
 ) -> pd.DataFrame:
-    """S4 of checked inputs; the global context is computed once for both passes."""
-    if scope == "global" and context is None:
-        context = _global_context(taus, sorted(theta0), density, elect, weights)
-    merged = _merged(theta0, taus, density, scope, elect, merge, weights, normalize, context)
-    owned = {}
-    for key, _kept, _trimmed, weighted, agree in _decisions(
-        theta0, taus, density, scope, elect, weights, context
-    ):
-        share = np.abs(weighted).astype(np.float64) * agree
-        total = share.sum(axis=0)
-        out = np.abs(merged[key].ravel()).astype(np.float64)
-        # Where no task agrees the merged entry is 0 and nobody owns it.
-        scale = np.divide(out, total, out=np.zeros_like(out), where=total > 0)
-        owned[key] = (share * scale).sum(axis=1)
-    rows = {layer: sum(owned[key] for key in keys) for layer, keys in pooling.items()}
+    """S4 of checked inputs: the merged update from the same decisions as the shares."""
+    options = {
+        "elect": elect,
+        "weights": weights,
+        "merge": merge,
+        "normalize": normalize,
+        "context": context,
+    }
+    facts = _facts(theta0, taus, density, scope, **options)
+    return _owned_frame(facts, pooling, len(taus), scope, density, elect, merge, weights, closed)
+
+
+def _owned_frame(
+    facts, pooling, n_tasks, scope, density, elect, merge, weights, closed
+) -> pd.DataFrame:
+    """The S4 frame from the per-tensor facts ``owned``."""
+    rows = {layer: sum(facts[key]["owned"] for key in keys) for layer, keys in pooling.items()}
     attrs = _attrs("ownership", pooling, scope, density, elect, merge, weights)
-    return _frame(rows, _tasks(len(taus)), closed, attrs, "layer")
+    return _frame(rows, _tasks(n_tasks), closed, attrs, "layer")

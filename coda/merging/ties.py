@@ -10,6 +10,8 @@ merging T models holds O(T x largest tensor) in memory, not T whole models.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from coda._validation import (
@@ -20,8 +22,8 @@ from coda._validation import (
     check_option,
     check_real,
 )
-from coda.merging._rules import _agreeing, _decisions, _merge_global
-from coda.merging._sources import _check_out, _checked, _finish, _inputs
+from coda.merging._rules import _decisions, _merge_global, _tensor_update
+from coda.merging._sources import _check_out, _checked, _finish, _inputs, _tensor_inputs, _Tensors
 
 __all__ = ["dare", "task_arithmetic", "task_vectors", "ties_merge"]
 
@@ -195,20 +197,27 @@ def _global_updates(theta0, taus, density, elect, merge, weights, context=None):
 
 
 def _tensor_updates(theta0, taus, density, elect, merge, weights, normalize):
-    """Yield ``(key, tau_m)`` per tensor for ``scope="tensor"``."""
-    for key, _kept, weighted, sigma in _decisions(theta0, taus, density, "tensor", elect, weights):
-        positive = sigma > 0
-        # An entry agrees when its sign equals sigma, so trimmed zeros never agree.
-        agree = _agreeing(weighted, positive)
-        selected = weighted * agree
-        if merge == "max":
-            out = np.abs(selected).max(axis=0) * sigma
-        else:
-            out = selected.sum(axis=0)
-            if merge == "mean" and normalize:
-                divisor = (agree * weights[:, None]).sum(axis=0)
-                out = out / (divisor + (divisor == 0))
-        yield key, out.reshape(theta0[key].shape)
+    """Yield ``(key, tau_m)`` per tensor for ``scope="tensor"``, from task vectors."""
+    for key in theta0:
+        vectors = [np.ravel(tau[key]) for tau in taus]
+        update = _tensor_update(None, vectors, density, elect, merge, weights, normalize)
+        yield key, update.reshape(theta0[key].shape)
+
+
+def _file_update(theta0: _Tensors, key: str, density, elect, merge, weights, normalize):
+    # A function of its own, so that no reference to this key's tensors
+    # outlives the call while the next key is read.
+    start, *tuned = (np.ravel(tensor) for tensor in theta0.tensors(key))
+    update = _tensor_update(
+        start, tuned, density, elect, merge, weights, normalize, lambda: theta0.check(key)
+    )
+    return update.reshape(theta0[key].shape)
+
+
+def _file_updates(theta0: _Tensors, density, elect, merge, weights, normalize):
+    """Yield ``(key, tau_m)`` per tensor for ``scope="tensor"``, from theta_0 and the theta_t."""
+    for key in theta0:
+        yield key, _file_update(theta0, key, density, elect, merge, weights, normalize)
 
 
 def ties_merge(
@@ -342,10 +351,16 @@ def ties_merge(
     - arithmetic dtype: the original runs in float32, mergekit and PEFT in the
       checkpoint's dtype (often bf16); coda always in float32.
 
-    Selection is O(n), not a sort: ``np.partition`` per tensor; for
-    ``scope="global"`` an exact radix selection over the float32 bit patterns
-    of |tau_t| (two histogram passes over the tensors, one at a time), which
-    finds the same h_t as a partition of the concatenated model.
+    Selection is O(n), not a sort: an exact radix selection over the float32
+    bit patterns of |tau_t| (a histogram of the upper 16 bits, then one of the
+    lower 16 bits within the bin that holds the cut). With ``scope="tensor"``
+    it runs per tensor in compiled code, and one more pass over the tensors
+    trims, elects and merges, in blocks spread over threads (the result does
+    not depend on their number), reading theta_0 and the theta_t without
+    storing task vectors (float32 tensors of safetensors files straight from
+    the memory map, without a copy). With ``scope="global"`` the histograms
+    are summed over the tensors, one tensor at a time, which finds the same
+    h_t as a partition of the concatenated model.
 
     With checkpoint files every model is checked against the base (names,
     shapes, corrupt files) before anything is computed or written, and the
@@ -423,6 +438,10 @@ def ties_merge(
             "normalize": normalize,
         }
         return _ties_on_cluster(client, base, models, options, out, max_shard_bytes)
+    if scope == "tensor" and not all(isinstance(s, Mapping) for s in [base, *models]):
+        with _tensor_inputs(base, models) as (theta0, metadata):
+            merged = _file_updates(theta0, density, elect, merge, weights, normalize)
+            return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
     with _inputs(base, models) as (theta0, taus, metadata, _shapes):
         if scope == "global":
             merged = _global_updates(theta0, taus, density, elect, merge, weights)

@@ -1,0 +1,256 @@
+"""Per-tensor quantities behind the merge statistics S2 to S6, from one set of TIES decisions.
+
+:func:`_facts` runs trimming and election (:func:`coda.merging._rules._decisions`)
+once per tensor and derives from them what the statistics of
+:mod:`coda.merging.stats` and :mod:`coda.merging.patterns` need; the
+whole-model functions there and :func:`coda.merging.describe` call it, so
+they share every formula. Everything S2, S5 and S6 use is the joint sign
+histogram of the kept values: per entry, each task's state (trimmed or a
+kept 0, kept positive, kept negative), and how many entries have each
+combination of T states. It has at most 3^T rows, so the statistics of
+every task subset are sums over a small table instead of passes over the
+tensor.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from coda import _kernels
+from coda._parallel import for_row_blocks
+from coda.merging._rules import _decisions as _tie_decisions
+
+#: Up to this many tasks the kernel counts the 3^T sign combinations in a
+#: histogram of base-3 codes (3^10 = 59,049 bins); beyond, np.unique does.
+_TERNARY_TASKS = 10
+#: numpy's "marginals" multivariate hypergeometric sampler needs fewer items
+#: than this; larger tensors use its "count" method (a temporary of n integers).
+_MARGINALS_LIMIT = 10**9
+
+
+def _sign_codes(tensors: list, kept: np.ndarray) -> np.ndarray:
+    """(T, n) uint8 states: 0 trimmed (or a kept 0), 1 kept positive, 2 kept negative."""
+    codes = np.empty(kept.shape, dtype=np.uint8)
+    for row, tau, mask in zip(codes, tensors, kept, strict=True):
+        # tau * m is tau where kept and +-0 elsewhere, so its sign is that of
+        # tau masked by m: no float stack of trimmed vectors is needed.
+        np.greater(tau, 0, out=row)
+        negative = np.less(tau, 0)
+        row += negative
+        row += negative
+        row *= mask
+    return codes
+
+
+def _sign_states(histogram, tensors, kept) -> tuple[np.ndarray, np.ndarray]:
+    """The joint sign histogram: distinct (K, T) state rows and their (K,) entry counts.
+
+    ``histogram`` counts the base-3 codes (:func:`_merge_facts`); None (more
+    than ``_TERNARY_TASKS`` tasks) counts the distinct columns of the states.
+    """
+    n_tasks = kept.shape[0]
+    if histogram is None:
+        states, counts = np.unique(_sign_codes(tensors, kept), axis=1, return_counts=True)
+        return states.T, counts
+    present = np.flatnonzero(histogram)
+    states = (present[:, None] // 3 ** np.arange(n_tasks)) % 3
+    return states.astype(np.uint8), histogram[present]
+
+
+def _categories(states: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Entries in each of the six categories of S2 (see entry_categories), as float64."""
+    npos = np.count_nonzero(states == 1, axis=1)
+    nneg = np.count_nonzero(states == 2, axis=1)
+    kept = npos + nneg
+    # trimmed 0, one_pos 1, one_neg 2, agree_pos 3, agree_neg 4, conflict 5.
+    category = np.select(
+        [kept == 0, kept == 1, nneg == 0, npos == 0],
+        [0, np.where(npos == 1, 1, 2), 3, 4],
+        default=5,
+    )
+    return np.bincount(category, weights=counts, minlength=6)
+
+
+def _kept_values(states: np.ndarray, counts: np.ndarray) -> int:
+    """Kept non-zero values over all tasks: sum_t of task t's kept count."""
+    return int((counts * np.count_nonzero(states, axis=1)).sum())
+
+
+def _hypergeometric(rng, colors: np.ndarray, nsample: int) -> np.ndarray:
+    method = "marginals" if colors.sum() < _MARGINALS_LIMIT else "count"
+    return rng.multivariate_hypergeometric(colors, nsample, method=method)
+
+
+def _shuffled_categories(states, counts, n_permutations: int, rng) -> np.ndarray:
+    """S2 categories of independently shuffled tasks, averaged over ``n_permutations`` rounds.
+
+    Shuffling task t's trimmed vector (a uniform permutation of its n
+    positions) puts its k_t kept values on a uniform random k_t-subset of
+    positions, in a uniform random order. Given the histogram of the tasks
+    placed before it, the number of its kept values landing on each state
+    combination is therefore multivariate hypergeometric (k_t draws from
+    the combinations' entry counts), and so is the split of its a_t positive
+    values among those landing places. Drawing these two per task builds the
+    histogram of the shuffled stack exactly, in O(3^T) per task instead of
+    O(n): the same distribution as permuting the positions.
+    """
+    n_tasks = states.shape[1]
+    kept = [int(counts[states[:, t] > 0].sum()) for t in range(n_tasks)]
+    positive = [int(counts[states[:, t] == 1].sum()) for t in range(n_tasks)]
+    total = np.zeros(6)
+    for _ in range(n_permutations):
+        placed = np.zeros((1, 0), dtype=np.uint8)
+        sizes = np.array([counts.sum()], dtype=np.int64)
+        for t in range(n_tasks):
+            chosen = _hypergeometric(rng, sizes, kept[t])
+            plus = _hypergeometric(rng, chosen, positive[t])
+            split = np.concatenate([sizes - chosen, plus, chosen - plus])
+            column = np.repeat(np.arange(3, dtype=np.uint8), len(sizes))[:, None]
+            placed = np.hstack([np.vstack([placed] * 3), column])
+            # Combinations no entry has play no further part.
+            placed, sizes = placed[split > 0], split[split > 0]
+        total += _categories(placed, sizes)
+    return total / n_permutations
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    # The kernel takes the T task vectors as one tuple, whose arrays numba
+    # must see with one type; it only reads them.
+    view = np.ascontiguousarray(values, dtype=np.float32).ravel().view()
+    view.flags.writeable = False
+    return view
+
+
+def _merge_code(scope: str, merge: str, normalize: bool) -> int:
+    # The ``merge`` argument of coda._kernels._merge_facts: 0 weighted mean,
+    # 1 sum, 2 max, 3 mean over the agreeing tasks (scope="global").
+    if merge == "max":
+        return 2
+    if merge == "mean" and scope == "global":
+        return 3
+    return 0 if merge == "mean" and normalize else 1
+
+
+def _merge_facts(tensors, kept, weighted, sigma, weights, scope, merge, normalize) -> tuple:
+    """``(histogram, merged, fate, owned)`` of one tensor (see :func:`coda._kernels._merge_facts`).
+
+    ``histogram`` (3^T,) counts the entries of each base-3 sign code, or is
+    None beyond ``_TERNARY_TASKS`` tasks; ``merged`` (n,) float32 is tau_m,
+    bit for bit that of ``ties_merge``; ``fate`` (T, 3) and ``owned`` (T,)
+    are float64.
+    """
+    n_tasks, n = kept.shape
+    taus = tuple(_read_only(tau) for tau in tensors)
+    kept = np.ascontiguousarray(kept, dtype=bool)
+    weighted = np.ascontiguousarray(weighted, dtype=np.float32)
+    sigma = np.ascontiguousarray(sigma, dtype=np.float32)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    ternary = n_tasks <= _TERNARY_TASKS
+    merged = np.empty(n, dtype=np.float32)
+    code = _merge_code(scope, merge, normalize)
+    parts, histograms = {}, {}
+
+    def run(start: int, stop: int) -> None:
+        # One histogram per thread: integer counts add up in any order.
+        counts = histograms.setdefault(
+            threading.get_ident(), np.zeros(3**n_tasks if ternary else 0, dtype=np.int64)
+        )
+        fate, owned = np.zeros((n_tasks, 3)), np.zeros(n_tasks)
+        _kernels._merge_facts(
+            taus,
+            kept,
+            weighted,
+            sigma,
+            weights,
+            code,
+            ternary,
+            start,
+            stop,
+            counts,
+            merged,
+            fate,
+            owned,
+        )
+        parts[start] = fate, owned
+
+    # Bytes read and written per entry: tau, mask and hat tau per task, sigma, tau_m.
+    for_row_blocks(run, n, 9 * n_tasks + 8)
+    fate, owned = np.zeros((n_tasks, 3)), np.zeros(n_tasks)
+    # Blocks added in their order, so the float sums do not depend on the threads.
+    for start in sorted(parts):
+        fate += parts[start][0]
+        owned += parts[start][1]
+    if not ternary:
+        return None, merged, fate, owned
+    return sum(histograms.values(), np.zeros(3**n_tasks, dtype=np.int64)), merged, fate, owned
+
+
+def _conflict_counts(states: np.ndarray, counts: np.ndarray, subset: tuple) -> np.ndarray:
+    """S5 counts of one task subset: entries kept, entries in conflict, kept values, slots."""
+    chosen = states[:, list(subset)]
+    some_pos = (chosen == 1).any(axis=1)
+    some_neg = (chosen == 2).any(axis=1)
+    return np.array(
+        [
+            counts[some_pos | some_neg].sum(),
+            counts[some_pos & some_neg].sum(),
+            _kept_values(chosen, counts),
+            len(subset) * counts.sum(),
+        ],
+        dtype=np.float64,
+    )
+
+
+def _pattern_counts(states: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Counts of the 2^T sign patterns over entries kept (non-zero) by every task."""
+    n_tasks = states.shape[1]
+    everywhere = np.all(states > 0, axis=1)
+    negative = states[everywhere] == 2
+    # Pattern code: bit T-1-t set when task t is negative, matching _pattern_names.
+    powers = 2 ** np.arange(n_tasks - 1, -1, -1)
+    codes = negative.astype(np.int64) @ powers
+    return np.bincount(codes, weights=counts[everywhere], minlength=2**n_tasks)
+
+
+def _facts(
+    theta0,
+    taus,
+    density,
+    scope,
+    *,
+    elect="mass",
+    weights=None,
+    merge="mean",
+    normalize=True,
+    n_permutations=1,
+    rng=None,
+    context=None,
+) -> dict:
+    """Per tensor key, what the statistics need, from one trimming and election.
+
+    Each tensor's dict holds ``states`` (the joint sign histogram: S2
+    observed, S5, S6), ``fate`` (S3), ``owned`` (S4) and, when ``rng`` is
+    given, ``shuffled`` (S2's permutation null). Trimming depends on neither
+    ``elect`` nor ``weights`` (the top k and h_t come from task t's |tau|
+    alone), so ``states`` and ``shuffled`` are the same under any of them;
+    ``fate`` and ``owned`` use them through the elected signs. Tensors are
+    visited in the order of ``_decisions``, which fixes the order of the
+    draws from ``rng``.
+    """
+    if weights is None:
+        weights = np.ones(len(taus), dtype=np.float32)
+    facts = {}
+    for key, kept, weighted, sigma in _tie_decisions(
+        theta0, taus, density, scope, elect, weights, context
+    ):
+        tensors = [tau[key].ravel() for tau in taus]
+        histogram, _merged, fate, owned = _merge_facts(
+            tensors, kept, weighted, sigma, weights, scope, merge, normalize
+        )
+        fact = {"states": _sign_states(histogram, tensors, kept), "fate": fate, "owned": owned}
+        if rng is not None:
+            fact["shuffled"] = _shuffled_categories(*fact["states"], n_permutations, rng)
+        facts[key] = fact
+    return facts
