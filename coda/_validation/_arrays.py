@@ -1,0 +1,603 @@
+"""Checks of data arrays: compositions, coordinates, parts, bases, partitions, matrices.
+
+Part of :mod:`coda._validation`, where every user-facing check lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from coda._validation._base import _is_real_dtype, _listing, _positions, float_dtype, is_dask
+
+
+def as_2d(x, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a 2-D float array without copying when possible.
+
+    Accepts lists, numpy arrays and pandas objects; a 1-D input is one
+    composition and becomes one row. The caller's object is never modified:
+    callers treat the result as read-only.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` holds non-numeric values (the offending DataFrame columns are
+        named).
+    ValueError
+        If ``x`` is empty or has more than two dimensions.
+    """
+    check_in_memory(x, name)
+    if isinstance(x, pd.DataFrame):
+        check_real_columns(x.dtypes, name)
+        values = x.to_numpy()
+    elif isinstance(x, pd.Series):
+        if not _is_real_dtype(x.dtype):
+            raise TypeError(f"{name} has dtype {x.dtype}; expected real numbers")
+        values = x.to_numpy()
+    else:
+        values = np.asarray(x)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(
+            f"{name} has dtype {values.dtype}; expected real numbers "
+            "(integers or floats), one row per sample and one column per part"
+        )
+    if values.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must be 1-D (one composition) or 2-D (samples x parts); "
+            f"got {values.ndim} dimensions with shape {values.shape}"
+        )
+    if values.size == 0:
+        raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one value")
+    if values.ndim == 1:
+        values = values.reshape(1, -1)
+    return values.astype(float_dtype(values.dtype), copy=False)
+
+
+def check_real_columns(dtypes: pd.Series, name: str) -> None:
+    """Raise a TypeError naming the columns whose ``dtypes`` are not real numbers."""
+    bad = [str(c) for c, dt in dtypes.items() if not _is_real_dtype(dt)]
+    if bad:
+        raise TypeError(
+            f"{name} has non-numeric columns: {_listing(bad)}; select the "
+            f"numeric parts first, e.g. {name}[[...numeric columns...]], or "
+            f"move identifiers into the index with {name}.set_index(...)"
+        )
+
+
+def check_in_memory(x, name: str = "x") -> None:
+    """Raise if ``x`` is a dask collection reaching a function that needs it in memory.
+
+    ``np.asarray`` would silently compute the whole collection, so a function
+    without a dask path refuses it and says what to do instead.
+    """
+    if is_dask(x):
+        raise TypeError(
+            f"{name} is a dask {type(x).__name__}, which this function does not take: "
+            f"compute it first if it fits in memory ({name} = {name}.compute()), or use "
+            "the functions that work on dask input block by block (closure, perturb, "
+            "perturb_inv, power, inner, norm, distance, clr, clr_inv, alr, alr_inv, ilr, "
+            'ilr_inv, balances, replace_zeros with method="multiplicative" or '
+            '"pseudocount", and in one pass over the rows variation, clr_cov, alr_cov, '
+            "ilr_cov, total_variance, precision, pcor, partial_variance, multiple_r2 and "
+            'pcor_test with method="exact"; see the dask page of the docs)'
+        )
+
+
+def check_shape(
+    values: np.ndarray, name: str = "x", *, min_parts: int = 1, min_samples: int = 1
+) -> None:
+    """Raise if a 2-D ``values`` has too few parts (columns) or samples (rows)."""
+    n, d = values.shape
+    if d < min_parts:
+        raise ValueError(
+            f"{name} has {d} part{'s' if d != 1 else ''}; at least {min_parts} are needed "
+            "(parts are columns: pass one row per sample and one column per part)"
+        )
+    if n < min_samples:
+        raise ValueError(
+            f"{name} has {n} sample{'s' if n != 1 else ''}; at least {min_samples} are needed"
+        )
+
+
+def check_composition(
+    values: np.ndarray,
+    name: str = "x",
+    *,
+    allow_zeros: bool = False,
+    min_parts: int = 1,
+    min_samples: int = 1,
+    row_labels=None,
+) -> None:
+    """Raise a clear error if ``values`` is not a valid set of compositions.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_samples, n_parts)
+        Output of :func:`as_2d`.
+    name : str
+        The parameter's name, used in messages.
+    allow_zeros : bool
+        Whether zeros are acceptable (closure, zero replacement) or not
+        (log-ratio transforms).
+    min_parts, min_samples : int
+        The smallest acceptable number of columns and rows.
+    row_labels : sequence, optional
+        Row labels (a DataFrame's index) to name offending rows by.
+    """
+    check_shape(values, name, min_parts=min_parts, min_samples=min_samples)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows, total = _positions(bad, row_labels)
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} NaN or infinite values "
+            f"(rows {_listing(rows, total)}); "
+            "drop or impute those rows first, e.g. x[np.isfinite(x).all(axis=1)]"
+        )
+    negative = values < 0
+    if negative.any():
+        rows, total = _positions(negative, row_labels)
+        raise ValueError(
+            f"{name} contains {int(negative.sum())} negative values "
+            f"(rows {_listing(rows, total)}); "
+            "compositions are non-negative amounts (counts, proportions, percentages)"
+        )
+    if not allow_zeros:
+        zeros = values == 0
+        if zeros.any():
+            rows, total = _positions(zeros, row_labels)
+            raise ValueError(
+                f"{name} has {int(zeros.sum())} zeros (rows {_listing(rows, total)}); log-ratios "
+                "need positive parts: replace them first, e.g. "
+                f'coda.replace_zeros({name}, method="multiplicative")'
+            )
+    else:
+        empty = ~values.any(axis=1)
+        if empty.any():
+            rows, total = _positions(empty[:, None], row_labels)
+            raise ValueError(
+                f"{name} has rows whose parts are all zero (rows {_listing(rows, total)}); "
+                "such a row is not a composition: drop it"
+            )
+
+
+def check_part(ref, name: str, parts: Sequence | None, n_parts: int) -> int:
+    """Return the position of part ``ref``, given as an index or a part name."""
+    if isinstance(ref, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a part index or a part name, not a bool")
+    if isinstance(ref, (int, np.integer)):
+        if not -n_parts <= ref < n_parts:
+            raise ValueError(
+                f"{name}={ref} is out of range for {n_parts} parts; "
+                f"use an index from {-n_parts} to {n_parts - 1}"
+            )
+        return int(ref) % n_parts
+    if parts is not None:
+        matches = [i for i, p in enumerate(parts) if p == ref]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ValueError(
+                f"{name}={ref!r} names {len(matches)} parts; part names must be unique"
+            )
+        raise ValueError(
+            f"{name}={ref!r} is not a part; the parts are {_listing([str(p) for p in parts])}"
+        )
+    raise ValueError(
+        f"{name}={ref!r} is a name, but the data have no part names; "
+        "pass an integer position or a DataFrame with named columns"
+    )
+
+
+def check_basis(
+    basis, name: str, n_parts: int, *, dtype=np.float64, atol: float = 1e-8
+) -> np.ndarray:
+    """Return ``basis`` as a D x (D-1) orthonormal matrix in clr coordinates.
+
+    Raises
+    ------
+    ValueError
+        If the shape is wrong, if a column does not sum to zero (it then is no
+        clr vector), or if the columns are not orthonormal.
+    """
+    values = basis.to_numpy() if isinstance(basis, pd.DataFrame) else np.asarray(basis)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
+    values = values.astype(np.float64, copy=False)
+    expected = (n_parts, n_parts - 1)
+    if values.shape != expected:
+        hint = " (it looks transposed: pass basis.T)" if values.shape == expected[::-1] else ""
+        raise ValueError(
+            f"{name} has shape {values.shape}; a basis for {n_parts} parts is a "
+            f"{expected[0]} x {expected[1]} matrix, one clr column per coordinate{hint}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    sums = np.abs(values.sum(axis=0)).max()
+    gram_err = np.abs(values.T @ values - np.eye(n_parts - 1)).max()
+    if sums > atol or gram_err > atol:
+        raise ValueError(
+            f"{name} is not an orthonormal basis of the clr plane (largest |column sum| "
+            f"{sums:.2g}, largest |V^T V - I| {gram_err:.2g}); build one with "
+            "coda.ilr_basis(...) or coda.sbp_basis(...)"
+        )
+    return values.astype(dtype, copy=False)
+
+
+def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarray:
+    """Return ``sbp`` as an int8 (D-1) x D matrix of +1/-1/0 after checking it.
+
+    A sequential binary partition splits all parts into two groups (the row
+    without zeros), and then each group of two or more parts again, until
+    every group holds one part: each row after the first splits exactly one
+    group made by an earlier split, and every group is split once.
+    """
+    values = sbp.to_numpy() if isinstance(sbp, pd.DataFrame) else np.asarray(sbp)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(
+            f"{name} must be a 2-D matrix with one row per balance and one column "
+            f"per part; got shape {values.shape}"
+        )
+    if not _is_real_dtype(values.dtype) or not np.isin(values, (-1, 0, 1)).all():
+        found = np.unique(values[~np.isin(values, (-1, 0, 1))]).tolist()
+        raise ValueError(
+            f"{name} must contain only +1, -1 and 0; got {_listing(found)}: "
+            "mark numerator parts +1, denominator parts -1 and parts outside the balance 0"
+        )
+    values = values.astype(np.int8)
+    n_rows, d = values.shape
+    if n_parts is not None and d != n_parts:
+        raise ValueError(
+            f"{name} has {d} columns but x has {n_parts} parts; the partition needs one "
+            "column per part of x"
+        )
+    if d < 2 or n_rows != d - 1:
+        raise ValueError(
+            f"{name} has shape {values.shape}; a sequential binary partition of {d} parts "
+            f"has {d - 1} rows (balances) and {d} columns (parts)"
+        )
+    groups = {}
+    for i, row in enumerate(values):
+        plus = frozenset(np.flatnonzero(row > 0).tolist())
+        minus = frozenset(np.flatnonzero(row < 0).tolist())
+        if not plus or not minus:
+            raise ValueError(f"{name} row {i} must have at least one +1 and one -1")
+        groups[i] = (plus, minus)
+    wanted = {frozenset(range(d))}
+    split = set()
+    for _ in range(n_rows):
+        progress = False
+        for i, (plus, minus) in groups.items():
+            support = plus | minus
+            if i not in split and support in wanted:
+                split.add(i)
+                wanted.discard(support)
+                wanted.update(g for g in (plus, minus) if len(g) > 1)
+                progress = True
+        if not progress:
+            break
+    if len(split) != n_rows or wanted:
+        bad = sorted(set(groups) - split)
+        raise ValueError(
+            f"{name} is not a sequential binary partition: row(s) {_listing(bad)} do not "
+            "split a group made by an earlier row (the first split must use every part, "
+            "and each later row must split exactly one of the groups made before)"
+        )
+    return values
+
+
+def check_square(matrix, name: str, *, symmetric: bool = True, min_size: int = 2) -> np.ndarray:
+    """Return ``matrix`` as a finite square float64 array, symmetric if asked."""
+    values = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else np.asarray(matrix)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
+    values = values.astype(np.float64, copy=False)
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < min_size:
+        raise ValueError(
+            f"{name} must be a square matrix with at least {min_size} rows; "
+            f"got shape {values.shape}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if symmetric:
+        scale = max(np.abs(values).max(), np.finfo(float).tiny)
+        asym = np.abs(values - values.T).max() / scale
+        if asym > 1e-8:
+            raise ValueError(
+                f"{name} is not symmetric (largest relative |M - M^T| {asym:.2g}); "
+                "pass a covariance or variation matrix"
+            )
+    return values
+
+
+def check_ddof(ddof, n_samples: int) -> int:
+    """Return ``ddof`` if it leaves a positive divisor ``n - ddof``."""
+    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
+        raise ValueError(f"ddof={ddof!r}; expected a non-negative integer (1 for n - 1, 0 for n)")
+    if n_samples - ddof <= 0:
+        raise ValueError(
+            f"ddof={ddof} leaves no degrees of freedom with {n_samples} samples; "
+            "use more samples or a smaller ddof"
+        )
+    return int(ddof)
+
+
+def check_pair(pair, name: str, parts: Sequence | None, n_parts: int) -> tuple[int, int]:
+    """Return the positions of exactly two distinct parts."""
+    if isinstance(pair, (str, int, np.integer)) or len(list(pair)) != 2:
+        raise ValueError(f"{name}={pair!r}; expected two distinct parts, e.g. {name}=['Al', 'Fe']")
+    i, j = check_parts(pair, name, parts, n_parts)
+    return i, j
+
+
+def check_parts(given, name: str, parts: Sequence | None, n_parts: int) -> list[int]:
+    """Return the positions of a non-empty list of distinct parts."""
+    if isinstance(given, (str, int, np.integer)):
+        given = [given]
+    given = list(given)
+    if not given:
+        raise ValueError(
+            f"{name} is empty; name at least one part to partial out "
+            f"(use {name}=None to condition on all other parts)"
+        )
+    positions = [check_part(g, name, parts, n_parts) for g in given]
+    if len(set(positions)) != len(positions):
+        seen, dup = set(), []
+        for g, p in zip(given, positions, strict=False):
+            if p in seen:
+                dup.append(g)
+            seen.add(p)
+        raise ValueError(f"{name} names parts more than once: {_listing(dup)}")
+    return positions
+
+
+def _part_names(columns: np.ndarray, parts: Sequence | None) -> list:
+    return [parts[c] if parts is not None else c for c in columns.tolist()]
+
+
+def check_per_part(value, name: str, n_parts: int, parts: Sequence | None = None) -> np.ndarray:
+    """Return a positive scalar or one positive value per part as a float64 ``(D,)`` array.
+
+    A pandas Series is matched to the parts by label when the data have part
+    names; anything else is taken in part order.
+    """
+    if isinstance(value, pd.Series) and parts is not None:
+        missing = [str(p) for p in parts if p not in value.index]
+        if missing:
+            raise ValueError(
+                f"{name} has no value for parts {_listing(missing)}; give one value per "
+                "part, labelled by the part names"
+            )
+        value = value.loc[list(parts)]
+    values = value.to_numpy() if isinstance(value, pd.Series) else np.asarray(value)
+    if isinstance(value, (bool, np.bool_)) or not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name}={value!r}; expected a positive number or one per part")
+    if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_parts):
+        raise ValueError(
+            f"{name} has shape {values.shape}; pass one number for all parts or "
+            f"one per part ({n_parts})"
+        )
+    values = np.broadcast_to(values.astype(np.float64), (n_parts,)).copy()
+    if not (np.isfinite(values).all() and (values > 0).all()):
+        raise ValueError(f"{name}={value!r}; expected positive finite values")
+    return values
+
+
+def check_counts(values: np.ndarray, name: str = "x", *, row_labels=None, why: str = "") -> None:
+    """Raise if finite, non-negative ``values`` are not whole numbers (counts)."""
+    fractional = values != np.round(values)
+    if fractional.any():
+        rows, total = _positions(fractional, row_labels)
+        raise ValueError(
+            f"{name} has {int(fractional.sum())} non-integer values "
+            f"(rows {_listing(rows, total)}); {why}it needs counts (whole numbers); "
+            "for proportions, percentages or "
+            'concentrations use method="multiplicative"'
+        )
+
+
+def check_columns(
+    values: np.ndarray,
+    name: str = "x",
+    *,
+    parts: Sequence | None = None,
+    min_positive: int = 1,
+    why: str = "",
+) -> None:
+    """Raise if a column (part) has fewer than ``min_positive`` positive values."""
+    short = np.flatnonzero((values > 0).sum(axis=0) < min_positive)
+    if short.size:
+        names = _listing(_part_names(short, parts), short.size)
+        if min_positive == 1:
+            raise ValueError(
+                f"{name} has parts that are zero in every sample ({names}); a part never "
+                "observed carries no information to replace it from: drop it"
+            )
+        raise ValueError(
+            f"{name} has parts with fewer than {min_positive} positive values ({names}); "
+            f"{why}drop or amalgamate those parts, or use another method"
+        )
+
+
+def check_replacement_fits(factor: np.ndarray, name: str = "delta", *, row_labels=None) -> None:
+    """Raise if replacing the zeros takes up a row's whole total (``factor <= 0``)."""
+    bad = ~(factor > 0)
+    if bad.any():
+        rows, total = _positions(bad[:, None], row_labels)
+        raise ValueError(
+            f"{name} is too large: in rows {_listing(rows, total)} the replaced zeros add up "
+            "to the row total or more, so the non-zero parts would become zero or negative; "
+            f"use a smaller {name}"
+        )
+
+
+def check_varying(variances: np.ndarray, name: str, parts: Sequence, what: str) -> None:
+    """Raise if a part's ``what`` (e.g. "clr values") has zero sample variance.
+
+    Variances below machine epsilon count as zero, as in R's corpcor.
+    """
+    flat = np.flatnonzero(~(variances >= np.finfo(np.float64).eps))
+    if flat.size:
+        raise ValueError(
+            f"{name} has parts whose {what} do not vary across samples "
+            f"({_listing([parts[i] for i in flat], flat.size)}); their correlations are "
+            "undefined: drop them or amalgamate them with other parts"
+        )
+
+
+def check_no_zeros(values: np.ndarray, name: str, *, fix: str, row_labels=None) -> None:
+    """Raise if ``values`` has zeros, with a fix suited to the caller (e.g. a CLI flag)."""
+    zeros = values == 0
+    if zeros.any():
+        rows, total = _positions(zeros, row_labels)
+        raise ValueError(
+            f"{name} has {int(zeros.sum())} zeros (rows {_listing(rows, total)}); log-ratios "
+            f"need positive parts: {fix}"
+        )
+
+
+def check_test_df(df: int, n_samples: int, n_given: int, name: str = "x") -> int:
+    """Return the residual degrees of freedom ``df`` of a partial-correlation test if positive."""
+    if df <= 0:
+        raise ValueError(
+            f"{name} has {n_samples} samples and each pair is conditioned on {n_given} "
+            f"parts, leaving df = n - |K| - 1 = {df} degrees of freedom; the t test needs "
+            f"df > 0: use at least {n_given + 2} samples or condition on fewer parts (given=...)"
+        )
+    return df
+
+
+def check_resample_rows(n_distinct: int, needed: int, n_samples: int) -> None:
+    """Raise if a bootstrap resample has too few distinct samples for a full-rank covariance."""
+    if n_distinct < needed:
+        raise ValueError(
+            f"a bootstrap resample drew only {n_distinct} distinct samples of the {n_samples}, "
+            f"fewer than the {needed} that make its log-ratio covariance invertible; "
+            "use more samples (well above the number of parts) or fewer parts"
+        )
+
+
+def check_resample_rank(ok: np.ndarray) -> None:
+    """Raise if some bootstrap resamples had a singular clr covariance."""
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        raise ValueError(
+            f"{bad.size} bootstrap resamples have a singular clr covariance (some parts are "
+            "collinear in those resamples); use more samples, fewer parts, or a "
+            "regularised estimator"
+        )
+
+
+BASIS_KINDS = ("helmert", "pivot")
+
+
+def raise_invalid_composition(values, name: str, *, allow_zeros: bool = False, row_labels=None):
+    """Raise the precise message for input that a kernel flagged as invalid.
+
+    Kernels flag rows with a zero, negative or non-finite value as they work,
+    so valid input pays nothing for validation; this re-checks flagged input
+    to say exactly what is wrong.
+    """
+    check_composition(values, name, allow_zeros=allow_zeros, row_labels=row_labels)
+    raise RuntimeError(
+        f"internal error: a kernel flagged {name} as invalid but it passes validation; "
+        "please report this with the data"
+    )
+
+
+def check_coordinates(values: np.ndarray, name: str) -> None:
+    """Raise if log-ratio coordinates hold NaN or infinite values."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows, total = _positions(bad)
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} NaN or infinite values (rows "
+            f"{_listing(rows, total)}); log-ratio coordinates must be finite real numbers"
+        )
+
+
+def check_n_parts(n_parts) -> int:
+    """Return ``n_parts`` as an int of at least 2."""
+    if isinstance(n_parts, (bool, np.bool_)) or not isinstance(n_parts, (int, np.integer)):
+        raise TypeError(
+            f"n_parts must be an integer number of parts, not {type(n_parts).__name__} "
+            f"({n_parts!r}); pass x.shape[1]"
+        )
+    if n_parts < 2:
+        raise ValueError(f"n_parts={n_parts}; an ilr basis needs at least 2 parts")
+    return int(n_parts)
+
+
+def check_matching_rows(x: np.ndarray, y: np.ndarray) -> None:
+    """Raise unless two compositions have the same parts and broadcastable rows."""
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"x has {x.shape[1]} parts and y has {y.shape[1]}; both need the same parts "
+            "in the same order"
+        )
+    if x.shape[0] != y.shape[0] and 1 not in (x.shape[0], y.shape[0]):
+        raise ValueError(
+            f"x has {x.shape[0]} rows and y has {y.shape[0]}; pass matching rows, "
+            "or one composition to combine with every row"
+        )
+
+
+def check_powers(a, name: str, n_rows: int) -> np.ndarray:
+    """Return ``a`` as finite float powers: a scalar or one per row."""
+    try:
+        values = np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name}={a!r} is not a number; pass a real scalar or one per row"
+        ) from None
+    if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_rows):
+        raise ValueError(
+            f"{name} has shape {values.shape}; pass a scalar or one value per row ({n_rows})"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinite values; powers must be finite")
+    return values
+
+
+def check_total(total) -> float:
+    """Return ``total`` if it is a finite positive number."""
+    if isinstance(total, (bool, np.bool_)) or not isinstance(total, (int, float, np.number)):
+        raise TypeError(f"total={total!r}; expected a positive number such as 1 or 100")
+    total = float(total)
+    if not (np.isfinite(total) and total > 0):
+        raise ValueError(f"total={total!r}; expected a finite positive number such as 1 or 100")
+    return total
+
+
+def check_basis_parts(basis_parts, parts, name: str) -> None:
+    """Raise if a labelled basis or partition names other parts than ``x``.
+
+    Positions decide which coefficient goes with which part, so a basis whose
+    parts are in another order would silently give wrong coordinates.
+    """
+    if parts is None:
+        return
+    basis_parts, parts = list(basis_parts), list(parts)
+    if basis_parts == parts:
+        return
+    if sorted(map(str, basis_parts)) == sorted(map(str, parts)):
+        hint = f"{name}.loc[x.columns]" if name == "basis" else f"{name}[x.columns]"
+        raise ValueError(
+            f"{name} lists the parts of x in another order; reorder it first, e.g. {hint}"
+        )
+    missing = [p for p in parts if p not in basis_parts]
+    raise ValueError(
+        f"{name} is labelled with other parts than x (x's parts missing from it: "
+        f"{_listing([str(p) for p in missing])}); build it for x's columns"
+    )
+
+
+def check_positive_definite(cov: np.ndarray, name: str, what: str) -> None:
+    """Raise if a small covariance matrix is singular (a degenerate sample)."""
+    eig = np.linalg.eigvalsh(cov)
+    if not eig.min() > 1e-12 * max(eig.max(), np.finfo(float).tiny):
+        raise ValueError(
+            f"{name}: the covariance of {what} is singular (the samples lie on a line or a "
+            "point); a region needs samples that vary in two directions"
+        )

@@ -1,0 +1,224 @@
+"""Warnings, row numbering, and checks of scalar options (numbers, flags, choices).
+
+Part of :mod:`coda._validation`, where every user-facing check lives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+_MAX_LISTED = 5
+
+# Row numbers in messages count from here: the first row of the dask block
+# being checked (see ``rows_from``), 0 for in-memory input.
+_ROW_OFFSET = contextvars.ContextVar("coda_row_offset", default=0)
+
+
+class CodaWarning(UserWarning):
+    """Base class of every warning that coda emits.
+
+    Each kind of warning is a subclass, so that a filter on this class
+    silences coda's warnings and no one else's.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import coda
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", category=coda.CodaWarning)
+    ...     warnings.warn("silenced", coda.CodaWarning)
+    >>> issubclass(coda.CodaWarning, UserWarning)
+    True
+    """
+
+
+class DaskChunkWarning(CodaWarning):
+    """A dask array split along its parts was rechunked to one chunk of parts per block.
+
+    Row-wise transforms need every part of a row in one block. coda joins the
+    chunks of parts for you (lazily, keeping the chunks of rows) and warns,
+    because the joined blocks are larger than the ones you chose; rechunk the
+    array yourself, ``x.rechunk({1: -1})``, to choose their size and silence
+    this warning.
+
+    Examples
+    --------
+    >>> from coda._validation import CodaWarning, DaskChunkWarning
+    >>> issubclass(DaskChunkWarning, CodaWarning)
+    True
+    """
+
+
+def is_dask(x) -> bool:
+    """Whether ``x`` is a dask collection (array, DataFrame, Series), without importing dask."""
+    module = type(x).__module__
+    return module == "dask" or module.startswith("dask.")
+
+
+@contextlib.contextmanager
+def rows_from(offset: int):
+    """Number the rows named in error messages from ``offset`` (a dask block's first row)."""
+    token = _ROW_OFFSET.set(int(offset))
+    try:
+        yield
+    finally:
+        _ROW_OFFSET.reset(token)
+
+
+def _listing(items: Sequence, total: int | None = None) -> str:
+    """Return ``'a, b, c'`` for at most a few items, with a count of the rest."""
+    total = len(items) if total is None else total
+    shown = ", ".join(str(item) for item in items[:_MAX_LISTED])
+    if total > _MAX_LISTED:
+        shown += f", ... ({total - _MAX_LISTED} more)"
+    return shown
+
+
+def float_dtype(dtype: np.dtype) -> np.dtype:
+    """Return the floating dtype computations use for input of ``dtype``.
+
+    float32 stays float32 (model statistics are float32); everything else,
+    integers (counts) included, is computed in float64.
+    """
+    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+
+def _is_real_dtype(dtype) -> bool:
+    dtype = np.dtype(dtype) if not isinstance(dtype, pd.api.extensions.ExtensionDtype) else dtype
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return False
+    return dtype.kind in "iuf"
+
+
+def _positions(mask: np.ndarray, row_labels=None) -> tuple[list, int]:
+    rows = np.flatnonzero(mask.any(axis=1))
+    if row_labels is not None:
+        return [row_labels[r] for r in rows[:_MAX_LISTED]], rows.size
+    return (rows[:_MAX_LISTED] + _ROW_OFFSET.get()).tolist(), rows.size
+
+
+def check_option(value, name: str, options: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``options``; raise otherwise."""
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(
+            f"{name}={value!r} is not a known option; choose one of "
+            + ", ".join(repr(o) for o in options)
+        )
+    return value
+
+
+def check_unused(value, name: str, context: str) -> None:
+    """Raise if an option was given where it is not used (``context`` says where)."""
+    if value is not None:
+        raise ValueError(f"{name} is not used {context}; leave it out")
+
+
+class ConvergenceWarning(CodaWarning):
+    """An iterative estimator stopped at its iteration limit before meeting its tolerance.
+
+    Raised by the graphical lasso (:func:`coda.pcor_glasso`) when ``max_iter``
+    sweeps do not bring the change below ``tol``; the estimate returned is the
+    last iterate. Raise ``max_iter`` or loosen ``tol``.
+
+    Examples
+    --------
+    >>> import coda
+    >>> issubclass(coda.ConvergenceWarning, coda.CodaWarning)
+    True
+    """
+
+
+def _real_scalar(value, name: str, expected: str) -> float:
+    real = (int, float, np.integer, np.floating)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, real):
+        raise TypeError(f"{name}={value!r}; expected {expected}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name}={value!r}; expected {expected}")
+    return float(value)
+
+
+def check_unit_interval(value, name: str, *, hint: str = "") -> float:
+    """Return ``value`` as a float if ``0 <= value <= 1``; ``hint`` ends the message."""
+    value = _real_scalar(value, name, "a number from 0 to 1")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={value!r} is outside [0, 1]{hint}")
+    return value
+
+
+def check_positive(value, name: str, *, hint: str = "") -> float:
+    """Return ``value`` as a float if it is finite and > 0; ``hint`` ends the message."""
+    value = _real_scalar(value, name, "a positive number")
+    if value <= 0.0:
+        raise ValueError(f"{name}={value!r}; expected a positive number{hint}")
+    return value
+
+
+def check_count(value, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer ``>= minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r}; expected an integer >= {minimum}")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r}; expected an integer >= {minimum}")
+    return int(value)
+
+
+def check_integer(value, name: str, *, minimum: int) -> int:
+    """Return ``value`` as an int if it is an integer at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}={value!r}; expected an integer of at least {minimum}")
+    if value < minimum:
+        raise ValueError(f"{name}={value}; expected an integer of at least {minimum}")
+    return int(value)
+
+
+def check_fraction(value, name: str, *, closed: bool = False) -> float:
+    """Return ``value`` as a float in ``(0, 1)``, or ``(0, 1]`` when ``closed``."""
+    interval = "(0, 1]" if closed else "(0, 1)"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name}={value!r}; expected a number in {interval}")
+    if not (0.0 < value < 1.0 or (closed and value == 1.0)):
+        raise ValueError(f"{name}={value!r}; expected a number in {interval}")
+    return float(value)
+
+
+def check_flag(value, name: str, *, allow_none: bool = False) -> bool | None:
+    """Return ``value`` if it is a bool (or None when ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        allowed = "True, False or None" if allow_none else "True or False"
+        raise TypeError(f"{name}={value!r}; expected {allowed}")
+    return bool(value)
+
+
+def check_value_range(value, name: str) -> tuple[float, float]:
+    """Return a ``(low, high)`` pair of finite non-negative numbers with ``low <= high``."""
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}={value!r}; expected a pair (low, high) of numbers") from None
+    if not (np.isfinite(low) and np.isfinite(high) and 0 <= low <= high):
+        raise ValueError(f"{name}={value!r}; expected 0 <= low <= high, both finite")
+    return low, high
+
+
+def check_real(value, name: str) -> float:
+    """Return ``value`` as a float if it is a finite real number."""
+    return _real_scalar(value, name, "a finite number")
+
+
+def check_number_text(text: str, name: str) -> float:
+    """Return one number of a comma-separated command-line list as a float."""
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(
+            f"{name} holds {text.strip()!r}, which is not a number; pass numbers "
+            "separated by commas, e.g. 1,0.5,1"
+        ) from None

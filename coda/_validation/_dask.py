@@ -1,0 +1,135 @@
+"""Checks of dask input: collections, chunks, partners, methods and clusters.
+
+Part of :mod:`coda._validation`, where every user-facing check lives.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from coda._validation._arrays import check_real_columns
+from coda._validation._base import DaskChunkWarning, is_dask
+
+
+def check_dask_collection(x, kind: str | None, name: str = "x") -> None:
+    """Raise unless dask input ``x`` of ``kind`` is one that row-wise functions accept.
+
+    ``kind`` is ``"array"`` for a dask array, ``"frame"`` for a dask
+    DataFrame and None for any other collection (a Series, an Index, a bag).
+    A dask array must be 2-D (samples x parts) with a known number of parts;
+    a dask DataFrame must have numeric columns only (dtypes are known without
+    computing anything).
+    """
+    if kind == "frame":
+        check_real_columns(x.dtypes, name)
+        return
+    if kind is None:
+        raise TypeError(
+            f"{name} is a dask {type(x).__name__}; pass compositions as a dask DataFrame "
+            "(one column per part) or a 2-D dask array (samples x parts)"
+        )
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name} is a {x.ndim}-D dask array of shape {x.shape}; dask input must be 2-D "
+            "(samples x parts): pass one composition as a numpy array instead"
+        )
+    if np.isnan(x.shape[1]):
+        raise ValueError(
+            f"{name} is a dask array with an unknown number of parts; compute the chunk "
+            f"sizes first: {name}.compute_chunk_sizes()"
+        )
+
+
+def warn_parts_chunked(n_chunks: int, name: str = "x") -> None:
+    """Warn that a dask array split into ``n_chunks`` chunks of parts is being joined."""
+    warnings.warn(
+        f"{name} is a dask array split into {n_chunks} chunks along its parts; row-wise "
+        "transforms need all parts of a row in one block, so the chunks of parts are "
+        f"joined (the chunks of rows are kept); rechunk it yourself, {name}.rechunk({{1: -1}}), "
+        "to choose the block size and silence this warning",
+        DaskChunkWarning,
+        # past this helper, coda._dask's two frames and the public function: the user's call
+        stacklevel=5,
+    )
+
+
+def check_dask_partner(value, name: str, other: str) -> None:
+    """Raise unless an in-memory argument paired with a dask ``other`` is one composition."""
+    if np.ndim(value) == 2 and np.shape(value)[0] != 1:
+        raise ValueError(
+            f"{name} has {np.shape(value)[0]} rows in memory but {other} is a dask "
+            f"collection; pass {name} as one composition to combine with every row of "
+            f"{other}, or as a dask collection of the same kind with the same rows"
+        )
+
+
+def check_dask_pair(kinds: Sequence[str], sizes: Sequence, names: Sequence[str]) -> None:
+    """Raise unless two dask arguments are of one kind and match block for block.
+
+    ``sizes`` are the numbers of rows of two dask arrays, or the numbers of
+    partitions of two dask DataFrames (whose rows are not known before they
+    are computed).
+    """
+    if kinds[0] != kinds[1]:
+        raise TypeError(
+            f"{names[0]} is a dask {kinds[0]} and {names[1]} a dask {kinds[1]}; pass two "
+            "dask arrays or two dask DataFrames"
+        )
+    if sizes[0] != sizes[1]:
+        what = "rows" if kinds[0] == "array" else "partitions"
+        raise ValueError(
+            f"{names[0]} has {sizes[0]} {what} and {names[1]} has {sizes[1]}; dask arguments "
+            f"are combined row by row, so pass the same {what} (for DataFrames, for "
+            f"example, both made from one frame, or {names[1]}.repartition(npartitions="
+            f"{names[0]}.npartitions) when their rows are split alike)"
+        )
+
+
+def check_dask_scalar(a, name: str, x: str = "x") -> None:
+    """Raise unless ``a`` is one number: per-row options cannot follow dask blocks."""
+    if np.ndim(a) != 0 or is_dask(a):
+        raise ValueError(
+            f"{name} has shape {np.shape(a)}, but with a dask {x} it must be one number "
+            f"for every row; for per-row values compute {x} first ({x}.compute())"
+        )
+
+
+def raise_in_block(err: ValueError, block: int) -> None:
+    """Re-raise ``err`` from a dask block whose first row's position is unknown."""
+    raise ValueError(
+        f"in block {block} of rows (its chunk sizes are unknown, so rows are counted from "
+        f"the block's first row; compute_chunk_sizes() on the dask array makes them global): {err}"
+    ) from err
+
+
+def raise_dask_method(method: str, name: str = "method") -> None:
+    """Raise for a zero-replacement method that needs all rows at once."""
+    raise ValueError(
+        f'{name}="{method}" estimates its prior from part totals over all rows, so it does '
+        'not run block by block on dask input; use method="multiplicative" (with delta '
+        'or detection_limit) or "pseudocount", or compute x first (x.compute())'
+    )
+
+
+def check_dask_method(method: str, name: str = "method", *, accepted: Sequence[str]) -> None:
+    """Raise if an estimator that needs the data in memory is asked for on dask input."""
+    if method not in accepted:
+        raise TypeError(
+            f"{name}={method!r} does not accept dask input: the regularised estimators are "
+            "for few samples (n close to or below the number of parts), which fit in memory; "
+            f"with dask input use {name}="
+            + " or ".join(repr(a) for a in accepted)
+            + ", or compute the data first with x.compute()"
+        )
+
+
+def check_cluster_client(client, client_type) -> None:
+    """Raise unless ``client`` is a ``dask.distributed.Client`` (``client_type``)."""
+    if not isinstance(client, client_type):
+        raise TypeError(
+            f"client is a {type(client).__name__}; expected a dask.distributed.Client, "
+            "e.g. Client(LocalCluster()), or None to compute in this process"
+        )

@@ -1,0 +1,284 @@
+"""Checks of model checkpoints, merge options and merge statistics.
+
+Part of :mod:`coda._validation`, where every user-facing check lives.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coda._validation._base import _listing, check_flag
+from coda._validation._tables import check_path
+
+
+def check_checkpoint_source(source, name: str) -> Path:
+    """Return ``source`` as a Path to a checkpoint file or directory that exists."""
+    path = check_path(source, name)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{name}={str(path)!r} does not exist; pass a .safetensors, .npz or PyTorch file, "
+            "a model.safetensors.index.json, a directory holding one of them, or a mapping "
+            "of tensor names to arrays"
+        )
+    return path
+
+
+def raise_corrupt_checkpoint(path, problem: str, *, tensor: str | None = None):
+    """Raise the error for a checkpoint file that cannot be read as it claims to be."""
+    where = f"tensor {tensor!r} in " if tensor is not None else ""
+    raise ValueError(
+        f"{where}checkpoint file {str(path)!r} is corrupt or truncated: {problem}; "
+        "save or copy the file again"
+    )
+
+
+def check_tensor_name(tensor, source: str, keys: Sequence[str]) -> str:
+    """Return ``tensor`` if it names a tensor of the checkpoint ``source``."""
+    if tensor not in keys:
+        raise KeyError(
+            f"checkpoint {source} has no tensor {tensor!r}; its tensors are {_listing(list(keys))}"
+        )
+    return tensor
+
+
+def check_tensor_mapping(tensors, name: str) -> dict:
+    """Return a mapping of tensor names to arrays with str names and numeric arrays."""
+    bad = [repr(k) for k in tensors if not isinstance(k, str)]
+    if bad:
+        raise TypeError(
+            f"{name} has tensor names that are not strings: {_listing(bad)}; name every "
+            "tensor with a str, e.g. 'layers.0.weight'"
+        )
+    for key, value in tensors.items():
+        kind = np.asarray(value).dtype.kind
+        if kind not in "biuf" and np.asarray(value).dtype.name != "bfloat16":
+            raise TypeError(
+                f"{name}[{key!r}] has dtype {np.asarray(value).dtype}; tensors must be "
+                "boolean, integer or floating-point arrays"
+            )
+    return dict(tensors)
+
+
+def check_same_tensors(base_keys: Sequence[str], keys: Sequence[str], base: str, model: str):
+    """Raise unless a model checkpoint has exactly the tensors of its base."""
+    missing_in_base = sorted(set(keys) - set(base_keys))
+    if missing_in_base:
+        raise ValueError(
+            f"checkpoint {model} has tensors missing from the base {base}: "
+            f"{_listing(missing_in_base)}; every model must be fine-tuned from the same base"
+        )
+    missing = sorted(set(base_keys) - set(keys))
+    if missing:
+        raise ValueError(
+            f"checkpoint {model} lacks tensors of the base {base}: {_listing(missing)}; "
+            "every model must hold every tensor of the base"
+        )
+
+
+def check_same_shape(tensor: str, shape: tuple, base_shape: tuple, base: str, model: str):
+    """Raise unless a model's tensor has the shape of the base's tensor of that name."""
+    if tuple(shape) != tuple(base_shape):
+        raise ValueError(
+            f"tensor {tensor!r} has shape {tuple(shape)} in checkpoint {model} but "
+            f"{tuple(base_shape)} in the base {base}; models merge only with the "
+            "architecture of their base"
+        )
+
+
+def check_metadata(metadata, name: str = "metadata") -> dict | None:
+    """Return safetensors header ``metadata``: None or a mapping of str to str."""
+    if metadata is None:
+        return None
+    if not hasattr(metadata, "items"):
+        raise TypeError(
+            f"{name}={metadata!r}; expected a mapping of str to str such as "
+            "{'format': 'pt'}, or None"
+        )
+    bad = [repr(k) for k, v in metadata.items() if not (isinstance(k, str) and isinstance(v, str))]
+    if bad:
+        raise TypeError(
+            f"{name} has entries that are not str to str (keys {_listing(bad)}); the "
+            "safetensors header stores text only: convert values with str(...)"
+        )
+    return dict(metadata)
+
+
+def check_shard_bytes(value, name: str = "max_shard_bytes") -> int | None:
+    """Return ``value``: None (one file) or a positive number of bytes per shard."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"{name}={value!r}; expected a positive integer number of bytes, e.g. "
+            "5 * 2**30 for 5 GiB shards, or None for a single file"
+        )
+    if value <= 0:
+        raise ValueError(f"{name}={value}; expected a positive number of bytes, or None")
+    return int(value)
+
+
+def check_models(models, name: str = "models") -> list:
+    """Return ``models`` as a list: a non-empty sequence of fine-tuned checkpoints."""
+    if isinstance(models, (str, bytes, os.PathLike)) or hasattr(models, "items"):
+        raise TypeError(
+            f"{name} is a single checkpoint; pass a list of them, e.g. [model_a, model_b]"
+        )
+    if not isinstance(models, Sequence) or len(models) == 0:
+        raise ValueError(
+            f"{name}={models!r}; expected a non-empty list of fine-tuned checkpoints "
+            "(mappings of tensor names to arrays)"
+        )
+    return list(models)
+
+
+def check_model_weights(weights, name: str, n_models: int) -> np.ndarray:
+    """Return per-model ``weights`` as float32: ones for None, else one finite number each."""
+    if weights is None:
+        return np.ones(n_models, dtype=np.float32)
+    values = np.asarray(weights)
+    if values.dtype.kind not in "iuf" or values.shape != (n_models,):
+        raise ValueError(
+            f"{name} has shape {values.shape} and dtype {values.dtype}; expected "
+            f"{n_models} numbers, one per model, or None for equal weights"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name}={weights!r} has values that are not finite; pass finite weights")
+    return values.astype(np.float32)
+
+
+def check_finite_tensor(values: np.ndarray, tensor: str, model: str) -> None:
+    """Raise if a tensor of a checkpoint holds NaN or infinite values."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"tensor {tensor!r} of {model} has {bad.size} values that are not finite (flat "
+            f"positions {_listing(bad.tolist(), bad.size)}); merging would spread them: "
+            "repair or drop that checkpoint"
+        )
+
+
+def check_normalize(normalize, scope: str, merge: str) -> bool:
+    """Return ``normalize`` if it applies (scope="tensor", merge="mean") or is left True."""
+    normalize = check_flag(normalize, "normalize")
+    if not normalize and (scope != "tensor" or merge != "mean"):
+        raise ValueError(
+            f"normalize=False has no effect with scope={scope!r} and merge={merge!r}; it "
+            "applies to scope='tensor' with merge='mean' only: leave it out"
+        )
+    return normalize
+
+
+def check_layers(layers, keys: Sequence[str], name: str = "layers") -> dict:
+    """Return a pooling layer -> tensor names covering every tensor in ``keys`` once.
+
+    ``layers`` is None (one layer per tensor), a mapping of layer name to a
+    list of tensor names, or a callable from a tensor name to its layer name.
+    """
+    if layers is None:
+        return {key: [key] for key in keys}
+    if callable(layers):
+        pooling: dict = {}
+        for key in keys:
+            pooling.setdefault(layers(key), []).append(key)
+        return pooling
+    if not hasattr(layers, "items"):
+        raise TypeError(
+            f"{name}={layers!r}; expected None, a mapping of layer name to a list of "
+            "tensor names, or a callable from a tensor name to its layer name"
+        )
+    pooling = {layer: list(names) for layer, names in layers.items()}
+    listed = [key for names in pooling.values() for key in names]
+    unknown = sorted({key for key in listed if key not in set(keys)})
+    twice = sorted({key for key in listed if listed.count(key) > 1})
+    missing = [key for key in keys if key not in set(listed)]
+    for problem, found in (
+        ("names tensors the models lack", unknown),
+        ("puts tensors in more than one layer", twice),
+        ("leaves tensors out of every layer", missing),
+    ):
+        if found:
+            raise ValueError(
+                f"{name} {problem}: {_listing([repr(k) for k in found])}; give every "
+                "tensor of the base to exactly one layer"
+            )
+    return pooling
+
+
+def check_model_count(n_models: int, *, maximum: int | None = None, name: str = "models") -> None:
+    """Raise unless 2 <= ``n_models`` (<= ``maximum``): statistics of several models."""
+    if n_models < 2:
+        raise ValueError(
+            f"{name} holds {n_models} model(s); this statistic compares models, so pass at least 2"
+        )
+    if maximum is not None and n_models > maximum:
+        raise ValueError(
+            f"{name} holds {n_models} models; sign patterns have 2^T parts and need at "
+            f"most {maximum} models, so pass a subset of the tasks"
+        )
+
+
+def check_shard_out(out, max_shard_bytes) -> None:
+    """Raise if ``max_shard_bytes`` is given without an ``out`` path to shard."""
+    if out is None and max_shard_bytes is not None:
+        raise ValueError(
+            f"max_shard_bytes={max_shard_bytes!r} without out; shards exist only when the "
+            "merged model is written: pass out='merged/model.safetensors' or leave it out"
+        )
+
+
+def check_merge_statistic(frame, name: str, columns, *, statistics=None) -> None:
+    """Raise unless ``frame`` is a merge statistic DataFrame with ``columns`` (or statistic)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(
+            f"{name} must be a DataFrame of coda.merging.describe, got {type(frame).__name__}; "
+            "pass a field of the MergeDescription"
+        )
+    if columns is not None and list(frame.columns) != list(columns):
+        raise ValueError(
+            f"{name} must have the columns {list(columns)}, got {list(frame.columns)}; "
+            "pass the matching field of coda.merging.describe"
+        )
+    if statistics is not None and frame.attrs.get("statistic") not in statistics:
+        raise ValueError(
+            f"{name} must be one of the statistics {list(statistics)} (attrs['statistic']), "
+            f"got {frame.attrs.get('statistic')!r}; pass describe(...).shares, .ownership "
+            "or .fate"
+        )
+
+
+def check_cluster_sources(sources: Sequence) -> None:
+    """Raise unless every checkpoint (base first, then models) is a path workers can open."""
+    for k, source in enumerate(sources):
+        if not isinstance(source, (str, os.PathLike)):
+            label = "base" if k == 0 else f"models[{k - 1}]"
+            raise TypeError(
+                f"{label} is a {type(source).__name__}; with client=... every checkpoint "
+                "must be a path (str or os.PathLike) that the workers open themselves, so "
+                "that paths, not arrays, travel: save it with "
+                "coda.merging.write_checkpoint first, or leave client=None"
+            )
+
+
+def check_network_layers(n_layers: int, n_tasks: int) -> None:
+    """Raise unless a real-valued task network has more layers than tasks."""
+    if n_layers < n_tasks + 1:
+        raise ValueError(
+            f"the task network of {n_tasks} tasks from interference-loss balances has "
+            f"{n_layers} layers with mass; the covariance of {n_tasks} balances is invertible "
+            f"and its t tests have df = layers - tasks > 0 only with at least {n_tasks + 1} "
+            "layers: describe a model with more layers, or pool fewer tensors per layer"
+        )
+
+
+def check_network_tasks(n_tasks: int) -> None:
+    """Raise unless a task network has at least 4 tasks."""
+    if n_tasks < 4:
+        raise ValueError(
+            f"a task network needs at least 4 tasks, got {n_tasks}; with 3 or fewer the "
+            "partial correlations are fixed by closure, so merge and describe 4 or more models"
+        )

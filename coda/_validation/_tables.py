@@ -1,0 +1,371 @@
+"""Checks of files, tables, graphs, partial-correlation results and plot options.
+
+Part of :mod:`coda._validation`, where every user-facing check lives.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coda._validation._base import _is_real_dtype, _listing
+
+
+def check_accessor_parts(obj) -> tuple[list, list]:
+    """Return the part labels of a pandas object for ``.coda`` and the columns it ignores.
+
+    A DataFrame's parts are its real-valued columns (integers and floats, the
+    dtypes :func:`as_2d` accepts); the other columns (identifiers, groups,
+    dates, booleans) are ignored. A Series is one composition: its parts are
+    its index, and it must be real-valued itself.
+
+    Raises
+    ------
+    AttributeError
+        If no part remains, which is the exception pandas asks an accessor to
+        raise when it does not apply to an object.
+    """
+    if isinstance(obj, pd.Series):
+        if not _is_real_dtype(obj.dtype):
+            raise AttributeError(
+                f"Series.coda needs real numbers (one composition, one value per part); this "
+                f"Series has dtype {obj.dtype}: convert it first, e.g. s.astype(float)"
+            )
+        return list(obj.index), []
+    dtypes = list(obj.dtypes.items())
+    parts = [c for c, dt in dtypes if _is_real_dtype(dt)]
+    ignored = [c for c, dt in dtypes if not _is_real_dtype(dt)]
+    if not parts:
+        found = (
+            f"its columns {_listing([f'{c} ({dt})' for c, dt in dtypes])} are all non-numeric"
+            if ignored
+            else "it has no columns"
+        )
+        raise AttributeError(
+            f"DataFrame.coda needs numeric part columns (integers or floats), but {found}; "
+            "convert the parts to numbers first, e.g. df.astype({'part': float}) or "
+            "df.apply(pd.to_numeric)"
+        )
+    return parts, ignored
+
+
+def check_adjacency(graph, name: str) -> np.ndarray:
+    """Return a boolean adjacency matrix as a bool array (symmetric, 0/1 or bool)."""
+    check_square_labels(graph, name, what="an adjacency matrix labelled by the same nodes")
+    values = graph.to_numpy() if isinstance(graph, pd.DataFrame) else np.asarray(graph)
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise ValueError(
+            f"{name} must be a square adjacency matrix (nodes x nodes); got shape {values.shape}"
+        )
+    if values.dtype != np.bool_:
+        if not _is_real_dtype(values.dtype) or not np.isin(values, (0, 1)).all():
+            raise ValueError(
+                f"{name} must hold booleans (or 0 and 1), True where two nodes share an edge; "
+                f"got dtype {values.dtype} with other values"
+            )
+        values = values.astype(bool)
+    if not (values == values.T).all():
+        i, j = np.argwhere(values != values.T)[0]
+        raise ValueError(
+            f"{name} is not symmetric (entry [{i}, {j}] differs from [{j}, {i}]); "
+            "graphs of partial correlations are undirected: pass A | A.T"
+        )
+    return values
+
+
+def check_same_nodes(nodes, other, name: str, other_name: str) -> None:
+    """Raise unless two labelled graphs have the same node set."""
+    missing = [n for n in other if n not in set(nodes)]
+    extra = [n for n in nodes if n not in set(other)]
+    if missing or extra:
+        raise ValueError(
+            f"{name} and {other_name} have different nodes: only in {name}: "
+            f"{_listing(extra) or 'none'}; only in {other_name}: {_listing(missing) or 'none'}; "
+            "compare graphs over the same parts"
+        )
+
+
+def check_file(path, name: str):
+    """Return ``path`` if it names an existing file; raise FileNotFoundError otherwise."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"{name} {str(path)!r} {what}; pass the path of a CSV file")
+    return path
+
+
+def check_column(column, name: str, columns: Sequence) -> None:
+    """Raise unless ``column`` is one of ``columns`` (a table's column names)."""
+    if column not in list(columns):
+        raise ValueError(
+            f"{name}={column!r} is not a column; the columns are "
+            f"{_listing([str(c) for c in columns])}"
+        )
+
+
+def check_numeric_columns(frame: pd.DataFrame, name: str, *, fix: str) -> None:
+    """Raise if ``frame`` has non-numeric columns, with a fix suited to the caller."""
+    bad = [str(c) for c, dt in frame.dtypes.items() if not _is_real_dtype(dt)]
+    if bad:
+        raise TypeError(f"{name} has non-numeric columns: {_listing(bad)}; {fix}")
+
+
+def check_path(path, name: str) -> Path:
+    """Return ``path`` (a str or os.PathLike) as a :class:`pathlib.Path`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{name}={path!r}; expected a path (a str or pathlib.Path), "
+            f"e.g. {name}='data/roman_cups.csv'"
+        )
+    return Path(path)
+
+
+def check_data_file(path, name: str = "path", *, suffixes: dict[str, str]) -> Path:
+    """Return ``path`` as a Path to an existing file whose suffix is a key of ``suffixes``.
+
+    ``suffixes`` maps each accepted lower-case suffix to the kind of file it
+    names, e.g. ``{".csv": "a CSV file"}``; the message lists them.
+    """
+    path = check_path(path, name)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{name}={str(path)!r} is not an existing file; check the spelling, "
+            "or leave it out to use the other places the loader searches"
+        )
+    if path.suffix.lower() not in suffixes:
+        kinds = "; ".join(f"{kind} ({suffix})" for suffix, kind in suffixes.items())
+        raise ValueError(
+            f"{name}={str(path)!r} has the suffix {path.suffix!r}; expected one of: {kinds}"
+        )
+    return path
+
+
+def _cell(value) -> str:
+    """Show a table cell in a message: ``'abc'``, ``inf`` or ``missing``."""
+    if pd.isna(value):
+        return "missing"
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_table(table: pd.DataFrame, name: str, *, index: str, columns: Sequence[str]):
+    """Return ``table`` as floats in ``columns``, indexed by its integer ``index`` column.
+
+    ``table`` must have exactly the column ``index`` (unique integers) and the
+    ``columns`` (numbers, no missing values), in any order.
+    """
+    expected = [index, *columns]
+    missing = [c for c in expected if c not in table.columns]
+    extra = [str(c) for c in table.columns if c not in expected]
+    if missing or extra:
+        found = f"; it lacks {_listing(missing)}" if missing else ""
+        found += f"; it has other columns: {_listing(extra)}" if extra else ""
+        raise ValueError(
+            f"{name} must have the columns {', '.join(expected)}{found}. Use the file "
+            "from the documented source, with its header row"
+        )
+    for column in expected:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            shown = _listing([_cell(table[column].iloc[r]) for r in rows], rows.size)
+            raise ValueError(
+                f"{name} has non-numeric, missing or infinite values in column {column} "
+                f"({shown}); the file is damaged or not this data set: fetch it again"
+            )
+    ids = pd.to_numeric(table[index])
+    if not (ids == np.round(ids)).all() or ids.duplicated().any():
+        raise ValueError(
+            f"{name} has a column {index} that is not unique integers; "
+            "it must number the rows 1, 2, ..."
+        )
+    result = table[list(columns)].apply(pd.to_numeric).astype(np.float64)
+    result.index = pd.Index(ids.astype(np.int64), name=index)
+    return result
+
+
+def check_pcor_matrix(pcor, name: str = "pcor") -> tuple[np.ndarray, np.ndarray]:
+    """Return a partial-correlation matrix as float64 and the mask of its ``given`` parts.
+
+    A part whose off-diagonal row is all NaN was partialled out (``given``);
+    any other NaN, asymmetry or value outside [-1, 1] is an error.
+    """
+    check_square_labels(pcor, name, what="a partial-correlation matrix labelled by the same parts")
+    values = pcor.to_numpy() if isinstance(pcor, pd.DataFrame) else np.asarray(pcor)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
+    values = values.astype(np.float64)
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < 2:
+        raise ValueError(
+            f"{name} must be a square parts x parts matrix with at least 2 parts; "
+            f"got shape {values.shape}"
+        )
+    d = values.shape[0]
+    off = ~np.eye(d, dtype=bool)
+    missing = np.isnan(values) & off
+    given = missing.sum(axis=1) == d - 1
+    stray = missing & ~given[:, None] & ~given[None, :]
+    if stray.any():
+        i, j = np.argwhere(stray)[0]
+        raise ValueError(
+            f"{name} has NaN at [{i}, {j}] outside the rows and columns of partialled-out "
+            "parts (a given part's row and column are NaN throughout); pass finite partial "
+            "correlations, e.g. from coda.pcor(x)"
+        )
+    if np.isinf(values).any():
+        raise ValueError(f"{name} contains infinite values; partial correlations lie in [-1, 1]")
+    finite = np.where(np.isnan(values), 0.0, values)
+    if np.abs(finite).max() > 1 + 1e-12:
+        i, j = np.unravel_index(np.argmax(np.abs(finite)), finite.shape)
+        raise ValueError(
+            f"{name}[{i}, {j}] = {finite[i, j]:.6g} is outside [-1, 1]; pass partial "
+            "correlations (coda.pcor), not a covariance or precision matrix"
+        )
+    asym = np.abs(finite - finite.T).max()
+    if asym > 1e-10:
+        raise ValueError(
+            f"{name} is not symmetric (largest |M - M^T| {asym:.2g}); partial correlations "
+            f"are symmetric: pass ({name} + {name}.T) / 2 if the difference is rounding"
+        )
+    return values, given
+
+
+def check_tests_table(tests, name: str, pairs: dict) -> None:
+    """Raise unless a :func:`coda.pcor_test` table matches the pairs of a pcor matrix.
+
+    ``pairs`` maps ``(part_i, part_j)`` (as in the table) to the partial
+    correlation of the matrix, NaN for pairs touching a given part.
+    """
+    if not isinstance(tests, pd.DataFrame):
+        raise TypeError(
+            f"{name} is a {type(tests).__name__}; expected the DataFrame of coda.pcor_test(x)"
+        )
+    needed = ["part_i", "part_j", "r", "pvalue", "qvalue"]
+    absent = [c for c in needed if c not in tests.columns]
+    if absent:
+        raise ValueError(
+            f"{name} lacks the columns {_listing(absent)}; pass the table that "
+            "coda.pcor_test(x) returns for the same data"
+        )
+    unknown = [
+        (a, b)
+        for a, b in zip(tests["part_i"], tests["part_j"], strict=True)
+        if (a, b) not in pairs
+    ]
+    if unknown:
+        raise ValueError(
+            f"{name} has pairs that are not pairs of parts of pcor (for example "
+            f"{_listing(unknown)}); pass the test table of the same data and parts"
+        )
+    r = tests["r"].to_numpy(dtype=float)
+    rho = np.array([pairs[(a, b)] for a, b in zip(tests["part_i"], tests["part_j"], strict=True)])
+    if not np.allclose(r, rho, rtol=0.0, atol=1e-8):
+        k = int(np.argmax(~np.isclose(r, rho, rtol=0.0, atol=1e-8)))
+        raise ValueError(
+            f"{name} does not match pcor: for the pair {tests['part_i'].iloc[k]!r}, "
+            f"{tests['part_j'].iloc[k]!r} the table has r = {r[k]:.6g} and pcor has "
+            f"{rho[k]:.6g}; pass pcor and tests computed from the same data and method"
+        )
+
+
+def check_node_data(node_data, name: str, nodes: Sequence) -> dict:
+    """Return ``{node: {attribute: value}}`` from a DataFrame indexed by part or a dict."""
+    if isinstance(node_data, pd.DataFrame):
+        rows = {str(k): row.to_dict() for k, row in node_data.iterrows()}
+    elif isinstance(node_data, dict) and all(isinstance(v, dict) for v in node_data.values()):
+        rows = {str(k): dict(v) for k, v in node_data.items()}
+    else:
+        raise TypeError(
+            f"{name} is a {type(node_data).__name__}; expected a DataFrame indexed by part "
+            "(one column per attribute) or a dict {part: {attribute: value}}"
+        )
+    unknown = [k for k in rows if k not in set(nodes)]
+    if unknown:
+        raise ValueError(
+            f"{name} names parts that are not nodes: {_listing(unknown)}; the nodes are "
+            f"{_listing(list(nodes))}"
+        )
+    return rows
+
+
+def check_node_attribute(nodes: dict, attribute: str, name: str) -> np.ndarray:
+    """Return one float per node of a numeric node attribute that every node has."""
+    lacking = [str(n) for n, data in nodes.items() if attribute not in data]
+    if lacking:
+        known = sorted({k for data in nodes.values() for k in data})
+        raise ValueError(
+            f"{name}={attribute!r} is not an attribute of every node (missing on "
+            f"{_listing(lacking)}); the node attributes are {_listing(known) or 'none'}: "
+            f"choose one of them or pass {name}=None for equal sizes"
+        )
+    try:
+        return np.array([float(data[attribute]) for data in nodes.values()])
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}={attribute!r} names a non-numeric node attribute") from None
+
+
+def check_graph(graph, name: str = "G"):
+    """Return ``graph`` if it is an undirected networkx graph."""
+    import networkx as nx
+
+    if not isinstance(graph, nx.Graph) or graph.is_directed():
+        raise TypeError(
+            f"{name} is a {type(graph).__name__}; expected an undirected networkx Graph, "
+            "e.g. from coda.network(x)"
+        )
+    return graph
+
+
+def check_plot_keywords(kwargs: dict, accepted, *, function: str, target: str) -> None:
+    """Raise a TypeError naming ``function`` if ``kwargs`` has keywords ``target`` rejects.
+
+    ``accepted`` holds the keywords of the one matplotlib call ``target``
+    that a plotting function passes its extra keywords to.
+    """
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"{function}() got unexpected keyword arguments {_listing(unknown)}; its extra "
+            f"keywords go to {target}, which does not accept them: pass properties that "
+            f"{target} takes (see its documentation)"
+        )
+
+
+def check_groups(groups, name: str, n_samples: int) -> list:
+    """Return one group label per sample as a list."""
+    values = groups.tolist() if hasattr(groups, "tolist") else list(groups)
+    if len(values) != n_samples:
+        raise ValueError(
+            f"{name} has {len(values)} labels but x has {n_samples} samples; pass one group "
+            "label per sample (row of x)"
+        )
+    return values
+
+
+def check_square_labels(
+    matrix, name: str, *, what: str = "a parts x parts matrix labelled by the same parts"
+) -> None:
+    """Raise if a labelled square matrix has different row and column labels."""
+    if isinstance(matrix, pd.DataFrame) and not matrix.index.equals(matrix.columns):
+        raise ValueError(
+            f"{name} is a DataFrame whose index and columns differ; pass {what} in the "
+            f"same order on both axes, e.g. {name}.loc[{name}.columns, {name}.columns]"
+        )
+
+
+def check_result_options(options: dict, defaults: dict, seed, result_name: str) -> None:
+    """Raise if options that only apply to raw data were set along with a result."""
+    changed = [k for k, v in options.items() if v != defaults[k]]
+    if seed is not None:
+        changed.append("seed")
+    if changed:
+        raise ValueError(
+            f"{', '.join(changed)}: these options apply to compositional data, not to a "
+            f"{result_name}, which is already estimated; drop them or pass the data instead"
+        )
