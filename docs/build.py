@@ -96,6 +96,15 @@ def _accessor_group(public) -> tuple[str, str, list[str], str] | None:
     return ("accessor", "pandas accessor", names, "coda.accessor") if names else None
 
 
+def _merging_group() -> tuple[str, str, list[str], str] | None:
+    """``coda.merging``, imported on its own (it needs the ``merge`` extra)."""
+    try:
+        merging = importlib.import_module("coda.merging")
+    except ModuleNotFoundError:
+        return None
+    return ("merging", "model merging (coda.merging)", sorted(merging.__all__), "coda.merging")
+
+
 def write_api(dest: Path) -> list[Path]:
     """Write the API reference pages for ``coda.__all__`` into ``dest``."""
     import coda
@@ -105,11 +114,14 @@ def write_api(dest: Path) -> list[Path]:
     extra = _accessor_group(coda.__all__)
     if extra is not None and extra[0] not in {group[0] for group in groups}:
         groups.append(extra)
+    merging = _merging_group()
+    if merging is not None:
+        groups.append(merging)
     dest.mkdir(parents=True, exist_ok=True)
     index = [
         _underline("API reference", "="),
-        "Every public name of ``coda`` (``coda.__all__``), grouped by topic, and",
-        "the classes behind the pandas accessor ``df.coda``. The entries are",
+        "Every public name of ``coda`` (``coda.__all__``), grouped by topic, the",
+        "classes behind the pandas accessor ``df.coda``, and ``coda.merging``. The entries are",
         "generated from the numpydoc docstrings; their examples run as doctests",
         "in the test suite.\n",
         ".. toctree::\n   :hidden:\n",

@@ -372,7 +372,7 @@ def mass_fate(
     Notes
     -----
     For task t and layer l the mass ||tau_t|l||_1 (unweighted) splits into
-    the |tau_t,p| that trimming removed, those kept whose sign equals the
+    the abs(tau_t,p) that trimming removed, those kept whose sign equals the
     elected sign sigma_p (they enter the merge), and those kept with the other
     sign (election drops them). The three sum to ||tau_t|l||_1. With
     ``merge="sum"`` and unit weights, sum_t survives_{t,l} = ||tau_m|l||_1,
@@ -492,14 +492,14 @@ def ownership(
     entry agrees with the elected sign, and tau_m,p the merged entry of
     ``ties_merge`` (before lam). Task t owns
 
-        o_t,p = |tau_m,p| * |hat tau_t,p| / sum_{s in A_p} |hat tau_s,p|
+        o_t,p = abs(tau_m,p) * abs(hat tau_t,p) / sum_{s in A_p} abs(hat tau_s,p)
 
-    for t in A_p and 0 otherwise, so sum_t o_t,p = |tau_m,p| exactly and
+    for t in A_p and 0 otherwise, so sum_t o_t,p = abs(tau_m,p) exactly and
     sum_{t,p in l} o_t,p = ||tau_m|l||_1. Agreeing entries share one sign, so
-    for ``merge="sum"`` o_t,p = |hat tau_t,p|; for ``"mean"`` of the original
-    (divide by |A_p|) o_t,p = |hat tau_t,p| / |A_p|, each agreeing entry's
+    for ``merge="sum"`` o_t,p = abs(hat tau_t,p); for ``"mean"`` of the original
+    (divide by #A_p) o_t,p = abs(hat tau_t,p) / #A_p, each agreeing entry's
     share divided by the number of agreeing tasks; for mergekit's weighted
-    mean it is |hat tau_t,p| / sum_{s in A_p} w_s; for ``"max"`` the largest
+    mean it is abs(hat tau_t,p) / sum_{s in A_p} w_s; for ``"max"`` the largest
     entry is split in proportion to the agreeing magnitudes. tau_m comes from
     ``ties_merge``'s own code, so the totals are its L1 norm up to float64
     summation of float32 values.

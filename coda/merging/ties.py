@@ -314,8 +314,8 @@ def ties_merge(
 
     ``scope="global"`` follows ``merge_utils.py`` of the authors' repository
     (github.com/prateeky2806/ties-merging): tensors sorted by name are flattened
-    and concatenated (d entries); each task keeps every entry with |tau| >= h_t,
-    h_t the r-th smallest |tau_t| with r = d - floor(d K), so floor(d K) + 1
+    and concatenated (d entries); each task keeps every entry with abs(tau) >= h_t,
+    h_t the r-th smallest abs(tau_t) with r = d - floor(d K), so floor(d K) + 1
     entries plus ties at h_t; sigma_p = sign(sum_t hat tau_t,p) and, where that
     is 0, the model-wide majority sign(sum_p sigma_p); "mean" divides the sum of
     agreeing entries by their number (at least 1). Where even the majority is 0,
@@ -326,7 +326,7 @@ def ties_merge(
 
     ``scope="tensor"`` follows mergekit (``sparsify.magnitude`` then
     ``generalized_task_arithmetic`` with ``get_mask``): each tensor of n entries
-    keeps exactly k = max(1, floor(K n)) entries of largest |tau|; among equal
+    keeps exactly k = max(1, floor(K n)) entries of largest abs(tau); among equal
     magnitudes at the cut coda keeps the lowest flat indices (mergekit's
     ``argsort`` and PEFT's ``topk`` leave the choice to torch); sigma_p = +1
     where sum_t w_t hat tau_t,p >= 0 and -1 otherwise (no fallback); "mean" with
@@ -347,12 +347,12 @@ def ties_merge(
       mergekit by the sum of their weights (or not at all without
       ``normalize``), PEFT by their number after weighting, so PEFT equals
       mergekit with weights 1 only;
-    - "max" (original only): sigma_p times the largest agreeing |hat tau|;
+    - "max" (original only): sigma_p times the largest agreeing abs(hat tau);
     - arithmetic dtype: the original runs in float32, mergekit and PEFT in the
       checkpoint's dtype (often bf16); coda always in float32.
 
     Selection is O(n), not a sort: an exact radix selection over the float32
-    bit patterns of |tau_t| (a histogram of the upper 16 bits, then one of the
+    bit patterns of abs(tau_t) (a histogram of the upper 16 bits, then one of the
     lower 16 bits within the bin that holds the cut). With ``scope="tensor"``
     it runs per tensor in compiled code, and one more pass over the tensors
     trims, elects and merges, in blocks spread over threads (the result does
@@ -374,7 +374,7 @@ def ties_merge(
     opens the checkpoints on its worker (paths travel, never arrays), merges
     the tensor with the same code as the local run and returns it. For
     ``scope="global"`` first rounds of one task per tensor return its
-    histograms of |tau_t| and then its vote counts, which are summed on the
+    histograms of abs(tau_t) and then its vote counts, which are summed on the
     client into the thresholds and the majority sign. The client writes the
     merged tensors in the local order with the same writer, so the result,
     returned or written (atomic and sharded), is identical to the local one.
