@@ -260,3 +260,25 @@ def test_describe_errors_before_reading(tmp_path):
         describe(base, [bad, models[1]], density=0.5)
     with pytest.raises(FileNotFoundError):
         describe(tmp_path / "missing.safetensors", models, density=0.5)
+
+
+def test_describe_layer_without_entries_is_nan_not_an_error():
+    # A tensor of shape (0,) (an empty buffer in a state dict) has no
+    # composition: every statistic gives NaN for it, the others are unchanged.
+    rng = np.random.default_rng(3)
+    base = {"a": rng.normal(size=8).astype(np.float32), "e": np.zeros(0, np.float32)}
+    models = [
+        {"a": base["a"] + rng.normal(size=8).astype(np.float32), "e": np.zeros(0, np.float32)}
+        for _ in range(3)
+    ]
+    with_empty = describe(base, models, density=0.5, seed=0)
+    alone = describe({"a": base["a"]}, [{"a": m["a"]} for m in models], density=0.5, seed=0)
+    for name, frame in _frames(with_empty).items():
+        if frame is None:
+            continue
+        rows = frame.index.get_level_values("layer") == "e"
+        assert frame[rows].isna().all().all(), name
+        if name not in ("permutation",):
+            pd.testing.assert_frame_equal(
+                frame[~rows], _frames(alone)[name], check_exact=True, check_names=False
+            )

@@ -184,7 +184,8 @@ def _conflict_frame(facts, pooling, n_tasks, scope, density, subsets, max_subset
                 kept, conflict, values, slots = counts
                 observed = conflict / kept if kept > 0 else np.nan
                 label = ",".join(names[t] for t in subset)
-                rows[layer, m, label] = [observed, _null_conflict(values / slots, m)]
+                null = _null_conflict(values / slots, m) if slots > 0 else np.nan
+                rows[layer, m, label] = [observed, null]
     attrs = _attrs("conflict_curve", pooling, scope, density) | {"max_subsets": max_subsets}
     return _frame(rows, ("observed", "null"), False, attrs, ["layer", "m", "subset"])
 
@@ -354,6 +355,8 @@ def sign_agreement_log_odds(
     is then 4 times the pairwise interaction in +-1 coding. For T = 2 it is
     the plain log odds ratio of the 2x2 table. The pseudocount of 0.5 is that
     of the empirical logit (Haldane's correction): it keeps empty cells finite.
+    A layer where no entry is kept by every task has no table at all: its log
+    odds are NaN, not the 0 that the pseudocount alone would give.
 
     References
     ----------
@@ -392,6 +395,8 @@ def _log_odds(counts: pd.DataFrame, pseudocount: float) -> pd.DataFrame:
     products = logs[:, None, :] * contrasts[None, :, :]
     values = np.array([[fsum(terms) for terms in layer] for layer in products])
     values = values.reshape(len(logs), len(pairs))
+    # A layer without entries has nothing to contrast: NaN, not the prior's 0.
+    values[counts.to_numpy().sum(axis=1) == 0] = np.nan
     frame = pd.DataFrame(values, index=counts.index, columns=pd.Index(pairs, name="part"))
     frame.attrs.update(counts.attrs | {"statistic": "sign_agreement_log_odds"})
     frame.attrs["pseudocount"] = pseudocount

@@ -298,7 +298,13 @@ def _categories_frames(facts, pooling, n_tasks, scope, density) -> EntryCategori
         observed[layer] = sum(_categories(*histogram) for histogram in states)
         entries = sum(int(counts.sum()) for _, counts in states)
         kept = sum(_kept_values(*histogram) for histogram in states)
-        null[layer] = _null_categories(kept / (n_tasks * entries), n_tasks)
+        # A layer without entries has no composition: NaN, as a row of zeros
+        # closes to in _frame.
+        null[layer] = (
+            _null_categories(kept / (n_tasks * entries), n_tasks)
+            if entries
+            else np.zeros(len(CATEGORIES))
+        )
         permuted[layer] = sum(facts[key]["shuffled"] for key in keys)
     attrs = _attrs("entry_categories", pooling, scope, density)
     return EntryCategories(
