@@ -33,7 +33,7 @@ from coda._validation import (
     warn_parts_chunked,
 )
 
-__all__ = ["import_dask", "is_dask", "map_rows"]
+__all__ = ["collection_kind", "import_dask", "is_dask", "map_rows"]
 
 
 def import_dask(module: str = "dask.array"):
@@ -47,7 +47,7 @@ def import_dask(module: str = "dask.array"):
         ) from err
 
 
-def _kind(x) -> str | None:
+def collection_kind(x) -> str | None:
     """``"array"``, ``"frame"`` or None (another dask collection), importing what it needs."""
     module = type(x).__module__
     if module.startswith("dask.array"):
@@ -91,7 +91,7 @@ def map_rows(fn, /, *args, names=("x",), per_row: bool = False, trailing=(), **o
         the same divisions and the columns ``fn`` gives its partitions.
     """
     dask_at = [i for i, a in enumerate(args) if is_dask(a)]
-    kinds = [_kind(args[i]) for i in dask_at]
+    kinds = [collection_kind(args[i]) for i in dask_at]
     for i, kind in zip(dask_at, kinds, strict=True):
         check_dask_collection(args[i], kind, names[i])
     for i, a in enumerate(args):

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from coda._clr_gram import _log_shift, _shifted_log_gram
-from coda._dask import _kind, import_dask
+from coda._dask import collection_kind, import_dask
 from coda._labels import Labels
 from coda._parallel import one_thread
 from coda._validation import (
@@ -61,7 +61,7 @@ class LogMoments:
 
 def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
     """Check a dask array or DataFrame from its metadata; its labels and number of parts."""
-    kind = _kind(x)
+    kind = collection_kind(x)
     check_dask_collection(x, kind, "x")
     d = len(x.columns) if kind == "frame" else int(x.shape[1])
     # A zero-copy stand-in of one row, for the check of the number of parts.

@@ -20,10 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# _data and clr_cov_values are re-exported for the modules that import them from here.
-from coda._clr_gram import _data as _data
 from coda._clr_gram import clr_cov_estimate, composition_parts
-from coda._clr_gram import clr_cov_values as clr_cov_values
 from coda._labels import Labels
 from coda._validation import check_part, check_square
 from coda.bases import ilr_basis

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from coda import _kernels
+from coda._clr_gram import clr_cov_values
 from coda._labels import composition
 from coda._linalg import pcor_from_precision
 from coda._results import GlassoResult
@@ -27,7 +28,6 @@ from coda._validation import (
     check_unused,
     check_varying,
 )
-from coda.covariance import clr_cov_values
 
 __all__ = ["pcor_glasso"]
 

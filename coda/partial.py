@@ -25,16 +25,14 @@ import scipy.linalg
 
 from coda import _kernels
 from coda._clr_gram import ClrCovEstimate, clr_cov_estimate, composition_parts
+from coda._clr_gram import _data as _clr_data
 from coda._dask import is_dask
-from coda._labels import unwrap
 from coda._linalg import pcor_from_precision
 from coda._validation import (
     check_dask_method,
-    check_ddof,
     check_option,
     check_part,
     check_parts,
-    check_shape,
 )
 
 __all__ = ["multiple_r2", "partial_variance", "pcor", "precision"]
@@ -47,9 +45,7 @@ def _data(x, ddof, method):
     """In-memory data for the regularised estimators, which do not accept dask input."""
     if is_dask(x):
         check_dask_method(method, accepted=("exact",))
-    values, labels = unwrap(x)
-    check_shape(values, "x", min_parts=2, min_samples=3)
-    return values, labels, check_ddof(ddof, values.shape[0])
+    return _clr_data(x, ddof, min_samples=3)
 
 
 def _check_rank(cov: ClrCovEstimate) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from coda._clr_gram import _data, clr_cov_values
 from coda._labels import composition
 from coda._validation import (
     check_ddof,
     check_option,
 )
-from coda.covariance import _data, _variation_from_clr_cov, clr_cov, clr_cov_values
+from coda.covariance import _variation_from_clr_cov, clr_cov
 
 __all__ = ["balance_correlation", "proportionality"]
 

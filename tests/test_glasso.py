@@ -12,8 +12,8 @@ from sklearn.covariance import graphical_lasso
 
 import coda
 from coda import _kernels
+from coda._clr_gram import clr_cov_values
 from coda._validation import ConvergenceWarning
-from coda.covariance import clr_cov_values
 from coda.glasso import pcor_glasso
 
 REF = Path(__file__).parent / "reference"

@@ -180,15 +180,6 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
         return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
 
 
-def _ties_global(theta0, taus, density, elect, merge, weights, context=None) -> dict:
-    # The merged task vectors as a dict, for coda.merging.stats.
-    return dict(_global_updates(theta0, taus, density, elect, merge, weights, context))
-
-
-def _ties_tensor(theta0, taus, density, elect, merge, weights, normalize) -> dict:
-    return dict(_tensor_updates(theta0, taus, density, elect, merge, weights, normalize))
-
-
 def _global_updates(theta0, taus, density, elect, merge, weights, context=None):
     """Yield ``(key, tau_m)`` per tensor for ``scope="global"``, given or computing the context."""
     decisions = _decisions(theta0, taus, density, "global", elect, weights, context)
