@@ -361,58 +361,66 @@ def _glasso(s, penalty, w, beta, theta, tol, max_iter):
 
 
 @jit
-def _pcor_bootstrap(y, weights, iu, ju, out, ok):
+def _pcor_bootstrap(sums, mean, n, iu, ju, out, ok):
     """Partial correlations of the pairs ``(iu, ju)`` for a batch of bootstrap resamples.
 
-    ``y`` holds the clr data (centred by column), ``weights[b, r]`` how often
-    resample b draws row r. For each b: the resample's clr covariance
-    ``Gamma_b`` by rank-one updates over its rows (the full square: faster
-    here than the triangle, whose ragged rows vectorise badly), then
-    ``Omega = (Gamma_b + J/D)^{-1} - J/D`` (Erb 2020, the closed form of the
-    pseudo-inverse) inverted in place by Gauss-Jordan elimination, which needs
-    no pivoting for a positive definite matrix, then
-    ``out[b, p] = -Omega_ij / sqrt(Omega_ii Omega_jj)``. ``ok[b]`` is False
-    (and the row NaN) when a pivot is not positive: a singular resample.
-    Everything stays in one D x D buffer in L1/L2 cache; no BLAS call, whose
-    threads would compete with the caller's threads on a small machine.
+    ``sums[b]`` holds resample b's ``sum_r w_br y_r y_r^T`` packed (its upper
+    triangle in the order of ``np.triu_indices(D)``) and ``mean[b]`` its
+    column means, of n rows of centred clr data (one matrix product for all
+    resamples forms them: ``coda.inference._resample_sums``). For each b:
+    ``Gamma_b + J/D`` with ``Gamma_b = (sums_b - n mean_b mean_b^T) / (n - 1)``
+    unpacked into one buffer, then ``Omega = (Gamma_b + J/D)^{-1} - J/D``
+    (Erb 2020, the closed form of the pseudo-inverse) inverted in place by
+    Gauss-Jordan elimination, which needs no pivoting for a positive definite
+    matrix, then ``out[b, p] = -Omega_ij / sqrt(Omega_ii Omega_jj)``.
+    ``ok[b]`` is False (and the row NaN) when a pivot is not positive: a
+    singular resample.
+
+    The buffer is flat with rows padded to whole 8-double SIMD vectors (the
+    padding stays zero), so each row update is one loop without a remainder:
+    at D=50 this halves the time of the plain two-dimensional loops. It stays
+    in L1/L2 cache; no BLAS call, whose threads would compete with the
+    caller's threads on a small machine.
     """
-    n_boot = weights.shape[0]
-    n, d = y.shape
+    n_boot, d = mean.shape
     shift = 1.0 / d
-    a = np.empty((d, d))
-    mean = np.empty(d)
+    s = (d + 7) // 8 * 8
+    a = np.zeros(d * s)
+    pivot_row = np.zeros(s)
+    column = np.empty(d)
     for b in range(n_boot):
-        a[:, :] = 0.0
-        mean[:] = 0.0
-        for r in range(n):
-            w = weights[b, r]
-            if w != 0.0:
-                for i in range(d):
-                    c = w * y[r, i]
-                    mean[i] += c
-                    for j in range(d):
-                        a[i, j] += c * y[r, j]
+        packed = sums[b]
+        m = mean[b]
+        p = 0
         for i in range(d):
-            mean[i] /= n
-        for i in range(d):
-            for j in range(d):
-                a[i, j] = (a[i, j] - n * mean[i] * mean[j]) / (n - 1) + shift
+            for j in range(i, d):
+                v = (packed[p] - n * m[i] * m[j]) / (n - 1) + shift
+                a[i * s + j] = v
+                a[j * s + i] = v
+                p += 1
         good = True
         for k in range(d):
-            pivot = a[k, k]
+            pivot = a[k * s + k]
             if not pivot > 0.0:
                 good = False
                 break
+            # Row k scaled by 1/pivot (its own entry becomes 1/pivot); every
+            # other row i loses column[i] times it, column k first zeroed.
             scale = 1.0 / pivot
-            a[k, k] = 1.0
             for j in range(d):
-                a[k, j] *= scale
+                pivot_row[j] = a[k * s + j] * scale
+            pivot_row[k] = scale
             for i in range(d):
-                if i != k:
-                    f = a[i, k]
-                    a[i, k] = 0.0
-                    for j in range(d):
-                        a[i, j] -= f * a[k, j]
+                column[i] = a[i * s + k]
+                a[i * s + k] = 0.0
+            column[k] = 0.0
+            for i in range(d):
+                f = column[i]
+                row = i * s
+                for j in range(s):
+                    a[row + j] -= f * pivot_row[j]
+            for j in range(d):
+                a[k * s + j] = pivot_row[j]
         ok[b] = good
         for p in range(iu.size):
             if not good:
@@ -420,7 +428,9 @@ def _pcor_bootstrap(y, weights, iu, ju, out, ok):
                 continue
             i = iu[p]
             j = ju[p]
-            rho = -(a[i, j] - shift) / math.sqrt((a[i, i] - shift) * (a[j, j] - shift))
+            rho = -(a[i * s + j] - shift) / math.sqrt(
+                (a[i * s + i] - shift) * (a[j * s + j] - shift)
+            )
             # As coda.pcor: rounding can push |rho| a hair past 1.
             out[b, p] = min(1.0, max(-1.0, rho))
 

@@ -224,26 +224,37 @@ def _t_tests(table, df: int, alternative: str, adjust: str | None):
     return table
 
 
-def _resample_covariances(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Packed covariances ``(B, m (m + 1) / 2)`` of ``y`` with rows repeated ``weights[b]`` times.
+def _resample_sums(y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Packed sums ``(B, m (m + 1) / 2)`` of ``y_r y_r^T`` over rows repeated ``weights[b]`` times.
 
-    The upper triangles, in the order of ``np.triu_indices(m)``.
-
-    ``cov_b = (sum_r w_br y_r y_r^T - n mean_b mean_b^T) / (n - 1)`` with
-    ``mean_b = sum_r w_br y_r / n``: the sums over rows of all products
-    ``y_ri y_rj`` (i <= j) for all resamples are one matrix product
-    ``weights @ products``, done in blocks of pairs to bound memory. ``y``
-    is centred by the caller, so that the subtraction loses no precision.
+    Returns ``(sums, mean)``: the upper triangles of ``sum_r w_br y_r y_r^T``
+    in the order of ``np.triu_indices(m)``, and the column means
+    ``mean_b = sum_r w_br y_r / n`` (B, m). The sums over rows of all
+    products ``y_ri y_rj`` (i <= j) for all resamples are one matrix product
+    ``weights @ products``, done in blocks of pairs to bound memory.
     """
     n, m = y.shape
-    b = weights.shape[0]
     pi, pj = np.triu_indices(m)
     mean = weights @ y / n
-    upper = np.empty((b, pi.size))
+    sums = np.empty((weights.shape[0], pi.size))
     step = max(1, _BATCH_VALUES // n)
     for start in range(0, pi.size, step):
         block = slice(start, start + step)
-        upper[:, block] = weights @ (y[:, pi[block]] * y[:, pj[block]])
+        sums[:, block] = weights @ (y[:, pi[block]] * y[:, pj[block]])
+    return sums, mean
+
+
+def _resample_covariances(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Packed covariances ``(B, m (m + 1) / 2)`` of ``y`` with rows repeated ``weights[b]`` times.
+
+    The upper triangles, in the order of ``np.triu_indices(m)``:
+    ``cov_b = (sum_r w_br y_r y_r^T - n mean_b mean_b^T) / (n - 1)``
+    (:func:`_resample_sums`). ``y`` is centred by the caller, so that the
+    subtraction loses no precision.
+    """
+    n, m = y.shape
+    pi, pj = np.triu_indices(m)
+    upper, mean = _resample_sums(y, weights)
     upper -= n * mean[:, pi] * mean[:, pj]
     upper /= n - 1
     return upper
@@ -267,16 +278,23 @@ def _packed_size(packed: np.ndarray) -> int:
 def _full_pcor(y: np.ndarray, weights: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
     """Pairs of partial correlations of the resamples ``weights`` of clr data ``y``.
 
-    One numba kernel per block of resamples, blocks shared by threads: it
-    forms each resample's covariance and inverts it in cache (measured about
-    twice as fast as a BLAS product for all covariances followed by stacked
-    inverses, which also lets BLAS and numba threads compete for two cores).
+    The sums of products of all resamples come from one BLAS product
+    (:func:`_resample_sums`); a numba kernel per block of resamples, blocks
+    shared by threads, centres and inverts each covariance in cache.
+    Measured at n=200, D=50, 1,000 resamples: the product takes about a
+    quarter of the time the same sums took as rank-one updates inside the
+    kernel, and the kernel's inverses are about three times as fast as
+    numpy's stacked ``inv``.
     """
+    sums, mean = _resample_sums(y, weights)
     out = np.empty((weights.shape[0], iu.size))
     ok = np.empty(weights.shape[0], dtype=np.bool_)
+    n = y.shape[0]
 
     def run(start: int, stop: int) -> None:
-        _kernels._pcor_bootstrap(y, weights[start:stop], iu, ju, out[start:stop], ok[start:stop])
+        _kernels._pcor_bootstrap(
+            sums[start:stop], mean[start:stop], n, iu, ju, out[start:stop], ok[start:stop]
+        )
 
     m = y.shape[1]
     for_row_blocks(run, weights.shape[0], 8 * m * m)
