@@ -26,8 +26,9 @@ def ilr_basis(n_parts: int, /, *, kind: str = "helmert") -> np.ndarray:
         ``"helmert"``: column j (0-based, ``i = j + 1``) is
         :math:`\sqrt{i/(i+1)}\,(1/i, \dots, 1/i, -1, 0, \dots, 0)` with ``i``
         leading entries, the default basis of scikit-bio's ``ilr`` (same
-        signs and column order). ``"pivot"``: pivot coordinates (Hron,
-        Filzmoser and colleagues), column j is
+        signs and column order; R's ``compositions`` negates every
+        column). ``"pivot"``: pivot coordinates (Hron, Filzmoser and
+        colleagues), column j is
         :math:`\sqrt{m/(m+1)}\,(0, \dots, 0, 1, -1/m, \dots, -1/m)` with the 1
         at part j and ``m = D - j - 1``, so the first coordinate contrasts the
         first part with all others.

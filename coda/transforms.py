@@ -333,8 +333,11 @@ def ilr(x, /, *, basis="helmert"):
     Notes
     -----
     The default Helmert basis gives the same coordinates as scikit-bio's
-    ``ilr`` with its default basis. Euclidean distances between ilr
-    coordinates are Aitchison distances.
+    ``ilr`` with its default basis. R's ``compositions::ilr`` (version 2.0)
+    uses the same basis with every column negated (normalised
+    ``contr.helmert``), so its coordinates are the negatives of these:
+    ``basis=-coda.ilr_basis(D)`` reproduces them. Euclidean distances
+    between ilr coordinates are Aitchison distances.
 
     References
     ----------

@@ -518,6 +518,30 @@ def test_agrees_with_skbio_ilr_default_basis(x):
     assert_parts_close(coda.ilr_inv(z), skc.ilr_inv(z), 1e-12)
 
 
+def _r_compositions_basis(d):
+    # R compositions 2.0 gsi.ilrBase(D): t(normalize(t(contr.helmert(D)))).
+    # contr.helmert(D) column j (1-based) holds -1 in rows 1..j and j in row j + 1.
+    helmert = np.zeros((d, d - 1))
+    for j in range(1, d):
+        helmert[:j, j - 1] = -1.0
+        helmert[j, j - 1] = j
+    return helmert / np.linalg.norm(helmert, axis=0)
+
+
+@pytest.mark.parametrize("d", [2, 3, 7])
+def test_r_compositions_default_basis_is_the_negated_helmert_basis(d):
+    # What the ilr docstring tells users of R's compositions::ilr.
+    np.testing.assert_array_equal(np.sign(_r_compositions_basis(d)), -np.sign(coda.ilr_basis(d)))
+    np.testing.assert_allclose(_r_compositions_basis(d), -coda.ilr_basis(d), rtol=0, atol=1e-15)
+    x = np.random.default_rng(d).lognormal(size=(5, d))
+    np.testing.assert_allclose(
+        coda.ilr(x, basis=-coda.ilr_basis(d)),
+        coda.clr(x) @ _r_compositions_basis(d),
+        rtol=0,
+        atol=1e-13,
+    )
+
+
 # ---------------------------------------------------------------------------
 # Numerical care
 
