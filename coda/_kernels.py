@@ -632,126 +632,297 @@ def _top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops):
 
 
 @jit
-def _top_k_mask(magnitude, k, mask):
-    """``mask`` True at exactly the ``k`` largest ``magnitude``, ties to the lowest index."""
-    n = magnitude.size
-    mask[:] = True
-    if k >= n:
-        return
-    models = (magnitude,)
-    counts = np.zeros((1, _TIES_BINS), dtype=np.int64)
-    prefix = np.full(1, -1, dtype=np.int64)
-    ranks = np.empty(1, dtype=np.int64)
-    _top_k_counts(magnitude, models, False, prefix, 0, n, counts)
-    _top_k_prefix(counts, k, prefix, ranks)
-    counts[:, :] = 0
-    _top_k_counts(magnitude, models, False, prefix, 0, n, counts)
-    cuts = np.empty(1, dtype=np.float32)
-    stops = np.empty(1, dtype=np.int64)
-    _top_k_cuts(magnitude, models, False, counts, prefix, ranks, n, cuts, stops)
-    cut, stop = cuts[0], stops[0]
-    for i in range(n):
-        a = abs(magnitude[i])
-        mask[i] = (a > cut) | ((a == cut) & (i < stop))
+def _elect(buf, m, by_count, sigma):
+    """Part of the TIES kernels: ``sigma[:m]`` = the elected signs of ``m`` entries of hat tau_t.
+
+    ``buf[t, :m]`` holds hat tau_t; the election sums over t = 0, 1, ... of
+    hat tau_t (or with ``by_count`` of its sign), from +0.0 as numpy's
+    reduction over axis 0 starts (so -0.0 sums to +0.0), in float32; sigma
+    = +1 where the sum is >= 0, else -1 (mergekit).
+    """
+    zero = np.float32(0.0)
+    for t in range(buf.shape[0]):
+        row = buf[t]
+        if by_count:
+            if t == 0:
+                for i in range(m):
+                    sigma[i] = zero + (np.float32(row[i] > zero) - np.float32(row[i] < zero))
+            else:
+                for i in range(m):
+                    sigma[i] = sigma[i] + (np.float32(row[i] > zero) - np.float32(row[i] < zero))
+        elif t == 0:
+            for i in range(m):
+                sigma[i] = zero + row[i]
+        else:
+            for i in range(m):
+                sigma[i] = sigma[i] + row[i]
+    for i in range(m):
+        sigma[i] = np.float32(1.0) if sigma[i] >= zero else np.float32(-1.0)
+
+
+@jit
+def _decide_chunk(models, cuts, stops, weights, by_count, lo, m, kept, weighted, sigma):
+    """The TIES decisions of entries ``lo:lo + m`` of task vectors ``models``, into buffers.
+
+    ``kept[t, i]``: entry lo + i of task t is kept, |tau_t| > ``cuts[t]`` or
+    equal to it with lo + i < ``stops[t]`` (``_top_k_cuts``);
+    ``weighted[t, i]`` = w_t (tau_t m_t) in float32; ``sigma[i]`` the
+    elected sign (``_elect``).
+    """
+    tie = stops - lo
+    for t in range(len(models)):
+        tau = models[t][lo : lo + m]
+        cut = cuts[t]
+        w = weights[t]
+        mask = kept[t]
+        row = weighted[t]
+        for i in range(m):
+            v = tau[i]
+            a = abs(v)
+            keep = (a > cut) | ((a == cut) & (i < tie[t]))
+            mask[i] = keep
+            row[i] = w * (v * np.float32(keep))
+    _elect(weighted, m, by_count, sigma)
+
+
+@jit
+def _tensor_decide(models, cuts, stops, weights, by_count, start, stop, kept, weighted, sigma):
+    """The TIES decisions of task vectors ``models`` over entries ``start:stop``.
+
+    ``_decide_chunk`` a chunk at a time, copied out to ``kept`` and
+    ``weighted`` (T, n) and ``sigma`` (n,): in one pass, the numpy steps of
+    ``coda.merging._rules._decide`` with the same float32 results.
+    """
+    n_tasks = len(models)
+    mask = np.empty((n_tasks, _TIES_CHUNK), dtype=np.bool_)
+    buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
+    for lo in range(start, stop, _TIES_CHUNK):
+        m = min(lo + _TIES_CHUNK, stop) - lo
+        _decide_chunk(models, cuts, stops, weights, by_count, lo, m, mask, buf, sigma[lo:])
+        for t in range(n_tasks):
+            kept[t, lo : lo + m] = mask[t, :m]
+            weighted[t, lo : lo + m] = buf[t, :m]
+
+
+@jit
+def _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values):
+    """Part of the TIES merge kernels: elect and merge ``m`` entries of hat tau_t.
+
+    ``buf[t, :m]`` holds hat tau_t = w_t (tau_t m_t) (m_t the 0/1 trim mask
+    as float32: a trimmed entry is a signed zero); ``values[:m]`` receives
+    tau_m, with numpy's float32 operations in the same order
+    (``coda.merging._rules``), so the result is bit for bit numpy's. The
+    election sums over t = 0, 1, ... of hat tau_t (or with ``by_count`` of
+    its sign), from +0.0 as numpy's reduction over axis 0 starts (so -0.0
+    sums to +0.0); sigma = +1 where the sum is >= 0, else -1; a_t = 1 where
+    hat tau_t has the sign sigma (zeros never), else 0; the merge sums
+    hat tau_t a_t over t. ``merge`` 0: mean (with ``normalize`` divided by
+    sum_t a_t w_t, plus 1 where that is 0), 1: sum, 2: max (sigma times the
+    largest |hat tau_t a_t|). ``scratch`` is a (3, CHUNK) float32 buffer;
+    ``buf`` is overwritten.
+    """
+    n_tasks = buf.shape[0]
+    zero = np.float32(0.0)
+    votes = scratch[0]
+    acc = scratch[1]
+    divisor = scratch[2]
+    _elect(buf, m, by_count, votes)
+    # Row t becomes hat tau_t a_t, merged as it comes.
+    for t in range(n_tasks):
+        row = buf[t]
+        w = weights[t]
+        if t == 0:
+            for i in range(m):
+                v = row[i]
+                agree = np.float32((votes[i] > zero) & (v > zero) | (votes[i] < zero) & (v < zero))
+                row[i] = v * agree
+                acc[i] = zero + row[i]
+                divisor[i] = zero + agree * w
+        else:
+            for i in range(m):
+                v = row[i]
+                agree = np.float32((votes[i] > zero) & (v > zero) | (votes[i] < zero) & (v < zero))
+                row[i] = v * agree
+                acc[i] = acc[i] + row[i]
+                divisor[i] = divisor[i] + agree * w
+    if merge == 2:
+        # acc becomes the largest |hat tau_t a_t|.
+        first = buf[0]
+        for i in range(m):
+            acc[i] = abs(first[i])
+        for t in range(1, n_tasks):
+            row = buf[t]
+            for i in range(m):
+                acc[i] = max(acc[i], abs(row[i]))
+        for i in range(m):
+            values[i] = acc[i] * votes[i]
+    elif merge == 0 and normalize:
+        for i in range(m):
+            values[i] = acc[i] / (divisor[i] + np.float32(divisor[i] == zero))
+    else:
+        for i in range(m):
+            values[i] = acc[i]
+
+
+@jit
+def _put_merged(base, add, lam, lo, m, values, out):
+    """Part of the TIES merge kernels: ``out[lo:lo + m]`` = theta_0 + lam tau_m, or tau_m.
+
+    With ``add``, ``base`` is theta_0 and the sum is numpy's
+    ``theta_0 + lam * tau_m`` in float32 (product rounded, then the sum).
+    """
+    target = out[lo : lo + m]
+    if add:
+        start = base[lo : lo + m]
+        for i in range(m):
+            target[i] = start[i] + lam * values[i]
+    else:
+        for i in range(m):
+            target[i] = values[i]
 
 
 @jit
 def _tensor_update(
-    base, models, diff, weights, cuts, stops, by_count, merge, normalize, start, stop, out
+    base,
+    models,
+    diff,
+    weights,
+    prefix,
+    by_count,
+    merge,
+    normalize,
+    lam,
+    add,
+    start,
+    stop,
+    out,
+    deferred,
 ):
-    """The merged task vector tau_m of entries ``start:stop`` into ``out[start:stop]``.
+    """The merge of entries ``start:stop`` into ``out``, deferring the boundary entries.
 
-    Trim (keep entry i of task t as ``_top_k_cuts`` decided; with k >= n,
-    cuts 0 and stops n keep all), weigh, elect,
-    and merge the agreeing entries in one pass, with numpy's float32
-    operations in the same order (``coda.merging._rules``), so the result is
-    bit for bit numpy's: hat tau_t = w_t (tau_t m_t), m_t the 0/1 mask as
-    float32 (a trimmed entry becomes a signed zero); the election sums over
-    t = 0, 1, ... of hat tau_t (or with ``by_count`` of its sign), from +0.0
-    as numpy's reduction over axis 0 starts (so -0.0 sums to +0.0); sigma = +1
-    where the sum is >= 0, else -1; a_t = 1 where hat tau_t has the sign
-    sigma (zeros never), else 0; the merge sums hat tau_t a_t over t.
-    ``merge`` 0: mean (with ``normalize`` divided by sum_t a_t w_t, plus 1
-    where that is 0), 1: sum, 2: max (sigma times the largest
-    |hat tau_t a_t|).
+    Trim by the upper 16 bits of the |tau_t| bit patterns alone: entry i of
+    task t is kept when they exceed ``prefix[t]``, the bin of the k-th
+    largest |tau_t| (``_top_k_prefix``; -1 keeps everything), and dropped
+    when they are below it. Those entries are decided exactly as by the
+    k-th largest value itself, so each is merged here (``_elect_merge``) and
+    written (``_put_merged``). An entry with some task's upper bits equal to
+    that task's prefix needs the lower bits and, for ties, the index: its
+    position goes to ``deferred[start:]`` (ascending) and its output, written
+    here with the entry trimmed for that task, is rewritten later by
+    ``_tensor_update_at`` with the exact cuts of ``_boundary_cuts``. Returns
+    the number of deferred positions. This replaces a second histogram pass
+    over the whole tensor with work on the few entries of one bin per task.
     """
     n_tasks = len(models)
-    zero = np.float32(0.0)
     buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
-    votes = np.empty(_TIES_CHUNK, dtype=np.float32)
-    acc = np.empty(_TIES_CHUNK, dtype=np.float32)
-    divisor = np.empty(_TIES_CHUNK, dtype=np.float32)
-    largest = np.empty(_TIES_CHUNK, dtype=np.float32)
+    bits = buf.view(np.uint32)
+    scratch = np.empty((3, _TIES_CHUNK), dtype=np.float32)
+    values = np.empty(_TIES_CHUNK, dtype=np.float32)
+    pending = np.empty(_TIES_CHUNK, dtype=np.bool_)
+    magnitude = np.uint32(0x7FFFFFFF)
+    shift = np.uint32(16)
+    count = 0
     for lo in range(start, stop, _TIES_CHUNK):
         hi = min(lo + _TIES_CHUNK, stop)
         m = hi - lo
-        # Trim and weigh row by row, adding each row to the election sums.
+        pending[:m] = False
         for t in range(n_tasks):
             row = buf[t]
+            word = bits[t]
             _fill_tau(base, models[t], diff, lo, hi, row)
-            cut = cuts[t]
-            tie = stops[t] - lo
+            p = prefix[t]
             w = weights[t]
             for i in range(m):
-                a = abs(row[i])
-                kept = (a > cut) | ((a == cut) & (i < tie))
-                row[i] = w * (row[i] * np.float32(kept))
-            if by_count:
-                if t == 0:
-                    for i in range(m):
-                        votes[i] = zero + (np.float32(row[i] > zero) - np.float32(row[i] < zero))
-                else:
-                    for i in range(m):
-                        votes[i] = votes[i] + (
-                            np.float32(row[i] > zero) - np.float32(row[i] < zero)
-                        )
-            elif t == 0:
-                for i in range(m):
-                    votes[i] = zero + row[i]
-            else:
-                for i in range(m):
-                    votes[i] = votes[i] + row[i]
-        # votes becomes sigma; then row t becomes hat tau_t a_t, merged as it comes.
+                upper = np.int64((word[i] & magnitude) >> shift)
+                pending[i] = pending[i] | (upper == p)
+                row[i] = w * (row[i] * np.float32(upper > p))
+        _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values)
+        _put_merged(base, add, lam, lo, m, values, out)
         for i in range(m):
-            votes[i] = np.float32(1.0) if votes[i] >= zero else np.float32(-1.0)
+            if pending[i]:
+                deferred[start + count] = lo + i
+                count += 1
+    return count
+
+
+@jit
+def _boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops):
+    """Per task, the exact cut of its top k from the deferred entries alone.
+
+    ``positions`` (ascending) holds every entry with some task's upper 16 bits
+    of |tau_t| equal to ``prefix[t]``, so it holds all of task t's entries
+    in that bin; ``ranks[t]`` is the rank of the k-th largest among them.
+    As ``_top_k_cuts``, from a histogram of their lower 16 bits: the k-th
+    largest |tau_t| is ``cuts[t]`` = h, and entry i is kept when
+    |tau_t,i| > h, or equals it and ``i < stops[t]`` (the first entries equal
+    to h in index order, as many as k needs; ``n`` when it needs them all).
+    A task with ``prefix[t] < 0`` keeps everything (cut 0, stop n).
+    """
+    low = np.empty(_TIES_BINS, dtype=np.int64)
+    cut_bits = cuts.view(np.uint32)
+    found = np.empty(positions.size, dtype=np.float32)
+    found_bits = found.view(np.uint32)
+    magnitude = np.uint32(0x7FFFFFFF)
+    shift = np.uint32(16)
+    low_bits = np.uint32(0xFFFF)
+    for t in range(len(models)):
+        stops[t] = n
+        if prefix[t] < 0:
+            cuts[t] = 0.0
+            continue
+        model = models[t]
+        for j in range(positions.size):
+            p = positions[j]
+            found[j] = abs(model[p] - base[p]) if diff else abs(model[p])
+        low[:] = 0
+        for j in range(positions.size):
+            b = found_bits[j] & magnitude
+            if np.int64(b >> shift) == prefix[t]:
+                low[b & low_bits] += 1
+        rest, need = _top_bin(low, ranks[t])
+        cut_bits[t] = (np.uint32(prefix[t]) << shift) | np.uint32(rest)
+        if need != low[rest]:
+            seen = 0
+            for j in range(positions.size):
+                if found[j] == cuts[t]:
+                    seen += 1
+                    if seen == need:
+                        stops[t] = positions[j] + 1
+                        break
+
+
+@jit
+def _tensor_update_at(
+    base, models, diff, weights, cuts, stops, by_count, merge, normalize, lam, add, positions, out
+):
+    """The merge at ``positions`` with the exact cuts, rewriting what ``_tensor_update`` wrote.
+
+    Entry i of task t is kept when |tau_t,i| > ``cuts[t]``, or equals it and
+    ``i < stops[t]`` (``_boundary_cuts``); then the same election and merge.
+    """
+    n_tasks = len(models)
+    buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
+    scratch = np.empty((3, _TIES_CHUNK), dtype=np.float32)
+    values = np.empty(_TIES_CHUNK, dtype=np.float32)
+    for lo in range(0, positions.size, _TIES_CHUNK):
+        hi = min(lo + _TIES_CHUNK, positions.size)
+        m = hi - lo
         for t in range(n_tasks):
             row = buf[t]
+            model = models[t]
+            cut = cuts[t]
+            tie = stops[t]
             w = weights[t]
-            if t == 0:
-                for i in range(m):
-                    v = row[i]
-                    agree = np.float32(
-                        (votes[i] > zero) & (v > zero) | (votes[i] < zero) & (v < zero)
-                    )
-                    row[i] = v * agree
-                    acc[i] = zero + row[i]
-                    divisor[i] = zero + agree * w
-            else:
-                for i in range(m):
-                    v = row[i]
-                    agree = np.float32(
-                        (votes[i] > zero) & (v > zero) | (votes[i] < zero) & (v < zero)
-                    )
-                    row[i] = v * agree
-                    acc[i] = acc[i] + row[i]
-                    divisor[i] = divisor[i] + agree * w
-        target = out[lo:hi]
-        if merge == 2:
-            first = buf[0]
             for i in range(m):
-                largest[i] = abs(first[i])
-            for t in range(1, n_tasks):
-                row = buf[t]
-                for i in range(m):
-                    largest[i] = max(largest[i], abs(row[i]))
-            for i in range(m):
-                target[i] = largest[i] * votes[i]
-        elif merge == 0 and normalize:
-            for i in range(m):
-                target[i] = acc[i] / (divisor[i] + np.float32(divisor[i] == zero))
-        else:
-            for i in range(m):
-                target[i] = acc[i]
+                p = positions[lo + i]
+                v = model[p] - base[p] if diff else model[p]
+                a = abs(v)
+                kept = (a > cut) | ((a == cut) & (p < tie))
+                row[i] = w * (v * np.float32(kept))
+        _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values)
+        for i in range(m):
+            p = positions[lo + i]
+            out[p] = base[p] + lam * values[i] if add else values[i]
 
 
 _FACTS_CHUNK = 2048
@@ -783,14 +954,34 @@ def _lanes_sum(x, m):
 
 @jit
 def _merge_facts(
-    taus, kept, weighted, sigma, weights, merge, ternary, start, stop, counts, merged, fate, owned
+    taus,
+    kept,
+    weighted,
+    sigma,
+    weights,
+    merge,
+    ternary,
+    start,
+    stop,
+    counts,
+    merged,
+    fate,
+    owned,
+    decide,
+    cuts,
+    stops,
+    by_count,
 ):
     """The per-tensor quantities of the merge statistics over entries ``start:stop``.
 
     Inputs are the T task vectors and the TIES decisions of one tensor
     (``coda.merging._rules._decisions``): trim masks ``kept`` and trimmed,
     weighted values hat tau_t (``weighted``), both (T, n), and the elected
-    signs ``sigma``. a_t = 1 where hat tau_t has the sign + (sigma > 0) or -
+    signs ``sigma``. With ``decide`` these are not read (pass empty arrays):
+    each chunk's decisions of ``scope="tensor"`` are made here instead, as
+    ``_tensor_decide`` makes them (``cuts``, ``stops`` from ``_top_k_cuts``,
+    ``by_count`` for ``elect="count"``), so they never go to memory.
+    a_t = 1 where hat tau_t has the sign + (sigma > 0) or -
     (otherwise), zeros never. Per entry:
 
     - with ``ternary``, ``counts[c]`` += 1 for the entry's base-3 code
@@ -823,9 +1014,18 @@ def _merge_facts(
     scale = np.empty(_FACTS_CHUNK, dtype=np.float64)
     parts = np.empty((3, _FACTS_CHUNK), dtype=np.float64)
     shares = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.float32)
+    kept_c = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.bool_)
+    hat_c = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.float32)
+    sigma_c = np.empty(_FACTS_CHUNK, dtype=np.float32)
     for lo in range(start, stop, _FACTS_CHUNK):
         m = min(lo + _FACTS_CHUNK, stop) - lo
-        sigma_c = sigma[lo : lo + m]
+        if decide:
+            _decide_chunk(taus, cuts, stops, weights, by_count, lo, m, kept_c, hat_c, sigma_c)
+        else:
+            for t in range(n_tasks):
+                kept_c[t, :m] = kept[t, lo : lo + m]
+                hat_c[t, :m] = weighted[t, lo : lo + m]
+            sigma_c[:m] = sigma[lo : lo + m]
         for j in range(m):
             code[j] = 0
             acc[j] = zero
@@ -836,8 +1036,8 @@ def _merge_facts(
         power = 1
         for t in range(n_tasks):
             tau_t = taus[t][lo : lo + m]
-            kept_t = kept[t, lo : lo + m]
-            hat_t = weighted[t, lo : lo + m]
+            kept_t = kept_c[t]
+            hat_t = hat_c[t]
             share_t = shares[t]
             w = weights[t]
             for j in range(m):

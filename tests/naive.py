@@ -428,7 +428,7 @@ def merge_facts(taus, kept, weighted, sigma, weights, merge):
 
 
 # ---------------------------------------------------------------------------
-# _top_k_counts, _top_k_prefix, _top_k_cuts, _top_k_mask and _tensor_update,
+# _top_k_counts, _top_k_prefix, _top_k_cuts, _tensor_decide and _tensor_update,
 # coda/_kernels.py (ties_merge(scope="tensor")): histograms by np.bincount of
 # the bit patterns, the top k by a stable full sort (ties to the lowest
 # index), and the merge as whole-array numpy operations on the (T, n) stack,
@@ -469,9 +469,8 @@ def kth_largest(magnitude, k):
     return np.sort(np.abs(np.asarray(magnitude, dtype=np.float32)))[::-1][k - 1]
 
 
-def tensor_update(base, models, diff, density, elect, merge, weights, normalize):
-    """tau_m of one tensor: mergekit's TIES written as numpy passes over the (T, n) stack."""
-    taus = task_vector_stack(base, models, diff)
+def tensor_decisions(taus, density, elect, weights):
+    """(kept, weighted, sigma) of mergekit's TIES on the (T, n) float32 task vectors."""
     n = taus.shape[1]
     weights = np.asarray(weights, dtype=np.float32)
     k = max(1, int(density * n))
@@ -479,6 +478,14 @@ def tensor_update(base, models, diff, density, elect, merge, weights, normalize)
     weighted = np.stack([w * (tau * m) for w, tau, m in zip(weights, taus, kept, strict=True)])
     sums = weighted.sum(axis=0) if elect == "mass" else np.sign(weighted).sum(axis=0)
     sigma = np.where(sums >= 0, np.float32(1.0), np.float32(-1.0))
+    return kept, weighted, sigma
+
+
+def tensor_update(base, models, diff, density, elect, merge, weights, normalize):
+    """tau_m of one tensor: mergekit's TIES written as numpy passes over the (T, n) stack."""
+    taus = task_vector_stack(base, models, diff)
+    weights = np.asarray(weights, dtype=np.float32)
+    _, weighted, sigma = tensor_decisions(taus, density, elect, weights)
     positive = sigma > 0
     agree = ((weighted > 0) & positive) | ((weighted < 0) & ~positive)
     selected = weighted * agree

@@ -255,7 +255,8 @@ def test_precision_matches_twin(d):
 
 
 # ---------------------------------------------------------------------------
-# _top_k_counts, _top_k_prefix, _top_k_cuts, _top_k_mask and _tensor_update
+# _top_k_counts, _top_k_prefix, _top_k_cuts, _tensor_decide, _tensor_update,
+# _boundary_cuts and _tensor_update_at
 # (ties_merge, scope="tensor"): compared bit for bit with the numpy twins.
 
 
@@ -350,17 +351,27 @@ def test_top_k_cuts_keep_the_twins_entries(kind, n, n_tasks, density):
             assert cuts[t] == naive.kth_largest(taus[t], k)
 
 
-@pytest.mark.parametrize(
-    ("kind", "n"), [("normal", 1), ("normal", 2), ("normal", 999), ("ties", 999), ("zeros", 64)]
-)
-@pytest.mark.parametrize("k", [1, 2, 100, 998, 999, 5000])
-def test_top_k_mask_matches_twin(kind, n, k):
-    _, (model,) = _ties_inputs(kind, n, 1, 13)
-    magnitude = _readonly(np.abs(model))
-    mask = np.empty(n, dtype=np.bool_)
-    _kernels._top_k_mask(magnitude, k, mask)
-    assert_array_equal(mask, naive.top_k_mask(magnitude, k))
-    assert mask.sum() == min(k, n)
+@pytest.mark.parametrize(("kind", "n", "n_tasks"), TIES_CASES, ids=str)
+@pytest.mark.parametrize("elect", ["mass", "count"])
+@pytest.mark.parametrize("density", [0.2, 1.0])
+def test_tensor_decide_matches_twin_bit_for_bit(kind, n, n_tasks, elect, density):
+    base, models = _ties_inputs(kind, n, n_tasks, 15)
+    taus = naive.task_vector_stack(base, models, True)
+    models = tuple(_readonly(t) for t in taus)
+    weights = np.array([0.5, -1.0, 1.0, 2.0, 0.3][:n_tasks], dtype=np.float32)
+    cuts, stops = _select(models[0], models, False, max(1, int(density * n)))
+    kept = np.zeros((n_tasks, n), dtype=bool)
+    weighted = np.full((n_tasks, n), np.nan, dtype=np.float32)
+    sigma = np.full(n, np.nan, dtype=np.float32)
+    middle = min(n, 2048 + 5)
+    for start, stop in [(middle, n), (0, middle)]:
+        _kernels._tensor_decide(
+            models, cuts, stops, weights, elect == "count", start, stop, kept, weighted, sigma
+        )
+    expected = naive.tensor_decisions(taus, density, elect, weights)
+    assert_array_equal(kept, expected[0])
+    assert_array_equal(weighted.view(np.uint32), expected[1].view(np.uint32))
+    assert_array_equal(sigma.view(np.uint32), expected[2].view(np.uint32))
 
 
 def _weights(n_tasks, kind):
@@ -395,15 +406,69 @@ def test_tensor_update_matches_twin_bit_for_bit(
             taus = naive.task_vector_stack(base, models, True)
             inputs = _readonly(taus[0]), tuple(_readonly(t) for t in taus)
         k = max(1, int(density * n))
-        cuts, stops = _select(*inputs, diff, k)
-        out = np.full(n, np.nan, dtype=np.float32)
         by_count, code = elect == "count", ("mean", "sum", "max").index(merge)
-        # Two blocks, the second not on a chunk boundary: blocks are independent.
-        middle = min(n, 2048 + 5)
-        for start, stop in [(middle, n), (0, middle)]:
-            _kernels._tensor_update(
-                *inputs, diff, weights, cuts, stops, by_count, code, normalize, start, stop, out
-            )
+        add = diff and weighting == "mixed"  # theta_0 + lam tau_m written by the kernels
+        lam = np.float32(0.7)
+        out = _merge_by_kernels(*inputs, diff, k, weights, by_count, code, normalize, lam, add)
         expected = naive.tensor_update(*inputs, diff, density, elect, merge, weights, normalize)
+        if add:
+            expected = inputs[0] + lam * expected
         assert out.dtype == np.float32
         assert_array_equal(out.view(np.uint32), expected.view(np.uint32))
+
+
+def _merge_by_kernels(base, models, diff, k, weights, by_count, code, normalize, lam, add):
+    """The merge as coda.merging._rules._tensor_update runs the kernels, serially.
+
+    Also checks that the cuts from the deferred entries alone equal those of
+    the two full histogram passes (``_select``).
+    """
+    n_tasks, n = len(models), models[0].size
+    prefix = np.full(n_tasks, -1, dtype=np.int64)
+    ranks = np.zeros(n_tasks, dtype=np.int64)
+    if k < n:
+        counts = np.zeros((n_tasks, 1 << 16), dtype=np.int64)
+        _kernels._top_k_counts(base, models, diff, prefix, 0, n, counts)
+        _kernels._top_k_prefix(counts, k, prefix, ranks)
+    out = np.full(n, np.nan, dtype=np.float32)
+    deferred = np.full(n, -1, dtype=np.int64)
+    rule = (weights, prefix, by_count, code, normalize, lam, add)
+    # Two blocks, the second not on a chunk boundary: blocks are independent.
+    middle = min(n, 2048 + 5)
+    found = {}
+    for start, stop in [(middle, n), (0, middle)]:
+        found[start] = _kernels._tensor_update(
+            base, models, diff, *rule, start, stop, out, deferred
+        )
+    positions = np.concatenate([deferred[s : s + found[s]] for s in sorted(found)])
+    assert np.all(np.diff(positions) > 0)
+    cuts = np.zeros(n_tasks, dtype=np.float32)
+    stops = np.full(n_tasks, n, dtype=np.int64)
+    if positions.size:
+        _kernels._boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
+        _kernels._tensor_update_at(
+            base,
+            models,
+            diff,
+            weights,
+            cuts,
+            stops,
+            by_count,
+            code,
+            normalize,
+            lam,
+            add,
+            positions,
+            out,
+        )
+        expected_cuts, expected_stops = _select(base, models, diff, k)
+        assert_array_equal(cuts.view(np.uint32), expected_cuts.view(np.uint32))
+        # A stop anywhere past the last tie needed keeps the same entries.
+        taus = np.abs(naive.task_vector_stack(base, models, diff))
+        for t in range(n_tasks):
+            ties = np.flatnonzero(taus[t] == cuts[t])
+            assert np.array_equal(ties < stops[t], ties < expected_stops[t])
+    else:
+        # Nothing at a boundary: every task keeps all, or its bin held no entry it needed.
+        assert (prefix < 0).all()
+    return out

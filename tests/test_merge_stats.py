@@ -383,6 +383,30 @@ def test_merge_facts_matches_twin(scope, merge, normalize, n_tasks, n):
     assert_allclose(owned, want[3], rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("elect", ["mass", "count"])
+@pytest.mark.parametrize(("merge", "normalize"), [("mean", True), ("sum", True), ("max", True)])
+@pytest.mark.parametrize(("n_tasks", "n"), [(2, 1), (3, 7), (5, 2500), (8, 5000)])
+def test_merge_facts_deciding_in_the_kernel_equals_decisions_given(
+    elect, merge, normalize, n_tasks, n
+):
+    from coda.merging._rules import _flat_tensors, _tensor_cuts
+
+    rng = np.random.default_rng(n_tasks * 100 + n)
+    taus, _, _, _, weights = _decided(rng, n_tasks, n)
+    # The decisions by numpy (a stable sort for the top k), handed to the kernel.
+    kept, weighted, sigma = naive.tensor_decisions(np.stack(taus), 0.3, elect, weights)
+    given = _facts._merge_facts(taus, kept, weighted, sigma, weights, "tensor", merge, normalize)
+    cuts, stops = _tensor_cuts(_flat_tensors(taus), 0.3)
+    decide = (cuts, stops, elect == "count")
+    fused = _facts._merge_facts(
+        taus, None, None, None, weights, "tensor", merge, normalize, decide
+    )
+    assert_array_equal(fused[0], given[0])
+    assert_array_equal(fused[1].view(np.uint32), given[1].view(np.uint32))
+    assert_array_equal(fused[2], given[2])
+    assert_array_equal(fused[3], given[3])
+
+
 def test_merge_facts_block_sums_do_not_depend_on_threads():
     import numba
 
@@ -450,4 +474,6 @@ def test_merged_update_is_ties_merge_bit_for_bit(seed, scope, merge, elect):
 
 def test_merge_facts_pass_with_disable_jit():
     """Re-run the kernel's tests with numba's JIT off, so its lines run as Python."""
-    naive.run_without_jit(__file__, "merge_facts_matches_twin or sign_states")
+    naive.run_without_jit(
+        __file__, "merge_facts_matches_twin or sign_states or deciding_in_the_kernel"
+    )

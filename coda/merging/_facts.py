@@ -21,6 +21,7 @@ import numpy as np
 from coda import _kernels
 from coda._parallel import for_row_blocks
 from coda.merging._rules import _decisions as _tie_decisions
+from coda.merging._rules import _flat_tensors, _tensor_cuts
 
 #: Up to this many tasks the kernel counts the 3^T sign combinations in a
 #: histogram of base-3 codes (3^10 = 59,049 bins); beyond, np.unique does.
@@ -50,7 +51,7 @@ def _sign_states(histogram, tensors, kept) -> tuple[np.ndarray, np.ndarray]:
     ``histogram`` counts the base-3 codes (:func:`_merge_facts`); None (more
     than ``_TERNARY_TASKS`` tasks) counts the distinct columns of the states.
     """
-    n_tasks = kept.shape[0]
+    n_tasks = len(tensors)
     if histogram is None:
         states, counts = np.unique(_sign_codes(tensors, kept), axis=1, return_counts=True)
         return states.T, counts
@@ -133,19 +134,31 @@ def _merge_code(scope: str, merge: str, normalize: bool) -> int:
     return 0 if merge == "mean" and normalize else 1
 
 
-def _merge_facts(tensors, kept, weighted, sigma, weights, scope, merge, normalize) -> tuple:
+def _merge_facts(
+    tensors, kept, weighted, sigma, weights, scope, merge, normalize, decide=None
+) -> tuple:
     """``(histogram, merged, fate, owned)`` of one tensor (see :func:`coda._kernels._merge_facts`).
 
     ``histogram`` (3^T,) counts the entries of each base-3 sign code, or is
     None beyond ``_TERNARY_TASKS`` tasks; ``merged`` (n,) float32 is tau_m,
     bit for bit that of ``ties_merge``; ``fate`` (T, 3) and ``owned`` (T,)
-    are float64.
+    are float64. With ``decide = (cuts, stops, by_count)`` (``scope="tensor"``,
+    :func:`coda.merging._rules._tensor_cuts`) the kernel makes the decisions
+    itself, chunk by chunk, and ``kept``, ``weighted`` and ``sigma`` are None.
     """
-    n_tasks, n = kept.shape
+    n_tasks, n = len(tensors), np.size(tensors[0])
     taus = tuple(_read_only(tau) for tau in tensors)
-    kept = np.ascontiguousarray(kept, dtype=bool)
-    weighted = np.ascontiguousarray(weighted, dtype=np.float32)
-    sigma = np.ascontiguousarray(sigma, dtype=np.float32)
+    if decide is None:
+        kept = np.ascontiguousarray(kept, dtype=bool)
+        weighted = np.ascontiguousarray(weighted, dtype=np.float32)
+        sigma = np.ascontiguousarray(sigma, dtype=np.float32)
+        decide = np.zeros(0, np.float32), np.zeros(0, np.int64), False
+        fused = False
+    else:
+        kept = np.zeros((n_tasks, 0), dtype=bool)
+        weighted = np.zeros((n_tasks, 0), dtype=np.float32)
+        sigma = np.zeros(0, dtype=np.float32)
+        fused = True
     weights = np.ascontiguousarray(weights, dtype=np.float32)
     ternary = n_tasks <= _TERNARY_TASKS
     merged = np.empty(n, dtype=np.float32)
@@ -172,6 +185,8 @@ def _merge_facts(tensors, kept, weighted, sigma, weights, scope, merge, normaliz
             merged,
             fate,
             owned,
+            fused,
+            *decide,
         )
         parts[start] = fate, owned
 
@@ -214,6 +229,26 @@ def _pattern_counts(states: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.bincount(codes, weights=counts[everywhere], minlength=2**n_tasks)
 
 
+def _facts_decisions(theta0, taus, density, scope, elect, weights, context):
+    """Yield ``(key, kept, weighted, sigma, decide)`` per tensor, in ``_decisions``' order.
+
+    For ``scope="tensor"`` with at most ``_TERNARY_TASKS`` tasks only the cuts
+    are computed here (``decide``): the facts kernel makes the decisions in
+    cache, chunk by chunk, instead of writing the (T, n) masks and weighted
+    vectors to memory and reading them back. Otherwise the decisions of
+    :func:`coda.merging._rules._decisions` and ``decide`` None.
+    """
+    if scope == "tensor" and len(taus) <= _TERNARY_TASKS:
+        for key in theta0:
+            cuts, stops = _tensor_cuts(_flat_tensors([tau[key] for tau in taus]), density)
+            yield key, None, None, None, (cuts, stops, elect == "count")
+        return
+    for key, kept, weighted, sigma in _tie_decisions(
+        theta0, taus, density, scope, elect, weights, context
+    ):
+        yield key, kept, weighted, sigma, None
+
+
 def _facts(
     theta0,
     taus,
@@ -242,14 +277,15 @@ def _facts(
     if weights is None:
         weights = np.ones(len(taus), dtype=np.float32)
     facts = {}
-    for key, kept, weighted, sigma in _tie_decisions(
+    for key, kept, weighted, sigma, decide in _facts_decisions(
         theta0, taus, density, scope, elect, weights, context
     ):
         tensors = [tau[key].ravel() for tau in taus]
         histogram, _merged, fate, owned = _merge_facts(
-            tensors, kept, weighted, sigma, weights, scope, merge, normalize
+            tensors, kept, weighted, sigma, weights, scope, merge, normalize, decide
         )
-        fact = {"states": _sign_states(histogram, tensors, kept), "fate": fate, "owned": owned}
+        states = _sign_states(histogram, tensors, kept)
+        fact = {"states": states, "fate": fate, "owned": owned}
         if rng is not None:
             fact["shuffled"] = _shuffled_categories(*fact["states"], n_permutations, rng)
         facts[key] = fact

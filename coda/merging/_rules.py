@@ -9,12 +9,13 @@ scope's model-wide quantities (thresholds and majority sign, the "context")
 come from :func:`_context_of` and can be handed in, so that one layer or one
 tensor is decided as in the whole model.
 
-The merge of ``scope="tensor"`` takes the same decisions in compiled code,
-fused with the merge itself (:func:`_tensor_update`): the same top-k masks
-(:func:`_top_k_mask` and the merge share the radix selection of
-:mod:`coda._kernels`) and the same float32 operations in the same order, so
-its result is bit for bit that of the numpy merge of :func:`_decisions`
-(``tests/test_kernels.py`` checks it against a numpy twin).
+For ``scope="tensor"`` both run in compiled code (:mod:`coda._kernels`):
+the decisions (:func:`_tensor_decisions`) and the merge fused with them
+(:func:`_tensor_update`) select the top k by the same radix counts of the
+float32 bit patterns and use the same float32 operations in numpy's order,
+so the merge is bit for bit that of the numpy merge of the decisions
+(``tests/test_kernels.py`` checks both against a numpy twin, and
+``tests/test_ties.py`` the two against each other).
 """
 
 from __future__ import annotations
@@ -37,19 +38,6 @@ def _read_only(values: np.ndarray) -> np.ndarray:
     view = values.view()
     view.flags.writeable = False
     return view
-
-
-def _top_k_mask(magnitude: np.ndarray, k: int) -> np.ndarray:
-    """Mask of exactly ``k`` largest entries of a flat array, ties to the lowest index.
-
-    An O(n) radix selection on the float32 bit patterns, no sort and no
-    partition (:func:`coda._kernels._top_k_mask`); the fused merge of
-    :func:`_tensor_update` keeps the same entries.
-    """
-    magnitude = _read_only(np.ascontiguousarray(magnitude, dtype=np.float32).ravel())
-    mask = np.empty(magnitude.size, dtype=bool)
-    _kernels._top_k_mask(magnitude, k, mask)
-    return mask
 
 
 # Each thread's histograms, reused from tensor to tensor: fresh arrays per
@@ -94,23 +82,35 @@ def _counts(base, models: tuple, diff: bool, prefix: np.ndarray, n: int) -> np.n
 
 
 def _tensor_update(
-    base, models: list, density: float, elect: str, merge: str, weights, normalize, check=None
+    base,
+    models: list,
+    density: float,
+    elect: str,
+    merge: str,
+    weights,
+    normalize,
+    check=None,
+    lam=None,
 ):
     """The merged task vector tau_m (flat, float32) of one tensor for ``scope="tensor"``.
 
     ``models`` holds the T fine-tuned tensors and ``base`` theta_0, or, with
     ``base`` None, ``models`` holds the T task vectors; all flat float32, only
-    read. The same decisions as :func:`_decide` (the top-k entries of
-    :func:`_top_k_mask`, sigma = +1 where the weighted sum is >= 0) and the
-    same float32 result as the numpy merge, in three passes over the inputs
-    (:mod:`coda._kernels`): two histograms of the bit patterns of |tau_t| and
-    one fused pass that trims, weighs, elects and merges, each in blocks of
-    entries spread over threads (the result does not depend on the number of
-    threads).
+    read. The same decisions as :func:`_tensor_decisions` (the top-k
+    entries, sigma = +1 where the weighted sum is >= 0) and the
+    same float32 result as the numpy merge, in two passes over the inputs
+    (:mod:`coda._kernels`): a histogram of the upper 16 bits of the bit
+    patterns of |tau_t|, which places each task's k-th largest in one bin,
+    then one fused pass that trims, weighs, elects and merges every entry
+    outside those bins and lists the others, which are then settled exactly
+    (``_boundary_cuts``, ``_tensor_update_at``). Both passes run in blocks of
+    entries spread over threads (the result does not depend on the number
+    of threads). With ``lam`` (and ``base``), the result is the merged
+    tensor theta_0 + lam tau_m itself, as ``_sources._finish`` would add it.
 
     ``check`` (for inputs not yet checked finite) is called before anything
     is merged when a |tau_t| is inf or NaN, or always when every entry is
-    kept (the histograms are then skipped); it raises for non-finite inputs.
+    kept (the histogram is then skipped); it raises for non-finite inputs.
     A task vector that overflows float32 from finite inputs is merged as
     numpy would.
     """
@@ -119,31 +119,53 @@ def _tensor_update(
     base = _read_only(base) if diff else models[0]
     n_tasks, n = len(models), models[0].size
     k = max(1, int(density * n))
-    cuts = np.zeros(n_tasks, dtype=np.float32)
-    stops = np.full(n_tasks, n, dtype=np.int64)
+    prefix = np.full(n_tasks, -1, dtype=np.int64)
+    ranks = np.zeros(n_tasks, dtype=np.int64)
     if k < n:
-        prefix = np.full(n_tasks, -1, dtype=np.int64)
         upper = _counts(base, models, diff, prefix, n)
         # Upper bits from 0x7F80 on: |tau| is inf or NaN.
         if check is not None and upper[:, _NOT_FINITE:].any():
             check()
-        ranks = np.empty(n_tasks, dtype=np.int64)
         _kernels._top_k_prefix(upper, k, prefix, ranks)
-        low = _counts(base, models, diff, prefix, n)
-        _kernels._top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops)
     elif check is not None:
         check()
     weights = np.asarray(weights, dtype=np.float32)
     by_count = elect == "count"
     code = ("mean", "sum", "max").index(merge)
+    add = lam is not None and diff
+    lam = np.float32(0.0 if lam is None else lam)
     out = np.empty(n, dtype=np.float32)
+    # Pages of the position list are touched only where positions are written.
+    deferred = np.empty(n if k < n else 0, dtype=np.int64)
+    found = {}
+    rule = (weights, prefix, by_count, code, normalize, lam, add)
 
     def run(start: int, stop: int) -> None:
-        _kernels._tensor_update(
-            base, models, diff, weights, cuts, stops, by_count, code, normalize, start, stop, out
+        found[start] = _kernels._tensor_update(
+            base, models, diff, *rule, start, stop, out, deferred
         )
 
     for_row_blocks(run, n, 4 * (n_tasks + 1))
+    if any(found.values()):
+        positions = np.concatenate([deferred[s : s + found[s]] for s in sorted(found)])
+        cuts = np.zeros(n_tasks, dtype=np.float32)
+        stops = np.full(n_tasks, n, dtype=np.int64)
+        _kernels._boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
+        _kernels._tensor_update_at(
+            base,
+            models,
+            diff,
+            weights,
+            cuts,
+            stops,
+            by_count,
+            code,
+            normalize,
+            lam,
+            add,
+            positions,
+            out,
+        )
     return out
 
 
@@ -290,20 +312,68 @@ def _global_context(taus, keys: list[str], density: float, elect: str, weights) 
 
 def _decide(tensors: list, density: float, scope: str, elect: str, weights, context):
     """``(kept, weighted, sigma)`` of one tensor; ``context`` as :func:`_global_context`."""
-    if scope == "global":
-        thresholds, majority = context
-        kept = _trim_global(tensors, thresholds)
-    else:
-        k = max(1, int(density * tensors[0].size))
-        kept = np.stack([_top_k_mask(np.abs(tau.ravel()), k) for tau in tensors])
+    if scope == "tensor":
+        return _tensor_decisions(tensors, density, elect, weights)
+    thresholds, majority = context
+    kept = _trim_global(tensors, thresholds)
     weighted = _weigh(tensors, weights, kept)
-    sums = _elect_sums(weighted, elect)
-    if scope == "global":
-        votes = np.sign(sums).astype(np.float32)
-        sigma = np.where(votes == 0, majority, votes)
-    else:
-        # mergekit get_mask: sigma = +1 where the sum is >= 0.
-        sigma = np.where(sums >= 0, np.float32(1.0), np.float32(-1.0))
+    votes = np.sign(_elect_sums(weighted, elect)).astype(np.float32)
+    sigma = np.where(votes == 0, majority, votes)
+    return kept, weighted, sigma
+
+
+def _flat_tensors(tensors: list) -> tuple:
+    """The T task vectors of one tensor as a tuple of flat read-only views, for the kernels."""
+    return tuple(_read_only(np.ravel(tau)) for tau in tensors)
+
+
+def _tensor_cuts(models: tuple, density: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(cuts, stops)`` of each task's top k = max(1, floor(K n)) entries (``_top_k_cuts``).
+
+    Entry i of task t is kept when |tau_t,i| > ``cuts[t]``, or equals it and
+    ``i < stops[t]``: exactly k entries, ties to the lowest index. An exact
+    radix selection on the float32 bit patterns (two histogram passes of
+    ``_kernels._top_k_counts``), no sort; ``models`` as :func:`_flat_tensors`.
+    """
+    n_tasks, n = len(models), models[0].size
+    k = max(1, int(density * n))
+    cuts = np.zeros(n_tasks, dtype=np.float32)
+    stops = np.full(n_tasks, n, dtype=np.int64)
+    if k < n:
+        prefix = np.full(n_tasks, -1, dtype=np.int64)
+        ranks = np.empty(n_tasks, dtype=np.int64)
+        _kernels._top_k_prefix(_counts(models[0], models, False, prefix, n), k, prefix, ranks)
+        low = _counts(models[0], models, False, prefix, n)
+        _kernels._top_k_cuts(models[0], models, False, low, prefix, ranks, n, cuts, stops)
+    return cuts, stops
+
+
+def _tensor_decisions(tensors: list, density: float, elect: str, weights):
+    """``(kept, weighted, sigma)`` of one tensor for ``scope="tensor"`` (mergekit).
+
+    Exactly k = max(1, floor(K n)) entries of largest |tau_t| per task, ties
+    to the lowest index (radix selection: ``_kernels._top_k_counts`` twice
+    and ``_top_k_cuts``); then one pass
+    (``_kernels._tensor_decide``) writes the masks, the trimmed weighted
+    task vectors w_t (tau_t m_t) and sigma = +1 where their (weighted, or
+    with ``elect="count"`` sign) sum is >= 0, else -1, in float32 as numpy
+    computes them, in blocks spread over threads.
+    """
+    models = _flat_tensors(tensors)
+    n_tasks, n = len(models), models[0].size
+    cuts, stops = _tensor_cuts(models, density)
+    weights = np.asarray(weights, dtype=np.float32)
+    kept = np.empty((n_tasks, n), dtype=bool)
+    weighted = np.empty((n_tasks, n), dtype=np.float32)
+    sigma = np.empty(n, dtype=np.float32)
+    by_count = elect == "count"
+
+    def run(start: int, stop: int) -> None:
+        _kernels._tensor_decide(
+            models, cuts, stops, weights, by_count, start, stop, kept, weighted, sigma
+        )
+
+    for_row_blocks(run, n, 9 * n_tasks + 4)
     return kept, weighted, sigma
 
 

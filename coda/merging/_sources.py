@@ -134,6 +134,11 @@ def _finish(merged, theta0, lam: float, metadata: dict, out, max_shard_bytes):
     # theta = theta_0 + lam * tau_m, in float32.
     lam = np.float32(lam)
     tensors = ((key, theta0[key] + lam * update) for key, update in merged)
+    return _emit(tensors, theta0, metadata, out, max_shard_bytes)
+
+
+def _emit(tensors, theta0, metadata: dict, out, max_shard_bytes):
+    """Write the merged ``(key, theta)`` pairs to ``out``, or return them in ``theta0``'s order."""
     if out is not None:
         return write_checkpoint(tensors, out, metadata=metadata, max_shard_bytes=max_shard_bytes)
     result = dict(tensors)
@@ -190,7 +195,7 @@ class _Tensors(Mapping):
 
 @contextlib.contextmanager
 def _tensor_inputs(base, models):
-    """Yield ``(theta0, metadata)`` of checkpoints for :func:`_file_updates`, after checks.
+    """Yield ``(theta0, metadata)`` of checkpoints for :func:`_file_merges`, after checks.
 
     As :func:`coda.merging._sources._inputs` for files: every model is checked
     against the base first; checkpoints opened here are closed at the end.

@@ -23,7 +23,15 @@ from coda._validation import (
     check_real,
 )
 from coda.merging._rules import _decisions, _merge_global, _tensor_update
-from coda.merging._sources import _check_out, _checked, _finish, _inputs, _tensor_inputs, _Tensors
+from coda.merging._sources import (
+    _check_out,
+    _checked,
+    _emit,
+    _finish,
+    _inputs,
+    _tensor_inputs,
+    _Tensors,
+)
 
 __all__ = ["dare", "task_arithmetic", "task_vectors", "ties_merge"]
 
@@ -195,20 +203,24 @@ def _tensor_updates(theta0, taus, density, elect, merge, weights, normalize):
         yield key, update.reshape(theta0[key].shape)
 
 
-def _file_update(theta0: _Tensors, key: str, density, elect, merge, weights, normalize):
+def _file_merged(theta0: _Tensors, key: str, density, elect, merge, weights, normalize, lam):
     # A function of its own, so that no reference to this key's tensors
     # outlives the call while the next key is read.
     start, *tuned = (np.ravel(tensor) for tensor in theta0.tensors(key))
-    update = _tensor_update(
-        start, tuned, density, elect, merge, weights, normalize, lambda: theta0.check(key)
+    merged = _tensor_update(
+        start, tuned, density, elect, merge, weights, normalize, lambda: theta0.check(key), lam
     )
-    return update.reshape(theta0[key].shape)
+    return merged.reshape(theta0[key].shape)
 
 
-def _file_updates(theta0: _Tensors, density, elect, merge, weights, normalize):
-    """Yield ``(key, tau_m)`` per tensor for ``scope="tensor"``, from theta_0 and the theta_t."""
+def _file_merges(theta0: _Tensors, density, elect, merge, weights, normalize, lam):
+    """Yield ``(key, theta_0 + lam tau_m)`` per tensor for ``scope="tensor"``, from the files.
+
+    The kernels form tau_t from theta_0 and the theta_t themselves and add
+    the merged update to theta_0 as they write it (as ``_finish`` would).
+    """
     for key in theta0:
-        yield key, _file_update(theta0, key, density, elect, merge, weights, normalize)
+        yield key, _file_merged(theta0, key, density, elect, merge, weights, normalize, lam)
 
 
 def ties_merge(
@@ -431,8 +443,8 @@ def ties_merge(
         return _ties_on_cluster(client, base, models, options, out, max_shard_bytes)
     if scope == "tensor" and not all(isinstance(s, Mapping) for s in [base, *models]):
         with _tensor_inputs(base, models) as (theta0, metadata):
-            merged = _file_updates(theta0, density, elect, merge, weights, normalize)
-            return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
+            merged = _file_merges(theta0, density, elect, merge, weights, normalize, lam)
+            return _emit(merged, theta0, metadata, out, max_shard_bytes)
     with _inputs(base, models) as (theta0, taus, metadata, _shapes):
         if scope == "global":
             merged = _global_updates(theta0, taus, density, elect, merge, weights)
