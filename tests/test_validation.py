@@ -233,3 +233,28 @@ def test_check_sbp_messages():
         v.check_sbp(np.ones((2, 3, 4)), "part_groups")
     with pytest.raises(ValueError, match=r"^sbp has shape \(1, 1\)"):
         v.check_sbp([[1]])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([1.0, 2.0], dtype=np.float32),
+        np.full(4, 3e38, dtype=np.float32),  # finite, but the sum overflows
+        np.zeros((2, 3), dtype=np.float32),
+    ],
+)
+def test_check_finite_tensor_passes_finite_values(values):
+    v.check_finite_tensor(values, "w", "base")
+
+
+@pytest.mark.parametrize(
+    ("values", "count"),
+    [
+        (np.array([1.0, np.nan, 2.0], dtype=np.float32), 1),
+        (np.array([np.inf, -np.inf], dtype=np.float32), 2),
+        (np.array([3e38, 3e38, np.nan], dtype=np.float32), 1),
+    ],
+)
+def test_check_finite_tensor_names_the_tensor_and_counts_bad_values(values, count):
+    with pytest.raises(ValueError, match=rf"tensor 'w' of base has {count} values that are not"):
+        v.check_finite_tensor(values, "w", "base")
