@@ -436,6 +436,47 @@ def _pcor_bootstrap(sums, mean, n, iu, ju, out, ok):
 
 
 @jit
+def _row_ends(values, low, high):
+    """Per row: the ``low.shape[1]`` smallest and ``high.shape[1]`` largest values, ascending.
+
+    One pass per row, each value compared with the current bounds of two
+    small sorted buffers and inserted where it belongs (rare after the first
+    values): O(n) per row for buffers much shorter than the row, against a
+    partition of the whole row. For percentiles near the ends of bootstrap
+    replicates. No NaN (their order would be undefined).
+    """
+    n_rows, n = values.shape
+    n_low = low.shape[1]
+    n_high = high.shape[1]
+    for r in range(n_rows):
+        row = values[r]
+        small = low[r]
+        large = high[r]
+        for i in range(n):
+            v = row[i]
+            # small: the n_low smallest so far, ascending.
+            if i < n_low or v < small[n_low - 1]:
+                j = min(i, n_low - 1)
+                while j > 0 and small[j - 1] > v:
+                    small[j] = small[j - 1]
+                    j -= 1
+                small[j] = v
+            # large: the n_high largest so far, ascending.
+            if i < n_high:
+                j = i
+                while j > 0 and large[j - 1] > v:
+                    large[j] = large[j - 1]
+                    j -= 1
+                large[j] = v
+            elif v > large[0]:
+                j = 0
+                while j + 1 < n_high and large[j + 1] < v:
+                    large[j] = large[j + 1]
+                    j += 1
+                large[j] = v
+
+
+@jit
 def _clr_cov(lower, mean, n, ddof, gamma, smallest):
     """The clr covariance from the Gram matrix of shifted logs, in two passes.
 

@@ -49,6 +49,7 @@ _ADJUSTMENTS = (
     "fdr_tsbky",
 )
 _BATCH_VALUES = 1 << 22  # resampled values per batch: 32 MiB of float64
+_MAX_ENDS = 128  # most order statistics kept per end of a row of replicates
 _LONG_RUN_FLOPS = 1e10  # about a few seconds: show a progress bar beyond this
 
 
@@ -236,8 +237,11 @@ def _resample_sums(y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.n
     n, m = y.shape
     pi, pj = np.triu_indices(m)
     mean = weights @ y / n
-    sums = np.empty((weights.shape[0], pi.size))
     step = max(1, _BATCH_VALUES // n)
+    if step >= pi.size:
+        # One product, its result kept: no copy into a second B x pairs array.
+        return weights @ (y[:, pi] * y[:, pj]), mean
+    sums = np.empty((weights.shape[0], pi.size))
     for start in range(0, pi.size, step):
         block = slice(start, start + step)
         sums[:, block] = weights @ (y[:, pi[block]] * y[:, pj[block]])
@@ -317,6 +321,57 @@ def _given_pcor(packed: np.ndarray, n_rest: int, iu: np.ndarray, ju: np.ndarray)
     return _pairs(s_aa, np.diagonal(s_aa, axis1=1, axis2=2), iu, ju)
 
 
+def _percentile_interval(replicates: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
+    """``np.quantile(replicates, [(1 - ci) / 2, (1 + ci) / 2], axis=1)``, row by row.
+
+    numpy's linear method, to the bit: at virtual index h = (n - 1) q, the
+    order statistics a = x_(floor h) and b = x_(floor h + 1), and with
+    g = h - floor h, a + (b - a) g, or b - (b - a) (1 - g) where g >= 0.5
+    (numpy's ``_lerp``). Only the order statistics near the ends are needed:
+    a kernel keeps each row's smallest and largest few values
+    (``_kernels._row_ends``) in one pass, where a partition of the whole row
+    costs several times more. When the interval needs many of them (``ci``
+    far from 1, or few replicates) ``np.quantile`` is called instead.
+    ``replicates`` may be reordered.
+    """
+    n_rows, n = replicates.shape
+    levels = np.array([(1.0 - ci) / 2.0, (1.0 + ci) / 2.0])
+    virtual = (n - 1) * levels
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    first = previous.astype(np.intp)
+    n_low, n_high = int(first[0]) + 2, n - int(first[1])
+    if n < 2 * _MAX_ENDS or max(n_low, n_high) > _MAX_ENDS:
+        low, high = np.empty(n_rows), np.empty(n_rows)
+
+        def quantiles(start: int, stop: int) -> None:
+            # numpy's partition releases the GIL: blocks of pairs run in parallel.
+            low[start:stop], high[start:stop] = np.quantile(
+                replicates[start:stop], levels, axis=1, overwrite_input=True
+            )
+
+        for_row_blocks(quantiles, n_rows, 8 * n)
+        return low, high
+    smallest = np.empty((n_rows, n_low))
+    largest = np.empty((n_rows, n_high))
+
+    def ends(start: int, stop: int) -> None:
+        _kernels._row_ends(replicates[start:stop], smallest[start:stop], largest[start:stop])
+
+    for_row_blocks(ends, n_rows, 8 * n)
+    bounds = []
+    for k, ends_of in ((0, smallest), (1, largest)):
+        offset = 0 if k == 0 else n - n_high
+        a = ends_of[:, first[k] - offset]
+        b = ends_of[:, first[k] + 1 - offset]
+        diff = b - a
+        value = a + diff * gamma[k]
+        if gamma[k] >= 0.5:
+            value = b - diff * (1 - gamma[k])
+        bounds.append(value)
+    return bounds[0], bounds[1]
+
+
 def pcor_bootstrap(
     x,
     /,
@@ -332,7 +387,8 @@ def pcor_bootstrap(
     Samples (rows) are resampled with replacement; the partial correlations
     of all resamples are computed together, a batch at a time: the
     covariances as one matrix product of resampling weights with the
-    products of log-ratio columns, then stacked matrix inverses.
+    products of log-ratio columns, then each resample's matrix inverted in
+    cache by compiled code, blocks of resamples spread over threads.
 
     Parameters
     ----------
@@ -469,16 +525,7 @@ def pcor_bootstrap(
             check_resample_rows(int((weights > 0).sum(axis=1).min()), needed, n)
             replicates[:, start:stop] = statistic(weights, iu, ju).T
             bar.update(stop - start)
-    low, high = np.empty(iu.size), np.empty(iu.size)
-    levels = [(1.0 - ci) / 2.0, (1.0 + ci) / 2.0]
-
-    def quantiles(start: int, stop: int) -> None:
-        # numpy's partition releases the GIL: blocks of pairs run in parallel.
-        low[start:stop], high[start:stop] = np.quantile(
-            replicates[start:stop], levels, axis=1, overwrite_input=True
-        )
-
-    for_row_blocks(quantiles, iu.size, 8 * n_boot)
+    low, high = _percentile_interval(replicates, ci)
     rest = np.asarray(rest)
 
     def square(pairs):

@@ -300,3 +300,47 @@ def test_bootstrap_error_on_singular_resample():
     x = np.exp(np.random.default_rng(1).normal(size=(7, 6)))
     with pytest.raises(ValueError, match="distinct samples of the 7, fewer than the 6"):
         pcor_bootstrap(x, n_boot=50, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("n_boot", [1, 2, 255, 256, 1000, 4999])
+@pytest.mark.parametrize("ci", [0.5, 0.8, 0.9, 0.95, 0.99, 0.999])
+@pytest.mark.parametrize("ties", [False, True])
+def test_percentile_interval_is_numpy_quantile_to_the_bit(n_boot, ci, ties):
+    from coda.inference import _percentile_interval
+
+    rng = np.random.default_rng(n_boot)
+    replicates = rng.normal(size=(37, n_boot))
+    if ties:
+        replicates = np.round(replicates, 1)  # many equal values
+    want = np.quantile(replicates, [(1 - ci) / 2, (1 + ci) / 2], axis=1)
+    low, high = _percentile_interval(replicates.copy(), ci)
+    np.testing.assert_array_equal(low.view(np.int64), want[0].view(np.int64))
+    np.testing.assert_array_equal(high.view(np.int64), want[1].view(np.int64))
+
+
+def test_row_ends_keep_the_smallest_and_largest_in_order():
+    from coda import _kernels
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 50, size=(5, 300)).astype(np.float64)
+    small, large = np.empty((5, 7)), np.empty((5, 11))
+    _kernels._row_ends(values, small, large)
+    ordered = np.sort(values, axis=1)
+    np.testing.assert_array_equal(small, ordered[:, :7])
+    np.testing.assert_array_equal(large, ordered[:, -11:])
+
+
+def test_resample_sums_in_blocks_of_pairs_equal_one_product(monkeypatch):
+    from coda import inference
+
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(30, 6))
+    weights = rng.integers(0, 3, size=(4, 30)).astype(np.float64)
+    whole, mean = inference._resample_sums(y, weights)
+    monkeypatch.setattr(inference, "_BATCH_VALUES", 30 * 4)  # blocks of 4 of the 21 pairs
+    blocks, mean_blocks = inference._resample_sums(y, weights)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-14, atol=1e-14)
+    np.testing.assert_array_equal(mean_blocks, mean)
+    i, j = np.triu_indices(6)
+    want = np.stack([(w[:, None] * y).T @ y for w in weights])[:, i, j]
+    np.testing.assert_allclose(whole, want, rtol=1e-12, atol=1e-12)

@@ -357,13 +357,17 @@ def ties_merge(
     Selection is O(n), not a sort: an exact radix selection over the float32
     bit patterns of abs(tau_t) (a histogram of the upper 16 bits, then one of the
     lower 16 bits within the bin that holds the cut). With ``scope="tensor"``
-    it runs per tensor in compiled code, and one more pass over the tensors
-    trims, elects and merges, in blocks spread over threads (the result does
-    not depend on their number), reading theta_0 and the theta_t without
-    storing task vectors (float32 tensors of safetensors files straight from
-    the memory map, without a copy). With ``scope="global"`` the histograms
-    are summed over the tensors, one tensor at a time, which finds the same
-    h_t as a partition of the concatenated model.
+    it runs per tensor in compiled code in two passes over the tensors: the
+    histogram of the upper bits, then one pass that trims, elects and merges
+    every entry outside the bins holding the cuts and lists the few inside
+    them, whose exact cut (the lower bits and, for ties, the index) is then
+    found among those entries alone and which are then merged again. Both
+    passes run in blocks spread over threads (the result does not depend on
+    their number) and read theta_0 and the theta_t without storing task
+    vectors (float32 tensors of safetensors files straight from the memory
+    map, without a copy). With ``scope="global"`` the histograms are summed
+    over the tensors, one tensor at a time, which finds the same h_t as a
+    partition of the concatenated model.
 
     With checkpoint files every model is checked against the base (names,
     shapes, corrupt files) before anything is computed or written, and the
