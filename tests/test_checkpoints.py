@@ -13,7 +13,6 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
-import safetensors.numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -221,18 +220,18 @@ def test_iterable_input_is_consumed_shard_by_shard(tmp_path):
 
 
 def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
-    real = safetensors.numpy.save_file
+    real = ckpt_module._write_safetensors
     calls = []
 
-    def failing(tensors, filename, metadata=None):
+    def failing(filename, entries, arrays, metadata):
         calls.append(filename)
         if len(calls) == 2:
             # a partial file, as a crash midway through the second shard would leave
             Path(filename).write_bytes(b"partial")
             raise OSError("disk full")
-        return real(tensors, filename, metadata=metadata)
+        return real(filename, entries, arrays, metadata)
 
-    monkeypatch.setattr(ckpt_module, "save_file", failing)
+    monkeypatch.setattr(ckpt_module, "_write_safetensors", failing)
     with pytest.raises(OSError, match="disk full"):
         write_checkpoint(_tensors(), tmp_path / "model.safetensors", max_shard_bytes=64)
     assert list(tmp_path.iterdir()) == []
@@ -541,3 +540,82 @@ def test_import_coda_does_not_import_merging_dependencies():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------
+# The safetensors writer: files safetensors itself reads, and the streamed
+# writer of the merges, which must give the same files.
+
+
+def test_written_files_are_read_by_safetensors_itself(tmp_path):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    # Names not in sorted order and mixed dtypes: the data follow the order given.
+    tensors = {"z": np.arange(6, dtype=np.float32).reshape(2, 3), **_tensors(1)}
+    tensors["half"] = np.array([1.5, -2.0], dtype=np.float16)
+    path = write_checkpoint(tensors, tmp_path / "m.safetensors", metadata={"format": "np"})
+    loaded = load_file(str(path))
+    assert sorted(loaded) == sorted(tensors)
+    for name, array in tensors.items():
+        np.testing.assert_array_equal(loaded[name], array)
+        assert loaded[name].dtype == array.dtype
+    with safe_open(str(path), framework="numpy") as handle:
+        assert handle.metadata() == {"format": "np"}
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    assert length % 8 == 0
+    header = json.loads(raw[8 : 8 + length])
+    assert list(header)[:2] == ["__metadata__", "z"]
+    assert header["z"] == {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]}
+
+
+def test_bfloat16_tensors_are_written_and_read_back(tmp_path):
+    values = np.array([1.0, -0.5, 3.0], dtype=ml_dtypes.bfloat16)
+    path = write_checkpoint({"w": values}, tmp_path / "m.safetensors")
+    raw = path.read_bytes()
+    (length,) = struct.unpack("<Q", raw[:8])
+    assert json.loads(raw[8 : 8 + length])["w"]["dtype"] == "BF16"
+    with open_checkpoint(path) as ckpt:
+        np.testing.assert_array_equal(ckpt.read("w"), values.astype(np.float32))
+
+
+def test_unstorable_dtype_is_an_error_naming_the_tensor(tmp_path):
+    with pytest.raises(TypeError, match="tensor 'c' has dtype complex128, which safetensors"):
+        write_checkpoint({"c": np.zeros(2, dtype=complex)}, tmp_path / "m.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("max_shard_bytes", [None, 40, 1000])
+def test_streamed_writer_gives_the_same_files(tmp_path, max_shard_bytes):
+    tensors = {f"t{i}": np.full((i + 1, 2), i, dtype=np.float32) for i in range(5)}
+    layout = {name: (np.float32, array.shape) for name, array in tensors.items()}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    held = write_checkpoint(
+        tensors, tmp_path / "a" / "m.safetensors", max_shard_bytes=max_shard_bytes
+    )
+    streamed = ckpt_module._write_streamed(
+        iter(tensors.items()), tmp_path / "b" / "m.safetensors", layout, None, max_shard_bytes
+    )
+    assert held.name == streamed.name
+    held_files = sorted(p.name for p in held.parent.iterdir())
+    assert held_files == sorted(p.name for p in streamed.parent.iterdir())
+    for name in held_files:
+        assert (held.parent / name).read_bytes() == (streamed.parent / name).read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("arriving", "message"),
+    [
+        ([("b", np.zeros(2, np.float32))], r"tensor 'a' \(float32, shape \(2,\)\) was expected"),
+        ([("a", np.zeros(3, np.float32))], r"got 'a' \(float32, \(3,\)\)"),
+        ([("a", np.zeros(2, np.float64))], r"got 'a' \(float64, \(2,\)\)"),
+        ([("a", np.zeros(2, np.float32))], r"tensor 'b' .* was expected next, got None"),
+    ],
+)
+def test_streamed_writer_refuses_tensors_off_its_layout(tmp_path, arriving, message):
+    layout = {"a": (np.float32, (2,)), "b": (np.float32, (1,))}
+    with pytest.raises(ValueError, match=message):
+        ckpt_module._write_streamed(iter(arriving), tmp_path / "m.safetensors", layout)
+    assert list(tmp_path.iterdir()) == []

@@ -23,7 +23,7 @@ from coda._dask import import_dask
 from coda._validation import check_cluster_client, check_cluster_sources
 from coda.merging._rules import _context_of
 from coda.merging._sources import _Stream
-from coda.merging.checkpoints import check_compatible, open_checkpoint, write_checkpoint
+from coda.merging.checkpoints import _write_streamed, check_compatible, open_checkpoint
 from coda.merging.describe import _layer_statistics
 from coda.merging.ties import _global_updates, _tensor_updates
 
@@ -113,16 +113,18 @@ def _cluster_context(client, paths: list[str], keys: list[str], options: dict) -
     )
 
 
-def _base_layout(paths: list[str]) -> tuple[list[str], dict]:
+def _base_layout(paths: list[str]) -> tuple[list[str], dict, dict]:
+    """The base's tensor names, metadata, and name -> (float32, shape) of the merged model."""
     with open_checkpoint(paths[0]) as base:
-        return base.keys(), base.metadata
+        keys = base.keys()
+        return keys, base.metadata, {key: (np.float32, tuple(base.shape(key))) for key in keys}
 
 
 def _ties_on_cluster(client, base, models, options: dict, out, max_shard_bytes):
     """``ties_merge`` with one task per tensor; see :func:`coda.merging.ties_merge`."""
     paths = _cluster_paths(client, base, models)
     check_compatible(paths[0], paths[1:])
-    keys, metadata = _base_layout(paths)
+    keys, metadata, layout = _base_layout(paths)
     context = None
     if options["scope"] == "global":
         context = _cluster_context(client, paths, keys, options)
@@ -131,7 +133,7 @@ def _ties_on_cluster(client, base, models, options: dict, out, max_shard_bytes):
     ]
     tensors = zip(keys, _results(client, futures), strict=True)
     if out is not None:
-        return write_checkpoint(tensors, out, metadata=metadata, max_shard_bytes=max_shard_bytes)
+        return _write_streamed(tensors, out, layout, metadata, max_shard_bytes)
     return dict(tensors)
 
 

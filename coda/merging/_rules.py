@@ -135,8 +135,9 @@ def _tensor_update(
     add = lam is not None and diff
     lam = np.float32(0.0 if lam is None else lam)
     out = np.empty(n, dtype=np.float32)
-    # Pages of the position list are touched only where positions are written.
-    deferred = np.empty(n if k < n else 0, dtype=np.int64)
+    # Pages of the position list are touched only where positions are written
+    # (a few per cent of the entries, all of them only when most |tau| tie).
+    deferred = np.empty(n if k < n else 0, dtype=np.int32 if n < 2**31 else np.int64)
     found = {}
     rule = (weights, prefix, by_count, code, normalize, lam, add)
 

@@ -26,8 +26,8 @@ from coda._validation import (
 from coda.merging.checkpoints import (
     Checkpoint,
     _keep_open,
+    _write_streamed,
     check_compatible,
-    write_checkpoint,
 )
 
 
@@ -125,24 +125,35 @@ def _inputs(base, models):
             ckpt.close()
 
 
-def _finish(merged, theta0, lam: float, metadata: dict, out, max_shard_bytes):
+def _finish(merged, theta0, shapes: dict, lam: float, metadata: dict, out, max_shard_bytes):
     """Add the merged task vectors to the base per tensor; return the dict or written path.
 
-    ``merged`` yields ``(key, tau_m)`` one tensor at a time; with ``out`` each
-    merged tensor goes to the writer as soon as it is made.
+    ``merged`` yields ``(key, tau_m)`` one tensor at a time, in the order of
+    ``shapes`` (name -> shape); with ``out`` each merged tensor goes to the
+    writer as soon as it is made.
     """
     # theta = theta_0 + lam * tau_m, in float32.
     lam = np.float32(lam)
     tensors = ((key, theta0[key] + lam * update) for key, update in merged)
-    return _emit(tensors, theta0, metadata, out, max_shard_bytes)
+    layout = {key: (np.float32, tuple(shape)) for key, shape in shapes.items()}
+    return _emit(tensors, layout, metadata, out, max_shard_bytes, order=theta0)
 
 
-def _emit(tensors, theta0, metadata: dict, out, max_shard_bytes):
-    """Write the merged ``(key, theta)`` pairs to ``out``, or return them in ``theta0``'s order."""
+def _emit(tensors, layout: dict, metadata: dict, out, max_shard_bytes, order=None):
+    """Write the merged ``(key, theta)`` pairs to ``out``, or return them as a dict.
+
+    ``layout`` maps every tensor name, in the order of ``tensors``, to its
+    merged ``(dtype, shape)`` (float32, the base's shape): each merged tensor
+    is written as it comes (:func:`coda.merging.checkpoints._write_streamed`).
+    The dict returned without ``out`` follows ``order`` (the base's tensor
+    names; default the layout's order).
+    """
+    order = layout if order is None else order
     if out is not None:
-        return write_checkpoint(tensors, out, metadata=metadata, max_shard_bytes=max_shard_bytes)
+        return _write_streamed(tensors, out, layout, metadata, max_shard_bytes)
     result = dict(tensors)
-    return {key: result[key] for key in theta0}
+    # In the base's order, whatever order the merge visited the tensors in.
+    return {key: result[key] for key in order}
 
 
 def _check_out(out, max_shard_bytes):
@@ -177,6 +188,11 @@ class _Tensors(Mapping):
             tensors = [ckpt._view(key) for ckpt in self._checkpoints]
             self._key, self._tensors = key, tensors
         return self._tensors
+
+    def layout(self) -> dict:
+        """Tensor name -> (float32, shape) of the merged model, in the base's order."""
+        base = self._checkpoints[0]
+        return {key: (np.float32, tuple(base.shape(key))) for key in self._keys}
 
     def check(self, key: str) -> None:
         """Raise if a tensor ``key`` holds NaN or inf, naming the checkpoint."""

@@ -13,14 +13,15 @@ and makes every output file appear atomically.
 from __future__ import annotations
 
 import json
+import math
 import os
+import struct
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import ml_dtypes
 import numpy as np
-from safetensors.numpy import save_file
 
 from coda._validation import (
     check_checkpoint_source,
@@ -30,9 +31,12 @@ from coda._validation import (
     check_shard_bytes,
     check_tensor_name,
 )
-from coda.merging._formats import _InMemory, _open_backend
+from coda.merging._formats import _SAFETENSORS_DTYPES, _InMemory, _open_backend
 
 __all__ = ["Checkpoint", "check_compatible", "open_checkpoint", "write_checkpoint"]
+
+# The header's dtype code of each numpy dtype safetensors stores.
+_DTYPE_CODES = {dtype: code for code, dtype in _SAFETENSORS_DTYPES.items()}
 
 # half-precision floats are read and computed in float32 (issue 6)
 _WIDENED = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
@@ -287,6 +291,80 @@ def _shards(tensors, max_shard_bytes: int | None):
         yield shard
 
 
+def _held_shards(tensors, max_shard_bytes: int | None):
+    """Yield ``(entries, arrays)`` per shard of :func:`_shards`, each shard held in memory."""
+    for shard in _shards(tensors, max_shard_bytes):
+        entries = [(name, array.dtype, array.shape) for name, array in shard]
+        yield entries, [array for _, array in shard]
+
+
+def _streamed_shards(tensors, layout: dict, max_shard_bytes: int | None):
+    """Yield ``(entries, arrays)`` per shard, the shards laid out from ``layout`` in advance.
+
+    ``layout`` maps each tensor name, in the order ``tensors`` yields them,
+    to its ``(dtype, shape)``; ``arrays`` then draws each shard's tensors
+    from ``tensors`` one at a time as the file is written, so only the
+    tensor being written is held. A tensor that arrives out of order or with
+    another dtype or shape is an error.
+    """
+    stream = iter(tensors)
+
+    def arrays(entries):
+        for name, dtype, shape in entries:
+            got, array = next(stream, (None, None))
+            array = None if array is None else np.ascontiguousarray(array)
+            if got != name or array is None or array.dtype != dtype or array.shape != shape:
+                raise ValueError(
+                    f"tensor {name!r} ({np.dtype(dtype)}, shape {shape}) was expected next, got "
+                    f"{got!r}" + ("" if array is None else f" ({array.dtype}, {array.shape})")
+                )
+            yield array
+
+    shard, size = [], 0
+    for name, (dtype, shape) in layout.items():
+        nbytes = np.dtype(dtype).itemsize * math.prod(shape)
+        if shard and max_shard_bytes is not None and size + nbytes > max_shard_bytes:
+            yield shard, arrays(shard)
+            shard, size = [], 0
+        shard.append((name, np.dtype(dtype), tuple(shape)))
+        size += nbytes
+    if shard:
+        yield shard, arrays(shard)
+
+
+def _write_safetensors(file: str, entries: list, arrays, metadata: dict | None) -> None:
+    """One safetensors file: the header of ``entries``, then each array's bytes as it comes.
+
+    The header is the format's: an 8-byte little-endian length, then JSON
+    mapping each tensor name to its dtype code, shape and byte range in the
+    data (ranges in the order written), with the metadata under
+    ``"__metadata__"``, padded with spaces so the data start on 8 bytes.
+    """
+    header = {} if metadata is None else {"__metadata__": dict(metadata)}
+    offset = 0
+    for name, dtype, shape in entries:
+        if dtype not in _DTYPE_CODES:
+            raise TypeError(
+                f"tensor {name!r} has dtype {dtype}, which safetensors cannot store; convert it "
+                f"to one of {', '.join(sorted(str(d) for d in _DTYPE_CODES))}"
+            )
+        nbytes = dtype.itemsize * math.prod(shape)
+        header[name] = {
+            "dtype": _DTYPE_CODES[dtype],
+            "shape": list(shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(file, "wb") as out:
+        out.write(struct.pack("<Q", len(text)))
+        out.write(text)
+        for array in arrays:
+            # Bytes of the array as laid out in memory: no copy to a bytes object.
+            out.write(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
+
+
 def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -> Path:
     r"""Write tensors as safetensors, sharded above a size limit, atomically.
 
@@ -354,29 +432,54 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     """
     metadata = check_metadata(metadata)
     max_shard_bytes = check_shard_bytes(max_shard_bytes)
+    path = _output_path(path)
+    items = tensors.items() if isinstance(tensors, Mapping) else tensors
+    return _write_shards(path, _held_shards(items, max_shard_bytes), metadata)
+
+
+def _write_streamed(tensors, path, layout: dict, metadata=None, max_shard_bytes=None) -> Path:
+    """:func:`write_checkpoint` of ``(name, array)`` pairs of known names, dtypes and shapes.
+
+    With ``layout`` (name -> (dtype, shape), in the order the pairs come),
+    every header is written before the data, so each tensor goes to its file
+    as it arrives and is let go: a merge holds one merged tensor, not the
+    whole unsharded result. The files are those of :func:`write_checkpoint`.
+    """
+    metadata = check_metadata(metadata)
+    max_shard_bytes = check_shard_bytes(max_shard_bytes)
+    path = _output_path(path)
+    return _write_shards(path, _streamed_shards(tensors, layout, max_shard_bytes), metadata)
+
+
+def _output_path(path) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(
             f"path={str(path)!r} does not end in .safetensors; name the output e.g. "
             "'merged/model.safetensors'"
         )
-    items = tensors.items() if isinstance(tensors, Mapping) else tensors
+    return path
+
+
+def _write_shards(path: Path, shards, metadata: dict | None) -> Path:
+    """Write each ``(entries, arrays)`` shard to a temporary file, then rename all into place."""
     temporary = []  # (temporary path, tensor names, bytes)
     try:
-        for shard in _shards(items, max_shard_bytes):
+        for entries, arrays in shards:
             handle, name = tempfile.mkstemp(
                 dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
             )
             os.close(handle)
-            temporary.append((Path(name), [n for n, _ in shard], sum(a.nbytes for _, a in shard)))
-            save_file(dict(shard), name, metadata=metadata)
+            size = sum(dtype.itemsize * math.prod(shape) for _, dtype, shape in entries)
+            temporary.append((Path(name), [entry[0] for entry in entries], size))
+            _write_safetensors(name, entries, arrays, metadata)
         if not temporary:
             handle, name = tempfile.mkstemp(
                 dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
             )
             os.close(handle)
             temporary.append((Path(name), [], 0))
-            save_file({}, name, metadata=metadata)
+            _write_safetensors(name, [], [], metadata)
         if len(temporary) == 1:
             os.replace(temporary[0][0], path)
             return path

@@ -148,8 +148,10 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     With checkpoint files every model is checked against the base (names,
     shapes, corrupt files) before anything is computed or written, and the
     tensors are then read, merged and written one name at a time: memory is
-    O(T x largest tensor) plus one output shard. The output appears
-    atomically; a failure midway leaves no file.
+    O(T x largest tensor); each file's header is written first (from the
+    base's names and shapes), so every merged tensor goes to its file as it
+    is made. The output appears atomically; a failure midway leaves no
+    file.
 
     References
     ----------
@@ -183,9 +185,9 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_real(lam, "lam")
     max_shard_bytes = _check_out(out, max_shard_bytes)
-    with _inputs(base, models) as (theta0, taus, metadata, _shapes):
+    with _inputs(base, models) as (theta0, taus, metadata, shapes):
         merged = ((key, _weighted_sum([tau[key] for tau in taus], weights)) for key in theta0)
-        return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
+        return _finish(merged, theta0, shapes, lam, metadata, out, max_shard_bytes)
 
 
 def _global_updates(theta0, taus, density, elect, merge, weights, context=None):
@@ -372,8 +374,10 @@ def ties_merge(
     With checkpoint files every model is checked against the base (names,
     shapes, corrupt files) before anything is computed or written, and the
     tensors are then read, merged and written one name at a time: memory is
-    O(T x largest tensor) plus one output shard. The output appears
-    atomically; a failure midway leaves no file.
+    O(T x largest tensor); each file's header is written first (from the
+    base's names and shapes), so every merged tensor goes to its file as it
+    is made. The output appears atomically; a failure midway leaves no
+    file.
 
     With ``client`` the same happens on a dask cluster: given the global
     thresholds and majority, each tensor's merge depends on that tensor
@@ -448,13 +452,15 @@ def ties_merge(
     if scope == "tensor" and not all(isinstance(s, Mapping) for s in [base, *models]):
         with _tensor_inputs(base, models) as (theta0, metadata):
             merged = _file_merges(theta0, density, elect, merge, weights, normalize, lam)
-            return _emit(merged, theta0, metadata, out, max_shard_bytes)
-    with _inputs(base, models) as (theta0, taus, metadata, _shapes):
+            return _emit(merged, theta0.layout(), metadata, out, max_shard_bytes)
+    with _inputs(base, models) as (theta0, taus, metadata, shapes):
         if scope == "global":
             merged = _global_updates(theta0, taus, density, elect, merge, weights)
+            # The global scope visits the tensors sorted by name, as ties-merging does.
+            shapes = {key: shapes[key] for key in sorted(shapes)}
         else:
             merged = _tensor_updates(theta0, taus, density, elect, merge, weights, normalize)
-        return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
+        return _finish(merged, theta0, shapes, lam, metadata, out, max_shard_bytes)
 
 
 def _ahead(rng: np.random.Generator, offset: int) -> np.random.Generator:
@@ -585,8 +591,10 @@ def dare(
     With checkpoint files every model is checked against the base (names,
     shapes, corrupt files) before anything is computed or written, and the
     tensors are then read, merged and written one name at a time: memory is
-    O(T x largest tensor) plus one output shard. The output appears
-    atomically; a failure midway leaves no file.
+    O(T x largest tensor); each file's header is written first (from the
+    base's names and shapes), so every merged tensor goes to its file as it
+    is made. The output appears atomically; a failure midway leaves no
+    file.
 
     References
     ----------
@@ -624,4 +632,4 @@ def dare(
     rng = np.random.default_rng(seed)
     with _inputs(base, models) as (theta0, taus, metadata, shapes):
         merged = _dare(theta0, taus, shapes, density, rescale, rng, weights)
-        return _finish(merged, theta0, lam, metadata, out, max_shard_bytes)
+        return _finish(merged, theta0, shapes, lam, metadata, out, max_shard_bytes)
