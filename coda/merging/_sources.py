@@ -37,21 +37,32 @@ def _float32(value, tensor: str, model: str) -> np.ndarray:
     return array
 
 
-def _checked(base, models) -> tuple[dict, list[dict]]:
-    """Return the base as float32 arrays and each model's task vectors, after checks."""
+def _checked_thetas(base, models) -> tuple[dict, list[dict]]:
+    """Return the base's and each model's tensors as float32 arrays, after checks.
+
+    Names, shapes and finiteness are checked; arrays already float32 are not
+    copied.
+    """
     base = check_tensor_mapping(base, "base")
     models = check_models(models)
     theta0 = {key: _float32(value, key, "base") for key, value in base.items()}
-    taus = []
+    thetas = []
     for t, model in enumerate(models):
         label = f"models[{t}]"
         model = check_tensor_mapping(model, label)
         check_same_tensors(list(theta0), list(model), "mapping", label)
-        tau = {}
+        theta = {}
         for key, start in theta0.items():
             check_same_shape(key, np.shape(model[key]), start.shape, "mapping", label)
-            tau[key] = _float32(model[key], key, label) - start
-        taus.append(tau)
+            theta[key] = _float32(model[key], key, label)
+        thetas.append(theta)
+    return theta0, thetas
+
+
+def _checked(base, models) -> tuple[dict, list[dict]]:
+    """Return the base as float32 arrays and each model's task vectors, after checks."""
+    theta0, thetas = _checked_thetas(base, models)
+    taus = [{key: theta[key] - start for key, start in theta0.items()} for theta in thetas]
     return theta0, taus
 
 

@@ -26,11 +26,11 @@ from coda.merging._rules import _decisions, _merge_global, _tensor_update
 from coda.merging._sources import (
     _check_out,
     _checked,
+    _checked_thetas,
     _emit,
     _finish,
     _inputs,
     _tensor_inputs,
-    _Tensors,
 )
 
 __all__ = ["dare", "task_arithmetic", "task_vectors", "ties_merge"]
@@ -205,24 +205,38 @@ def _tensor_updates(theta0, taus, density, elect, merge, weights, normalize):
         yield key, update.reshape(theta0[key].shape)
 
 
-def _file_merged(theta0: _Tensors, key: str, density, elect, merge, weights, normalize, lam):
+def _fused_merge(key, tensors, rule, check):
     # A function of its own, so that no reference to this key's tensors
     # outlives the call while the next key is read.
-    start, *tuned = (np.ravel(tensor) for tensor in theta0.tensors(key))
+    start, *tuned = tensors(key)
+    density, elect, merge, weights, normalize, lam = rule
+    on_bad = None if check is None else (lambda: check(key))
     merged = _tensor_update(
-        start, tuned, density, elect, merge, weights, normalize, lambda: theta0.check(key), lam
+        np.ravel(start),
+        [np.ravel(theta) for theta in tuned],
+        density,
+        elect,
+        merge,
+        weights,
+        normalize,
+        on_bad,
+        lam,
     )
-    return merged.reshape(theta0[key].shape)
+    return merged.reshape(np.shape(start))
 
 
-def _file_merges(theta0: _Tensors, density, elect, merge, weights, normalize, lam):
-    """Yield ``(key, theta_0 + lam tau_m)`` per tensor for ``scope="tensor"``, from the files.
+def _fused_merges(keys, tensors, rule, check=None):
+    """Yield ``(key, theta_0 + lam tau_m)`` per tensor for ``scope="tensor"``.
 
-    The kernels form tau_t from theta_0 and the theta_t themselves and add
-    the merged update to theta_0 as they write it (as ``_finish`` would).
+    ``tensors(key)`` gives ``[theta_0, theta_1, ..., theta_T]`` of one tensor
+    (float32 views of checkpoint files, or in-memory arrays); ``rule`` is
+    ``(density, elect, merge, weights, normalize, lam)``. The kernels form
+    tau_t themselves and add the merged update to theta_0 as they write it
+    (as ``_finish`` would), so no task vector is stored. ``check(key)``, for
+    tensors not yet checked, raises for non-finite values.
     """
-    for key in theta0:
-        yield key, _file_merged(theta0, key, density, elect, merge, weights, normalize, lam)
+    for key in keys:
+        yield key, _fused_merge(key, tensors, rule, check)
 
 
 def ties_merge(
@@ -449,17 +463,24 @@ def ties_merge(
             "normalize": normalize,
         }
         return _ties_on_cluster(client, base, models, options, out, max_shard_bytes)
-    if scope == "tensor" and not all(isinstance(s, Mapping) for s in [base, *models]):
+    rule = (density, elect, merge, weights, normalize, lam)
+    if scope == "tensor" and all(isinstance(s, Mapping) for s in [base, *models]):
+        theta0, thetas = _checked_thetas(base, models)
+
+        def tensors(key):
+            return [theta0[key], *(theta[key] for theta in thetas)]
+
+        merged = _fused_merges(theta0, tensors, rule)
+        layout = {key: (np.float32, start.shape) for key, start in theta0.items()}
+        return _emit(merged, layout, {}, out, max_shard_bytes)
+    if scope == "tensor":
         with _tensor_inputs(base, models) as (theta0, metadata):
-            merged = _file_merges(theta0, density, elect, merge, weights, normalize, lam)
+            merged = _fused_merges(theta0, theta0.tensors, rule, theta0.check)
             return _emit(merged, theta0.layout(), metadata, out, max_shard_bytes)
     with _inputs(base, models) as (theta0, taus, metadata, shapes):
-        if scope == "global":
-            merged = _global_updates(theta0, taus, density, elect, merge, weights)
-            # The global scope visits the tensors sorted by name, as ties-merging does.
-            shapes = {key: shapes[key] for key in sorted(shapes)}
-        else:
-            merged = _tensor_updates(theta0, taus, density, elect, merge, weights, normalize)
+        merged = _global_updates(theta0, taus, density, elect, merge, weights)
+        # The global scope visits the tensors sorted by name, as ties-merging does.
+        shapes = {key: shapes[key] for key in sorted(shapes)}
         return _finish(merged, theta0, shapes, lam, metadata, out, max_shard_bytes)
 
 
