@@ -271,29 +271,34 @@ def _keep_open(source, opened: list) -> Checkpoint:
     return ckpt
 
 
-def _shards(tensors, max_shard_bytes: int | None):
-    """Yield lists of (name, array) whose data stay within ``max_shard_bytes``.
+def _grouped(items, nbytes, max_shard_bytes: int | None):
+    """Yield lists of consecutive ``items`` whose ``nbytes(item)`` sum within ``max_shard_bytes``.
 
-    Tensors are taken in the order given; a tensor larger than the limit gets
-    a shard of its own, as in Hugging Face's sharding.
+    Items are taken in the order given; one larger than the limit gets a
+    shard of its own, as in Hugging Face's sharding. None: one shard.
     """
     shard, size = [], 0
-    for name, array in tensors:
-        if not isinstance(name, str):
-            raise TypeError(f"tensor name {name!r} is not a string; name every tensor with a str")
-        array = np.ascontiguousarray(array)
-        if shard and max_shard_bytes is not None and size + array.nbytes > max_shard_bytes:
+    for item in items:
+        if shard and max_shard_bytes is not None and size + nbytes(item) > max_shard_bytes:
             yield shard
             shard, size = [], 0
-        shard.append((name, array))
-        size += array.nbytes
+        shard.append(item)
+        size += nbytes(item)
     if shard:
         yield shard
 
 
+def _named_arrays(tensors):
+    """``(name, contiguous array)`` pairs, names checked to be strings."""
+    for name, array in tensors:
+        if not isinstance(name, str):
+            raise TypeError(f"tensor name {name!r} is not a string; name every tensor with a str")
+        yield name, np.ascontiguousarray(array)
+
+
 def _held_shards(tensors, max_shard_bytes: int | None):
-    """Yield ``(entries, arrays)`` per shard of :func:`_shards`, each shard held in memory."""
-    for shard in _shards(tensors, max_shard_bytes):
+    """Yield ``(entries, arrays)`` per shard, each shard's arrays held in memory."""
+    for shard in _grouped(_named_arrays(tensors), lambda pair: pair[1].nbytes, max_shard_bytes):
         entries = [(name, array.dtype, array.shape) for name, array in shard]
         yield entries, [array for _, array in shard]
 
@@ -320,16 +325,15 @@ def _streamed_shards(tensors, layout: dict, max_shard_bytes: int | None):
                 )
             yield array
 
-    shard, size = [], 0
-    for name, (dtype, shape) in layout.items():
-        nbytes = np.dtype(dtype).itemsize * math.prod(shape)
-        if shard and max_shard_bytes is not None and size + nbytes > max_shard_bytes:
-            yield shard, arrays(shard)
-            shard, size = [], 0
-        shard.append((name, np.dtype(dtype), tuple(shape)))
-        size += nbytes
-    if shard:
+    entries = [(name, np.dtype(dtype), tuple(shape)) for name, (dtype, shape) in layout.items()]
+    for shard in _grouped(entries, _entry_bytes, max_shard_bytes):
         yield shard, arrays(shard)
+
+
+def _entry_bytes(entry) -> int:
+    """Bytes of the data of a ``(name, dtype, shape)`` header entry."""
+    _, dtype, shape = entry
+    return dtype.itemsize * math.prod(shape)
 
 
 def _write_safetensors(file: str, entries: list, arrays, metadata: dict | None) -> None:
@@ -348,7 +352,7 @@ def _write_safetensors(file: str, entries: list, arrays, metadata: dict | None) 
                 f"tensor {name!r} has dtype {dtype}, which safetensors cannot store; convert it "
                 f"to one of {', '.join(sorted(str(d) for d in _DTYPE_CODES))}"
             )
-        nbytes = dtype.itemsize * math.prod(shape)
+        nbytes = _entry_bytes((name, dtype, shape))
         header[name] = {
             "dtype": _DTYPE_CODES[dtype],
             "shape": list(shape),
@@ -470,7 +474,7 @@ def _write_shards(path: Path, shards, metadata: dict | None) -> Path:
                 dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
             )
             os.close(handle)
-            size = sum(dtype.itemsize * math.prod(shape) for _, dtype, shape in entries)
+            size = sum(_entry_bytes(entry) for entry in entries)
             temporary.append((Path(name), [entry[0] for entry in entries], size))
             _write_safetensors(name, entries, arrays, metadata)
         if not temporary:
