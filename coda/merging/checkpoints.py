@@ -362,6 +362,10 @@ def _write_safetensors(file: str, entries: list, arrays, metadata: dict | None) 
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
     with open(file, "wb") as out:
+        if hasattr(os, "posix_fallocate"):
+            # The file's blocks at once: a full disk fails here, before any data
+            # is written, and the writes that follow only fill allocated space.
+            os.posix_fallocate(out.fileno(), 0, 8 + len(text) + offset)
         out.write(struct.pack("<Q", len(text)))
         out.write(text)
         for array in arrays:
@@ -413,7 +417,9 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     Each file is written under a temporary name in the output directory and
     renamed (``os.replace``) into place only after every shard is written,
     the index last; if writing fails midway, the temporary files are removed
-    and no output appears. At most one shard's tensors are held in memory
+    and no output appears. Each file's full size is reserved first
+    (``os.posix_fallocate`` where the platform has it), so a full disk fails
+    before any data is written. At most one shard's tensors are held in memory
     (all of them when ``max_shard_bytes`` is None).
 
     Examples
