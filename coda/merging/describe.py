@@ -19,7 +19,6 @@ from coda.merging.patterns import _all_subsets, _conflict_frame, _log_odds, _pat
 from coda.merging.stats import (
     _categories_frames,
     _fate_frame,
-    _l1,
     _options,
     _owned_frame,
     _shares_frame,
@@ -72,7 +71,9 @@ def _layer_statistics(checkpoints, keys, options, rng, context) -> dict:
         context=context,
     )
     for key in keys:
-        facts[key]["l1"] = _l1(taus, key)
+        # ||tau_t||_1 for S1 is the sum of S3's three masses (trimmed, survives,
+        # dropped), which part every entry's |tau_t| between them: no pass of its own.
+        facts[key]["l1"] = list(facts[key]["fate"].sum(axis=1))
     return facts
 
 
