@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -234,6 +236,46 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(ckpt_module, "_write_safetensors", failing)
     with pytest.raises(OSError, match="disk full"):
         write_checkpoint(_tensors(), tmp_path / "model.safetensors", max_shard_bytes=64)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("max_shard_bytes", [None, 40])
+def test_files_are_exactly_header_and_data(tmp_path, max_shard_bytes):
+    # The writer reserves each file's size before writing: a wrong size would
+    # leave bytes past the data, which safetensors readers reject.
+    tensors = {"a": np.ones((3, 5), np.float32), "b": np.arange(7.0), "c": np.zeros(0, np.int8)}
+    out = write_checkpoint(
+        tensors, tmp_path / "m.safetensors", metadata={"k": "v"}, max_shard_bytes=max_shard_bytes
+    )
+    files = sorted(tmp_path.glob("*.safetensors"))
+    assert (len(files) == 1) == (max_shard_bytes is None)
+    for file in files:
+        raw = file.read_bytes()
+        (length,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8 : 8 + length])
+        data = sum(
+            e["data_offsets"][1] - e["data_offsets"][0] for e in header.values() if "dtype" in e
+        )
+        assert len(raw) == 8 + length + data
+    with open_checkpoint(out) as ckpt:
+        np.testing.assert_array_equal(ckpt.read("b"), np.arange(7.0, dtype=np.float32))
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate here")
+def test_full_disk_fails_before_data_is_written(tmp_path, monkeypatch):
+    written = []
+    real_write = ckpt_module._write_safetensors
+
+    def no_space(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt_module.os, "posix_fallocate", no_space)
+    monkeypatch.setattr(
+        ckpt_module, "_write_safetensors", lambda *a: written.append(a[0]) or real_write(*a)
+    )
+    with pytest.raises(OSError, match="No space left"):
+        write_checkpoint(_tensors(), tmp_path / "model.safetensors")
+    assert len(written) == 1
     assert list(tmp_path.iterdir()) == []
 
 
