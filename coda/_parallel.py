@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -21,6 +22,23 @@ _SERIAL_BYTES = 1 << 22  # below this, threads cost more than they save
 
 _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    """In a forked child: drop the parent's pool, whose threads were not copied.
+
+    A child made by ``fork`` (``multiprocessing``'s default on Linux) inherits
+    the pool object but none of its worker threads, so work handed to it
+    would wait forever; the child starts a pool of its own on first use. The
+    lock is renewed too, in case another thread held it at the fork.
+    """
+    global _pool, _lock
+    _pool = None
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _executor() -> ThreadPoolExecutor:

@@ -11,6 +11,7 @@ Tolerances: float64 1e-12 relative to the size of the coordinates, float32
 from __future__ import annotations
 
 import math
+import multiprocessing
 from fractions import Fraction
 
 import naive
@@ -1149,6 +1150,29 @@ def test_large_inputs_take_the_threaded_path_and_agree():
     x[n - 3, 5] = -1.0
     with pytest.raises(ValueError, match=rf"x contains 1 negative values \(rows {n - 3}\)"):
         coda.closure(x)
+
+
+def _clr_sum_in_child(x):
+    return float(coda.clr(x).sum())
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform"
+)
+# Python >= 3.12 warns that forking a process with threads may deadlock: the
+# deadlock is what this test rules out for coda's own pool.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_threaded_path_works_in_a_forked_child():
+    from coda import _parallel
+
+    d = 8
+    x = np.random.default_rng(3).lognormal(size=(_parallel._SERIAL_BYTES // (8 * d) + 1024, d))
+    # The parent's pool exists now; a forked child gets the object without its
+    # threads, and used to wait for them forever.
+    expected = _clr_sum_in_child(x)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(_clr_sum_in_child, (x,)).get(timeout=60)
+    assert result == expected
 
 
 def test_labelled_basis_must_match_the_parts_of_x():
