@@ -58,7 +58,10 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int) -> None:
     thread takes the next block not yet taken until none is left, so a thread
     slowed by other processes on the machine does less of the work instead of
     holding up the result. Blocks are disjoint; ``fn`` must only write rows
-    ``start:stop`` of shared outputs.
+    ``start:stop`` of shared outputs. When ``fn`` raises in any thread (or the
+    caller is interrupted, e.g. by Ctrl-C in Jupyter), the other threads
+    finish the block in hand and take no more; the error is raised once they
+    have, instead of after the rest of the work.
     """
     step = max(1, _BLOCK_BYTES // max(1, row_bytes))
     n_blocks = -(-n_rows // step)
@@ -69,14 +72,19 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int) -> None:
         return
     starts = iter(range(0, n_rows, step))
     taking = threading.Lock()
+    failed = threading.Event()
 
     def run() -> None:
         while True:
             with taking:
-                start = next(starts, None)
+                start = None if failed.is_set() else next(starts, None)
             if start is None:
                 return
-            fn(start, min(start + step, n_rows))
+            try:
+                fn(start, min(start + step, n_rows))
+            except BaseException:
+                failed.set()
+                raise
 
     futures = [_executor().submit(run) for _ in range(n_threads - 1)]
     try:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import threading
 from fractions import Fraction
 
 import naive
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -1150,6 +1152,27 @@ def test_large_inputs_take_the_threaded_path_and_agree():
     x[n - 3, 5] = -1.0
     with pytest.raises(ValueError, match=rf"x contains 1 negative values \(rows {n - 3}\)"):
         coda.closure(x)
+
+
+def test_threaded_path_stops_taking_blocks_after_an_error():
+    from coda import _parallel
+
+    calls = []
+    lock = threading.Lock()
+
+    def block(start, stop):
+        with lock:
+            calls.append(start)
+            third = len(calls) == 3
+        if third:
+            raise ValueError("block failed")
+
+    # 16 rows a block, 625 blocks, enough bytes for the threaded path.
+    with pytest.raises(ValueError, match="block failed"):
+        _parallel.for_row_blocks(block, 10_000, 1 << 16)
+    # The other threads finish the block in hand and take no more (an
+    # interrupted computation returns promptly instead of running to the end).
+    assert len(calls) <= 3 + numba.get_num_threads()
 
 
 def _clr_sum_in_child(x):
