@@ -89,9 +89,18 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int) -> None:
     futures = [_executor().submit(run) for _ in range(n_threads - 1)]
     try:
         run()
+    except BaseException:
+        failed.set()
+        raise
     finally:
-        # Never return (or raise) while other threads still write the outputs.
-        wait(futures)
+        # Never return (or raise) while other threads still write the outputs;
+        # interrupted while waiting, stop them first, then wait for their block.
+        try:
+            wait(futures)
+        except BaseException:
+            failed.set()
+            wait(futures)
+            raise
     for future in futures:
         future.result()
 
