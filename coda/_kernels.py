@@ -871,13 +871,13 @@ def _tensor_update(
             row = buf[t]
             word = bits[t]
             model = models[t][lo:hi]
-            start_ = base[lo:hi]
-            # 32-bit integers throughout (prefix is -1 ... 0x7FFF), and tau
-            # formed in the same loop as its trim: about 15% off the pass.
+            theta0 = base[lo:hi]
+            # tau is formed in the loop that trims it (no separate fill pass),
+            # in 32-bit integers throughout (prefix is -1 ... 0x7FFF).
             p = np.int32(prefix[t])
             w = weights[t]
             for i in range(m):
-                row[i] = model[i] - start_[i] if diff else model[i]
+                row[i] = model[i] - theta0[i] if diff else model[i]
                 upper = np.int32((word[i] & magnitude) >> shift)
                 pending[i] |= np.uint8(upper == p)
                 row[i] = w * (row[i] * np.float32(upper > p))
