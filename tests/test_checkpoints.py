@@ -279,6 +279,18 @@ def test_full_disk_fails_before_data_is_written(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("code", [errno.EOPNOTSUPP, errno.EINVAL])
+def test_file_system_without_reservation_is_written_anyway(tmp_path, monkeypatch, code):
+    def unsupported(fd, offset, length):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(ckpt_module.os, "posix_fallocate", unsupported, raising=False)
+    out = write_checkpoint(_tensors(), tmp_path / "model.safetensors")
+    with open_checkpoint(out) as ckpt:
+        for name, values in _tensors().items():
+            np.testing.assert_array_equal(ckpt.read(name), values)
+
+
 def test_failing_generator_leaves_no_file_and_keeps_existing_output(tmp_path):
     old = write_checkpoint({"w": np.zeros(2, dtype=np.float32)}, tmp_path / "model.safetensors")
 

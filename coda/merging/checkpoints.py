@@ -12,6 +12,7 @@ and makes every output file appear atomically.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -362,15 +363,29 @@ def _write_safetensors(file: str, entries: list, arrays, metadata: dict | None) 
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
     with open(file, "wb") as out:
-        if hasattr(os, "posix_fallocate"):
-            # The file's blocks at once: a full disk fails here, before any data
-            # is written, and the writes that follow only fill allocated space.
-            os.posix_fallocate(out.fileno(), 0, 8 + len(text) + offset)
+        _reserve(out.fileno(), 8 + len(text) + offset)
         out.write(struct.pack("<Q", len(text)))
         out.write(text)
         for array in arrays:
             # Bytes of the array as laid out in memory: no copy to a bytes object.
             out.write(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
+
+
+def _reserve(fd: int, size: int) -> None:
+    """Allocate a new file's ``size`` bytes at once, where the platform can.
+
+    A full disk (or quota) then fails here, before any data is written, and
+    the writes that follow only fill allocated space (on ext4 this also
+    spares the flush that renaming over an existing file would start). A file
+    system that cannot reserve space is written without the reservation.
+    """
+    if not hasattr(os, "posix_fallocate"):
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as error:
+        if error.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
+            raise
 
 
 def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -> Path:
@@ -418,8 +433,8 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     renamed (``os.replace``) into place only after every shard is written,
     the index last; if writing fails midway, the temporary files are removed
     and no output appears. Each file's full size is reserved first
-    (``os.posix_fallocate`` where the platform has it), so a full disk fails
-    before any data is written. At most one shard's tensors are held in memory
+    (``os.posix_fallocate``, where the platform and file system support it),
+    so a full disk fails before any data is written. At most one shard's tensors are held in memory
     (all of them when ``max_shard_bytes`` is None).
 
     Examples
