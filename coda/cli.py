@@ -16,6 +16,7 @@ input ends with exit code 2 and a one-line
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -427,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     -------
     int
         0 on success, 2 on bad input (the message goes to stderr as
-        ``coda: error: ...``; argparse usage errors exit with 2 as well).
+        ``coda: error: ...``; argparse usage errors exit with 2 as well), 1
+        without a message when the reader of the output closes it early
+        (``coda demo | head``).
 
     Examples
     --------
@@ -438,6 +441,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of the output went away (``coda demo | head``): stop
+        # quietly, as other command-line tools do, and send what Python would
+        # flush at exit to devnull so that the flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except (ValueError, TypeError, OSError) as exc:
         print(f"coda: error: {exc}", file=sys.stderr)
         return 2

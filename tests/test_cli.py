@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -210,6 +211,26 @@ def test_python_dash_m_coda(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("coda: error: ")
     assert done.stderr.count("\n") == 1
+
+
+def test_output_closed_by_its_reader_ends_quietly(tmp_path):
+    # As in `coda demo | head`: the reader is gone before coda writes.
+    command = [sys.executable, "-m", "coda", "demo", "--parts", "8", "--n", "100"]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [*command, "--out", str(tmp_path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert done.stderr == ""
 
 
 def test_pcor_glasso_reports_its_nonzero_edges(data_csv, tmp_path, capsys):
