@@ -16,6 +16,7 @@ input ends with exit code 2 and a one-line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -446,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
         # The reader of the output went away (``coda demo | head``): stop
         # quietly, as other command-line tools do, and send what Python would
         # flush at exit to devnull so that the flush does not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # (A stdout without a file descriptor, as in Jupyter, is left alone.)
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except (ValueError, TypeError, OSError) as exc:
         print(f"coda: error: {exc}", file=sys.stderr)
