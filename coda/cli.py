@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         0 on success, 2 on bad input (the message goes to stderr as
         ``coda: error: ...``; argparse usage errors exit with 2 as well), 1
         without a message when the reader of the output closes it early
-        (``coda demo | head``).
+        (``coda demo | head``), 130 when interrupted (Ctrl-C).
 
     Examples
     --------
@@ -451,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:
+        # Ctrl-C: one line instead of a traceback, and the shell's code for it.
+        print("coda: interrupted", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, OSError) as exc:
         print(f"coda: error: {exc}", file=sys.stderr)
         return 2

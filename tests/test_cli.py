@@ -233,6 +233,17 @@ def test_output_closed_by_its_reader_ends_quietly(tmp_path):
     assert done.stderr == ""
 
 
+def test_interrupt_ends_with_one_line_and_code_130(monkeypatch, capsys):
+    import coda.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_run_demo", interrupted)
+    assert main(["demo"]) == 130
+    assert capsys.readouterr().err == "coda: interrupted\n"
+
+
 def test_pcor_glasso_reports_its_nonzero_edges(data_csv, tmp_path, capsys):
     path, sim = data_csv
     code, out, err = run(["pcor", path, "--method", "glasso", "--out", tmp_path / "g"], capsys)
