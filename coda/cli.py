@@ -291,7 +291,15 @@ def _run_roman_glass(args) -> None:
     from coda.casestudy import write_report
     from coda.datasets import load_roman_cups
 
-    cups = load_roman_cups(download=args.download)
+    try:
+        cups = load_roman_cups(download=args.download)
+    except FileNotFoundError as error:
+        if args.download:
+            raise
+        # The loader names its Python arguments; say how to do it from here.
+        raise FileNotFoundError(
+            f"{error}. From the command line: set CODA_DATA_DIR, or rerun with --download"
+        ) from error
     files = write_report(cups, args.out, n_boot=args.n_boot, seed=args.seed)
     print(f"coda roman-glass: {cups.shape[0]} cups, {cups.shape[1]} oxides")
     print("wrote " + ", ".join(str(f) for f in files))

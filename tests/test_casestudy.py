@@ -192,5 +192,6 @@ def test_roman_glass_command_without_data_exits_2(tmp_path, monkeypatch, capsys)
     assert out == ""
     assert err.startswith("coda: error: the Roman cups data are not available")
     assert "CODA_DATA_DIR" in err
+    assert err.rstrip().endswith("or rerun with --download")
     assert err.count("\n") == 1
     assert not (tmp_path / "out").exists()
