@@ -18,6 +18,7 @@ from numpy.testing import assert_array_equal
 
 from coda import _kernels
 from coda.inference import _resample_sums
+from coda.merging import _rules
 
 SHAPES = [(1, 2), (3, 5), (17, 12), (64, 33)]
 DTYPES = [np.float64, np.float32]
@@ -442,25 +443,8 @@ def _merge_by_kernels(base, models, diff, k, weights, by_count, code, normalize,
         )
     positions = np.concatenate([deferred[s : s + found[s]] for s in sorted(found)])
     assert np.all(np.diff(positions) > 0)
-    cuts = np.zeros(n_tasks, dtype=np.float32)
-    stops = np.full(n_tasks, n, dtype=np.int64)
     if positions.size:
-        _kernels._boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
-        _kernels._tensor_update_at(
-            base,
-            models,
-            diff,
-            weights,
-            cuts,
-            stops,
-            by_count,
-            code,
-            normalize,
-            lam,
-            add,
-            positions,
-            out,
-        )
+        cuts, stops = _rules._settle(base, models, diff, positions, prefix, ranks, rule, out)
         expected_cuts, expected_stops = _select(base, models, diff, k)
         assert_array_equal(cuts.view(np.uint32), expected_cuts.view(np.uint32))
         # A stop anywhere past the last tie needed keeps the same entries.

@@ -149,25 +149,39 @@ def _tensor_update(
     for_row_blocks(run, n, 4 * (n_tasks + 1))
     if any(found.values()):
         positions = np.concatenate([deferred[s : s + found[s]] for s in sorted(found)])
-        cuts = np.zeros(n_tasks, dtype=np.float32)
-        stops = np.full(n_tasks, n, dtype=np.int64)
-        _kernels._boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
-        _kernels._tensor_update_at(
-            base,
-            models,
-            diff,
-            weights,
-            cuts,
-            stops,
-            by_count,
-            code,
-            normalize,
-            lam,
-            add,
-            positions,
-            out,
-        )
+        _settle(base, models, diff, positions, prefix, ranks, rule, out)
     return out
+
+
+def _settle(base, models, diff, positions, prefix, ranks, rule, out) -> tuple:
+    """Merge the deferred ``positions`` again with each task's exact cut; return ``(cuts, stops)``.
+
+    The cuts come from the deferred entries alone (``_kernels._boundary_cuts``),
+    and ``_kernels._tensor_update_at`` rewrites those entries of ``out``;
+    ``rule`` is ``_tensor_update``'s ``(weights, prefix, by_count, code,
+    normalize, lam, add)``.
+    """
+    n_tasks, n = len(models), models[0].size
+    weights, _, by_count, code, normalize, lam, add = rule
+    cuts = np.zeros(n_tasks, dtype=np.float32)
+    stops = np.full(n_tasks, n, dtype=np.int64)
+    _kernels._boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
+    _kernels._tensor_update_at(
+        base,
+        models,
+        diff,
+        weights,
+        cuts,
+        stops,
+        by_count,
+        code,
+        normalize,
+        lam,
+        add,
+        positions,
+        out,
+    )
+    return cuts, stops
 
 
 def _magnitude_bits(tau: np.ndarray) -> np.ndarray:
