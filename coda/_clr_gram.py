@@ -28,19 +28,29 @@ def _log_shift(values: np.ndarray) -> np.ndarray:
         return np.log(values[:64], dtype=np.float64).mean(axis=0)
 
 
+_GROUP_BYTES = 16 << 20  # logs of one group of rows, multiplied into the Gram in one syrk
+
+
 def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     """``(lower, mean)``: the Gram matrix of ``Y = log(x) - s`` and the column means of ``Y``.
 
-    One pass over the data, in cache-sized row blocks on threads: numpy's
-    ``log`` fills a block of ``Y``, whose column sums are taken while the
-    block is in cache; then one symmetric Gram product, BLAS ``syrk`` (half
-    the flops of a general product), whose lower triangle is returned in
-    Fortran order. The shift ``s`` (the mean log of the first rows) is close
-    to the column means, so ``Y^T Y - n m m^T`` loses no precision to
-    cancellation; ``shift`` passes another ``s`` (the row blocks of a dask
-    collection share one). Invalid input (zeros, negatives, NaN, inf) shows
-    up as a non-finite column sum and is then reported by
-    ``check_composition``; valid input pays nothing for the check.
+    One pass over the data in groups of rows (about 16 MB of logs each): in
+    each group numpy's ``log`` fills cache-sized row blocks of ``Y`` on
+    threads, whose column sums are taken while the block is in cache; then
+    BLAS ``syrk`` (half the flops of a general product) adds the group's
+    ``Y_g^T Y_g`` to the Gram matrix, whose lower triangle is returned in
+    Fortran order. The logs of one group at a time are held, not all n rows:
+    new memory costs the kernel a page fault per page on first use, and an
+    n x D buffer of logs cost as much time in faults as in logs. ``syrk``
+    with a few thousand rows per call runs as fast as one call on all rows.
+
+    The shift ``s`` (the mean log of the first rows) is close to the column
+    means, so ``Y^T Y - n m m^T`` loses no precision to cancellation;
+    ``shift`` passes another ``s`` (the row blocks of a dask collection share
+    one). Invalid input (zeros, negatives, NaN, inf) shows up as a
+    non-finite column sum and is then reported by ``check_composition``;
+    valid input pays nothing for the check. Groups and blocks are summed in
+    row order, so the result has the same bits on every run.
 
     scipy's BLAS is used, not numpy's, because the Cholesky factorisation that
     follows in ``coda.precision`` runs in scipy's LAPACK: numpy and scipy ship
@@ -50,22 +60,28 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     n, d = values.shape
     if shift is None:
         shift = _log_shift(values)
-    logs = np.empty((n, d))
+    group = max(1, min(n, _GROUP_BYTES // (8 * d)))
+    logs = np.empty((group, d))
+    lower = np.zeros((d, d), order="F")
     sums = {}
+    for first in range(0, n, group):
+        rows = min(group, n - first)
 
-    def run(start: int, stop: int) -> None:
-        block = logs[start:stop]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            np.log(values[start:stop], out=block, dtype=np.float64)
-            block -= shift
-        sums[start] = block.sum(axis=0)
+        def run(start: int, stop: int, first=first) -> None:
+            block = logs[start:stop]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                np.log(values[first + start : first + stop], out=block, dtype=np.float64)
+                block -= shift
+            sums[first + start] = block.sum(axis=0)
 
-    for_row_blocks(run, n, d * 8)
+        for_row_blocks(run, rows, d * 8)
+        lower = scipy.linalg.blas.dsyrk(
+            1.0, logs[:rows].T, beta=1.0, c=lower, trans=0, lower=1, overwrite_c=1
+        )
     # Added in block order, not in the order threads finish: the same bits every run.
     mean = np.sum([sums[start] for start in sorted(sums)], axis=0) / n
     if not np.isfinite(mean).all():
         check_composition(values, "x", row_labels=row_labels)
-    lower = scipy.linalg.blas.dsyrk(1.0, logs.T, trans=0, lower=1)
     return lower, mean
 
 

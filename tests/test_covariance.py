@@ -52,6 +52,23 @@ def test_estimators_match_direct_computation(ddof):
     )
 
 
+@pytest.mark.parametrize("group_rows", [1, 7, 29, 30])
+def test_gram_in_groups_of_rows(monkeypatch, group_rows):
+    # Large inputs go through the Gram product a group of rows at a time;
+    # groups that do not divide n (and groups of one row) give the same clr
+    # covariance, and a zero in a later group is still reported.
+    from coda import _clr_gram
+
+    x = _data(n=30, d=6)
+    monkeypatch.setattr(_clr_gram, "_GROUP_BYTES", 8 * x.shape[1] * group_rows)
+    np.testing.assert_allclose(coda.clr_cov(x), _naive_clr_cov(x), atol=1e-12)
+    np.testing.assert_allclose(coda.variation(x), _naive_variation(x), atol=1e-12)
+    bad = x.copy()
+    bad[-1, 2] = 0.0
+    with pytest.raises(ValueError, match="zero"):
+        coda.clr_cov(bad)
+
+
 def test_hand_worked_two_part_case():
     # log(x1/x2) = (0, log 2, log 4) = (0, a, 2a), a = log 2: mean a, variance
     # ((a)^2 + 0 + (a)^2) / 2 = a^2.  clr_1 = log(x1/x2)/2 so Gamma_11 = a^2/4.
