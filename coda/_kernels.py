@@ -528,21 +528,44 @@ def _clr_cov(lower, mean, n, ddof, gamma, smallest):
     smallest[2] = best_j
 
 
+_TILE = 64  # rows and columns of a tile of D x D matrices: read and mirrored in cache
+
+
 @jit
-def _precision(inverse, shift, omega):
-    """``omega = inverse - shift`` with both triangles, from LAPACK ``potri`` output.
+def _precision(inverse, shift, out, correlations):
+    """``out`` = ``inverse - shift``, or its partial correlations, from LAPACK ``potri``.
 
     ``inverse`` holds the inverse of ``Gamma + J/D`` in its lower triangle
     (Fortran order, column j contiguous); subtracting ``shift = 1/D`` gives
-    the precision ``Gamma^+`` (Erb 2020). One pass instead of numpy's tril,
-    transpose, add and subtract.
+    the precision ``Omega = Gamma^+`` (Erb 2020), both triangles filled.
+    With ``correlations``, ``out`` receives instead ``rho_ij = -Omega_ij /
+    sqrt(Omega_ii Omega_jj)`` (numpy's ``(Omega_ij * -s_i) * s_j`` with
+    ``s = 1 / sqrt(diag(Omega))``), clipped to [-1, 1], with a unit
+    diagonal, so the precision matrix itself is never stored. One pass over
+    64 x 64 tiles, each read and written while in cache, instead of numpy's
+    tril, transpose, add, subtract and scalings.
     """
-    d = omega.shape[0]
-    for j in range(d):
-        for i in range(j, d):
-            v = inverse[i, j] - shift
-            omega[j, i] = v
-            omega[i, j] = v
+    d = out.shape[0]
+    scale = np.ones(d)
+    if correlations:
+        for i in range(d):
+            scale[i] = 1.0 / math.sqrt(inverse[i, i] - shift)
+    for jb in range(0, d, _TILE):
+        for ib in range(jb, d, _TILE):
+            for j in range(jb, min(jb + _TILE, d)):
+                for i in range(max(ib, j), min(ib + _TILE, d)):
+                    v = inverse[i, j] - shift
+                    if correlations:
+                        v = (v * -scale[i]) * scale[j]
+                        if v > 1.0:
+                            v = 1.0
+                        elif v < -1.0:
+                            v = -1.0
+                    out[j, i] = v
+                    out[i, j] = v
+    if correlations:
+        for i in range(d):
+            out[i, i] = 1.0
 
 
 # ---------------------------------------------------------------------------

@@ -80,12 +80,14 @@ def _check_rank(cov: ClrCovEstimate) -> None:
         )
 
 
-def _exact_precision(gamma: np.ndarray) -> np.ndarray:
+def _exact_precision(gamma: np.ndarray, *, correlations: bool = False) -> np.ndarray:
     """``Omega = (Gamma + J/D)^{-1} - J/D``: one Cholesky factorisation.
 
     ``Gamma + J/D`` adds the missing direction 1 with eigenvalue 1, so it is
     positive definite exactly when ``rank(Gamma) = D - 1``; its inverse is
     ``Gamma^+ + J/D`` because the two terms act on orthogonal subspaces.
+    With ``correlations``, the partial correlations from Omega instead, in
+    the same pass (``_kernels._precision``).
     """
     d = gamma.shape[0]
     # m is symmetric, so its transpose is the same matrix in Fortran order:
@@ -99,22 +101,26 @@ def _exact_precision(gamma: np.ndarray) -> np.ndarray:
             f"estimator ({_REGULARISED}) or drop parts"
         )
     inverse, _ = scipy.linalg.lapack.dpotri(factor, lower=True, overwrite_c=True)
-    omega = np.empty((d, d))
-    _kernels._precision(inverse, 1.0 / d, omega)
-    return omega
+    out = np.empty((d, d))
+    _kernels._precision(inverse, 1.0 / d, out, correlations)
+    return out
 
 
-def _precision_values(x, method, ddof, options):
-    """``(omega, labels)``: the precision matrix of in-memory or dask ``x``."""
+def _precision_values(x, method, ddof, options, *, correlations: bool = False):
+    """``(omega, labels)``: the precision matrix of in-memory or dask ``x``.
+
+    With ``correlations``, ``(rho, labels)``: the partial correlations.
+    """
     check_option(method, "method", _METHODS)
     if method == "exact":
         if options:
             raise TypeError(f"method='exact' takes no options; got {', '.join(sorted(options))}")
         cov = clr_cov_estimate(x, ddof, min_samples=3)
         _check_rank(cov)
-        return _exact_precision(cov.gamma), cov.labels
+        return _exact_precision(cov.gamma, correlations=correlations), cov.labels
     values, labels, ddof = _data(x, ddof, method)
-    return _regularised(values, method, ddof, options).precision, labels
+    omega = _regularised(values, method, ddof, options).precision
+    return (pcor_from_precision(omega) if correlations else omega), labels
 
 
 def _regularised(values, method, ddof, options):
@@ -263,7 +269,7 @@ def pcor_from_estimate(cov: ClrCovEstimate, given: list[int] | None) -> np.ndarr
     d = cov.gamma.shape[0]
     if given is None:
         _check_rank(cov)
-        return pcor_from_precision(_exact_precision(cov.gamma))
+        return _exact_precision(cov.gamma, correlations=True)
     rest = [i for i in range(d) if i not in given]
     cond = _conditional_cov(cov, given, rest)
     scale = 1.0 / np.sqrt(np.diag(cond))
@@ -360,8 +366,8 @@ def pcor(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
            [  nan,   nan,   nan,   nan]])
     """
     if given is None:
-        omega, labels = _precision_values(x, method, ddof, options)
-        return labels.square(pcor_from_precision(omega))
+        rho, labels = _precision_values(x, method, ddof, options, correlations=True)
+        return labels.square(rho)
     k, _ = _given_parts(x, given, method)
     cov = clr_cov_estimate(x, ddof, min_samples=3)
     return cov.labels.square(pcor_from_estimate(cov, k))

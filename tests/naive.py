@@ -277,11 +277,20 @@ def clr_cov(lower, mean, n, ddof):
 
 
 # ---------------------------------------------------------------------------
-# _precision: mirror the lower triangle and subtract the shift.
+# _precision: mirror the lower triangle and subtract the shift; with correlations,
+# the partial correlations of the result (as coda._linalg.pcor_from_precision).
 
 
 def precision(inverse, shift):
     return np.tril(inverse) + np.tril(inverse, -1).T - shift
+
+
+def pcor_from_precision(omega):
+    # rho_ij = -omega_ij / sqrt(omega_ii omega_jj), unit diagonal, clipped to [-1, 1].
+    diag = np.sqrt(np.diag(omega))
+    rho = -omega / np.outer(diag, diag)
+    np.fill_diagonal(rho, 1.0)
+    return np.clip(rho, -1.0, 1.0)
 
 
 # ---------------------------------------------------------------------------

@@ -245,14 +245,28 @@ def test_clr_cov_matches_twin(n, d, ddof):
     assert (int(smallest[1]), int(smallest[2])) == (i, j)
 
 
-@pytest.mark.parametrize("d", [2, 9, 33])
+@pytest.mark.parametrize("d", [2, 9, 33, 130])
 def test_precision_matches_twin(d):
     rng = np.random.default_rng(d)
     # Only the lower triangle is read: the upper one holds noise, as after potri.
+    # d = 130 spans several 64 x 64 tiles, the last one partial.
     inverse = np.asfortranarray(rng.normal(size=(d, d)))
     omega = np.empty((d, d))
-    _kernels._precision(inverse, 1.0 / d, omega)
+    _kernels._precision(inverse, 1.0 / d, omega, False)
     np.testing.assert_allclose(omega, naive.precision(inverse, 1.0 / d), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("d", [2, 9, 33, 130])
+def test_precision_to_correlations_matches_twin(d):
+    rng = np.random.default_rng(d)
+    a = rng.normal(size=(d, d))
+    omega = a @ a.T + np.eye(d)
+    # potri's output: Omega + shift in the lower triangle, noise above it.
+    inverse = np.asfortranarray(np.tril(omega + 1.0 / d) + np.triu(rng.normal(size=(d, d)), 1))
+    rho = np.empty((d, d))
+    _kernels._precision(inverse, 1.0 / d, rho, True)
+    np.testing.assert_allclose(rho, naive.pcor_from_precision(omega), rtol=0, atol=1e-15)
+    assert np.array_equal(rho, rho.T)
 
 
 # ---------------------------------------------------------------------------
