@@ -41,7 +41,6 @@ SHAPES = ((1_000_000, 100), (10_000, 2_000))
 QUICK_SHAPES = ((20_000, 100), (500, 2_000))
 REPEATS = 5
 QUICK_REPEATS = 3
-SKBIO_REPEATS = 3  # scikit-bio is several times slower; fewer repeats keep the run short
 ZERO_BELOW = 0.1
 
 
@@ -101,7 +100,7 @@ def _zero_operations(x):
     ]
 
 
-def _measure(name, coda_fn, numpy_fn, skbio_fn, *, copy_fn, repeats, skbio_repeats, input_bytes):
+def _measure(name, coda_fn, numpy_fn, skbio_fn, *, copy_fn, repeats, input_bytes):
     """Timings, peak memory (multiples of the input) and the coda-numpy difference.
 
     The four calls, ``np.copy`` included, are timed in turns, so that the
@@ -111,7 +110,7 @@ def _measure(name, coda_fn, numpy_fn, skbio_fn, *, copy_fn, repeats, skbio_repea
     fns = {"copy": copy_fn, "coda": coda_fn, "numpy": numpy_fn}
     counts = {"copy": repeats, "coda": repeats, "numpy": repeats}
     if skbio_fn:
-        fns["skbio"], counts["skbio"] = skbio_fn, skbio_repeats
+        fns["skbio"], counts["skbio"] = skbio_fn, repeats
     row.update(time_interleaved(fns, repeats=counts))
     row.setdefault("skbio", None)
     row["mem_coda"] = peak_bytes(coda_fn) / input_bytes
@@ -186,7 +185,7 @@ def _headlines(rows, shape, input_bytes: int) -> list[Headline]:
     return out
 
 
-def bench_shape(shape, *, repeats, skbio_repeats, seed=0) -> tuple[str, list[Headline]]:
+def bench_shape(shape, *, repeats, seed=0) -> tuple[str, list[Headline]]:
     rng = np.random.default_rng(seed)
     # 1 - U[0, 1) lies in (0, 1]: strictly positive, as the log-ratios need.
     x = rng.random(shape)
@@ -197,7 +196,6 @@ def bench_shape(shape, *, repeats, skbio_repeats, seed=0) -> tuple[str, list[Hea
     kw = {
         "copy_fn": lambda: np.copy(x),
         "repeats": repeats,
-        "skbio_repeats": skbio_repeats,
         "input_bytes": input_bytes,
     }
     copy_mem = peak_bytes(kw["copy_fn"]) / input_bytes
@@ -261,7 +259,7 @@ def bench_shape(shape, *, repeats, skbio_repeats, seed=0) -> tuple[str, list[Hea
     text = [
         f"### {n:,} x {d:,} float64 ({input_bytes / 1e6:.0f} MB)",
         "",
-        f"Medians of {repeats} calls ({skbio_repeats} for scikit-bio) after a warm-up call, "
+        f"Medians of {repeats} calls (scikit-bio too) after a warm-up call, "
         "each row's calls and an np.copy timed in turns; coda / copy uses that row's "
         "np.copy, and the np.copy row pools all of them. Ratios divide medians. Max "
         "spread: (max - min) / median over the repeats of that row, the worst of its "
@@ -280,7 +278,6 @@ def bench_shape(shape, *, repeats, skbio_repeats, seed=0) -> tuple[str, list[Hea
 def run(*, quick: bool = False, repeats: int | None = None) -> Section:
     shapes = QUICK_SHAPES if quick else SHAPES
     repeats = repeats or (QUICK_REPEATS if quick else REPEATS)
-    skbio_repeats = min(repeats, SKBIO_REPEATS)
     sections = [f"## {TITLE}"]
     if quick:
         sections.append(
@@ -292,7 +289,7 @@ def run(*, quick: bool = False, repeats: int | None = None) -> Section:
         sections.append("scikit-bio is not installed: its column is n/a.")
     headlines = []
     for shape in shapes:
-        text, rows = bench_shape(shape, repeats=repeats, skbio_repeats=skbio_repeats)
+        text, rows = bench_shape(shape, repeats=repeats)
         sections.append(text)
         headlines += rows
     return Section("\n\n".join(sections), tuple(headlines))
