@@ -906,7 +906,16 @@ def _tensor_update(
                 row[i] = w * (row[i] * np.float32(upper > p))
         _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values)
         _put_merged(base, add, lam, lo, m, values, out)
-        for i in range(m):
+        # Few entries are deferred: look at eight flags at a time.
+        whole = m - m % 8
+        flags = pending[:whole].view(np.uint64)
+        for j in range(flags.size):
+            if flags[j]:
+                for i in range(8 * j, 8 * j + 8):
+                    if pending[i]:
+                        deferred[start + count] = lo + i
+                        count += 1
+        for i in range(whole, m):
             if pending[i]:
                 deferred[start + count] = lo + i
                 count += 1
