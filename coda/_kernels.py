@@ -725,17 +725,18 @@ def _elect(buf, m, by_count, sigma):
 
 
 @jit
-def _decide_chunk(models, cuts, stops, weights, by_count, lo, m, kept, weighted, sigma):
+def _decide_chunk(models, first, cuts, stops, weights, by_count, lo, m, kept, weighted, sigma):
     """The TIES decisions of entries ``lo:lo + m`` of task vectors ``models``, into buffers.
 
-    ``kept[t, i]``: entry lo + i of task t is kept, |tau_t| > ``cuts[t]`` or
-    equal to it with lo + i < ``stops[t]`` (``_top_k_cuts``);
-    ``weighted[t, i]`` = w_t (tau_t m_t) in float32; ``sigma[i]`` the
-    elected sign (``_elect``).
+    Task t's values of those entries are ``models[t][first:first + m]`` (``first``
+    is ``lo`` for whole task vectors, 0 for a chunk buffer). ``kept[t, i]``:
+    entry lo + i of task t is kept, |tau_t| > ``cuts[t]`` or equal to it with
+    lo + i < ``stops[t]`` (``_top_k_cuts``); ``weighted[t, i]`` = w_t (tau_t
+    m_t) in float32; ``sigma[i]`` the elected sign (``_elect``).
     """
     tie = stops - lo
     for t in range(len(models)):
-        tau = models[t][lo : lo + m]
+        tau = models[t][first : first + m]
         cut = cuts[t]
         w = weights[t]
         mask = kept[t]
@@ -762,7 +763,7 @@ def _tensor_decide(models, cuts, stops, weights, by_count, start, stop, kept, we
     buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
     for lo in range(start, stop, _TIES_CHUNK):
         m = min(lo + _TIES_CHUNK, stop) - lo
-        _decide_chunk(models, cuts, stops, weights, by_count, lo, m, mask, buf, sigma[lo:])
+        _decide_chunk(models, lo, cuts, stops, weights, by_count, lo, m, mask, buf, sigma[lo:])
         for t in range(n_tasks):
             kept[t, lo : lo + m] = mask[t, :m]
             weighted[t, lo : lo + m] = buf[t, :m]
@@ -1045,7 +1046,9 @@ def _lanes_sum(x, m):
 
 @jit
 def _merge_facts(
+    base,
     taus,
+    diff,
     kept,
     weighted,
     sigma,
@@ -1065,7 +1068,11 @@ def _merge_facts(
 ):
     """The per-tensor quantities of the merge statistics over entries ``start:stop``.
 
-    Inputs are the T task vectors and the TIES decisions of one tensor
+    Inputs are the T task vectors (``diff`` False: ``taus``) or the base
+    theta_0 and the T fine-tuned tensors (``diff`` True: ``base`` and
+    ``taus``, tau_t = theta_t - theta_0 formed chunk by chunk in float32, as
+    numpy's subtraction rounds it, and never stored whole), and the TIES
+    decisions of one tensor
     (``coda.merging._rules._decisions``): trim masks ``kept`` and trimmed,
     weighted values hat tau_t (``weighted``), both (T, n), and the elected
     signs ``sigma``. With ``decide`` these are not read (pass empty arrays):
@@ -1108,10 +1115,13 @@ def _merge_facts(
     kept_c = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.bool_)
     hat_c = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.float32)
     sigma_c = np.empty(_FACTS_CHUNK, dtype=np.float32)
+    tau_c = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.float32)
     for lo in range(start, stop, _FACTS_CHUNK):
         m = min(lo + _FACTS_CHUNK, stop) - lo
+        for t in range(n_tasks):
+            _fill_tau(base, taus[t], diff, lo, lo + m, tau_c[t])
         if decide:
-            _decide_chunk(taus, cuts, stops, weights, by_count, lo, m, kept_c, hat_c, sigma_c)
+            _decide_chunk(tau_c, 0, cuts, stops, weights, by_count, lo, m, kept_c, hat_c, sigma_c)
         else:
             for t in range(n_tasks):
                 kept_c[t, :m] = kept[t, lo : lo + m]
@@ -1126,7 +1136,7 @@ def _merge_facts(
             total[j] = 0.0
         power = 1
         for t in range(n_tasks):
-            tau_t = taus[t][lo : lo + m]
+            tau_t = tau_c[t]
             kept_t = kept_c[t]
             hat_t = hat_c[t]
             share_t = shares[t]

@@ -1,5 +1,6 @@
 """Tests for coda.merging.describe: S1 to S6 in one lazy pass over checkpoints."""
 
+import warnings
 import weakref
 
 import numpy as np
@@ -260,6 +261,56 @@ def test_describe_errors_before_reading(tmp_path):
         describe(base, [bad, models[1]], density=0.5)
     with pytest.raises(FileNotFoundError):
         describe(tmp_path / "missing.safetensors", models, density=0.5)
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+@pytest.mark.parametrize("density", [0.5, 1.0])
+def test_describe_names_non_finite_tensors(scope, density):
+    # With scope="tensor" the kernels find a non-finite task vector while they
+    # select (or, when every entry is kept, check each tensor first); the
+    # error names the tensor and the model as the up-front check does.
+    base, models = _random(6)
+    bad = {k: v.copy() for k, v in models[1].items()}
+    bad["t1"][2, 3] = np.nan
+    # scope="global" reads the model-wide thresholds first, from checkpoints
+    # (named by source); scope="tensor" names the mapping's position.
+    model = r"models\[1\]" if scope == "tensor" else ".*"
+    with pytest.raises(ValueError, match=rf"tensor 't1' of {model} has 1 values that are not"):
+        describe(base, [models[0], bad, models[2]], density=density, scope=scope)
+    inf_base = {k: v.copy() for k, v in base.items()}
+    inf_base["t3"][0] = -np.inf
+    source = "base" if scope == "tensor" else ".*"
+    with pytest.raises(
+        ValueError, match=f"tensor 't3' of {source} has 1 values that are not finite"
+    ):
+        describe(inf_base, models, density=density, scope=scope)
+
+
+def test_describe_task_vectors_that_overflow_from_finite_tensors():
+    # theta_t - theta_0 may overflow float32 although both are finite: that is
+    # not an input error, and the statistics are those of the task vectors
+    # numpy forms (the whole-model statistics take them from numpy).
+    base, models = _random(8)
+    base["t0"][4] = np.float32(-3e38)
+    models[0]["t0"][4] = np.float32(3e38)
+    with np.errstate(over="ignore"):
+        assert np.isinf(models[0]["t0"][4] - base["t0"][4])
+    # Infinite masses make some shares inf / inf: numpy warns, as it would.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = describe(base, models, density=0.5, seed=0)
+        expected = _whole_model(
+            base,
+            models,
+            weights=None,
+            elect="mass",
+            merge="mean",
+            density=0.5,
+            scope="tensor",
+            layers=None,
+        )
+    for name in ("observed", "fate", "ownership"):
+        pd.testing.assert_frame_equal(_frames(result)[name], expected[name], check_exact=True)
 
 
 def test_describe_layer_without_entries_is_nan_not_an_error():

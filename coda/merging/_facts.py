@@ -135,9 +135,12 @@ def _merge_code(scope: str, merge: str, normalize: bool) -> int:
 
 
 def _merge_facts(
-    tensors, kept, weighted, sigma, weights, scope, merge, normalize, decide=None
+    tensors, kept, weighted, sigma, weights, scope, merge, normalize, decide=None, base=None
 ) -> tuple:
     """``(histogram, merged, fate, owned)`` of one tensor (see :func:`coda._kernels._merge_facts`).
+
+    ``tensors`` are the T task vectors, or with ``base`` (theta_0) the T
+    fine-tuned tensors, whose task vectors the kernel forms chunk by chunk.
 
     ``histogram`` (3^T,) counts the entries of each base-3 sign code, or is
     None beyond ``_TERNARY_TASKS`` tasks; ``merged`` (n,) float32 is tau_m,
@@ -148,6 +151,8 @@ def _merge_facts(
     """
     n_tasks, n = len(tensors), np.size(tensors[0])
     taus = tuple(_read_only(tau) for tau in tensors)
+    diff = base is not None
+    base = _read_only(base) if diff else taus[0]
     if decide is None:
         kept = np.ascontiguousarray(kept, dtype=bool)
         weighted = np.ascontiguousarray(weighted, dtype=np.float32)
@@ -172,7 +177,9 @@ def _merge_facts(
         )
         fate, owned = np.zeros((n_tasks, 3)), np.zeros(n_tasks)
         _kernels._merge_facts(
+            base,
             taus,
+            diff,
             kept,
             weighted,
             sigma,
@@ -229,18 +236,33 @@ def _pattern_counts(states: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.bincount(codes, weights=counts[everywhere], minlength=2**n_tasks)
 
 
-def _facts_decisions(theta0, taus, density, scope, elect, weights, context):
+def _fused(scope: str, n_tasks: int) -> bool:
+    """Whether the facts kernel makes the decisions itself (see :func:`_facts_decisions`)."""
+    return scope == "tensor" and n_tasks <= _TERNARY_TASKS
+
+
+def _facts_decisions(
+    theta0, taus, density, scope, elect, weights, context, tuned=False, check=None
+):
     """Yield ``(key, kept, weighted, sigma, decide)`` per tensor, in ``_decisions``' order.
 
     For ``scope="tensor"`` with at most ``_TERNARY_TASKS`` tasks only the cuts
     are computed here (``decide``): the facts kernel makes the decisions in
     cache, chunk by chunk, instead of writing the (T, n) masks and weighted
-    vectors to memory and reading them back. Otherwise the decisions of
+    vectors to memory and reading them back; with ``tuned``, ``taus`` holds
+    the fine-tuned tensors and the task vectors are formed by the kernels
+    (``check(key)`` then raises for non-finite inputs, see
+    :func:`coda.merging._rules._tensor_cuts`). Otherwise the decisions of
     :func:`coda.merging._rules._decisions` and ``decide`` None.
     """
-    if scope == "tensor" and len(taus) <= _TERNARY_TASKS:
+    if _fused(scope, len(taus)):
         for key in theta0:
-            cuts, stops = _tensor_cuts(_flat_tensors([tau[key] for tau in taus]), density)
+            cuts, stops = _tensor_cuts(
+                _flat_tensors([tau[key] for tau in taus]),
+                density,
+                base=_read_only(np.ravel(theta0[key])) if tuned else None,
+                check=None if check is None else (lambda key=key: check(key)),
+            )
             yield key, None, None, None, (cuts, stops, elect == "count")
         return
     for key, kept, weighted, sigma in _tie_decisions(
@@ -262,6 +284,8 @@ def _facts(
     n_permutations=1,
     rng=None,
     context=None,
+    tuned=False,
+    check=None,
 ) -> dict:
     """Per tensor key, what the statistics need, from one trimming and election.
 
@@ -273,16 +297,30 @@ def _facts(
     ``fate`` and ``owned`` use them through the elected signs. Tensors are
     visited in the order of ``_decisions``, which fixes the order of the
     draws from ``rng``.
+
+    With ``tuned``, ``taus`` holds the fine-tuned models' tensors theta_t
+    instead of the task vectors, not yet checked for non-finite values:
+    ``check(key)`` raises if one of that key's tensors has any. Where the
+    facts kernel decides (``scope="tensor"``), it forms the task vectors
+    itself and the check runs only when a |tau_t| is inf or NaN; otherwise
+    every tensor is checked and the task vectors are formed here first.
     """
     if weights is None:
         weights = np.ones(len(taus), dtype=np.float32)
+    if tuned and not _fused(scope, len(taus)):
+        if check is not None:
+            for key in theta0:
+                check(key)
+        taus = [{key: tau[key] - start for key, start in theta0.items()} for tau in taus]
+        tuned = False
     facts = {}
     for key, kept, weighted, sigma, decide in _facts_decisions(
-        theta0, taus, density, scope, elect, weights, context
+        theta0, taus, density, scope, elect, weights, context, tuned, check
     ):
         tensors = [tau[key].ravel() for tau in taus]
+        base = np.ravel(theta0[key]) if tuned else None
         histogram, _merged, fate, owned = _merge_facts(
-            tensors, kept, weighted, sigma, weights, scope, merge, normalize, decide
+            tensors, kept, weighted, sigma, weights, scope, merge, normalize, decide, base
         )
         states = _sign_states(histogram, tensors, kept)
         fact = {"states": states, "fate": fate, "owned": owned}

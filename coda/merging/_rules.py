@@ -342,14 +342,22 @@ def _flat_tensors(tensors: list) -> tuple:
     return tuple(_read_only(np.ravel(tau)) for tau in tensors)
 
 
-def _tensor_cuts(models: tuple, density: float) -> tuple[np.ndarray, np.ndarray]:
+def _tensor_cuts(
+    models: tuple, density: float, base=None, check=None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(cuts, stops)`` of each task's top k = max(1, floor(K n)) entries (``_top_k_cuts``).
 
     Entry i of task t is kept when |tau_t,i| > ``cuts[t]``, or equals it and
     ``i < stops[t]``: exactly k entries, ties to the lowest index. An exact
     radix selection on the float32 bit patterns (two histogram passes of
-    ``_kernels._top_k_counts``), no sort; ``models`` as :func:`_flat_tensors`.
+    ``_kernels._top_k_counts``), no sort; ``models`` as :func:`_flat_tensors`:
+    the T task vectors, or with ``base`` (flat, read-only) the T fine-tuned
+    tensors, whose task vectors the kernels form as they go. ``check`` as in
+    :func:`_tensor_update`: called when a |tau_t| is inf or NaN, or always
+    when every entry is kept.
     """
+    diff = base is not None
+    base = base if diff else models[0]
     n_tasks, n = len(models), models[0].size
     k = max(1, int(density * n))
     cuts = np.zeros(n_tasks, dtype=np.float32)
@@ -357,9 +365,14 @@ def _tensor_cuts(models: tuple, density: float) -> tuple[np.ndarray, np.ndarray]
     if k < n:
         prefix = np.full(n_tasks, -1, dtype=np.int64)
         ranks = np.empty(n_tasks, dtype=np.int64)
-        _kernels._top_k_prefix(_counts(models[0], models, False, prefix, n), k, prefix, ranks)
-        low = _counts(models[0], models, False, prefix, n)
-        _kernels._top_k_cuts(models[0], models, False, low, prefix, ranks, n, cuts, stops)
+        upper = _counts(base, models, diff, prefix, n)
+        if check is not None and upper[:, _NOT_FINITE:].any():
+            check()
+        _kernels._top_k_prefix(upper, k, prefix, ranks)
+        low = _counts(base, models, diff, prefix, n)
+        _kernels._top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops)
+    elif check is not None:
+        check()
     return cuts, stops
 
 

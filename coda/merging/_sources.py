@@ -31,21 +31,22 @@ from coda.merging.checkpoints import (
 )
 
 
-def _float32(value, tensor: str, model: str) -> np.ndarray:
+def _float32(value, tensor: str, model: str, finite: bool = True) -> np.ndarray:
     array = np.asarray(value, dtype=np.float32)
-    check_finite_tensor(array, tensor, model)
+    if finite:
+        check_finite_tensor(array, tensor, model)
     return array
 
 
-def _checked_thetas(base, models) -> tuple[dict, list[dict]]:
+def _checked_thetas(base, models, *, finite: bool = True) -> tuple[dict, list[dict]]:
     """Return the base's and each model's tensors as float32 arrays, after checks.
 
-    Names, shapes and finiteness are checked; arrays already float32 are not
-    copied.
+    Names, shapes and (unless ``finite`` is False: see :func:`_finite_check`)
+    finiteness are checked; arrays already float32 are not copied.
     """
     base = check_tensor_mapping(base, "base")
     models = check_models(models)
-    theta0 = {key: _float32(value, key, "base") for key, value in base.items()}
+    theta0 = {key: _float32(value, key, "base", finite) for key, value in base.items()}
     thetas = []
     for t, model in enumerate(models):
         label = f"models[{t}]"
@@ -54,9 +55,24 @@ def _checked_thetas(base, models) -> tuple[dict, list[dict]]:
         theta = {}
         for key, start in theta0.items():
             check_same_shape(key, np.shape(model[key]), start.shape, "mapping", label)
-            theta[key] = _float32(model[key], key, label)
+            theta[key] = _float32(model[key], key, label, finite)
         thetas.append(theta)
     return theta0, thetas
+
+
+def _finite_check(theta0: dict, thetas: list[dict]):
+    """``check(key)``: the finiteness check of :func:`_checked_thetas` for one tensor name.
+
+    For callers that let the kernels find non-finite task vectors as they
+    select (``coda.merging._rules._tensor_cuts``) instead of a pass per tensor.
+    """
+
+    def check(key: str) -> None:
+        check_finite_tensor(theta0[key], key, "base")
+        for t, theta in enumerate(thetas):
+            check_finite_tensor(theta[key], key, f"models[{t}]")
+
+    return check
 
 
 def _checked(base, models) -> tuple[dict, list[dict]]:

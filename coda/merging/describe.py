@@ -13,7 +13,7 @@ from coda._validation import (
 )
 from coda.merging._facts import _facts
 from coda.merging._rules import _global_context
-from coda.merging._sources import _checked, _Stream, _View
+from coda.merging._sources import _checked_thetas, _finite_check, _Stream, _View
 from coda.merging.checkpoints import check_compatible, open_checkpoint
 from coda.merging.patterns import _all_subsets, _conflict_frame, _log_odds, _patterns_frame
 from coda.merging.stats import (
@@ -51,15 +51,16 @@ def _layer_statistics(checkpoints, keys, options, rng, context) -> dict:
     holds the checked settings; ``context`` the global scope's model-wide
     thresholds and majority (None for ``scope="tensor"``).
     """
-    # The only tensors alive: this layer's base and its T task vectors. Read
+    # The only tensors alive: this layer's base and fine-tuned tensors, read
     # without copies where the file allows (views of the memory map): they
-    # are only read, and the task vectors are new arrays.
+    # are only read. The kernels form the task vectors chunk by chunk and
+    # find non-finite values as they select (then ``check`` names them).
     base_layer, *model_layers = [{key: ckpt._view(key) for key in keys} for ckpt in checkpoints]
-    theta0, taus = _checked(base_layer, model_layers)
+    theta0, thetas = _checked_thetas(base_layer, model_layers, finite=False)
     del base_layer, model_layers
     facts = _facts(
         theta0,
-        taus,
+        thetas,
         options["density"],
         options["scope"],
         elect=options["elect"],
@@ -69,6 +70,8 @@ def _layer_statistics(checkpoints, keys, options, rng, context) -> dict:
         n_permutations=options["n_permutations"],
         rng=rng,
         context=context,
+        tuned=True,
+        check=_finite_check(theta0, thetas),
     )
     for key in keys:
         # ||tau_t||_1 for S1 is the sum of S3's three masses (trimmed, survives,
