@@ -81,6 +81,30 @@ def _counts(base, models: tuple, diff: bool, prefix: np.ndarray, n: int) -> np.n
     return sum(used[1:], start=used[0].astype(np.int64))
 
 
+def _top_k_bins(base, models: tuple, diff: bool, k: int, check) -> tuple:
+    """``(prefix, ranks)``: per task, the upper-16-bit bin of the k-th largest |tau_t|.
+
+    ``ranks[t]`` is that entry's rank among the bin's entries
+    (``_kernels._top_k_prefix``, from the histogram of ``_counts``); all -1
+    (keep everything) when k is every entry. ``check`` (for inputs not yet
+    checked finite) is called when a |tau_t| is inf or NaN, or always when
+    every entry is kept (the histogram is then skipped); it raises for
+    non-finite inputs.
+    """
+    n_tasks, n = len(models), models[0].size
+    prefix = np.full(n_tasks, -1, dtype=np.int64)
+    ranks = np.zeros(n_tasks, dtype=np.int64)
+    if k < n:
+        upper = _counts(base, models, diff, prefix, n)
+        # Upper bits from 0x7F80 on: |tau| is inf or NaN.
+        if check is not None and upper[:, _NOT_FINITE:].any():
+            check()
+        _kernels._top_k_prefix(upper, k, prefix, ranks)
+    elif check is not None:
+        check()
+    return prefix, ranks
+
+
 def _tensor_update(
     base,
     models: list,
@@ -108,27 +132,16 @@ def _tensor_update(
     of threads). With ``lam`` (and ``base``), the result is the merged
     tensor theta_0 + lam tau_m itself, as ``_sources._finish`` would add it.
 
-    ``check`` (for inputs not yet checked finite) is called before anything
-    is merged when a |tau_t| is inf or NaN, or always when every entry is
-    kept (the histogram is then skipped); it raises for non-finite inputs.
-    A task vector that overflows float32 from finite inputs is merged as
-    numpy would.
+    ``check`` as in :func:`_top_k_bins`, before anything is merged. A task
+    vector that overflows float32 from finite inputs is merged as numpy
+    would.
     """
     models = tuple(_read_only(m) for m in models)
     diff = base is not None
     base = _read_only(base) if diff else models[0]
     n_tasks, n = len(models), models[0].size
     k = max(1, int(density * n))
-    prefix = np.full(n_tasks, -1, dtype=np.int64)
-    ranks = np.zeros(n_tasks, dtype=np.int64)
-    if k < n:
-        upper = _counts(base, models, diff, prefix, n)
-        # Upper bits from 0x7F80 on: |tau| is inf or NaN.
-        if check is not None and upper[:, _NOT_FINITE:].any():
-            check()
-        _kernels._top_k_prefix(upper, k, prefix, ranks)
-    elif check is not None:
-        check()
+    prefix, ranks = _top_k_bins(base, models, diff, k, check)
     weights = np.asarray(weights, dtype=np.float32)
     by_count = elect == "count"
     code = ("mean", "sum", "max").index(merge)
@@ -353,8 +366,7 @@ def _tensor_cuts(
     ``_kernels._top_k_counts``), no sort; ``models`` as :func:`_flat_tensors`:
     the T task vectors, or with ``base`` (flat, read-only) the T fine-tuned
     tensors, whose task vectors the kernels form as they go. ``check`` as in
-    :func:`_tensor_update`: called when a |tau_t| is inf or NaN, or always
-    when every entry is kept.
+    :func:`_top_k_bins`.
     """
     diff = base is not None
     base = base if diff else models[0]
@@ -362,17 +374,10 @@ def _tensor_cuts(
     k = max(1, int(density * n))
     cuts = np.zeros(n_tasks, dtype=np.float32)
     stops = np.full(n_tasks, n, dtype=np.int64)
+    prefix, ranks = _top_k_bins(base, models, diff, k, check)
     if k < n:
-        prefix = np.full(n_tasks, -1, dtype=np.int64)
-        ranks = np.empty(n_tasks, dtype=np.int64)
-        upper = _counts(base, models, diff, prefix, n)
-        if check is not None and upper[:, _NOT_FINITE:].any():
-            check()
-        _kernels._top_k_prefix(upper, k, prefix, ranks)
         low = _counts(base, models, diff, prefix, n)
         _kernels._top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops)
-    elif check is not None:
-        check()
     return cuts, stops
 
 
