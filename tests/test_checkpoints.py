@@ -340,7 +340,8 @@ def test_check_compatible_missing_tensor(tmp_path):
     del model["layers.0.bias"]
     with pytest.raises(
         ValueError,
-        match=r"'<in-memory>' lacks tensors of the base "
+        # The in-memory model is named by its place in the list.
+        match=r"'<models\[1\] in memory>' lacks tensors of the base "
         r".*base\.safetensors'.*layers\.0\.bias",
     ):
         check_compatible(base, [_tensors(1), model])

@@ -272,14 +272,15 @@ def test_describe_names_non_finite_tensors(scope, density):
     base, models = _random(6)
     bad = {k: v.copy() for k, v in models[1].items()}
     bad["t1"][2, 3] = np.nan
-    # scope="global" reads the model-wide thresholds first, from checkpoints
-    # (named by source); scope="tensor" names the mapping's position.
-    model = r"models\[1\]" if scope == "tensor" else ".*"
+    # scope="global" reads the model-wide thresholds first, from the inputs
+    # opened as checkpoints (a mapping named by its place); scope="tensor"
+    # names the mapping's position as the up-front check does.
+    model = r"models\[1\]" if scope == "tensor" else r"'<models\[1\] in memory>'"
     with pytest.raises(ValueError, match=rf"tensor 't1' of {model} has 1 values that are not"):
         describe(base, [models[0], bad, models[2]], density=density, scope=scope)
     inf_base = {k: v.copy() for k, v in base.items()}
     inf_base["t3"][0] = -np.inf
-    source = "base" if scope == "tensor" else ".*"
+    source = "base" if scope == "tensor" else "'<base in memory>'"
     with pytest.raises(
         ValueError, match=f"tensor 't3' of {source} has 1 values that are not finite"
     ):

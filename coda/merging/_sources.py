@@ -124,6 +124,11 @@ class _View(Mapping):
         return len(self._stream.keys)
 
 
+def _roles(models) -> list[str]:
+    """Names of the base and the models in messages: ``base``, ``models[0]``, ..."""
+    return ["base"] + [f"models[{t}]" for t in range(len(models))]
+
+
 @contextlib.contextmanager
 def _inputs(base, models):
     """Yield ``(theta0, taus, metadata, shapes)`` for mappings or checkpoint paths, after checks.
@@ -142,7 +147,9 @@ def _inputs(base, models):
     check_compatible(base, models)
     opened = []
     try:
-        checkpoints = [_keep_open(source, opened) for source in sources]
+        checkpoints = [
+            _keep_open(s, opened, role) for s, role in zip(sources, _roles(models), strict=True)
+        ]
         stream = _Stream(checkpoints[0], checkpoints[1:])
         taus = [_View(stream, t) for t in range(len(models))]
         shapes = {key: checkpoints[0].shape(key) for key in stream.keys}
@@ -246,7 +253,10 @@ def _tensor_inputs(base, models):
     check_compatible(base, models)
     opened = []
     try:
-        checkpoints = [_keep_open(source, opened) for source in [base, *models]]
+        sources = [base, *models]
+        checkpoints = [
+            _keep_open(s, opened, role) for s, role in zip(sources, _roles(models), strict=True)
+        ]
         yield _Tensors(checkpoints), checkpoints[0].metadata
     finally:
         for ckpt in opened:

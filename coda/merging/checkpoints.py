@@ -244,15 +244,15 @@ def check_compatible(base, models, /) -> None:
     >>> check_compatible(base, [{"w": np.ones(4)}])
     Traceback (most recent call last):
     ...
-    ValueError: tensor 'w' has shape (4,) in checkpoint '<in-memory>' but (2, 2) in the
-    base '<in-memory>'; models merge only with the architecture of their base
+    ValueError: tensor 'w' has shape (4,) in checkpoint '<models[0] in memory>' but (2, 2) in
+    the base '<base in memory>'; models merge only with the architecture of their base
     """
     opened = []
     try:
-        base_ckpt = _keep_open(base, opened)
+        base_ckpt = _keep_open(base, opened, "base")
         base_keys = base_ckpt.keys()
-        for model in models:
-            ckpt = _keep_open(model, opened)
+        for t, model in enumerate(models):
+            ckpt = _keep_open(model, opened, f"models[{t}]")
             check_same_tensors(base_keys, ckpt.keys(), base_ckpt.source, ckpt.source)
             for name in base_keys:
                 check_same_shape(
@@ -263,13 +263,28 @@ def check_compatible(base, models, /) -> None:
             ckpt.close()
 
 
-def _keep_open(source, opened: list) -> Checkpoint:
-    """Open ``source``, recording checkpoints opened here so they can be closed."""
+def _keep_open(source, opened: list, role: str | None = None) -> Checkpoint:
+    """Open ``source``, recording checkpoints opened here so they can be closed.
+
+    ``role`` (``"base"``, ``"models[2]"``) names an in-memory mapping in
+    messages, as :func:`_open_as`.
+    """
     if isinstance(source, Checkpoint):
         return source
-    ckpt = open_checkpoint(source)
+    ckpt = _open_as(source, role)
     opened.append(ckpt)
     return ckpt
+
+
+def _open_as(source, role: str | None) -> Checkpoint:
+    """:func:`open_checkpoint`, an in-memory mapping named by its ``role`` in a merge.
+
+    A list of mappings would otherwise all be ``'<in-memory>'`` in error
+    messages; ``'<models[2] in memory>'`` says which one. Files keep their path.
+    """
+    if role is not None and isinstance(source, Mapping) and not isinstance(source, Checkpoint):
+        return Checkpoint(_InMemory(source), f"'<{role} in memory>'")
+    return open_checkpoint(source)
 
 
 def _grouped(items, nbytes, max_shard_bytes: int | None):

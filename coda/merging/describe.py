@@ -13,8 +13,8 @@ from coda._validation import (
 )
 from coda.merging._facts import _facts
 from coda.merging._rules import _global_context
-from coda.merging._sources import _checked_thetas, _finite_check, _Stream, _View
-from coda.merging.checkpoints import check_compatible, open_checkpoint
+from coda.merging._sources import _checked_thetas, _finite_check, _roles, _Stream, _View
+from coda.merging.checkpoints import _open_as, check_compatible, open_checkpoint
 from coda.merging.patterns import _all_subsets, _conflict_frame, _log_odds, _patterns_frame
 from coda.merging.stats import (
     _categories_frames,
@@ -293,7 +293,8 @@ def describe(
     if client is not None:
         per_layer = _describe_on_cluster(client, paths, pooling, options, layer_rngs)
         return _assemble(per_layer, pooling, options, subsets, len(models))
-    checkpoints = [open_checkpoint(base)] + [open_checkpoint(model) for model in models]
+    sources = [base, *models]
+    checkpoints = [_open_as(s, role) for s, role in zip(sources, _roles(models), strict=True)]
     try:
         context = None
         if scope == "global":
