@@ -25,7 +25,8 @@ from coda._validation import (
 )
 from coda.merging.checkpoints import (
     Checkpoint,
-    _keep_open,
+    _open_all,
+    _roles,
     _write_streamed,
     check_compatible,
 )
@@ -48,8 +49,7 @@ def _checked_thetas(base, models, *, finite: bool = True) -> tuple[dict, list[di
     models = check_models(models)
     theta0 = {key: _float32(value, key, "base", finite) for key, value in base.items()}
     thetas = []
-    for t, model in enumerate(models):
-        label = f"models[{t}]"
+    for label, model in zip(_roles(len(models))[1:], models, strict=True):
         model = check_tensor_mapping(model, label)
         check_same_tensors(list(theta0), list(model), "mapping", label)
         theta = {}
@@ -68,9 +68,9 @@ def _finite_check(theta0: dict, thetas: list[dict]):
     """
 
     def check(key: str) -> None:
-        check_finite_tensor(theta0[key], key, "base")
-        for t, theta in enumerate(thetas):
-            check_finite_tensor(theta[key], key, f"models[{t}]")
+        labels = _roles(len(thetas))
+        for label, tensors in zip(labels, [theta0, *thetas], strict=True):
+            check_finite_tensor(tensors[key], key, label)
 
     return check
 
@@ -124,11 +124,6 @@ class _View(Mapping):
         return len(self._stream.keys)
 
 
-def _roles(models) -> list[str]:
-    """Names of the base and the models in messages: ``base``, ``models[0]``, ..."""
-    return ["base"] + [f"models[{t}]" for t in range(len(models))]
-
-
 @contextlib.contextmanager
 def _inputs(base, models):
     """Yield ``(theta0, taus, metadata, shapes)`` for mappings or checkpoint paths, after checks.
@@ -147,9 +142,7 @@ def _inputs(base, models):
     check_compatible(base, models)
     opened = []
     try:
-        checkpoints = [
-            _keep_open(s, opened, role) for s, role in zip(sources, _roles(models), strict=True)
-        ]
+        checkpoints = _open_all(base, models, opened)
         stream = _Stream(checkpoints[0], checkpoints[1:])
         taus = [_View(stream, t) for t in range(len(models))]
         shapes = {key: checkpoints[0].shape(key) for key in stream.keys}
@@ -253,10 +246,7 @@ def _tensor_inputs(base, models):
     check_compatible(base, models)
     opened = []
     try:
-        sources = [base, *models]
-        checkpoints = [
-            _keep_open(s, opened, role) for s, role in zip(sources, _roles(models), strict=True)
-        ]
+        checkpoints = _open_all(base, models, opened)
         yield _Tensors(checkpoints), checkpoints[0].metadata
     finally:
         for ckpt in opened:

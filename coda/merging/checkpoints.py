@@ -249,10 +249,9 @@ def check_compatible(base, models, /) -> None:
     """
     opened = []
     try:
-        base_ckpt = _keep_open(base, opened, "base")
+        base_ckpt, *checkpoints = _open_all(base, models, opened)
         base_keys = base_ckpt.keys()
-        for t, model in enumerate(models):
-            ckpt = _keep_open(model, opened, f"models[{t}]")
+        for ckpt in checkpoints:
             check_same_tensors(base_keys, ckpt.keys(), base_ckpt.source, ckpt.source)
             for name in base_keys:
                 check_same_shape(
@@ -263,28 +262,32 @@ def check_compatible(base, models, /) -> None:
             ckpt.close()
 
 
-def _keep_open(source, opened: list, role: str | None = None) -> Checkpoint:
-    """Open ``source``, recording checkpoints opened here so they can be closed.
+def _roles(n_models: int) -> list[str]:
+    """Names of the base and the models in messages: ``base``, ``models[0]``, ..."""
+    return ["base"] + [f"models[{t}]" for t in range(n_models)]
 
-    ``role`` (``"base"``, ``"models[2]"``) names an in-memory mapping in
-    messages, as :func:`_open_as`.
+
+def _open_all(base, models, opened: list) -> list[Checkpoint]:
+    """The base and each model as checkpoints, base first; those opened here go to ``opened``.
+
+    Each is appended as it opens, so the caller can close them even if a
+    later one fails; a Checkpoint passed in is used as it is. An in-memory
+    mapping is named by its role (``'<models[2] in memory>'``): a list of
+    mappings would otherwise all be ``'<in-memory>'`` in error messages.
+    Files keep their path.
     """
-    if isinstance(source, Checkpoint):
-        return source
-    ckpt = _open_as(source, role)
-    opened.append(ckpt)
-    return ckpt
-
-
-def _open_as(source, role: str | None) -> Checkpoint:
-    """:func:`open_checkpoint`, an in-memory mapping named by its ``role`` in a merge.
-
-    A list of mappings would otherwise all be ``'<in-memory>'`` in error
-    messages; ``'<models[2] in memory>'`` says which one. Files keep their path.
-    """
-    if role is not None and isinstance(source, Mapping) and not isinstance(source, Checkpoint):
-        return Checkpoint(_InMemory(source), f"'<{role} in memory>'")
-    return open_checkpoint(source)
+    checkpoints = []
+    for source, role in zip([base, *models], _roles(len(models)), strict=True):
+        if isinstance(source, Checkpoint):
+            ckpt = source
+        else:
+            if isinstance(source, Mapping):
+                ckpt = Checkpoint(_InMemory(source), f"'<{role} in memory>'")
+            else:
+                ckpt = open_checkpoint(source)
+            opened.append(ckpt)
+        checkpoints.append(ckpt)
+    return checkpoints
 
 
 def _grouped(items, nbytes, max_shard_bytes: int | None):

@@ -13,8 +13,8 @@ from coda._validation import (
 )
 from coda.merging._facts import _facts
 from coda.merging._rules import _global_context
-from coda.merging._sources import _checked_thetas, _finite_check, _roles, _Stream, _View
-from coda.merging.checkpoints import _open_as, check_compatible, open_checkpoint
+from coda.merging._sources import _checked_thetas, _finite_check, _Stream, _View
+from coda.merging.checkpoints import _open_all, check_compatible, open_checkpoint
 from coda.merging.patterns import _all_subsets, _conflict_frame, _log_odds, _patterns_frame
 from coda.merging.stats import (
     _categories_frames,
@@ -293,9 +293,9 @@ def describe(
     if client is not None:
         per_layer = _describe_on_cluster(client, paths, pooling, options, layer_rngs)
         return _assemble(per_layer, pooling, options, subsets, len(models))
-    sources = [base, *models]
-    checkpoints = [_open_as(s, role) for s, role in zip(sources, _roles(models), strict=True)]
+    opened = []
     try:
+        checkpoints = _open_all(base, models, opened)
         context = None
         if scope == "global":
             # First pass: the model-wide thresholds and majority, one tensor at a time.
@@ -310,7 +310,6 @@ def describe(
             )
     finally:
         # Close what was opened here; a Checkpoint passed in stays the caller's.
-        for ckpt, source in zip(checkpoints, [base, *models], strict=True):
-            if ckpt is not source:
-                ckpt.close()
+        for ckpt in opened:
+            ckpt.close()
     return _assemble(per_layer, pooling, options, subsets, len(models))
