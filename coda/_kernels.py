@@ -636,24 +636,40 @@ def _top_k_counts(base, models, diff, prefix, start, stop, counts):
 
 
 @jit
-def _top_bin(row, rank):
-    """The bin of a histogram holding its ``rank``-th largest entry (1-based).
+def _bin_count(parts, t, b):
+    """Part of the top-k kernels: bin ``b`` of task ``t``'s histogram, summed over ``parts``."""
+    count = 0
+    for part in parts:
+        count += part[t, b]
+    return count
 
-    Returns ``(bin, r)``, r the rank of that entry among the bin's entries.
+
+@jit
+def _top_bin(parts, t, rank):
+    """The bin of task ``t``'s histogram holding its ``rank``-th largest entry (1-based).
+
+    The histogram is the sum of ``parts[p][t]`` (one (T, bins) part per
+    thread that counted), added bin by bin from the top only as far as the
+    bin sought. Returns ``(bin, r)``, r the rank of that entry among the
+    bin's entries.
     """
     above = 0
-    for b in range(row.size - 1, -1, -1):
-        if above + row[b] >= rank:
+    for b in range(parts[0].shape[1] - 1, -1, -1):
+        count = _bin_count(parts, t, b)
+        if above + count >= rank:
             return b, rank - above
-        above += row[b]
+        above += count
     return 0, rank - above
 
 
 @jit
-def _top_k_prefix(counts, k, prefix, ranks):
-    """From the upper histograms: the bin of each task's k-th largest |tau|, its rank there."""
-    for t in range(counts.shape[0]):
-        prefix[t], ranks[t] = _top_bin(counts[t], k)
+def _top_k_prefix(parts, k, prefix, ranks):
+    """From the upper histograms: the bin of each task's k-th largest |tau|, its rank there.
+
+    ``parts``: the threads' (T, bins) histograms, whose sum is the histogram.
+    """
+    for t in range(parts[0].shape[0]):
+        prefix[t], ranks[t] = _top_bin(parts, t, k)
 
 
 @jit
@@ -678,8 +694,9 @@ def _top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops):
 
     Radix selection: ``prefix[t]`` is the upper 16 bits of the k-th largest
     |tau_t| and ``ranks[t]`` its rank among the entries with those bits
-    (``_top_k_prefix``); ``low[t]`` the histogram of their lower 16 bits
-    (``_top_k_counts``), which gives the bit pattern of the k-th largest,
+    (``_top_k_prefix``); ``low`` the threads' histograms of their lower 16
+    bits (``_top_k_counts``; task t's is the sum of ``low[p][t]``), which
+    gives the bit pattern of the k-th largest,
     the cut h. Entry i of task t is kept when |tau_t,i| > ``cuts[t]`` = h, or
     equals it and ``i < stops[t]``: of the entries equal to h, as many as k
     needs after those above h, the first in index order (no scan when all of
@@ -687,9 +704,9 @@ def _top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops):
     """
     cut_bits = cuts.view(np.uint32)
     for t in range(len(models)):
-        rest, need = _top_bin(low[t], ranks[t])
+        rest, need = _top_bin(low, t, ranks[t])
         cut_bits[t] = (prefix[t] << 16) | rest
-        if need == low[t, rest]:
+        if need == _bin_count(low, t, rest):
             stops[t] = n
         else:
             stops[t] = _tie_stop(base, models[t], diff, cuts[t], need, n)
@@ -936,7 +953,8 @@ def _boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
     to h in index order, as many as k needs; ``n`` when it needs them all).
     A task with ``prefix[t] < 0`` keeps everything (cut 0, stop n).
     """
-    low = np.empty(_TIES_BINS, dtype=np.int64)
+    low = np.empty((1, _TIES_BINS), dtype=np.int64)
+    parts = (low,)
     cut_bits = cuts.view(np.uint32)
     found = np.empty(positions.size, dtype=np.float32)
     found_bits = found.view(np.uint32)
@@ -956,10 +974,10 @@ def _boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
         for j in range(positions.size):
             b = found_bits[j] & magnitude
             if np.int64(b >> shift) == prefix[t]:
-                low[b & low_bits] += 1
-        rest, need = _top_bin(low, ranks[t])
+                low[0, b & low_bits] += 1
+        rest, need = _top_bin(parts, 0, ranks[t])
         cut_bits[t] = (np.uint32(prefix[t]) << shift) | np.uint32(rest)
-        if need != low[rest]:
+        if need != low[0, rest]:
             seen = 0
             for j in range(positions.size):
                 if found[j] == cuts[t]:

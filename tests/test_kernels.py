@@ -302,20 +302,30 @@ def _ties_inputs(kind, n, n_tasks, seed):
     return _readonly(base), tuple(_readonly(m) for m in models)
 
 
-def _select(base, models, diff, k):
-    """cuts and stops as coda.merging._rules._tensor_update makes them, serially."""
+def _split_counts(base, models, diff, prefix, dtype):
+    """Two threads' histograms: entries before n // 3 in one, the rest in the other."""
+    n_tasks, n = len(models), models[0].size
+    parts = tuple(np.zeros((n_tasks, 1 << 16), dtype=dtype) for _ in range(2))
+    _kernels._top_k_counts(base, models, diff, prefix, 0, n // 3, parts[0])
+    _kernels._top_k_counts(base, models, diff, prefix, n // 3, n, parts[1])
+    return parts
+
+
+def _select(base, models, diff, k, dtype=np.int64):
+    """cuts and stops as coda.merging._rules._tensor_update makes them, serially.
+
+    The histograms are counted in two parts, as two threads count them, which
+    the kernels add bin by bin.
+    """
     n_tasks, n = len(models), models[0].size
     cuts = np.zeros(n_tasks, dtype=np.float32)
     stops = np.full(n_tasks, n, dtype=np.int64)
     if k < n:
-        counts = np.zeros((n_tasks, 1 << 16), dtype=np.int64)
         prefix = np.full(n_tasks, -1, dtype=np.int64)
-        _kernels._top_k_counts(base, models, diff, prefix, 0, n, counts)
         ranks = np.empty(n_tasks, dtype=np.int64)
-        _kernels._top_k_prefix(counts, k, prefix, ranks)
-        counts[:] = 0
-        _kernels._top_k_counts(base, models, diff, prefix, 0, n, counts)
-        _kernels._top_k_cuts(base, models, diff, counts, prefix, ranks, n, cuts, stops)
+        _kernels._top_k_prefix(_split_counts(base, models, diff, prefix, dtype), k, prefix, ranks)
+        low = _split_counts(base, models, diff, prefix, dtype)
+        _kernels._top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops)
     return cuts, stops
 
 
@@ -354,10 +364,11 @@ def test_top_k_counts_match_twin(kind, n, n_tasks, diff):
 
 @pytest.mark.parametrize(("kind", "n", "n_tasks"), TIES_CASES, ids=str)
 @pytest.mark.parametrize("density", [0.0, 0.2, 0.5, 0.999])
-def test_top_k_cuts_keep_the_twins_entries(kind, n, n_tasks, density):
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])  # the threads' counts, by tensor size
+def test_top_k_cuts_keep_the_twins_entries(kind, n, n_tasks, density, dtype):
     base, models = _ties_inputs(kind, n, n_tasks, 12)
     k = max(1, int(density * n))
-    cuts, stops = _select(base, models, True, k)
+    cuts, stops = _select(base, models, True, k, dtype)
     kept = _kept(base, models, True, cuts, stops)
     taus = naive.task_vector_stack(base, models, True)
     for t in range(n_tasks):
@@ -444,7 +455,7 @@ def _merge_by_kernels(base, models, diff, k, weights, by_count, code, normalize,
     if k < n:
         counts = np.zeros((n_tasks, 1 << 16), dtype=np.int64)
         _kernels._top_k_counts(base, models, diff, prefix, 0, n, counts)
-        _kernels._top_k_prefix(counts, k, prefix, ranks)
+        _kernels._top_k_prefix((counts,), k, prefix, ranks)
     out = np.full(n, np.nan, dtype=np.float32)
     deferred = np.full(n, -1, dtype=np.int64)
     rule = (weights, prefix, by_count, code, normalize, lam, add)

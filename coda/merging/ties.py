@@ -22,7 +22,7 @@ from coda._validation import (
     check_option,
     check_real,
 )
-from coda.merging._rules import _decisions, _merge_global, _tensor_update
+from coda.merging._rules import _Buffers, _decisions, _merge_global, _tensor_update
 from coda.merging._sources import (
     _check_out,
     _checked,
@@ -205,7 +205,7 @@ def _tensor_updates(theta0, taus, density, elect, merge, weights, normalize):
         yield key, update.reshape(theta0[key].shape)
 
 
-def _fused_merge(key, tensors, rule, check):
+def _fused_merge(key, tensors, rule, check, buffers):
     # A function of its own, so that no reference to this key's tensors
     # outlives the call while the next key is read.
     start, *tuned = tensors(key)
@@ -221,11 +221,12 @@ def _fused_merge(key, tensors, rule, check):
         normalize,
         on_bad,
         lam,
+        buffers,
     )
     return merged.reshape(np.shape(start))
 
 
-def _fused_merges(keys, tensors, rule, check=None):
+def _fused_merges(keys, tensors, rule, check=None, *, streamed=False):
     """Yield ``(key, theta_0 + lam tau_m)`` per tensor for ``scope="tensor"``.
 
     ``tensors(key)`` gives ``[theta_0, theta_1, ..., theta_T]`` of one tensor
@@ -233,10 +234,14 @@ def _fused_merges(keys, tensors, rule, check=None):
     ``(density, elect, merge, weights, normalize, lam)``. The kernels form
     tau_t themselves and add the merged update to theta_0 as they write it
     (as ``_finish`` would), so no task vector is stored. ``check(key)``, for
-    tensors not yet checked, raises for non-finite values.
+    tensors not yet checked, raises for non-finite values. With
+    ``streamed`` (a consumer done with each tensor before it asks for the
+    next, as the writer of ``out=``), every tensor is yielded in the same
+    memory, overwritten by the next.
     """
+    buffers = _Buffers(output=streamed)
     for key in keys:
-        yield key, _fused_merge(key, tensors, rule, check)
+        yield key, _fused_merge(key, tensors, rule, check, buffers)
 
 
 def ties_merge(
@@ -470,12 +475,14 @@ def ties_merge(
         def tensors(key):
             return [theta0[key], *(theta[key] for theta in thetas)]
 
-        merged = _fused_merges(theta0, tensors, rule)
+        merged = _fused_merges(theta0, tensors, rule, streamed=out is not None)
         layout = {key: (np.float32, start.shape) for key, start in theta0.items()}
         return _emit(merged, layout, {}, out, max_shard_bytes)
     if scope == "tensor":
         with _tensor_inputs(base, models) as (theta0, metadata):
-            merged = _fused_merges(theta0, theta0.tensors, rule, theta0.check)
+            merged = _fused_merges(
+                theta0, theta0.tensors, rule, theta0.check, streamed=out is not None
+            )
             return _emit(merged, theta0.layout(), metadata, out, max_shard_bytes)
     with _inputs(base, models) as (theta0, taus, metadata, shapes):
         merged = _global_updates(theta0, taus, density, elect, merge, weights)
