@@ -879,6 +879,7 @@ def _tensor_update(
     stop,
     out,
     deferred,
+    held,
 ):
     """The merge of entries ``start:stop`` into ``out``, deferring the boundary entries.
 
@@ -891,9 +892,13 @@ def _tensor_update(
     that task's prefix needs the lower bits and, for ties, the index: its
     position goes to ``deferred[start:]`` (ascending) and its output, written
     here with the entry trimmed for that task, is rewritten later by
-    ``_tensor_update_at`` with the exact cuts of ``_boundary_cuts``. Returns
-    the number of deferred positions. This replaces a second histogram pass
-    over the whole tensor with work on the few entries of one bin per task.
+    ``_tensor_update_at`` with the exact cuts of ``_boundary_cuts``; its
+    tau_t go to ``held[t]`` and its theta_0 to ``held[T]``, at the same
+    place as the position, so that those kernels read them in order instead
+    of gathering them from the tensors (which missed the cache once per
+    entry and task). Returns the number of deferred positions. This replaces
+    a second histogram pass over the whole tensor with work on the few
+    entries of one bin per task.
     """
     n_tasks = len(models)
     buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
@@ -931,22 +936,32 @@ def _tensor_update(
             if flags[j]:
                 for i in range(8 * j, 8 * j + 8):
                     if pending[i]:
-                        deferred[start + count] = lo + i
+                        _hold(base, models, diff, lo + i, start + count, deferred, held)
                         count += 1
         for i in range(whole, m):
             if pending[i]:
-                deferred[start + count] = lo + i
+                _hold(base, models, diff, lo + i, start + count, deferred, held)
                 count += 1
     return count
 
 
 @jit
-def _boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops):
+def _hold(base, models, diff, p, slot, deferred, held):
+    """Part of ``_tensor_update``: entry ``p`` deferred, its tau_t and theta_0 kept at ``slot``."""
+    deferred[slot] = p
+    for t in range(len(models)):
+        held[t, slot] = models[t][p] - base[p] if diff else models[t][p]
+    held[len(models), slot] = base[p]
+
+
+@jit
+def _boundary_cuts(held, positions, prefix, ranks, n, cuts, stops):
     """Per task, the exact cut of its top k from the deferred entries alone.
 
     ``positions`` (ascending) holds every entry with some task's upper 16 bits
     of |tau_t| equal to ``prefix[t]``, so it holds all of task t's entries
-    in that bin; ``ranks[t]`` is the rank of the k-th largest among them.
+    in that bin, and ``held[t, j]`` the tau_t of entry ``positions[j]``;
+    ``ranks[t]`` is the rank of the k-th largest among them.
     As ``_top_k_cuts``, from a histogram of their lower 16 bits: the k-th
     largest |tau_t| is ``cuts[t]`` = h, and entry i is kept when
     |tau_t,i| > h, or equals it and ``i < stops[t]`` (the first entries equal
@@ -961,15 +976,13 @@ def _boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
     magnitude = np.uint32(0x7FFFFFFF)
     shift = np.uint32(16)
     low_bits = np.uint32(0xFFFF)
-    for t in range(len(models)):
+    for t in range(prefix.size):
         stops[t] = n
         if prefix[t] < 0:
             cuts[t] = 0.0
             continue
-        model = models[t]
         for j in range(positions.size):
-            p = positions[j]
-            found[j] = abs(model[p] - base[p]) if diff else abs(model[p])
+            found[j] = abs(held[t, j])
         low[:] = 0
         for j in range(positions.size):
             b = found_bits[j] & magnitude
@@ -989,36 +1002,52 @@ def _boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
 
 @jit
 def _tensor_update_at(
-    base, models, diff, weights, cuts, stops, by_count, merge, normalize, lam, add, positions, out
+    held, weights, cuts, stops, by_count, merge, normalize, lam, add, positions, out
 ):
     """The merge at ``positions`` with the exact cuts, rewriting what ``_tensor_update`` wrote.
 
-    Entry i of task t is kept when |tau_t,i| > ``cuts[t]``, or equals it and
+    ``held`` holds the entries' tau_t and theta_0 (``_hold``). Entry i of
+    task t is kept when |tau_t,i| > ``cuts[t]``, or equals it and
     ``i < stops[t]`` (``_boundary_cuts``); then the same election and merge.
     """
-    n_tasks = len(models)
+    n_tasks = held.shape[0] - 1
+    mask = np.empty((n_tasks, _TIES_CHUNK), dtype=np.bool_)
     buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
     scratch = np.empty((3, _TIES_CHUNK), dtype=np.float32)
     values = np.empty(_TIES_CHUNK, dtype=np.float32)
     for lo in range(0, positions.size, _TIES_CHUNK):
         hi = min(lo + _TIES_CHUNK, positions.size)
         m = hi - lo
-        for t in range(n_tasks):
-            row = buf[t]
-            model = models[t]
-            cut = cuts[t]
-            tie = stops[t]
-            w = weights[t]
-            for i in range(m):
-                p = positions[lo + i]
-                v = model[p] - base[p] if diff else model[p]
-                a = abs(v)
-                kept = (a > cut) | ((a == cut) & (p < tie))
-                row[i] = w * (v * np.float32(kept))
+        _decide_at(held, positions, lo, m, cuts, stops, weights, mask, buf)
         _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values)
+        start = held[n_tasks]
         for i in range(m):
             p = positions[lo + i]
-            out[p] = base[p] + lam * values[i] if add else values[i]
+            out[p] = start[lo + i] + lam * values[i] if add else values[i]
+
+
+@jit
+def _decide_at(held, positions, lo, m, cuts, stops, weights, kept, weighted):
+    """Part of the kernels of deferred entries: the trim of entries ``lo:lo + m`` of a list.
+
+    Entry j is at ``positions[j]`` and its tau_t is ``held[t, j]``; it is kept
+    when |tau_t| > ``cuts[t]``, or equals it with its position before
+    ``stops[t]`` (``_boundary_cuts``). ``kept[t, :m]`` receives the masks and
+    ``weighted[t, :m]`` w_t (tau_t m_t) in float32.
+    """
+    for t in range(cuts.size):
+        tau = held[t]
+        cut = cuts[t]
+        tie = stops[t]
+        w = weights[t]
+        mask = kept[t]
+        row = weighted[t]
+        for i in range(m):
+            v = tau[lo + i]
+            a = abs(v)
+            keep = (a > cut) | ((a == cut) & (positions[lo + i] < tie))
+            mask[i] = keep
+            row[i] = w * (v * np.float32(keep))
 
 
 _FACTS_CHUNK = 2048
@@ -1063,6 +1092,138 @@ def _lanes_sum(x, m):
 
 
 @jit
+def _facts_scratch(n_tasks):
+    """Part of the facts kernels: the chunk buffers, allocated once per call.
+
+    ``(work, chunk)``: ``_facts_chunk``'s work buffers, and the chunk's
+    ``(kept, weighted, sigma, tau, pending)``.
+    """
+    c = _FACTS_CHUNK
+    ints = np.empty((2, c), dtype=np.int32)  # base-3 code, number of agreeing tasks
+    singles = np.empty((4, c), dtype=np.float32)  # acc, divisor, largest, merged value
+    doubles = np.empty((5, c), dtype=np.float64)  # total, scale, three fate parts
+    shares = np.empty((n_tasks, c), dtype=np.float32)
+    chunk = (
+        np.empty((n_tasks, c), dtype=np.bool_),
+        np.empty((n_tasks, c), dtype=np.float32),
+        np.empty(c, dtype=np.float32),
+        np.empty((n_tasks, c), dtype=np.float32),
+        np.zeros(c, dtype=np.uint8),
+    )
+    return (ints, singles, doubles, shares), chunk
+
+
+@jit
+def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, ternary, work, out):
+    """Part of the facts kernels: the statistics of one chunk of ``m`` decided entries.
+
+    ``tau_c``, ``kept_c``, ``hat_c`` (T, CHUNK) and ``sigma_c`` hold the
+    entries' task vectors and decisions; entries with ``pending`` set are
+    left out of every sum and count (their decisions are not final yet; see
+    ``_merge_facts``). Adds to ``out = (counts, fate, owned)`` and leaves
+    tau_m of the chunk in the fourth row of the float32 work buffer, which
+    it returns. ``work`` is ``_facts_scratch``'s.
+    """
+    counts, fate, owned = out
+    ints, singles, doubles, shares = work
+    code, count = ints[0], ints[1]
+    acc, divisor, largest, values = singles[0], singles[1], singles[2], singles[3]
+    total, scale, parts = doubles[0], doubles[1], doubles[2:]
+    n_tasks = tau_c.shape[0]
+    zero = np.float32(0.0)
+    for j in range(m):
+        code[j] = 0
+        acc[j] = zero
+        divisor[j] = zero
+        largest[j] = zero
+        count[j] = 0
+        total[j] = 0.0
+    power = 1
+    for t in range(n_tasks):
+        tau_t = tau_c[t]
+        kept_t = kept_c[t]
+        hat_t = hat_c[t]
+        share_t = shares[t]
+        w = weights[t]
+        for j in range(m):
+            tau = tau_t[j]
+            v = hat_t[j]
+            positive = sigma_c[j] > zero
+            agree = (positive & (v > zero)) | (~positive & (v < zero))
+            keep = kept_t[j]
+            code[j] += np.int32(power * keep * ((tau > zero) + 2 * (tau < zero)))
+            # 1.0 or 0.0: a pending entry adds +0.0, which leaves a sum as it is.
+            a = np.float64(abs(tau)) * np.float64(pending[j] == 0)
+            parts[0, j] = a * (not keep)
+            parts[1, j] = a * agree
+            parts[2, j] = a * (keep & ~agree)
+            selected = v * np.float32(agree)
+            acc[j] = acc[j] + selected
+            divisor[j] = divisor[j] + np.float32(agree) * w
+            largest[j] = max(largest[j], abs(selected))
+            count[j] += np.int32(agree)
+            share_t[j] = abs(selected)
+        for q in range(3):
+            fate[t, q] += _lanes_sum(parts[q], m)
+        power *= 3
+    for t in range(n_tasks):
+        share_t = shares[t]
+        for j in range(m):
+            total[j] += np.float64(share_t[j])
+    for j in range(m):
+        if merge == 0:
+            value = acc[j] / (divisor[j] + np.float32(divisor[j] == zero))
+        elif merge == 2:
+            value = largest[j] * sigma_c[j]
+        elif merge == 3:
+            value = acc[j] / np.float32(max(count[j], 1))
+        else:
+            value = acc[j]
+        values[j] = value
+        share = np.float64(abs(value)) / total[j] if total[j] > 0.0 else 0.0
+        scale[j] = share * np.float64(pending[j] == 0)
+    if ternary:
+        for j in range(m):
+            counts[code[j]] += np.int64(pending[j] == 0)
+    owned_t = parts[0]
+    for t in range(n_tasks):
+        share_t = shares[t]
+        for j in range(m):
+            owned_t[j] = np.float64(share_t[j]) * scale[j]
+        owned[t] += _lanes_sum(owned_t, m)
+    return values
+
+
+@jit
+def _decide_by_prefix(tau_c, prefix, weights, by_count, m, kept_c, hat_c, sigma_c, pending):
+    """Part of ``_merge_facts``: decisions of a chunk by the upper 16 bits of |tau_t| alone.
+
+    As ``_tensor_update`` trims: kept where the bits exceed ``prefix[t]``,
+    trimmed where below; ``pending[i]`` set where they equal it for some
+    task, whose decision needs the exact cut (such an entry is decided
+    here as trimmed for that task, and left out by ``_facts_chunk``).
+    """
+    bits = tau_c.view(np.uint32)
+    magnitude = np.uint32(0x7FFFFFFF)
+    shift = np.uint32(16)
+    pending[:m] = 0
+    for t in range(tau_c.shape[0]):
+        tau = tau_c[t]
+        word = bits[t]
+        mask = kept_c[t]
+        row = hat_c[t]
+        p = np.int32(prefix[t])
+        w = weights[t]
+        for i in range(m):
+            upper = np.int32((word[i] & magnitude) >> shift)
+            pending[i] |= np.uint8(upper == p)
+            keep = upper > p
+            mask[i] = keep
+            row[i] = w * (tau[i] * np.float32(keep))
+    _elect(hat_c, m, by_count, sigma_c)
+
+
+@jit
 def _merge_facts(
     base,
     taus,
@@ -1080,9 +1241,10 @@ def _merge_facts(
     fate,
     owned,
     decide,
-    cuts,
-    stops,
+    prefix,
     by_count,
+    deferred,
+    held,
 ):
     """The per-tensor quantities of the merge statistics over entries ``start:stop``.
 
@@ -1094,11 +1256,16 @@ def _merge_facts(
     (``coda.merging._rules._decisions``): trim masks ``kept`` and trimmed,
     weighted values hat tau_t (``weighted``), both (T, n), and the elected
     signs ``sigma``. With ``decide`` these are not read (pass empty arrays):
-    each chunk's decisions of ``scope="tensor"`` are made here instead, as
-    ``_tensor_decide`` makes them (``cuts``, ``stops`` from ``_top_k_cuts``,
-    ``by_count`` for ``elect="count"``), so they never go to memory.
-    a_t = 1 where hat tau_t has the sign + (sigma > 0) or -
-    (otherwise), zeros never. Per entry:
+    each chunk's decisions of ``scope="tensor"`` are made here instead from
+    the upper 16 bits of |tau_t| (``_decide_by_prefix``, with ``prefix``
+    from ``_top_k_prefix`` and ``by_count`` for ``elect="count"``), so they
+    never go to memory; the few entries with some task's bits equal to its
+    prefix are left out of every sum and count, their positions written to
+    ``deferred[start:]`` (ascending) and their tau_t to ``held[t]`` at the
+    same places, and their number returned, for
+    ``_merge_facts_at`` once the exact cuts are known, as the merge does
+    (``_tensor_update``). a_t = 1 where hat tau_t has the sign + (sigma > 0)
+    or - (otherwise), zeros never. Per entry:
 
     - with ``ternary``, ``counts[c]`` += 1 for the entry's base-3 code
       c = sum_t 3^t s_t, s_t = 1 where task t keeps a positive value, 2 a
@@ -1120,86 +1287,62 @@ def _merge_facts(
     chunks in order.
     """
     n_tasks = len(taus)
-    zero = np.float32(0.0)
-    code = np.empty(_FACTS_CHUNK, dtype=np.int32)
-    acc = np.empty(_FACTS_CHUNK, dtype=np.float32)
-    divisor = np.empty(_FACTS_CHUNK, dtype=np.float32)
-    largest = np.empty(_FACTS_CHUNK, dtype=np.float32)
-    count = np.empty(_FACTS_CHUNK, dtype=np.int32)
-    total = np.empty(_FACTS_CHUNK, dtype=np.float64)
-    scale = np.empty(_FACTS_CHUNK, dtype=np.float64)
-    parts = np.empty((3, _FACTS_CHUNK), dtype=np.float64)
-    shares = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.float32)
-    kept_c = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.bool_)
-    hat_c = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.float32)
-    sigma_c = np.empty(_FACTS_CHUNK, dtype=np.float32)
-    tau_c = np.empty((n_tasks, _FACTS_CHUNK), dtype=np.float32)
+    work, (kept_c, hat_c, sigma_c, tau_c, pending) = _facts_scratch(n_tasks)
+    found = 0
     for lo in range(start, stop, _FACTS_CHUNK):
         m = min(lo + _FACTS_CHUNK, stop) - lo
         for t in range(n_tasks):
             _fill_tau(base, taus[t], diff, lo, lo + m, tau_c[t])
         if decide:
-            _decide_chunk(tau_c, 0, cuts, stops, weights, by_count, lo, m, kept_c, hat_c, sigma_c)
+            _decide_by_prefix(tau_c, prefix, weights, by_count, m, kept_c, hat_c, sigma_c, pending)
         else:
             for t in range(n_tasks):
                 kept_c[t, :m] = kept[t, lo : lo + m]
                 hat_c[t, :m] = weighted[t, lo : lo + m]
             sigma_c[:m] = sigma[lo : lo + m]
-        for j in range(m):
-            code[j] = 0
-            acc[j] = zero
-            divisor[j] = zero
-            largest[j] = zero
-            count[j] = 0
-            total[j] = 0.0
-        power = 1
-        for t in range(n_tasks):
-            tau_t = tau_c[t]
-            kept_t = kept_c[t]
-            hat_t = hat_c[t]
-            share_t = shares[t]
-            w = weights[t]
+        values = _facts_chunk(
+            tau_c,
+            kept_c,
+            hat_c,
+            sigma_c,
+            pending,
+            m,
+            weights,
+            merge,
+            ternary,
+            work,
+            (counts, fate, owned),
+        )
+        merged[lo : lo + m] = values[:m]
+        if decide:
             for j in range(m):
-                tau = tau_t[j]
-                v = hat_t[j]
-                positive = sigma_c[j] > zero
-                agree = (positive & (v > zero)) | (~positive & (v < zero))
-                keep = kept_t[j]
-                code[j] += np.int32(power * keep * ((tau > zero) + 2 * (tau < zero)))
-                a = np.float64(abs(tau))
-                parts[0, j] = a * (not keep)
-                parts[1, j] = a * agree
-                parts[2, j] = a * (keep & ~agree)
-                selected = v * np.float32(agree)
-                acc[j] = acc[j] + selected
-                divisor[j] = divisor[j] + np.float32(agree) * w
-                largest[j] = max(largest[j], abs(selected))
-                count[j] += np.int32(agree)
-                share_t[j] = abs(selected)
-            for q in range(3):
-                fate[t, q] += _lanes_sum(parts[q], m)
-            power *= 3
-        for t in range(n_tasks):
-            share_t = shares[t]
-            for j in range(m):
-                total[j] += np.float64(share_t[j])
-        for j in range(m):
-            if merge == 0:
-                out = acc[j] / (divisor[j] + np.float32(divisor[j] == zero))
-            elif merge == 2:
-                out = largest[j] * sigma_c[j]
-            elif merge == 3:
-                out = acc[j] / np.float32(max(count[j], 1))
-            else:
-                out = acc[j]
-            merged[lo + j] = out
-            scale[j] = np.float64(abs(out)) / total[j] if total[j] > 0.0 else 0.0
-        if ternary:
-            for j in range(m):
-                counts[code[j]] += 1
-        for t in range(n_tasks):
-            share_t = shares[t]
-            owned_t = parts[0]
-            for j in range(m):
-                owned_t[j] = np.float64(share_t[j]) * scale[j]
-            owned[t] += _lanes_sum(owned_t, m)
+                if pending[j]:
+                    deferred[start + found] = lo + j
+                    for t in range(n_tasks):
+                        held[t, start + found] = tau_c[t, j]
+                    found += 1
+    return found
+
+
+@jit
+def _merge_facts_at(held, positions, cuts, stops, weights, by_count, merge, ternary, merged, out):
+    """``_merge_facts`` of the entries at ``positions``, with each task's exact cut.
+
+    For the entries ``_merge_facts`` deferred, whose tau_t it kept in
+    ``held[t]``: entry p of task t is kept when |tau_t,p| > ``cuts[t]``, or
+    equals it and p < ``stops[t]`` (``_boundary_cuts``); then the same
+    election, sums and counts into ``out = (counts, fate, owned)``, and tau_m
+    written to ``merged[p]``.
+    """
+    n_tasks = held.shape[0]
+    work, (kept_c, hat_c, sigma_c, tau_c, pending) = _facts_scratch(n_tasks)
+    for lo in range(0, positions.size, _FACTS_CHUNK):
+        m = min(lo + _FACTS_CHUNK, positions.size) - lo
+        tau_c[:, :m] = held[:, lo : lo + m]
+        _decide_at(held, positions, lo, m, cuts, stops, weights, kept_c, hat_c)
+        _elect(hat_c, m, by_count, sigma_c)
+        values = _facts_chunk(
+            tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, ternary, work, out
+        )
+        for i in range(m):
+            merged[positions[lo + i]] = values[i]

@@ -458,18 +458,25 @@ def _merge_by_kernels(base, models, diff, k, weights, by_count, code, normalize,
         _kernels._top_k_prefix((counts,), k, prefix, ranks)
     out = np.full(n, np.nan, dtype=np.float32)
     deferred = np.full(n, -1, dtype=np.int64)
+    held = np.full((n_tasks + 1, n), np.nan, dtype=np.float32)
     rule = (weights, prefix, by_count, code, normalize, lam, add)
     # Two blocks, the second not on a chunk boundary: blocks are independent.
     middle = min(n, 2048 + 5)
     found = {}
     for start, stop in [(middle, n), (0, middle)]:
         found[start] = _kernels._tensor_update(
-            base, models, diff, *rule, start, stop, out, deferred
+            base, models, diff, *rule, start, stop, out, deferred, held
         )
-    positions = np.concatenate([deferred[s : s + found[s]] for s in sorted(found)])
+    blocks = sorted(found)
+    positions = np.concatenate([deferred[s : s + found[s]] for s in blocks])
+    values = np.concatenate([held[:, s : s + found[s]] for s in blocks], axis=1)
     assert np.all(np.diff(positions) > 0)
+    # What the kernel kept of each deferred entry: its tau_t and theta_0.
+    taus = naive.task_vector_stack(base, models, diff)
+    assert_array_equal(values[:-1].view(np.uint32), taus[:, positions].view(np.uint32))
+    assert_array_equal(values[-1].view(np.uint32), base[positions].view(np.uint32))
     if positions.size:
-        cuts, stops = _rules._settle(base, models, diff, positions, prefix, ranks, rule, out)
+        cuts, stops = _rules._settle(values, positions, prefix, ranks, n, rule, out)
         expected_cuts, expected_stops = _select(base, models, diff, k)
         assert_array_equal(cuts.view(np.uint32), expected_cuts.view(np.uint32))
         # A stop anywhere past the last tie needed keeps the same entries.

@@ -1,5 +1,7 @@
 """Tests for coda.merging.stats: S1 to S4, compositional statistics of TIES merges."""
 
+import os
+
 import naive
 import numpy as np
 import pandas as pd
@@ -383,28 +385,59 @@ def test_merge_facts_matches_twin(scope, merge, normalize, n_tasks, n):
     assert_allclose(owned, want[3], rtol=1e-12, atol=0)
 
 
+FUSED_SIZES = [(2, 1), (3, 7), (5, 2500), (8, 5000)]
+if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+    # Interpreted, the kernels take seconds per thousand entries: the small
+    # sizes run every line (entries deferred to the exact cut included).
+    FUSED_SIZES = [(3, 300)]
+
+
 @pytest.mark.parametrize("elect", ["mass", "count"])
 @pytest.mark.parametrize(("merge", "normalize"), [("mean", True), ("sum", True), ("max", True)])
-@pytest.mark.parametrize(("n_tasks", "n"), [(2, 1), (3, 7), (5, 2500), (8, 5000)])
+@pytest.mark.parametrize(("n_tasks", "n"), FUSED_SIZES)
 def test_merge_facts_deciding_in_the_kernel_equals_decisions_given(
     elect, merge, normalize, n_tasks, n
 ):
-    from coda.merging._rules import _flat_tensors, _tensor_cuts
-
     rng = np.random.default_rng(n_tasks * 100 + n)
     taus, _, _, _, weights = _decided(rng, n_tasks, n)
     # The decisions by numpy (a stable sort for the top k), handed to the kernel.
     kept, weighted, sigma = naive.tensor_decisions(np.stack(taus), 0.3, elect, weights)
     given = _facts._merge_facts(taus, kept, weighted, sigma, weights, "tensor", merge, normalize)
-    cuts, stops = _tensor_cuts(_flat_tensors(taus), 0.3)
-    decide = (cuts, stops, elect == "count")
+    decide = (0.3, elect == "count", None)
     fused = _facts._merge_facts(
         taus, None, None, None, weights, "tensor", merge, normalize, decide
     )
     assert_array_equal(fused[0], given[0])
     assert_array_equal(fused[1].view(np.uint32), given[1].view(np.uint32))
-    assert_array_equal(fused[2], given[2])
-    assert_array_equal(fused[3], given[3])
+    # The entries at each task's cut bin are summed last: the same sums in
+    # another order.
+    assert_allclose(fused[2], given[2], rtol=1e-13, atol=0)
+    assert_allclose(fused[3], given[3], rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["ties", "tuned"])
+def test_merge_facts_fused_with_ties_and_fine_tuned_tensors(kind):
+    # Many equal |tau| (the exact cut needs the index rule for ties), or the
+    # fine-tuned tensors with the base, whose task vectors the kernel forms.
+    rng = np.random.default_rng(11)
+    n, weights = 20_000, np.array([1.0, 0.5, 2.0], dtype=np.float32)
+    if kind == "ties":
+        base = None
+        tensors = [(rng.integers(-3, 4, n) * 0.25).astype(np.float32) for _ in range(3)]
+        taus = tensors
+    else:
+        base = (0.02 * rng.standard_normal(n)).astype(np.float32)
+        tensors = [base + (0.01 * rng.standard_normal(n)).astype(np.float32) for _ in range(3)]
+        taus = [t - base for t in tensors]
+    kept, weighted, sigma = naive.tensor_decisions(np.stack(taus), 0.2, "mass", weights)
+    given = _facts._merge_facts(taus, kept, weighted, sigma, weights, "tensor", "mean", True)
+    fused = _facts._merge_facts(
+        tensors, None, None, None, weights, "tensor", "mean", True, (0.2, False, None), base
+    )
+    assert_array_equal(fused[0], given[0])
+    assert_array_equal(fused[1].view(np.uint32), given[1].view(np.uint32))
+    assert_allclose(fused[2], given[2], rtol=1e-13, atol=0)
+    assert_allclose(fused[3], given[3], rtol=1e-13, atol=0)
 
 
 def test_merge_facts_block_sums_do_not_depend_on_threads():
@@ -418,9 +451,14 @@ def test_merge_facts_block_sums_do_not_depend_on_threads():
     try:
         for threads in (1, previous):
             numba.set_num_threads(threads)
-            results.append(
-                _facts._merge_facts(taus, kept, weighted, sigma, weights, "tensor", "mean", True)
+            given = _facts._merge_facts(
+                taus, kept, weighted, sigma, weights, "tensor", "mean", True
             )
+            decide = (0.2, False, None)  # decided in the kernel, with deferred entries
+            fused = _facts._merge_facts(
+                taus, None, None, None, weights, "tensor", "mean", True, decide
+            )
+            results.append((*given, *fused))
     finally:
         numba.set_num_threads(previous)
     for first, again in zip(*results, strict=True):

@@ -21,7 +21,7 @@ import numpy as np
 from coda import _kernels
 from coda._parallel import for_row_blocks
 from coda.merging._rules import _decisions as _tie_decisions
-from coda.merging._rules import _flat_tensors, _tensor_cuts
+from coda.merging._rules import _top_k_bins
 
 #: Up to this many tasks the kernel counts the 3^T sign combinations in a
 #: histogram of base-3 codes (3^10 = 59,049 bins); beyond, np.unique does.
@@ -145,30 +145,42 @@ def _merge_facts(
     ``histogram`` (3^T,) counts the entries of each base-3 sign code, or is
     None beyond ``_TERNARY_TASKS`` tasks; ``merged`` (n,) float32 is tau_m,
     bit for bit that of ``ties_merge``; ``fate`` (T, 3) and ``owned`` (T,)
-    are float64. With ``decide = (cuts, stops, by_count)`` (``scope="tensor"``,
-    :func:`coda.merging._rules._tensor_cuts`) the kernel makes the decisions
-    itself, chunk by chunk, and ``kept``, ``weighted`` and ``sigma`` are None.
+    are float64. With ``decide = (density, by_count, check)``
+    (``scope="tensor"``) the kernel makes the decisions itself, chunk by
+    chunk, and ``kept``, ``weighted`` and ``sigma`` are None: as the merge
+    does (:func:`coda.merging._rules._tensor_update`), one histogram pass
+    finds the bin of each task's k-th largest |tau_t|
+    (:func:`coda.merging._rules._top_k_bins`, which calls ``check`` for
+    non-finite task vectors), the kernel decides every entry outside those
+    bins and lists the others, and they are decided and counted last with
+    the exact cuts (``_kernels._boundary_cuts``, ``_kernels._merge_facts_at``).
     """
     n_tasks, n = len(tensors), np.size(tensors[0])
     taus = tuple(_read_only(tau) for tau in tensors)
     diff = base is not None
     base = _read_only(base) if diff else taus[0]
-    if decide is None:
-        kept = np.ascontiguousarray(kept, dtype=bool)
-        weighted = np.ascontiguousarray(weighted, dtype=np.float32)
-        sigma = np.ascontiguousarray(sigma, dtype=np.float32)
-        decide = np.zeros(0, np.float32), np.zeros(0, np.int64), False
-        fused = False
-    else:
+    fused = decide is not None
+    if fused:
+        density, by_count, check = decide
+        k = max(1, int(density * n))
+        prefix, ranks = _top_k_bins(base, taus, diff, k, check)
         kept = np.zeros((n_tasks, 0), dtype=bool)
         weighted = np.zeros((n_tasks, 0), dtype=np.float32)
         sigma = np.zeros(0, dtype=np.float32)
-        fused = True
+    else:
+        kept = np.ascontiguousarray(kept, dtype=bool)
+        weighted = np.ascontiguousarray(weighted, dtype=np.float32)
+        sigma = np.ascontiguousarray(sigma, dtype=np.float32)
+        prefix, ranks, by_count, k = np.zeros(0, np.int64), None, False, n
     weights = np.ascontiguousarray(weights, dtype=np.float32)
     ternary = n_tasks <= _TERNARY_TASKS
     merged = np.empty(n, dtype=np.float32)
+    # Pages of these are touched only where deferred entries are written.
+    slots = n if fused and k < n else 0
+    deferred = np.empty(slots, dtype=np.int32 if n < 2**31 else np.int64)
+    held = np.empty((n_tasks, slots), dtype=np.float32)
     code = _merge_code(scope, merge, normalize)
-    parts, histograms = {}, {}
+    parts, histograms, found = {}, {}, {}
 
     def run(start: int, stop: int) -> None:
         # One histogram per thread: integer counts add up in any order.
@@ -176,7 +188,7 @@ def _merge_facts(
             threading.get_ident(), np.zeros(3**n_tasks if ternary else 0, dtype=np.int64)
         )
         fate, owned = np.zeros((n_tasks, 3)), np.zeros(n_tasks)
-        _kernels._merge_facts(
+        found[start] = _kernels._merge_facts(
             base,
             taus,
             diff,
@@ -193,7 +205,10 @@ def _merge_facts(
             fate,
             owned,
             fused,
-            *decide,
+            prefix,
+            by_count,
+            deferred,
+            held,
         )
         parts[start] = fate, owned
 
@@ -204,9 +219,21 @@ def _merge_facts(
     for start in sorted(parts):
         fate += parts[start][0]
         owned += parts[start][1]
-    if not ternary:
-        return None, merged, fate, owned
-    return sum(histograms.values(), np.zeros(3**n_tasks, dtype=np.int64)), merged, fate, owned
+    histogram = sum(histograms.values(), np.zeros(3**n_tasks if ternary else 0, dtype=np.int64))
+    if any(found.values()):
+        # The deferred entries, decided with the exact cuts, counted last.
+        blocks = sorted(found)
+        positions = np.concatenate([deferred[s : s + found[s]] for s in blocks])
+        values = np.concatenate([held[:, s : s + found[s]] for s in blocks], axis=1)
+        cuts = np.zeros(n_tasks, dtype=np.float32)
+        stops = np.full(n_tasks, n, dtype=np.int64)
+        _kernels._boundary_cuts(values, positions, prefix, ranks, n, cuts, stops)
+        late = (histogram, np.zeros((n_tasks, 3)), np.zeros(n_tasks))
+        rule = (weights, by_count, code, ternary)
+        _kernels._merge_facts_at(values, positions, cuts, stops, *rule, merged, late)
+        fate += late[1]
+        owned += late[2]
+    return (histogram if ternary else None), merged, fate, owned
 
 
 def _conflict_counts(states: np.ndarray, counts: np.ndarray, subset: tuple) -> np.ndarray:
@@ -246,24 +273,19 @@ def _facts_decisions(
 ):
     """Yield ``(key, kept, weighted, sigma, decide)`` per tensor, in ``_decisions``' order.
 
-    For ``scope="tensor"`` with at most ``_TERNARY_TASKS`` tasks only the cuts
-    are computed here (``decide``): the facts kernel makes the decisions in
-    cache, chunk by chunk, instead of writing the (T, n) masks and weighted
-    vectors to memory and reading them back; with ``tuned``, ``taus`` holds
-    the fine-tuned tensors and the task vectors are formed by the kernels
-    (``check(key)`` then raises for non-finite inputs, see
-    :func:`coda.merging._rules._tensor_cuts`). Otherwise the decisions of
-    :func:`coda.merging._rules._decisions` and ``decide`` None.
+    For ``scope="tensor"`` with at most ``_TERNARY_TASKS`` tasks, ``decide``
+    is ``(density, by_count, check)`` for :func:`_merge_facts`, whose kernel
+    makes the decisions in cache, chunk by chunk, instead of writing the
+    (T, n) masks and weighted vectors to memory and reading them back; with
+    ``tuned``, ``taus`` holds the fine-tuned tensors and the task vectors
+    are formed by the kernels (``check(key)`` then raises for non-finite
+    inputs, see :func:`coda.merging._rules._top_k_bins`). Otherwise the
+    decisions of :func:`coda.merging._rules._decisions` and ``decide`` None.
     """
     if _fused(scope, len(taus)):
         for key in theta0:
-            cuts, stops = _tensor_cuts(
-                _flat_tensors([tau[key] for tau in taus]),
-                density,
-                base=_read_only(np.ravel(theta0[key])) if tuned else None,
-                check=None if check is None else (lambda key=key: check(key)),
-            )
-            yield key, None, None, None, (cuts, stops, elect == "count")
+            on_bad = None if check is None else (lambda key=key: check(key))
+            yield key, None, None, None, (density, elect == "count", on_bad)
         return
     for key, kept, weighted, sigma in _tie_decisions(
         theta0, taus, density, scope, elect, weights, context

@@ -185,51 +185,44 @@ def _tensor_update(
     out = buffers.output(n)
     # Pages of the position list are touched only where positions are written
     # (a few per cent of the entries, all of them only when most |tau| tie).
-    deferred = buffers.array(
-        "deferred", n if k < n else 0, np.dtype(np.int32 if n < 2**31 else np.int64)
-    )
+    slots = n if k < n else 0
+    deferred = buffers.array("deferred", slots, np.dtype(np.int32 if n < 2**31 else np.int64))
+    # The deferred entries' tau_t and theta_0, kept as they are found.
+    held = buffers.array("held", (n_tasks + 1) * slots, np.dtype(np.float32))
+    held = held.reshape(n_tasks + 1, slots)
     found = {}
     rule = (weights, prefix, by_count, code, normalize, lam, add)
 
     def run(start: int, stop: int) -> None:
         found[start] = _kernels._tensor_update(
-            base, models, diff, *rule, start, stop, out, deferred
+            base, models, diff, *rule, start, stop, out, deferred, held
         )
 
     for_row_blocks(run, n, 4 * (n_tasks + 1))
     if any(found.values()):
-        positions = np.concatenate([deferred[s : s + found[s]] for s in sorted(found)])
-        _settle(base, models, diff, positions, prefix, ranks, rule, out)
+        blocks = sorted(found)
+        positions = np.concatenate([deferred[s : s + found[s]] for s in blocks])
+        values = np.concatenate([held[:, s : s + found[s]] for s in blocks], axis=1)
+        _settle(values, positions, prefix, ranks, n, rule, out)
     return out
 
 
-def _settle(base, models, diff, positions, prefix, ranks, rule, out) -> tuple:
+def _settle(held, positions, prefix, ranks, n, rule, out) -> tuple:
     """Merge the deferred ``positions`` again with each task's exact cut; return ``(cuts, stops)``.
 
-    The cuts come from the deferred entries alone (``_kernels._boundary_cuts``),
-    and ``_kernels._tensor_update_at`` rewrites those entries of ``out``;
-    ``rule`` is ``_tensor_update``'s ``(weights, prefix, by_count, code,
-    normalize, lam, add)``.
+    ``held`` (T + 1, len(positions)) holds their tau_t and theta_0 as the
+    fused kernel kept them. The cuts come from the deferred entries alone
+    (``_kernels._boundary_cuts``), and ``_kernels._tensor_update_at``
+    rewrites those entries of ``out``; ``rule`` is ``_tensor_update``'s
+    ``(weights, prefix, by_count, code, normalize, lam, add)``.
     """
-    n_tasks, n = len(models), models[0].size
+    n_tasks = held.shape[0] - 1
     weights, _, by_count, code, normalize, lam, add = rule
     cuts = np.zeros(n_tasks, dtype=np.float32)
     stops = np.full(n_tasks, n, dtype=np.int64)
-    _kernels._boundary_cuts(base, models, diff, positions, prefix, ranks, n, cuts, stops)
+    _kernels._boundary_cuts(held, positions, prefix, ranks, n, cuts, stops)
     _kernels._tensor_update_at(
-        base,
-        models,
-        diff,
-        weights,
-        cuts,
-        stops,
-        by_count,
-        code,
-        normalize,
-        lam,
-        add,
-        positions,
-        out,
+        held, weights, cuts, stops, by_count, code, normalize, lam, add, positions, out
     )
     return cuts, stops
 
@@ -392,29 +385,23 @@ def _flat_tensors(tensors: list) -> tuple:
     return tuple(_read_only(np.ravel(tau)) for tau in tensors)
 
 
-def _tensor_cuts(
-    models: tuple, density: float, base=None, check=None
-) -> tuple[np.ndarray, np.ndarray]:
+def _tensor_cuts(models: tuple, density: float) -> tuple[np.ndarray, np.ndarray]:
     """``(cuts, stops)`` of each task's top k = max(1, floor(K n)) entries (``_top_k_cuts``).
 
     Entry i of task t is kept when |tau_t,i| > ``cuts[t]``, or equals it and
     ``i < stops[t]``: exactly k entries, ties to the lowest index. An exact
     radix selection on the float32 bit patterns (two histogram passes of
-    ``_kernels._top_k_counts``), no sort; ``models`` as :func:`_flat_tensors`:
-    the T task vectors, or with ``base`` (flat, read-only) the T fine-tuned
-    tensors, whose task vectors the kernels form as they go. ``check`` as in
-    :func:`_top_k_bins`.
+    ``_kernels._top_k_counts``), no sort; ``models`` are the T task vectors
+    as :func:`_flat_tensors` gives them.
     """
-    diff = base is not None
-    base = base if diff else models[0]
     n_tasks, n = len(models), models[0].size
     k = max(1, int(density * n))
     cuts = np.zeros(n_tasks, dtype=np.float32)
     stops = np.full(n_tasks, n, dtype=np.int64)
-    prefix, ranks = _top_k_bins(base, models, diff, k, check)
+    prefix, ranks = _top_k_bins(models[0], models, False, k, None)
     if k < n:
-        low = _counts(base, models, diff, prefix, n)
-        _kernels._top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops)
+        low = _counts(models[0], models, False, prefix, n)
+        _kernels._top_k_cuts(models[0], models, False, low, prefix, ranks, n, cuts, stops)
     return cuts, stops
 
 

@@ -64,7 +64,7 @@ def _finite_check(theta0: dict, thetas: list[dict]):
     """``check(key)``: the finiteness check of :func:`_checked_thetas` for one tensor name.
 
     For callers that let the kernels find non-finite task vectors as they
-    select (``coda.merging._rules._tensor_cuts``) instead of a pass per tensor.
+    select (``coda.merging._rules._top_k_bins``) instead of a pass per tensor.
     """
 
     def check(key: str) -> None:
