@@ -36,7 +36,8 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
 
     One pass over the data in groups of rows (about 16 MB of logs each): in
     each group numpy's ``log`` fills cache-sized row blocks of ``Y`` on
-    threads, whose column sums are taken while the block is in cache; then
+    threads, which a kernel shifts and sums by column while the block is in
+    cache (``_kernels._shift_sums``); then
     BLAS ``syrk`` (half the flops of a general product) adds the group's
     ``Y_g^T Y_g`` to the Gram matrix, whose lower triangle is returned in
     Fortran order. The logs of one group at a time are held, not all n rows:
@@ -71,8 +72,8 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
             block = logs[start:stop]
             with np.errstate(divide="ignore", invalid="ignore"):
                 np.log(values[first + start : first + stop], out=block, dtype=np.float64)
-                block -= shift
-            sums[first + start] = block.sum(axis=0)
+            sums[first + start] = column = np.empty(d)
+            _kernels._shift_sums(block, shift, column)
 
         for_row_blocks(run, rows, d * 8)
         lower = scipy.linalg.blas.dsyrk(

@@ -477,6 +477,24 @@ def _row_ends(values, low, high):
 
 
 @jit
+def _shift_sums(block, shift, sums):
+    """``block -= shift`` (row-wise) and ``sums`` = the column sums of the result, in one pass.
+
+    For the Gram matrix of ``coda._clr_gram``: the block of logs numpy has
+    just filled is still in cache. The sums add the rows in order, as
+    numpy's ``sum(axis=0)`` of a C-ordered block does.
+    """
+    n, d = block.shape
+    for j in range(d):
+        sums[j] = 0.0
+    for i in range(n):
+        for j in range(d):
+            v = block[i, j] - shift[j]
+            block[i, j] = v
+            sums[j] += v
+
+
+@jit
 def _clr_cov(lower, mean, n, ddof, gamma, smallest):
     """The clr covariance from the Gram matrix of shifted logs, in two passes.
 
@@ -543,7 +561,9 @@ def _precision(inverse, shift, out, correlations):
     ``s = 1 / sqrt(diag(Omega))``), clipped to [-1, 1], with a unit
     diagonal, so the precision matrix itself is never stored. One pass over
     64 x 64 tiles, each read and written while in cache, instead of numpy's
-    tril, transpose, add, subtract and scalings.
+    tril, transpose, add, subtract and scalings. ``out`` may be ``inverse``
+    itself: each lower entry is read once, before it and its mirror are
+    written (the scales come from the diagonal first).
     """
     d = out.shape[0]
     scale = np.ones(d)

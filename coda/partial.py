@@ -80,19 +80,27 @@ def _check_rank(cov: ClrCovEstimate) -> None:
         )
 
 
-def _exact_precision(gamma: np.ndarray, *, correlations: bool = False) -> np.ndarray:
+def _exact_precision(
+    gamma: np.ndarray, *, correlations: bool = False, overwrite: bool = False
+) -> np.ndarray:
     """``Omega = (Gamma + J/D)^{-1} - J/D``: one Cholesky factorisation.
 
     ``Gamma + J/D`` adds the missing direction 1 with eigenvalue 1, so it is
     positive definite exactly when ``rank(Gamma) = D - 1``; its inverse is
     ``Gamma^+ + J/D`` because the two terms act on orthogonal subspaces.
     With ``correlations``, the partial correlations from Omega instead, in
-    the same pass (``_kernels._precision``).
+    the same pass (``_kernels._precision``). With ``overwrite`` (a C-ordered
+    ``gamma`` the caller is done with) everything happens in ``gamma``'s
+    memory, which spares two D x D arrays and their page faults.
     """
     d = gamma.shape[0]
     # m is symmetric, so its transpose is the same matrix in Fortran order:
     # LAPACK works on it in place instead of on a copy.
-    m = (gamma + 1.0 / d).T
+    if overwrite:
+        gamma += 1.0 / d
+        m = gamma.T
+    else:
+        m = (gamma + 1.0 / d).T
     factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False, overwrite_a=True)
     if info != 0:
         raise ValueError(
@@ -101,9 +109,11 @@ def _exact_precision(gamma: np.ndarray, *, correlations: bool = False) -> np.nda
             f"estimator ({_REGULARISED}) or drop parts"
         )
     inverse, _ = scipy.linalg.lapack.dpotri(factor, lower=True, overwrite_c=True)
-    out = np.empty((d, d))
-    _kernels._precision(inverse, 1.0 / d, out, correlations)
-    return out
+    # In place: each entry of the lower triangle is read once, before it and
+    # its mirror are written; the result is symmetric, so its transpose (in
+    # C order) is the same matrix.
+    _kernels._precision(inverse, 1.0 / d, inverse, correlations)
+    return inverse.T
 
 
 def _precision_values(x, method, ddof, options, *, correlations: bool = False):
@@ -117,7 +127,9 @@ def _precision_values(x, method, ddof, options, *, correlations: bool = False):
             raise TypeError(f"method='exact' takes no options; got {', '.join(sorted(options))}")
         cov = clr_cov_estimate(x, ddof, min_samples=3)
         _check_rank(cov)
-        return _exact_precision(cov.gamma, correlations=correlations), cov.labels
+        # cov is this function's own, so its matrix may become the result.
+        result = _exact_precision(cov.gamma, correlations=correlations, overwrite=True)
+        return result, cov.labels
     values, labels, ddof = _data(x, ddof, method)
     omega = _regularised(values, method, ddof, options).precision
     return (pcor_from_precision(omega) if correlations else omega), labels

@@ -260,6 +260,15 @@ def pcor_bootstrap(y, weights):
 
 
 # ---------------------------------------------------------------------------
+# _shift_sums: subtract the shift from every row, then the column sums.
+
+
+def shift_sums(block, shift):
+    shifted = block - shift
+    return shifted, shifted.sum(axis=0)
+
+
+# ---------------------------------------------------------------------------
 # _clr_cov: mirror the lower triangle, subtract the means' outer product,
 # double-centre with the explicit matrix G = I - J/D; T_ij from its definition.
 

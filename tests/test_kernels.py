@@ -226,7 +226,20 @@ def test_pcor_bootstrap_flags_singular_resamples():
 
 
 # ---------------------------------------------------------------------------
-# _clr_cov and _precision
+# _shift_sums, _clr_cov and _precision
+
+
+@pytest.mark.parametrize(("n", "d"), [(1, 2), (7, 3), (131, 40)])
+def test_shift_sums_match_twin(n, d):
+    rng = np.random.default_rng(n + d)
+    block = rng.normal(size=(n, d)) * 10.0 ** rng.uniform(-3, 3, size=d)
+    shift = rng.normal(size=d)
+    expected, sums_expected = naive.shift_sums(block, shift)
+    sums = np.full(d, np.nan)
+    _kernels._shift_sums(block, shift, sums)
+    # Bit for bit: the same subtractions, and the rows added in order as numpy does.
+    assert_array_equal(block, expected)
+    assert_array_equal(sums, sums_expected)
 
 
 @pytest.mark.parametrize(("n", "d", "ddof"), [(5, 2, 1), (30, 7, 1), (200, 40, 0)])
@@ -267,6 +280,14 @@ def test_precision_to_correlations_matches_twin(d):
     _kernels._precision(inverse, 1.0 / d, rho, True)
     np.testing.assert_allclose(rho, naive.pcor_from_precision(omega), rtol=0, atol=1e-15)
     assert np.array_equal(rho, rho.T)
+    # In place, as coda.partial._exact_precision runs it: the same bits.
+    for correlations, expected in [(True, rho), (False, None)]:
+        inplace = inverse.copy(order="F")
+        if expected is None:
+            expected = np.empty((d, d))
+            _kernels._precision(inverse, 1.0 / d, expected, False)
+        _kernels._precision(inplace, 1.0 / d, inplace, correlations)
+        assert_array_equal(inplace, expected)
 
 
 # ---------------------------------------------------------------------------
