@@ -910,7 +910,8 @@ def _tensor_update(
     k-th largest value itself, so each is merged here (``_elect_merge``) and
     written (``_put_merged``). An entry with some task's upper bits equal to
     that task's prefix needs the lower bits and, for ties, the index: its
-    position goes to ``deferred[start:]`` (ascending) and its output, written
+    position goes to ``deferred`` (ascending, from index 0: the buffers are
+    the block's own) and its output, written
     here with the entry trimmed for that task, is rewritten later by
     ``_tensor_update_at`` with the exact cuts of ``_boundary_cuts``; its
     tau_t go to ``held[t]`` and its theta_0 to ``held[T]``, at the same
@@ -956,11 +957,11 @@ def _tensor_update(
             if flags[j]:
                 for i in range(8 * j, 8 * j + 8):
                     if pending[i]:
-                        _hold(base, models, diff, lo + i, start + count, deferred, held)
+                        _hold(base, models, diff, lo + i, count, deferred, held)
                         count += 1
         for i in range(whole, m):
             if pending[i]:
-                _hold(base, models, diff, lo + i, start + count, deferred, held)
+                _hold(base, models, diff, lo + i, count, deferred, held)
                 count += 1
     return count
 
@@ -1281,7 +1282,7 @@ def _merge_facts(
     from ``_top_k_prefix`` and ``by_count`` for ``elect="count"``), so they
     never go to memory; the few entries with some task's bits equal to its
     prefix are left out of every sum and count, their positions written to
-    ``deferred[start:]`` (ascending) and their tau_t to ``held[t]`` at the
+    ``deferred`` (ascending, from index 0) and their tau_t to ``held[t]`` at the
     same places, and their number returned, for
     ``_merge_facts_at`` once the exact cuts are known, as the merge does
     (``_tensor_update``). a_t = 1 where hat tau_t has the sign + (sigma > 0)
@@ -1337,9 +1338,9 @@ def _merge_facts(
         if decide:
             for j in range(m):
                 if pending[j]:
-                    deferred[start + found] = lo + j
+                    deferred[found] = lo + j
                     for t in range(n_tasks):
-                        held[t, start + found] = tau_c[t, j]
+                        held[t, found] = tau_c[t, j]
                     found += 1
     return found
 

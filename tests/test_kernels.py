@@ -478,19 +478,21 @@ def _merge_by_kernels(base, models, diff, k, weights, by_count, code, normalize,
         _kernels._top_k_counts(base, models, diff, prefix, 0, n, counts)
         _kernels._top_k_prefix((counts,), k, prefix, ranks)
     out = np.full(n, np.nan, dtype=np.float32)
-    deferred = np.full(n, -1, dtype=np.int64)
-    held = np.full((n_tasks + 1, n), np.nan, dtype=np.float32)
     rule = (weights, prefix, by_count, code, normalize, lam, add)
-    # Two blocks, the second not on a chunk boundary: blocks are independent.
+    # Two blocks, the second not on a chunk boundary: blocks are independent,
+    # each with its own list of deferred entries.
     middle = min(n, 2048 + 5)
     found = {}
     for start, stop in [(middle, n), (0, middle)]:
-        found[start] = _kernels._tensor_update(
+        deferred = np.full(stop - start, -1, dtype=np.int64)
+        held = np.full((n_tasks + 1, stop - start), np.nan, dtype=np.float32)
+        count = _kernels._tensor_update(
             base, models, diff, *rule, start, stop, out, deferred, held
         )
-    blocks = sorted(found)
-    positions = np.concatenate([deferred[s : s + found[s]] for s in blocks])
-    values = np.concatenate([held[:, s : s + found[s]] for s in blocks], axis=1)
+        found[start] = deferred[:count], held[:, :count]
+    blocks = [found[s] for s in sorted(found)]
+    positions = np.concatenate([deferred for deferred, _ in blocks])
+    values = np.concatenate([held for _, held in blocks], axis=1)
     assert np.all(np.diff(positions) > 0)
     # What the kernel kept of each deferred entry: its tau_t and theta_0.
     taus = naive.task_vector_stack(base, models, diff)

@@ -21,7 +21,7 @@ import numpy as np
 from coda import _kernels
 from coda._parallel import for_row_blocks
 from coda.merging._rules import _decisions as _tie_decisions
-from coda.merging._rules import _top_k_bins
+from coda.merging._rules import _deferral_scratch, _deferred_blocks, _top_k_bins
 
 #: Up to this many tasks the kernel counts the 3^T sign combinations in a
 #: histogram of base-3 codes (3^10 = 59,049 bins); beyond, np.unique does.
@@ -175,10 +175,7 @@ def _merge_facts(
     weights = np.ascontiguousarray(weights, dtype=np.float32)
     ternary = n_tasks <= _TERNARY_TASKS
     merged = np.empty(n, dtype=np.float32)
-    # Pages of these are touched only where deferred entries are written.
-    slots = n if fused and k < n else 0
-    deferred = np.empty(slots, dtype=np.int32 if n < 2**31 else np.int64)
-    held = np.empty((n_tasks, slots), dtype=np.float32)
+    index = np.int32 if n < 2**31 else np.int64
     code = _merge_code(scope, merge, normalize)
     parts, histograms, found = {}, {}, {}
 
@@ -188,7 +185,10 @@ def _merge_facts(
             threading.get_ident(), np.zeros(3**n_tasks if ternary else 0, dtype=np.int64)
         )
         fate, owned = np.zeros((n_tasks, 3)), np.zeros(n_tasks)
-        found[start] = _kernels._merge_facts(
+        # The block's deferred entries: positions and tau_t, as found.
+        size = stop - start if fused and k < n else 0
+        positions, values = _deferral_scratch(n_tasks, size, index)
+        count = _kernels._merge_facts(
             base,
             taus,
             diff,
@@ -207,9 +207,10 @@ def _merge_facts(
             fused,
             prefix,
             by_count,
-            deferred,
-            held,
+            positions,
+            values,
         )
+        found[start] = positions[:count].copy(), values[:, :count].copy()
         parts[start] = fate, owned
 
     # Bytes read and written per entry: tau, mask and hat tau per task, sigma, tau_m.
@@ -220,11 +221,10 @@ def _merge_facts(
         fate += parts[start][0]
         owned += parts[start][1]
     histogram = sum(histograms.values(), np.zeros(3**n_tasks if ternary else 0, dtype=np.int64))
-    if any(found.values()):
+    deferred = _deferred_blocks(found)
+    if deferred is not None:
         # The deferred entries, decided with the exact cuts, counted last.
-        blocks = sorted(found)
-        positions = np.concatenate([deferred[s : s + found[s]] for s in blocks])
-        values = np.concatenate([held[:, s : s + found[s]] for s in blocks], axis=1)
+        positions, values = deferred
         cuts = np.zeros(n_tasks, dtype=np.float32)
         stops = np.full(n_tasks, n, dtype=np.int64)
         _kernels._boundary_cuts(values, positions, prefix, ranks, n, cuts, stops)

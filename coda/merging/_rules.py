@@ -55,6 +55,36 @@ def _thread_counts(shape: tuple, dtype) -> np.ndarray:
     return _scratch.counts[key]
 
 
+def _deferral_scratch(n_rows: int, size: int, index_dtype) -> tuple:
+    """The calling thread's ``(positions, values)`` scratch for one block of deferred entries.
+
+    ``positions`` holds ``size`` indices and ``values`` is (``n_rows``, ``size``)
+    float32, reused from block to block (not zeroed); the kernels fill their
+    starts, and the caller copies out what they filled. A block is at most
+    about a megabyte of input, so this stays small whatever the tensor's size.
+    """
+    if not hasattr(_scratch, "deferral"):
+        _scratch.deferral = {}
+    key = (n_rows, np.dtype(index_dtype))
+    held = _scratch.deferral.get(key)
+    if held is None or held[0].size < size:
+        held = _scratch.deferral[key] = (
+            np.empty(size, dtype=index_dtype),
+            np.empty((n_rows, size), dtype=np.float32),
+        )
+    return held[0][:size], held[1][:, :size]
+
+
+def _deferred_blocks(found: dict) -> tuple:
+    """``(positions, values)`` of every block's deferred entries, in block order, or None."""
+    if not any(len(positions) for positions, _ in found.values()):
+        return None
+    blocks = [found[start] for start in sorted(found)]
+    positions = np.concatenate([positions for positions, _ in blocks])
+    values = np.concatenate([values for _, values in blocks], axis=1)
+    return positions, values
+
+
 class _Buffers:
     """Flat arrays kept from one tensor to the next of a merge, grown to the largest.
 
@@ -63,7 +93,7 @@ class _Buffers:
     it does as the merge frees each tensor (measured: 30,000 faults and a
     fifth of the merge's time for 50 tensors of a million entries; about
     4,000 with the arrays kept). Made per merge, so nothing outlives it.
-    With ``output``, the merged tensors share one array too: only for a
+    With ``output``, the merged tensors share one array: only for a
     consumer that is done with each tensor before it asks for the next (the
     streamed writer), never for one that keeps them.
     """
@@ -167,8 +197,8 @@ def _tensor_update(
 
     ``check`` as in :func:`_top_k_bins`, before anything is merged. A task
     vector that overflows float32 from finite inputs is merged as numpy
-    would. ``buffers`` (a :class:`_Buffers`) keeps the output and the list
-    of deferred positions from one tensor of a merge to the next.
+    would. ``buffers`` (a :class:`_Buffers`) may keep the output from one
+    tensor of a merge to the next.
     """
     models = tuple(_read_only(m) for m in models)
     diff = base is not None
@@ -181,28 +211,23 @@ def _tensor_update(
     code = ("mean", "sum", "max").index(merge)
     add = lam is not None and diff
     lam = np.float32(0.0 if lam is None else lam)
-    buffers = _Buffers() if buffers is None else buffers
-    out = buffers.output(n)
-    # Pages of the position list are touched only where positions are written
-    # (a few per cent of the entries, all of them only when most |tau| tie).
-    slots = n if k < n else 0
-    deferred = buffers.array("deferred", slots, np.dtype(np.int32 if n < 2**31 else np.int64))
-    # The deferred entries' tau_t and theta_0, kept as they are found.
-    held = buffers.array("held", (n_tasks + 1) * slots, np.dtype(np.float32))
-    held = held.reshape(n_tasks + 1, slots)
+    out = (_Buffers() if buffers is None else buffers).output(n)
+    index = np.int32 if n < 2**31 else np.int64
     found = {}
     rule = (weights, prefix, by_count, code, normalize, lam, add)
 
     def run(start: int, stop: int) -> None:
-        found[start] = _kernels._tensor_update(
-            base, models, diff, *rule, start, stop, out, deferred, held
+        # The block's deferred entries: positions, tau_t and theta_0, as found.
+        positions, values = _deferral_scratch(n_tasks + 1, stop - start if k < n else 0, index)
+        count = _kernels._tensor_update(
+            base, models, diff, *rule, start, stop, out, positions, values
         )
+        found[start] = positions[:count].copy(), values[:, :count].copy()
 
     for_row_blocks(run, n, 4 * (n_tasks + 1))
-    if any(found.values()):
-        blocks = sorted(found)
-        positions = np.concatenate([deferred[s : s + found[s]] for s in blocks])
-        values = np.concatenate([held[:, s : s + found[s]] for s in blocks], axis=1)
+    deferred = _deferred_blocks(found)
+    if deferred is not None:
+        positions, values = deferred
         _settle(values, positions, prefix, ranks, n, rule, out)
     return out
 
