@@ -91,7 +91,7 @@ def _exact_precision(
     With ``correlations``, the partial correlations from Omega instead, in
     the same pass (``_kernels._precision``). With ``overwrite`` (a C-ordered
     ``gamma`` the caller is done with) everything happens in ``gamma``'s
-    memory, which spares two D x D arrays and their page faults.
+    memory: two D x D arrays fewer at the peak.
     """
     d = gamma.shape[0]
     # m is symmetric, so its transpose is the same matrix in Fortran order:
