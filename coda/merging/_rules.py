@@ -85,36 +85,28 @@ def _deferred_blocks(found: dict) -> tuple:
     return positions, values
 
 
-class _Buffers:
-    """Flat arrays kept from one tensor to the next of a merge, grown to the largest.
+class _Outputs:
+    """The float32 arrays a merge writes its tensors into, one call per tensor.
 
-    A fresh multi-megabyte array per tensor costs a page fault per 4 kB page
-    whenever the allocator has handed the last one back to the system, which
-    it does as the merge frees each tensor (fresh arrays for the merged
-    tensor and the deferred entries cost 30,000 faults per merge of 50
-    tensors of a million entries). Made per merge, so nothing outlives it.
-    With ``output``, the merged tensors share one array: only for a
-    consumer that is done with each tensor before it asks for the next (the
-    streamed writer), never for one that keeps them; without it, each
-    merged tensor gets its own.
+    With ``reuse``, every tensor gets the same array, grown to the largest
+    and sliced: only for a consumer that is done with each tensor before it
+    asks for the next (the streamed writer of ``out=``), never for one that
+    keeps them. A fresh multi-megabyte array per tensor costs a page fault
+    per 4 kB page whenever the allocator has handed the last one back to the
+    system, which it does as the merge frees each tensor. Without ``reuse``,
+    each tensor gets its own array.
     """
 
-    def __init__(self, *, output: bool = False):
-        self._output = output
-        self._held = {}
+    def __init__(self, *, reuse: bool = False):
+        self._reuse = reuse
+        self._held = np.empty(0, dtype=np.float32)
 
-    def array(self, name: str, size: int, dtype) -> np.ndarray:
-        """An uninitialised array of ``size`` entries: last time's memory when it fits."""
-        held = self._held.get(name)
-        if held is None or held.size < size or held.dtype != dtype:
-            held = self._held[name] = np.empty(size, dtype=dtype)
-        return held[:size]
-
-    def output(self, size: int) -> np.ndarray:
-        """The float32 array a merged tensor is written into."""
-        if self._output:
-            return self.array("output", size, np.dtype(np.float32))
-        return np.empty(size, dtype=np.float32)
+    def __call__(self, size: int) -> np.ndarray:
+        if not self._reuse:
+            return np.empty(size, dtype=np.float32)
+        if self._held.size < size:
+            self._held = np.empty(size, dtype=np.float32)
+        return self._held[:size]
 
 
 def _counts(base, models: tuple, diff: bool, prefix: np.ndarray, n: int) -> tuple:
@@ -178,7 +170,7 @@ def _tensor_update(
     normalize,
     check=None,
     lam=None,
-    buffers=None,
+    outputs=None,
 ):
     """The merged task vector tau_m (flat, float32) of one tensor for ``scope="tensor"``.
 
@@ -198,8 +190,8 @@ def _tensor_update(
 
     ``check`` as in :func:`_top_k_bins`, before anything is merged. A task
     vector that overflows float32 from finite inputs is merged as numpy
-    would. ``buffers`` (a :class:`_Buffers`) may keep the output from one
-    tensor of a merge to the next.
+    would. ``outputs`` (an :class:`_Outputs`) gives the array the result is
+    written into; by default a new one.
     """
     models = tuple(_read_only(m) for m in models)
     diff = base is not None
@@ -212,7 +204,7 @@ def _tensor_update(
     code = ("mean", "sum", "max").index(merge)
     add = lam is not None and diff
     lam = np.float32(0.0 if lam is None else lam)
-    out = (_Buffers() if buffers is None else buffers).output(n)
+    out = (_Outputs() if outputs is None else outputs)(n)
     index = np.int32 if n < 2**31 else np.int64
     found = {}
     rule = (weights, prefix, by_count, code, normalize, lam, add)

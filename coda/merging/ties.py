@@ -22,7 +22,7 @@ from coda._validation import (
     check_option,
     check_real,
 )
-from coda.merging._rules import _Buffers, _decisions, _merge_global, _tensor_update
+from coda.merging._rules import _decisions, _merge_global, _Outputs, _tensor_update
 from coda.merging._sources import (
     _check_out,
     _checked,
@@ -205,7 +205,7 @@ def _tensor_updates(theta0, taus, density, elect, merge, weights, normalize):
         yield key, update.reshape(theta0[key].shape)
 
 
-def _fused_merge(key, tensors, rule, check, buffers):
+def _fused_merge(key, tensors, rule, check, outputs):
     # A function of its own, so that no reference to this key's tensors
     # outlives the call while the next key is read.
     start, *tuned = tensors(key)
@@ -221,7 +221,7 @@ def _fused_merge(key, tensors, rule, check, buffers):
         normalize,
         on_bad,
         lam,
-        buffers,
+        outputs,
     )
     return merged.reshape(np.shape(start))
 
@@ -239,9 +239,9 @@ def _fused_merges(keys, tensors, rule, check=None, *, streamed=False):
     next, as the writer of ``out=``), every tensor is yielded in the same
     memory, overwritten by the next.
     """
-    buffers = _Buffers(output=streamed)
+    outputs = _Outputs(reuse=streamed)
     for key in keys:
-        yield key, _fused_merge(key, tensors, rule, check, buffers)
+        yield key, _fused_merge(key, tensors, rule, check, outputs)
 
 
 def ties_merge(
