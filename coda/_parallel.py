@@ -1,10 +1,17 @@
 """Run a function over blocks of rows in a few threads.
 
 The numba kernels release the GIL and so do numpy's ufuncs, so plain threads
-run them in parallel without copying data. Blocks are sized to stay in cache
-between numpy's vectorised ``log`` and the kernel that follows it, and large
-enough that the Python work per block (slicing, dispatch), which holds the
-GIL, stays a few percent of the time (``benchmarks/bench_transforms.py``).
+run them in parallel without copying data. Blocks hold 1 to 4 MB of input
+rows, at least 64 of them where the data allow, so that a thread slowed by
+other work leaves its share to the others. The size depends on the data
+alone, not on the number of threads: sums over blocks, added in block order,
+then give the same bits with any number of threads. Each thread works
+through a run of consecutive blocks, writing one stretch of a new output
+front to back: with 1 MB blocks handed out in turn, ``clr`` of
+10,000 x 2,000 took 1.57-1.65x ``np.copy`` of its input in paired runs,
+against 1.23-1.49x this way. Into an output already written once, the block
+size made no difference, so the cost was in the first writes to new pages
+(transparent huge pages of 2 MB; ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
 
-_BLOCK_BYTES = 1 << 20  # a block of rows stays in one core's L2 between the passes
+_MIN_BLOCK_BYTES = 1 << 20
+_MAX_BLOCK_BYTES = 1 << 22
+_BLOCKS = 64
 _SERIAL_BYTES = 1 << 22  # below this, threads cost more than they save
 
 _pool: ThreadPoolExecutor | None = None
@@ -50,45 +59,79 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
+def _block_rows(n_rows: int, row_bytes: int) -> int:
+    """Rows per block: 1/64 of the bytes, kept within 1 to 4 MB."""
+    size = min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, n_rows * row_bytes // _BLOCKS))
+    return max(1, size // max(1, row_bytes))
+
+
+class _Segments:
+    """Blocks ``0 .. n_blocks - 1`` cut into one run of consecutive blocks per thread.
+
+    Thread j takes the blocks of its own run in order, so that each thread
+    reads and writes one stretch of memory front to back; once its run is
+    used up it takes the last block of the run with the most left. Callers
+    hold a lock around :meth:`take`.
+    """
+
+    def __init__(self, n_blocks: int, n_threads: int):
+        cuts = [n_blocks * j // n_threads for j in range(n_threads + 1)]
+        self.front = cuts[:-1]
+        self.back = cuts[1:]
+
+    def take(self, thread: int) -> int | None:
+        if self.front[thread] < self.back[thread]:
+            self.front[thread] += 1
+            return self.front[thread] - 1
+        left = [back - front for front, back in zip(self.front, self.back, strict=True)]
+        richest = max(range(len(left)), key=left.__getitem__)
+        if left[richest] == 0:
+            return None
+        self.back[richest] -= 1
+        return self.back[richest]
+
+
 def for_row_blocks(fn, n_rows: int, row_bytes: int) -> None:
     """Call ``fn(start, stop)`` over consecutive row blocks covering ``n_rows``.
 
     Threads: ``numba.get_num_threads()`` (set it with ``numba.set_num_threads``
     or ``NUMBA_NUM_THREADS``), the calling thread being one of them. Each
-    thread takes the next block not yet taken until none is left, so a thread
-    slowed by other processes on the machine does less of the work instead of
+    thread works through a run of consecutive blocks of its own, then takes
+    blocks left in the others' runs (:class:`_Segments`), so a thread slowed
+    by other processes on the machine does less of the work instead of
     holding up the result. Blocks are disjoint; ``fn`` must only write rows
     ``start:stop`` of shared outputs. When ``fn`` raises in any thread (or the
     caller is interrupted, e.g. by Ctrl-C in Jupyter), the other threads
     finish the block in hand and take no more; the error is raised once they
     have, instead of after the rest of the work.
     """
-    step = max(1, _BLOCK_BYTES // max(1, row_bytes))
+    step = _block_rows(n_rows, row_bytes)
     n_blocks = -(-n_rows // step)
     n_threads = min(numba.get_num_threads(), n_blocks)
     if n_threads <= 1 or n_rows * row_bytes < _SERIAL_BYTES:
         for start in range(0, n_rows, step):
             fn(start, min(start + step, n_rows))
         return
-    starts = iter(range(0, n_rows, step))
+    segments = _Segments(n_blocks, n_threads)
     taking = threading.Lock()
     failed = threading.Event()
 
-    def run() -> None:
+    def run(thread: int) -> None:
         while True:
             with taking:
-                start = None if failed.is_set() else next(starts, None)
-            if start is None:
+                block = None if failed.is_set() else segments.take(thread)
+            if block is None:
                 return
+            start = block * step
             try:
                 fn(start, min(start + step, n_rows))
             except BaseException:
                 failed.set()
                 raise
 
-    futures = [_executor().submit(run) for _ in range(n_threads - 1)]
+    futures = [_executor().submit(run, thread) for thread in range(1, n_threads)]
     try:
-        run()
+        run(0)
     except BaseException:
         failed.set()
         raise

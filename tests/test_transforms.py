@@ -1167,7 +1167,7 @@ def test_threaded_path_stops_taking_blocks_after_an_error():
         if third:
             raise ValueError("block failed")
 
-    # 16 rows a block, 625 blocks, enough bytes for the threaded path.
+    # 64 rows a block (4 MB), 157 blocks, enough bytes for the threaded path.
     with pytest.raises(ValueError, match="block failed"):
         _parallel.for_row_blocks(block, 10_000, 1 << 16)
     # The other threads finish the block in hand and take no more (an
