@@ -226,7 +226,7 @@ def fits(curve: Curve, rows: list[dict], limits: Limits) -> list[dict]:
             moved = (N_MODELS + 2) * 4 * big  # base, models and result, float32
             fit["note"] = (
                 f"at P = {big:,}: {moved / t_big / 1e9:.2f} GB/s over base + models + result "
-                f"(copy {limits.bandwidth / 1e9:.1f} GB/s); peak "
+                f"(copy {limits.rate('copy') / 1e9:.1f} GB/s); peak "
                 f"{mine[-1]['peak_bytes'] / big:.1f} bytes per parameter (the result: 4)"
             )
         out.append(fit)
