@@ -53,6 +53,20 @@ class Timing:
         return (max(self.seconds) - min(self.seconds)) / self.median
 
 
+# Pause before each timed call: 0.2 s in full runs of the runner, none in
+# quick ones. OpenBLAS's threads keep spinning for about 0.1 s after a call
+# returns, so a call timed in turns right after a BLAS-heavy baseline shared
+# the cores with them (coda's ilr at 10,000 x 2,000, medians of 7 calls
+# after a matrix product: 34 ms with no pause, 51 ms with 0.02 s, 27.5 and
+# 29 ms with 0.2 and 0.5 s).
+SETTLE_SECONDS = 0.0
+
+
+def _settle() -> None:
+    if SETTLE_SECONDS > 0:
+        time.sleep(SETTLE_SECONDS)
+
+
 def time_call(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> Timing:
     """Median-ready timings of ``fn()``; the result of each call is dropped at once."""
     for _ in range(warmup):
@@ -63,6 +77,7 @@ def time_call(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> Tim
     try:
         seconds = []
         for _ in range(repeats):
+            _settle()
             start = time.perf_counter()
             fn()
             seconds.append(time.perf_counter() - start)
@@ -92,6 +107,7 @@ def time_interleaved(
         for round_ in range(max(repeats.values())):
             for name, fn in fns.items():
                 if round_ < repeats[name]:
+                    _settle()
                     start = time.perf_counter()
                     fn()
                     samples[name].append(time.perf_counter() - start)
@@ -508,6 +524,8 @@ def main(modules: Sequence, argv: Sequence[str] | None = None) -> None:
 
 
 def _run(modules: Sequence, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    global SETTLE_SECONDS
+    SETTLE_SECONDS = 0.0 if args.quick else 0.2
     selected = _select(modules, args.only, parser)
     start = time.perf_counter()
     title = "# coda benchmarks" + (" (quick)" if args.quick else "")
