@@ -8,6 +8,8 @@ inverses.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 
 import numpy as np
@@ -51,6 +53,7 @@ _ADJUSTMENTS = (
 _BATCH_VALUES = 1 << 22  # resampled values per batch: 32 MiB of float64
 _MAX_ENDS = 128  # most order statistics kept per end of a row of replicates
 _LONG_RUN_FLOPS = 1e10  # about a few seconds: show a progress bar beyond this
+_ONE_BLAS_THREAD_FLOPS = 5e9  # about 0.1 s on one core: see _blas_threads_for
 
 
 def _part_names(labels, d: int) -> list:
@@ -225,6 +228,28 @@ def _t_tests(table, df: int, alternative: str, adjust: str | None):
     return table
 
 
+@functools.cache
+def _blas_pools():
+    """The BLAS thread pools of this process (threadpoolctl), found once."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _blas_threads_for(flops: float):
+    """A context with one BLAS thread for a call of fewer than ``_ONE_BLAS_THREAD_FLOPS``.
+
+    OpenBLAS's threads spin for a while (about 0.1 s) after a call returns,
+    and the numba kernels that follow on coda's threads share the cores with
+    them: for a call that one thread finishes in about that time, one thread
+    is faster overall. Larger calls keep BLAS's threads. The caller's
+    settings come back when the context ends.
+    """
+    if flops >= _ONE_BLAS_THREAD_FLOPS:
+        return contextlib.nullcontext()
+    return _blas_pools().limit(limits=1, user_api="blas")
+
+
 def _resample_sums(y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Packed sums ``(B, m (m + 1) / 2)`` of ``y_r y_r^T`` over rows repeated ``weights[b]`` times.
 
@@ -233,18 +258,21 @@ def _resample_sums(y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.n
     ``mean_b = sum_r w_br y_r / n`` (B, m). The sums over rows of all
     products ``y_ri y_rj`` (i <= j) for all resamples are one matrix product
     ``weights @ products``, done in blocks of pairs to bound memory.
+
+    Small products run on one BLAS thread (:func:`_blas_threads_for`).
     """
     n, m = y.shape
     pi, pj = np.triu_indices(m)
-    mean = weights @ y / n
-    step = max(1, _BATCH_VALUES // n)
-    if step >= pi.size:
-        # One product, its result kept: no copy into a second B x pairs array.
-        return weights @ (y[:, pi] * y[:, pj]), mean
-    sums = np.empty((weights.shape[0], pi.size))
-    for start in range(0, pi.size, step):
-        block = slice(start, start + step)
-        sums[:, block] = weights @ (y[:, pi[block]] * y[:, pj[block]])
+    with _blas_threads_for(2.0 * weights.shape[0] * n * pi.size):
+        mean = weights @ y / n
+        step = max(1, _BATCH_VALUES // n)
+        if step >= pi.size:
+            # One product, its result kept: no copy into a second B x pairs array.
+            return weights @ (y[:, pi] * y[:, pj]), mean
+        sums = np.empty((weights.shape[0], pi.size))
+        for start in range(0, pi.size, step):
+            block = slice(start, start + step)
+            sums[:, block] = weights @ (y[:, pi[block]] * y[:, pj[block]])
     return sums, mean
 
 
@@ -282,8 +310,8 @@ def _packed_size(packed: np.ndarray) -> int:
 def _full_pcor(y: np.ndarray, weights: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
     """Pairs of partial correlations of the resamples ``weights`` of clr data ``y``.
 
-    The sums of products of all resamples come from one BLAS product
-    (:func:`_resample_sums`); a numba kernel per block of resamples, blocks
+    The sums of products of all resamples come from one BLAS product on one
+    thread (:func:`_resample_sums`); a numba kernel per block of resamples, blocks
     shared by threads, centres and inverts each covariance in cache.
     Measured at n=200, D=50, 1,000 resamples: the product takes about a
     quarter of the time the same sums took as rank-one updates inside the
@@ -482,7 +510,8 @@ def pcor_bootstrap(
     progress = check_flag(progress, "progress", allow_none=True)
     positions = None if given is None else check_parts(given, "given", labels.parts, d)
     # The full-sample estimate also validates the data (rank, proportional parts).
-    estimate = pcor(values, given=positions)
+    with _blas_threads_for(2.0 * n * d * d):
+        estimate = pcor(values, given=positions)
     logs = np.log(values, dtype=np.float64)
     if positions is None:
         rest = list(range(d))

@@ -344,3 +344,37 @@ def test_resample_sums_in_blocks_of_pairs_equal_one_product(monkeypatch):
     i, j = np.triu_indices(6)
     want = np.stack([(w[:, None] * y).T @ y for w in weights])[:, i, j]
     np.testing.assert_allclose(whole, want, rtol=1e-12, atol=1e-12)
+
+
+def test_bootstrap_leaves_the_blas_threads_as_it_found_them():
+    # The resample product runs on one BLAS thread (inference._resample_sums);
+    # the caller's settings come back afterwards.
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return sorted(
+            (pool["filepath"], pool["num_threads"])
+            for pool in threadpool_info()
+            if pool["user_api"] == "blas"
+        )
+
+    before = blas_threads()
+    x = np.random.default_rng(2).lognormal(size=(40, 5))
+    coda.pcor_bootstrap(x, n_boot=50, seed=1)
+    assert blas_threads() == before
+
+
+def test_only_small_blas_calls_of_the_bootstrap_go_to_one_thread():
+    from threadpoolctl import threadpool_info
+
+    from coda import inference
+
+    def blas_threads():
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    before = blas_threads()
+    with inference._blas_threads_for(inference._ONE_BLAS_THREAD_FLOPS / 2):
+        assert blas_threads() <= {1}
+    with inference._blas_threads_for(inference._ONE_BLAS_THREAD_FLOPS):
+        assert blas_threads() == before
+    assert blas_threads() == before
