@@ -230,7 +230,10 @@ def _t_tests(table, df: int, alternative: str, adjust: str | None):
 
 @functools.cache
 def _blas_pools():
-    """The BLAS thread pools of this process (threadpoolctl), found once."""
+    """The BLAS thread pools of this process (threadpoolctl), found once.
+
+    numpy's and scipy's BLAS, the ones coda calls, are loaded with coda.
+    """
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -310,13 +313,13 @@ def _packed_size(packed: np.ndarray) -> int:
 def _full_pcor(y: np.ndarray, weights: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
     """Pairs of partial correlations of the resamples ``weights`` of clr data ``y``.
 
-    The sums of products of all resamples come from one BLAS product on one
-    thread (:func:`_resample_sums`); a numba kernel per block of resamples, blocks
-    shared by threads, centres and inverts each covariance in cache.
-    Measured at n=200, D=50, 1,000 resamples: the product takes about a
-    quarter of the time the same sums took as rank-one updates inside the
-    kernel, and the kernel's inverses are about three times as fast as
-    numpy's stacked ``inv``.
+    The sums of products of all resamples come from one BLAS product, on one
+    BLAS thread when it is small (:func:`_resample_sums`); a numba kernel per
+    block of resamples, blocks shared by threads, centres and inverts each
+    covariance in cache. Measured at n=200, D=50, 1,000 resamples: the
+    product takes about a quarter of the time the same sums took as rank-one
+    updates inside the kernel, and the kernel's inverses are about three
+    times as fast as numpy's stacked ``inv``.
     """
     sums, mean = _resample_sums(y, weights)
     out = np.empty((weights.shape[0], iu.size))
