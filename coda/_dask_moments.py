@@ -36,7 +36,7 @@ import pandas as pd
 from coda._clr_gram import _log_shift, _shifted_log_gram
 from coda._dask import collection_kind, import_dask
 from coda._labels import Labels
-from coda._parallel import one_thread
+from coda._parallel import one_blas_thread, one_thread
 from coda._validation import (
     as_2d,
     check_dask_collection,
@@ -175,7 +175,6 @@ def log_moments(x) -> LogMoments:
     # OpenBLAS called from several threads at once, each with its own team of
     # threads, slows down several-fold (measured 3x on 2 cores). Worker
     # processes of dask.distributed already start with one BLAS thread.
-    threadpool_limits = import_dask("threadpoolctl").threadpool_limits
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         (moments,) = dask.compute(level[0])
     return moments

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -163,3 +164,25 @@ def one_thread():
         yield
     finally:
         numba.set_num_threads(before)
+
+
+@functools.cache
+def _blas_pools():
+    """The BLAS thread pools of this process (threadpoolctl), found once.
+
+    numpy's and scipy's BLAS, the ones coda calls, are loaded with coda.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread; the caller's settings come back after.
+
+    For BLAS calls next to coda's own threads: OpenBLAS called from several
+    threads at once, each with its own team, slows down several-fold, and
+    its threads keep spinning for a while (about 0.1 s) after a call
+    returns, sharing the cores with the numba kernels that follow.
+    """
+    return _blas_pools().limit(limits=1, user_api="blas")

@@ -9,7 +9,6 @@ inverses.
 from __future__ import annotations
 
 import contextlib
-import functools
 import sys
 
 import numpy as np
@@ -19,7 +18,7 @@ from coda import _kernels
 from coda._clr_gram import clr_cov_estimate, composition_parts
 from coda._dask import is_dask
 from coda._labels import composition
-from coda._parallel import for_row_blocks
+from coda._parallel import for_row_blocks, one_blas_thread
 from coda._results import BootstrapResult, pair_table
 from coda._validation import (
     check_dask_method,
@@ -228,29 +227,15 @@ def _t_tests(table, df: int, alternative: str, adjust: str | None):
     return table
 
 
-@functools.cache
-def _blas_pools():
-    """The BLAS thread pools of this process (threadpoolctl), found once.
-
-    numpy's and scipy's BLAS, the ones coda calls, are loaded with coda.
-    """
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def _blas_threads_for(flops: float):
-    """A context with one BLAS thread for a call of fewer than ``_ONE_BLAS_THREAD_FLOPS``.
+    """:func:`coda._parallel.one_blas_thread` for a call of fewer than ``_ONE_BLAS_THREAD_FLOPS``.
 
     OpenBLAS's threads spin for a while (about 0.1 s) after a call returns,
     and the numba kernels that follow on coda's threads share the cores with
     them: for a call that one thread finishes in about that time, one thread
-    is faster overall. Larger calls keep BLAS's threads. The caller's
-    settings come back when the context ends.
+    is faster overall. Larger calls keep BLAS's threads.
     """
-    if flops >= _ONE_BLAS_THREAD_FLOPS:
-        return contextlib.nullcontext()
-    return _blas_pools().limit(limits=1, user_api="blas")
+    return contextlib.nullcontext() if flops >= _ONE_BLAS_THREAD_FLOPS else one_blas_thread()
 
 
 def _resample_sums(y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,8 @@ def _deferral_scratch(n_rows: int, size: int, index_dtype) -> tuple:
     ``positions`` holds ``size`` indices and ``values`` is (``n_rows``, ``size``)
     float32, reused from block to block (not zeroed); the kernels fill their
     starts, and the caller copies out what they filled. A block is at most
-    about a megabyte of input, so this stays small whatever the tensor's size.
+    4 MB of input (:mod:`coda._parallel`), so this stays small whatever the
+    tensor's size.
     """
     if not hasattr(_scratch, "deferral"):
         _scratch.deferral = {}
