@@ -820,8 +820,9 @@ def _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values):
     hat tau_t has the sign sigma (zeros never), else 0; the merge sums
     hat tau_t a_t over t. ``merge`` 0: mean (with ``normalize`` divided by
     sum_t a_t w_t, plus 1 where that is 0), 1: sum, 2: max (sigma times the
-    largest |hat tau_t a_t|). ``scratch`` is a (3, CHUNK) float32 buffer;
-    ``buf`` is overwritten.
+    largest |hat tau_t a_t|; NaN if one is, as numpy's max: an overflowed
+    tau_t = +-inf that disagrees gives inf * 0). ``scratch`` is a (3, CHUNK)
+    float32 buffer; ``buf`` is overwritten.
     """
     n_tasks = buf.shape[0]
     zero = np.float32(0.0)
@@ -855,7 +856,7 @@ def _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values):
         for t in range(1, n_tasks):
             row = buf[t]
             for i in range(m):
-                acc[i] = max(acc[i], abs(row[i]))
+                acc[i] = np.maximum(acc[i], abs(row[i]))
         for i in range(m):
             values[i] = acc[i] * votes[i]
     elif merge == 0 and normalize:
@@ -1181,7 +1182,7 @@ def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, tern
             selected = v * np.float32(agree)
             acc[j] = acc[j] + selected
             divisor[j] = divisor[j] + np.float32(agree) * w
-            largest[j] = max(largest[j], abs(selected))
+            largest[j] = np.maximum(largest[j], abs(selected))
             count[j] += np.int32(agree)
             share_t[j] = abs(selected)
         for q in range(3):
@@ -1295,8 +1296,8 @@ def _merge_facts(
       as ``ties_merge``: the sum over t = 0, 1, ... of hat tau_t a_t, started
       from +0.0 as numpy's sums are; for ``merge`` 0 divided by
       sum_t a_t w_t (plus 1 where that is 0), 1 left as the sum, 2 replaced
-      by sigma times the largest |hat tau_t a_t|, 3 divided by the number of
-      agreeing tasks (at least 1);
+      by sigma times the largest |hat tau_t a_t| (NaN if one is, as numpy's
+      max), 3 divided by the number of agreeing tasks (at least 1);
     - ``fate[t]`` += |tau_t| where trimmed, agreeing, or kept and not agreeing;
     - ``owned[t]`` += |hat tau_t| a_t |tau_m| / sum_s |hat tau_s| a_s where
       that sum is > 0.

@@ -306,10 +306,17 @@ def _ties_inputs(kind, n, n_tasks, seed):
     """(base, models): float32 theta_0 and theta_t of one flat tensor.
 
     "normal": distinct magnitudes; "ties": a few values, so most |tau| tie
-    and many are zero (with -0.0 from -0.0 - +0.0); "zeros": every tau 0.
+    and many are zero (with -0.0 from -0.0 - +0.0); "zeros": every tau 0;
+    "overflow": finite inputs whose tau overflow to +-inf in a third of the
+    entries, so that the k-th largest |tau| of density 0.2 is inf.
     """
     rng = np.random.default_rng(seed)
-    if kind == "normal":
+    if kind == "overflow":
+        big = np.finfo(np.float32).max
+        base = np.where(rng.random(n) < 0.5, -big, big) * (rng.random(n) < 0.35)
+        models = [np.where(base < 0, big, -big) * (base != 0) + rng.standard_normal(n)]
+        models += [-base * (rng.random(n) < 0.5) for _ in range(n_tasks - 1)]
+    elif kind == "normal":
         base = 0.02 * rng.standard_normal(n)
         models = [base + 0.01 * rng.standard_normal(n) for _ in range(n_tasks)]
     elif kind == "ties":
@@ -428,7 +435,11 @@ def _weights(n_tasks, kind):
     return np.array([0.5, -1.0, 1.0, 2.0, 0.3][:n_tasks], dtype=np.float32)
 
 
-@pytest.mark.parametrize(("kind", "n", "n_tasks"), TIES_CASES, ids=str)
+# With "overflow": finite inputs whose task vectors overflow, including at the cut.
+MERGE_KERNEL_CASES = [*TIES_CASES, ("overflow", 300, 2), ("overflow", 300, 4)]
+
+
+@pytest.mark.parametrize(("kind", "n", "n_tasks"), MERGE_KERNEL_CASES, ids=str)
 @pytest.mark.parametrize(
     ("elect", "merge", "normalize"),
     [
@@ -446,6 +457,12 @@ def test_tensor_update_matches_twin_bit_for_bit(
 ):
     base, models = _ties_inputs(kind, n, n_tasks, 14)
     weights = _weights(n_tasks, weighting)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _check_tensor_update(base, models, weights, elect, merge, normalize, weighting)
+
+
+def _check_tensor_update(base, models, weights, elect, merge, normalize, weighting):
+    n = models[0].size
     for diff, density in [(True, 0.2), (False, 0.6), (True, 1.0)]:
         inputs = base, models
         if not diff:
@@ -456,7 +473,8 @@ def test_tensor_update_matches_twin_bit_for_bit(
         by_count, code = elect == "count", ("mean", "sum", "max").index(merge)
         add = diff and weighting == "mixed"  # theta_0 + lam tau_m written by the kernels
         lam = np.float32(0.7)
-        out = _merge_by_kernels(*inputs, diff, k, weights, by_count, code, normalize, lam, add)
+        rule = (weights, by_count, code, normalize, lam, add)
+        out = _merge_by_kernels(*inputs, diff, k, *rule)
         expected = naive.tensor_update(*inputs, diff, density, elect, merge, weights, normalize)
         if add:
             expected = inputs[0] + lam * expected

@@ -440,6 +440,30 @@ def test_merge_facts_fused_with_ties_and_fine_tuned_tensors(kind):
     assert_allclose(fused[3], given[3], rtol=1e-13, atol=0)
 
 
+@pytest.mark.parametrize("merge", ["max", "mean"])
+def test_merge_facts_merge_overflowing_task_vectors_as_ties_merge_does(merge):
+    from coda.merging._rules import _tensor_update
+
+    # Finite inputs whose task vectors overflow to +-inf: an inf of the losing
+    # sign times its 0 agreement is NaN, which numpy's max (and mean) carries.
+    rng = np.random.default_rng(9)
+    n, big = 3000, np.finfo(np.float32).max
+    base = (np.where(rng.random(n) < 0.5, -big, big) * (rng.random(n) < 0.3)).astype(np.float32)
+    tensors = [(-base * (rng.random(n) < 0.6)).astype(np.float32) for _ in range(3)]
+    weights = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        decide = (0.2, False, None)
+        facts = _facts._merge_facts(
+            tensors, None, None, None, weights, "tensor", merge, True, decide, base
+        )
+        merged = _tensor_update(base, tensors, 0.2, "mass", merge, weights, True)
+        taus = naive.task_vector_stack(base, tensors, True)
+        want = naive.tensor_update(base, tensors, True, 0.2, "mass", merge, weights, True)
+    assert np.isnan(merged).any() and np.isinf(taus).any()
+    assert_array_equal(merged.view(np.uint32), want.view(np.uint32))
+    assert_array_equal(facts[1].view(np.uint32), want.view(np.uint32))
+
+
 def test_merge_facts_block_sums_do_not_depend_on_threads():
     import numba
 
