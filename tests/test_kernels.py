@@ -435,11 +435,18 @@ def _weights(n_tasks, kind):
     return np.array([0.5, -1.0, 1.0, 2.0, 0.3][:n_tasks], dtype=np.float32)
 
 
-# With "overflow": finite inputs whose task vectors overflow, including at the cut.
-MERGE_KERNEL_CASES = [*TIES_CASES, ("overflow", 300, 2), ("overflow", 300, 4)]
+# With "overflow": finite inputs whose task vectors overflow, including at the
+# cut; each case through _tensor_update_few (at most four tasks) and the
+# general _tensor_update.
+MERGE_KERNEL_CASES = [
+    (*case, kernel)
+    for case in [*TIES_CASES, ("overflow", 300, 2), ("overflow", 300, 4), ("normal", 300, 1)]
+    for kernel in ("_tensor_update", "_tensor_update_few")
+    if kernel == "_tensor_update" or case[2] <= 4
+]
 
 
-@pytest.mark.parametrize(("kind", "n", "n_tasks"), MERGE_KERNEL_CASES, ids=str)
+@pytest.mark.parametrize(("kind", "n", "n_tasks", "kernel"), MERGE_KERNEL_CASES, ids=str)
 @pytest.mark.parametrize(
     ("elect", "merge", "normalize"),
     [
@@ -453,15 +460,16 @@ MERGE_KERNEL_CASES = [*TIES_CASES, ("overflow", 300, 2), ("overflow", 300, 4)]
 )
 @pytest.mark.parametrize("weighting", ["ones", "mixed"])
 def test_tensor_update_matches_twin_bit_for_bit(
-    kind, n, n_tasks, elect, merge, normalize, weighting
+    kind, n, n_tasks, kernel, elect, merge, normalize, weighting
 ):
     base, models = _ties_inputs(kind, n, n_tasks, 14)
     weights = _weights(n_tasks, weighting)
+    kernel = getattr(_kernels, kernel)
     with np.errstate(over="ignore", invalid="ignore"):
-        _check_tensor_update(base, models, weights, elect, merge, normalize, weighting)
+        _check_tensor_update(kernel, base, models, weights, elect, merge, normalize, weighting)
 
 
-def _check_tensor_update(base, models, weights, elect, merge, normalize, weighting):
+def _check_tensor_update(kernel, base, models, weights, elect, merge, normalize, weighting):
     n = models[0].size
     for diff, density in [(True, 0.2), (False, 0.6), (True, 1.0)]:
         inputs = base, models
@@ -474,7 +482,7 @@ def _check_tensor_update(base, models, weights, elect, merge, normalize, weighti
         add = diff and weighting == "mixed"  # theta_0 + lam tau_m written by the kernels
         lam = np.float32(0.7)
         rule = (weights, by_count, code, normalize, lam, add)
-        out = _merge_by_kernels(*inputs, diff, k, *rule)
+        out = _merge_by_kernels(kernel, *inputs, diff, k, *rule)
         expected = naive.tensor_update(*inputs, diff, density, elect, merge, weights, normalize)
         if add:
             expected = inputs[0] + lam * expected
@@ -482,21 +490,16 @@ def _check_tensor_update(base, models, weights, elect, merge, normalize, weighti
         assert_array_equal(out.view(np.uint32), expected.view(np.uint32))
 
 
-def _merge_by_kernels(base, models, diff, k, weights, by_count, code, normalize, lam, add):
-    """The merge as coda.merging._rules._tensor_update runs the kernels, serially.
+def _merge_by_kernels(kernel, base, models, diff, k, weights, by_count, code, normalize, lam, add):
+    """The merge as coda.merging._rules._tensor_update runs ``kernel``, serially.
 
-    Also checks that the cuts from the deferred entries alone equal those of
-    the two full histogram passes (``_select``).
+    Also checks that the cuts from the deferred entries alone keep the
+    entries that the two full histogram passes (``_select``) keep.
     """
     n_tasks, n = len(models), models[0].size
-    prefix = np.full(n_tasks, -1, dtype=np.int64)
-    ranks = np.zeros(n_tasks, dtype=np.int64)
-    if k < n:
-        counts = np.zeros((n_tasks, 1 << 16), dtype=np.int64)
-        _kernels._top_k_counts(base, models, diff, prefix, 0, n, counts)
-        _kernels._top_k_prefix((counts,), k, prefix, ranks)
+    lows, highs, ranks = _rules._top_k_bounds(base, models, diff, k, None)
     out = np.full(n, np.nan, dtype=np.float32)
-    rule = (weights, prefix, by_count, code, normalize, lam, add)
+    rule = (weights, lows, highs, by_count, code, normalize, lam, add)
     # Two blocks, the second not on a chunk boundary: blocks are independent,
     # each with its own list of deferred entries.
     middle = min(n, 2048 + 5)
@@ -504,9 +507,7 @@ def _merge_by_kernels(base, models, diff, k, weights, by_count, code, normalize,
     for start, stop in [(middle, n), (0, middle)]:
         deferred = np.full(stop - start, -1, dtype=np.int64)
         held = np.full((n_tasks + 1, stop - start), np.nan, dtype=np.float32)
-        count = _kernels._tensor_update(
-            base, models, diff, *rule, start, stop, out, deferred, held
-        )
+        count = kernel(base, models, diff, *rule, start, stop, out, deferred, held)
         found[start] = deferred[:count], held[:, :count]
     blocks = [found[s] for s in sorted(found)]
     positions = np.concatenate([deferred for deferred, _ in blocks])
@@ -517,15 +518,10 @@ def _merge_by_kernels(base, models, diff, k, weights, by_count, code, normalize,
     assert_array_equal(values[:-1].view(np.uint32), taus[:, positions].view(np.uint32))
     assert_array_equal(values[-1].view(np.uint32), base[positions].view(np.uint32))
     if positions.size:
-        cuts, stops = _rules._settle(values, positions, prefix, ranks, n, rule, out)
-        expected_cuts, expected_stops = _select(base, models, diff, k)
-        assert_array_equal(cuts.view(np.uint32), expected_cuts.view(np.uint32))
-        # A stop anywhere past the last tie needed keeps the same entries.
-        taus = np.abs(naive.task_vector_stack(base, models, diff))
-        for t in range(n_tasks):
-            ties = np.flatnonzero(taus[t] == cuts[t])
-            assert np.array_equal(ties < stops[t], ties < expected_stops[t])
+        cuts, stops = _rules._settle(values, positions, ranks, n, rule, out)
+        expected = _kept(base, models, diff, *_select(base, models, diff, k))
+        assert_array_equal(_kept(base, models, diff, cuts, stops), expected)
     else:
-        # Nothing at a boundary: every task keeps all, or its bin held no entry it needed.
-        assert (prefix < 0).all()
+        # Nothing between the bounds: every task keeps all, or k entries above them.
+        assert (ranks == 0).all()
     return out

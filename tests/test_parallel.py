@@ -27,11 +27,12 @@ MB = 1 << 20
     n_blocks=st.integers(1, 60),
     n_threads=st.integers(1, 6),
     order=st.lists(st.integers(0, 5), min_size=1, max_size=200),
+    backward=st.booleans(),
 )
 def test_segments_hand_out_every_block_once_whatever_the_order_of_the_threads(
-    n_blocks, n_threads, order
+    n_blocks, n_threads, order, backward
 ):
-    segments = _Segments(n_blocks, n_threads)
+    segments = _Segments(n_blocks, n_threads, backward)
     cuts = [n_blocks * j // n_threads for j in range(n_threads + 1)]
     own = [range(cuts[j], cuts[j + 1]) for j in range(n_threads)]
     taken = []
@@ -46,9 +47,27 @@ def test_segments_hand_out_every_block_once_whatever_the_order_of_the_threads(
     assert sorted(taken) == list(range(n_blocks))
     assert all(segments.take(thread) is None for thread in range(n_threads))
     for thread, blocks in enumerate(by_thread):
-        # A thread's own blocks come first, in order, from the start of its run.
+        # A thread's own blocks come first, in order, from the start of its
+        # run (from its end, backward).
         mine = [b for b in blocks if b in own[thread]]
-        assert blocks[: len(mine)] == mine == list(own[thread][: len(mine)])
+        run = list(own[thread])[::-1] if backward else list(own[thread])
+        assert blocks[: len(mine)] == mine == run[: len(mine)]
+
+
+def test_backward_a_thread_done_with_its_run_takes_the_first_block_of_the_longest_run():
+    segments = _Segments(12, 3, backward=True)  # runs 0-3, 4-7, 8-11
+    assert [segments.take(0) for _ in range(4)] == [3, 2, 1, 0]
+    assert segments.take(2) == 11
+    # Run 1 has four left, run 2 three: thread 0 takes from the front of run 1.
+    assert segments.take(0) == 4
+    assert segments.take(1) == 7
+
+
+def test_serial_blocks_go_backward_too(monkeypatch):
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    seen = []
+    for_row_blocks(lambda start, stop: seen.append((start, stop)), 10, 1 << 19, backward=True)
+    assert seen == [(start, start + 2) for start in (8, 6, 4, 2, 0)]
 
 
 def test_a_thread_done_with_its_run_takes_the_last_block_of_the_longest_run():

@@ -21,7 +21,7 @@ import numpy as np
 from coda import _kernels
 from coda._parallel import for_row_blocks
 from coda.merging._rules import _decisions as _tie_decisions
-from coda.merging._rules import _deferral_scratch, _deferred_blocks, _top_k_bins
+from coda.merging._rules import _deferral_scratch, _deferred_blocks, _top_k_bounds
 
 #: Up to this many tasks the kernel counts the 3^T sign combinations in a
 #: histogram of base-3 codes (3^10 = 59,049 bins); beyond, np.unique does.
@@ -148,11 +148,11 @@ def _merge_facts(
     are float64. With ``decide = (density, by_count, check)``
     (``scope="tensor"``) the kernel makes the decisions itself, chunk by
     chunk, and ``kept``, ``weighted`` and ``sigma`` are None: as the merge
-    does (:func:`coda.merging._rules._tensor_update`), one histogram pass
-    finds the bin of each task's k-th largest |tau_t|
-    (:func:`coda.merging._rules._top_k_bins`, which calls ``check`` for
-    non-finite task vectors), the kernel decides every entry outside those
-    bins and lists the others, and they are decided and counted last with
+    does (:func:`coda.merging._rules._tensor_update`), bounds around each
+    task's k-th largest |tau_t| are found first
+    (:func:`coda.merging._rules._top_k_bounds`, which calls ``check`` for
+    non-finite task vectors), the kernel decides every entry outside them
+    and lists the others, and they are decided and counted last with
     the exact cuts (``_kernels._boundary_cuts``, ``_kernels._merge_facts_at``).
     """
     n_tasks, n = len(tensors), np.size(tensors[0])
@@ -163,7 +163,7 @@ def _merge_facts(
     if fused:
         density, by_count, check = decide
         k = max(1, int(density * n))
-        prefix, ranks = _top_k_bins(base, taus, diff, k, check)
+        lows, highs, ranks = _top_k_bounds(base, taus, diff, k, check)
         kept = np.zeros((n_tasks, 0), dtype=bool)
         weighted = np.zeros((n_tasks, 0), dtype=np.float32)
         sigma = np.zeros(0, dtype=np.float32)
@@ -171,7 +171,8 @@ def _merge_facts(
         kept = np.ascontiguousarray(kept, dtype=bool)
         weighted = np.ascontiguousarray(weighted, dtype=np.float32)
         sigma = np.ascontiguousarray(sigma, dtype=np.float32)
-        prefix, ranks, by_count, k = np.zeros(0, np.int64), None, False, n
+        lows = highs = np.zeros(0, np.float32)
+        ranks, by_count, k = None, False, n
     weights = np.ascontiguousarray(weights, dtype=np.float32)
     ternary = n_tasks <= _TERNARY_TASKS
     merged = np.empty(n, dtype=np.float32)
@@ -205,7 +206,8 @@ def _merge_facts(
             fate,
             owned,
             fused,
-            prefix,
+            lows,
+            highs,
             by_count,
             positions,
             values,
@@ -214,7 +216,8 @@ def _merge_facts(
         parts[start] = fate, owned
 
     # Bytes read and written per entry: tau, mask and hat tau per task, sigma, tau_m.
-    for_row_blocks(run, n, 9 * n_tasks + 8)
+    # Backwards after the top-k pass, as the merge (_rules._tensor_update).
+    for_row_blocks(run, n, 9 * n_tasks + 8, backward=fused)
     fate, owned = np.zeros((n_tasks, 3)), np.zeros(n_tasks)
     # Blocks added in their order, so the float sums do not depend on the threads.
     for start in sorted(parts):
@@ -227,7 +230,7 @@ def _merge_facts(
         positions, values = deferred
         cuts = np.zeros(n_tasks, dtype=np.float32)
         stops = np.full(n_tasks, n, dtype=np.int64)
-        _kernels._boundary_cuts(values, positions, prefix, ranks, n, cuts, stops)
+        _kernels._boundary_cuts(values, positions, lows, highs, ranks, n, cuts, stops)
         late = (histogram, np.zeros((n_tasks, 3)), np.zeros(n_tasks))
         rule = (weights, by_count, code, ternary)
         _kernels._merge_facts_at(values, positions, cuts, stops, *rule, merged, late)
@@ -279,7 +282,7 @@ def _facts_decisions(
     (T, n) masks and weighted vectors to memory and reading them back; with
     ``tuned``, ``taus`` holds the fine-tuned tensors and the task vectors
     are formed by the kernels (``check(key)`` then raises for non-finite
-    inputs, see :func:`coda.merging._rules._top_k_bins`). Otherwise the
+    inputs, see :func:`coda.merging._rules._top_k_bounds`). Otherwise the
     decisions of :func:`coda.merging._rules._decisions` and ``decide`` None.
     """
     if _fused(scope, len(taus)):

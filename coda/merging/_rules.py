@@ -161,6 +161,34 @@ def _top_k_bins(base, models: tuple, diff: bool, k: int, check) -> tuple:
     return prefix, ranks
 
 
+def _bin_bounds(prefix: np.ndarray) -> tuple:
+    """``(lows, highs)``: float32 bounds of the |tau| whose upper 16 bits are ``prefix[t]``.
+
+    The bit patterns of non-negative float32 values order like the values,
+    so |tau| has upper bits ``prefix[t]`` exactly when ``lows[t]`` <= |tau|
+    and not |tau| >= ``highs[t]``, and greater ones when |tau| >= ``highs[t]``
+    (the bin of inf has ``highs[t]`` NaN, which nothing is >=). ``prefix[t]``
+    -1 (keep everything) gives ``highs[t]`` 0 and ``lows[t]`` inf.
+    """
+    keep_all = prefix < 0
+    lows = np.where(keep_all, 0x7F800000, prefix << 16).astype(np.uint32).view(np.float32)
+    highs = np.where(keep_all, 0, (prefix + 1) << 16).astype(np.uint32).view(np.float32)
+    return lows, highs
+
+
+def _top_k_bounds(base, models: tuple, diff: bool, k: int, check) -> tuple:
+    """``(lows, highs, ranks)``: per task, bounds of the k-th largest |tau_t| and its rank there.
+
+    ``lows[t]`` <= the k-th largest and not >= ``highs[t]`` (which may be
+    NaN): the bounds of its upper-16-bit bin (:func:`_top_k_bins`, which
+    calls ``check``; :func:`_bin_bounds`). ``ranks[t]`` is its rank (1 for
+    the largest) among the entries between the bounds; bounds (inf, 0) and
+    rank 0 keep everything, when k is every entry.
+    """
+    prefix, ranks = _top_k_bins(base, models, diff, k, check)
+    return (*_bin_bounds(prefix), ranks)
+
+
 def _tensor_update(
     base,
     models: list,
@@ -181,15 +209,19 @@ def _tensor_update(
     entries, sigma = +1 where the weighted sum is >= 0) and the
     same float32 result as the numpy merge, in two passes over the inputs
     (:mod:`coda._kernels`): a histogram of the upper 16 bits of the bit
-    patterns of |tau_t|, which places each task's k-th largest in one bin,
-    then one fused pass that trims, weighs, elects and merges every entry
-    outside those bins and lists the others, which are then settled exactly
-    (``_boundary_cuts``, ``_tensor_update_at``). Both passes run in blocks of
-    entries spread over threads (the result does not depend on the number
-    of threads). With ``lam`` (and ``base``), the result is the merged
+    patterns of |tau_t|, which places each task's k-th largest in one bin
+    (:func:`_top_k_bounds`), then one fused pass that trims, weighs, elects
+    and merges every entry outside those bins and lists the others, which
+    are then settled exactly (``_boundary_cuts``, ``_tensor_update_at``).
+    The fused pass is ``_tensor_update_few`` for up to four tasks (every
+    task in registers: about a quarter less time for this pass on the
+    benchmark's merge of three models) and ``_tensor_update`` beyond. Both
+    passes run in blocks of entries spread over threads (the result does
+    not depend on the number of threads); the second walks each thread's
+    blocks backwards. With ``lam`` (and ``base``), the result is the merged
     tensor theta_0 + lam tau_m itself, as ``_sources._finish`` would add it.
 
-    ``check`` as in :func:`_top_k_bins`, before anything is merged. A task
+    ``check`` as in :func:`_top_k_bounds`, before anything is merged. A task
     vector that overflows float32 from finite inputs is merged as numpy
     would. ``outputs`` (an :class:`_Outputs`) gives the array the result is
     written into; by default a new one.
@@ -199,7 +231,7 @@ def _tensor_update(
     base = _read_only(base) if diff else models[0]
     n_tasks, n = len(models), models[0].size
     k = max(1, int(density * n))
-    prefix, ranks = _top_k_bins(base, models, diff, k, check)
+    lows, highs, ranks = _top_k_bounds(base, models, diff, k, check)
     weights = np.asarray(weights, dtype=np.float32)
     by_count = elect == "count"
     code = ("mean", "sum", "max").index(merge)
@@ -208,38 +240,39 @@ def _tensor_update(
     out = (_Outputs() if outputs is None else outputs)(n)
     index = np.int32 if n < 2**31 else np.int64
     found = {}
-    rule = (weights, prefix, by_count, code, normalize, lam, add)
+    rule = (weights, lows, highs, by_count, code, normalize, lam, add)
+    kernel = _kernels._tensor_update_few if n_tasks <= 4 else _kernels._tensor_update
 
     def run(start: int, stop: int) -> None:
         # The block's deferred entries: positions, tau_t and theta_0, as found.
         positions, values = _deferral_scratch(n_tasks + 1, stop - start if k < n else 0, index)
-        count = _kernels._tensor_update(
-            base, models, diff, *rule, start, stop, out, positions, values
-        )
+        count = kernel(base, models, diff, *rule, start, stop, out, positions, values)
         found[start] = positions[:count].copy(), values[:, :count].copy()
 
-    for_row_blocks(run, n, 4 * (n_tasks + 1))
+    # Backwards: the top-k pass just read the tensor front to back, so its
+    # last blocks are the likeliest to be still in the cache.
+    for_row_blocks(run, n, 4 * (n_tasks + 1), backward=True)
     deferred = _deferred_blocks(found)
     if deferred is not None:
         positions, values = deferred
-        _settle(values, positions, prefix, ranks, n, rule, out)
+        _settle(values, positions, ranks, n, rule, out)
     return out
 
 
-def _settle(held, positions, prefix, ranks, n, rule, out) -> tuple:
+def _settle(held, positions, ranks, n, rule, out) -> tuple:
     """Merge the deferred ``positions`` again with each task's exact cut; return ``(cuts, stops)``.
 
     ``held`` (T + 1, len(positions)) holds their tau_t and theta_0 as the
     fused kernel kept them. The cuts come from the deferred entries alone
     (``_kernels._boundary_cuts``), and ``_kernels._tensor_update_at``
     rewrites those entries of ``out``; ``rule`` is ``_tensor_update``'s
-    ``(weights, prefix, by_count, code, normalize, lam, add)``.
+    ``(weights, lows, highs, by_count, code, normalize, lam, add)``.
     """
     n_tasks = held.shape[0] - 1
-    weights, _, by_count, code, normalize, lam, add = rule
+    weights, lows, highs, by_count, code, normalize, lam, add = rule
     cuts = np.zeros(n_tasks, dtype=np.float32)
     stops = np.full(n_tasks, n, dtype=np.int64)
-    _kernels._boundary_cuts(held, positions, prefix, ranks, n, cuts, stops)
+    _kernels._boundary_cuts(held, positions, lows, highs, ranks, n, cuts, stops)
     _kernels._tensor_update_at(
         held, weights, cuts, stops, by_count, code, normalize, lam, add, positions, out
     )

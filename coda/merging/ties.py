@@ -381,8 +381,8 @@ def ties_merge(
     it runs per tensor in compiled code in two passes over the tensors: the
     histogram of the upper bits, then one pass that trims, elects and merges
     every entry outside the bins holding the cuts and lists the few inside
-    them, whose exact cut (the lower bits and, for ties, the index) is then
-    found among those entries alone and which are then merged again. Both
+    them, whose exact cut (and, for ties, the index) is then found among
+    those entries alone by selection and which are then merged again. Both
     passes run in blocks spread over threads (the result does not depend on
     their number) and read theta_0 and the theta_t without storing task
     vectors (float32 tensors of safetensors files straight from the memory
