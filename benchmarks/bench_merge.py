@@ -192,6 +192,52 @@ def peak_memory(name: str, base: Path, models: list, out: Path, density: float) 
     return result
 
 
+def merge_passes(base: Path, models: list, out: Path, repeats: int) -> dict:
+    """Where (c)'s time goes, with each fused kernel: medians over interleaved calls.
+
+    Each call of (c) is timed whole and in its two passes over the tensors:
+    the top-k histogram (``_rules._top_k_bounds``) and the rest of
+    ``_rules._tensor_update`` (the fused pass, then settling the entries at
+    the cuts), the latter with ``_kernels._tensor_update_few`` (the default
+    up to four tasks) and with the general ``_kernels._tensor_update``.
+    Returns ``{kernel: (total, top-k pass, fused pass)}`` in seconds.
+    """
+    import time
+
+    from coda.merging import _rules, ties
+
+    spent = {}
+
+    def timed(name, fn):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapper
+
+    kernels = {"_tensor_update_few": _rules._FEW_TASKS, "_tensor_update": 0}
+    saved = _rules._FEW_TASKS, _rules._top_k_bounds, ties._tensor_update
+    results = {name: [] for name in kernels}
+    try:
+        _rules._top_k_bounds = timed("top-k", saved[1])
+        ties._tensor_update = timed("update", saved[2])
+        for round_ in range(repeats + 1):  # the first round warms up
+            for name, few in kernels.items():
+                _rules._FEW_TASKS = few
+                spent.clear()
+                start = time.perf_counter()
+                coda_ties(base, models, out, DENSITY)
+                total = time.perf_counter() - start
+                if round_:
+                    results[name].append((total, spent["top-k"], spent["update"] - spent["top-k"]))
+    finally:
+        _rules._FEW_TASKS, _rules._top_k_bounds, ties._tensor_update = saved
+    return {name: tuple(np.median(rows, axis=0)) for name, rows in results.items()}
+
+
 def _bits_equal(first: Path, second: Path) -> bool:
     with safe_open(str(first), framework="numpy") as a, safe_open(str(second), "numpy") as b:
         keys = sorted(a.keys())
@@ -227,6 +273,7 @@ def run(*, quick: bool = False, repeats: int | None = None) -> str:
         timed = fns | {"write": lambda h=held: write_checkpoint(h, write_out)}
         timings = time_interleaved(timed, repeats=dict.fromkeys(timed, repeats))
         del held, timed
+        passes = merge_passes(base, models, outs["coda"], repeats)
         identical = _bits_equal(outs["sort"], outs["coda"])
         memory = {name: peak_memory(name, base, models, outs[name], DENSITY) for name in fns}
     finally:
@@ -287,6 +334,24 @@ def run(*, quick: bool = False, repeats: int | None = None) -> str:
             markdown_table(
                 ["target", "measured", ""],
                 [[c[0], c[1], "met" if c[2] else "**missed**"] for c in checks],
+            ),
+            "",
+            f"Where (c)'s time goes, by the kernel of its fused pass (medians of {repeats} "
+            "calls of each, taken in turns after the calls above): the top-k pass "
+            "(histogram of the upper 16 bits of |tau_t|, the first read of the files), "
+            "the fused pass (trim, elect, merge; then the entries at the cuts), and the "
+            "rest (reading headers, writing the file, Python).",
+            "",
+            markdown_table(
+                ["fused kernel", "merge", "top-k pass", "fused pass", "rest"],
+                [
+                    [
+                        f"`{name}`" + (" (default)" if name.endswith("few") else ""),
+                        *(seconds(value) for value in (total, top, fused)),
+                        seconds(total - top - fused),
+                    ]
+                    for name, (total, top, fused) in passes.items()
+                ],
             ),
         ]
     )

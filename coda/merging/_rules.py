@@ -28,6 +28,7 @@ from coda import _kernels
 from coda._parallel import for_row_blocks
 
 _BINS = 1 << 16
+_FEW_TASKS = 4  # the most tasks _kernels._tensor_update_few takes
 _NOT_FINITE = 0x7F80  # upper 16 bits of the float32 inf
 
 
@@ -241,7 +242,7 @@ def _tensor_update(
     index = np.int32 if n < 2**31 else np.int64
     found = {}
     rule = (weights, lows, highs, by_count, code, normalize, lam, add)
-    kernel = _kernels._tensor_update_few if n_tasks <= 4 else _kernels._tensor_update
+    kernel = _kernels._tensor_update_few if n_tasks <= _FEW_TASKS else _kernels._tensor_update
 
     def run(start: int, stop: int) -> None:
         # The block's deferred entries: positions, tau_t and theta_0, as found.
