@@ -1019,7 +1019,7 @@ def _tensor_update_few(
     for four task slots so that LLVM vectorises the loop over entries
     (1.8 times as fast as ``_tensor_update``'s passes over a (T, CHUNK)
     buffer for three tasks with the data in cache; the merge's whole second
-    pass took about a quarter less time). Slots past the last task repeat
+    pass took 15-25% less time). Slots past the last task repeat
     it, and what they would add to the sums is selected away (a select on a
     loop-invariant flag, so the loop stays branch-free).
     """

@@ -215,8 +215,8 @@ def _tensor_update(
     and merges every entry outside those bins and lists the others, which
     are then settled exactly (``_boundary_cuts``, ``_tensor_update_at``).
     The fused pass is ``_tensor_update_few`` for up to four tasks (every
-    task in registers: about a quarter less time for this pass on the
-    benchmark's merge of three models) and ``_tensor_update`` beyond. Both
+    task in registers: 15-25% less time for this pass on the benchmark's
+    merge of three models) and ``_tensor_update`` beyond. Both
     passes run in blocks of entries spread over threads (the result does
     not depend on the number of threads); the second walks each thread's
     blocks backwards. With ``lam`` (and ``base``), the result is the merged
