@@ -735,6 +735,13 @@ def _top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops):
 
 
 @jit
+def _vote(h, by_count):
+    """Part of the TIES kernels: what hat tau adds to the election (its sign with ``by_count``)."""
+    zero = np.float32(0.0)
+    return (np.float32(h > zero) - np.float32(h < zero)) if by_count else h
+
+
+@jit
 def _elect(buf, m, by_count, sigma):
     """Part of the TIES kernels: ``sigma[:m]`` = the elected signs of ``m`` entries of hat tau_t.
 
@@ -746,19 +753,12 @@ def _elect(buf, m, by_count, sigma):
     zero = np.float32(0.0)
     for t in range(buf.shape[0]):
         row = buf[t]
-        if by_count:
-            if t == 0:
-                for i in range(m):
-                    sigma[i] = zero + (np.float32(row[i] > zero) - np.float32(row[i] < zero))
-            else:
-                for i in range(m):
-                    sigma[i] = sigma[i] + (np.float32(row[i] > zero) - np.float32(row[i] < zero))
-        elif t == 0:
+        if t == 0:
             for i in range(m):
-                sigma[i] = zero + row[i]
+                sigma[i] = zero + _vote(row[i], by_count)
         else:
             for i in range(m):
-                sigma[i] = sigma[i] + row[i]
+                sigma[i] = sigma[i] + _vote(row[i], by_count)
     for i in range(m):
         sigma[i] = np.float32(1.0) if sigma[i] >= zero else np.float32(-1.0)
 
@@ -987,13 +987,6 @@ def _trim_one(model, base, diff, p, low, high, w):
 
 
 @jit
-def _vote(h, by_count):
-    """Part of ``_tensor_update_few``: what hat tau adds to the election (``_elect``)."""
-    zero = np.float32(0.0)
-    return (np.float32(h > zero) - np.float32(h < zero)) if by_count else h
-
-
-@jit
 def _tensor_update_few(
     base,
     models,
@@ -1098,14 +1091,13 @@ def _boundary_cuts(held, positions, lows, highs, ranks, n, cuts, stops):
     between that task's bounds, ``lows[t]`` <= |tau_t| and not >= ``highs[t]``,
     so it holds all of task t's entries there, and ``held[t, j]`` the tau_t
     of entry ``positions[j]``; ``ranks[t]`` is the rank (from the top, 1
-    for the largest) of the k-th largest |tau_t| among them, 0 when the k
-    entries >= ``highs[t]`` are all that is kept (or, with ``lows[t]`` inf,
-    when everything is). The k-th largest |tau_t| is ``cuts[t]`` = h, by
-    selection (``np.partition``) among the task's deferred entries, and
-    entry i is kept when |tau_t,i| > h, or equals it and ``i < stops[t]``
-    (the first entries equal to h in index order, as many as k needs;
-    ``n`` when it needs them all). Rank 0 gives h = ``highs[t]`` (0 when
-    everything is kept) and stop n.
+    for the largest) of the k-th largest |tau_t| among them, 0 when
+    everything is kept (``_top_k_bounds``' bounds (inf, 0)). The k-th
+    largest |tau_t| is ``cuts[t]`` = h, by selection (``np.partition``)
+    among the task's deferred entries, and entry i is kept when
+    |tau_t,i| > h, or equals it and ``i < stops[t]`` (the first entries
+    equal to h in index order, as many as k needs; ``n`` when it needs them
+    all). Rank 0 gives h = ``highs[t]``, 0, and stop n.
     """
     found = np.empty(positions.size, dtype=np.float32)
     where = np.empty(positions.size, dtype=np.int64)

@@ -522,6 +522,6 @@ def _merge_by_kernels(kernel, base, models, diff, k, weights, by_count, code, no
         expected = _kept(base, models, diff, *_select(base, models, diff, k))
         assert_array_equal(_kept(base, models, diff, cuts, stops), expected)
     else:
-        # Nothing between the bounds: every task keeps all, or k entries above them.
+        # Nothing between the bounds: every task keeps all.
         assert (ranks == 0).all()
     return out
