@@ -100,9 +100,11 @@ def _neumaier(total, comp, v):
 # _clr, _ilr_helmert and _ilr_pivot take rows four at a time. A row's running
 # sum is a chain of dependent additions, each waiting for the last; four rows'
 # chains are independent, so the processor overlaps them. Each row is still
-# summed in column order, so results are bit for bit those of a one-row loop.
-# When n is not a multiple of four, the last group repeats row n - 1 (reading
-# it again and writing the same sums), and only distinct rows are finished.
+# summed in one fixed order, so results are bit for bit those of a one-row
+# loop. When n is not a multiple of four, the last group repeats row n - 1
+# (reading it again and writing the same sums); _clr, which works in place,
+# and _ilr_pivot finish only the distinct rows, _ilr_helmert writes the
+# repeated row's coordinates again (the same values).
 
 
 @jit
@@ -133,28 +135,33 @@ def _ilr_helmert(logs, out, rowsum):
     """Helmert ilr coordinates from the logs of each row.
 
     Coordinate j (0-based) is ``sqrt(k/(k+1)) * (mean(l[:k]) - l[k])`` with
-    ``k = j + 1``: a running sum, so O(D) per row instead of a D x D product.
-    The running sums go into ``out`` first; a second, vectorised pass turns
-    them into coordinates with the coefficients computed once per call.
+    ``k = j + 1``, written ``a[j] * sum(l[:k]) - c[j] * l[k]`` with
+    ``c[j] = sqrt(k/(k+1))`` and ``a[j] = c[j] / k`` computed once per call:
+    a running sum, so O(D) per row instead of a D x D product, and each
+    coordinate is made as the sum reaches it, in one pass over the logs.
     """
     n, d = logs.shape
-    coef = np.empty(d - 1)
+    a = np.empty(d - 1)
+    c = np.empty(d - 1)
     for j in range(d - 1):
         k = j + 1
-        coef[j] = math.sqrt(k / (k + 1.0))
+        c[j] = math.sqrt(k / (k + 1.0))
+        a[j] = c[j] / k
     for i in range(0, n, 4):
         i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
         s0, s1, s2, s3 = logs[i, 0], logs[i1, 0], logs[i2, 0], logs[i3, 0]
         for j in range(d - 1):
-            out[i, j], out[i1, j], out[i2, j], out[i3, j] = s0, s1, s2, s3
-            s0 += logs[i, j + 1]
-            s1 += logs[i1, j + 1]
-            s2 += logs[i2, j + 1]
-            s3 += logs[i3, j + 1]
+            aj, cj = a[j], c[j]
+            l0, l1, l2, l3 = logs[i, j + 1], logs[i1, j + 1], logs[i2, j + 1], logs[i3, j + 1]
+            out[i, j] = aj * s0 - cj * l0
+            out[i1, j] = aj * s1 - cj * l1
+            out[i2, j] = aj * s2 - cj * l2
+            out[i3, j] = aj * s3 - cj * l3
+            s0 += l0
+            s1 += l1
+            s2 += l2
+            s3 += l3
         rowsum[i], rowsum[i1], rowsum[i2], rowsum[i3] = s0, s1, s2, s3
-        for r in range(i, min(i + 4, n)):
-            for j in range(d - 1):
-                out[r, j] = coef[j] * (out[r, j] / (j + 1) - logs[r, j + 1])
 
 
 @jit
