@@ -949,7 +949,7 @@ def _tensor_update(
             low, high, w = lows[t], highs[t], weights[t]
             # tau is formed in the loop that trims it (no separate fill pass).
             for i in range(m):
-                row[i], q = _trim_one(model, theta0, diff, i, low, high, w)
+                row[i], _, q = _trim_one(model, theta0, diff, i, low, high, w)
                 pending[i] |= np.uint8(q)
         _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values)
         _put_merged(base, add, lam, lo, m, values, out)
@@ -981,16 +981,16 @@ def _hold_pending(base, models, diff, lo, m, pending, count, deferred, held):
 
 @jit
 def _trim_one(model, base, diff, p, low, high, w):
-    """Part of the tensor-scope merge kernels: ``(hat tau, pending)`` of entry ``p`` of one task.
+    """Part of the tensor-scope merge kernels: ``(hat tau, kept, pending)`` of entry ``p``.
 
-    hat tau = w (tau m) in float32, m = 1 where |tau| >= ``high`` (kept);
-    pending where ``low`` <= |tau| and not kept. tau = ``model[p]`` -
-    ``base[p]`` with ``diff``, else ``model[p]``.
+    For one task: kept where |tau| >= ``high``; hat tau = w (tau m) in
+    float32, m = 1 where kept; pending where ``low`` <= |tau| and not kept.
+    tau = ``model[p]`` - ``base[p]`` with ``diff``, else ``model[p]``.
     """
     v = model[p] - base[p] if diff else model[p]
     a = abs(v)
     keep = a >= high
-    return w * (v * np.float32(keep)), (a >= low) & ~keep
+    return w * (v * np.float32(keep)), keep, (a >= low) & ~keep
 
 
 @jit
@@ -1041,10 +1041,10 @@ def _tensor_update_few(
         start0 = base[lo : lo + m]
         c0, c1, c2, c3 = m0[lo : lo + m], m1[lo : lo + m], m2[lo : lo + m], m3[lo : lo + m]
         for i in range(m):
-            x0, q0 = _trim_one(c0, start0, diff, i, l0, h0, w0)
-            x1, q1 = _trim_one(c1, start0, diff, i, l1, h1, w1)
-            x2, q2 = _trim_one(c2, start0, diff, i, l2, h2, w2)
-            x3, q3 = _trim_one(c3, start0, diff, i, l3, h3, w3)
+            x0, _, q0 = _trim_one(c0, start0, diff, i, l0, h0, w0)
+            x1, _, q1 = _trim_one(c1, start0, diff, i, l1, h1, w1)
+            x2, _, q2 = _trim_one(c2, start0, diff, i, l2, h2, w2)
+            x3, _, q3 = _trim_one(c3, start0, diff, i, l3, h3, w3)
             pending[i] = np.uint8(q0 | (q1 & r1) | (q2 & r2) | (q3 & r3))
             s = zero + _vote(x0, by_count)
             s = s + _vote(x1, by_count) if r1 else s
@@ -1350,8 +1350,7 @@ def _decide_by_bounds(tau_c, lows, highs, weights, by_count, m, kept_c, hat_c, s
         row = hat_c[t]
         low, high, w = lows[t], highs[t], weights[t]
         for i in range(m):
-            row[i], q = _trim_one(tau, tau, False, i, low, high, w)
-            mask[i] = abs(tau[i]) >= high
+            row[i], mask[i], q = _trim_one(tau, tau, False, i, low, high, w)
             pending[i] |= np.uint8(q)
     _elect(hat_c, m, by_count, sigma_c)
 
