@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from coda._validation import check_accessor_parts
+from coda._validation import _is_real_dtype, check_accessor_parts
 from coda.covariance import variation
 from coda.graph import network
 from coda.inference import pcor_test
@@ -20,8 +20,11 @@ from coda.plotting import plot_network, plot_pcor_heatmap, plot_variation
 
 def _restrict(obj):
     """``obj`` restricted to its parts (``obj`` itself when nothing is ignored)."""
-    parts, ignored = check_accessor_parts(obj)
-    return obj[parts] if ignored else obj
+    _, ignored = check_accessor_parts(obj)
+    if not ignored:
+        return obj
+    # By position: a non-numeric column may share its name with a part.
+    return obj.loc[:, [_is_real_dtype(dt) for dt in obj.dtypes]]
 
 
 class CodaPlotAccessor:

@@ -181,9 +181,18 @@ def clr_cov(x, /, *, ddof: int = 1):
     return cov.labels.square(cov.gamma)
 
 
-def _alr_names(labels: Labels, n_parts: int, r: int) -> list[str]:
-    parts = labels.part_names(n_parts)
-    return [f"{p}/{parts[r]}" for k, p in enumerate(parts) if k != r]
+def _alr_square(labels: Labels, sigma: np.ndarray, r: int):
+    """An alr covariance labelled ``"k/r"`` on both axes, for labelled input.
+
+    Like :func:`coda.alr`'s result, the frame records the parts its names
+    were made from, which :func:`alr_cov_to_clr_cov` gives back.
+    """
+    if not labels.labelled:
+        return sigma
+    from coda.transforms import _alr_names, _with_alr_record
+
+    names = _alr_names(labels, sigma.shape[0] + 1, r)
+    return _with_alr_record(labels.square(sigma, names), labels, names, r)
 
 
 def _alr_matrix(n_parts: int, r: int) -> np.ndarray:
@@ -234,7 +243,7 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     r = check_part(ref, "ref", labels.parts, d)
     f = _alr_matrix(d, r)
     sigma = f @ clr_cov_estimate(x, ddof).gamma @ f.T
-    return labels.square(sigma, _alr_names(labels, d, r) if labels.labelled else None)
+    return _alr_square(labels, sigma, r)
 
 
 def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
@@ -261,7 +270,9 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     Raises
     ------
     ValueError
-        If ``x`` is not a valid composition or ``basis`` is invalid.
+        If ``x`` is not a valid composition or ``basis`` is invalid, or if
+        ``basis`` is a DataFrame whose index names other parts than ``x``'s
+        columns, or the same parts in another order.
 
     See Also
     --------
@@ -278,7 +289,7 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     from coda.transforms import _resolve_basis
 
     labels, d = composition_parts(x)
-    kind, matrix, names, _ = _resolve_basis(basis, d)
+    kind, matrix, names, _ = _resolve_basis(basis, d, labels.parts)
     v = ilr_basis(d, kind=kind) if kind is not None else matrix
     psi = v.T @ clr_cov_estimate(x, ddof).gamma @ v
     if labels.labelled and names is None:
@@ -443,8 +454,7 @@ def clr_cov_to_alr_cov(gamma, /, *, ref=-1):
     d = values.shape[0]
     r = check_part(ref, "ref", labels.parts, d)
     f = _alr_matrix(d, r)
-    names = _alr_names(labels, d, r) if labels.labelled else None
-    return labels.square(f @ values @ f.T, names)
+    return _alr_square(labels, f @ values @ f.T, r)
 
 
 def alr_cov_to_clr_cov(sigma, /, *, ref: int = -1):
@@ -494,8 +504,10 @@ def alr_cov_to_clr_cov(sigma, /, *, ref: int = -1):
     if isinstance(sigma, pd.DataFrame):
         from coda.transforms import _alr_parts
 
-        parts = _alr_parts(Labels("frame", False, None, sigma.columns), r)
-        return pd.DataFrame(gamma, index=parts, columns=parts) if parts else pd.DataFrame(gamma)
+        parts = _alr_parts(Labels("frame", False, None, sigma.columns), r, sigma.attrs)
+        if parts is None:
+            return pd.DataFrame(gamma)
+        return pd.DataFrame(gamma, index=parts, columns=parts)
     return gamma
 
 

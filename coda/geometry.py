@@ -25,6 +25,7 @@ from coda._labels import composition, unwrap
 from coda._parallel import for_row_blocks
 from coda._validation import (
     check_dask_scalar,
+    check_matching_labels,
     check_matching_rows,
     check_powers,
     check_total,
@@ -108,6 +109,7 @@ def _pair(x, y):
     xv, xl = composition(x, "x")
     yv, yl = composition(y, "y")
     check_matching_rows(xv, yv)
+    check_matching_labels(xl, yl)
     # The result has the rows of the longer argument, so it takes that one's
     # labels; with equal rows, x's, unless x is one composition and y a matrix.
     labels = yl if (yv.shape[0] > xv.shape[0] or (xl.one_d and not yl.one_d)) else xl
@@ -139,7 +141,9 @@ def perturb(x, y, /):
     ------
     ValueError
         If either argument is not a strictly positive composition or their
-        shapes do not match.
+        shapes do not match, or if both are labelled (pandas) and name
+        different parts, the same parts in another order, or different rows:
+        pairs are matched by position.
 
     See Also
     --------
@@ -176,7 +180,9 @@ def perturb_inv(x, y, /):
     ------
     ValueError
         If either argument is not a strictly positive composition or their
-        shapes do not match.
+        shapes do not match, or if both are labelled (pandas) and name
+        different parts, the same parts in another order, or different rows:
+        pairs are matched by position.
 
     See Also
     --------
@@ -256,7 +262,9 @@ def inner(x, y, /):
     ------
     ValueError
         If either argument is not a strictly positive composition or their
-        shapes do not match.
+        shapes do not match, or if both are labelled (pandas) and name
+        different parts, the same parts in another order, or different rows:
+        pairs are matched by position.
 
     See Also
     --------
@@ -329,7 +337,9 @@ def distance(x, y, /):
     ------
     ValueError
         If either argument is not a strictly positive composition or their
-        shapes do not match.
+        shapes do not match, or if both are labelled (pandas) and name
+        different parts, the same parts in another order, or different rows:
+        pairs are matched by position.
 
     See Also
     --------

@@ -174,4 +174,4 @@ def balance_correlation(x, /, *, ddof: int = 1):
     var_i = alpha**2 * diag[:, None] + 2 * alpha * beta * s + beta**2 * diag[None, :]
     r = cov / np.sqrt(var_i * var_i.T)
     np.fill_diagonal(r, 1.0)
-    return labels.square(r, labels.part_names(d))
+    return labels.square(r)

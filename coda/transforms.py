@@ -27,6 +27,7 @@ from coda._validation import (
     BASIS_KINDS,
     check_basis,
     check_basis_parts,
+    check_coordinate_names,
     check_coordinates,
     check_option,
     check_part,
@@ -227,11 +228,39 @@ def alr(x, /, *, ref=-1):
     r = check_part(ref, "ref", labels.parts, values.shape[1])
     logs = np.log(values)
     out = np.delete(logs, r, axis=1) - logs[:, r : r + 1]
-    names = None
-    if labels.labelled:
-        parts = labels.part_names(values.shape[1])
-        names = [f"{p}/{parts[r]}" for k, p in enumerate(parts) if k != r]
-    return labels.rows(out, names)
+    if not labels.labelled:
+        return labels.rows(out)
+    names = _alr_names(labels, values.shape[1], r)
+    return _with_alr_record(labels.rows(out, names), labels, names, r)
+
+
+def _alr_names(labels: Labels, n_parts: int, r: int) -> list[str]:
+    """``"k/r"`` names of the alr coordinates (or of the rows of their covariance)."""
+    parts = labels.part_names(n_parts)
+    return [f"{p}/{parts[r]}" for k, p in enumerate(parts) if k != r]
+
+
+def _with_alr_record(result, labels: Labels, names: list[str], r: int):
+    """``result`` with a record of the parts its ``"k/r"`` names were made from.
+
+    The names are text; :func:`alr_inv` (and ``alr_cov_to_clr_cov``) give
+    the parts their own labels back from the record in ``result.attrs``.
+    """
+    result.attrs[_ALR_ATTR] = {
+        "columns": names,
+        "parts": list(labels.parts),
+        "multi": isinstance(labels.parts, pd.MultiIndex),
+        "names": list(labels.parts.names),
+        "ref": r,
+    }
+    return result
+
+
+# Key of the record in an alr result's ``attrs``: its column names, and the
+# part labels (with their index's kind and names) and reference position they
+# were made from. Plain lists, so that pandas can compare the attrs of the
+# frames it concatenates.
+_ALR_ATTR = "coda.alr"
 
 
 def alr_inv(y, /, *, ref: int = -1):
@@ -248,9 +277,12 @@ def alr_inv(y, /, *, ref: int = -1):
     Returns
     -------
     ndarray, Series or DataFrame
-        The closed compositions with ``D = y.shape[-1] + 1`` parts. When
-        pandas columns are named ``"k/r"`` with one common ``r`` (as
-        :func:`alr` names them), the parts get their names back.
+        The closed compositions with ``D = y.shape[-1] + 1`` parts. The
+        columns of a result of :func:`alr` give the parts their labels back
+        (kept in the result's ``attrs``, so labels of any type, and names
+        holding ``/``, return as they were); other pandas columns named
+        ``"k/r"`` with one common ``r`` give part names split at the last
+        ``/``.
 
     Raises
     ------
@@ -274,13 +306,25 @@ def alr_inv(y, /, *, ref: int = -1):
     r = check_part(ref, "ref", None, k + 1)
     z = np.insert(values, r, 0.0, axis=1)
     out = clr_inv_values(z)
-    return labels.rows(out, _alr_parts(labels, r))
+    return labels.rows(out, _alr_parts(labels, r, getattr(y, "attrs", {})))
 
 
-def _alr_parts(labels: Labels, r: int):
-    """Part names recovered from ``"k/r"`` column names, or None."""
+def _alr_parts(labels: Labels, r: int, attrs: dict | None = None):
+    """Part names recovered from ``"k/r"`` column names, or None.
+
+    Columns made by :func:`alr` (its record in ``attrs`` still matches them)
+    give back the original labels, of any type, whatever characters they
+    hold; other columns are split at their last ``/``.
+    """
     if not labels.labelled:
         return None
+    made = (attrs or {}).get(_ALR_ATTR)
+    if isinstance(made, dict) and list(labels.parts) == made.get("columns"):
+        parts = list(made["parts"])
+        parts.insert(r, parts.pop(made["ref"]))
+        if made["multi"]:
+            return pd.MultiIndex.from_tuples(parts, names=made["names"])
+        return pd.Index(parts, name=made["names"][0], tupleize_cols=False)
     pairs = [str(c).rsplit("/", 1) for c in labels.parts]
     if all(len(p) == 2 for p in pairs) and len({p[1] for p in pairs}) == 1:
         names = [p[0] for p in pairs]
@@ -289,13 +333,18 @@ def _alr_parts(labels: Labels, r: int):
     return None
 
 
-def _resolve_basis(basis, n_parts: int):
-    """Return ``(kind or None, matrix or None, names or None, parts or None)``."""
+def _resolve_basis(basis, n_parts: int, parts=None):
+    """Return ``(kind or None, matrix or None, names or None, parts or None)``.
+
+    ``parts`` are the data's part labels, if any: a basis labelled with other
+    parts, or with the same parts in another order, is an error.
+    """
     if isinstance(basis, str):
         check_option(basis, "basis", BASIS_KINDS)
         return basis, None, None, None
     matrix = check_basis(basis, "basis", n_parts)
     if isinstance(basis, pd.DataFrame):
+        check_basis_parts(basis.index, parts, "basis")
         return None, matrix, basis.columns, basis.index
     return None, matrix, None, None
 
@@ -360,9 +409,7 @@ def ilr(x, /, *, basis="helmert"):
     values = np.ascontiguousarray(values)
     check_shape(values, "x", min_parts=2)
     n, d = values.shape
-    kind, matrix, names, basis_parts = _resolve_basis(basis, d)
-    if basis_parts is not None:
-        check_basis_parts(basis_parts, labels.parts, "basis")
+    kind, matrix, names, _ = _resolve_basis(basis, d, labels.parts)
     out = np.empty((n, d - 1), dtype=values.dtype)
     rowsum = np.empty(n)
     if kind is not None:
@@ -402,7 +449,9 @@ def ilr_inv(z, /, *, basis="helmert"):
     Raises
     ------
     ValueError
-        If ``z`` holds NaN or infinite values, or ``basis`` is invalid.
+        If ``z`` holds NaN or infinite values, or ``basis`` is invalid, or
+        if ``z`` and ``basis`` are both DataFrames and ``z``'s columns are not
+        the basis's columns in the same order.
 
     See Also
     --------
@@ -418,7 +467,8 @@ def ilr_inv(z, /, *, basis="helmert"):
         return _dask.map_rows(ilr_inv, z, names=("z",), basis=basis)
     values, labels = _coordinates(z, "z")
     n, d1 = values.shape
-    kind, matrix, _, parts = _resolve_basis(basis, d1 + 1)
+    kind, matrix, names, parts = _resolve_basis(basis, d1 + 1)
+    check_coordinate_names(labels.parts if names is not None else None, names)
     logs = np.empty((n, d1 + 1), dtype=values.dtype)
     if kind == "helmert":
         _kernels._ilr_helmert_inv(values, logs)

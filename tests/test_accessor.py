@@ -132,11 +132,23 @@ def test_ignored_dtypes_are_the_ones_as_2d_rejects():
             "n": pd.array([1, 2], dtype="Int64"),
             "count": np.array([3, 4], dtype=np.int32),
             "share": np.array([0.5, 0.25], dtype=np.float32),
+            "seen": pd.array([True, None], dtype="boolean"),
         }
     )
-    assert frame.coda.parts == ["count", "share"]
-    assert frame.coda.ignored == ["flag", "when", "n"]
-    _assert_same(frame.coda.clr(), coda.clr(frame[["count", "share"]]))
+    # pandas' nullable integers and floats are parts; booleans and dates are not
+    assert frame.coda.parts == ["n", "count", "share"]
+    assert frame.coda.ignored == ["flag", "when", "seen"]
+    _assert_same(frame.coda.clr(), coda.clr(frame[["n", "count", "share"]]))
+    _assert_same(frame.coda.clr(), coda.clr(frame[["n", "count", "share"]].astype(float)))
+
+
+def test_an_ignored_column_may_share_a_name_with_a_part():
+    values = np.exp(np.random.default_rng(0).normal(size=(10, 3)))
+    frame = pd.DataFrame(values, columns=["a", "b", "c"])
+    frame["s"] = "x"
+    frame.columns = ["a", "b", "c", "a"]
+    assert frame.coda.parts == ["a", "b", "c"]
+    _assert_same(frame.coda.variation(), coda.variation(frame.iloc[:, :3]))
 
 
 def test_results_keep_row_labels_and_part_names(df):

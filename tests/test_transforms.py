@@ -656,7 +656,7 @@ SHAPED = {
     "ilr_inv_pivot": lambda x: coda.ilr_inv(x, basis="pivot"),
     "ilr_inv_matrix": lambda x: coda.ilr_inv(x, basis=coda.ilr_basis(4)),
     "perturb": lambda x: coda.perturb(x, x),
-    "perturb_inv": lambda x: coda.perturb_inv(x, x[::-1]),
+    "perturb_inv": lambda x: coda.perturb_inv(x, np.asarray(x)[::-1]),
     "power": lambda x: coda.power(x, 0.5),
     "center": coda.center,
     "balances": lambda x: coda.balances(x, [[1, 1, -1], [1, -1, 0]]),
@@ -720,7 +720,8 @@ def test_metrics_return_float_array_or_series(name):
     assert isinstance(got, np.ndarray)
     assert got.shape == (2,)
     frame = pd.DataFrame(X3, index=["r1", "r2"], columns=["a", "b", "c"])
-    series = f(*args(frame))
+    # rows pair by position: the partner's rows reversed, without its labels
+    series = f(frame) if name == "norm" else f(frame, frame.to_numpy()[::-1])
     assert isinstance(series, pd.Series)
     assert list(series.index) == ["r1", "r2"]
     assert series.name == name
@@ -801,6 +802,34 @@ def test_alr_inv_puts_the_reference_back_and_recovers_names(ref):
     # plain arrays: the reference is back at its position
     arr = coda.alr_inv(y.to_numpy(), ref=ref)
     np.testing.assert_allclose(arr, coda.closure(FRAME.to_numpy()), rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        [10, 20, 30],
+        ["FeO", "Fe2O3", "Fe2O3/FeO"],
+        [("a", 1), ("a", 2), ("b", 1)],
+        pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)], names=["g", "k"]),
+        pd.Index(["Si", "Al", "Fe"], name="oxide"),
+    ],
+)
+@pytest.mark.parametrize("ref", [0, -1])
+def test_alr_inv_gives_back_labels_of_any_type(columns, ref):
+    # Labels that are not text, and names holding "/", cannot be read back
+    # from "k/r" column names; alr's record in attrs gives them back.
+    x = pd.DataFrame([[1.0, 2.0, 3.0], [2.0, 2.0, 1.0]], columns=columns)
+    y = coda.alr(x, ref=ref)
+    pd.testing.assert_frame_equal(coda.alr_inv(y, ref=ref), coda.closure(x), rtol=1e-14)
+    pd.testing.assert_series_equal(
+        coda.alr_inv(y.iloc[1], ref=ref), coda.closure(x.iloc[1]), rtol=1e-14
+    )
+    # the record is plain data: pandas can compare it when it concatenates
+    both = coda.alr_inv(pd.concat([y, y]), ref=ref)
+    pd.testing.assert_frame_equal(both, coda.closure(pd.concat([x, x])), rtol=1e-14)
+    # renamed columns no longer match the record: names are parsed from them
+    renamed = y.set_axis(["u/w", "v/w"], axis=1)
+    assert list(coda.alr_inv(renamed).columns) == ["u", "v", "w"]
 
 
 def test_alr_inv_without_ratio_names_gives_positions():
@@ -1057,6 +1086,42 @@ def test_pairs_must_match():
         coda.perturb(np.ones((2, 3)), np.ones((3, 3)))
 
 
+@pytest.mark.parametrize("f", [coda.perturb, coda.perturb_inv, coda.inner, coda.distance])
+def test_labelled_pairs_must_name_the_same_parts_and_rows(f):
+    x = pd.DataFrame({"a": [1.0, 2.0], "b": [4.0, 5.0], "c": [7.0, 9.0]}, index=["r", "s"])
+    # Matched by position: the same compositions with their parts or rows in
+    # another order would silently pair the wrong values.
+    with pytest.raises(ValueError, match=r"y lists the parts of x in another order.*y\[x"):
+        f(x, x[["c", "b", "a"]])
+    with pytest.raises(ValueError, match=r"y is labelled with other parts than x.*: a\)"):
+        f(x, x.rename(columns={"a": "z"}))
+    with pytest.raises(ValueError, match=r"x and y have different row labels.*y\.loc"):
+        f(x, x.iloc[::-1])
+    with pytest.raises(ValueError, match=r"y lists the parts of x in another order"):
+        f(x.iloc[0], x.iloc[1][["b", "a", "c"]])
+    # Unlabelled partners, one composition against many, and aligned labels
+    # are matched by position as before.
+    expected = f(x.to_numpy(), x.to_numpy()[::-1])
+    np.testing.assert_array_equal(np.asarray(f(x, x.to_numpy()[::-1])), expected)
+    np.testing.assert_array_equal(np.asarray(f(x, x.iloc[::-1].set_axis(x.index))), expected)
+    np.testing.assert_array_equal(np.asarray(f(x, x.iloc[0])), f(x.to_numpy(), x.to_numpy()[0]))
+
+
+def test_ilr_inv_checks_labelled_coordinates_against_a_labelled_basis():
+    x = pd.DataFrame({"a": [1.0, 2.0], "b": [4.0, 5.0], "c": [7.0, 9.0]})
+    sbp = pd.DataFrame([[1, 1, -1], [1, -1, 0]], columns=list("abc"), index=["ab|c", "a|b"])
+    basis = coda.sbp_basis(sbp)
+    z = coda.balances(x, sbp)
+    pd.testing.assert_frame_equal(coda.ilr_inv(z, basis=basis), coda.closure(x))
+    with pytest.raises(ValueError, match=r"z lists the basis's coordinates in another order"):
+        coda.ilr_inv(z[["a|b", "ab|c"]], basis=basis)
+    with pytest.raises(ValueError, match=r"z's columns \(ab\|c, q\) are not the basis's"):
+        coda.ilr_inv(z.rename(columns={"a|b": "q"}), basis=basis)
+    np.testing.assert_allclose(
+        coda.ilr_inv(z.to_numpy(), basis=basis), coda.closure(x).to_numpy(), atol=1e-15
+    )
+
+
 def test_power_bad_scalars():
     with pytest.raises(
         ValueError, match=r"a contains NaN or infinite values; powers must be finite"
@@ -1095,7 +1160,7 @@ CALLS = {
     "alr_ref": lambda x: coda.alr(x, ref=0),
     "inner": lambda x: coda.inner(x, x),
     "norm": coda.norm,
-    "distance": lambda x: coda.distance(x, x[::-1]),
+    "distance": lambda x: coda.distance(x, np.asarray(x)[::-1]),
     "closure_total": lambda x: coda.closure(x, total=100.0),
 }
 

@@ -28,6 +28,8 @@ from coda import _validation as v
         (np.int8, np.float64),
         (np.int64, np.float64),
         (np.uint32, np.float64),
+        (">f4", np.float32),  # byte-swapped float32 stays float32, in native order
+        (">f8", np.float64),
     ],
 )
 def test_float_dtype(dtype, expected):
@@ -69,9 +71,47 @@ def test_as_2d_non_numeric_columns_are_listed_with_a_count_of_the_rest():
         TypeError, match=r"x has non-numeric columns: c0, c1, c2, c3, c4, \.\.\. \(3 more\)"
     ):
         v.as_2d(frame)
-    # pandas extension dtypes (nullable integers, categoricals) are not plain numbers
-    with pytest.raises(TypeError, match=r"non-numeric columns: n"):
-        v.as_2d(pd.DataFrame({"n": pd.array([1, 2], dtype="Int64")}))
+    # categoricals and booleans (numpy's or pandas' nullable ones) are not numbers
+    with pytest.raises(TypeError, match=r"non-numeric columns: c, b, n; select"):
+        v.as_2d(
+            pd.DataFrame(
+                {
+                    "c": pd.Categorical([1, 2]),
+                    "b": [True, False],
+                    "n": pd.array([True, False], dtype="boolean"),
+                    "ok": [1.0, 2.0],
+                }
+            )
+        )
+
+
+def test_as_2d_takes_pandas_nullable_numbers_with_missing_values_as_nan():
+    frame = pd.DataFrame(
+        {
+            "i": pd.array([1, 2], dtype="Int64"),
+            "f": pd.array([0.5, None], dtype="Float64"),
+            "u": pd.array([3, 4], dtype="UInt8"),
+            "plain": [1.0, 2.0],
+        }
+    )
+    got = v.as_2d(frame)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, [[1.0, 0.5, 3.0, 1.0], [2.0, np.nan, 4.0, 2.0]])
+    assert v.as_2d(pd.Series([1.0, 2.0], dtype="Float32")).dtype == np.float32
+    # the missing value is reported as any NaN is
+    with pytest.raises(ValueError, match=r"x contains 1 NaN or infinite values \(rows 1\)"):
+        coda.clr(frame)
+    np.testing.assert_allclose(
+        coda.clr(frame.iloc[:1]).to_numpy(), coda.clr(frame.iloc[:1].astype(float)).to_numpy()
+    )
+
+
+def test_byte_swapped_input_keeps_its_precision():
+    x = np.array([[1.0, 2.0, 4.0], [3.0, 1.0, 1.0]])
+    for dtype in (">f4", ">f8"):
+        got = coda.clr(x.astype(dtype))
+        assert got.dtype == np.dtype(dtype).newbyteorder("=")
+        np.testing.assert_allclose(got, coda.clr(x.astype(np.dtype(dtype).newbyteorder("="))))
 
 
 # ---------------------------------------------------------------------------
@@ -175,6 +215,19 @@ def test_check_basis_rejects_perturbed_bases(basis):
         v.check_basis(twin, "basis", basis.shape[0])
 
 
+def test_check_basis_takes_a_float32_basis_at_its_own_precision():
+    basis = coda.ilr_basis(5)
+    single = basis.astype(np.float32)
+    np.testing.assert_array_equal(v.check_basis(single, "basis", 5), single.astype(float))
+    x = np.float32([[1, 2, 4, 8, 3]])
+    np.testing.assert_allclose(coda.ilr(x, basis=single), coda.ilr(x), rtol=1e-6)
+    # a float32 basis bent beyond float32 rounding is still refused
+    bent = single.copy()
+    bent[0, 0] += np.float32(1e-3)
+    with pytest.raises(ValueError, match="not an orthonormal basis of the clr plane"):
+        v.check_basis(bent, "basis", 5)
+
+
 def test_check_basis_dtype_and_type():
     assert v.check_basis(coda.ilr_basis(3), "basis", 3, dtype=np.float32).dtype == np.float32
     with pytest.raises(TypeError, match=r"^basis has dtype <U1; expected a real matrix$"):
@@ -233,6 +286,18 @@ def test_check_sbp_messages():
         v.check_sbp(np.ones((2, 3, 4)), "part_groups")
     with pytest.raises(ValueError, match=r"^sbp has shape \(1, 1\)"):
         v.check_sbp([[1]])
+    with pytest.raises(ValueError, match=r"^sbp must contain only .*; got values of dtype bool"):
+        v.check_sbp(np.array([[True, True, False], [True, False, False]]))
+
+
+def test_ragged_input_and_non_numeric_powers_are_named():
+    with pytest.raises(ValueError, match=r"^x has rows of different lengths; every composition"):
+        v.as_2d([[1, 2], [1, 2, 3]])
+    for a in ("2", True, [1, "b"], None):
+        with pytest.raises(TypeError, match=r"is not a number; pass a real scalar or one per row"):
+            v.check_powers(a, "a", 2)
+    np.testing.assert_array_equal(v.check_powers(np.float32(2), "a", 2), 2.0)
+    np.testing.assert_array_equal(v.check_powers([1, 2], "a", 2), [1.0, 2.0])
 
 
 @pytest.mark.parametrize(
@@ -258,3 +323,16 @@ def test_check_finite_tensor_passes_finite_values(values):
 def test_check_finite_tensor_names_the_tensor_and_counts_bad_values(values, count):
     with pytest.raises(ValueError, match=rf"tensor 'w' of base has {count} values that are not"):
         v.check_finite_tensor(values, "w", "base")
+
+
+def test_seeded_rng_names_the_argument():
+    assert v.seeded_rng(3).integers(100) == np.random.default_rng(3).integers(100)
+    generator = np.random.default_rng(0)
+    assert v.seeded_rng(generator) is generator
+    with pytest.raises(ValueError, match=r"^seed=-1 is not a seed \(.*\); pass None, a non-neg"):
+        v.seeded_rng(-1)
+    for bad in (True, "a", 1.5):
+        with pytest.raises(TypeError, match=r"^n_seed="):
+            v.seeded_rng(bad, "n_seed")
+    with pytest.raises(ValueError, match=r"^seed=-1 is not a seed"):
+        coda.simulate(20, 4, seed=-1)

@@ -10,7 +10,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from coda._validation._base import _is_real_dtype, _listing, _positions, float_dtype, is_dask
+from coda._validation._base import (
+    _is_real_dtype,
+    _listing,
+    _positions,
+    float_dtype,
+    is_dask,
+    numeric_values,
+)
 
 
 def as_2d(x, name: str = "x") -> np.ndarray:
@@ -31,13 +38,16 @@ def as_2d(x, name: str = "x") -> np.ndarray:
     check_in_memory(x, name)
     if isinstance(x, pd.DataFrame):
         check_real_columns(x.dtypes, name)
-        values = x.to_numpy()
-    elif isinstance(x, pd.Series):
-        if not _is_real_dtype(x.dtype):
-            raise TypeError(f"{name} has dtype {x.dtype}; expected real numbers")
-        values = x.to_numpy()
-    else:
-        values = np.asarray(x)
+    elif isinstance(x, pd.Series) and not _is_real_dtype(x.dtype):
+        raise TypeError(f"{name} has dtype {x.dtype}; expected real numbers")
+    try:
+        values = numeric_values(x)
+    except ValueError:
+        # numpy refuses nested sequences of different lengths
+        raise ValueError(
+            f"{name} has rows of different lengths; every composition needs one value "
+            "per part, in a rectangular array (samples x parts)"
+        ) from None
     if not _is_real_dtype(values.dtype):
         raise TypeError(
             f"{name} has dtype {values.dtype}; expected real numbers "
@@ -195,15 +205,21 @@ def check_basis(
 ) -> np.ndarray:
     """Return ``basis`` as a D x (D-1) orthonormal matrix in clr coordinates.
 
+    A basis stored in float32 or float16 needs to be orthonormal to ``atol``
+    or to 64 units in the last place of its dtype, whichever is larger.
+
     Raises
     ------
     ValueError
         If the shape is wrong, if a column does not sum to zero (it then is no
         clr vector), or if the columns are not orthonormal.
     """
-    values = basis.to_numpy() if isinstance(basis, pd.DataFrame) else np.asarray(basis)
+    values = numeric_values(basis)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
+    if values.dtype.kind == "f" and values.dtype.itemsize < 8:
+        # A float32 (or float16) basis is orthonormal only to its own precision.
+        atol = max(atol, 64 * float(np.finfo(values.dtype).eps))
     values = values.astype(np.float64, copy=False)
     expected = (n_parts, n_parts - 1)
     if values.shape != expected:
@@ -233,7 +249,7 @@ def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarr
     every group holds one part: each row after the first splits exactly one
     group made by an earlier split, and every group is split once.
     """
-    values = sbp.to_numpy() if isinstance(sbp, pd.DataFrame) else np.asarray(sbp)
+    values = numeric_values(sbp)
     if values.ndim != 2 or values.size == 0:
         raise ValueError(
             f"{name} must be a 2-D matrix with one row per balance and one column "
@@ -241,8 +257,9 @@ def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarr
         )
     if not _is_real_dtype(values.dtype) or not np.isin(values, (-1, 0, 1)).all():
         found = np.unique(values[~np.isin(values, (-1, 0, 1))]).tolist()
+        got = _listing(found) if found else f"values of dtype {values.dtype}"
         raise ValueError(
-            f"{name} must contain only +1, -1 and 0; got {_listing(found)}: "
+            f"{name} must contain only +1, -1 and 0; got {got}: "
             "mark numerator parts +1, denominator parts -1 and parts outside the balance 0"
         )
     values = values.astype(np.int8)
@@ -289,7 +306,7 @@ def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarr
 
 def check_square(matrix, name: str, *, symmetric: bool = True, min_size: int = 2) -> np.ndarray:
     """Return ``matrix`` as a finite square float64 array, symmetric if asked."""
-    values = matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else np.asarray(matrix)
+    values = numeric_values(matrix)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
     values = values.astype(np.float64, copy=False)
@@ -370,7 +387,7 @@ def check_per_part(value, name: str, n_parts: int, parts: Sequence | None = None
                 "part, labelled by the part names"
             )
         value = value.loc[list(parts)]
-    values = value.to_numpy() if isinstance(value, pd.Series) else np.asarray(value)
+    values = numeric_values(value)
     if isinstance(value, (bool, np.bool_)) or not _is_real_dtype(values.dtype):
         raise TypeError(f"{name}={value!r}; expected a positive number or one per part")
     if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_parts):
@@ -546,11 +563,12 @@ def check_matching_rows(x: np.ndarray, y: np.ndarray) -> None:
 def check_powers(a, name: str, n_rows: int) -> np.ndarray:
     """Return ``a`` as finite float powers: a scalar or one per row."""
     try:
-        values = np.asarray(a, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"{name}={a!r} is not a number; pass a real scalar or one per row"
-        ) from None
+        values = np.asarray(a)
+    except ValueError:
+        values = np.asarray(None)  # a ragged sequence: refused just below
+    if isinstance(a, (bool, np.bool_)) or not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name}={a!r} is not a number; pass a real scalar or one per row")
+    values = values.astype(float)
     if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_rows):
         raise ValueError(
             f"{name} has shape {values.shape}; pass a scalar or one value per row ({n_rows})"
@@ -570,27 +588,74 @@ def check_total(total) -> float:
     return total
 
 
-def check_basis_parts(basis_parts, parts, name: str) -> None:
-    """Raise if a labelled basis or partition names other parts than ``x``.
+def _label_match(labels, expected) -> str:
+    """How ``labels`` compare with ``expected``: ``"same"``, ``"order"`` or ``"other"``.
+
+    ``"order"`` is the same labels in another order; either being None (no
+    labels to compare) counts as ``"same"``.
+    """
+    if labels is None or expected is None or list(labels) == list(expected):
+        return "same"
+    same_set = sorted(map(str, labels)) == sorted(map(str, expected))
+    return "order" if same_set else "other"
+
+
+def check_basis_parts(
+    basis_parts, parts, name: str, *, fix: str = "build it for x's columns"
+) -> None:
+    """Raise if a labelled basis, partition or composition names other parts than ``x``.
 
     Positions decide which coefficient goes with which part, so a basis whose
-    parts are in another order would silently give wrong coordinates.
+    parts are in another order would silently give wrong coordinates. ``fix``
+    ends the message when the parts differ.
     """
-    if parts is None:
-        return
-    basis_parts, parts = list(basis_parts), list(parts)
-    if basis_parts == parts:
-        return
-    if sorted(map(str, basis_parts)) == sorted(map(str, parts)):
+    match = _label_match(basis_parts, parts)
+    if match == "order":
         hint = f"{name}.loc[x.columns]" if name == "basis" else f"{name}[x.columns]"
         raise ValueError(
             f"{name} lists the parts of x in another order; reorder it first, e.g. {hint}"
         )
-    missing = [p for p in parts if p not in basis_parts]
-    raise ValueError(
-        f"{name} is labelled with other parts than x (x's parts missing from it: "
-        f"{_listing([str(p) for p in missing])}); build it for x's columns"
+    if match == "other":
+        missing = [p for p in parts if p not in list(basis_parts)]
+        raise ValueError(
+            f"{name} is labelled with other parts than x (x's parts missing from it: "
+            f"{_listing([str(p) for p in missing])}); {fix}"
+        )
+
+
+def check_coordinate_names(names, basis_names) -> None:
+    """Raise if labelled ilr coordinates are not the columns of a labelled basis, in order."""
+    match = _label_match(names, basis_names)
+    if match == "order":
+        raise ValueError(
+            "z lists the basis's coordinates in another order; reorder it first, e.g. "
+            "z[basis.columns]"
+        )
+    if match == "other":
+        raise ValueError(
+            f"z's columns ({_listing([str(n) for n in names])}) are not the basis's "
+            f"({_listing([str(n) for n in basis_names])}); pass the coordinates made with "
+            "this basis, or z.to_numpy() to match coordinates by position"
+        )
+
+
+def check_matching_labels(x_labels, y_labels) -> None:
+    """Raise if two labelled compositions name different parts or different rows.
+
+    Pairs are matched by position, so parts or rows in another order would
+    silently combine the wrong values.
+    """
+    check_basis_parts(
+        y_labels.parts, x_labels.parts, "y", fix="pass compositions of the same parts"
     )
+    x_index, y_index = x_labels.index, y_labels.index
+    if x_index is None or y_index is None or len(x_index) != len(y_index) or len(x_index) < 2:
+        return
+    if not x_index.equals(y_index):
+        raise ValueError(
+            "x and y have different row labels, and rows are matched by position; align "
+            "them first, e.g. y.loc[x.index], or pass y.to_numpy() to pair rows in order"
+        )
 
 
 def check_positive_definite(cov: np.ndarray, name: str, what: str) -> None:

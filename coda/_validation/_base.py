@@ -82,17 +82,43 @@ def _listing(items: Sequence, total: int | None = None) -> str:
 def float_dtype(dtype: np.dtype) -> np.dtype:
     """Return the floating dtype computations use for input of ``dtype``.
 
-    float32 stays float32 (model statistics are float32); everything else,
-    integers (counts) included, is computed in float64.
+    float32 stays float32 (model statistics are float32), in either byte
+    order; everything else, integers (counts) included, is computed in
+    float64 (native byte order, as the kernels need).
     """
-    return np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+    dtype = np.dtype(dtype)
+    return (
+        np.dtype(np.float32) if dtype.kind == "f" and dtype.itemsize == 4 else np.dtype(np.float64)
+    )
 
 
 def _is_real_dtype(dtype) -> bool:
-    dtype = np.dtype(dtype) if not isinstance(dtype, pd.api.extensions.ExtensionDtype) else dtype
     if isinstance(dtype, pd.api.extensions.ExtensionDtype):
-        return False
-    return dtype.kind in "iuf"
+        # pandas' nullable integers and floats (Int64, Float64, ...), missing
+        # values included: numeric_values makes them floats with NaN.
+        return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    return np.dtype(dtype).kind in "iuf"
+
+
+def numeric_values(obj) -> np.ndarray:
+    """Return ``obj`` as a numpy array, without copying when possible.
+
+    pandas objects whose columns are all numbers, some of them pandas'
+    nullable (extension) types, become a float array with NaN where values
+    are missing, instead of numpy's object array; anything else is passed to
+    ``np.asarray`` (pandas objects through ``to_numpy``).
+    """
+    if isinstance(obj, pd.DataFrame):
+        dtypes = list(obj.dtypes)
+    elif isinstance(obj, pd.Series):
+        dtypes = [obj.dtype]
+    else:
+        return np.asarray(obj)
+    extension = [isinstance(dt, pd.api.extensions.ExtensionDtype) for dt in dtypes]
+    if any(extension) and all(_is_real_dtype(dt) for dt in dtypes):
+        common = np.result_type(*[getattr(dt, "numpy_dtype", dt) for dt in dtypes])
+        return obj.to_numpy(dtype=float_dtype(common), na_value=np.nan)
+    return obj.to_numpy()
 
 
 def _positions(mask: np.ndarray, row_labels=None) -> tuple[list, int]:
@@ -166,6 +192,23 @@ def check_count(value, name: str, *, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name}={value!r}; expected an integer >= {minimum}")
     return int(value)
+
+
+def seeded_rng(seed, name: str = "seed") -> np.random.Generator:
+    """Return ``np.random.default_rng(seed)``, with an error that names ``name``.
+
+    numpy's own messages ("expected non-negative integer") do not say which
+    argument was wrong.
+    """
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{name}={seed!r}; pass None, a non-negative integer or a numpy Generator")
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as error:
+        raise type(error)(
+            f"{name}={seed!r} is not a seed ({error}); pass None, a non-negative integer or "
+            "a numpy Generator"
+        ) from None
 
 
 def check_integer(value, name: str, *, minimum: int) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coda._validation._base import _is_real_dtype, _listing
+from coda._validation._base import _is_real_dtype, _listing, numeric_values
 
 
 def check_accessor_parts(obj) -> tuple[list, list]:
@@ -56,7 +56,7 @@ def check_accessor_parts(obj) -> tuple[list, list]:
 def check_adjacency(graph, name: str) -> np.ndarray:
     """Return a boolean adjacency matrix as a bool array (symmetric, 0/1 or bool)."""
     check_square_labels(graph, name, what="an adjacency matrix labelled by the same nodes")
-    values = graph.to_numpy() if isinstance(graph, pd.DataFrame) else np.asarray(graph)
+    values = numeric_values(graph)
     if values.ndim != 2 or values.shape[0] != values.shape[1]:
         raise ValueError(
             f"{name} must be a square adjacency matrix (nodes x nodes); got shape {values.shape}"
@@ -124,6 +124,35 @@ def check_path(path, name: str) -> Path:
             f"e.g. {name}='data/roman_cups.csv'"
         )
     return Path(path)
+
+
+def check_folder(path, name: str, *, fix: str) -> None:
+    """Raise NotADirectoryError if ``path``, or the nearest existing folder above it, is a file.
+
+    For an output or cache folder that is created when missing: checked
+    before any work, which could otherwise run only to find nowhere to go.
+    ``name`` says where the path came from (``"--out 'x'"``, ``"cache_dir='x'"``);
+    ``fix`` ends the message.
+    """
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if folder.is_dir():
+                return
+            where = "is a file" if folder == path else f"is inside {str(folder)!r}, a file"
+            raise NotADirectoryError(f"{name} {where}; it must be a folder: {fix}")
+
+
+def read_csv_table(source, name: str, *, fix: str) -> pd.DataFrame:
+    """``pd.read_csv(source)``, with an error naming ``name`` for a file that is not CSV text.
+
+    pandas' own messages ("No columns to parse from file") do not say which
+    file; ``fix`` ends the message.
+    """
+    try:
+        return pd.read_csv(source)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ValueError(f"{name} is not a readable CSV file ({error}); {fix}") from error
 
 
 def check_data_file(path, name: str = "path", *, suffixes: dict[str, str]) -> Path:
@@ -197,7 +226,7 @@ def check_pcor_matrix(pcor, name: str = "pcor") -> tuple[np.ndarray, np.ndarray]
     any other NaN, asymmetry or value outside [-1, 1] is an error.
     """
     check_square_labels(pcor, name, what="a partial-correlation matrix labelled by the same parts")
-    values = pcor.to_numpy() if isinstance(pcor, pd.DataFrame) else np.asarray(pcor)
+    values = numeric_values(pcor)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
     values = values.astype(np.float64)
@@ -236,11 +265,10 @@ def check_pcor_matrix(pcor, name: str = "pcor") -> tuple[np.ndarray, np.ndarray]
     return values, given
 
 
-def check_tests_table(tests, name: str, pairs: dict) -> None:
-    """Raise unless a :func:`coda.pcor_test` table matches the pairs of a pcor matrix.
+def check_tests_frame(tests, name: str) -> None:
+    """Raise unless ``tests`` is a DataFrame with the columns of a :func:`coda.pcor_test` table.
 
-    ``pairs`` maps ``(part_i, part_j)`` (as in the table) to the partial
-    correlation of the matrix, NaN for pairs touching a given part.
+    Callers check this before they read any column of ``tests``.
     """
     if not isinstance(tests, pd.DataFrame):
         raise TypeError(
@@ -253,6 +281,15 @@ def check_tests_table(tests, name: str, pairs: dict) -> None:
             f"{name} lacks the columns {_listing(absent)}; pass the table that "
             "coda.pcor_test(x) returns for the same data"
         )
+
+
+def check_tests_table(tests, name: str, pairs: dict) -> None:
+    """Raise unless a :func:`coda.pcor_test` table matches the pairs of a pcor matrix.
+
+    ``pairs`` maps ``(part_i, part_j)`` (as in the table) to the partial
+    correlation of the matrix, NaN for pairs touching a given part.
+    """
+    check_tests_frame(tests, name)
     unknown = [
         (a, b)
         for a, b in zip(tests["part_i"], tests["part_j"], strict=True)
@@ -272,6 +309,74 @@ def check_tests_table(tests, name: str, pairs: dict) -> None:
             f"{tests['part_j'].iloc[k]!r} the table has r = {r[k]:.6g} and pcor has "
             f"{rho[k]:.6g}; pass pcor and tests computed from the same data and method"
         )
+
+
+def check_fdr_df(df: int, n_samples: int, n_given: int, method: str) -> None:
+    """Raise if the t tests of ``rule="fdr"`` in :func:`coda.network` have no degrees of freedom.
+
+    ``df = n - |K| - 1`` as in :func:`coda.pcor_test`. The other rules need
+    no test, so the message points to them.
+    """
+    if df > 0:
+        return
+    if method == "glasso":
+        fix = 'rule="nonzero" (the pairs the graphical lasso keeps) or rule="threshold" with '
+        fix += "min_abs=... (the pairs with |pcor| >= min_abs)"
+    elif method in ("shrink", "bshrink"):
+        fix = 'rule="threshold" with min_abs=... (the pairs with |pcor| >= min_abs)'
+    else:
+        # The exact estimator itself needs more samples than conditioning parts.
+        fix = (
+            'a regularised estimator with such a rule, e.g. method="glasso" (rule "nonzero") '
+            'or method="shrink", min_abs=... (rule "threshold")'
+        )
+    more = ", or condition on fewer parts (given=...)" if method == "exact" else ""
+    raise ValueError(
+        f'rule="fdr" selects edges by the t tests of coda.pcor_test, which need '
+        f"df = n - |K| - 1 > 0; x has {n_samples} samples and each pair is conditioned on "
+        f"{n_given} parts (df = {df}): choose a rule that runs no test, {fix}; or use at "
+        f"least {n_given + 2} samples{more}"
+    )
+
+
+def check_unique_parts(parts, name: str, *, fix: str) -> None:
+    """Raise if two parts have the same name once turned into strings.
+
+    Graphs name their nodes ``str(part)``, so such parts would merge into one
+    node (and one part's edges would overwrite the other's). ``fix`` ends the
+    message.
+    """
+    if parts is None:
+        return
+    positions: dict[str, list[int]] = {}
+    for k, part in enumerate(parts):
+        positions.setdefault(str(part), []).append(k)
+    shared = [(text, ks) for text, ks in positions.items() if len(ks) > 1]
+    if shared:
+        shown = _listing(
+            [f"{text!r} (positions {', '.join(map(str, ks))})" for text, ks in shared]
+        )
+        raise ValueError(
+            f"{name} has parts with the same name as strings: {shown}; the nodes of a graph "
+            f"are the part names as strings, so these parts would merge into one node: {fix}"
+        )
+
+
+def check_square_shape(matrix, name: str, *, min_size: int = 2) -> np.ndarray:
+    """Return ``matrix`` as a real float64 array if it is square and at least ``min_size`` wide.
+
+    Only the type and shape are checked (NaN is left to the caller), so that
+    nothing indexes a matrix of the wrong shape.
+    """
+    values = numeric_values(matrix)
+    if not _is_real_dtype(values.dtype):
+        raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
+    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < min_size:
+        raise ValueError(
+            f"{name} must be a square parts x parts matrix with at least {min_size} parts; "
+            f"got shape {values.shape}"
+        )
+    return values.astype(np.float64)
 
 
 def check_node_data(node_data, name: str, nodes: Sequence) -> dict:
