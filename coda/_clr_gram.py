@@ -1,7 +1,8 @@
 """The clr covariance from one pass over the data: the engine under coda.covariance.
 
 :func:`clr_cov_estimate` takes in-memory or dask input. In memory, the logs
-are shifted near their column means and their Gram matrix is one BLAS
+are centred in each row (the clr values) and shifted near their column
+means, and their Gram matrix is one BLAS
 ``syrk``; dask input goes through the same code block by block
 (:mod:`coda._dask_moments`). The numba kernel ``_clr_cov`` then double-centres
 the covariance. Arrays in, arrays out, apart from the labels record that
@@ -23,21 +24,22 @@ from coda._validation import check_composition, check_ddof, check_shape
 
 
 def _log_shift(values: np.ndarray) -> np.ndarray:
-    """The mean log of the first rows, close to the column means of the logs."""
+    """The mean clr of the first rows, close to the column means of the clr values."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(values[:64], dtype=np.float64).mean(axis=0)
+        logs = np.log(values[:64], dtype=np.float64)
+        return (logs - logs.mean(axis=1, keepdims=True)).mean(axis=0)
 
 
 _GROUP_BYTES = 16 << 20  # logs of one group of rows, multiplied into the Gram in one syrk
 
 
 def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
-    """``(lower, mean)``: the Gram matrix of ``Y = log(x) - s`` and the column means of ``Y``.
+    """``(lower, mean)``: the Gram matrix of ``Y = clr(x) - s`` and the column means of ``Y``.
 
     One pass over the data in groups of rows (about 16 MB of logs each): in
     each group numpy's ``log`` fills cache-sized row blocks of ``Y`` on
-    threads, which a kernel shifts and sums by column while the block is in
-    cache (``_kernels._shift_sums``); then
+    threads, which a kernel centres by row (the clr values), shifts and sums
+    by column while the block is in cache (``_kernels._shift_sums``); then
     BLAS ``syrk`` (half the flops of a general product) adds the group's
     ``Y_g^T Y_g`` to the Gram matrix, whose lower triangle is returned in
     Fortran order. The logs of one group at a time are held, not all n rows:
@@ -45,8 +47,12 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     n x D buffer of logs cost as much time in faults as in logs. ``syrk``
     with a few thousand rows per call runs as fast as one call on all rows.
 
-    The shift ``s`` (the mean log of the first rows) is close to the column
-    means, so ``Y^T Y - n m m^T`` loses no precision to cancellation;
+    Centring each row keeps the spread of the row totals, which the clr
+    covariance does not see, out of ``Y``: with the logs themselves, rows
+    whose totals vary far more than their log-ratios lost digits to the
+    double centring. The shift ``s`` (the mean clr of the first rows) is
+    close to the column means, so ``Y^T Y - n m m^T`` loses no precision to
+    cancellation;
     ``shift`` passes another ``s`` (the row blocks of a dask collection share
     one). Invalid input (zeros, negatives, NaN, inf) shows up as a
     non-finite column sum and is then reported by ``check_composition``;

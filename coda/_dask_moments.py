@@ -2,19 +2,19 @@
 
 Each row block (a numpy chunk of a dask array, or a pandas partition of a
 dask DataFrame) gives its number of rows, the column means of its shifted
-logs ``Y = log(x) - s`` and its co-moment, the sum of outer products of ``Y``
+clr values ``Y = clr(x) - s`` and its co-moment, the sum of outer products of ``Y``
 centred on those means, through the same shifted Gram product as the
 in-memory path (``coda._clr_gram._shifted_log_gram``). The blocks' triples
 are merged in a tree by the pairwise update of Chan, Golub and LeVeque
 (1983), which adds centred quantities only: no sum of squares about zero is
 ever formed.
 
-All blocks share one shift ``s``, the mean log of the first rows of the
+All blocks share one shift ``s``, the mean clr of the first rows of the
 first block (the in-memory path's shift when that block has 64 rows or
 more), computed by one small task that every block task depends on: the
 pass over the data stays one pass. The merge's error grows with
 ``|mean(Y)| / sd(Y)`` (Chan et al.'s condition number), which the shared
-shift keeps near 1 even when the logs have a large mean and a small spread;
+shift keeps near 1 even when the clr values have a large mean and a small spread;
 with a shift per block the block means would carry the large mean and its
 rounding into the merge term. Only D-vectors and D x D matrices leave the
 workers; the client receives one triple.
@@ -52,7 +52,7 @@ _SPLIT_EVERY = 4
 
 @dataclass(frozen=True)
 class LogMoments:
-    """``count`` rows, the column means of their shifted logs and the co-moment about them."""
+    """``count`` rows, the column means of their shifted clr values, and the co-moment."""
 
     count: int
     mean: np.ndarray  # (D,): mean of Y = log(x) - s

@@ -248,6 +248,13 @@ def _clr_inv(z, out):
             out[i, j] /= total
 
 
+# Row totals outside these bounds are summed again after scaling
+# (_replace_zeros_multiplicative): 2**-960 and 2**960 leave room for
+# delta / total and the sum of a row of up to 2**60 entries.
+_TINY_TOTAL = 2.0**-960
+_HUGE_TOTAL = 2.0**960
+
+
 @jit
 def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros):
     """Multiplicative zero replacement, one fused pass over each row.
@@ -260,6 +267,10 @@ def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros
     ``factor[i]`` receives that multiplier, or NaN when the row holds a
     negative, NaN or infinite value (a NaN or inf makes the total non-finite);
     ``nzeros[i]`` counts the row's zeros.
+
+    A row whose total overflows or is near the subnormal range is summed
+    again after scaling by the power of two of ``_closure`` (exact), and the
+    same formulas run on the scaled row; other rows (scale 1) are untouched.
     """
     n, d = x.shape
     for i in range(n):
@@ -267,6 +278,7 @@ def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros
         added = 0.0
         count = 0
         low = 0.0
+        big = 0.0
         for j in range(d):
             v = x[i, j]
             # Multiplying by the 0/1 test instead of branching on it: zeros
@@ -275,17 +287,29 @@ def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros
             added += delta[j] * is_zero
             count += is_zero
             low = min(low, v)
+            big = max(big, v)
             total += v
-        unit = total if relative else 1.0
+        scale = 1.0
+        if not _TINY_TOTAL < total < _HUGE_TOTAL:
+            scale = _pow2_scale(big)
+            total = 0.0
+            for j in range(d):
+                total += x[i, j] * scale
+        unit = total if relative else scale
         f = 1.0 - added * unit / total
         factor[i] = f if (low >= 0.0 and math.isfinite(total)) else math.nan
         nzeros[i] = count
-        norm = 1.0 / total if close else 1.0
-        fill = unit * norm
-        keep = f * norm
-        for j in range(d):
-            v = x[i, j]
-            out[i, j] = delta[j] * fill if v == 0.0 else v * keep
+        if close:
+            norm = 1.0 / total
+            keep = f * norm
+            fill = unit * norm
+            for j in range(d):
+                v = x[i, j]
+                out[i, j] = delta[j] * fill if v == 0.0 else (v * scale) * keep
+        else:
+            for j in range(d):
+                v = x[i, j]
+                out[i, j] = (delta[j] * unit) / scale if v == 0.0 else v * f
 
 
 @jit
@@ -485,35 +509,46 @@ def _row_ends(values, low, high):
 
 @jit
 def _shift_sums(block, shift, sums):
-    """``block -= shift`` (row-wise) and ``sums`` = the column sums of the result, in one pass.
+    """Centre each row of ``block``, subtract ``shift``, and sum the columns, in one pass.
 
     For the Gram matrix of ``coda._clr_gram``: the block of logs numpy has
-    just filled is still in cache. The sums add the rows in order, as
-    numpy's ``sum(axis=0)`` of a C-ordered block does.
+    just filled is still in cache. Each row becomes its clr values (the row
+    minus its mean, summed in order) minus ``shift``; the sums add the rows
+    in order, as numpy's ``sum(axis=0)`` of a C-ordered block does. Taking
+    the row means here, rather than by double centring the covariance of
+    the logs, keeps the spread of the row totals out of the Gram matrix,
+    whose cancellation would cost digits when the totals vary far more than
+    the log-ratios.
     """
     n, d = block.shape
     for j in range(d):
         sums[j] = 0.0
     for i in range(n):
+        mean = 0.0
         for j in range(d):
-            v = block[i, j] - shift[j]
+            mean += block[i, j]
+        mean /= d
+        for j in range(d):
+            v = (block[i, j] - mean) - shift[j]
             block[i, j] = v
             sums[j] += v
 
 
 @jit
 def _clr_cov(lower, mean, n, ddof, gamma, smallest):
-    """The clr covariance from the Gram matrix of shifted logs, in two passes.
+    """The clr covariance from the Gram matrix of shifted clr values, in two passes.
 
-    ``lower`` holds in its lower triangle ``Y^T Y`` for ``Y = log(x) - s``
+    ``lower`` holds in its lower triangle ``Y^T Y`` for ``Y = clr(x) - s``
     (BLAS ``syrk`` output, Fortran order: column j is contiguous), ``mean``
     the column means of ``Y``. With ``S = (Y^T Y - n m m^T) / (n - ddof)``,
-    the covariance of the logs, ``gamma`` receives ``G S G``: ``S`` minus its
+    the covariance of ``Y``, ``gamma`` receives ``G S G``: ``S`` minus its
     row and column means plus its grand mean (Aitchison 1986, the clr
-    covariance), both triangles filled. ``smallest`` receives the smallest
-    variation ``T_ij = Gamma_ii + Gamma_jj - 2 Gamma_ij`` over i < j and its
-    position (i, j), for the check for proportional parts. One pass replaces
-    the mirroring, outer product and double centring that numpy would do as
+    covariance), both triangles filled. For clr values ``G S G`` is ``S``
+    up to rounding; it also makes the result exact for ``Y = log(x) - s``.
+    ``smallest`` receives the smallest variation
+    ``T_ij = Gamma_ii + Gamma_jj - 2 Gamma_ij`` over i < j and its position
+    (i, j), for the check for proportional parts. One pass replaces the
+    mirroring, outer product and double centring that numpy would do as
     separate D x D passes.
     """
     d = mean.size

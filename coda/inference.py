@@ -30,6 +30,7 @@ from coda._validation import (
     check_resample_rank,
     check_resample_rows,
     check_test_df,
+    seeded_rng,
 )
 from coda.partial import _METHODS, _given_parts, pcor, pcor_from_estimate
 
@@ -191,7 +192,8 @@ def pcor_test(
             positions = check_parts(given, "given", labels.parts, d)
             n_given = len(positions)
         df = check_test_df(n - n_given - 1, n, n_given)
-        rho = pcor(values, given=positions, method=method)
+        # x itself, not its values: errors about the data name its parts
+        rho = np.asarray(pcor(x, given=given, method=method))
     return _t_tests(
         pair_table(_part_names(labels, rho.shape[0]), {"r": rho}), df, alternative, adjust
     )
@@ -499,7 +501,7 @@ def pcor_bootstrap(
     positions = None if given is None else check_parts(given, "given", labels.parts, d)
     # The full-sample estimate also validates the data (rank, proportional parts).
     with _blas_threads_for(2.0 * n * d * d):
-        estimate = pcor(values, given=positions)
+        estimate = np.asarray(pcor(x, given=given))
     logs = np.log(values, dtype=np.float64)
     if positions is None:
         rest = list(range(d))
@@ -526,7 +528,7 @@ def pcor_bootstrap(
     batch = max(1, _BATCH_VALUES // max(n, m * m))
     if progress is None:
         progress = sys.stderr.isatty() and n_boot * (n * m * m + m**3) > _LONG_RUN_FLOPS
-    rng = np.random.default_rng(seed)
+    rng = seeded_rng(seed)
     # Imported here: tqdm.auto probes for Jupyter, a cost every `import coda` would pay.
     from tqdm.auto import tqdm
 

@@ -257,6 +257,7 @@ def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.n
         return gamma[np.ix_(a, b)] - gamma[a, r][:, None] - gamma[r, b][None, :] + gamma[r, r]
 
     s_aa = alr_block(rest, rest)
+    before = np.diag(s_aa).copy()
     if others:
         s_ak = alr_block(rest, others)
         s_kk = alr_block(others, others)
@@ -268,6 +269,19 @@ def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.n
                 "is singular); drop a part from given"
             ) from None
         s_aa = s_aa - s_ak @ scipy.linalg.cho_solve(factor, s_ak.T)
+    # A part whose log-ratios the parts in K explain exactly (a part
+    # proportional to one in K, say) has no residual left to correlate.
+    scale = max(np.diag(gamma).max(), np.finfo(float).tiny)
+    flat = np.flatnonzero(~(np.diag(s_aa) > 1e-12 * np.maximum(before, scale)))
+    if flat.size:
+        names = cov.labels.part_names(gamma.shape[0])
+        part, given = names[rest[flat[0]]], [names[i] for i in k]
+        raise ValueError(
+            f"part {part!r} is determined by the parts in given ({', '.join(given)}): "
+            f"the log-ratios of {part!r} have no variance left once they are partialled out "
+            f"(a part proportional to one in given, say), so its partial correlations are "
+            f"not defined; drop {part!r} or amalgamate it with a part in given"
+        )
     if n - 1 - len(others) <= 1:
         raise ValueError(
             f"x has {n} samples, too few to partial out {len(k)} parts; "

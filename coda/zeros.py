@@ -34,6 +34,7 @@ from coda._validation import (
     is_dask,
     raise_dask_method,
 )
+from coda.geometry import closure
 
 __all__ = ["replace_zeros"]
 
@@ -296,9 +297,9 @@ def _pseudocount(values, labels: Labels, delta, close: bool, observed: bool):
         _check_parts_observed(values, labels)
     added = check_per_part(0.5 if delta is None else delta, "delta", values.shape[1], labels.parts)
     out = values + added.astype(values.dtype)
-    if close:
-        out /= out.sum(axis=1, keepdims=True)
-    return out
+    # closure's kernel, so that totals near the float limits neither overflow
+    # nor lose precision
+    return closure(out) if close else out
 
 
 def _bayesian(values, labels: Labels, method: str, frac: float, as_counts: bool):

@@ -264,7 +264,11 @@ def pcor_bootstrap(y, weights):
 
 
 def shift_sums(block, shift):
-    shifted = block - shift
+    # Row means summed in column order, as the kernel adds them.
+    mean = np.zeros(block.shape[0])
+    for column in block.T:
+        mean += column
+    shifted = (block - (mean / block.shape[1])[:, None]) - shift
     return shifted, shifted.sum(axis=0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
@@ -135,6 +136,46 @@ def test_labels_on_both_axes():
     back = coda.alr_cov_to_clr_cov(s, ref=2)
     assert list(back.columns) == ["Si", "Na", "Ca"]
     np.testing.assert_allclose(back, coda.clr_cov(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("spread", [5.0, 50.0])
+def test_row_totals_that_vary_far_more_than_the_log_ratios_cost_no_digits(spread):
+    # clr values of spread 1e-3; each row multiplied by a power of two (exact)
+    # with log totals of standard deviation `spread`. The clr covariance does
+    # not see the totals: the Gram matrix is taken of clr values, not of logs,
+    # whose double centring lost 2e-9 (spread 5) to 2e-7 (spread 50) of it.
+    rng = np.random.default_rng(5)
+    x = np.exp(1e-3 * rng.normal(size=(200, 6)))
+    powers = np.round(rng.normal(0.0, spread / np.log(2.0), size=200)).astype(int)
+    scaled = np.ldexp(x, powers[:, None])
+    expected = coda.clr_cov(x)
+    # np.log's own rounding of logs up to ~150 in size bounds what is possible
+    np.testing.assert_allclose(coda.clr_cov(scaled), expected, atol=1e-11 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        coda.clr_cov(da.from_array(scaled, chunks=(37, -1))),
+        expected,
+        atol=1e-11 * np.abs(expected).max(),
+    )
+    np.testing.assert_allclose(coda.pcor(scaled), coda.pcor(x), atol=1e-9)
+
+
+def test_ilr_cov_uses_the_labels_of_a_labelled_basis():
+    x = pd.DataFrame(_data(d=4), columns=["a", "b", "c", "d"])
+    sbp = pd.DataFrame(
+        [[1, 1, -1, -1], [1, -1, 0, 0], [0, 0, 1, -1]],
+        columns=["a", "b", "c", "d"],
+        index=["ab_cd", "a_b", "c_d"],
+    )
+    basis = coda.sbp_basis(sbp)
+    psi = coda.ilr_cov(x, basis=basis)
+    np.testing.assert_allclose(psi, np.cov(coda.balances(x, sbp).T), atol=1e-12)
+    assert list(psi.columns) == ["ab_cd", "a_b", "c_d"] == list(psi.index)
+    # The same basis with its rows in another order would pair coefficients
+    # with the wrong parts, as in coda.ilr.
+    with pytest.raises(ValueError, match=r"basis lists the parts of x in another order"):
+        coda.ilr_cov(x, basis=basis.loc[["d", "c", "b", "a"]])
+    with pytest.raises(ValueError, match=r"basis is labelled with other parts than x"):
+        coda.ilr_cov(x, basis=basis.rename(index={"a": "w"}))
 
 
 @settings(max_examples=30, deadline=None)

@@ -218,6 +218,21 @@ def test_bad_input():
         coda.pcor(x, given=[0, 1, 2])
     with pytest.raises(ValueError, match="proportional"):
         coda.pcor(np.column_stack([x, 2 * x[:, 1]]))
+    # with given, a part that the parts in given explain exactly has no residual
+    twin = pd.DataFrame(_data(n=30, d=5), columns=list("abcde"))
+    twin["e"] = 2 * twin["b"]
+    for f in (coda.pcor, coda.partial_variance, coda.pcor_test):
+        with pytest.raises(
+            ValueError, match=r"part 'e' is determined by the parts in given \(b\)"
+        ):
+            f(twin, given=["b"])
+    with pytest.raises(ValueError, match=r"part 'e' is determined by the parts in given \(b\)"):
+        coda.pcor_bootstrap(twin, given=["b"], n_boot=20, seed=0)
+    twin["e"] = twin["a"] * twin["b"] / twin["c"]
+    with pytest.raises(
+        ValueError, match=r"part 'e' is determined by the parts in given \(a, b, c\)"
+    ):
+        coda.pcor(twin, given=["a", "b", "c"])
     with pytest.raises(ValueError, match="NaN"):
         coda.pcor(np.where(x > np.median(x), np.nan, x))
     with pytest.raises(ValueError, match="method='ridge' is not a known option"):

@@ -176,6 +176,36 @@ def test_output_proportions_closes_the_multiplicative_result():
     )
 
 
+@pytest.mark.parametrize("power", [-1070, -1040, -1000, -700, 0, 700, 1000, 1018])
+def test_rows_with_totals_near_the_float_limits(power):
+    # Scaling by a power of two is exact, so the replacement of the scaled
+    # rows is the replacement of the rows, scaled, down to subnormal totals
+    # and up to totals that overflow (row sums of 2**1018 * 16 > 1.8e308).
+    x = np.array([[1.0, 0.0, 3.0, 12.0], [0.0, 5.0, 5.0, 6.0]])
+    scaled = np.ldexp(x, power)
+    np.testing.assert_allclose(
+        coda.replace_zeros(scaled, output="proportions"),
+        coda.replace_zeros(x, output="proportions"),
+        rtol=1e-15,
+    )
+    np.testing.assert_allclose(
+        coda.replace_zeros(
+            scaled, method="pseudocount", delta=np.ldexp(0.5, power), output="proportions"
+        ),
+        coda.replace_zeros(x, method="pseudocount", delta=0.5, output="proportions"),
+        rtol=1e-15,
+    )
+    if power > -1040:  # the scaled results are normal floats: exact scaling
+        np.testing.assert_allclose(
+            coda.replace_zeros(scaled), np.ldexp(coda.replace_zeros(x), power), rtol=1e-15
+        )
+        np.testing.assert_allclose(
+            coda.replace_zeros(scaled, delta=np.ldexp(0.25, power)),
+            np.ldexp(coda.replace_zeros(x, delta=0.25), power),
+            rtol=1e-15,
+        )
+
+
 def test_large_input_runs_in_threaded_blocks():
     # 6.4 MB of float64: above the size where coda._parallel uses threads.
     x = _with_zeros((20_000, 40), seed=5)
