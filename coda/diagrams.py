@@ -22,6 +22,7 @@ from scipy.spatial.distance import squareform
 from coda._labels import composition
 from coda._results import Biplot, DendrogramLayout
 from coda._validation import (
+    check_basis_parts,
     check_count,
     check_fraction,
     check_option,
@@ -29,6 +30,8 @@ from coda._validation import (
     check_positive_definite,
     check_sbp,
     check_square,
+    check_square_labels,
+    check_square_shape,
     check_varying,
 )
 
@@ -341,8 +344,12 @@ def cluster_order(matrix, /) -> list:
 
     Raises
     ------
+    TypeError
+        If ``matrix`` does not hold real numbers.
     ValueError
-        If ``matrix`` is not square, symmetric and finite.
+        If ``matrix`` is not square, is smaller than 2 x 2, is not symmetric
+        and finite (apart from the NaN rows of ``given`` parts), or is a
+        DataFrame whose index and columns differ.
 
     See Also
     --------
@@ -370,11 +377,13 @@ def cluster_order(matrix, /) -> list:
     >>> coda.cluster_order(rho)
     ['b', 'c', 'a']
     """
-    values = np.asarray(matrix.to_numpy() if isinstance(matrix, pd.DataFrame) else matrix, float)
+    # The shape first: everything below indexes rows and columns together.
+    values = check_square_shape(matrix, "matrix", min_size=2)
+    check_square_labels(matrix, "matrix")
     # Parts partialled out (``given``) have NaN rows: they go last, in order.
     off = values.copy()
     np.fill_diagonal(off, np.nan)
-    blank = np.isnan(off).all(axis=1) if off.shape[0] > 1 else np.zeros(1, bool)
+    blank = np.isnan(off).all(axis=1)
     kept = np.flatnonzero(~blank)
     values = check_square(values[np.ix_(kept, kept)], "matrix", min_size=1)
     distance = np.clip(1.0 - np.abs(values), 0.0, None)
@@ -398,7 +407,9 @@ def dendrogram_layout(sbp, x, /) -> DendrogramLayout:
     ----------
     sbp : array_like or DataFrame of shape (n_parts - 1, n_parts)
         A sequential binary partition (+1 numerator, -1 denominator, 0
-        outside), one row per balance, first row splitting all parts.
+        outside), one row per balance, first row splitting all parts. A
+        DataFrame's columns must be the parts of a DataFrame ``x``, in the
+        same order, as for :func:`coda.balances`.
     x : array_like or DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions, at least 2 samples.
 
@@ -406,13 +417,17 @@ def dendrogram_layout(sbp, x, /) -> DendrogramLayout:
     -------
     DendrogramLayout
         ``leaves``, ``balances``, ``segments`` and ``half_range`` (see
-        Notes).
+        Notes). Balances are named as by :func:`coda.balances`: after the
+        index of a DataFrame ``sbp``, or else after their groups, for
+        example ``"p01,p02/p03"``.
 
     Raises
     ------
     ValueError
         If ``sbp`` is not a sequential binary partition of the parts of
-        ``x`` or ``x`` is not a strictly positive composition.
+        ``x``, a DataFrame ``sbp`` is labelled with other parts than ``x``
+        or lists them in another order, or ``x`` is not a strictly positive
+        composition.
 
     See Also
     --------
@@ -471,9 +486,12 @@ def dendrogram_layout(sbp, x, /) -> DendrogramLayout:
     values, labels = composition(x, "x", min_parts=2, min_samples=2)
     d = values.shape[1]
     rows = check_sbp(sbp, "sbp", n_parts=d)
+    # Rows of sbp are matched to x's parts by position: labels must agree, as in balances.
+    if isinstance(sbp, pd.DataFrame):
+        check_basis_parts(sbp.columns, labels.parts, "sbp")
     parts = list(labels.parts) if labels.parts is not None else labels.part_names(d)
     coords = balances(pd.DataFrame(values, columns=[str(p) for p in parts]), rows)
-    names = list(coords.columns)
+    names = list(sbp.index) if isinstance(sbp, pd.DataFrame) else list(coords.columns)
     means = coords.mean().to_numpy()
     variances = coords.var(ddof=1).to_numpy()
     groups = [(frozenset(np.flatnonzero(r > 0)), frozenset(np.flatnonzero(r < 0))) for r in rows]

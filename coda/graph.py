@@ -25,6 +25,7 @@ from coda._results import (
 from coda._validation import (
     check_adjacency,
     check_count,
+    check_fdr_df,
     check_fraction,
     check_node_data,
     check_option,
@@ -32,7 +33,9 @@ from coda._validation import (
     check_pcor_matrix,
     check_result_options,
     check_same_nodes,
+    check_tests_frame,
     check_tests_table,
+    check_unique_parts,
     check_unit_interval,
 )
 
@@ -241,8 +244,9 @@ def network(
         Level of the ``"fdr"`` rule (largest q-value kept) and of the
         ``"bootstrap"`` rule (interval level ``1 - alpha``).
     adjust : str or None, default "fdr_bh"
-        Multiple-testing adjustment of the q-values (see
-        :func:`coda.pcor_test`).
+        Multiple-testing adjustment of the q-values of the ``"fdr"`` rule
+        (see :func:`coda.pcor_test`); the other rules run no test and do not
+        use it.
     min_abs : float, optional
         Keep only pairs with :math:`|\rho| \ge` ``min_abs``: the rule itself
         for ``"threshold"``, an extra filter for the other rules.
@@ -265,20 +269,24 @@ def network(
         Nodes are the parts in column order (part names as strings; arrays:
         ``x1 .. xD``) with attributes ``clr_variance``,
         ``partial_variance`` (NaN for given parts) and ``given``. Edges
-        carry ``pcor``, ``pvalue``, ``qvalue`` (from :func:`coda.pcor_test`
-        with the same method) and ``sign`` (+1/-1), plus ``ci_low`` and
-        ``ci_high`` for the bootstrap rule. ``G.graph`` holds ``rule``,
-        ``alpha``, ``adjust`` (``"none"`` for None), ``min_abs`` (0.0 when
-        not given), ``method``, ``given`` (comma-joined part names, ``""``
-        for none), ``n_samples``, and ``n_boot`` for the bootstrap rule: all
-        GraphML-safe.
+        carry ``pcor`` and ``sign`` (+1/-1); with the ``"fdr"`` rule also
+        ``pvalue`` and ``qvalue`` (from :func:`coda.pcor_test` with the
+        same method), with the ``"bootstrap"`` rule ``ci_low`` and
+        ``ci_high``. ``G.graph`` holds ``rule``, ``alpha``, ``min_abs``
+        (0.0 when not given), ``method``, ``given`` (comma-joined part
+        names, ``""`` for none), ``n_samples``, ``adjust`` (``"none"`` for
+        None) for the ``"fdr"`` rule and ``n_boot`` for the bootstrap rule:
+        all GraphML-safe.
 
     Raises
     ------
     ValueError
-        If ``x`` is invalid (see :func:`coda.pcor`), ``rule`` is unknown,
-        ``"threshold"`` has no ``min_abs``, ``"bootstrap"`` is asked for a
-        method other than ``"exact"``, or ``node_data`` names unknown parts.
+        If ``x`` is invalid (see :func:`coda.pcor`) or has two parts with
+        the same name as strings, ``rule`` or ``adjust`` is unknown,
+        ``"threshold"`` has no ``min_abs``, ``"fdr"`` has too few samples
+        for its t tests (``n <= |K| + 1``, see Notes), ``"bootstrap"`` is
+        asked for a method other than ``"exact"``, or ``node_data`` names
+        unknown parts.
 
     See Also
     --------
@@ -295,6 +303,13 @@ def network(
     percentile interval at level ``1 - alpha`` of
     :func:`coda.pcor_bootstrap` excludes 0. An empty selection gives a
     graph with every node and no edge.
+
+    Only ``"fdr"`` runs the t tests of :func:`coda.pcor_test`, whose
+    :math:`df = n - |K| - 1` (:math:`|K| = D - 2` without ``given``) must be
+    positive; the other rules need no test, so their edges have no
+    ``pvalue`` or ``qvalue`` (as in :func:`network_from_pcor` without
+    ``tests``), and they work with :math:`n \le D - 1` samples, the case the
+    regularised estimators are made for.
 
     References
     ----------
@@ -313,10 +328,17 @@ def network(
     [('p01', 'p02'), ('p02', 'p03'), ('p03', 'p04'), ('p04', 'p05')]
     >>> G.graph["rule"], G.graph["n_samples"]
     ('fdr', 200)
+
+    Fewer samples than parts: the graphical lasso with its own rule.
+
+    >>> wide = coda.simulate(25, 40, graph="chain", seed=3).data
+    >>> G = coda.network(wide, method="glasso")
+    >>> G.graph["rule"], sorted(G.edges["p01", "p02"])
+    ('nonzero', ['pcor', 'sign'])
     """
     from coda.covariance import clr_cov
-    from coda.inference import pcor_bootstrap, pcor_test
-    from coda.partial import partial_variance
+    from coda.inference import _ADJUSTMENTS, pcor_bootstrap, pcor_test
+    from coda.partial import partial_variance, pcor
 
     if isinstance(x, (BootstrapResult, GlassoResult, ShrinkageResult)):
         options = {"method": method, "given": given, "adjust": adjust, "n_boot": n_boot}
@@ -324,7 +346,12 @@ def network(
         check_result_options(options, defaults, seed, type(x).__name__)
         return _network_from_result(x, rule=rule, min_abs=min_abs, node_data=node_data)
     values, labels = composition(x, "x", min_parts=3, min_samples=3)
+    check_unique_parts(
+        labels.parts, "x", fix="rename the columns of x so that every part has its own name"
+    )
     check_option(method, "method", ("exact", "shrink", "bshrink", "glasso"))
+    if adjust is not None:
+        check_option(adjust, "adjust", _ADJUSTMENTS)
     if rule is None:
         if method == "glasso":
             rule = "nonzero"
@@ -347,25 +374,35 @@ def network(
     def name_of(part):
         return str(part) if labels.parts is not None else names[int(part)]
 
-    tests = pcor_test(x, given=given, method=method, adjust=adjust)
-    table = pd.DataFrame(
-        {
-            "part_i": [name_of(p) for p in tests["part_i"]],
-            "part_j": [name_of(p) for p in tests["part_j"]],
-            "pcor": tests["r"].to_numpy(dtype=float),
-            "pvalue": tests["pvalue"].to_numpy(dtype=float),
-            "qvalue": tests["qvalue"].to_numpy(dtype=float),
-        }
-    )
     metadata = {
         "rule": rule,
         "alpha": alpha,
-        "adjust": "none" if adjust is None else adjust,
         "min_abs": 0.0 if min_abs is None else min_abs,
         "method": method,
         "given": ",".join(names[k] for k in given_pos),
         "n_samples": n,
     }
+    if rule == "fdr":
+        n_given = len(given_pos) if given is not None else d - 2
+        check_fdr_df(n - n_given - 1, n, n_given, method)
+        tests = pcor_test(x, given=given, method=method, adjust=adjust)
+        table = pd.DataFrame(
+            {
+                "part_i": [name_of(p) for p in tests["part_i"]],
+                "part_j": [name_of(p) for p in tests["part_j"]],
+                "pcor": tests["r"].to_numpy(dtype=float),
+                "pvalue": tests["pvalue"].to_numpy(dtype=float),
+                "qvalue": tests["qvalue"].to_numpy(dtype=float),
+            }
+        )
+        metadata["adjust"] = "none" if adjust is None else adjust
+    else:
+        # No test: the estimate alone (pairs touching given parts are NaN, dropped by _select).
+        rho = np.asarray(pcor(x, given=given, method=method), dtype=float)
+        i, j = np.triu_indices(d, k=1)
+        table = pd.DataFrame(
+            {"part_i": [names[a] for a in i], "part_j": [names[b] for b in j], "pcor": rho[i, j]}
+        )
     if rule == "bootstrap":
         n_boot = check_count(n_boot, "n_boot")
         boot = pcor_bootstrap(x, given=given, n_boot=n_boot, seed=seed, ci=1 - alpha).to_frame()
@@ -393,6 +430,9 @@ def network(
     return _build(names, node_attrs, node_data, selected, metadata)
 
 
+_RESULT_FIX = "estimate it again from data whose columns each name one part"
+
+
 def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
     """``network`` for an already computed estimator or bootstrap result."""
     if isinstance(result, BootstrapResult):
@@ -401,6 +441,7 @@ def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
         estimate = result.estimate
         d = estimate.shape[0]
         names = [str(c) for c in estimate.columns] if isinstance(estimate, pd.DataFrame) else None
+        check_unique_parts(names, "x", fix=_RESULT_FIX)
         names = names or [f"x{k + 1}" for k in range(d)]
         lookup = dict(
             zip(
@@ -433,6 +474,8 @@ def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
         selected = _select(table, "bootstrap", 1.0 - result.ci, min_abs)
         return _build(names, node_attrs, node_data, selected, metadata)
     is_glasso = isinstance(result, GlassoResult)
+    if isinstance(result.pcor, pd.DataFrame):
+        check_unique_parts(result.pcor.columns, "x", fix=_RESULT_FIX)
     rule = rule or ("nonzero" if is_glasso else "threshold")
     graph = network_from_pcor(result.pcor, rule=rule, min_abs=min_abs)
     precision = np.asarray(result.precision, dtype=float)
@@ -491,10 +534,10 @@ def network_from_pcor(
     TypeError
         If ``pcor`` is not a real matrix or ``tests`` not a DataFrame.
     ValueError
-        If ``pcor`` is not square, not symmetric, outside [-1, 1] or has
-        NaN outside given parts' rows; if ``tests`` does not match it; if
-        ``rule`` is unknown, ``"fdr"`` lacks ``tests``, or ``"threshold"``
-        lacks ``min_abs``.
+        If ``pcor`` is not square, not symmetric, outside [-1, 1], has
+        NaN outside given parts' rows or two parts with the same name as
+        strings; if ``tests`` does not match it; if ``rule`` is unknown,
+        ``"fdr"`` lacks ``tests``, or ``"threshold"`` lacks ``min_abs``.
 
     See Also
     --------
@@ -522,6 +565,14 @@ def network_from_pcor(
     [('x1', 'x2', 0.6), ('x2', 'x3', -0.3)]
     """
     values, given_mask = check_pcor_matrix(pcor, "pcor")
+    if tests is not None:
+        check_tests_frame(tests, "tests")
+    if isinstance(pcor, pd.DataFrame):
+        check_unique_parts(
+            pcor.columns,
+            "pcor",
+            fix="rename its rows and columns so that every part has its own name",
+        )
     check_option(rule, "rule", ("threshold", "fdr", "nonzero"))
     alpha = check_fraction(alpha, "alpha")
     min_abs = _check_min_abs(min_abs, rule)

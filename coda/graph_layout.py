@@ -159,7 +159,7 @@ def network_style(
     layout: str = "circular",
     seed=None,
     x=None,
-    node_size_by="partial_variance",
+    node_size_by="auto",
     width_range=(0.5, 6.0),
     size_range=(200, 1200),
 ) -> NetworkStyle:
@@ -176,10 +176,15 @@ def network_style(
         Seed of the spring layout.
     x : array_like or DataFrame, optional
         The compositions, for ``layout="biplot"``.
-    node_size_by : str or None, default "partial_variance"
+    node_size_by : str or None, default "auto"
         A numeric node attribute that sets the node sizes, mapped linearly
         from its smallest to its largest value onto ``size_range``; ``None``
-        gives every node the middle of ``size_range``.
+        gives every node the middle of ``size_range``. ``"auto"`` sizes by
+        ``partial_variance`` when every node has it (graphs of
+        :func:`network` from data or from a graphical-lasso or shrinkage
+        result) and gives equal sizes otherwise (graphs of
+        :func:`network_from_pcor` or of a bootstrap result), so that it
+        works with every graph coda makes.
     width_range : (float, float), default (0.5, 6.0)
         Edge widths for :math:`|\rho| = 0` and :math:`|\rho| = 1`.
     size_range : (float, float), default (200, 1200)
@@ -199,8 +204,9 @@ def network_style(
         If ``G`` is not an undirected networkx graph or ``node_size_by``
         names a non-numeric attribute.
     ValueError
-        If ``layout`` is unknown, an edge has no ``pcor``, a node lacks
-        ``node_size_by``, or a range is not ``0 <= low <= high``.
+        If ``layout`` is unknown, an edge has no ``pcor``, a node lacks the
+        attribute that ``node_size_by`` names (other than ``"auto"``), or a
+        range is not ``0 <= low <= high``.
 
     See Also
     --------
@@ -235,17 +241,25 @@ def network_style(
       source target  pcor  width  sign    color
     0      a      b  0.50  3.250     1  #0072B2
     1      a      c -0.25  1.875    -1  #D55E00
+
+    With the default ``node_size_by="auto"``, nodes without a partial
+    variance get equal sizes:
+
+    >>> coda.network_style(coda.network_from_pcor(rho, min_abs=0.1)).nodes["size"].tolist()
+    [700.0, 700.0, 700.0]
     """
     positions = _positions(G, layout, seed, x)
     w0, w1 = check_value_range(width_range, "width_range")
     s0, s1 = check_value_range(size_range, "size_range")
     nodes = list(G.nodes)
+    attributes = dict(G.nodes(data=True))
+    if node_size_by == "auto":
+        every = all("partial_variance" in data for data in attributes.values())
+        node_size_by = "partial_variance" if every else None
     if node_size_by is None:
         sizes = np.full(len(nodes), (s0 + s1) / 2)
     else:
-        sizes = _scale(
-            check_node_attribute(dict(G.nodes(data=True)), node_size_by, "node_size_by"), s0, s1
-        )
+        sizes = _scale(check_node_attribute(attributes, node_size_by, "node_size_by"), s0, s1)
     node_frame = pd.DataFrame(
         {
             "x": [positions[n][0] for n in nodes],

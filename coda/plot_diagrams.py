@@ -337,7 +337,9 @@ def plot_balance_dendrogram(sbp, x, /, *, ax=None, **kwargs):
     ----------
     sbp : array_like or DataFrame of shape (n_parts - 1, n_parts)
         A sequential binary partition (+1, -1, 0), as for
-        :func:`coda.sbp_basis`.
+        :func:`coda.sbp_basis`; a DataFrame's columns must be the parts of
+        a DataFrame ``x`` in the same order (see
+        :func:`coda.dendrogram_layout`).
     x : array_like of shape (n_samples, n_parts)
         Strictly positive compositions.
     ax : matplotlib.axes.Axes, optional

@@ -78,8 +78,16 @@ def _merge(defaults: dict, kwargs: dict, artist: type) -> dict:
     return {**cbook.normalize_kwargs(defaults, artist), **kwargs}
 
 
-def _square_names(matrix, d: int) -> list:
+def _square_keys(matrix, d: int) -> list:
+    """How a test table or cluster_order names the parts: labels, or positions for an array."""
     return list(matrix.columns) if isinstance(matrix, pd.DataFrame) else list(range(d))
+
+
+def _square_names(matrix, d: int) -> list[str]:
+    """The tick labels: labels as strings, or ``x1 .. xD`` for an array as in the other plots."""
+    if isinstance(matrix, pd.DataFrame):
+        return [str(c) for c in matrix.columns]
+    return [f"x{k + 1}" for k in range(d)]
 
 
 def _tick_labels(ax, xlabels, ylabels) -> None:
@@ -99,7 +107,7 @@ def plot_network(
     layout: str = "circular",
     seed=None,
     x=None,
-    node_size_by: str | None = "partial_variance",
+    node_size_by: str | None = "auto",
     edge_labels: bool = False,
     legend: bool = True,
     **kwargs,
@@ -123,9 +131,11 @@ def plot_network(
         Seed of the ``"spring"`` layout.
     x : array_like, optional
         The compositions, for ``layout="biplot"``.
-    node_size_by : str or None, default "partial_variance"
+    node_size_by : str or None, default "auto"
         The numeric node attribute that sets the node areas; None gives
-        equal sizes.
+        equal sizes; ``"auto"`` sizes by ``partial_variance`` when every
+        node has it and gives equal sizes otherwise (see
+        :func:`coda.network_style`).
     edge_labels : bool, default False
         Write each edge's partial correlation at its midpoint.
     legend : bool, default True
@@ -147,8 +157,8 @@ def plot_network(
         If ``G`` is not an undirected networkx graph, or a keyword is not
         accepted by ``Axes.scatter``.
     ValueError
-        As :func:`coda.network_style` (unknown layout, missing node
-        attribute).
+        As :func:`coda.network_style` (unknown layout, a node attribute
+        named by ``node_size_by`` missing).
 
     See Also
     --------
@@ -306,7 +316,8 @@ def plot_pcor_heatmap(
     ----------
     matrix : DataFrame or ndarray of shape (n_parts, n_parts)
         Partial correlations, e.g. :func:`coda.pcor`; parts partialled out
-        (rows and columns of NaN) are left blank.
+        (rows and columns of NaN) are left blank. Ticks are labelled by the
+        DataFrame's labels, or ``x1 .. xD`` for an array.
     ax : matplotlib.axes.Axes, optional
         The Axes to draw on; default the current Axes.
     tests : DataFrame, optional
@@ -375,20 +386,20 @@ def plot_pcor_heatmap(
     values, _ = check_pcor_matrix(matrix, "matrix")
     alpha = check_fraction(alpha, "alpha")
     d = values.shape[0]
-    names = _square_names(matrix, d)
+    keys, names = _square_keys(matrix, d), _square_names(matrix, d)
     significant = []
     if tests is not None:
-        pairs = {(names[i], names[j]): values[i, j] for i in range(d) for j in range(i + 1, d)}
+        pairs = {(keys[i], keys[j]): values[i, j] for i in range(d) for j in range(i + 1, d)}
         check_tests_table(tests, "tests", pairs)
         chosen = tests[tests["qvalue"] <= alpha]
-        position = {name: k for k, name in enumerate(names)}
+        position = {key: k for k, key in enumerate(keys)}
         significant = [
             (position[a], position[b])
             for a, b in zip(chosen["part_i"], chosen["part_j"], strict=True)
         ]
     order = list(range(d))
     if cluster:
-        by_label = {name: k for k, name in enumerate(names)}
+        by_label = {key: k for k, key in enumerate(keys)}
         order = [by_label[label] for label in cluster_order(matrix)]
     shown = values[np.ix_(order, order)][1:, :-1]
     # Cell (r, c) of the shown square is the pair (order[r + 1], order[c]);
@@ -437,7 +448,8 @@ def plot_variation(t, /, *, ax=None, **kwargs):
     ----------
     t : DataFrame or ndarray of shape (n_parts, n_parts)
         The variation matrix :math:`T_{ij} = \operatorname{var}\log(x_i/x_j)`,
-        from :func:`coda.variation`.
+        from :func:`coda.variation`. Ticks are labelled by the DataFrame's
+        labels, or ``x1 .. xD`` for an array.
     ax : matplotlib.axes.Axes, optional
         The Axes to draw on; default the current Axes.
     **kwargs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -300,6 +301,101 @@ def test_network_errors(sim, kwargs, match):
         coda.network(sim.data, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def wide():
+    """Fewer samples than parts (n = 25 <= D - 1 = 39): no t test can run."""
+    return coda.simulate(25, 40, graph="chain", seed=3).data
+
+
+def test_regularised_networks_need_no_test_with_fewer_samples_than_parts(wide):
+    G = coda.network(wide, method="glasso")
+    fit = coda.pcor_glasso(wide)
+    assert G.graph["rule"] == "nonzero"
+    assert _edge_set(G) == _edge_set(coda.network(fit))
+    assert G.number_of_edges() > 0
+    # No test was run: no p- or q-values, and no adjustment recorded.
+    assert all(set(data) == {"pcor", "sign"} for _, _, data in G.edges(data=True))
+    assert "adjust" not in G.graph
+    assert G.nodes["p01"]["partial_variance"] == pytest.approx(1 / fit.precision.iloc[0, 0])
+    assert _edge_set(wide.coda.network(method="glasso")) == _edge_set(G)
+    for method in ("shrink", "bshrink"):
+        G = coda.network(wide, method=method, min_abs=0.1)
+        assert G.graph["rule"] == "threshold"
+        rho = coda.pcor(wide, method=method).to_numpy()
+        i, j = np.nonzero(np.triu(np.abs(rho) >= 0.1, k=1))
+        cols = wide.columns
+        assert _edge_set(G) == {(cols[a], cols[b]) for a, b in zip(i, j, strict=True)}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fix"),
+    [
+        ({"method": "glasso", "rule": "fdr"}, 'rule="nonzero"'),
+        ({"method": "shrink"}, 'rule="threshold" with min_abs'),
+        ({}, 'method="glasso"'),
+    ],
+)
+def test_fdr_rule_without_degrees_of_freedom_says_to_choose_another_rule(wide, kwargs, fix):
+    message = (
+        r'rule="fdr" selects edges by the t tests of coda.pcor_test, .* x has 25 samples and '
+        r"each pair is conditioned on 38 parts \(df = -14\): choose a rule that runs no test"
+    )
+    with pytest.raises(ValueError, match=message) as info:
+        coda.network(wide, **kwargs)
+    assert fix in str(info.value)
+
+
+def test_edge_attributes_exist_only_for_the_rule_that_made_them(sim):
+    x = sim.data
+    threshold = coda.network(x, rule="threshold", min_abs=0.2)
+    same = coda.network_from_pcor(coda.pcor(x), min_abs=0.2)
+    assert _edge_set(threshold) == _edge_set(same) and threshold.number_of_edges() > 0
+    for a, b, data in threshold.edges(data=True):
+        assert data == pytest.approx(same.edges[a, b])
+        assert set(data) == {"pcor", "sign"}
+    assert "adjust" not in threshold.graph
+    fdr = coda.network(x, adjust="holm")
+    assert all(set(d) == {"pcor", "pvalue", "qvalue", "sign"} for *_, d in fdr.edges(data=True))
+    assert fdr.graph["adjust"] == "holm"
+    boot = coda.network(x, rule="bootstrap", n_boot=100, seed=1)
+    assert all(set(d) == {"pcor", "ci_low", "ci_high", "sign"} for *_, d in boot.edges(data=True))
+    # An unknown adjustment is an error even where no test uses it.
+    with pytest.raises(ValueError, match="adjust='fdr-bh' is not a known option"):
+        coda.network(x, rule="threshold", min_abs=0.2, adjust="fdr-bh")
+
+
+@pytest.mark.parametrize(
+    ("columns", "shown"),
+    [(["a", "b", "a", "c", "d"], "'a' (positions 0, 2)"), ([1, "1", "b", "c", "d"], "'1'")],
+)
+def test_network_rejects_parts_with_the_same_name(columns, shown):
+    x = coda.simulate(200, 5, graph="chain", seed=1).data
+    x.columns = columns
+    message = f"x has parts with the same name as strings: {shown}"
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        coda.network(x)
+    assert "rename the columns of x" in str(info.value)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        coda.network(x, method="glasso")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        coda.network(coda.pcor_glasso(x))
+
+
+def test_network_from_pcor_rejects_parts_with_the_same_name():
+    rho = pd.DataFrame(np.eye(3), index=list("aab"), columns=list("aab"))
+    with pytest.raises(ValueError, match="pcor has parts with the same name as strings: 'a'"):
+        coda.network_from_pcor(rho, rule="nonzero")
+    rho.index = rho.columns = [1, "1", "b"]
+    with pytest.raises(ValueError, match="rename its rows and columns"):
+        coda.network_from_pcor(rho, rule="nonzero")
+
+
+@pytest.mark.parametrize("rule", ["fdr", "threshold"])
+def test_network_from_pcor_rejects_tests_that_are_not_a_table(rule):
+    with pytest.raises(TypeError, match="tests is a list; expected the DataFrame"):
+        coda.network_from_pcor(np.eye(3), tests=[1, 2], rule=rule, min_abs=0.1)
+
+
 # --- network_from_pcor ---------------------------------------------------------
 
 
@@ -440,9 +536,29 @@ def test_network_style_widths_colours_sizes():
     row = edges.iloc[0]
     assert (row.x0, row.y0) == pos[row.source] and (row.x1, row.y1) == pos[row.target]
     with pytest.raises(ValueError, match="not an attribute of every node"):
-        coda.network_style(G)
+        coda.network_style(G, node_size_by="partial_variance")
     with pytest.raises(ValueError, match="width_range"):
         coda.network_style(G, node_size_by=None, width_range=(3, 1))
+
+
+def test_network_style_default_sizes_work_on_every_graph_coda_makes(sim):
+    x = sim.data
+    # By partial variance where every node has one (NaN for a given part: smallest).
+    G = coda.network(x, given=["p01"])
+    sizes = coda.network_style(G, size_range=(100, 500)).nodes["size"]
+    pvar = pd.Series({n: d["partial_variance"] for n, d in G.nodes(data=True)})
+    assert sizes["p01"] == 100.0
+    assert sizes.drop("p01").min() == 100.0 and sizes.max() == 500.0
+    rest = pvar.drop("p01")
+    assert (np.argsort(sizes.drop("p01").to_numpy()) == np.argsort(rest.to_numpy())).all()
+    # Equal sizes where no node has one.
+    for graph in (
+        coda.network_from_pcor(coda.pcor(x), min_abs=0.2),
+        coda.network(coda.pcor_bootstrap(x, n_boot=50, seed=0)),
+    ):
+        assert set(coda.network_style(graph, size_range=(100, 500)).nodes["size"]) == {300.0}
+        with pytest.raises(ValueError, match="'partial_variance' is not an attribute"):
+            coda.network_style(graph, node_size_by="partial_variance")
 
 
 # --- biplot, ternary, clustering, dendrogram ------------------------------------
@@ -538,6 +654,29 @@ def test_cluster_order_puts_correlated_pair_together():
         coda.cluster_order(np.array([[1, 0.2], [0.3, 1]]))
 
 
+@pytest.mark.parametrize(
+    "matrix",
+    [
+        np.ones((2, 3)),
+        np.ones((3, 2)),
+        np.ones((0, 0)),
+        np.ones((1, 1)),
+        np.ones(3),
+        pd.DataFrame(np.ones((2, 3)), columns=list("abc")),
+    ],
+)
+def test_cluster_order_rejects_matrices_that_are_not_square(matrix):
+    shape = re.escape(str(np.shape(matrix)))
+    with pytest.raises(ValueError, match=f"matrix must be a square .* got shape {shape}"):
+        coda.cluster_order(matrix)
+
+
+def test_cluster_order_rejects_mislabelled_frames():
+    rho = pd.DataFrame(np.eye(3), index=list("abc"), columns=list("bca"))
+    with pytest.raises(ValueError, match="matrix is a DataFrame whose index and columns differ"):
+        coda.cluster_order(rho)
+
+
 def test_dendrogram_means_and_variances_equal_balances(sim):
     x = sim.data
     sbp = np.array(
@@ -570,6 +709,48 @@ def test_dendrogram_means_and_variances_equal_balances(sim):
     assert (kinds["bar"], kinds["balance"], kinds["leaf"]) == (5, 5, 6)
     with pytest.raises(ValueError, match="sbp has 4 columns"):
         coda.dendrogram_layout(sbp[:3, :4], x)
+
+
+SBP6 = np.array(
+    [
+        [-1, -1, -1, 1, 1, 1],
+        [1, -1, -1, 0, 0, 0],
+        [0, 1, -1, 0, 0, 0],
+        [0, 0, 0, 1, -1, -1],
+        [0, 0, 0, 0, 1, -1],
+    ]
+)
+
+
+def test_dendrogram_matches_a_labelled_sbp_to_the_parts_like_balances():
+    x = coda.simulate(50, 6, seed=1).data
+    reverse = pd.DataFrame(SBP6, columns=list(reversed(x.columns)))
+    with pytest.raises(ValueError, match="sbp lists the parts of x in another order") as info:
+        coda.dendrogram_layout(reverse, x)
+    with pytest.raises(ValueError, match=re.escape(str(info.value))):
+        coda.balances(x, reverse)
+    other = pd.DataFrame(SBP6, columns=list("abcdef"))
+    with pytest.raises(ValueError, match="sbp is labelled with other parts than x"):
+        coda.dendrogram_layout(other, x)
+    # An array x has no labels to match: the columns are taken by position, as in balances.
+    by_position = coda.dendrogram_layout(other, x.to_numpy())
+    assert list(by_position.leaves.index) == ["x4", "x5", "x6", "x1", "x2", "x3"]
+
+
+def test_dendrogram_names_balances_after_a_labelled_sbp():
+    x = coda.simulate(50, 6, seed=1).data
+    names = ["root", "p1", "p23", "p4", "p56"]
+    sbp = pd.DataFrame(SBP6, index=names, columns=x.columns)
+    dl = coda.dendrogram_layout(sbp, x)
+    coords = coda.balances(x, sbp)
+    assert list(dl.balances.index) == list(coords.columns) == names
+    assert dl.balances["parent"].tolist() == ["", "root", "p1", "root", "p4"]
+    assert dl.balances["mean"].to_numpy() == pytest.approx(coords.mean().to_numpy(), rel=1e-12)
+    plain = coda.dendrogram_layout(SBP6, x)
+    assert list(plain.balances.index) == list(coda.balances(x, SBP6).columns)
+    assert plain.balances.drop(columns="parent").to_numpy() == pytest.approx(
+        dl.balances.drop(columns="parent").to_numpy(), rel=1e-12
+    )
 
 
 # --- Roman cups -----------------------------------------------------------------

@@ -108,6 +108,45 @@ def test_network_nodes_sizes_and_labels(sim):
     assert labels == [str(n) for n in G.nodes]
 
 
+def _every_kind_of_graph(sim):
+    x = sim.data
+    graphs = {f"network {m}": coda.network(x, method=m) for m in ("exact", "shrink", "glasso")}
+    graphs["network bshrink threshold"] = coda.network(x, method="bshrink", min_abs=0.1)
+    graphs["network given"] = coda.network(x, given=["p01"])
+    graphs["network bootstrap rule"] = coda.network(x, rule="bootstrap", n_boot=50, seed=0)
+    graphs["network_from_pcor"] = coda.network_from_pcor(coda.pcor(x), min_abs=0.2)
+    graphs["network of pcor_glasso"] = coda.network(coda.pcor_glasso(x))
+    graphs["network of pcor_shrink"] = coda.network(coda.pcor_shrink(x), min_abs=0.1)
+    graphs["network of pcor_bootstrap"] = coda.network(coda.pcor_bootstrap(x, n_boot=50, seed=0))
+    return graphs
+
+
+def test_network_default_draws_every_graph_coda_makes(sim):
+    for kind, G in _every_kind_of_graph(sim).items():
+        ax = coda.plot_network(G, ax=plt.figure().subplots())
+        (nodes,) = _points(ax)
+        sizes = nodes.get_sizes()
+        assert len(sizes) == G.number_of_nodes(), kind
+        if all("partial_variance" in d for _, d in G.nodes(data=True)):
+            pvar = np.array([d["partial_variance"] for _, d in G.nodes(data=True)])
+            finite = np.isfinite(pvar)
+            assert (np.argsort(pvar[finite]) == np.argsort(sizes[finite])).all(), kind
+            assert len(set(sizes)) > 1, kind
+        else:
+            assert len(set(sizes)) == 1, kind
+        plt.close("all")
+    assert "partial_variance" not in coda.network_from_pcor(RHO, min_abs=0.1).nodes["a"]
+
+
+def test_network_node_size_by_a_missing_attribute_is_an_error():
+    with pytest.raises(ValueError, match="node_size_by='partial_variance' is not an attribute"):
+        coda.plot_network(_graph(), node_size_by="partial_variance")
+    with pytest.raises(ValueError, match="node_size_by='abundance' is not an attribute"):
+        coda.plot_network(
+            coda.network(coda.simulate(50, 4, seed=0).data), node_size_by="abundance"
+        )
+
+
 def test_network_node_size_by_another_attribute():
     node_data = pd.DataFrame({"abundance": [5.0, 1.0, 3.0, 2.0, 4.0]}, index=NAMES)
     G = coda.network_from_pcor(RHO, min_abs=0.1, node_data=node_data)
@@ -224,7 +263,7 @@ def test_heatmap_cluster_order_and_arrays():
     values = RHO.to_numpy()
     order = coda.cluster_order(values)
     ax = coda.plot_pcor_heatmap(values, cluster=True)
-    assert [t.get_text() for t in ax.get_xticklabels()] == [str(k) for k in order[:-1]]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"x{k + 1}" for k in order[:-1]]
     data = _mesh(ax).get_array()
     assert data[0, 0] == values[order[1], order[0]]
 
@@ -234,6 +273,19 @@ def test_heatmap_with_array_tests(sim):
     tests = coda.pcor_test(x)
     ax = coda.plot_pcor_heatmap(coda.pcor(x), tests=tests)
     assert sum(t.get_text() == "*" for t in ax.texts) == int((tests["qvalue"] <= 0.05).sum())
+
+
+def test_array_heatmaps_label_parts_x1_to_xd_like_the_other_plots(sim):
+    x = sim.data.to_numpy()
+    names = [f"x{k}" for k in range(1, 7)]
+    ax = coda.plot_pcor_heatmap(coda.pcor(x))
+    assert [t.get_text() for t in ax.get_xticklabels()] == names[:-1]
+    assert [t.get_text() for t in ax.get_yticklabels()] == names[1:]
+    ax = coda.plot_variation(coda.variation(x), ax=plt.figure().subplots())
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    # The same names as the nodes of the network of the same array.
+    assert list(coda.network(x)) == names
 
 
 def test_heatmap_leaves_given_parts_blank(sim):
@@ -404,6 +456,17 @@ def test_dendrogram_draws_the_layout(sim):
     assert [t.get_text() for t in ax.get_xticklabels()] == list(tree.leaves.index)
     (means,) = ax.get_lines()
     np.testing.assert_allclose(means.get_xdata(), tree.balances["mean_x"].to_numpy())
+
+
+def test_dendrogram_rejects_a_labelled_sbp_in_another_order(sim):
+    x = sim.data
+    reverse = pd.DataFrame(SBP, columns=list(reversed(x.columns)))
+    with pytest.raises(ValueError, match="sbp lists the parts of x in another order"):
+        coda.plot_balance_dendrogram(reverse, x)
+    assert not plt.gca().has_data()
+    ax = coda.plot_balance_dendrogram(reverse[list(x.columns)], x)
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == list(coda.dendrogram_layout(reverse[list(x.columns)], x).leaves.index)
 
 
 def test_dendrogram_keywords_reach_the_line_collection(sim):
