@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from coda._labels import composition
-from coda._validation import check_count, check_pair, check_parts, check_path
+from coda._validation import check_count, check_folder, check_pair, check_parts, check_path
 from coda.covariance import clr_cov, variation
 from coda.graph import network
 from coda.inference import pcor_bootstrap, pcor_test
@@ -200,7 +200,9 @@ def case_figures(x, /, *, alpha: float = 0.05, seed=None) -> dict:
         against partial and balance correlations), ``"variation"``,
         ``"biplot"`` (clr, form scaling), ``"pcor_heatmap"`` and
         ``"network"``. They are not attached to pyplot, so nothing needs
-        closing.
+        closing; in a Jupyter notebook, run ``%matplotlib inline`` first to
+        see one as an image when a cell ends with it (IPython shows a bare
+        Figure as text otherwise).
 
     Raises
     ------
@@ -299,7 +301,13 @@ def write_report(
     Raises
     ------
     ValueError
-        If ``x`` is not a valid composition or ``given`` names unknown parts.
+        If ``x`` is not a valid composition, ``given`` names unknown parts or
+        ``n_boot`` is below 1.
+    TypeError
+        If ``out`` is not a path or ``n_boot`` is not an integer.
+    NotADirectoryError
+        If ``out``, or the nearest existing folder above it, is a file
+        (checked before the analysis runs).
     OSError
         If ``out`` cannot be created or written.
 
@@ -326,6 +334,7 @@ def write_report(
     ['report.md', 'pairs.csv', 'variances.csv', 'alr_check.csv']
     """
     out = check_path(out, "out")
+    check_folder(out, f"out={str(out)!r}", fix="pass a folder (created if missing)")
     check_count(n_boot, "n_boot")
     values, labels = composition(x, min_parts=4, min_samples=5)
     frame = pd.DataFrame(values, index=labels.index, columns=labels.part_names(values.shape[1]))

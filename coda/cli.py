@@ -29,10 +29,14 @@ import pandas as pd
 from coda._validation import (
     check_column,
     check_file,
+    check_folder,
     check_fraction,
+    check_integer,
     check_no_zeros,
     check_number_text,
     check_numeric_columns,
+    check_unused,
+    read_csv_table,
 )
 from coda.datasets import simulate
 from coda.graph import compare_graphs
@@ -48,6 +52,9 @@ _GRAPHS = ("chain", "hub", "random")
 _ID_NAME = re.compile(r"(id|samples?|sample[ _.-]?ids?|cups?|names?|labels?|.*[ _.-]id)", re.I)
 _STRONGEST = 5
 _MERGES = ("ties", "task_arithmetic", "dare")
+# Defaults of --density and --scope (coda merge and coda merge-stats).
+_DENSITY = 0.2
+_SCOPE = "tensor"
 
 
 def _alpha(text: str) -> float:
@@ -151,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     merge.add_argument("--weights", help="one weight per model, comma-separated: 1,0.5,1")
     merge.add_argument("--lam", type=float, default=1.0, help="scaling lambda (default: 1.0)")
-    merge.add_argument("--seed", type=int, default=0, help="dare random seed (default: 0)")
+    merge.add_argument("--seed", type=int, help="dare random seed (default: 0)")
     merge.add_argument(
         "--out",
         default="merged/model.safetensors",
@@ -183,20 +190,43 @@ def _add_merge_inputs(parser) -> None:
     """The arguments that ``coda merge`` and ``coda merge-stats`` share."""
     parser.add_argument("base", metavar="BASE", help="checkpoint of the base model")
     parser.add_argument("models", metavar="FT", nargs="+", help="fine-tuned checkpoints")
+    # No argparse defaults: coda merge refuses options its --method does not use,
+    # so it needs to know which were given (see _merge_options).
     parser.add_argument(
-        "--density", type=float, default=0.2, help="fraction kept per task (default: 0.2)"
+        "--density", type=float, help=f"fraction kept per task (default: {_DENSITY})"
     )
     parser.add_argument(
         "--scope",
         choices=("tensor", "global"),
-        default="tensor",
         help="ties trimming per tensor (mergekit) or over the whole model (original code) "
-        "(default: tensor)",
+        f"(default: {_SCOPE})",
     )
 
 
+def _check_out_folder(out: str) -> None:
+    check_folder(
+        out,
+        f"--out {out!r}",
+        fix="--out names a folder (created if missing); pass another name, or move the file away",
+    )
+
+
+def _check_seed(seed: int) -> int:
+    # numpy's own message ("expected non-negative integer") does not say which option.
+    return check_integer(seed, "--seed", minimum=0)
+
+
 def _read_table(path: Path, index_col: str | None) -> pd.DataFrame:
-    frame = pd.read_csv(path)
+    frame = read_csv_table(
+        path,
+        f"DATA.csv {str(path)!r}",
+        fix="pass a text CSV file with a header row of part names and one row per sample",
+    )
+    if frame.empty:
+        raise ValueError(
+            f"DATA.csv {str(path)!r} has a header row but no data rows; pass a CSV file "
+            "with one row per sample"
+        )
     if index_col is not None:
         check_column(index_col, "--index-col", frame.columns)
         frame = frame.set_index(index_col)
@@ -217,7 +247,7 @@ def _read_table(path: Path, index_col: str | None) -> pd.DataFrame:
 
 
 def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame:
-    """Estimate, test, write the files and print the summary; return the test table."""
+    """Estimate, test, write the files and print the summary; return the pairs called edges."""
     table = pcor_test(frame, given=given, method=args.method)
     rho = pcor(frame, given=given, method=args.method)
     variance = partial_variance(frame, given=given, method=args.method)
@@ -244,10 +274,11 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
         for row in strongest.head(_STRONGEST).itertuples():
             print(f"  {row.part_i} -- {row.part_j}  r = {row.r:+.3f}  q = {row.qvalue:.2g}")
     print("wrote " + ", ".join(str(f) for f in files))
-    return table
+    return edges
 
 
 def _run_pcor(args) -> None:
+    _check_out_folder(args.out)
     path = check_file(args.data, "DATA.csv")
     frame = _read_table(path, args.index_col)
     if args.zeros is not None:
@@ -267,18 +298,20 @@ def _run_pcor(args) -> None:
 
 
 def _run_demo(args) -> None:
+    _check_out_folder(args.out)
+    _check_seed(args.seed)
     sim = simulate(args.n, args.parts, graph=args.graph, seed=args.seed)
     header = (
         f"coda demo: {args.graph} graph with {len(sim.edges)} true edges among "
         f"{args.parts} parts (seed {args.seed})"
     )
-    table = _analyse(sim.data, args, header)
+    # The edges the summary announced: recovery is scored on the same selection.
+    edges = _analyse(sim.data, args, header)
     data_file = Path(args.out) / "data.csv"
     sim.data.to_csv(data_file, index_label="sample")
     print(f"wrote {data_file} (the simulated data: rerun with coda pcor {data_file})")
-    found = table["qvalue"].to_numpy() <= args.alpha
     estimated = pd.DataFrame(False, index=sim.adjacency.index, columns=sim.adjacency.columns)
-    for a, b in zip(table["part_i"][found], table["part_j"][found], strict=True):
+    for a, b in zip(edges["part_i"], edges["part_j"], strict=True):
         estimated.loc[a, b] = estimated.loc[b, a] = True
     score = compare_graphs(estimated, sim.adjacency)
     print(
@@ -291,6 +324,8 @@ def _run_roman_glass(args) -> None:
     from coda.casestudy import write_report
     from coda.datasets import load_roman_cups
 
+    _check_out_folder(args.out)
+    _check_seed(args.seed)
     try:
         cups = load_roman_cups(download=args.download)
     except FileNotFoundError as error:
@@ -312,14 +347,21 @@ def _run_merge(args) -> None:
     if args.weights is not None:
         weights = [check_number_text(w, "--weights") for w in args.weights.split(",")]
     options = {"weights": weights, "lam": args.lam}
+    used = {"ties": ("density", "scope"), "dare": ("density", "seed"), "task_arithmetic": ()}
+    for option in ("density", "scope", "seed"):
+        if option not in used[args.method]:
+            check_unused(getattr(args, option), f"--{option}", f"by --method {args.method}")
+    density = _DENSITY if args.density is None else args.density
     if args.method == "ties":
         merge = ties_merge
-        options.update(density=args.density, scope=args.scope)
-        rule = f"ties (scope {args.scope}, density {args.density:g})"
+        scope = args.scope or _SCOPE
+        options.update(density=density, scope=scope)
+        rule = f"ties (scope {scope}, density {density:g})"
     elif args.method == "dare":
         merge = dare
-        options.update(density=args.density, seed=args.seed)
-        rule = f"dare (density {args.density:g}, seed {args.seed})"
+        seed = 0 if args.seed is None else _check_seed(args.seed)
+        options.update(density=density, seed=seed)
+        rule = f"dare (density {density:g}, seed {seed})"
     else:
         merge = task_arithmetic
         rule = "task arithmetic"
@@ -363,11 +405,13 @@ def _run_merge_stats(args) -> None:
     )
     from coda.plotting import plot_network
 
+    _check_out_folder(args.out)
+    _check_seed(args.seed)
+    density = _DENSITY if args.density is None else args.density
+    scope = args.scope or _SCOPE
     # Everything is computed before the directory is made, so bad input
     # leaves nothing behind.
-    described = describe(
-        args.base, args.models, density=args.density, scope=args.scope, seed=args.seed
-    )
+    described = describe(args.base, args.models, density=density, scope=scope, seed=args.seed)
     tables = {
         "shares": described.shares,
         "categories": described.categories.observed,
@@ -381,6 +425,9 @@ def _run_merge_stats(args) -> None:
         "category_balances": category_balances(described.categories),
         "fate_balances": fate_balances(described.fate),
     }
+    # describe leaves S6 out (None) above 8 models: 2^T sign patterns per layer.
+    missing = [name for name, table in tables.items() if table is None]
+    tables = {name: table for name, table in tables.items() if table is not None}
     n_tasks = described.shares.shape[1]
     plots = {
         "categories": (plot_layer_composition, tables["categories"]),
@@ -412,7 +459,7 @@ def _run_merge_stats(args) -> None:
     interference = balances["interference"]
     print(
         f"coda merge-stats: {len(args.models)} models onto {args.base}, "
-        f"ties scope {args.scope}, density {args.density:g}, {balances.shape[0]} layers"
+        f"ties scope {scope}, density {density:g}, {balances.shape[0]} layers"
     )
     print(
         f"most interference (conflict vs agreeing balance): {interference.idxmax()} "
@@ -420,6 +467,8 @@ def _run_merge_stats(args) -> None:
     )
     if n_tasks < 4:
         print(f"no task network: it needs at least 4 models, got {n_tasks}")
+    if missing:
+        print(f"no {' or '.join(missing)} tables: sign patterns need at most 8 models")
     for line in skipped:
         print(line)
     print(f"wrote {len(tables)} CSV tables and {len(plots)} PNG plots into {out}")
@@ -463,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         # Ctrl-C: one line instead of a traceback, and the shell's code for it.
         print("coda: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"coda: error: {exc}", file=sys.stderr)
         return 2
     return 0

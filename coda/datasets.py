@@ -15,6 +15,7 @@ import io
 import os
 import tempfile
 import urllib.request
+import warnings
 from itertools import pairwise
 from pathlib import Path
 
@@ -23,13 +24,17 @@ import pandas as pd
 
 from coda._results import Simulation
 from coda._validation import (
+    _listing,
     check_data_file,
     check_flag,
+    check_folder,
     check_fraction,
     check_integer,
     check_option,
     check_path,
     check_table,
+    read_csv_table,
+    seeded_rng,
 )
 from coda.transforms import clr_inv
 
@@ -229,7 +234,7 @@ def simulate(n_samples, n_parts, /, *, graph: str = "chain", density=None, seed=
             f"density={density!r} applies to graph='random' only; graph={graph!r} "
             "has a fixed pattern: leave density=None"
         )
-    rng = np.random.default_rng(seed)
+    rng = seeded_rng(seed)
     omega = _clr_precision(graph, d, density, rng)
     gamma = np.linalg.inv(omega + 1.0 / d) - 1.0 / d
     scale = np.trace(gamma) / d
@@ -299,27 +304,69 @@ def _write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
-def _cache_is_intact(csv: Path) -> bool:
-    """True if ``csv`` matches the SHA-256 recorded beside it when it was cached."""
+def _cache_damage(csv: Path) -> str:
+    """What is wrong with the cached ``csv``; ``""`` if it matches the SHA-256 beside it."""
     sidecar = csv.with_name(csv.name + ".sha256")
     if not sidecar.is_file():
-        return False
+        return f"has no checksum file beside it ({sidecar.name} is missing)"
     recorded = sidecar.read_text(encoding="ascii", errors="replace").split()
-    return bool(recorded) and recorded[0] == _sha256(csv.read_bytes())
+    if recorded and recorded[0] == _sha256(csv.read_bytes()):
+        return ""
+    return f"is damaged (truncated or changed: its SHA-256 differs from the one in {sidecar.name})"
+
+
+def _check_cache_folder(cache: Path, name: str | None) -> None:
+    """Raise NotADirectoryError if the cache folder, or a folder above it, is a file.
+
+    ``name`` is the argument that gave ``cache``; None for the default cache folder.
+    """
+    if name is None:
+        check_folder(
+            cache,
+            f"the cache folder {str(cache)!r} (from $XDG_CACHE_HOME, else ~/.cache)",
+            fix="move or delete that file, or pass cache_dir= another folder",
+        )
+    else:
+        check_folder(
+            cache,
+            f"{name}={str(cache)!r}",
+            fix=f"pass {name}= a folder (it is created if missing), or leave {name} out to "
+            "use the default cache folder",
+        )
+
+
+def _cups_table(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Return the checked cups of a table read from ``name``: at least one, all positive."""
+    cups = check_table(table, name, index=_CUPS_INDEX, columns=_CUPS_PARTS)
+    if cups.empty:
+        raise ValueError(
+            f"{name} holds no cups (its columns are there, but no rows); the file is "
+            "damaged or not this data set: fetch it again"
+        )
+    values = cups.to_numpy()
+    # Compositions: the published percentages are all positive (the smallest is
+    # 0.01), so a zero or a negative value is damage, not a value to replace.
+    bad = values <= 0
+    if bad.any():
+        column = int(np.flatnonzero(bad.any(axis=0))[0])
+        rows = np.flatnonzero(bad[:, column])
+        shown = [f"cup {cups.index[r]}: {float(values[r, column])!r}" for r in rows]
+        raise ValueError(
+            f"{name} has values that are not positive in column {cups.columns[column]} "
+            f"({_listing(shown)}); the percentages of the data set are all positive: the "
+            "file is damaged or not this data set: fetch it again"
+        )
+    return cups
 
 
 def _cups_from_csv(source, name: str) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(source)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"{name} is not a readable CSV file ({error}); the file is damaged or not "
-            "this data set: fetch it again"
-        ) from error
-    return check_table(table, name, index=_CUPS_INDEX, columns=_CUPS_PARTS)
+    table = read_csv_table(
+        source, name, fix="the file is damaged or not this data set: fetch it again"
+    )
+    return _cups_table(table, name)
 
 
-def _cups_from_rdata(source, name: str) -> pd.DataFrame:
+def _cups_from_rdata(data: bytes, name: str) -> pd.DataFrame:
     try:
         import rdata
     except ImportError as error:
@@ -328,7 +375,28 @@ def _cups_from_rdata(source, name: str) -> pd.DataFrame:
             "pip install 'coda-logratio[data]' (or pip install rdata), or pass "
             "path= to a CSV copy of the data instead"
         ) from error
-    objects = rdata.read_rda(source)
+    try:
+        with warnings.catch_warnings():
+            # rdata warns as it guesses at a file it does not recognise ("Unknown
+            # file type: assumed RDS"); the error below says what went wrong.
+            warnings.filterwarnings("ignore", module=r"rdata(\.|$)")
+            objects = rdata.read_rda(io.BytesIO(data))
+    # Damaged input makes rdata raise many types (EOFError, NotImplementedError,
+    # OSError, ValueError, IndexError, KeyError, AssertionError, zlib and lzma
+    # errors, ...), none of them documented: all mean the same thing here.
+    except Exception as error:
+        raise ValueError(
+            f"{name} is not a readable R data file ({str(error) or type(error).__name__}); "
+            "the file is damaged or not R data: fetch it again, or pass path= to a CSV copy "
+            "of the data"
+        ) from error
+    if not isinstance(objects, dict):
+        # read_rda also parses an .rds file (saveRDS), which holds one unnamed object.
+        raise ValueError(
+            f"{name} is an RDS file (one {type(objects).__name__} saved by saveRDS), not "
+            f"an R data file holding a data frame named {_CUPS_OBJECT!r}; use "
+            "data/cups.RData of easyCODA"
+        )
     frame = objects.get(_CUPS_OBJECT)
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(
@@ -340,7 +408,7 @@ def _cups_from_rdata(source, name: str) -> pd.DataFrame:
     if ids.isna().any():
         ids = pd.Series(np.arange(1, len(frame) + 1))
     table = frame.set_axis(ids.to_numpy(), axis=0).rename_axis(_CUPS_INDEX).reset_index()
-    return check_table(table, name, index=_CUPS_INDEX, columns=_CUPS_PARTS)
+    return _cups_table(table, name)
 
 
 def _cups_from_path(path, name: str = "path") -> pd.DataFrame:
@@ -348,7 +416,7 @@ def _cups_from_path(path, name: str = "path") -> pd.DataFrame:
     described = f"{name}={str(path)!r}"
     if path.suffix.lower() == ".csv":
         return _cups_from_csv(path, described)
-    return _cups_from_rdata(path, described)
+    return _cups_from_rdata(path.read_bytes(), described)
 
 
 def _unavailable(cached: Path, reason: str) -> FileNotFoundError:
@@ -374,7 +442,7 @@ def _download_cups(cached: Path, reason: str) -> pd.DataFrame:
             f"{_CUPS_SHA256}; nothing was cached. The download was corrupted or the source "
             "changed: try again, or check the file and pass it as path="
         )
-    frame = _cups_from_rdata(io.BytesIO(data), _CUPS_URL)
+    frame = _cups_from_rdata(data, _CUPS_URL)
     text = frame.to_csv(lineterminator="\n").encode("utf-8")
     cached.parent.mkdir(parents=True, exist_ok=True)
     # The data first, then their checksum: a crash in between leaves a file
@@ -417,8 +485,8 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     -------
     pandas.DataFrame
         One row per cup, indexed by the integer cup id (index name ``cup``,
-        1 to 47), and the float columns ``Si, Al, Fe, Mg, Ca, Na, K, Ti, P,
-        Mn, Sb``.
+        1 to 47 in the published data), and the float columns ``Si, Al, Fe,
+        Mg, Ca, Na, K, Ti, P, Mn, Sb``, all positive.
 
     Raises
     ------
@@ -426,12 +494,18 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
         If ``path`` does not exist; or if no local copy is found and
         ``download=False`` or the download fails (no network). The message
         says where to put the file and where to download it.
+    NotADirectoryError
+        If the cache folder (``cache_dir``, or the default one), or a folder
+        above it, is an existing file; checked before anything is downloaded.
     OSError
         If the downloaded file does not have the expected SHA-256 (nothing is
-        then cached), or the cached CSV is damaged and ``download=False``.
+        then cached), or the cached CSV is damaged or its checksum file is
+        missing and ``download=False``.
     ValueError
-        If a file lacks a column, has other columns, or holds non-numeric or
-        missing values; or ``path`` has another suffix than ``.csv``,
+        If a file is not a readable CSV or R data file (damaged, truncated,
+        empty, or of another format); if it lacks a column, has other
+        columns, has no rows, or holds non-numeric, missing, infinite, zero
+        or negative values; or if ``path`` has another suffix than ``.csv``,
         ``.RData`` or ``.rda``.
     TypeError
         If ``path`` or ``cache_dir`` is not a path, or ``download`` is not a
@@ -461,7 +535,10 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     The cup ids are the row names of the R data frame when these are
     numbers, else the row numbers 1, 2, ... The CSV at ``CODA_DATA_DIR`` and
     at ``path`` is trusted as it is (only its columns and values are
-    checked), so that a local copy works without network access.
+    checked), so that a local copy works without network access. The
+    published percentages are all positive (the smallest is 0.01), so a
+    zero or negative value is refused as damage rather than passed on for
+    zero replacement.
 
     References
     ----------
@@ -509,17 +586,20 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     searched = (
         f"{Path(folder) / _CUPS_CSV} does not exist" if folder else "CODA_DATA_DIR is not set"
     )
-    if not cached.is_file():
+    # Before anything is downloaded, which could then not be cached.
+    _check_cache_folder(cache, None if cache_dir is None else "cache_dir")
+    damage = _cache_damage(cached) if cached.is_file() else None
+    if damage is None:
         reason = f"no path= was given, {searched} and nothing is cached in {cache}"
-    elif _cache_is_intact(cached):
+    elif not damage:
         return _cups_from_csv(cached, f"the cached file {cached}")
     elif download:
-        reason = f"the cached file {cached} is damaged and must be fetched again"
+        reason = f"the cached file {cached} {damage} and must be fetched again"
     else:
         raise OSError(
-            f"the cached file {cached} is damaged (truncated or changed: its SHA-256 "
-            f"differs from the one in {cached.name}.sha256); delete it, or call "
-            "load_roman_cups(download=True) to fetch it again"
+            f"the cached file {cached} {damage}; delete it, or call "
+            "load_roman_cups(download=True) to fetch it again (a copy of your own belongs "
+            "in CODA_DATA_DIR, which is read without a checksum)"
         )
     if not download:
         raise _unavailable(cached, f"{reason}, and download=False")

@@ -45,6 +45,15 @@ def test_balance_correlation_matches_the_paper_formula(x):
             assert r[i, j] == pytest.approx(np.corrcoef(z1, z2)[0, 1], abs=1e-8)
 
 
+def test_balance_correlation_keeps_part_labels_of_any_type():
+    x = pd.DataFrame(
+        np.exp(np.random.default_rng(1).normal(size=(20, 4))), columns=[10, 20, 30, 40]
+    )
+    r = balance_correlation(x)
+    assert list(r.index) == list(r.columns) == [10, 20, 30, 40]
+    np.testing.assert_array_equal(r.to_numpy(), balance_correlation(x.to_numpy()))
+
+
 @pytest.mark.parametrize("d", [3, 4, 7, 11])
 def test_symmetric_balances_are_orthonormal_log_contrasts(d):
     # The coefficient vectors of z1 and z2 on ln x: each sums to zero (a log
@@ -152,6 +161,26 @@ def test_figures_and_report_on_simulated_data(tmp_path):
     )
     with pytest.raises(ValueError, match="n_boot"):
         write_report(x, tmp_path / "t", n_boot=0)
+
+
+def test_report_into_a_file_is_refused_before_any_work(tmp_path, monkeypatch):
+    import coda.casestudy as casestudy
+
+    def not_called(*args, **kwargs):
+        raise AssertionError("the analysis ran before out was checked")
+
+    monkeypatch.setattr(casestudy, "pair_table", not_called)
+    x = coda.simulate(50, 5, graph="chain", seed=7).data
+    afile = tmp_path / "report.txt"
+    afile.write_text("keep me")
+    for out in (afile, afile / "sub"):
+        with pytest.raises(NotADirectoryError) as info:
+            write_report(x, out, given=["p02"], n_boot=50)
+        where = "is a file" if out == afile else f"is inside {str(afile)!r}, a file"
+        assert str(info.value) == (
+            f"out={str(out)!r} {where}; it must be a folder: pass a folder (created if missing)"
+        )
+    assert afile.read_text() == "keep me"
 
 
 def _cups_folder() -> Path | None:

@@ -251,3 +251,91 @@ def test_pcor_glasso_reports_its_nonzero_edges(data_csv, tmp_path, capsys):
     rho = coda.pcor(sim.data, method="glasso").to_numpy()
     n_nonzero = int((rho[np.triu_indices(6, k=1)] != 0).sum())
     assert f"edges non-zero in the graphical lasso: {n_nonzero} of 15 pairs" in out
+
+
+def test_demo_glasso_scores_the_edges_it_reports(tmp_path, capsys):
+    # The graphical lasso's edges are its non-zero estimates (coda.network's
+    # "nonzero" rule); the recovery must score those, not t-test selections.
+    argv = ["demo", "--method", "glasso", "--parts", "10", "--n", "100", "--seed", "0"]
+    code, out, err = run([*argv, "--out", tmp_path / "g"], capsys)
+    assert code == 0, err
+    sim = coda.simulate(100, 10, graph="random", seed=0)
+    graph = coda.network(sim.data, method="glasso")
+    assert f"edges non-zero in the graphical lasso: {graph.number_of_edges()} of 45 pairs" in out
+    estimated = pd.DataFrame(False, index=sim.adjacency.index, columns=sim.adjacency.columns)
+    for a, b in graph.edges():
+        estimated.loc[a, b] = estimated.loc[b, a] = True
+    score = coda.compare_graphs(estimated, sim.adjacency)
+    assert f"precision {score.precision:.2f}, recall {score.recall:.2f}, F1 {score.f1:.2f}" in out
+    assert f"structural Hamming distance {score.shd}\n" in out
+
+
+def _glass_env(monkeypatch, tmp_path):
+    """No Roman cups data and no cache, so that nothing but the checks can run."""
+    monkeypatch.setenv("CODA_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["demo"], ["pcor", "DATA"], ["roman-glass"], ["merge-stats", "base.npz", "a.npz", "b.npz"]],
+    ids=["demo", "pcor", "roman-glass", "merge-stats"],
+)
+def test_out_that_is_a_file_is_refused_before_any_work(
+    data_csv, tmp_path, monkeypatch, capsys, command
+):
+    _glass_env(monkeypatch, tmp_path)
+    path, _ = data_csv
+    afile = tmp_path / "afile.txt"
+    afile.write_text("keep me")
+    argv = [path if a == "DATA" else a for a in command]
+    code, out, err = run([*argv, "--out", afile], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"coda: error: --out {str(afile)!r} is a file")
+    assert "it must be a folder: --out names a folder" in err
+    assert err.count("\n") == 1
+    code, _, err = run([*argv, "--out", afile / "sub"], capsys)
+    assert code == 2
+    assert f"is inside {str(afile)!r}, a file; it must be a folder" in err
+    assert afile.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo"],
+        ["roman-glass"],
+        ["merge", "--method", "dare", "base.npz", "a.npz", "b.npz"],
+        ["merge-stats", "base.npz", "a.npz", "b.npz"],
+    ],
+    ids=["demo", "roman-glass", "merge", "merge-stats"],
+)
+def test_negative_seed_names_the_option(tmp_path, monkeypatch, capsys, command):
+    _glass_env(monkeypatch, tmp_path)
+    code, out, err = run([*command, "--seed", "-1", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err == "coda: error: --seed=-1; expected an integer of at least 0\n"
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "is not a readable CSV file (No columns to parse from file)"),
+        (bytes(range(128, 256)) * 4, "is not a readable CSV file ('utf-8' codec"),
+        (b"a,b,c\n", "has a header row but no data rows"),
+    ],
+    ids=["empty", "binary", "header-only"],
+)
+def test_unreadable_or_empty_csv_names_the_file(tmp_path, capsys, content, match):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    code, out, err = run(["pcor", path, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"coda: error: DATA.csv {str(path)!r} ")
+    assert match in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -6,6 +6,7 @@ import hashlib
 import os
 import sys
 import urllib.error
+import warnings
 from pathlib import Path
 
 import networkx as nx
@@ -295,8 +296,15 @@ def test_default_cache_is_under_xdg_cache_home(served, tmp_path, monkeypatch):
     assert datasets._default_cache_dir() == tmp_path / "home" / ".cache" / "coda"
 
 
-@pytest.mark.parametrize("damage", ["truncate", "edit", "lose checksum"])
-def test_damaged_cache_is_detected_and_fetched_again(served, tmp_path, damage):
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("truncate", r"is damaged \(truncated or changed: its SHA-256 differs from the one in "),
+        ("edit", r"is damaged \(truncated or changed: its SHA-256 differs from the one in "),
+        ("lose checksum", r"has no checksum file beside it \(roman_cups\.csv\.sha256 is missing"),
+    ],
+)
+def test_damaged_cache_is_detected_and_fetched_again(served, tmp_path, damage, problem):
     cache = tmp_path / "cache"
     cups = coda.load_roman_cups(cache_dir=cache)
     csv = cache / "roman_cups.csv"
@@ -308,13 +316,14 @@ def test_damaged_cache_is_detected_and_fetched_again(served, tmp_path, damage):
         csv.write_text(text.replace("74.1", "47.1"))
     else:
         (cache / "roman_cups.csv.sha256").unlink()
-    with pytest.raises(OSError, match=rf"cached file {csv} is damaged.*download=True"):
+    with pytest.raises(OSError, match=rf"cached file {csv} {problem}.*download=True") as info:
         coda.load_roman_cups(cache_dir=cache, download=False)
+    assert str(info.value).count("\n") == 0
     assert len(served.urls) == 1
     repaired = coda.load_roman_cups(cache_dir=cache)
     assert len(served.urls) == 2
     pd.testing.assert_frame_equal(repaired, cups, check_exact=True)
-    assert datasets._cache_is_intact(csv)
+    assert datasets._cache_damage(csv) == ""
 
 
 def test_corrupt_download_is_refused_and_nothing_cached(served, tmp_path):
@@ -419,6 +428,11 @@ def test_real_data_through_coda_data_dir(real_data_dir, monkeypatch, offline):
         (lambda t: t.assign(Mn=[0.3, np.inf, 0.4, -np.inf]), r"column Mn \(inf, -inf\)"),
         (lambda t: t.assign(cup=[1, 2, 2, 3]), "column cup that is not unique integers"),
         (lambda t: t.assign(cup=[1, 2.5, 3, 4]), "column cup that is not unique integers"),
+        (
+            lambda t: t.assign(Na=[16.9, -18.4, 17.6, 0.0]),
+            r"values that are not positive in column Na \(cup 2: -18\.4, cup 4: 0\.0\); the",
+        ),
+        (lambda t: t.assign(Mn=0.0), r"column Mn \(cup 1: 0\.0, cup 2: 0\.0, cup 3: 0\.0"),
     ],
 )
 def test_csv_with_wrong_contents_is_refused(tmp_path, edit, match):
@@ -434,6 +448,83 @@ def test_csv_that_is_not_a_table_is_refused(tmp_path):
     empty.write_text("")
     with pytest.raises(ValueError, match=r"empty\.csv' is not a readable CSV file"):
         coda.load_roman_cups(path=empty)
+
+
+def test_csv_with_a_header_and_no_cups_is_refused(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("cup," + ",".join(PARTS) + "\n")
+    with pytest.raises(ValueError, match=r"header\.csv' holds no cups \(its columns are there,"):
+        coda.load_roman_cups(path=path)
+
+
+def test_real_data_have_no_zeros(real_data_dir):
+    # Why a zero is refused as damage rather than accepted as a composition
+    # that needs zero replacement: the published data have none.
+    table = pd.read_csv(Path(real_data_dir) / "roman_cups.csv", index_col="cup")
+    assert (table.to_numpy() > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        (b"not an R data file at all", "junk.RData"),
+        (b"", "empty.rda"),
+        (b"cup,Si\n1,2\n", "csv.RData"),
+        ("half", "truncated.rda"),
+        ("flipped", "flipped.RData"),
+    ],
+)
+def test_damaged_rdata_is_refused_with_one_clear_message(rdata_files, tmp_path, content, name):
+    good = (rdata_files / "default.RData").read_bytes()
+    if content == "half":
+        content = good[: len(good) // 2]
+    elif content == "flipped":
+        # one bit of the gzip stream changed: the CRC check fails
+        content = good[:-6] + bytes([good[-6] ^ 1]) + good[-5:]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=r"is not a readable R data file") as info:
+            coda.load_roman_cups(path=path)
+    message = str(info.value)
+    assert message.startswith(f"path={str(path)!r} is not a readable R data file (")
+    assert "damaged or not R data" in message
+    assert caught == []  # rdata's guesses about the format stay inside the loader
+
+
+def test_rds_file_is_refused(tmp_path):
+    import rdata
+
+    # saveRDS output named like R data: one unnamed object, not a data frame `cups`
+    path = tmp_path / "cups.rda"
+    rdata.write_rds(path, expected_frame().reset_index(drop=True))
+    with pytest.raises(ValueError, match=r"cups\.rda' is an RDS file \(one DataFrame saved by"):
+        coda.load_roman_cups(path=path)
+
+
+def test_cache_dir_that_is_a_file_is_refused_before_downloading(served, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for cache_dir in (afile, afile / "sub"):
+        with pytest.raises(NotADirectoryError) as info:
+            coda.load_roman_cups(cache_dir=cache_dir)
+        where = "is a file" if cache_dir == afile else f"is inside {str(afile)!r}, a file"
+        assert str(info.value).startswith(
+            f"cache_dir={str(cache_dir)!r} {where}; it must be a folder: pass cache_dir="
+        )
+    assert served.urls == []
+    assert afile.read_text() == "x"
+
+
+def test_default_cache_that_is_a_file_is_refused(served, tmp_path):
+    (tmp_path / "xdg").mkdir()
+    (tmp_path / "xdg" / "coda").write_text("x")
+    with pytest.raises(
+        NotADirectoryError, match=r"the cache folder .*coda' \(from .*\) is a file; it must be"
+    ):
+        coda.load_roman_cups()
+    assert served.urls == []
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,22 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
     # Raises CellExecutionError, with the cell and its traceback, at the first
     # cell that fails (a failed assert or a warning from the notebook's code).
     client.execute()
+    # A figure shown as the text "<Figure size ...>" is a figure the reader never sees.
+    unseen = [
+        k
+        for k, cell in enumerate(nb.cells)
+        for output in cell.get("outputs", [])
+        if str(output.get("data", {}).get("text/plain", "")).startswith("<Figure")
+        and "image/png" not in output["data"]
+    ]
+    assert not unseen, f"cells {unseen} show a figure as text, without an image"
+    if path.name == "roman_glass.ipynb":
+        # Each cell that shows one of the case study's figures shows it as a PNG.
+        shown = [c for c in nb.cells if c.cell_type == "code" and 'figures["' in c.source]
+        assert len(shown) == 5
+        for cell in shown:
+            images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+            assert len(images) == 1, cell.source
 
 
 def test_roman_glass_without_data_fails_with_one_clear_message(monkeypatch, tmp_path):
