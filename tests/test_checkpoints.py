@@ -471,6 +471,20 @@ def test_npz_with_corrupt_member_names_the_tensor(tmp_path):
             ckpt.read("bad")
 
 
+def test_compressed_npz_with_damaged_data_names_the_tensor(tmp_path):
+    path = tmp_path / "model.npz"
+    np.savez_compressed(path, good=np.arange(3.0), bad=np.linspace(0, 1, 500))
+    raw = bytearray(path.read_bytes())
+    # flip bytes inside the deflated data of "bad.npy" (past its local header)
+    at = raw.find(b"bad.npy") + 40
+    raw[at : at + 30] = bytes(b ^ 0xFF for b in raw[at : at + 30])
+    path.write_bytes(bytes(raw))
+    with open_checkpoint(path) as ckpt:
+        np.testing.assert_array_equal(ckpt.read("good"), np.arange(3.0))
+        with pytest.raises(ValueError, match=r"tensor 'bad' in checkpoint file .*model\.npz'"):
+            ckpt.read("bad")
+
+
 def test_torch_file_without_torch_names_the_extra(tmp_path, monkeypatch):
     path = tmp_path / "model.pt"
     path.write_bytes(b"\0")
@@ -674,3 +688,309 @@ def test_streamed_writer_refuses_tensors_off_its_layout(tmp_path, arriving, mess
     with pytest.raises(ValueError, match=message):
         ckpt_module._write_streamed(iter(arriving), tmp_path / "m.safetensors", layout)
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------
+# Scalars, names a file cannot hold, earlier outputs, file modes, damaged
+# shard indexes.
+
+
+def _scalars():
+    return {
+        "logit_scale": np.array(2.5, dtype=np.float32),
+        "num_batches_tracked": np.array(7, dtype=np.int64),
+        "w": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "half": np.array(-1.5, dtype=np.float16),
+    }
+
+
+@pytest.mark.parametrize("max_shard_bytes", [None, 8])
+def test_scalar_tensors_keep_their_shape(tmp_path, max_shard_bytes):
+    from safetensors.numpy import load_file
+
+    tensors = _scalars()
+    out = write_checkpoint(tensors, tmp_path / "m.safetensors", max_shard_bytes=max_shard_bytes)
+    with open_checkpoint(out) as ckpt:
+        for name, value in tensors.items():
+            assert ckpt.shape(name) == value.shape
+            assert ckpt.read(name).shape == value.shape
+            assert ckpt._view(name).shape == value.shape
+            np.testing.assert_array_equal(ckpt.read(name), value)
+        names = ckpt.keys()
+        for name in names:
+            file = ckpt.file_of(name)
+            assert load_file(str(file))[name].shape == tensors[name].shape
+    # The streamed writer of the merges lays out 0-d tensors as they are.
+    layout = {name: (value.dtype, value.shape) for name, value in tensors.items()}
+    (tmp_path / "streamed").mkdir()
+    streamed = ckpt_module._write_streamed(
+        iter(tensors.items()),
+        tmp_path / "streamed" / "m.safetensors",
+        layout,
+        None,
+        max_shard_bytes,
+    )
+    with open_checkpoint(streamed) as ckpt:
+        names = ckpt.keys()
+        assert {name: ckpt.shape(name) for name in names} == {
+            name: value.shape for name, value in tensors.items()
+        }
+
+
+def test_scalar_tensors_of_npz_and_mappings(tmp_path):
+    tensors = _scalars()
+    np.savez(tmp_path / "m.npz", **tensors)
+    for source in (tmp_path / "m.npz", tensors):
+        with open_checkpoint(source) as ckpt:
+            for name, value in tensors.items():
+                assert ckpt.shape(name) == value.shape
+                assert ckpt.read(name).shape == value.shape
+
+
+@pytest.mark.parametrize("max_shard_bytes", [None, 8])
+def test_names_a_safetensors_file_cannot_hold_raise_before_any_output(tmp_path, max_shard_bytes):
+    x, y = np.ones(2, np.float32), np.zeros(2, np.float32)
+    with pytest.raises(ValueError, match="tensor 'a' comes twice in tensors"):
+        write_checkpoint([("a", x), ("a", y)], tmp_path / "d.safetensors", max_shard_bytes=8)
+    with pytest.raises(ValueError, match="tensor 'a' comes twice in tensors"):
+        write_checkpoint(
+            iter([("a", x), ("b", x), ("a", y)]),
+            tmp_path / "d.safetensors",
+            max_shard_bytes=max_shard_bytes,
+        )
+    for tensors in ({"__metadata__": x}, [("w", x), ("__metadata__", y)]):
+        with pytest.raises(ValueError, match="named '__metadata__', which safetensors reserves"):
+            write_checkpoint(tensors, tmp_path / "m.safetensors", max_shard_bytes=max_shard_bytes)
+    layout = {"w": (np.float32, (2,)), "__metadata__": (np.float32, (2,))}
+    with pytest.raises(ValueError, match="'__metadata__'"):
+        ckpt_module._write_streamed(
+            iter([("w", x), ("__metadata__", y)]), tmp_path / "s.safetensors", layout
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mapping_is_checked_before_any_file_is_made(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr(
+        ckpt_module, "_temporary", lambda path: made.append(path) or tmp_path / "never"
+    )
+    with pytest.raises(ValueError, match="__metadata__"):
+        write_checkpoint(
+            {"w": np.ones(4), "__metadata__": np.ones(1)},
+            tmp_path / "m.safetensors",
+            max_shard_bytes=8,
+        )
+    assert made == []
+
+
+def _listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def _model_values(directory_or_file) -> float:
+    with open_checkpoint(directory_or_file) as ckpt:
+        names = ckpt.keys()
+        values = {float(ckpt.read(name)[0]) for name in names}
+    (value,) = values
+    return value
+
+
+def _model(value, n=4):
+    return {f"t{i}": np.full(4, value, dtype=np.float32) for i in range(n)}
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        # single over sharded: the earlier index and shards go
+        (16, None, ["model.safetensors"]),
+        # sharded over single: the earlier file goes
+        (None, 16, [f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)]),
+        # sharded over sharded of another count: the earlier shards go
+        (16, 32, [f"model-0000{i}-of-00002.safetensors" for i in range(1, 3)]),
+        (32, 16, [f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)]),
+        (16, 16, [f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)]),
+        (None, None, ["model.safetensors"]),
+    ],
+)
+def test_rewriting_an_output_leaves_only_the_new_model(tmp_path, first, second, expected):
+    target = tmp_path / "stale" / "model.safetensors"
+    target.parent.mkdir()
+    other = target.with_name("other.safetensors")
+    write_checkpoint(_model(9.0), other, max_shard_bytes=16)
+    before = _listing(target.parent)
+    write_checkpoint(_model(1.0), target, max_shard_bytes=first)
+    out = write_checkpoint(_model(2.0), target, max_shard_bytes=second)
+    if second is not None:
+        expected = [*expected, "model.safetensors.index.json"]
+    assert _listing(target.parent) == sorted([*before, *expected])
+    assert _model_values(target.parent) == 2.0
+    assert _model_values(out) == 2.0
+    # Files of other stems are left alone.
+    assert _model_values(other.with_name("other.safetensors.index.json")) == 9.0
+
+
+def _failing_replace(monkeypatch, fails):
+    real = os.replace
+
+    def replace(source, target):
+        if fails(Path(target)):
+            raise OSError(errno.EIO, "rename failed")
+        return real(source, target)
+
+    monkeypatch.setattr(ckpt_module.os, "replace", replace)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "fails"),
+    [
+        # the single file cannot be renamed over an earlier sharded output
+        (16, None, lambda target: target.name == "model.safetensors"),
+        # the third new shard fails, the first two being new names
+        (32, 16, lambda target: target.name == "model-00003-of-00004.safetensors"),
+        # the new index fails, after every new shard is in place
+        (None, 16, lambda target: target.name.endswith(".index.json")),
+    ],
+)
+def test_a_failed_rename_leaves_the_earlier_output_whole(
+    tmp_path, monkeypatch, first, second, fails
+):
+    target = tmp_path / "model.safetensors"
+    write_checkpoint(_model(1.0), target, max_shard_bytes=first)
+    before = _listing(tmp_path)
+    _failing_replace(monkeypatch, fails)
+    with pytest.raises(OSError, match="rename failed"):
+        write_checkpoint(_model(2.0), target, max_shard_bytes=second)
+    monkeypatch.undo()
+    assert _listing(tmp_path) == before
+    assert _model_values(tmp_path) == 1.0
+
+
+def test_a_failed_rename_after_an_earlier_shard_was_replaced_leaves_no_mix(tmp_path, monkeypatch):
+    # Same shard names: once one is replaced the earlier index would read a
+    # mix of old and new shards, so it is not put back.
+    target = tmp_path / "model.safetensors"
+    write_checkpoint(_model(1.0), target, max_shard_bytes=16)
+    _failing_replace(monkeypatch, lambda t: t.name == "model-00003-of-00004.safetensors")
+    with pytest.raises(OSError, match="rename failed"):
+        write_checkpoint(_model(2.0), target, max_shard_bytes=16)
+    monkeypatch.undo()
+    assert "model.safetensors.index.json" not in _listing(tmp_path)
+    assert not any(name.endswith(".tmp") for name in _listing(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        open_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+@pytest.mark.parametrize("max_shard_bytes", [None, 16])
+def test_written_files_get_the_mode_of_a_new_file(tmp_path, umask, max_shard_bytes):
+    old = os.umask(umask)
+    try:
+        write_checkpoint(
+            _model(1.0), tmp_path / "model.safetensors", max_shard_bytes=max_shard_bytes
+        )
+        (tmp_path / "reference").touch()
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert set(modes.values()) == {0o666 & ~umask}, modes
+
+
+def test_a_temporary_name_in_use_is_drawn_again(tmp_path, monkeypatch):
+    tokens = iter(["aaaa", "aaaa", "bbbb"])
+    monkeypatch.setattr(ckpt_module.secrets, "token_hex", lambda n: next(tokens))
+    first = ckpt_module._temporary(tmp_path / "m.safetensors")
+    second = ckpt_module._temporary(tmp_path / "m.safetensors")
+    assert (first.name, second.name) == (".m-aaaa.tmp", ".m-bbbb.tmp")
+
+
+def _misfiled_index(tmp_path) -> tuple[Path, str, str]:
+    """A sharded checkpoint whose index maps one tensor to a shard without it."""
+    out = write_checkpoint(_tensors(), tmp_path / "model.safetensors", max_shard_bytes=64)
+    index = json.loads(out.read_text())
+    name = "layers.0.bias"
+    shard = next(
+        s for s in sorted(set(index["weight_map"].values())) if s != index["weight_map"][name]
+    )
+    index["weight_map"][name] = shard
+    out.write_text(json.dumps(index))
+    return out, name, shard
+
+
+def test_index_mapping_a_tensor_to_the_wrong_shard_fails_at_opening(tmp_path):
+    out, name, shard = _misfiled_index(tmp_path)
+    message = (
+        rf"shard index '[^']*model\.safetensors\.index\.json' maps tensor '{name}' to the "
+        rf"shard '{shard}', which does not contain it"
+    )
+    for source in (out, tmp_path):
+        with pytest.raises(ValueError, match=message):
+            open_checkpoint(source)
+    with pytest.raises(ValueError, match=message):
+        check_compatible(_tensors(), [out])
+    # Several misfiled tensors of one shard: the first named, the others listed.
+    index = json.loads(out.read_text())
+    moved = sorted(k for k, v in index["weight_map"].items() if v != shard)
+    index["weight_map"].update(dict.fromkeys(moved, shard))
+    out.write_text(json.dumps(index))
+    first, *others = sorted([name, *moved])
+    listed = ", ".join(repr(other) for other in others)
+    with pytest.raises(
+        ValueError,
+        match=rf"maps tensor '{first}' to the shard '{shard}', which does not contain it "
+        rf"\(nor {len(others)} other tensor\(s\) the index maps there: {listed}\);",
+    ):
+        open_checkpoint(out)
+
+
+def test_safetensors_errors_on_reading_are_value_errors_naming_file_and_tensor(
+    tmp_path, monkeypatch
+):
+    import safetensors
+
+    out = write_checkpoint(_tensors(), tmp_path / "model.safetensors")
+    with open_checkpoint(out) as ckpt:
+        handle = ckpt._backend._handles["model.safetensors"]
+
+        class Damaged:
+            def keys(self):
+                return handle.keys()
+
+            def get_tensor(self, name):
+                raise safetensors.SafetensorError("File does not contain tensor " + name)
+
+            get_slice = get_tensor
+
+            def __exit__(self, *exc_info):
+                return handle.__exit__(*exc_info)
+
+        ckpt._backend._handles["model.safetensors"] = Damaged()
+        for read in (ckpt.read, ckpt.shape, ckpt.dtype):
+            with pytest.raises(
+                ValueError,
+                match=r"tensor 'step' in checkpoint file '[^']*model\.safetensors' is corrupt.*"
+                "does not contain tensor step",
+            ):
+                read("step")
+
+
+@pytest.mark.parametrize(
+    ("code", "nbytes"), [("F8_E8M0", 8), ("F4", 4), ("C64", 64), ("F6_E2M3", 6)]
+)
+def test_a_dtype_not_read_is_refused_at_opening(tmp_path, code, nbytes):
+    # safetensors knows these codes (8 values take nbytes); reading them
+    # would fail in safetensors or numpy, or drop the imaginary part, so the
+    # file is refused by name when it is opened.
+    path = tmp_path / "odd.safetensors"
+    header = {
+        "w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+        "x": {"dtype": code, "shape": [8], "data_offsets": [4, 4 + nbytes]},
+    }
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(4 + nbytes))
+    with pytest.raises(
+        ValueError,
+        match=rf"tensor 'x' in checkpoint file '[^']*odd\.safetensors' has dtype '{code}'",
+    ):
+        open_checkpoint(path)

@@ -16,6 +16,7 @@ from coda.merging import (
     describe,
     entry_categories,
     mass_fate,
+    open_checkpoint,
     ownership,
     sign_agreement_log_odds,
     sign_patterns,
@@ -272,19 +273,111 @@ def test_describe_names_non_finite_tensors(scope, density):
     base, models = _random(6)
     bad = {k: v.copy() for k, v in models[1].items()}
     bad["t1"][2, 3] = np.nan
-    # scope="global" reads the model-wide thresholds first, from the inputs
-    # opened as checkpoints (a mapping named by its place); scope="tensor"
-    # names the mapping's position as the up-front check does.
-    model = r"models\[1\]" if scope == "tensor" else r"'<models\[1\] in memory>'"
+    # Both scopes name a mapping by its place, as checkpoints are named.
+    model = r"'<models\[1\] in memory>'"
     with pytest.raises(ValueError, match=rf"tensor 't1' of {model} has 1 values that are not"):
         describe(base, [models[0], bad, models[2]], density=density, scope=scope)
     inf_base = {k: v.copy() for k, v in base.items()}
     inf_base["t3"][0] = -np.inf
-    source = "base" if scope == "tensor" else "'<base in memory>'"
     with pytest.raises(
-        ValueError, match=f"tensor 't3' of {source} has 1 values that are not finite"
+        ValueError, match="tensor 't3' of '<base in memory>' has 1 values that are not finite"
     ):
         describe(inf_base, models, density=density, scope=scope)
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+@pytest.mark.parametrize("density", [0.3, 1.0])
+def test_describe_names_the_file_of_a_non_finite_tensor(tmp_path, scope, density):
+    base, models = _random(6)
+    bad = {k: v.copy() for k, v in models[1].items()}
+    bad["t1"][2, 3] = np.nan
+    (tmp_path / "bad").mkdir()
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors")
+    good = write_checkpoint(models[0], tmp_path / "ft0.safetensors")
+    nan = write_checkpoint(bad, tmp_path / "bad" / "nan.safetensors")
+    with pytest.raises(
+        ValueError, match=r"tensor 't1' of '[^']*bad/nan\.safetensors' has 1 values that are not"
+    ):
+        describe(base_path, [good, nan], density=density, scope=scope)
+    inf_base = {k: v.copy() for k, v in base.items()}
+    inf_base["t3"][0] = -np.inf
+    inf = write_checkpoint(inf_base, tmp_path / "bad" / "inf.safetensors")
+    with pytest.raises(ValueError, match=r"tensor 't3' of '[^']*bad/inf\.safetensors' has 1"):
+        describe(inf, [good, base_path], density=density, scope=scope)
+
+
+def _deep(n_layers=12, n_models=3):
+    """A model whose layers' sorted names are not in model order (layer10 < layer2)."""
+    rng = np.random.default_rng(11)
+    base = {f"layer{i}": rng.normal(size=(4, 5)).astype(np.float32) for i in range(n_layers)}
+    models = [
+        {k: v + rng.normal(scale=i + 1, size=v.shape).astype(np.float32) for k, v in base.items()}
+        for i in range(n_models)
+    ]
+    return base, models
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+def test_describe_keeps_the_order_of_the_base_mapping(scope):
+    base, models = _deep()
+    order = list(base)
+    assert order != sorted(order)
+    result = describe(base, models, density=0.3, scope=scope, seed=0)
+    assert list(task_shares(base, models).index) == order
+    for name, frame in _frames(result).items():
+        assert list(frame.index.get_level_values("layer").unique()) == order, name
+    # The fate rows are (task, layer), each task's layers in model order.
+    assert list(result.fate.loc["task2"].index) == order
+    # The frames are those of the whole-model functions, row for row.
+    expected = _whole_model(
+        base,
+        models,
+        weights=None,
+        elect="mass",
+        merge="mean",
+        density=0.3,
+        scope=scope,
+        layers=None,
+    )
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(_frames(result)[name], frame, obj=name)
+    # A mapping in another order gives the same rows in that order.
+    backwards = dict(reversed(base.items()))
+    flipped = describe(backwards, models, density=0.3, scope=scope, seed=0)
+    assert list(flipped.shares.index) == order[::-1]
+    pd.testing.assert_frame_equal(flipped.shares.loc[order], result.shares)
+
+
+def test_describe_of_files_lists_layers_sorted_or_in_the_order_of_layers(tmp_path):
+    # Checkpoint.keys lists a file's tensors sorted; a layers mapping fixes the order.
+    base, models = _deep()
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors")
+    paths = [write_checkpoint(m, tmp_path / f"ft{i}.safetensors") for i, m in enumerate(models)]
+    on_files = describe(base_path, paths, density=0.3, seed=0)
+    assert list(on_files.shares.index) == sorted(base)
+    in_order = describe(base_path, paths, density=0.3, seed=0, layers={k: [k] for k in base})
+    assert list(in_order.shares.index) == list(base)
+    in_memory = describe(base, models, density=0.3, seed=0)
+    pd.testing.assert_frame_equal(in_order.shares, in_memory.shares)
+
+
+def test_describe_scalar_tensors_from_files(tmp_path):
+    # 0-d tensors (a logit scale, a step count) are layers with one entry.
+    rng = np.random.default_rng(4)
+    base = {"scale": np.array(1.0, np.float32), "w": rng.normal(size=6).astype(np.float32)}
+    models = [
+        {"scale": np.array(1.0 + t, np.float32), "w": base["w"] + t + 1.0} for t in range(1, 3)
+    ]
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors")
+    paths = [write_checkpoint(m, tmp_path / f"ft{i}.safetensors") for i, m in enumerate(models)]
+    with open_checkpoint(paths[1]) as ckpt:
+        assert ckpt.shape("scale") == ()
+    for scope in ("tensor", "global"):
+        on_files = describe(base_path, paths, density=0.5, scope=scope, seed=0)
+        in_memory = describe(base, models, density=0.5, scope=scope, seed=0)
+        for name, frame in _frames(in_memory).items():
+            pd.testing.assert_frame_equal(_frames(on_files)[name], frame, obj=name)
+        assert_allclose(on_files.shares.loc["scale"], [1 / 3, 2 / 3])
 
 
 def test_describe_task_vectors_that_overflow_from_finite_tensors():

@@ -135,6 +135,11 @@ def test_task_network_on_ownership_with_shrinkage():
     description = describe(base, models, density=0.3, seed=0)
     G = task_network(description.ownership, method="shrink")
     assert sorted(G.nodes) == [f"task{t}" for t in range(4)]
+    # selected by q-value, as documented, with or without min_abs
+    assert G.graph["rule"] == "fdr"
+    G = task_network(description.ownership, method="shrink", min_abs=0.05)
+    assert G.graph["rule"] == "fdr" and G.graph["min_abs"] == 0.05
+    assert all({"pvalue", "qvalue"} <= set(data) for *_, data in G.edges(data=True))
 
 
 def _ols_pcor_and_pvalue(values, s, t):

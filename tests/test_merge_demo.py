@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from coda.merging import open_checkpoint
+from coda.merging import open_checkpoint, write_checkpoint
 from coda.merging.demo import TASKS, evaluate, merge_grid, train_digit_models
 
 
@@ -98,3 +98,44 @@ def test_unknown_task_raises(paths):
 def test_unknown_model_key_raises(paths):
     with pytest.raises(ValueError, match="models"):
         merge_grid(paths["base"], {"nine": paths["low"]})
+
+
+def _digits_model(paths):
+    with open_checkpoint(paths["base"]) as ckpt:
+        names = ckpt.keys()
+        return {name: ckpt.read(name) for name in names}
+
+
+def test_evaluate_names_a_missing_tensor(paths, tmp_path):
+    model = _digits_model(paths)
+    del model["layer1.bias"]
+    with pytest.raises(
+        ValueError, match=r"model '<in-memory>' lacks tensor\(s\) 'layer1.bias' of the network"
+    ):
+        evaluate(model, "low")
+    path = write_checkpoint(model, tmp_path / "short.safetensors")
+    with pytest.raises(ValueError, match=r"short\.safetensors' lacks tensor\(s\) 'layer1.bias'"):
+        evaluate(path, "low")
+
+
+def test_evaluate_names_a_tensor_of_another_shape(paths):
+    model = _digits_model(paths)
+    model["layer2.weight"] = model["layer2.weight"][:, :10]
+    with pytest.raises(
+        ValueError,
+        match=r"tensor 'layer2.weight' of the model .* has shape \(10, 10\) but the "
+        r"network it is evaluated as needs \(10, 64\)",
+    ):
+        evaluate(model, "parity")
+
+
+def test_evaluate_ignores_extra_tensors(paths):
+    model = {**_digits_model(paths), "logit_scale": np.array(1.0, np.float32)}
+    assert evaluate(model, "low") == evaluate(paths["base"], "low")
+
+
+def test_merge_grid_needs_a_mapping_of_some_models(paths):
+    with pytest.raises(ValueError, match="models is empty; pass at least one fine-tuned model"):
+        merge_grid(paths["base"], {})
+    with pytest.raises(TypeError, match="models is a list; pass a mapping of task name"):
+        merge_grid(paths["base"], [paths["low"]])

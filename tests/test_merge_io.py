@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import tracemalloc
 import weakref
 
@@ -386,8 +389,175 @@ def test_cli_merge_errors_exit_2_with_one_line(models_on_disk, tmp_path, capsys)
     assert "--weights holds 'x', which is not a number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("method", "option"),
+    [
+        ("task_arithmetic", ["--density", "5"]),
+        ("task_arithmetic", ["--seed", "3"]),
+        ("task_arithmetic", ["--scope", "global"]),
+        ("ties", ["--seed", "3"]),
+        ("dare", ["--scope", "tensor"]),
+    ],
+)
+def test_cli_merge_refuses_options_its_method_does_not_use(
+    models_on_disk, tmp_path, capsys, method, option
+):
+    _, _, base_path, paths = models_on_disk
+    out = tmp_path / "o" / "model.safetensors"
+    argv = ["merge", str(base_path), str(paths[0]), "--method", method, *option]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"coda: error: {option[0]} is not used by --method {method}; leave it out\n"
+    assert not out.parent.exists()
+
+
+def test_cli_merge_of_a_pytorch_file_without_torch_is_one_line(
+    models_on_disk, tmp_path, capsys, monkeypatch
+):
+    _, _, base_path, _ = models_on_disk
+    (tmp_path / "model.pt").write_bytes(b"not read")
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    out = tmp_path / "o" / "model.safetensors"
+    assert main(["merge", str(base_path), str(tmp_path / "model.pt"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("coda: error: ") and "needs torch" in err
+    assert err.count("\n") == 1
+    assert not out.parent.exists()
+
+
+def test_cli_merge_stats_of_more_than_eight_models_leaves_out_sign_patterns(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    base = {f"layer{i}.w": rng.normal(size=(12, 12)).astype(np.float32) for i in range(3)}
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors")
+    paths = [
+        write_checkpoint(
+            {k: v + rng.normal(0, 0.1, v.shape).astype(np.float32) for k, v in base.items()},
+            tmp_path / f"ft{t}.safetensors",
+        )
+        for t in range(9)
+    ]
+    out = tmp_path / "stats"
+    assert main(["merge-stats", str(base_path), *map(str, paths), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "no patterns or log_odds tables: sign patterns need at most 8 models" in printed
+    written = sorted(p.name for p in out.iterdir())
+    assert "shares.csv" in written and "fate.csv" in written
+    assert "patterns.csv" not in written and "log_odds.csv" not in written
+
+
 def test_cli_merge_rejects_unknown_method(models_on_disk, tmp_path):
     _, _, base_path, paths = models_on_disk
     with pytest.raises(SystemExit) as exit_info:
         main(["merge", str(base_path), str(paths[0]), "--method", "magic", "--out", "x"])
     assert exit_info.value.code == 2
+
+
+# ---------------------------------------------------------------------------
+# Scalar tensors, stale outputs and damaged indexes through the merges
+
+
+@pytest.fixture
+def scalar_models(tmp_path):
+    """Models holding 0-d tensors (a logit scale, a step count) beside a vector."""
+    rng = np.random.default_rng(7)
+    base = {
+        "logit_scale": np.array(2.5, np.float32),
+        "num_batches_tracked": np.array(3.0, np.float32),
+        "w": rng.standard_normal(5, dtype=np.float32),
+    }
+    tuned = [
+        {k: v + rng.standard_normal(np.shape(v), dtype=np.float32) for k, v in base.items()}
+        for _ in range(3)
+    ]
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors", metadata=METADATA)
+    paths = [write_checkpoint(m, tmp_path / f"ft{t}.safetensors") for t, m in enumerate(tuned)]
+    return base, tuned, base_path, paths
+
+
+@pytest.mark.parametrize(("merge", "options"), MERGES)
+@pytest.mark.parametrize("shard", [None, 4])
+def test_scalar_tensors_merge_to_files(scalar_models, tmp_path, merge, options, shard):
+    base, tuned, base_path, paths = scalar_models
+    expected = merge(base, tuned, **options)
+    assert expected["logit_scale"].shape == ()
+    for inputs in ((base, tuned), (base_path, paths)):
+        out = tmp_path / "out" / f"{len(list(tmp_path.glob('out*')))}" / "m.safetensors"
+        out.parent.mkdir(parents=True)
+        written = merge(*inputs, out=out, max_shard_bytes=shard, **options)
+        with open_checkpoint(written) as merged:
+            for key in base:
+                assert merged.shape(key) == np.shape(base[key])
+                assert_array_equal(merged.read(key), expected[key], strict=True)
+
+
+def test_cli_merge_of_scalar_tensors(scalar_models, tmp_path, capsys):
+    base, tuned, base_path, paths = scalar_models
+    out = tmp_path / "cli" / "model.safetensors"
+    assert main(["merge", str(base_path), *map(str, paths), "--out", str(out)]) == 0
+    capsys.readouterr()
+    expected = ties_merge(base, tuned, density=0.2)
+    with open_checkpoint(out) as merged:
+        for key in base:
+            assert_array_equal(merged.read(key), expected[key], strict=True)
+
+
+def test_merging_again_unsharded_replaces_an_earlier_sharded_merge(models_on_disk, tmp_path):
+    base, tuned, base_path, paths = models_on_disk
+    out = tmp_path / "merged" / "model.safetensors"
+    out.parent.mkdir()
+    ties_merge(base_path, paths, density=0.3, out=out, max_shard_bytes=50)
+    task_arithmetic(base_path, paths, out=out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.safetensors"]
+    expected = task_arithmetic(base, tuned)
+    with open_checkpoint(out.parent) as merged:
+        for key in base:
+            assert_array_equal(merged.read(key), expected[key], strict=True)
+
+
+def test_rewriting_the_model_file_of_a_sharded_base_reads_it_first(tmp_path):
+    # The merged model may go where its (sharded) base was: the base is read
+    # while the new files are written, and its files go only afterwards.
+    base = {f"t{i}": np.full(4, i, dtype=np.float32) for i in range(4)}
+    tuned = [{k: v + 1 for k, v in base.items()}]
+    index = write_checkpoint(base, tmp_path / "model.safetensors", max_shard_bytes=16)
+    out = task_arithmetic(index, tuned, out=tmp_path / "model.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+    with open_checkpoint(tmp_path) as ckpt:
+        for name, value in base.items():
+            np.testing.assert_array_equal(ckpt.read(name), value + 1)
+    assert out == tmp_path / "model.safetensors"
+
+
+@pytest.mark.parametrize(("merge", "options"), MERGES[:3] + MERGES[6:7])
+def test_index_with_a_misfiled_tensor_raises_before_any_output(
+    models_on_disk, tmp_path, merge, options
+):
+    _base, tuned, base_path, paths = models_on_disk
+    sharded = tmp_path / "sharded"
+    sharded.mkdir()
+    index = write_checkpoint(tuned[1], sharded / "model.safetensors", max_shard_bytes=50)
+    layout = json.loads(index.read_text())
+    shard = layout["weight_map"]["b.weight"]
+    wrong = next(s for s in sorted(set(layout["weight_map"].values())) if s != shard)
+    layout["weight_map"]["b.weight"] = wrong
+    index.write_text(json.dumps(layout))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(
+        ValueError,
+        match=rf"shard index '[^']*index\.json' maps tensor 'b.weight' to the shard '{wrong}'",
+    ):
+        merge(base_path, [paths[0], sharded, paths[2]], out=out_dir / "m.safetensors", **options)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_merged_files_get_the_mode_of_a_new_file(models_on_disk, tmp_path):
+    _base, _tuned, base_path, paths = models_on_disk
+    out = tmp_path / "merged" / "model.safetensors"
+    out.parent.mkdir()
+    old = os.umask(0o022)
+    try:
+        ties_merge(base_path, paths, density=0.3, out=out, max_shard_bytes=50)
+    finally:
+        os.umask(old)
+    assert {p.stat().st_mode & 0o777 for p in out.parent.iterdir()} == {0o644}

@@ -37,6 +37,101 @@ def raise_corrupt_checkpoint(path, problem: str, *, tensor: str | None = None):
     )
 
 
+def check_readable_dtype(path, tensor: str, code, readable: Sequence[str]) -> None:
+    """Raise unless a safetensors header gives ``tensor`` a dtype code coda reads."""
+    if code not in readable:
+        raise ValueError(
+            f"tensor {tensor!r} in checkpoint file {str(path)!r} has dtype {code!r}, which "
+            f"coda.merging does not read (it reads {', '.join(readable)}); convert the "
+            "checkpoint to one of those dtypes, e.g. float32"
+        )
+
+
+def check_shard_holds(index, shard: str, mapped: Sequence[str], held) -> None:
+    """Raise unless shard ``shard`` holds every tensor that the index maps to it."""
+    absent = sorted(set(mapped) - set(held))
+    if absent:
+        others = absent[1:]
+        also = (
+            f" (nor {len(others)} other tensor(s) the index maps there: "
+            f"{_listing([repr(name) for name in others])})"
+            if others
+            else ""
+        )
+        raise ValueError(
+            f"shard index {str(index)!r} maps tensor {absent[0]!r} to the shard {shard!r}, "
+            f"which does not contain it{also}; the index and its shards do not belong "
+            "together: copy the index and every shard again from one checkpoint"
+        )
+
+
+def check_written_tensor(tensor, seen: set) -> str:
+    """Return ``tensor``, a name a safetensors file can hold that is not in ``seen`` yet.
+
+    Adds the name to ``seen``. The header maps each name to one tensor, and
+    ``__metadata__`` is the key of its metadata, so either would make a file
+    that does not read back.
+    """
+    if not isinstance(tensor, str):
+        raise TypeError(f"tensor name {tensor!r} is not a string; name every tensor with a str")
+    if tensor == "__metadata__":
+        raise ValueError(
+            "a tensor is named '__metadata__', which safetensors reserves for the header "
+            "metadata; rename that tensor (e.g. 'metadata'), or pass text as metadata=..."
+        )
+    if tensor in seen:
+        raise ValueError(
+            f"tensor {tensor!r} comes twice in tensors; a checkpoint holds each name once: "
+            "drop or rename one of them"
+        )
+    seen.add(tensor)
+    return tensor
+
+
+def check_model_shapes(shapes: dict, expected: dict, model: str, made_by: str) -> None:
+    """Raise unless a model has each tensor of ``expected`` (name -> shape) in that shape.
+
+    ``shapes`` maps the model's tensor names to their shapes; ``made_by``
+    says where models of that architecture come from.
+    """
+    missing = [name for name in expected if name not in shapes]
+    if missing:
+        raise ValueError(
+            f"the model {model} lacks tensor(s) {_listing([repr(n) for n in missing])} of the "
+            f"network it is evaluated as; pass a model made by {made_by} or merged from such "
+            "models"
+        )
+    for name, shape in expected.items():
+        if tuple(shapes[name]) != tuple(shape):
+            raise ValueError(
+                f"tensor {name!r} of the model {model} has shape {tuple(shapes[name])} but the "
+                f"network it is evaluated as needs {tuple(shape)}; pass a model made by "
+                f"{made_by} or merged from such models"
+            )
+
+
+def check_task_models(models, tasks: Sequence[str], name: str = "models") -> list[str]:
+    """Return the task names of ``models``, a non-empty mapping of task name to checkpoint."""
+    if not hasattr(models, "items"):
+        raise TypeError(
+            f"{name} is a {type(models).__name__}; pass a mapping of task name to "
+            "checkpoint, e.g. {'low': 'low.safetensors', 'high': 'high.safetensors'}"
+        )
+    if len(models) == 0:
+        raise ValueError(
+            f"{name} is empty; pass at least one fine-tuned model keyed by its task (one of "
+            f"{', '.join(repr(t) for t in tasks)}), e.g. what train_digit_models returns "
+            "without 'base'"
+        )
+    for task in models:
+        if task not in tasks:
+            raise ValueError(
+                f"{name} has the key {task!r}, which is not a task; key the models by "
+                f"{', '.join(repr(t) for t in tasks)}"
+            )
+    return list(models)
+
+
 def check_tensor_name(tensor, source: str, keys: Sequence[str]) -> str:
     """Return ``tensor`` if it names a tensor of the checkpoint ``source``."""
     if tensor not in keys:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import struct
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import safetensors
 from safetensors import safe_open
 
 from coda._validation import (
+    check_readable_dtype,
+    check_shard_holds,
     check_tensor_mapping,
     raise_corrupt_checkpoint,
 )
@@ -46,8 +49,8 @@ _SAFETENSORS_DTYPES = {
 }
 
 
-def _check_safetensors_header(path: Path) -> None:
-    """Parse a safetensors header and check the data it describes is all in the file.
+def _check_safetensors_header(path: Path) -> dict:
+    """Parse a safetensors header, check the data it describes is all in the file, return it.
 
     safetensors' own error for a bad file does not say which tensor lies past
     the end; this check does, before anything is memory-mapped or written.
@@ -89,21 +92,40 @@ def _check_safetensors_header(path: Path) -> None:
             f"{available} bytes ({len(cut)} tensors lie past the end)",
             tensor=name,
         )
+    return header
 
 
 class _Safetensors:
-    """One or several memory-mapped safetensors files (shards) read through safe_open."""
+    """One or several memory-mapped safetensors files (shards) read through safe_open.
 
-    def __init__(self, files: dict[str, Path], weight_map: dict[str, str] | None):
+    ``files`` maps each shard's name to its path; ``weight_map`` each tensor
+    to its shard's name, as the shard index ``index`` does (None for one
+    file). Every shard must hold the tensors the index maps to it: that is
+    checked here, at opening, so that no read fails later.
+    """
+
+    def __init__(
+        self, files: dict[str, Path], weight_map: dict[str, str] | None, index: Path | None = None
+    ):
         self._handles = {}
         self._maps = {}
         try:
             for key, path in files.items():
-                _check_safetensors_header(path)
+                header = _check_safetensors_header(path)
                 try:
                     self._handles[key] = safe_open(path, framework="numpy")
                 except safetensors.SafetensorError as error:
                     raise_corrupt_checkpoint(path, str(error))
+                # A dtype safetensors knows but this module does not read
+                # (F8_E8M0, F4, complex, ...) is refused by name now, not
+                # when the tensor is read.
+                for name, info in header.items():
+                    if name != "__metadata__":
+                        check_readable_dtype(path, name, info["dtype"], list(_SAFETENSORS_DTYPES))
+            if weight_map is not None:
+                for key, handle in self._handles.items():
+                    mapped = [name for name, shard in weight_map.items() if shard == key]
+                    check_shard_holds(index, key, mapped, handle.keys())
         except BaseException:
             self.close()
             raise
@@ -119,7 +141,10 @@ class _Safetensors:
         return sorted(self._where)
 
     def _slice(self, name: str):
-        return self._handles[self._where[name]].get_slice(name)
+        try:
+            return self._handles[self._where[name]].get_slice(name)
+        except safetensors.SafetensorError as error:
+            raise_corrupt_checkpoint(self.file_of(name), str(error), tensor=name)
 
     def shape(self, name: str) -> tuple:
         return tuple(self._slice(name).get_shape())
@@ -128,7 +153,10 @@ class _Safetensors:
         return _SAFETENSORS_DTYPES[self._slice(name).get_dtype()]
 
     def raw(self, name: str) -> np.ndarray:
-        return self._handles[self._where[name]].get_tensor(name)
+        try:
+            return self._handles[self._where[name]].get_tensor(name)
+        except safetensors.SafetensorError as error:
+            raise_corrupt_checkpoint(self.file_of(name), str(error), tensor=name)
 
     def _mapped(self, path: Path) -> tuple:
         """The memory map of a safetensors file, where its data start, and its header."""
@@ -207,7 +235,7 @@ class _Npz:
     def raw(self, name: str) -> np.ndarray:
         try:
             return self._archive[name]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
             raise_corrupt_checkpoint(self._path, f"its data is unreadable ({error})", tensor=name)
 
     # Nothing to gain over raw here: these readers copy anyway.
@@ -333,7 +361,7 @@ def _open_backend(path: Path):
             if not file.is_file():
                 tensor = min(k for k, v in weight_map.items() if v == shard)
                 raise_corrupt_checkpoint(path, f"its shard {shard!r} is missing", tensor=tensor)
-        return _Safetensors(files, weight_map)
+        return _Safetensors(files, weight_map, path)
     if name.endswith(".safetensors"):
         return _Safetensors({path.name: path}, None)
     if name.endswith(".npz"):

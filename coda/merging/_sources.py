@@ -39,17 +39,22 @@ def _float32(value, tensor: str, model: str, finite: bool = True) -> np.ndarray:
     return array
 
 
-def _checked_thetas(base, models, *, finite: bool = True) -> tuple[dict, list[dict]]:
+def _checked_thetas(
+    base, models, *, finite: bool = True, labels: list[str] | None = None
+) -> tuple[dict, list[dict]]:
     """Return the base's and each model's tensors as float32 arrays, after checks.
 
     Names, shapes and (unless ``finite`` is False: see :func:`_finite_check`)
-    finiteness are checked; arrays already float32 are not copied.
+    finiteness are checked; arrays already float32 are not copied. Messages
+    name the base and models by ``labels`` (default their roles, ``base``,
+    ``models[0]``, ...).
     """
     base = check_tensor_mapping(base, "base")
     models = check_models(models)
-    theta0 = {key: _float32(value, key, "base", finite) for key, value in base.items()}
+    labels = _roles(len(models)) if labels is None else labels
+    theta0 = {key: _float32(value, key, labels[0], finite) for key, value in base.items()}
     thetas = []
-    for label, model in zip(_roles(len(models))[1:], models, strict=True):
+    for label, model in zip(labels[1:], models, strict=True):
         model = check_tensor_mapping(model, label)
         check_same_tensors(list(theta0), list(model), "mapping", label)
         theta = {}
@@ -60,15 +65,16 @@ def _checked_thetas(base, models, *, finite: bool = True) -> tuple[dict, list[di
     return theta0, thetas
 
 
-def _finite_check(theta0: dict, thetas: list[dict]):
+def _finite_check(theta0: dict, thetas: list[dict], labels: list[str] | None = None):
     """``check(key)``: the finiteness check of :func:`_checked_thetas` for one tensor name.
 
     For callers that let the kernels find non-finite task vectors as they
     select (``coda.merging._rules._top_k_bins``) instead of a pass per tensor.
+    ``labels`` name the base and models as in :func:`_checked_thetas`.
     """
+    labels = _roles(len(thetas)) if labels is None else labels
 
     def check(key: str) -> None:
-        labels = _roles(len(thetas))
         for label, tensors in zip(labels, [theta0, *thetas], strict=True):
             check_finite_tensor(tensors[key], key, label)
 

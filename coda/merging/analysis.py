@@ -369,4 +369,6 @@ def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", 
     check_network_tasks(stat_frame.shape[1])
     finite = np.isfinite(stat_frame.to_numpy()).all(axis=1)
     x = replace_zeros(stat_frame[finite], method="multiplicative", delta=ZERO_DELTA)
-    return network(x, method=method, alpha=alpha, adjust=adjust, min_abs=min_abs)
+    # The q-value rule for both estimators, as documented (coda.network's own
+    # default for "shrink" would be the threshold rule).
+    return network(x, method=method, rule="fdr", alpha=alpha, adjust=adjust, min_abs=min_abs)

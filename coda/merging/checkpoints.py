@@ -16,8 +16,9 @@ import errno
 import json
 import math
 import os
+import re
+import secrets
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from coda._validation import (
     check_same_tensors,
     check_shard_bytes,
     check_tensor_name,
+    check_written_tensor,
 )
 from coda.merging._formats import _SAFETENSORS_DTYPES, _InMemory, _open_backend
 
@@ -164,7 +166,12 @@ def open_checkpoint(source, /) -> Checkpoint:
     ValueError
         If a file is corrupt or truncated (a safetensors header that does not
         parse, or tensor data past the end of the file; the message names the
-        file and, when known, the tensor), or the name has an unknown suffix.
+        file and, when known, the tensor), a shard index maps a tensor to a
+        shard that does not hold it (the message names the index, the shard
+        and the tensor), a tensor has a dtype coda.merging does not read
+        (complex, or a format such as ``F8_E8M0`` or ``F4`` that numpy has no
+        dtype for), or the name has an unknown suffix. Reading a tensor
+        of a damaged file later raises a ValueError naming both, too.
     ImportError
         If a PyTorch file is opened and torch is not installed.
     TypeError
@@ -229,7 +236,9 @@ def check_compatible(base, models, /) -> None:
     ValueError
         If a model has a tensor the base lacks, lacks a tensor of the base,
         or has a tensor of another shape (the message names both checkpoints
-        and the tensor), or a file is corrupt or truncated.
+        and the tensor), or a file cannot be opened as :func:`open_checkpoint`
+        says (corrupt or truncated, a shard index that does not match its
+        shards, a dtype it does not read).
 
     See Also
     --------
@@ -307,12 +316,17 @@ def _grouped(items, nbytes, max_shard_bytes: int | None):
         yield shard
 
 
+def _contiguous(array) -> np.ndarray:
+    # Not np.ascontiguousarray, which returns at least 1-d: a 0-d tensor
+    # (a logit scale, a step counter) would be written with shape (1,).
+    return np.asarray(array, order="C")
+
+
 def _named_arrays(tensors):
-    """``(name, contiguous array)`` pairs, names checked to be strings."""
+    """``(name, contiguous array)`` pairs, names checked to be str, unique and not reserved."""
+    seen = set()
     for name, array in tensors:
-        if not isinstance(name, str):
-            raise TypeError(f"tensor name {name!r} is not a string; name every tensor with a str")
-        yield name, np.ascontiguousarray(array)
+        yield check_written_tensor(name, seen), _contiguous(array)
 
 
 def _held_shards(tensors, max_shard_bytes: int | None):
@@ -336,7 +350,7 @@ def _streamed_shards(tensors, layout: dict, max_shard_bytes: int | None):
     def arrays(entries):
         for name, dtype, shape in entries:
             got, array = next(stream, (None, None))
-            array = None if array is None else np.ascontiguousarray(array)
+            array = None if array is None else _contiguous(array)
             if got != name or array is None or array.dtype != dtype or array.shape != shape:
                 raise ValueError(
                     f"tensor {name!r} ({np.dtype(dtype)}, shape {shape}) was expected next, got "
@@ -355,7 +369,7 @@ def _entry_bytes(entry) -> int:
     return dtype.itemsize * math.prod(shape)
 
 
-def _write_safetensors(file: str, entries: list, arrays, metadata: dict | None) -> None:
+def _write_safetensors(file: Path, entries: list, arrays, metadata: dict | None) -> None:
     """One safetensors file: the header of ``entries``, then each array's bytes as it comes.
 
     The header is the format's: an 8-byte little-endian length, then JSON
@@ -386,7 +400,7 @@ def _write_safetensors(file: str, entries: list, arrays, metadata: dict | None) 
         out.write(text)
         for array in arrays:
             # Bytes of the array as laid out in memory: no copy to a bytes object.
-            out.write(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)
+            out.write(_contiguous(array).reshape(-1).view(np.uint8).data)
 
 
 def _reserve(fd: int, size: int) -> None:
@@ -435,11 +449,14 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     Raises
     ------
     TypeError
-        If ``metadata`` is not str to str, a tensor name is not a str, or
-        ``max_shard_bytes`` is not an integer.
+        If ``metadata`` is not str to str, a tensor name is not a str, a
+        tensor's dtype is not one safetensors stores, or ``max_shard_bytes``
+        is not an integer.
     ValueError
-        If ``path`` does not end in ``.safetensors`` or ``max_shard_bytes``
-        is not positive.
+        If ``path`` does not end in ``.safetensors``, ``max_shard_bytes``
+        is not positive, or two tensors have one name or a tensor is named
+        ``__metadata__`` (names a safetensors file cannot hold); no output
+        appears then.
 
     See Also
     --------
@@ -453,7 +470,23 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     and no output appears. Each file's full size is reserved first
     (``os.posix_fallocate``, where the platform and file system support it),
     so a full disk fails before any data is written. At most one shard's tensors are held in memory
-    (all of them when ``max_shard_bytes`` is None).
+    (all of them when ``max_shard_bytes`` is None). The files get the
+    permissions of any new file: 0o666 less the umask.
+
+    The output replaces an earlier one written to the same ``path``, in
+    either layout, so that the directory holds one consistent model:
+    writing one file removes the index ``{name}.index.json`` and the shards
+    ``{stem}-NNNNN-of-NNNNN.safetensors`` of an earlier sharded write, and
+    writing shards removes an earlier single file ``path`` and the shards
+    the new index does not list. An earlier index is renamed aside before
+    any new file is renamed into place (:func:`open_checkpoint` opens a
+    directory through its index when it has one), and the earlier files are
+    removed only once the new ones are all in place, so a failure midway
+    never leaves a directory that opens as the earlier model with new files
+    beside it, nor as a mix of both: if a rename fails, the new files
+    already renamed are removed and the earlier index is put back, unless a
+    new file replaced one of the earlier output's (then the directory is
+    left without an index rather than pointing at a mix).
 
     Examples
     --------
@@ -476,8 +509,18 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     metadata = check_metadata(metadata)
     max_shard_bytes = check_shard_bytes(max_shard_bytes)
     path = _output_path(path)
-    items = tensors.items() if isinstance(tensors, Mapping) else tensors
-    return _write_shards(path, _held_shards(items, max_shard_bytes), metadata)
+    if isinstance(tensors, Mapping):
+        # Names known up front are checked before any file is made; those
+        # of an iterable as it is consumed (its temporary files then go).
+        _check_names(tensors)
+        tensors = tensors.items()
+    return _write_shards(path, _held_shards(tensors, max_shard_bytes), metadata)
+
+
+def _check_names(names) -> None:
+    seen = set()
+    for name in names:
+        check_written_tensor(name, seen)
 
 
 def _write_streamed(tensors, path, layout: dict, metadata=None, max_shard_bytes=None) -> Path:
@@ -491,6 +534,7 @@ def _write_streamed(tensors, path, layout: dict, metadata=None, max_shard_bytes=
     metadata = check_metadata(metadata)
     max_shard_bytes = check_shard_bytes(max_shard_bytes)
     path = _output_path(path)
+    _check_names(layout)
     return _write_shards(path, _streamed_shards(tensors, layout, max_shard_bytes), metadata)
 
 
@@ -504,27 +548,47 @@ def _output_path(path) -> Path:
     return path
 
 
+def _temporary(path: Path) -> Path:
+    """A new empty file next to ``path``, under a hidden name, to be renamed into place.
+
+    Made as any new file is (``open(..., "x")``: mode 0o666 less the umask),
+    not with ``tempfile.mkstemp``'s 0o600, which the renamed output would keep.
+    """
+    while True:
+        name = path.with_name(f".{path.stem}-{secrets.token_hex(8)}.tmp")
+        try:
+            with open(name, "xb"):
+                return name
+        except FileExistsError:
+            # Another write's temporary: 2^-64 per file in the directory, drawn again.
+            continue
+
+
+def _shards_of(path: Path) -> list[Path]:
+    """The files next to ``path`` named as the shards of a sharded write to it."""
+    pattern = re.compile(rf"{re.escape(path.stem)}-\d{{5,}}-of-\d{{5,}}\.safetensors")
+    return sorted(file for file in path.parent.iterdir() if pattern.fullmatch(file.name))
+
+
 def _write_shards(path: Path, shards, metadata: dict | None) -> Path:
-    """Write each ``(entries, arrays)`` shard to a temporary file, then rename all into place."""
+    """Write each ``(entries, arrays)`` shard to a temporary file, then rename all into place.
+
+    The renames and the removal of an earlier output follow
+    :func:`_move_into_place`; the temporary files go whatever happens.
+    """
     temporary = []  # (temporary path, tensor names, bytes)
     try:
         for entries, arrays in shards:
-            handle, name = tempfile.mkstemp(
-                dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
-            )
-            os.close(handle)
+            name = _temporary(path)
             size = sum(_entry_bytes(entry) for entry in entries)
-            temporary.append((Path(name), [entry[0] for entry in entries], size))
+            temporary.append((name, [entry[0] for entry in entries], size))
             _write_safetensors(name, entries, arrays, metadata)
         if not temporary:
-            handle, name = tempfile.mkstemp(
-                dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp"
-            )
-            os.close(handle)
-            temporary.append((Path(name), [], 0))
+            name = _temporary(path)
+            temporary.append((name, [], 0))
             _write_safetensors(name, [], [], metadata)
         if len(temporary) == 1:
-            os.replace(temporary[0][0], path)
+            _move_into_place(path, [(temporary[0][0], path)], temporary)
             return path
         n_shards = len(temporary)
         final = [
@@ -539,15 +603,53 @@ def _write_shards(path: Path, shards, metadata: dict | None) -> Path:
                 for n in names
             },
         }
-        handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
+        name = _temporary(path)
+        temporary.append((name, [], 0))
+        with open(name, "w", encoding="utf-8") as out:
             json.dump(index, out, indent=2, sort_keys=True)
-        temporary.append((Path(name), [], 0))
-        for (tmp, _, _), file in zip(temporary[:-1], final, strict=True):
-            os.replace(tmp, file)
         index_path = path.with_name(f"{path.name}.index.json")
-        os.replace(temporary[-1][0], index_path)
+        moves = [(tmp, file) for (tmp, _, _), file in zip(temporary[:-1], final, strict=True)]
+        _move_into_place(path, [*moves, (name, index_path)], temporary)
         return index_path
     finally:
         for tmp, _, _ in temporary:
             tmp.unlink(missing_ok=True)
+
+
+def _move_into_place(path: Path, moves: list, temporary: list) -> None:
+    """Rename each ``(temporary, final)`` file of a write to ``path``; remove the earlier output.
+
+    :func:`open_checkpoint` opens a directory through its index if it has
+    one, so an earlier index ``{name}.index.json`` is renamed aside (to a
+    name added to ``temporary``, removed with them) before any file is
+    renamed into place: no moment of the renames opens as the earlier
+    model or as a mix of both. If a rename fails, the files already renamed
+    into place are removed, and the earlier index comes back unless one of
+    them replaced a file of the earlier output. Once every file is in place,
+    the earlier output's other files go: the single file ``path`` (after the
+    new index is in place) and shards ``{stem}-NNNNN-of-NNNNN.safetensors``
+    that are not among the new files.
+    """
+    index_path = path.with_name(f"{path.name}.index.json")
+    aside = None
+    if index_path.exists():
+        aside = _temporary(path)
+        temporary.append((aside, [], 0))
+        os.replace(index_path, aside)
+    placed, replaced = [], False
+    try:
+        for source, target in moves:
+            existed = os.path.lexists(target)
+            os.replace(source, target)
+            placed.append(target)
+            replaced = replaced or existed
+    except BaseException:
+        for target in placed:
+            target.unlink(missing_ok=True)
+        if aside is not None and not replaced:
+            os.replace(aside, index_path)
+        raise
+    kept = {target for _, target in moves}
+    for stale in [path, *_shards_of(path)]:
+        if stale not in kept:
+            stale.unlink(missing_ok=True)

@@ -28,7 +28,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coda._validation import check_flag, check_fraction, check_integer, check_option
+from coda._validation import (
+    check_flag,
+    check_fraction,
+    check_integer,
+    check_model_shapes,
+    check_option,
+    check_task_models,
+)
 from coda.merging.checkpoints import open_checkpoint, write_checkpoint
 from coda.merging.ties import dare, task_arithmetic, ties_merge
 
@@ -68,6 +75,15 @@ def _task_data(task: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         occluded[:, :, :3] = 0.0
         return occluded.reshape(-1, 64), digits
     return images, digits
+
+
+def _architecture() -> dict[str, tuple]:
+    """Tensor name -> shape of the network: weights (out, in) as in torch, biases (out,)."""
+    shapes = {}
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(_WIDTHS)):
+        shapes[f"layer{i}.weight"] = (n_out, n_in)
+        shapes[f"layer{i}.bias"] = (n_out,)
+    return shapes
 
 
 def _initial(rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -227,7 +243,8 @@ def evaluate(model, task, /) -> float:
     ImportError
         If scikit-learn is not installed.
     ValueError
-        If ``task`` is unknown or the model lacks a tensor.
+        If ``task`` is unknown, or the model lacks a tensor of the network or
+        has one of another shape (the message names the tensor).
 
     See Also
     --------
@@ -249,9 +266,12 @@ def evaluate(model, task, /) -> float:
     True
     """
     task = check_option(task, "task", TASKS)
+    expected = _architecture()
     with open_checkpoint(model) as ckpt:
-        names = ckpt.keys()
-        params = {name: ckpt.read(name).astype(np.float32) for name in names}
+        names = set(ckpt.keys())
+        shapes = {name: ckpt.shape(name) for name in expected if name in names}
+        check_model_shapes(shapes, expected, ckpt.source, "train_digit_models")
+        params = {name: ckpt.read(name).astype(np.float32) for name in expected}
     images, labels = _task_data(task, "test")
     logits, _ = _logits(params, images)
     return float(np.mean(logits.argmax(axis=1) == labels))
@@ -283,8 +303,12 @@ def merge_grid(base, models, /, *, densities=(0.1, 0.2, 0.5, 1.0), seed=0) -> pd
 
     Raises
     ------
+    TypeError
+        If ``models`` is not a mapping.
     ValueError
-        If a key of ``models`` is not a task or a density is outside (0, 1].
+        If ``models`` is empty, a key of ``models`` is not a task, a density
+        is outside (0, 1], or a model is not a digits network (see
+        :func:`evaluate`).
 
     See Also
     --------
@@ -307,7 +331,7 @@ def merge_grid(base, models, /, *, densities=(0.1, 0.2, 0.5, 1.0), seed=0) -> pd
     >>> print(grid.shape, list(grid.columns))
     (36, 6) ['model', 'method', 'scope', 'density', 'task', 'accuracy']
     """
-    names = [check_option(name, "models", TASKS) for name in models]
+    names = check_task_models(models, TASKS)
     densities = [check_fraction(d, "densities", closed=True) for d in densities]
     seed = check_integer(seed, "seed", minimum=0)
     tuned = [models[name] for name in names]

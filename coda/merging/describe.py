@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from coda._results import MergeDescription
@@ -31,7 +33,14 @@ _PSEUDOCOUNT = 0.5
 
 
 def _tensor_names(base) -> list[str]:
-    """The base's tensor names, sorted; a Checkpoint passed in stays open."""
+    """The base's tensor names in its order, as the whole-model statistics take them.
+
+    A mapping's own order (that of :func:`task_shares` and the others); a
+    checkpoint's :meth:`Checkpoint.keys`, sorted. A Checkpoint passed in
+    stays open.
+    """
+    if isinstance(base, Mapping):
+        return list(base)
     ckpt = open_checkpoint(base)
     try:
         return ckpt.keys()
@@ -56,7 +65,9 @@ def _layer_statistics(checkpoints, keys, options, rng, context) -> dict:
     # are only read. The kernels form the task vectors chunk by chunk and
     # find non-finite values as they select (then ``check`` names them).
     base_layer, *model_layers = [{key: ckpt._view(key) for key in keys} for ckpt in checkpoints]
-    theta0, thetas = _checked_thetas(base_layer, model_layers, finite=False)
+    # Messages name each checkpoint as scope="global"'s first pass does: a file by its path.
+    labels = [ckpt.source for ckpt in checkpoints]
+    theta0, thetas = _checked_thetas(base_layer, model_layers, finite=False, labels=labels)
     del base_layer, model_layers
     facts = _facts(
         theta0,
@@ -71,7 +82,7 @@ def _layer_statistics(checkpoints, keys, options, rng, context) -> dict:
         rng=rng,
         context=context,
         tuned=True,
-        check=_finite_check(theta0, thetas),
+        check=_finite_check(theta0, thetas, labels),
     )
     for key in keys:
         # ||tau_t||_1 for S1 is the sum of S3's three masses (trimmed, survives,
@@ -167,7 +178,11 @@ def describe(
     -------
     MergeDescription
         One frame per statistic, closed to 1 per row where it is a
-        composition, settings in ``attrs``; S6 is None when T > 8.
+        composition, settings in ``attrs``; S6 is None when T > 8. Layers
+        come in the base's tensor order, as in the whole-model functions:
+        a mapping's own order, a file's tensors sorted by name
+        (:meth:`Checkpoint.keys`), or the order of ``layers`` when it is a
+        mapping (of first appearance when it is a callable).
 
     Raises
     ------
@@ -178,7 +193,8 @@ def describe(
         ``Client``, or a checkpoint given with ``client`` is not a path.
     ValueError
         If a model's tensors or shapes differ from the base's (raised before
-        any tensor is read), a file is corrupt, a value is not finite, an
+        any tensor is read), a file is corrupt, a value is not finite (the
+        message names the tensor, and the file it came from), an
         option is unknown, fewer than 2 models are given or ``layers`` is
         not a partition. With ``client``, an error of a task on a worker is
         raised here.

@@ -1,8 +1,8 @@
 """Axes-level plots of the compositional statistics of a merge.
 
 :func:`plot_layer_composition` stacks each layer's composition in one bar;
-:func:`plot_balance_depth` draws balances against depth, layers in model
-order. The task network of :func:`coda.merging.task_network` is drawn by
+:func:`plot_balance_depth` draws balances against depth, layers in the
+order of the rows. The task network of :func:`coda.merging.task_network` is drawn by
 :func:`coda.plot_network`. Extra keywords go to one named matplotlib call,
 and keywords it does not accept raise a TypeError; pyplot is imported
 inside the functions, and nothing here calls ``plt.show()``.
@@ -105,7 +105,7 @@ def plot_layer_composition(frame, /, *, ax=None, **kwargs):
 
 
 def plot_balance_depth(balances_frame, /, *, ax=None, **kwargs):
-    """Balances against depth: one line per balance, layers in model order on x.
+    """Balances against depth: one line per balance, layers in the order of the rows on x.
 
     Parameters
     ----------
@@ -138,8 +138,13 @@ def plot_balance_depth(balances_frame, /, *, ax=None, **kwargs):
     Notes
     -----
     Layers keep the order of the rows, which :func:`coda.merging.describe`
-    gives in model order; a balance of 0 means the two groups of parts have
-    equal geometric means, so a dashed line marks it.
+    gives in the base's tensor order: a mapping's own order (model order for
+    a state dict), but sorted by name for a checkpoint file
+    (:meth:`Checkpoint.keys`), where ``layer10`` comes before ``layer2``. For
+    depth on x from a file, pass ``describe`` a ``layers`` mapping in model
+    order, whose order the rows follow, or reorder the rows first. A
+    balance of 0 means the two groups of parts have equal geometric means,
+    so a dashed line marks it.
 
     Examples
     --------
