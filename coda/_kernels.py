@@ -256,6 +256,19 @@ _HUGE_TOTAL = 2.0**960
 
 
 @jit
+def _unscale(scale):
+    """Part of ``_replace_zeros_multiplicative``: powers of two whose product is 1 / ``scale``.
+
+    ``scale`` is a power of two; so are both factors, each small enough to be
+    finite (1 / scale itself overflows for scale = 2**-1024).
+    """
+    if scale == 1.0:
+        return 1.0, 1.0
+    e = math.frexp(scale)[1] - 1
+    return math.ldexp(1.0, -(e // 2)), math.ldexp(1.0, -(e - e // 2))
+
+
+@jit
 def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros):
     """Multiplicative zero replacement, one fused pass over each row.
 
@@ -278,7 +291,6 @@ def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros
         added = 0.0
         count = 0
         low = 0.0
-        big = 0.0
         for j in range(d):
             v = x[i, j]
             # Multiplying by the 0/1 test instead of branching on it: zeros
@@ -287,10 +299,12 @@ def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros
             added += delta[j] * is_zero
             count += is_zero
             low = min(low, v)
-            big = max(big, v)
             total += v
         scale = 1.0
         if not _TINY_TOTAL < total < _HUGE_TOTAL:
+            big = 0.0
+            for j in range(d):
+                big = max(big, x[i, j])
             scale = _pow2_scale(big)
             total = 0.0
             for j in range(d):
@@ -307,9 +321,13 @@ def _replace_zeros_multiplicative(x, delta, relative, close, out, factor, nzeros
                 v = x[i, j]
                 out[i, j] = delta[j] * fill if v == 0.0 else (v * scale) * keep
         else:
+            # A replaced zero is delta * unit / scale, unscaled in two exact
+            # steps: 1 / scale alone overflows for the rows of largest totals.
+            up1, up2 = _unscale(scale)
+            fill = unit * up1
             for j in range(d):
                 v = x[i, j]
-                out[i, j] = (delta[j] * unit) / scale if v == 0.0 else v * f
+                out[i, j] = (delta[j] * fill) * up2 if v == 0.0 else v * f
 
 
 @jit
@@ -513,7 +531,7 @@ def _shift_sums(block, shift, sums):
 
     For the Gram matrix of ``coda._clr_gram``: the block of logs numpy has
     just filled is still in cache. Each row becomes its clr values (the row
-    minus its mean, summed in order) minus ``shift``; the sums add the rows
+    minus its mean) minus ``shift``; the sums add the rows
     in order, as numpy's ``sum(axis=0)`` of a C-ordered block does. Taking
     the row means here, rather than by double centring the covariance of
     the logs, keeps the spread of the row totals out of the Gram matrix,
@@ -521,13 +539,22 @@ def _shift_sums(block, shift, sums):
     the log-ratios.
     """
     n, d = block.shape
+    quads = d - d % 4
     for j in range(d):
         sums[j] = 0.0
     for i in range(n):
-        mean = 0.0
-        for j in range(d):
-            mean += block[i, j]
-        mean /= d
+        # The row's sum in four running sums (entries j, j + 4, ...; the last
+        # d % 4 entries in the first), so that the additions do not wait on
+        # each other one by one.
+        s0 = s1 = s2 = s3 = 0.0
+        for j in range(0, quads, 4):
+            s0 += block[i, j]
+            s1 += block[i, j + 1]
+            s2 += block[i, j + 2]
+            s3 += block[i, j + 3]
+        for j in range(quads, d):
+            s0 += block[i, j]
+        mean = ((s0 + s1) + (s2 + s3)) / d
         for j in range(d):
             v = (block[i, j] - mean) - shift[j]
             block[i, j] = v

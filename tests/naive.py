@@ -264,11 +264,15 @@ def pcor_bootstrap(y, weights):
 
 
 def shift_sums(block, shift):
-    # Row means summed in column order, as the kernel adds them.
-    mean = np.zeros(block.shape[0])
-    for column in block.T:
-        mean += column
-    shifted = (block - (mean / block.shape[1])[:, None]) - shift
+    # Row sums in four running sums, entries j, j + 4, ... (the last d % 4
+    # entries in the first), combined pairwise, as the kernel adds them.
+    n, d = block.shape
+    lanes = np.zeros((4, n))
+    quads = d - d % 4
+    for j in range(d):
+        lanes[j % 4 if j < quads else 0] += block[:, j]
+    mean = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) / d
+    shifted = (block - mean[:, None]) - shift
     return shifted, shifted.sum(axis=0)
 
 

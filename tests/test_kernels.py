@@ -229,7 +229,7 @@ def test_pcor_bootstrap_flags_singular_resamples():
 # _shift_sums, _clr_cov and _precision
 
 
-@pytest.mark.parametrize(("n", "d"), [(1, 2), (7, 3), (131, 40)])
+@pytest.mark.parametrize(("n", "d"), [(1, 2), (7, 3), (131, 40), (64, 43)])
 def test_shift_sums_match_twin(n, d):
     rng = np.random.default_rng(n + d)
     block = rng.normal(size=(n, d)) * 10.0 ** rng.uniform(-3, 3, size=d)
