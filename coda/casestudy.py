@@ -319,9 +319,11 @@ def write_report(
     -----
     ``report.md`` links the figures by relative path, so the folder can be
     moved or zipped as a whole. The tables are ``pairs.csv`` (from
-    :func:`pair_table`), ``variances.csv`` (clr and partial variances and
-    the multiple R^2 of each part) and ``alr_check.csv`` (:func:`alr_pcor`
-    for the strongest pair).
+    :func:`pair_table`), ``variances.csv`` (each part's clr variance, its
+    partial variance and their ratio, how much of the clr variance is left
+    once the other parts are known: one minus it is no R^2, as the ratio
+    can exceed 1 in the clr geometry; see :func:`coda.multiple_r2`) and
+    ``alr_check.csv`` (:func:`alr_pcor` for the strongest pair).
 
     Examples
     --------
@@ -343,7 +345,7 @@ def write_report(
     clr_var = pd.Series(np.diag(clr_cov(frame).to_numpy()), index=frame.columns)
     pvar = partial_variance(frame)
     variances = pd.DataFrame(
-        {"clr_variance": clr_var, "partial_variance": pvar, "r2": 1 - pvar / clr_var}
+        {"clr_variance": clr_var, "partial_variance": pvar, "ratio": pvar / clr_var}
     )
     variances.index.name = "part"
     strongest = table.loc[table["pcor"].abs().idxmax()]

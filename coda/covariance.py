@@ -457,15 +457,18 @@ def clr_cov_to_alr_cov(gamma, /, *, ref=-1):
     return _alr_square(labels, f @ values @ f.T, r)
 
 
-def alr_cov_to_clr_cov(sigma, /, *, ref: int = -1):
+def alr_cov_to_clr_cov(sigma, /, *, ref=None):
     r"""The clr covariance from an alr covariance: :math:`\Gamma = G E_r \Sigma_r E_r^T G`.
 
     Parameters
     ----------
     sigma : array_like or DataFrame of shape (D-1, D-1)
         The covariance of alr coordinates with reference ``ref``.
-    ref : int, default -1
-        The reference's position among the D parts.
+    ref : int or str, optional
+        The reference's position among the D parts, or, when ``sigma`` is a
+        result of :func:`alr_cov` (labels as it made them), its name. By
+        default the position :func:`alr_cov` recorded for such a result, and
+        the last part otherwise.
 
     Returns
     -------
@@ -496,32 +499,39 @@ def alr_cov_to_clr_cov(sigma, /, *, ref: int = -1):
     >>> bool(np.allclose(coda.alr_cov_to_clr_cov(s, ref=0), coda.clr_cov(x)))
     True
     """
+    from coda.transforms import _alr_parts, _alr_record, _alr_reference
+
     values = check_square(sigma, "sigma", min_size=1)
     d = values.shape[0] + 1
-    r = check_part(ref, "ref", None, d)
+    labels = (
+        Labels("frame", False, None, sigma.columns) if isinstance(sigma, pd.DataFrame) else None
+    )
+    record = None if labels is None else _alr_record(labels, sigma.attrs)
+    r = _alr_reference(ref, record, d)
     embedded = np.insert(np.insert(values, r, 0.0, axis=0), r, 0.0, axis=1)
     gamma = _double_centre(embedded)
-    if isinstance(sigma, pd.DataFrame):
-        from coda.transforms import _alr_parts
-
-        parts = _alr_parts(Labels("frame", False, None, sigma.columns), r, sigma.attrs)
+    if labels is not None:
+        parts = _alr_parts(labels, r, record)
         if parts is None:
             return pd.DataFrame(gamma)
         return pd.DataFrame(gamma, index=parts, columns=parts)
     return gamma
 
 
-def alr_cov_change_ref(sigma, /, *, ref: int, new_ref: int):
+def alr_cov_change_ref(sigma, /, *, ref, new_ref):
     r"""Change the reference of an alr covariance matrix.
 
     Parameters
     ----------
     sigma : array_like or DataFrame of shape (D-1, D-1)
         The covariance of alr coordinates with reference ``ref``.
-    ref : int
-        The current reference's position among the D parts.
-    new_ref : int
-        The new reference's position among the D parts.
+    ref : int or str
+        The current reference's position among the D parts (a name, when
+        ``sigma`` is a result of :func:`alr_cov`; see
+        :func:`alr_cov_to_clr_cov`).
+    new_ref : int or str
+        The new reference's position among the D parts (or its name, when
+        ``sigma`` is a result of :func:`alr_cov`).
 
     Returns
     -------
@@ -550,5 +560,7 @@ def alr_cov_change_ref(sigma, /, *, ref: int, new_ref: int):
     """
     gamma = alr_cov_to_clr_cov(sigma, ref=ref)
     d = gamma.shape[0]
-    new = check_part(new_ref, "new_ref", None, d)
+    # Part names are known when sigma came from alr_cov (gamma is then labelled).
+    parts = gamma.columns if isinstance(gamma, pd.DataFrame) else None
+    new = check_part(new_ref, "new_ref", parts, d)
     return clr_cov_to_alr_cov(gamma, ref=new)

@@ -263,16 +263,20 @@ def _with_alr_record(result, labels: Labels, names: list[str], r: int):
 _ALR_ATTR = "coda.alr"
 
 
-def alr_inv(y, /, *, ref: int = -1):
+def alr_inv(y, /, *, ref=None):
     """Inverse of the additive log-ratio transform.
 
     Parameters
     ----------
     y : array_like or dask collection of shape (n_samples, n_parts - 1) or (n_parts - 1,)
         alr coordinates.
-    ref : int, default -1
+    ref : int or str, optional
         Position of the reference part in the rebuilt composition (the same
-        position passed to :func:`alr`; -1 puts it last).
+        position passed to :func:`alr`; -1 puts it last), or, when ``y`` is
+        a result of :func:`alr` (its columns as alr made them), the
+        reference's name. By default the reference goes back where
+        :func:`alr` took it from when ``y`` is such a result, and last
+        otherwise.
 
     Returns
     -------
@@ -303,23 +307,44 @@ def alr_inv(y, /, *, ref: int = -1):
         return _dask.map_rows(alr_inv, y, names=("y",), ref=ref)
     values, labels = _coordinates(y, "y")
     k = values.shape[1]
-    r = check_part(ref, "ref", None, k + 1)
+    record = _alr_record(labels, getattr(y, "attrs", {}))
+    r = _alr_reference(ref, record, k + 1)
     z = np.insert(values, r, 0.0, axis=1)
     out = clr_inv_values(z)
-    return labels.rows(out, _alr_parts(labels, r, getattr(y, "attrs", {})))
+    return labels.rows(out, _alr_parts(labels, r, record))
 
 
-def _alr_parts(labels: Labels, r: int, attrs: dict | None = None):
+def _alr_record(labels: Labels, attrs: dict) -> dict | None:
+    """The record :func:`alr` left in ``attrs``, if the columns are still the ones it made."""
+    made = attrs.get(_ALR_ATTR)
+    if labels.labelled and isinstance(made, dict) and list(labels.parts) == made.get("columns"):
+        return made
+    return None
+
+
+def _alr_reference(ref, record: dict | None, n_parts: int) -> int:
+    """The reference's position: ``ref`` (a position, or a name known from ``record``).
+
+    None means where :func:`alr` took the reference from (``record``), or the
+    last part.
+    """
+    if ref is None:
+        return record["ref"] if record is not None else n_parts - 1
+    parts = None if record is None else record["parts"]
+    return check_part(ref, "ref", parts, n_parts)
+
+
+def _alr_parts(labels: Labels, r: int, record: dict | None = None):
     """Part names recovered from ``"k/r"`` column names, or None.
 
-    Columns made by :func:`alr` (its record in ``attrs`` still matches them)
+    Columns made by :func:`alr` (``record``, its record in their ``attrs``)
     give back the original labels, of any type, whatever characters they
     hold; other columns are split at their last ``/``.
     """
     if not labels.labelled:
         return None
-    made = (attrs or {}).get(_ALR_ATTR)
-    if isinstance(made, dict) and list(labels.parts) == made.get("columns"):
+    made = record
+    if made is not None:
         parts = list(made["parts"])
         parts.insert(r, parts.pop(made["ref"]))
         if made["multi"]:

@@ -159,6 +159,21 @@ def test_row_totals_that_vary_far_more_than_the_log_ratios_cost_no_digits(spread
     np.testing.assert_allclose(coda.pcor(scaled), coda.pcor(x), atol=1e-9)
 
 
+def test_alr_cov_maps_take_references_by_name_from_alr_cov():
+    x = pd.DataFrame(_data(d=4), columns=["Si", "Na", "Ca", "Mg"])
+    sigma = coda.alr_cov(x, ref="Ca")
+    gamma = coda.clr_cov(x)
+    for ref in (None, "Ca", 2):
+        back = coda.alr_cov_to_clr_cov(sigma, ref=ref)
+        assert list(back.columns) == ["Si", "Na", "Ca", "Mg"]
+        np.testing.assert_allclose(back, gamma, atol=1e-12)
+    moved = coda.alr_cov_change_ref(sigma, ref="Ca", new_ref="Si")
+    assert list(moved.columns) == ["Na/Si", "Ca/Si", "Mg/Si"]
+    np.testing.assert_allclose(moved, coda.alr_cov(x, ref="Si"), atol=1e-12)
+    with pytest.raises(ValueError, match=r"ref='Ca' is a name, but the data have no part names"):
+        coda.alr_cov_to_clr_cov(sigma.to_numpy(), ref="Ca")
+
+
 def test_ilr_cov_uses_the_labels_of_a_labelled_basis():
     x = pd.DataFrame(_data(d=4), columns=["a", "b", "c", "d"])
     sbp = pd.DataFrame(

@@ -832,6 +832,22 @@ def test_alr_inv_gives_back_labels_of_any_type(columns, ref):
     assert list(coda.alr_inv(renamed).columns) == ["u", "v", "w"]
 
 
+def test_alr_inv_takes_the_reference_from_alr_or_by_name():
+    x = pd.DataFrame(np.exp(np.random.default_rng(4).normal(size=(6, 4))), columns=list("abcd"))
+    y = coda.alr(x, ref="b")
+    # by default the reference goes back where alr took it from, or by name
+    pd.testing.assert_frame_equal(coda.alr_inv(y), coda.closure(x), rtol=1e-14)
+    pd.testing.assert_frame_equal(coda.alr_inv(y, ref="b"), coda.closure(x), rtol=1e-14)
+    # a position puts it there, as before
+    assert list(coda.alr_inv(y, ref=-1).columns) == ["a", "c", "d", "b"]
+    # without alr's record (plain arrays), the default is last and names are refused
+    np.testing.assert_allclose(
+        coda.alr_inv(y.to_numpy()), coda.closure(x[["a", "c", "d", "b"]]).to_numpy(), rtol=1e-14
+    )
+    with pytest.raises(ValueError, match=r"ref='b' is a name, but the data have no part names"):
+        coda.alr_inv(y.to_numpy(), ref="b")
+
+
 def test_alr_inv_without_ratio_names_gives_positions():
     y = pd.DataFrame([[0.0, 0.0]], columns=["u", "v"])
     got = coda.alr_inv(y)
