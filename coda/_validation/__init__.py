@@ -12,15 +12,12 @@ from coda._validation._arrays import (
     _part_names,
     as_2d,
     check_basis,
-    check_basis_parts,
     check_columns,
     check_composition,
-    check_coordinate_names,
     check_coordinates,
     check_counts,
     check_ddof,
     check_in_memory,
-    check_matching_labels,
     check_matching_rows,
     check_n_parts,
     check_no_zeros,
@@ -79,6 +76,11 @@ from coda._validation._dask import (
     raise_dask_method,
     raise_in_block,
     warn_parts_chunked,
+)
+from coda._validation._labels import (
+    check_basis_parts,
+    check_coordinate_names,
+    check_matching_labels,
 )
 from coda._validation._merging import (
     check_checkpoint_source,
