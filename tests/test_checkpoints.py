@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from coda.merging import Checkpoint, check_compatible, open_checkpoint, write_checkpoint
 from coda.merging import _formats as formats_module
-from coda.merging import checkpoints as ckpt_module
+from coda.merging import _writer as writer_module
 
 
 def _tensors(seed=0):
@@ -222,7 +222,7 @@ def test_iterable_input_is_consumed_shard_by_shard(tmp_path):
 
 
 def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
-    real = ckpt_module._write_safetensors
+    real = writer_module._write_safetensors
     calls = []
 
     def failing(filename, entries, arrays, metadata):
@@ -233,7 +233,7 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
             raise OSError("disk full")
         return real(filename, entries, arrays, metadata)
 
-    monkeypatch.setattr(ckpt_module, "_write_safetensors", failing)
+    monkeypatch.setattr(writer_module, "_write_safetensors", failing)
     with pytest.raises(OSError, match="disk full"):
         write_checkpoint(_tensors(), tmp_path / "model.safetensors", max_shard_bytes=64)
     assert list(tmp_path.iterdir()) == []
@@ -264,14 +264,14 @@ def test_files_are_exactly_header_and_data(tmp_path, max_shard_bytes):
 @pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no posix_fallocate here")
 def test_full_disk_fails_before_data_is_written(tmp_path, monkeypatch):
     written = []
-    real_write = ckpt_module._write_safetensors
+    real_write = writer_module._write_safetensors
 
     def no_space(fd, offset, length):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ckpt_module.os, "posix_fallocate", no_space)
+    monkeypatch.setattr(writer_module.os, "posix_fallocate", no_space)
     monkeypatch.setattr(
-        ckpt_module, "_write_safetensors", lambda *a: written.append(a[0]) or real_write(*a)
+        writer_module, "_write_safetensors", lambda *a: written.append(a[0]) or real_write(*a)
     )
     with pytest.raises(OSError, match="No space left"):
         write_checkpoint(_tensors(), tmp_path / "model.safetensors")
@@ -284,7 +284,7 @@ def test_file_system_without_reservation_is_written_anyway(tmp_path, monkeypatch
     def unsupported(fd, offset, length):
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(ckpt_module.os, "posix_fallocate", unsupported, raising=False)
+    monkeypatch.setattr(writer_module.os, "posix_fallocate", unsupported, raising=False)
     out = write_checkpoint(_tensors(), tmp_path / "model.safetensors")
     with open_checkpoint(out) as ckpt:
         for name, values in _tensors().items():
@@ -664,7 +664,7 @@ def test_streamed_writer_gives_the_same_files(tmp_path, max_shard_bytes):
     held = write_checkpoint(
         tensors, tmp_path / "a" / "m.safetensors", max_shard_bytes=max_shard_bytes
     )
-    streamed = ckpt_module._write_streamed(
+    streamed = writer_module._write_streamed(
         iter(tensors.items()), tmp_path / "b" / "m.safetensors", layout, None, max_shard_bytes
     )
     assert held.name == streamed.name
@@ -686,7 +686,7 @@ def test_streamed_writer_gives_the_same_files(tmp_path, max_shard_bytes):
 def test_streamed_writer_refuses_tensors_off_its_layout(tmp_path, arriving, message):
     layout = {"a": (np.float32, (2,)), "b": (np.float32, (1,))}
     with pytest.raises(ValueError, match=message):
-        ckpt_module._write_streamed(iter(arriving), tmp_path / "m.safetensors", layout)
+        writer_module._write_streamed(iter(arriving), tmp_path / "m.safetensors", layout)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -723,7 +723,7 @@ def test_scalar_tensors_keep_their_shape(tmp_path, max_shard_bytes):
     # The streamed writer of the merges lays out 0-d tensors as they are.
     layout = {name: (value.dtype, value.shape) for name, value in tensors.items()}
     (tmp_path / "streamed").mkdir()
-    streamed = ckpt_module._write_streamed(
+    streamed = writer_module._write_streamed(
         iter(tensors.items()),
         tmp_path / "streamed" / "m.safetensors",
         layout,
@@ -763,7 +763,7 @@ def test_names_a_safetensors_file_cannot_hold_raise_before_any_output(tmp_path, 
             write_checkpoint(tensors, tmp_path / "m.safetensors", max_shard_bytes=max_shard_bytes)
     layout = {"w": (np.float32, (2,)), "__metadata__": (np.float32, (2,))}
     with pytest.raises(ValueError, match="'__metadata__'"):
-        ckpt_module._write_streamed(
+        writer_module._write_streamed(
             iter([("w", x), ("__metadata__", y)]), tmp_path / "s.safetensors", layout
         )
     assert list(tmp_path.iterdir()) == []
@@ -772,7 +772,7 @@ def test_names_a_safetensors_file_cannot_hold_raise_before_any_output(tmp_path, 
 def test_a_mapping_is_checked_before_any_file_is_made(tmp_path, monkeypatch):
     made = []
     monkeypatch.setattr(
-        ckpt_module, "_temporary", lambda path: made.append(path) or tmp_path / "never"
+        writer_module, "_temporary", lambda path: made.append(path) or tmp_path / "never"
     )
     with pytest.raises(ValueError, match="__metadata__"):
         write_checkpoint(
@@ -838,7 +838,7 @@ def _failing_replace(monkeypatch, fails):
             raise OSError(errno.EIO, "rename failed")
         return real(source, target)
 
-    monkeypatch.setattr(ckpt_module.os, "replace", replace)
+    monkeypatch.setattr(writer_module.os, "replace", replace)
 
 
 @pytest.mark.parametrize(
@@ -898,9 +898,9 @@ def test_written_files_get_the_mode_of_a_new_file(tmp_path, umask, max_shard_byt
 
 def test_a_temporary_name_in_use_is_drawn_again(tmp_path, monkeypatch):
     tokens = iter(["aaaa", "aaaa", "bbbb"])
-    monkeypatch.setattr(ckpt_module.secrets, "token_hex", lambda n: next(tokens))
-    first = ckpt_module._temporary(tmp_path / "m.safetensors")
-    second = ckpt_module._temporary(tmp_path / "m.safetensors")
+    monkeypatch.setattr(writer_module.secrets, "token_hex", lambda n: next(tokens))
+    first = writer_module._temporary(tmp_path / "m.safetensors")
+    second = writer_module._temporary(tmp_path / "m.safetensors")
     assert (first.name, second.name) == (".m-aaaa.tmp", ".m-bbbb.tmp")
 
 

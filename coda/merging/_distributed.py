@@ -23,7 +23,8 @@ from coda._dask import import_dask
 from coda._validation import check_cluster_client, check_cluster_sources
 from coda.merging._rules import _context_of
 from coda.merging._sources import _Stream
-from coda.merging.checkpoints import _write_streamed, check_compatible, open_checkpoint
+from coda.merging._writer import _write_streamed
+from coda.merging.checkpoints import check_compatible, open_checkpoint
 from coda.merging.describe import _layer_statistics
 from coda.merging.ties import _global_updates, _tensor_updates
 

@@ -23,11 +23,11 @@ from coda._validation import (
     check_shard_out,
     check_tensor_mapping,
 )
+from coda.merging._writer import _write_streamed
 from coda.merging.checkpoints import (
     Checkpoint,
     _open_all,
     _roles,
-    _write_streamed,
     check_compatible,
 )
 
@@ -177,7 +177,7 @@ def _emit(tensors, layout: dict, metadata: dict, out, max_shard_bytes, order=Non
 
     ``layout`` maps every tensor name, in the order of ``tensors``, to its
     merged ``(dtype, shape)`` (float32, the base's shape): each merged tensor
-    is written as it comes (:func:`coda.merging.checkpoints._write_streamed`).
+    is written as it comes (:func:`coda.merging._writer._write_streamed`).
     The dict returned without ``out`` follows ``order`` (the base's tensor
     names; default the layout's order).
     """
