@@ -19,7 +19,7 @@ from coda.covariance import (
     variation,
     variation_to_clr_cov,
 )
-from coda.datasets import load_dataset, load_roman_cups, simulate
+from coda.datasets import load_dataset, load_roman_cups
 from coda.diagrams import (
     biplot_coordinates,
     cluster_order,
@@ -38,6 +38,7 @@ from coda.plot_diagrams import plot_balance_dendrogram, plot_biplot, plot_ternar
 from coda.plotting import plot_network, plot_pcor_heatmap, plot_variation
 from coda.proportionality import balance_correlation, proportionality
 from coda.shrinkage import pcor_shrink
+from coda.simulation import simulate
 from coda.transforms import alr, alr_inv, balances, clr, clr_inv, ilr, ilr_inv
 from coda.zeros import replace_zeros
 

@@ -38,10 +38,10 @@ from coda._validation import (
     check_unused,
     read_csv_table,
 )
-from coda.datasets import simulate
 from coda.graph import compare_graphs
 from coda.inference import pcor_test
 from coda.partial import partial_variance, pcor
+from coda.simulation import simulate
 
 __all__ = ["main"]
 

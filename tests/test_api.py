@@ -27,7 +27,7 @@ PUBLIC_BY_MODULE = {
         "variation",
         "variation_to_clr_cov",
     ],
-    "coda.datasets": ["load_dataset", "load_roman_cups", "simulate"],
+    "coda.datasets": ["load_dataset", "load_roman_cups"],
     "coda.glasso": ["pcor_glasso"],
     "coda.diagrams": [
         "biplot_coordinates",
@@ -45,6 +45,7 @@ PUBLIC_BY_MODULE = {
     "coda.plotting": ["plot_network", "plot_pcor_heatmap", "plot_variation"],
     "coda.proportionality": ["balance_correlation", "proportionality"],
     "coda.shrinkage": ["pcor_shrink"],
+    "coda.simulation": ["simulate"],
     "coda.geometry": [
         "center",
         "closure",
