@@ -30,7 +30,8 @@ from coda.diagrams import (
 from coda.export import to_node_link, write_edge_list, write_graphml, write_json
 from coda.geometry import center, closure, distance, inner, norm, perturb, perturb_inv, power
 from coda.glasso import pcor_glasso
-from coda.graph import compare_graphs, network, network_from_pcor
+from coda.graph import network, network_from_pcor
+from coda.graph_compare import compare_graphs
 from coda.graph_layout import layout, network_style
 from coda.inference import pcor_bootstrap, pcor_test
 from coda.partial import multiple_r2, partial_variance, pcor, precision

@@ -38,7 +38,7 @@ from coda._validation import (
     check_unused,
     read_csv_table,
 )
-from coda.graph import compare_graphs
+from coda.graph_compare import compare_graphs
 from coda.inference import pcor_test
 from coda.partial import partial_variance, pcor
 from coda.simulation import simulate

@@ -3,9 +3,8 @@
 :func:`network` and :func:`network_from_pcor` build networkx graphs of
 parts whose edges are selected partial correlations (:mod:`coda.export`
 writes them for other tools). :func:`layout` and :func:`network_style`
-are in :mod:`coda.graph_layout`. :func:`compare_graphs` scores
-an estimated graph against a known one (for example
-:attr:`coda.simulate(...).adjacency <coda._results.Simulation>`).
+are in :mod:`coda.graph_layout`, and :func:`compare_graphs`, which scores an
+estimated graph against a known one, in :mod:`coda.graph_compare`.
 Functions here return data and draw nothing.
 """
 
@@ -19,11 +18,9 @@ from coda._labels import composition, python_scalar
 from coda._results import (
     BootstrapResult,
     GlassoResult,
-    GraphComparison,
     ShrinkageResult,
 )
 from coda._validation import (
-    check_adjacency,
     check_count,
     check_fdr_df,
     check_fraction,
@@ -32,134 +29,13 @@ from coda._validation import (
     check_parts,
     check_pcor_matrix,
     check_result_options,
-    check_same_nodes,
     check_tests_frame,
     check_tests_table,
     check_unique_parts,
     check_unit_interval,
 )
 
-__all__ = [
-    "compare_graphs",
-    "network",
-    "network_from_pcor",
-]
-
-
-def _adjacency(graph, name: str) -> tuple[list | None, np.ndarray]:
-    """Node labels (None for a bare array) and a boolean adjacency matrix."""
-    if isinstance(graph, pd.DataFrame):
-        return list(graph.columns), check_adjacency(graph, name)
-    if isinstance(graph, (np.ndarray, list, tuple)):
-        return None, check_adjacency(graph, name)
-    if not isinstance(graph, nx.Graph):
-        raise TypeError(
-            f"{name} is a {type(graph).__name__}; expected a networkx Graph or a boolean "
-            "nodes x nodes adjacency matrix (ndarray or DataFrame)"
-        )
-    if graph.is_directed():
-        raise ValueError(
-            f"{name} is a directed graph; partial-correlation graphs are undirected: "
-            f"pass {name}.to_undirected()"
-        )
-    nodes = list(graph.nodes)
-    position = {node: k for k, node in enumerate(nodes)}
-    matrix = np.zeros((len(nodes), len(nodes)), dtype=bool)
-    for a, b in graph.edges():
-        matrix[position[a], position[b]] = matrix[position[b], position[a]] = True
-    return nodes, matrix
-
-
-def compare_graphs(estimated, true, /):
-    r"""Precision, recall, F1 and structural Hamming distance of an estimated graph.
-
-    Parameters
-    ----------
-    estimated, true : networkx.Graph, ndarray or DataFrame
-        Undirected graphs on the same nodes: networkx graphs, or boolean (or
-        0/1) symmetric adjacency matrices. DataFrames and graphs are matched
-        by node label; a bare array is matched by position to the other
-        graph's node order (a DataFrame's columns, a graph's ``list(G)``).
-        Self-loops (the diagonal) are ignored.
-
-    Returns
-    -------
-    GraphComparison
-        ``precision``, ``recall``, ``f1``, ``shd`` and the counts
-        ``true_positives``, ``false_positives``, ``false_negatives``.
-
-    Raises
-    ------
-    TypeError
-        If an argument is neither a networkx graph nor a matrix.
-    ValueError
-        If a matrix is not square, symmetric and boolean (or 0/1), a graph is
-        directed, or the two graphs have different nodes.
-
-    See Also
-    --------
-    coda.simulate : data with a known graph (``.adjacency``).
-    coda.pcor_test : estimated edges, ``qvalue <= alpha``.
-
-    Notes
-    -----
-    With TP, FP and FN the numbers of edges in both graphs, only in the
-    estimate and only in the truth: precision :math:`= TP/(TP+FP)`, recall
-    :math:`= TP/(TP+FN)`, :math:`F_1 = 2PR/(P+R)`. Precision is NaN when
-    nothing was estimated and recall NaN when the truth has no edge (0/0);
-    F1 is then NaN too, and 0 when precision and recall are both 0. For
-    undirected graphs the structural Hamming distance is the number of
-    edge insertions and deletions that turn one graph into the other,
-    :math:`FP + FN`.
-
-    References
-    ----------
-    .. [1] Tsamardinos, I., Brown, L. E. and Aliferis, C. F. (2006). The
-       max-min hill-climbing Bayesian network structure learning algorithm.
-       Machine Learning 65:31-78. https://doi.org/10.1007/s10994-006-6889-7
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import coda
-    >>> true = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=bool)
-    >>> est = np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=bool)
-    >>> coda.compare_graphs(est, true)
-    GraphComparison(precision=0.5, recall=0.5, f1=0.5, shd=2, true_positives=1,
-                    false_positives=1, false_negatives=1)
-    """
-    nodes_est, est = _adjacency(estimated, "estimated")
-    nodes_true, tru = _adjacency(true, "true")
-    if est.shape != tru.shape:
-        raise ValueError(
-            f"estimated has {est.shape[0]} nodes and true has {tru.shape[0]}; "
-            "compare graphs over the same parts"
-        )
-    if nodes_est is not None and nodes_true is not None:
-        check_same_nodes(nodes_est, nodes_true, "estimated", "true")
-        position = {node: k for k, node in enumerate(nodes_true)}
-        order = [position[node] for node in nodes_est]
-        tru = tru[np.ix_(order, order)]
-    i, j = np.triu_indices(est.shape[0], k=1)
-    est, tru = est[i, j], tru[i, j]
-    tp = int((est & tru).sum())
-    fp = int((est & ~tru).sum())
-    fn = int((~est & tru).sum())
-    precision = tp / (tp + fp) if tp + fp else float("nan")
-    recall = tp / (tp + fn) if tp + fn else float("nan")
-    if np.isnan(precision) or np.isnan(recall):
-        f1 = float("nan")
-    else:
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return GraphComparison(
-        precision=precision,
-        recall=recall,
-        f1=f1,
-        shd=fp + fn,
-        true_positives=tp,
-        false_positives=fp,
-        false_negatives=fn,
-    )
+__all__ = ["network", "network_from_pcor"]
 
 
 _RULES = ("fdr", "threshold", "nonzero", "bootstrap")

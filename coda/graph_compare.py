@@ -1,0 +1,134 @@
+"""Scoring an estimated graph against a known one.
+
+:func:`compare_graphs` compares the edges of an estimated graph (a networkx
+graph or a boolean adjacency matrix, labelled or not) with the true graph,
+for example :attr:`coda.simulate(...).adjacency <coda._results.Simulation>`:
+precision, recall, F1 and the structural Hamming distance.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from coda._results import GraphComparison
+from coda._validation import check_adjacency, check_same_nodes
+
+__all__ = ["compare_graphs"]
+
+
+def _adjacency(graph, name: str) -> tuple[list | None, np.ndarray]:
+    """Node labels (None for a bare array) and a boolean adjacency matrix."""
+    if isinstance(graph, pd.DataFrame):
+        return list(graph.columns), check_adjacency(graph, name)
+    if isinstance(graph, (np.ndarray, list, tuple)):
+        return None, check_adjacency(graph, name)
+    if not isinstance(graph, nx.Graph):
+        raise TypeError(
+            f"{name} is a {type(graph).__name__}; expected a networkx Graph or a boolean "
+            "nodes x nodes adjacency matrix (ndarray or DataFrame)"
+        )
+    if graph.is_directed():
+        raise ValueError(
+            f"{name} is a directed graph; partial-correlation graphs are undirected: "
+            f"pass {name}.to_undirected()"
+        )
+    nodes = list(graph.nodes)
+    position = {node: k for k, node in enumerate(nodes)}
+    matrix = np.zeros((len(nodes), len(nodes)), dtype=bool)
+    for a, b in graph.edges():
+        matrix[position[a], position[b]] = matrix[position[b], position[a]] = True
+    return nodes, matrix
+
+
+def compare_graphs(estimated, true, /):
+    r"""Precision, recall, F1 and structural Hamming distance of an estimated graph.
+
+    Parameters
+    ----------
+    estimated, true : networkx.Graph, ndarray or DataFrame
+        Undirected graphs on the same nodes: networkx graphs, or boolean (or
+        0/1) symmetric adjacency matrices. DataFrames and graphs are matched
+        by node label; a bare array is matched by position to the other
+        graph's node order (a DataFrame's columns, a graph's ``list(G)``).
+        Self-loops (the diagonal) are ignored.
+
+    Returns
+    -------
+    GraphComparison
+        ``precision``, ``recall``, ``f1``, ``shd`` and the counts
+        ``true_positives``, ``false_positives``, ``false_negatives``.
+
+    Raises
+    ------
+    TypeError
+        If an argument is neither a networkx graph nor a matrix.
+    ValueError
+        If a matrix is not square, symmetric and boolean (or 0/1), a graph is
+        directed, or the two graphs have different nodes.
+
+    See Also
+    --------
+    coda.simulate : data with a known graph (``.adjacency``).
+    coda.pcor_test : estimated edges, ``qvalue <= alpha``.
+
+    Notes
+    -----
+    With TP, FP and FN the numbers of edges in both graphs, only in the
+    estimate and only in the truth: precision :math:`= TP/(TP+FP)`, recall
+    :math:`= TP/(TP+FN)`, :math:`F_1 = 2PR/(P+R)`. Precision is NaN when
+    nothing was estimated and recall NaN when the truth has no edge (0/0);
+    F1 is then NaN too, and 0 when precision and recall are both 0. For
+    undirected graphs the structural Hamming distance is the number of
+    edge insertions and deletions that turn one graph into the other,
+    :math:`FP + FN`.
+
+    References
+    ----------
+    .. [1] Tsamardinos, I., Brown, L. E. and Aliferis, C. F. (2006). The
+       max-min hill-climbing Bayesian network structure learning algorithm.
+       Machine Learning 65:31-78. https://doi.org/10.1007/s10994-006-6889-7
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import coda
+    >>> true = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=bool)
+    >>> est = np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]], dtype=bool)
+    >>> coda.compare_graphs(est, true)
+    GraphComparison(precision=0.5, recall=0.5, f1=0.5, shd=2, true_positives=1,
+                    false_positives=1, false_negatives=1)
+    """
+    nodes_est, est = _adjacency(estimated, "estimated")
+    nodes_true, tru = _adjacency(true, "true")
+    if est.shape != tru.shape:
+        raise ValueError(
+            f"estimated has {est.shape[0]} nodes and true has {tru.shape[0]}; "
+            "compare graphs over the same parts"
+        )
+    if nodes_est is not None and nodes_true is not None:
+        check_same_nodes(nodes_est, nodes_true, "estimated", "true")
+        position = {node: k for k, node in enumerate(nodes_true)}
+        order = [position[node] for node in nodes_est]
+        tru = tru[np.ix_(order, order)]
+    i, j = np.triu_indices(est.shape[0], k=1)
+    est, tru = est[i, j], tru[i, j]
+    tp = int((est & tru).sum())
+    fp = int((est & ~tru).sum())
+    fn = int((~est & tru).sum())
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    if np.isnan(precision) or np.isnan(recall):
+        f1 = float("nan")
+    else:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return GraphComparison(
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        shd=fp + fn,
+        true_positives=tp,
+        false_positives=fp,
+        false_negatives=fn,
+    )
