@@ -2,7 +2,11 @@
 
 Each twin is written from the formula, with explicit matrices and whole-array
 numpy operations, and no care for speed or for the numerical tricks the
-kernels use; ``tests/test_kernels.py`` compares every kernel with its twin.
+kernels use. ``tests/test_kernels.py`` compares each kernel with its twin
+(and reruns itself with numba's JIT off), except three compared where their
+callers are tested: ``_replace_zeros_multiplicative`` in ``test_zeros.py``,
+``_glasso`` in ``test_glasso.py`` and the merge facts in
+``test_merge_stats.py``.
 Twins return their results instead of writing into ``out`` arrays, and
 compute in float64.
 
@@ -546,3 +550,13 @@ def run_without_jit(test_file: str, keyword: str, *, timeout: int = 300) -> None
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
     assert "failed" not in result.stdout
+
+
+# ---------------------------------------------------------------------------
+# _row_ends
+
+
+def row_ends(values, n_low, n_high):
+    """The ``n_low`` smallest and ``n_high`` largest values of each row, ascending."""
+    ordered = np.sort(_f64(values), axis=1)
+    return ordered[:, :n_low], ordered[:, ordered.shape[1] - n_high :]

@@ -89,9 +89,15 @@ def test_name_is_importable_from_coda_and_its_module(name):
     assert getattr(importlib.import_module(HOME[name]), name) is obj
 
 
-@pytest.mark.parametrize("name", EXPECTED_PUBLIC)
-def test_docstring_has_numpydoc_sections_in_order(name):
-    doc = getattr(coda, name).__doc__
+MERGING_PUBLIC = sorted(importlib.import_module("coda.merging").__all__)
+
+
+@pytest.mark.parametrize(
+    ("package", "name"),
+    [("coda", n) for n in EXPECTED_PUBLIC] + [("coda.merging", n) for n in MERGING_PUBLIC],
+)
+def test_docstring_has_numpydoc_sections_in_order(package, name):
+    doc = getattr(importlib.import_module(package), name).__doc__
     assert doc, f"{name} has no docstring"
     found = [s for s in _sections(doc) if s in SECTIONS]
     assert "Examples" in found, f"{name} has no Examples section"

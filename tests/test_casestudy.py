@@ -137,6 +137,29 @@ def test_pair_table_columns_from_independent_computations():
             assert np.isnan(row.pcor_given)
         else:
             assert row.pcor_given == pytest.approx(rho_given.loc[a, b], abs=1e-12)
+    # pcor from the pseudo-inverse of the clr covariance; its t tests with
+    # n - D + 1 degrees of freedom, Benjamini-Hochberg by statsmodels; the
+    # balance correlations from the paper's coordinates.
+    from scipy import stats
+    from statsmodels.stats.multitest import multipletests
+
+    n, d = x.shape
+    clr_values = logs.sub(logs.mean(axis=1), axis=0).to_numpy()
+    omega = np.linalg.pinv(np.cov(clr_values.T))
+    scale = 1 / np.sqrt(np.diag(omega))
+    expected_pcor = -omega * scale[:, None] * scale[None, :]
+    i, j = (np.array([x.columns.get_loc(p) for p in table[c]]) for c in ("part_i", "part_j"))
+    np.testing.assert_allclose(table["pcor"], expected_pcor[i, j], atol=1e-10)
+    df = n - d + 1
+    r = expected_pcor[i, j]
+    pvalues = 2 * stats.t.sf(np.abs(r * np.sqrt(df / (1 - r**2))), df)
+    np.testing.assert_allclose(
+        table["qvalue"], multipletests(pvalues, method="fdr_bh")[1], rtol=1e-8
+    )
+    values = x.to_numpy()
+    for row, a, b in zip(table.itertuples(), i, j, strict=True):
+        z1, z2 = _paper_balances(values, a, b)
+        assert row.balance_cor == pytest.approx(np.corrcoef(z1, z2)[0, 1], abs=1e-8)
     again = pair_table(x, given=["p01", "p04"], n_boot=100, seed=0)
     pd.testing.assert_frame_equal(table, again)
     assert "pcor_given" not in pair_table(x, n_boot=50, seed=0)

@@ -191,6 +191,26 @@ def test_kernels_pass_with_disable_jit():
 
 
 # ---------------------------------------------------------------------------
+# _row_ends
+
+
+@pytest.mark.parametrize(
+    ("n", "n_low", "n_high"), [(1, 1, 1), (5, 5, 2), (300, 7, 11), (64, 1, 64)]
+)
+@pytest.mark.parametrize("ties", [False, True])
+def test_row_ends_match_twin(n, n_low, n_high, ties):
+    rng = np.random.default_rng(n + n_low)
+    values = rng.normal(size=(6, n))
+    if ties:
+        values = np.round(values, 1)  # many equal values
+    low, high = np.full((6, n_low), np.nan), np.full((6, n_high), np.nan)
+    _kernels._row_ends(values, low, high)
+    expected_low, expected_high = naive.row_ends(values, n_low, n_high)
+    assert_array_equal(low, expected_low)
+    assert_array_equal(high, expected_high)
+
+
+# ---------------------------------------------------------------------------
 # _pcor_bootstrap
 
 

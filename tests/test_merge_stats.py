@@ -464,7 +464,7 @@ def test_merge_facts_merge_overflowing_task_vectors_as_ties_merge_does(merge):
     assert_array_equal(facts[1].view(np.uint32), want.view(np.uint32))
 
 
-def test_merge_facts_block_sums_do_not_depend_on_threads():
+def test_merge_facts_block_sums_do_not_depend_on_threads(thread_counts):
     import numba
 
     rng = np.random.default_rng(5)
@@ -473,7 +473,7 @@ def test_merge_facts_block_sums_do_not_depend_on_threads():
     previous = numba.get_num_threads()
     results = []
     try:
-        for threads in (1, previous):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             given = _facts._merge_facts(
                 taus, kept, weighted, sigma, weights, "tensor", "mean", True

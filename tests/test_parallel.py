@@ -100,13 +100,13 @@ def test_blocks_hold_one_to_four_megabytes_and_many_of_them(n_rows, row_bytes):
 
 
 @pytest.mark.parametrize("n_rows", [3_000, 30_000, 300_000])
-def test_the_blocks_do_not_depend_on_the_number_of_threads(n_rows):
+def test_the_blocks_do_not_depend_on_the_number_of_threads(n_rows, thread_counts):
     # Float sums added in block order (the Gram pass of pcor, the facts of
     # describe) then give the same bits with one thread or several.
     before = numba.get_num_threads()
     partitions = []
     try:
-        for threads in sorted({1, before}):
+        for threads in thread_counts:
             numba.set_num_threads(threads)
             spans = []
             lock = threading.Lock()
