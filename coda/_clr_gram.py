@@ -52,9 +52,9 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     whose totals vary far more than their log-ratios lost digits to the
     double centring. The shift ``s`` (the mean clr of the first rows) is
     close to the column means, so ``Y^T Y - n m m^T`` loses no precision to
-    cancellation;
-    ``shift`` passes another ``s`` (the row blocks of a dask collection share
-    one). Invalid input (zeros, negatives, NaN, inf) shows up as a
+    cancellation; ``shift`` passes one computed elsewhere (each row block of
+    a dask collection passes its own, see :mod:`coda._dask_moments`). Invalid
+    input (zeros, negatives, NaN, inf) shows up as a
     non-finite column sum and is then reported by ``check_composition``;
     valid input pays nothing for the check. Groups and blocks are summed in
     row order, so the result has the same bits on every run.

@@ -24,6 +24,7 @@ import pandas as pd
 
 from coda._parallel import one_thread
 from coda._validation import (
+    check_block_rows,
     check_dask_collection,
     check_dask_pair,
     check_dask_partner,
@@ -98,17 +99,13 @@ def map_rows(fn, /, *args, names=("x",), per_row: bool = False, trailing=(), **o
         if i not in dask_at:
             check_dask_partner(a, names[i], names[dask_at[0]])
     if len(dask_at) == 2:
-        sizes = [
-            args[i].shape[0] if kind == "array" else args[i].npartitions
-            for i, kind in zip(dask_at, kinds, strict=True)
-        ]
-        check_dask_pair(kinds, sizes, [names[i] for i in dask_at])
+        check_dask_pair(*[args[i] for i in dask_at], kinds, [names[i] for i in dask_at])
     constants = [None if is_dask(a) else a for a in args] + list(trailing)
     call = functools.partial(_call, fn, constants, dask_at, options)
     token = "coda-" + fn.__name__.strip("_")
     if kinds[0] == "array":
         return _map_arrays(call, args, dask_at, names, per_row, token)
-    return _map_frames(call, args, dask_at, token)
+    return _map_frames(call, args, dask_at, names, token)
 
 
 def _call(fn, constants, dask_at, options, *blocks, offset: int = 0):
@@ -130,7 +127,9 @@ def _map_arrays(call, args, dask_at, names, per_row, token):
             warn_parts_chunked(x.numblocks[1], names[i])
             x = x.rechunk({1: -1})
         arrays.append(x)
-    if len(arrays) == 2 and arrays[1].chunks[0] != arrays[0].chunks[0]:
+    pair = [names[i] for i in dask_at]
+    unknown = [n for n, x in zip(pair, arrays, strict=True) if np.isnan(x.shape[0])]
+    if len(arrays) == 2 and not unknown and arrays[1].chunks[0] != arrays[0].chunks[0]:
         # The second argument follows the first's blocks, which the result keeps.
         arrays[1] = arrays[1].rechunk({0: arrays[0].chunks[0]})
     # One row of ones is a valid composition and valid coordinates: fn on it
@@ -139,6 +138,10 @@ def _map_arrays(call, args, dask_at, names, per_row, token):
     rows = arrays[0].chunks[0]
 
     def block(*blocks, block_info=None):
+        number = block_info[0]["chunk-location"][0]
+        if unknown and len(blocks) == 2:
+            # Blocks of unknown size are paired by position: their rows may differ.
+            check_block_rows(blocks, pair, number, unknown)
         if blocks[0].shape[0] == 0:
             return np.empty((0, *sample.shape[1:]), dtype=sample.dtype)
         offset = block_info[0]["array-location"][0][0]
@@ -148,7 +151,7 @@ def _map_arrays(call, args, dask_at, names, per_row, token):
         try:
             return call(*blocks)
         except ValueError as err:
-            raise_in_block(err, block_info[0]["chunk-location"][0])
+            raise_in_block(err, number)
 
     if per_row:
         return da.map_blocks(
@@ -170,18 +173,31 @@ def _map_arrays(call, args, dask_at, names, per_row, token):
     )
 
 
-def _map_frames(call, args, dask_at, token):
-    frames = [args[i] for i in dask_at]
-    samples = [
-        pd.DataFrame(
-            np.ones((1, len(x.columns)), dtype=np.result_type(*x.dtypes)), columns=x.columns
-        )
-        for x in frames
-    ]
-    meta = call(*samples).iloc[:0]
-    meta.index = frames[0]._meta.index
+def _one_row(frame) -> pd.DataFrame:
+    """A pandas row of ones with the columns and dtypes of dask DataFrame ``frame``.
 
-    def partition(*parts):
+    Each column keeps its dtype, pandas' nullable and pyarrow types
+    included, so the in-memory function converts it as it converts the
+    partitions (``coda._validation.numeric_values``).
+    """
+    # Columns by position: labels may repeat.
+    row = pd.DataFrame(
+        {k: pd.array([1], dtype=dt) for k, dt in enumerate(frame.dtypes)}, index=[0]
+    )
+    row.columns = frame.columns
+    return row
+
+
+def _map_frames(call, args, dask_at, names, token):
+    frames = [args[i] for i in dask_at]
+    meta = call(*[_one_row(x) for x in frames]).iloc[:0]
+    meta.index = frames[0]._meta.index
+    pair = [names[i] for i in dask_at]
+
+    def partition(*parts, partition_info=None):
+        if len(parts) == 2:
+            # Equal divisions do not make equal rows: one frame may be filtered.
+            check_block_rows(parts, pair, partition_info["number"])
         if len(parts[0]) == 0:
             return meta
         return call(*parts)

@@ -1,23 +1,26 @@
 """Count, mean and co-moment of log compositions in one pass over dask row blocks.
 
 Each row block (a numpy chunk of a dask array, or a pandas partition of a
-dask DataFrame) gives its number of rows, the column means of its shifted
-clr values ``Y = clr(x) - s`` and its co-moment, the sum of outer products of ``Y``
-centred on those means, through the same shifted Gram product as the
-in-memory path (``coda._clr_gram._shifted_log_gram``). The blocks' triples
-are merged in a tree by the pairwise update of Chan, Golub and LeVeque
-(1983), which adds centred quantities only: no sum of squares about zero is
-ever formed.
+dask DataFrame) gives its number of rows, its shift ``s`` (the mean clr of
+its own first rows, as the in-memory path takes it), the column means of its
+shifted clr values ``Y = clr(x) - s`` and its co-moment, the sum of outer
+products of ``Y`` centred on those means, through the same shifted Gram
+product as the in-memory path (``coda._clr_gram._shifted_log_gram``). The
+blocks' results are merged in a tree by the pairwise update of Chan, Golub
+and LeVeque (1983), which adds centred quantities only: no sum of squares
+about zero is ever formed.
 
-All blocks share one shift ``s``, the mean clr of the first rows of the
-first block (the in-memory path's shift when that block has 64 rows or
-more), computed by one small task that every block task depends on: the
-pass over the data stays one pass. The merge's error grows with
-``|mean(Y)| / sd(Y)`` (Chan et al.'s condition number), which the shared
-shift keeps near 1 even when the clr values have a large mean and a small spread;
-with a shift per block the block means would carry the large mean and its
-rounding into the merge term. Only D-vectors and D x D matrices leave the
-workers; the client receives one triple.
+The merge's error grows with ``|delta| / sd(Y)``, where ``delta`` is the
+difference of the two means being merged (Chan et al.'s condition number),
+so the means are kept relative to the shifts: the merge keeps the first
+block's shift ``s_a`` and takes ``delta = (s_b - s_a) + (m_b - m_a)``.
+Each block's mean ``m`` is of the order of the spread, however large the
+mean clr; where a mean clr is large against its spread, two blocks' shifts
+are within a factor of two of each other, so their difference is exact
+(Sterbenz's lemma). Nothing large is subtracted and rounded, and no block
+waits for another: an empty block (common after filtering a dask
+DataFrame) gives an empty result, which the merge skips. Only D-vectors and
+D x D matrices leave the workers; the client receives one result.
 
 Reference: Chan, T. F., Golub, G. H. and LeVeque, R. J. (1983). Algorithms for
 computing the sample variance: analysis and recommendations. The American
@@ -45,17 +48,18 @@ from coda._validation import (
     rows_from,
 )
 
-# Triples merged per tree node: few levels, and at most this many D x D
+# Results merged per tree node: few levels, and at most this many D x D
 # matrices (8 D^2 bytes each) in a worker's memory at once.
 _SPLIT_EVERY = 4
 
 
 @dataclass(frozen=True)
 class LogMoments:
-    """``count`` rows, the column means of their shifted clr values, and the co-moment."""
+    """``count`` rows: their shift, the column means of their shifted clr values, the co-moment."""
 
     count: int
-    mean: np.ndarray  # (D,): mean of Y = log(x) - s
+    shift: np.ndarray  # (D,): s, the mean clr of the first rows of one block
+    mean: np.ndarray  # (D,): mean of Y = clr(x) - s
     comoment: np.ndarray  # (D, D), symmetric: sum_r (y_r - mean)(y_r - mean)^T
 
 
@@ -71,20 +75,10 @@ def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
     return Labels("array", False), d
 
 
-def block_shift(block) -> np.ndarray:
-    """The shift ``s`` that all blocks share, from the first block."""
-    if block.shape[0] == 0:
-        # Empty partitions are common after filtering a dask DataFrame; any
-        # finite shift is correct, this one only less precise for large logs.
-        return np.zeros(block.shape[1])
-    shift = _log_shift(as_2d(block, "x"))
-    # Invalid first rows are reported by their own block; the others need a finite shift.
-    return np.where(np.isfinite(shift), shift, 0.0)
+def block_moments(block, offset: float, number: int) -> LogMoments:
+    """The moments of row block ``number``, whose first row is row ``offset`` (NaN: unknown).
 
-
-def block_moments(block, shift: np.ndarray, offset: float, number: int) -> LogMoments:
-    """The triple of row block ``number``, whose first row is row ``offset`` (NaN: unknown).
-
+    The block's own shift is the mean clr of its first rows, as in memory.
     Invalid values (zeros, negatives, NaN, inf) raise coda's usual error when
     the block is computed, naming rows as the row-wise functions do: by
     index label for a DataFrame, counted from the first row of the whole
@@ -92,10 +86,12 @@ def block_moments(block, shift: np.ndarray, offset: float, number: int) -> LogMo
     """
     n, d = block.shape
     if n == 0:
-        return LogMoments(0, np.zeros(d), np.zeros((d, d)))
+        return LogMoments(0, np.zeros(d), np.zeros(d), np.zeros((d, d)))
     frame = isinstance(block, pd.DataFrame)
     values = as_2d(block, "x")
     labels = block.index if frame else None
+    # Non-finite if the first rows are invalid, which the Gram's check then reports.
+    shift = _log_shift(values)
     try:
         # dask runs the blocks in parallel: each block in one thread.
         with rows_from(0 if frame or math.isnan(offset) else offset), one_thread():
@@ -109,11 +105,17 @@ def block_moments(block, shift: np.ndarray, offset: float, number: int) -> LogMo
     comoment = lower - n * np.outer(mean, mean)
     # syrk filled the lower triangle only: mirror it.
     comoment = np.tril(comoment) + np.tril(comoment, -1).T
-    return LogMoments(n, mean, comoment)
+    return LogMoments(n, shift, mean, comoment)
 
 
 def merge_moments(*parts: LogMoments) -> LogMoments:
-    """The triple of the union of disjoint row sets: Chan, Golub and LeVeque's pairwise update."""
+    """The moments of the union of disjoint row sets: Chan, Golub and LeVeque's pairwise update.
+
+    The result keeps the shift of the first non-empty part; a part with
+    another shift enters through the difference of the shifts, which is
+    exact for close shifts, plus the difference of the means (see the module
+    docstring).
+    """
     total = parts[0]
     for part in parts[1:]:
         if part.count == 0:
@@ -122,19 +124,20 @@ def merge_moments(*parts: LogMoments) -> LogMoments:
             total = part
             continue
         n = total.count + part.count
-        delta = part.mean - total.mean
+        # Both means relative to total's shift; shift first: the exact part.
+        delta = (part.shift - total.shift) + (part.mean - total.mean)
         mean = total.mean + delta * (part.count / n)
         # outer(delta, delta) is exactly symmetric, so the sum stays symmetric.
         update = np.outer(delta, delta)
         update *= total.count * part.count / n
         comoment = total.comoment + part.comoment
         comoment += update
-        total = LogMoments(n, mean, comoment)
+        total = LogMoments(n, total.shift, mean, comoment)
     return total
 
 
 def _row_blocks(x, delayed) -> list:
-    """One delayed triple per row block of ``x``."""
+    """One delayed :class:`LogMoments` per row block of ``x``, independent of each other."""
     if hasattr(x, "columns"):
         blocks = x.to_delayed()
         # Partitions carry their index: rows are named by it.
@@ -147,15 +150,14 @@ def _row_blocks(x, delayed) -> list:
         blocks = x.to_delayed().ravel()
         # NaN from the first unknown chunk size on.
         offsets = np.cumsum((0, *x.chunks[0][:-1])).tolist()
-    shift = delayed(block_shift)(blocks[0])
     return [
-        delayed(block_moments)(block, shift, offset, k)
+        delayed(block_moments)(block, offset, k)
         for k, (block, offset) in enumerate(zip(blocks, offsets, strict=True))
     ]
 
 
 def log_moments(x) -> LogMoments:
-    """The triple of all rows of dask ``x``: one pass, a tree of merges, one compute.
+    """The moments of all rows of dask ``x``: one pass, a tree of merges, one compute.
 
     Runs on dask's current scheduler: the threaded one, or a
     ``dask.distributed`` client if one is active. Nothing is written

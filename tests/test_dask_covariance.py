@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import coda
-from coda._dask_moments import LogMoments, block_moments, block_shift, merge_moments
+from coda._dask_moments import LogMoments, block_moments, merge_moments
 from tests.strategies import full_rank_compositions
 
 SEED = 20261127
@@ -146,8 +146,8 @@ def test_pcor_test_of_dask_array_names_parts_by_position():
 def test_empty_partitions_and_unknown_chunk_sizes():
     frame = pd.DataFrame(_data(n=500), columns=PARTS).sort_values("Si", ignore_index=True)
     parted = dd.from_pandas(frame, npartitions=5)
-    # Keeping rows by a condition leaves the first partitions empty (the shared
-    # shift then comes from an empty block) and chunk sizes unknown.
+    # Keeping rows by a condition leaves the first partitions empty and chunk
+    # sizes unknown.
     threshold = frame["Si"].iloc[250]
     kept = parted[parted["Si"] > threshold]
     expected = coda.clr_cov(frame[frame["Si"] > threshold])
@@ -170,28 +170,34 @@ def test_input_is_not_modified():
     np.testing.assert_array_equal(x, before)
 
 
-def _two_pass(y: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    centred = y - y.mean(axis=0)
-    return y.shape[0], y.mean(axis=0), centred.T @ centred
+def _two_pass(y: np.ndarray, shift=None) -> LogMoments:
+    """The moments of rows ``y`` relative to ``shift`` (zero by default), by two numpy passes."""
+    shift = np.zeros(y.shape[1]) if shift is None else shift
+    relative = y - shift
+    centred = relative - relative.mean(axis=0)
+    return LogMoments(y.shape[0], shift, relative.mean(axis=0), centred.T @ centred)
 
 
-def test_chan_merge_keeps_precision_where_sums_of_squares_fail():
-    # Mean 1e6, spread 1e-3: the naive sum of squares minus n mean^2 cancels
-    # 18 digits, more than float64 has. The blocks share a shift (the first
-    # row, as coda's blocks share the first block's mean log) and the
-    # pairwise merge adds centred sums only.
+def _sorted_large_mean():
+    """Mean 1e6, spread 1e-3, rows sorted: blocks' means differ and the merge term matters."""
     rng = np.random.default_rng(SEED)
     y = 1e6 + 1e-3 * rng.normal(size=(3000, 3)) @ np.array([[1, 0.5, 0], [0, 1, 0.2], [0, 0, 1]])
-    # Sorted, so that the blocks' means differ and the merge term matters.
     y = y[np.argsort(y[:, 0])]
     # The reference: y - y[0] is exact (Sterbenz), fsum rounds its column sums
     # once, and the deviations from that mean are then accurate.
     shifted = y - y[0]
     exact_mean = np.array([math.fsum(column) for column in shifted.T]) / len(y)
-    expected = (shifted - exact_mean).T @ (shifted - exact_mean)
+    return y, exact_mean, (shifted - exact_mean).T @ (shifted - exact_mean)
+
+
+def test_chan_merge_keeps_precision_where_sums_of_squares_fail():
+    # The naive sum of squares minus n mean^2 cancels 18 digits, more than
+    # float64 has. Here the blocks share a shift (the first row) and the
+    # pairwise merge adds centred sums only.
+    y, exact_mean, expected = _sorted_large_mean()
     naive = y.T @ y - len(y) * np.outer(y.mean(axis=0), y.mean(axis=0))
     assert np.abs(naive - expected).max() > 1e-2 * np.abs(expected).max()
-    blocks = [LogMoments(*_two_pass(shifted[a:b])) for a, b in itertools.pairwise(CUTS)]
+    blocks = [_two_pass(y[a:b] - y[0]) for a, b in itertools.pairwise(CUTS)]
     merged = merge_moments(*blocks[:3], merge_moments(*blocks[3:]))
     assert merged.count == 3000
     _assert_close(merged.mean, exact_mean, rtol=1e-12)
@@ -199,12 +205,33 @@ def test_chan_merge_keeps_precision_where_sums_of_squares_fail():
     np.testing.assert_array_equal(merged.comoment, merged.comoment.T)
 
 
+def test_chan_merge_of_blocks_with_their_own_shifts_keeps_precision():
+    # Each block shifted by its own first row, as coda's blocks are by the
+    # mean clr of their own first rows: the merge takes the difference of
+    # the shifts (exact) and of the small means, never of two large means.
+    y, exact_mean, expected = _sorted_large_mean()
+    blocks = [_two_pass(y[a:b], shift=y[a]) for a, b in itertools.pairwise(CUTS)]
+    merged = merge_moments(*blocks[:3], merge_moments(*blocks[3:]))
+    assert merged.count == 3000
+    np.testing.assert_array_equal(merged.shift, y[0])
+    _assert_close(merged.mean, exact_mean, rtol=1e-12)
+    _assert_close(merged.comoment, expected, rtol=1e-12)
+    np.testing.assert_array_equal(merged.comoment, merged.comoment.T)
+    # The same blocks with their means about zero (shift and mean in one
+    # number) round the large means, and the merge term loses digits.
+    absolute = [LogMoments(b.count, np.zeros(3), b.shift + b.mean, b.comoment) for b in blocks]
+    lossy = merge_moments(*absolute[:3], merge_moments(*absolute[3:]))
+    assert np.abs(lossy.comoment - expected).max() > 1e-9 * np.abs(expected).max()
+
+
 def test_merge_skips_empty_blocks():
     y = np.random.default_rng(SEED).normal(size=(20, 3))
-    empty = LogMoments(0, np.zeros(3), np.zeros((3, 3)))
-    head, tail = LogMoments(*_two_pass(y[:7])), LogMoments(*_two_pass(y[7:]))
+    empty = LogMoments(0, np.zeros(3), np.zeros(3), np.zeros((3, 3)))
+    head, tail = _two_pass(y[:7], shift=y[0]), _two_pass(y[7:], shift=y[7])
     merged = merge_moments(empty, head, empty, tail)
-    _assert_close(merged.comoment, _two_pass(y)[2], rtol=1e-14)
+    np.testing.assert_array_equal(merged.shift, y[0])
+    _assert_close(merged.comoment, _two_pass(y).comoment, rtol=1e-14)
+    _assert_close(merged.shift + merged.mean, y.mean(axis=0), rtol=1e-14)
 
 
 def test_block_moments_of_large_log_offsets_match_two_pass_clr():
@@ -214,10 +241,63 @@ def test_block_moments_of_large_log_offsets_match_two_pass_clr():
     logs = 700.0 + 0.03 * rng.normal(size=(2000, 4))
     x = np.exp(logs)
     centred = logs - logs.mean(axis=1, keepdims=True)
-    moments = block_moments(x, block_shift(x[:5]), 0, 0)
-    _assert_close(moments.comoment, _two_pass(centred)[2], rtol=1e-11)
+    moments = block_moments(x, 0, 0)
+    _assert_close(moments.comoment, _two_pass(centred).comoment, rtol=1e-11)
+    _assert_close(moments.shift + moments.mean, centred.mean(axis=0), rtol=1e-11)
     blocks = da.from_array(x, chunks=(130, -1))
     _assert_close(coda.clr_cov(blocks), np.cov(centred.T), rtol=1e-10)
+
+
+def _large_clr_means(n=40_000):
+    """Logs with means 9, 0, -9, 2 and spread 1e-3: precision hangs on the shifts."""
+    rng = np.random.default_rng(0)
+    return np.exp(rng.normal(scale=1e-3, size=(n, 4)) + np.array([9.0, 0.0, -9.0, 2.0]))
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        (0, 10_000, 10_000, 10_000),
+        (0, 0, 15_000, 0, 15_000),
+        (0, 1, 29_999),
+        (10_000, 0, 10_000, 10_000, 0),
+    ],
+)
+def test_empty_leading_blocks_keep_precision(rows):
+    # An empty first block used to give the other blocks a zero shift, and
+    # the clr means of 9 against a spread of 1e-3 cost 1e-7 of the result.
+    x = _large_clr_means()[10_000:]
+    blocks = da.from_array(x, chunks=(rows, -1))
+    _assert_close(coda.clr_cov(blocks), coda.clr_cov(x), rtol=1e-13)
+    _assert_close(coda.variation(blocks), coda.variation(x), rtol=1e-13)
+    _assert_close(coda.pcor(blocks), coda.pcor(x), rtol=1e-13)
+
+
+def test_filtered_frame_with_empty_first_partitions_keeps_precision():
+    frame = pd.DataFrame(_large_clr_means(), columns=PARTS[:4])
+    frame["k"] = np.arange(len(frame))
+    parted = dd.from_pandas(frame, npartitions=8)
+    kept = parted[parted["k"] >= 12_000][PARTS[:4]]
+    assert kept.map_partitions(len).compute().tolist()[:3] == [0, 0, 3_000]
+    expected = frame[frame["k"] >= 12_000][PARTS[:4]]
+    _assert_close(coda.clr_cov(kept), coda.clr_cov(expected), rtol=1e-13)
+    _assert_close(coda.pcor(kept), coda.pcor(expected), rtol=1e-13)
+    _assert_close(coda.clr_cov(kept.to_dask_array()), coda.clr_cov(expected), rtol=1e-13)
+
+
+def test_blocks_with_far_apart_shifts_match_in_memory():
+    # Rows sorted along a log-ratio that drifts by 4 while each block's
+    # spread is 1e-3 around the drift: every block has its own shift, far
+    # from the first block's. (pcor is left out: the drift makes the clr
+    # covariance's condition number 3e6, and pcor inverts it.)
+    rng = np.random.default_rng(SEED)
+    n = 20_000
+    drift = np.linspace(0.0, 4.0, n)[:, None] * [1.0, -1.0, 0.5, 0.0]
+    x = np.exp(rng.normal(scale=1e-3, size=(n, 4)) + drift + np.array([9.0, 0.0, -9.0, 2.0]))
+    for rows in ((0, 5_000, 0, 7_000, 8_000), (1_000,) * 20, (1, n - 1)):
+        blocks = da.from_array(x, chunks=(rows, -1))
+        _assert_close(coda.clr_cov(blocks), coda.clr_cov(x), rtol=1e-13)
+        _assert_close(coda.variation(blocks), coda.variation(x), rtol=1e-13)
 
 
 @settings(max_examples=25, deadline=None)

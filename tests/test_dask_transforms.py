@@ -445,3 +445,154 @@ def test_blocks_run_in_one_thread_each():
     np.testing.assert_array_equal(map_rows(record, x).compute(), np.ones((40, 3)))
     assert seen and set(seen[1:]) == {1}
     assert numba.get_num_threads() == before
+
+
+EXTENSION_DTYPES = ["Float64", "Int64", "double[pyarrow]", "int64[pyarrow]", "float[pyarrow]"]
+
+
+@pytest.mark.parametrize("dtype", EXTENSION_DTYPES)
+def test_extension_dtypes_behave_as_in_memory(dtype):
+    # pandas' nullable and pyarrow columns: numbers as in memory, float64
+    # out (float32 for float32 columns), checked at once from the dtypes.
+    values = np.round(_data("composition", np.float64) * 1000) + 1
+    frame = _frame(values, "composition").astype(dtype)
+    dframe = _dask_frame(frame)
+    for fn in (coda.clr, coda.closure, coda.ilr, lambda x: coda.alr(x, ref="Na"), coda.norm):
+        expected = fn(frame)
+        result = fn(dframe)
+        if isinstance(expected, pd.DataFrame):
+            assert result.dtypes.equals(expected.dtypes)
+            pd.testing.assert_frame_equal(result.compute(), expected)
+        else:
+            assert result.dtype == expected.dtype
+            pd.testing.assert_series_equal(result.compute(), expected)
+    other = _frame(values[::-1].copy(), "composition").astype(dtype)
+    pd.testing.assert_frame_equal(
+        coda.perturb(dframe, _dask_frame(other)).compute(), coda.perturb(frame, other)
+    )
+    assert coda.clr(dframe).dtypes.unique().tolist() == [
+        np.float32 if dtype == "float[pyarrow]" else np.float64
+    ]
+
+
+def test_missing_values_in_nullable_columns_raise_as_in_memory():
+    frame = _frame(_data("composition", np.float64), "composition").astype("Float64")
+    frame.iloc[25, 2] = pd.NA
+    result = coda.clr(_dask_frame(frame))  # no error yet: nothing is read
+    message = r"x contains 1 NaN or infinite values \(rows 255\)"
+    with pytest.raises(ValueError, match=message):
+        result.compute()
+    with pytest.raises(ValueError, match=message):
+        coda.clr(frame)
+
+
+def test_parquet_read_with_pyarrow_dtypes(tmp_path):
+    frame = _frame(_data("composition", np.float64), "composition")
+    frame.to_parquet(tmp_path / "glass.parquet")
+    x = dd.read_parquet(tmp_path / "glass.parquet", dtype_backend="pyarrow")
+    assert str(x.dtypes.iloc[0]) == "double[pyarrow]"
+    result = coda.clr(x)
+    assert (result.dtypes == np.float64).all()
+    pd.testing.assert_frame_equal(result.compute(), coda.clr(x.compute()))
+    assert_array_equal(result.compute().to_numpy(), coda.clr(frame).to_numpy())
+    assert_array_equal(coda.distance(x, x).compute().to_numpy(), np.zeros(N))
+
+
+def _filtered_pair():
+    """A dask frame with a key column, and its parts: partitions aligned, rows not."""
+    frame = _frame(_data("composition", np.float64), "composition")
+    frame["keep"] = np.arange(N) >= ROWS[0]
+    frame["not_row_10"] = np.arange(N) != 10
+    whole = _dask_frame(frame)
+    return frame, whole, whole[whole["keep"]][PARTS], whole[PARTS]
+
+
+@pytest.mark.parametrize("name", list(TWO_ARG))
+def test_pairs_of_frames_with_different_rows_in_a_partition_raise(name):
+    # Filtering keeps the divisions, not the rows: the first partition of x
+    # is empty, while y keeps all rows.
+    fn = TWO_ARG[name]
+    frame, whole, kept, parts = _filtered_pair()
+    assert kept.divisions == parts.divisions
+    result = fn(kept, parts)  # no error yet: nothing is read
+    message = (
+        r"partition 0 of x has 0 rows and partition 0 of y has 7; .* split and filtered alike"
+    )
+    with pytest.raises(ValueError, match=message):
+        result.compute()
+    with pytest.raises(
+        ValueError, match=r"partition 0 of x has 7 rows and partition 0 of y has 0"
+    ):
+        fn(parts, kept).compute()
+    # One row fewer in the second partition of y.
+    fewer = whole[whole["not_row_10"]][PARTS]
+    with pytest.raises(
+        ValueError, match=r"partition 1 of x has 13 rows and partition 1 of y has 12"
+    ):
+        fn(parts, fewer).compute()
+    # Both filtered alike: combined as in memory, empty partitions included.
+    other = whole[whole["keep"]][PARTS[::-1]][PARTS]
+    rows = frame[frame["keep"]][PARTS]
+    expected = fn(rows, rows)
+    computed = fn(kept, other).compute()
+    assert_array_equal(computed.to_numpy(), expected.to_numpy())
+    assert computed.index.equals(expected.index)
+
+
+@pytest.mark.parametrize("name", list(TWO_ARG))
+def test_arrays_of_unknown_chunk_sizes_pair_block_by_block(name):
+    fn = TWO_ARG[name]
+    x = _data("composition", np.float64, seed=1)
+    y = _data("composition", np.float64, seed=2)
+    ux = _dask_frame(_frame(x, "composition")).to_dask_array()
+    uy = _dask_frame(_frame(y, "composition")).to_dask_array()
+    assert np.isnan(ux.shape[0])
+    # The same array twice, and two arrays of unknown sizes with the same blocks.
+    assert_array_equal(fn(ux, ux).compute(), fn(x, x))
+    assert_array_equal(fn(ux, uy).compute(), fn(x, y))
+    # Known sizes against unknown ones, in the same blocks.
+    assert_array_equal(fn(_dask_array(x), uy).compute(), fn(x, y))
+
+
+def test_arrays_of_unknown_chunk_sizes_with_other_blocks_raise():
+    x = _data("composition", np.float64)
+    ux = _dask_frame(_frame(x, "composition")).to_dask_array()
+    # Four blocks each, of other sizes, found as the blocks are read (block 1
+    # of y has one row, which the in-memory function would combine with every row).
+    other = da.from_array(x, chunks=((7, 1, 13, 19), 4))
+    result = coda.perturb(ux, other)
+    message = (
+        r"block ([12]) of rows of x has (13|1) rows and block \1 of y has (1|13); blocks "
+        r"whose sizes are unknown are paired by position, so compute the chunk sizes first "
+        r"\(x.compute_chunk_sizes\(\)\), and then y follows x's blocks"
+    )
+    with pytest.raises(ValueError, match=message):
+        result.compute()
+    # Another number of blocks: at once.
+    message = (
+        r"x has 4 blocks of rows and y has 3, and the sizes of the blocks of x and y are "
+        r"unknown, .* \(x.compute_chunk_sizes\(\), y.compute_chunk_sizes\(\)\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        coda.distance(ux, dd.from_pandas(_frame(x, "composition"), npartitions=3).to_dask_array())
+    # Following the message: y then follows x's blocks.
+    result = coda.perturb(ux.compute_chunk_sizes(), other)
+    assert result.chunks[0] == ROWS
+    assert_array_equal(result.compute(), coda.perturb(x, x))
+
+
+def test_frames_with_other_divisions_raise_at_once():
+    frame = _frame(_data("composition", np.float64), "composition")
+    x = _dask_frame(frame)
+    y = dd.from_pandas(frame, npartitions=4)
+    assert y.npartitions == x.npartitions and y.divisions != x.divisions
+    message = (
+        r"x and y are split into partitions at different index values \(x.divisions is "
+        r"\(5, 75, .*\) and y.divisions \(5, .*\)\); .* y.repartition\(divisions=x.divisions\)"
+    )
+    for fn in TWO_ARG.values():
+        with pytest.raises(ValueError, match=message):
+            fn(x, y)
+    # Following the message: combined as in memory.
+    result = coda.perturb(x, y.repartition(divisions=x.divisions)).compute()
+    pd.testing.assert_frame_equal(result, coda.perturb(frame, frame))

@@ -67,6 +67,7 @@ from coda._validation._base import (
     seeded_rng,
 )
 from coda._validation._dask import (
+    check_block_rows,
     check_cluster_client,
     check_dask_collection,
     check_dask_method,

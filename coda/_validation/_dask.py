@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from coda._validation._arrays import check_real_columns
-from coda._validation._base import DaskChunkWarning, is_dask
+from coda._validation._base import DaskChunkWarning, _listing, is_dask
 
 
 def check_dask_collection(x, kind: str | None, name: str = "x") -> None:
@@ -66,26 +66,86 @@ def check_dask_partner(value, name: str, other: str) -> None:
         )
 
 
-def check_dask_pair(kinds: Sequence[str], sizes: Sequence, names: Sequence[str]) -> None:
-    """Raise unless two dask arguments are of one kind and match block for block.
+def check_dask_pair(x, y, kinds: Sequence[str], names: Sequence[str]) -> None:
+    """Raise unless dask arguments ``x`` and ``y`` of ``kinds`` can be paired block by block.
 
-    ``sizes`` are the numbers of rows of two dask arrays, or the numbers of
-    partitions of two dask DataFrames (whose rows are not known before they
-    are computed).
+    Two dask arrays need the same number of rows (the second then follows
+    the first's chunks); when a chunk size is unknown, the same number of
+    blocks, whose rows :func:`check_block_rows` compares as they are
+    computed. Two dask DataFrames with known divisions need the same
+    divisions; otherwise the same number of partitions, whose rows are
+    compared as they are computed.
     """
+    a, b = names
     if kinds[0] != kinds[1]:
         raise TypeError(
-            f"{names[0]} is a dask {kinds[0]} and {names[1]} a dask {kinds[1]}; pass two "
+            f"{a} is a dask {kinds[0]} and {b} a dask {kinds[1]}; pass two "
             "dask arrays or two dask DataFrames"
         )
-    if sizes[0] != sizes[1]:
-        what = "rows" if kinds[0] == "array" else "partitions"
+    if kinds[0] == "array":
+        unknown = [n for n, v in zip(names, (x, y), strict=True) if np.isnan(v.shape[0])]
+        if not unknown:
+            if x.shape[0] != y.shape[0]:
+                raise ValueError(
+                    f"{a} has {x.shape[0]} rows and {b} has {y.shape[0]}; dask arguments are "
+                    "combined row by row, so pass the same rows"
+                )
+            return
+        if x.numblocks[0] != y.numblocks[0]:
+            raise ValueError(
+                f"{a} has {x.numblocks[0]} blocks of rows and {b} has {y.numblocks[0]}, and "
+                f"the sizes of the blocks of {' and '.join(unknown)} are unknown, so the rows "
+                "cannot be paired; compute the chunk sizes first ("
+                + ", ".join(f"{n}.compute_chunk_sizes()" for n in unknown)
+                + f"), and then {b} follows {a}'s blocks"
+            )
+        return
+    if x.known_divisions and y.known_divisions:
+        if tuple(x.divisions) != tuple(y.divisions):
+            raise ValueError(
+                f"{a} and {b} are split into partitions at different index values "
+                f"({a}.divisions is ({_listing(x.divisions)}) and {b}.divisions "
+                f"({_listing(y.divisions)})); dask DataFrames are combined partition by "
+                f"partition, so split {b} as {a} is: {b}.repartition(divisions={a}.divisions)"
+            )
+        return
+    if x.npartitions != y.npartitions:
         raise ValueError(
-            f"{names[0]} has {sizes[0]} {what} and {names[1]} has {sizes[1]}; dask arguments "
-            f"are combined row by row, so pass the same {what} (for DataFrames, for "
-            f"example, both made from one frame, or {names[1]}.repartition(npartitions="
-            f"{names[0]}.npartitions) when their rows are split alike)"
+            f"{a} has {x.npartitions} partitions and {b} has {y.npartitions}; dask "
+            "DataFrames are combined partition by partition, so pass the same partitions "
+            f"(for example, both made from one frame, or {b}.repartition(npartitions="
+            f"{a}.npartitions) when their rows are split alike)"
         )
+
+
+def check_block_rows(
+    blocks: Sequence, names: Sequence[str], number: int, unknown: Sequence[str] | None = None
+) -> None:
+    """Raise unless block ``number`` of each of two dask arguments has the same number of rows.
+
+    Run as the blocks are computed: ``blocks`` are a pandas partition of each
+    of two dask DataFrames (``unknown`` is None), or a numpy block of each of
+    two dask arrays, ``unknown`` naming those whose chunk sizes are unknown.
+    """
+    rows = [len(block) for block in blocks]
+    if rows[0] == rows[1]:
+        return
+    a, b = names
+    if unknown is None:
+        raise ValueError(
+            f"partition {number} of {a} has {rows[0]} rows and partition {number} of {b} "
+            f"has {rows[1]}; dask DataFrames are combined partition by partition, so the "
+            f"partitions of {a} and {b} must hold the same rows: make both from one frame, "
+            "split and filtered alike (a filter keeps the divisions but drops rows from "
+            f"partitions), or compute both first ({a}.compute(), {b}.compute())"
+        )
+    raise ValueError(
+        f"block {number} of rows of {a} has {rows[0]} rows and block {number} of {b} has "
+        f"{rows[1]}; blocks whose sizes are unknown are paired by position, so compute the "
+        "chunk sizes first ("
+        + ", ".join(f"{n}.compute_chunk_sizes()" for n in unknown)
+        + f"), and then {b} follows {a}'s blocks"
+    )
 
 
 def check_dask_scalar(a, name: str, x: str = "x") -> None:
