@@ -25,6 +25,7 @@ from coda._validation import (
     check_basis_parts,
     check_count,
     check_fraction,
+    check_in_memory,
     check_option,
     check_parts,
     check_positive_definite,
@@ -345,7 +346,8 @@ def cluster_order(matrix, /) -> list:
     Raises
     ------
     TypeError
-        If ``matrix`` does not hold real numbers.
+        If ``matrix`` does not hold real numbers, or is a dask collection
+        (compute it first).
     ValueError
         If ``matrix`` is not square, is smaller than 2 x 2, is not symmetric
         and finite (apart from the NaN rows of ``given`` parts), or is a
@@ -377,6 +379,7 @@ def cluster_order(matrix, /) -> list:
     >>> coda.cluster_order(rho)
     ['b', 'c', 'a']
     """
+    check_in_memory(matrix, "matrix")
     # The shape first: everything below indexes rows and columns together.
     values = check_square_shape(matrix, "matrix", min_size=2)
     check_square_labels(matrix, "matrix")
@@ -423,6 +426,8 @@ def dendrogram_layout(sbp, x, /) -> DendrogramLayout:
 
     Raises
     ------
+    TypeError
+        If ``sbp`` or ``x`` is a dask collection (compute it first).
     ValueError
         If ``sbp`` is not a sequential binary partition of the parts of
         ``x``, a DataFrame ``sbp`` is labelled with other parts than ``x``
@@ -483,6 +488,7 @@ def dendrogram_layout(sbp, x, /) -> DendrogramLayout:
     """
     from coda.transforms import balances
 
+    check_in_memory(sbp, "sbp")
     values, labels = composition(x, "x", min_parts=2, min_samples=2)
     d = values.shape[1]
     rows = check_sbp(sbp, "sbp", n_parts=d)

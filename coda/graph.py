@@ -24,6 +24,7 @@ from coda._validation import (
     check_count,
     check_fdr_df,
     check_fraction,
+    check_in_memory,
     check_node_data,
     check_option,
     check_parts,
@@ -184,8 +185,10 @@ def network(
     :math:`df = n - |K| - 1` (:math:`|K| = D - 2` without ``given``) must be
     positive; the other rules need no test, so their edges have no
     ``pvalue`` or ``qvalue`` (as in :func:`network_from_pcor` without
-    ``tests``), and they work with :math:`n \le D - 1` samples, the case the
-    regularised estimators are made for.
+    ``tests``). ``"threshold"`` and ``"nonzero"`` with a regularised method
+    work with :math:`n \le D - 1` samples, the case those estimators are
+    made for; ``"bootstrap"`` resamples the exact estimate, which needs at
+    least D distinct samples in every resample.
 
     References
     ----------
@@ -440,6 +443,7 @@ def network_from_pcor(
     >>> list(G.edges(data="pcor"))
     [('x1', 'x2', 0.6), ('x2', 'x3', -0.3)]
     """
+    check_in_memory(pcor, "pcor")
     values, given_mask = check_pcor_matrix(pcor, "pcor")
     if tests is not None:
         check_tests_frame(tests, "tests")

@@ -150,10 +150,19 @@ def pcor_test(
 
     The test assumes normal log-ratios and the exact estimator. For
     ``method="shrink"``, ``"bshrink"`` or ``"glasso"`` the same formula is
-    applied to the regularised estimates, which are biased towards zero: the
-    p-values are then conservative heuristics, not exact tests. A
-    correlation of exactly :math:`\pm 1` gives an infinite statistic and a
-    p-value of 0 (two-sided).
+    applied to the regularised estimates: heuristics, not exact tests.
+    ``"bshrink"`` and ``"glasso"`` shrink towards zero, which makes their
+    p-values conservative in simulations (chains of 10 and 20 parts with 12
+    to 60 samples: at most 0.3% of the pairs without an edge have
+    ``pvalue < 0.05``, against 1.4% to 5.4% for ``"exact"``). ``"shrink"``
+    does not: its precision does not have the ones vector in its null
+    space, and with ``n`` well above D its partial correlations are pushed
+    towards a common negative value, so the test rejects pairs that have no
+    edge (on 300 samples of an 8-part chain with 7 edges, all 28 pairs have
+    ``qvalue < 0.05``, against the 7 edges for ``"exact"`` and
+    ``"bshrink"``; see :func:`coda.pcor_shrink`). A correlation of exactly
+    :math:`\pm 1` gives an infinite statistic and a p-value of 0
+    (two-sided).
 
     References
     ----------

@@ -13,6 +13,7 @@ from coda._labels import unwrap
 from coda._validation import (
     check_fraction,
     check_groups,
+    check_in_memory,
     check_parts,
 )
 from coda.diagrams import (
@@ -58,7 +59,8 @@ def plot_biplot(x, /, *, ax=None, scaling: str = "form", groups=None, **kwargs):
         As :func:`coda.biplot_coordinates`; if ``groups`` does not have one
         label per sample.
     TypeError
-        If a keyword is not accepted by ``Axes.scatter``.
+        If ``x`` or ``groups`` is a dask collection (compute it first), or
+        a keyword is not accepted by ``Axes.scatter``.
 
     See Also
     --------
@@ -95,6 +97,8 @@ def plot_biplot(x, /, *, ax=None, scaling: str = "form", groups=None, **kwargs):
     """
     from matplotlib.collections import PathCollection
 
+    check_in_memory(x, "x")
+    check_in_memory(groups, "groups")
     kwargs = _keywords(kwargs, "plot_biplot", "Axes.scatter", _scatter_call(), PathCollection)
     coords = biplot_coordinates(x, scaling=scaling)
     samples = coords.samples.to_numpy(dtype=float)
@@ -214,7 +218,8 @@ def plot_ternary(
     ValueError
         As :func:`coda.ternary_coordinates`; if ``region`` is not in (0, 1).
     TypeError
-        If a keyword is not accepted by ``Axes.scatter``.
+        If ``x`` is a dask collection (compute it first), or a keyword is
+        not accepted by ``Axes.scatter``.
 
     See Also
     --------
@@ -247,6 +252,7 @@ def plot_ternary(
     """
     from matplotlib.collections import LineCollection, PathCollection
 
+    check_in_memory(x, "x")
     kwargs = _keywords(kwargs, "plot_ternary", "Axes.scatter", _scatter_call(), PathCollection)
     if region is not None:
         region = check_fraction(region, "region")
@@ -359,7 +365,8 @@ def plot_balance_dendrogram(sbp, x, /, *, ax=None, **kwargs):
     ValueError
         As :func:`coda.dendrogram_layout`.
     TypeError
-        If a keyword is not accepted by ``LineCollection``.
+        If ``sbp`` or ``x`` is a dask collection (compute it first), or a
+        keyword is not accepted by ``LineCollection``.
 
     See Also
     --------
@@ -396,6 +403,8 @@ def plot_balance_dendrogram(sbp, x, /, *, ax=None, **kwargs):
     """
     from matplotlib.collections import LineCollection
 
+    check_in_memory(sbp, "sbp")
+    check_in_memory(x, "x")
     kwargs = _keywords(
         kwargs,
         "plot_balance_dendrogram",

@@ -20,6 +20,7 @@ import pandas as pd
 from coda._validation import (
     check_fraction,
     check_graph,
+    check_in_memory,
     check_pcor_matrix,
     check_plot_keywords,
     check_square,
@@ -71,11 +72,32 @@ def _keywords(kwargs: dict, function: str, target: str, call, artist: type) -> d
     return cbook.normalize_kwargs(kwargs, artist)
 
 
+# Keywords that set the colour a default sets under another name. matplotlib
+# refuses scatter's ``c`` together with ``color``, and lets ``c`` silently beat
+# ``facecolor``, so a default stands down when the user names the same colour.
+_SAME_COLOR = {
+    "c": ("color", "facecolor"),
+    "color": ("c", "colors", "facecolor", "edgecolor"),
+    "facecolor": ("c", "color"),
+    "colors": ("color", "edgecolor"),
+    "edgecolor": ("colors",),
+}
+
+
 def _merge(defaults: dict, kwargs: dict, artist: type) -> dict:
-    """Defaults overridden by the user's keywords, aliases resolved on both sides."""
+    """Defaults overridden by the user's keywords, aliases resolved on both sides.
+
+    ``kwargs`` come normalised from :func:`_keywords`. A user's colour wins
+    over a default given under another name (``color=`` over the default
+    ``c``).
+    """
     from matplotlib import cbook
 
-    return {**cbook.normalize_kwargs(defaults, artist), **kwargs}
+    defaults = cbook.normalize_kwargs(defaults, artist)
+    for key in kwargs:
+        for other in _SAME_COLOR.get(key, ()):
+            defaults.pop(other, None)
+    return {**defaults, **kwargs}
 
 
 def _square_keys(matrix, d: int) -> list:
@@ -154,8 +176,9 @@ def plot_network(
     Raises
     ------
     TypeError
-        If ``G`` is not an undirected networkx graph, or a keyword is not
-        accepted by ``Axes.scatter``.
+        If ``G`` is not an undirected networkx graph, ``x`` is a dask
+        collection (compute it first), or a keyword is not accepted by
+        ``Axes.scatter``.
     ValueError
         As :func:`coda.network_style` (unknown layout, a node attribute
         named by ``node_size_by`` missing).
@@ -195,6 +218,7 @@ def plot_network(
     from matplotlib.lines import Line2D
 
     check_graph(G, "G")
+    check_in_memory(x, "x")
     kwargs = _keywords(kwargs, "plot_network", "Axes.scatter", _scatter_call(), PathCollection)
     style = network_style(G, layout=layout, seed=seed, x=x, node_size_by=node_size_by)
     ax = _axes(ax)
@@ -344,7 +368,8 @@ def plot_pcor_heatmap(
         :func:`coda.network_from_pcor`), ``tests`` does not match it, or
         ``alpha`` is not in (0, 1).
     TypeError
-        If a keyword is not accepted by ``Axes.pcolormesh``.
+        If ``matrix`` or ``tests`` is a dask collection (compute it first),
+        or a keyword is not accepted by ``Axes.pcolormesh``.
 
     See Also
     --------
@@ -382,6 +407,8 @@ def plot_pcor_heatmap(
     from matplotlib.axes import Axes
     from matplotlib.collections import QuadMesh
 
+    check_in_memory(matrix, "matrix")
+    check_in_memory(tests, "tests")
     kwargs = _keywords(kwargs, "plot_pcor_heatmap", "Axes.pcolormesh", Axes.pcolormesh, QuadMesh)
     values, _ = check_pcor_matrix(matrix, "matrix")
     alpha = check_fraction(alpha, "alpha")
@@ -467,7 +494,8 @@ def plot_variation(t, /, *, ax=None, **kwargs):
         If ``t`` is not a finite symmetric square matrix, or a labelled one
         has different row and column labels.
     TypeError
-        If a keyword is not accepted by ``Axes.pcolormesh``.
+        If ``t`` is a dask collection (compute it first), or a keyword is
+        not accepted by ``Axes.pcolormesh``.
 
     See Also
     --------
@@ -500,6 +528,7 @@ def plot_variation(t, /, *, ax=None, **kwargs):
     from matplotlib.axes import Axes
     from matplotlib.collections import QuadMesh
 
+    check_in_memory(t, "t")
     kwargs = _keywords(kwargs, "plot_variation", "Axes.pcolormesh", Axes.pcolormesh, QuadMesh)
     check_square_labels(t, "t")
     values = check_square(t, "t")

@@ -152,7 +152,7 @@ def balance_correlation(x, /, *, ddof: int = 1):
     Examples
     --------
     >>> import numpy as np
-    >>> from coda.casestudy import balance_correlation
+    >>> from coda import balance_correlation
     >>> rng = np.random.default_rng(0)
     >>> x = np.exp(rng.normal(size=(50, 4)))
     >>> balance_correlation(x).round(3)

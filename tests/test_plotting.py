@@ -542,6 +542,96 @@ def test_renders_and_saves_without_warnings(sim, name):
     assert buffer.getvalue().startswith(b"\x89PNG\r\n\x1a\n")
 
 
+@pytest.mark.parametrize("keyword", ["color", "c", "facecolor", "facecolors", "fc"])
+@pytest.mark.parametrize("name", ["plot_network", "plot_biplot", "plot_ternary"])
+def test_a_users_colour_replaces_the_default_fill(sim, name, keyword):
+    # The plots pass their own c=; matplotlib refused it with color= ("Supply
+    # a 'c' argument or a 'color' kwarg but not both") and let it beat facecolor=.
+    (points,) = _points(_calls(sim)[name](**{keyword: "red"}))
+    assert {to_hex(c) for c in points.get_facecolors()} == {"#ff0000"}
+
+
+def test_color_sets_the_edges_too_as_in_matplotlib():
+    _, (left, right) = plt.subplots(1, 2)
+    (nodes,) = _points(coda.plot_network(_graph(), ax=left, node_size_by=None, color="red"))
+    assert to_hex(nodes.get_edgecolors()[0]) == "#ff0000"
+    (nodes,) = _points(coda.plot_network(_graph(), ax=right, node_size_by=None, c="red"))
+    assert to_hex(nodes.get_edgecolors()[0]) == "#404040"
+
+
+def test_biplot_groups_take_a_users_colour(sim):
+    groups = ["first"] * 20 + ["rest"] * (len(sim.data) - 20)
+    points = _points(coda.plot_biplot(sim.data, groups=groups, color="red"))
+    assert len(points) == 2
+    assert {to_hex(p.get_facecolors()[0]) for p in points} == {"#ff0000"}
+
+
+@pytest.mark.parametrize("keyword", ["color", "colors", "edgecolor", "ec"])
+def test_dendrogram_takes_a_users_line_colour(sim, keyword):
+    lines = _edges(coda.plot_balance_dendrogram(SBP, sim.data, **{keyword: "red"}))
+    assert {to_hex(c) for c in lines.get_colors()} == {"#ff0000"}
+
+
+def _dask_calls(sim) -> dict:
+    """Each plot or diagram function with one argument a dask collection: (its name, the call)."""
+    import dask.array as da
+    import dask.dataframe as dd
+
+    x = sim.data
+    lazy = da.from_array(x.to_numpy(), chunks=(50, x.shape[1]))
+    rho = coda.pcor(x)
+    lazy_sbp = da.from_array(np.asarray(SBP))
+    return {
+        "plot_variation": (
+            "t",
+            lambda: coda.plot_variation(da.from_array(coda.variation(x).to_numpy())),
+        ),
+        "plot_pcor_heatmap": (
+            "matrix",
+            lambda: coda.plot_pcor_heatmap(dd.from_pandas(rho, npartitions=1)),
+        ),
+        "plot_pcor_heatmap-tests": (
+            "tests",
+            lambda: coda.plot_pcor_heatmap(
+                rho, tests=dd.from_pandas(coda.pcor_test(x), npartitions=1)
+            ),
+        ),
+        "plot_biplot": ("x", lambda: coda.plot_biplot(lazy)),
+        "plot_biplot-groups": (
+            "groups",
+            lambda: coda.plot_biplot(x, groups=da.from_array(np.arange(len(x)) % 2)),
+        ),
+        "plot_ternary": ("x", lambda: coda.plot_ternary(lazy, parts=[0, 1, 2])),
+        "plot_balance_dendrogram": ("sbp", lambda: coda.plot_balance_dendrogram(lazy_sbp, x)),
+        "plot_network": ("x", lambda: coda.plot_network(_graph(), layout="biplot", x=lazy)),
+        "cluster_order": ("matrix", lambda: coda.cluster_order(da.from_array(rho.to_numpy()))),
+        "dendrogram_layout": ("sbp", lambda: coda.dendrogram_layout(lazy_sbp, x)),
+    }
+
+
+DASK_CASES = [
+    "plot_variation",
+    "plot_pcor_heatmap",
+    "plot_pcor_heatmap-tests",
+    "plot_biplot",
+    "plot_biplot-groups",
+    "plot_ternary",
+    "plot_balance_dendrogram",
+    "plot_network",
+    "cluster_order",
+    "dendrogram_layout",
+]
+
+
+@pytest.mark.parametrize("case", DASK_CASES)
+def test_dask_input_is_refused_not_computed(sim, case):
+    # np.asarray would compute the whole collection; the docs (dask.md) promise a TypeError.
+    name, call = _dask_calls(sim)[case]
+    with pytest.raises(TypeError, match=f"^{name} is a dask .*compute it first"):
+        call()
+    assert not plt.gca().has_data()
+
+
 def _overlaps(labels) -> list:
     boxes = [t.get_window_extent() for t in labels if t.get_text()]
     return [

@@ -168,6 +168,30 @@ def test_estimated_intensities_follow_the_published_formulas():
     assert result.intensity_var == pytest.approx(lam_var, rel=1e-12)
 
 
+def test_shrink_with_many_samples_pulls_every_pair_negative():
+    # What the docs say of "shrink" with n well above D (docs/partial-correlations.md):
+    # the diagonal target gives the clr null direction 1 an eigenvalue of about
+    # lam * mean variance, and its inverse dominates the precision.
+    sim = coda.simulate(300, 8, graph="chain", seed=1)
+    shrunk = pcor_shrink(sim.data)
+    assert shrunk.intensity == pytest.approx(0.0174, abs=1e-4)
+    sigma = np.linalg.inv(shrunk.precision.to_numpy())
+    values, vectors = np.linalg.eigh(sigma)
+    assert values[0] == pytest.approx(shrunk.intensity * np.diag(sigma).mean(), rel=0.01)
+    assert values[1] > 10 * values[0]
+    np.testing.assert_allclose(np.abs(vectors[:, 0]), 1 / np.sqrt(8), atol=0.01)
+    upper = np.triu_indices(8, 1)
+    pulled = shrunk.pcor.to_numpy()[upper]
+    assert pulled.min() == pytest.approx(-0.85, abs=0.005)
+    assert pulled.max() == pytest.approx(-0.53, abs=0.005)
+    # Basis shrinkage keeps 1 in the null space and stays with the exact estimate.
+    basis = pcor_shrink(sim.data, method="bshrink").pcor.to_numpy()
+    exact = coda.pcor(sim.data).to_numpy()
+    assert exact[0, 1] == pytest.approx(0.67, abs=0.005)
+    assert basis[0, 1] == pytest.approx(0.66, abs=0.005)
+    assert np.abs(basis - exact)[upper].max() < 0.06
+
+
 # --- properties ------------------------------------------------------------
 
 
