@@ -32,8 +32,13 @@ def _lognormal(n, d, seed):
 
 
 def _augmented(x):
-    """S = Gamma + tr(Gamma) J / D, the matrix the graphical lasso is fitted to."""
-    gamma = clr_cov_values(x, 1)
+    """S = Gamma + tr(Gamma) J / D, the matrix the graphical lasso is fitted to.
+
+    Gamma from numpy (clr values, np.cov), independently of coda's one-pass
+    clr covariance.
+    """
+    logs = np.log(np.asarray(x, dtype=float))
+    gamma = np.cov((logs - logs.mean(axis=1, keepdims=True)).T)
     return gamma + np.trace(gamma) / gamma.shape[0]
 
 
