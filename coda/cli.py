@@ -227,6 +227,15 @@ def _read_table(path: Path, index_col: str | None) -> pd.DataFrame:
             f"DATA.csv {str(path)!r} has a header row but no data rows; pass a CSV file "
             "with one row per sample"
         )
+    # The header as written: pandas renames a repeated name (a, a.1) and names
+    # a blank one "Unnamed: 0".
+    written = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    repeated = sorted({str(h) for h in written if isinstance(h, str) and written.count(h) > 1})
+    if repeated:
+        raise ValueError(
+            f"DATA.csv {str(path)!r} names more than one column {', '.join(repeated)}; "
+            "every part needs its own name: rename the columns"
+        )
     if index_col is not None:
         check_column(index_col, "--index-col", frame.columns)
         frame = frame.set_index(index_col)
@@ -235,8 +244,12 @@ def _read_table(path: Path, index_col: str | None) -> pd.DataFrame:
         numeric = pd.api.types.is_numeric_dtype(frame[first]) and not pd.api.types.is_bool_dtype(
             frame[first]
         )
-        if not numeric or _ID_NAME.fullmatch(str(first)):
+        # A blank first name is the row index that DataFrame.to_csv writes.
+        blank = not isinstance(written[0], str) or not written[0].strip()
+        if blank or not numeric or _ID_NAME.fullmatch(str(first)):
             frame = frame.set_index(first)
+            if blank:
+                frame.index.name = None
     check_numeric_columns(
         frame,
         str(path),
@@ -248,9 +261,28 @@ def _read_table(path: Path, index_col: str | None) -> pd.DataFrame:
 
 def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame:
     """Estimate, test, write the files and print the summary; return the pairs called edges."""
-    table = pcor_test(frame, given=given, method=args.method)
+    n, d = frame.shape
     rho = pcor(frame, given=given, method=args.method)
     variance = partial_variance(frame, given=given, method=args.method)
+    # The t tests need n > D - 1 (without given); the regularised estimators
+    # exist for fewer samples, and then come without tests.
+    tested = args.method == "exact" or n > d - 1
+    if tested:
+        table = pcor_test(frame, given=given, method=args.method)
+    else:
+        i, j = np.triu_indices(d, k=1)
+        names = list(frame.columns)
+        table = pd.DataFrame(
+            {
+                "part_i": [names[a] for a in i],
+                "part_j": [names[b] for b in j],
+                "r": rho.to_numpy()[i, j],
+                "statistic": np.nan,
+                "df": np.nan,
+                "pvalue": np.nan,
+                "qvalue": np.nan,
+            }
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "pcor.csv", out / "partial_variance.csv", out / "edges.csv"]
@@ -263,16 +295,26 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
     sparse = args.method == "glasso"
     edges = table[table["r"] != 0] if sparse else table[table["qvalue"] <= args.alpha]
     strongest = edges.reindex(edges["r"].abs().sort_values(ascending=False).index)
-    n, d = frame.shape
     print(header)
     conditioning = "all other parts" if given is None else ", ".join(given)
     print(f"{n} samples, {d} parts, method {args.method}, partialling out {conditioning}")
-    rule = "non-zero in the graphical lasso" if sparse else f"at FDR {args.alpha:g}"
-    print(f"edges {rule}: {len(edges)} of {len(table)} pairs")
+    if not tested:
+        print(
+            f"no t tests: they need more samples than parts less one ({n} <= {d - 1}); "
+            "edges.csv lists the estimates without p- or q-values"
+            + ("" if sparse else ", and --method glasso selects edges without them")
+        )
+    if sparse:
+        print(f"edges non-zero in the graphical lasso: {len(edges)} of {len(table)} pairs")
+    elif tested:
+        print(f"edges at FDR {args.alpha:g}: {len(edges)} of {len(table)} pairs")
+    else:
+        print("edges: none selected, as there are no q-values to select them by")
     if len(edges):
         print("strongest:")
         for row in strongest.head(_STRONGEST).itertuples():
-            print(f"  {row.part_i} -- {row.part_j}  r = {row.r:+.3f}  q = {row.qvalue:.2g}")
+            q = f"  q = {row.qvalue:.2g}" if tested else ""
+            print(f"  {row.part_i} -- {row.part_j}  r = {row.r:+.3f}{q}")
     print("wrote " + ", ".join(str(f) for f in files))
     return edges
 

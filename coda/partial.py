@@ -101,8 +101,13 @@ def _exact_precision(
         m = gamma.T
     else:
         m = (gamma + 1.0 / d).T
+    scale = np.diag(m).max()
     factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False, overwrite_a=True)
-    if info != 0:
+    # A pivot is the residual variance of one clr part given the parts before
+    # it: rounding can leave an exact dependence a tiny positive pivot instead
+    # of a failed factorisation, so pivots below 1e-12 of the largest variance
+    # count as zero (the tolerance of _check_rank).
+    if info != 0 or not np.diag(factor).min() ** 2 > 1e-12 * scale:
         raise ValueError(
             "the clr covariance is numerically singular (rank < D - 1: some parts are "
             "linear combinations of others in log-ratio space); use a regularised "
@@ -261,13 +266,17 @@ def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.n
     if others:
         s_ak = alr_block(rest, others)
         s_kk = alr_block(others, others)
+        collinear = ValueError(
+            "the log-ratios among the parts in given are collinear (their covariance "
+            "is singular); drop a part from given"
+        )
         try:
             factor = scipy.linalg.cho_factor(s_kk, lower=True)
         except np.linalg.LinAlgError:
-            raise ValueError(
-                "the log-ratios among the parts in given are collinear (their covariance "
-                "is singular); drop a part from given"
-            ) from None
+            raise collinear from None
+        # A pivot left tiny but positive by rounding is a dependence too.
+        if not np.diag(factor[0]).min() ** 2 > 1e-12 * np.diag(s_kk).max():
+            raise collinear
         s_aa = s_aa - s_ak @ scipy.linalg.cho_solve(factor, s_ak.T)
     # A part whose log-ratios the parts in K explain exactly (a part
     # proportional to one in K, say) has no residual left to correlate.

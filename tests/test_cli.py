@@ -339,3 +339,47 @@ def test_unreadable_or_empty_csv_names_the_file(tmp_path, capsys, content, match
     assert match in err
     assert err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("method", ["glasso", "shrink", "bshrink"])
+def test_regularised_methods_run_with_fewer_samples_than_parts(tmp_path, capsys, method):
+    data = coda.simulate(20, 30, graph="chain", seed=1).data
+    path = tmp_path / "wide.csv"
+    data.to_csv(path, index_label="sample")
+    code, out, err = run(["pcor", path, "--method", method, "--out", tmp_path / "o"], capsys)
+    assert code == 0, err
+    assert "no t tests: they need more samples than parts less one (20 <= 29)" in out
+    rho = coda.pcor(data, method=method)
+    written = pd.read_csv(tmp_path / "o" / "pcor.csv", index_col=0)
+    np.testing.assert_allclose(written.to_numpy(), rho.to_numpy(), atol=1e-12)
+    table = pd.read_csv(tmp_path / "o" / "edges.csv")
+    assert len(table) == 30 * 29 // 2 and table["qvalue"].isna().all()
+    found = int((rho.to_numpy()[np.triu_indices(30, k=1)] != 0).sum())
+    if method == "glasso":
+        assert f"edges non-zero in the graphical lasso: {found} of 435 pairs" in out
+    else:
+        assert "edges: none selected, as there are no q-values to select them by" in out
+
+
+def test_the_unnamed_index_column_of_to_csv_is_not_a_part(tmp_path, capsys):
+    data = coda.simulate(30, 4, graph="chain", seed=0).data.reset_index(drop=True)
+    path = tmp_path / "unnamed.csv"
+    data.to_csv(path)  # header ",p01,...": the row numbers, from 0
+    code, _out, err = run(["pcor", path, "--out", tmp_path / "o"], capsys)
+    assert code == 0, err
+    written = pd.read_csv(tmp_path / "o" / "pcor.csv", index_col=0)
+    assert list(written.columns) == ["p01", "p02", "p03", "p04"]
+    np.testing.assert_allclose(written.to_numpy(), coda.pcor(data).to_numpy(), atol=1e-12)
+
+
+def test_repeated_column_names_are_refused(tmp_path, capsys):
+    data = coda.simulate(30, 4, graph="chain", seed=0).data
+    data.columns = ["a", "b", "a", "c"]
+    path = tmp_path / "dup.csv"
+    data.to_csv(path, index=False)
+    code, _out, err = run(["pcor", path, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert err == (
+        f"coda: error: DATA.csv {str(path)!r} names more than one column a; every part "
+        "needs its own name: rename the columns\n"
+    )

@@ -228,6 +228,17 @@ def test_bad_input():
             f(twin, given=["b"])
     with pytest.raises(ValueError, match=r"part 'e' is determined by the parts in given \(b\)"):
         coda.pcor_bootstrap(twin, given=["b"], n_boot=20, seed=0)
+    # A part that is a log-linear combination of others: the clr covariance
+    # has rank D - 2, which rounding can leave with a tiny positive pivot.
+    mixed = pd.DataFrame(_data(n=30, d=5), columns=list("abcde"))
+    mixed["f"] = mixed["a"] ** 0.3 * mixed["b"] ** 0.5 * mixed["c"] ** 0.2
+    for f in (coda.pcor, coda.partial_variance, coda.pcor_test, coda.multiple_r2):
+        with pytest.raises(ValueError, match=r"the clr covariance is numerically singular"):
+            f(mixed)
+    doubled = pd.DataFrame(_data(n=30, d=5), columns=list("abcde"))
+    doubled["f"] = 2 * doubled["a"]
+    with pytest.raises(ValueError, match=r"the log-ratios among the parts in given are collinear"):
+        coda.pcor(doubled, given=["a", "f"])
     twin["e"] = twin["a"] * twin["b"] / twin["c"]
     with pytest.raises(
         ValueError, match=r"part 'e' is determined by the parts in given \(a, b, c\)"
