@@ -24,6 +24,7 @@ from coda._validation import (
     check_count,
     check_option,
     check_positive,
+    check_subsample_size,
     check_unit_interval,
     check_unused,
     check_varying,
@@ -127,6 +128,7 @@ def _largest_offdiag(s):
 def _subsamples(n, n_subsamples, seed):
     """Row sets for StARS: ``b = min(10 sqrt(n), 0.8 n)`` rows (at least 3) without replacement."""
     size = max(3, min(int(10 * np.sqrt(n)), int(0.8 * n)))
+    check_subsample_size(size, n)
     rng = np.random.default_rng(seed)
     return [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(n_subsamples)]
 
@@ -227,7 +229,8 @@ def pcor_glasso(
         non-finite values, or a part with constant clr values; if ``penalty``
         is not positive; if ``criterion`` is unknown; if ``gamma`` or
         ``threshold`` is outside [0, 1]; if an option of the other criterion
-        is given.
+        is given; if ``criterion="stars"`` and x has only 3 samples (its
+        subsamples would all be the whole data).
 
     Warns
     -----

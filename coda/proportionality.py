@@ -14,6 +14,7 @@ from coda._labels import composition
 from coda._validation import (
     check_ddof,
     check_option,
+    check_proportionality_variances,
 )
 from coda.covariance import _variation_from_clr_cov, clr_cov
 
@@ -48,7 +49,9 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
     Raises
     ------
     ValueError
-        If ``x`` is not a valid composition or ``metric`` is unknown.
+        If ``x`` is not a valid composition or ``metric`` is unknown; for
+        ``"phi"``, if a part's clr values do not vary (phi divides by its clr
+        variance); for ``"rho"`` and ``"phs"``, if two parts' do not.
 
     See Also
     --------
@@ -79,6 +82,7 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
     gamma = clr_cov_values(values, ddof, row_labels=labels.index)
     t = _variation_from_clr_cov(gamma)
     diag = np.diag(gamma)
+    check_proportionality_variances(diag, labels.part_names(len(diag)), metric)
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "rho":
             out = 1.0 - t / (diag[:, None] + diag[None, :])

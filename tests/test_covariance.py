@@ -232,3 +232,16 @@ def test_bad_input():
     before = x.copy()
     coda.clr_cov(x)
     np.testing.assert_array_equal(x, before)
+
+
+def test_proportionality_refuses_to_divide_by_a_clr_variance_of_zero():
+    x = pd.DataFrame(_data(d=4), columns=list("abcd"))
+    # f is the geometric mean of the others: its clr values are 0 in every sample
+    x["f"] = np.exp(np.log(x).mean(axis=1))
+    with pytest.raises(ValueError, match=r"do not vary across samples \(f\), and phi divides"):
+        coda.proportionality(x, metric="phi")
+    # rho and phs divide by the sum of two variances: still defined with one such part
+    rho = coda.proportionality(x, metric="rho")
+    np.testing.assert_allclose(rho.loc["f", list("abcd")], 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"do not vary across samples \(x1, x2, x3\)"):
+        coda.proportionality(np.ones((4, 3)))

@@ -300,3 +300,10 @@ def test_criterion_options_are_not_mixed():
         pcor_glasso(x, criterion="stars", n_subsamples=1)
     with pytest.raises(ValueError, match=r"threshold=1.5 is outside \[0, 1\]"):
         pcor_glasso(x, criterion="stars", threshold=1.5)
+
+
+def test_stars_needs_subsamples_smaller_than_the_data():
+    x = _lognormal(3, 6, seed=2)
+    with pytest.raises(ValueError, match=r"subsamples of 3 of the 3 samples, which is all"):
+        pcor_glasso(x, criterion="stars", seed=0)
+    assert pcor_glasso(_lognormal(4, 6, seed=2), criterion="stars", seed=0).penalty > 0

@@ -463,6 +463,40 @@ def check_varying(variances: np.ndarray, name: str, parts: Sequence, what: str) 
         )
 
 
+def check_proportionality_variances(variances: np.ndarray, parts: Sequence, metric: str) -> None:
+    """Raise where a proportionality metric would divide by a zero clr variance.
+
+    Variances at most 1e-12 of the largest count as zero (rounding leaves a
+    part with none a tiny positive variance). ``"phi"`` divides by the row
+    part's clr variance; ``"rho"`` and ``"phs"`` by the sum of two, which is
+    zero only when two parts have none.
+    """
+    scale = variances.max()
+    flat = np.flatnonzero(~(variances > 1e-12 * scale)) if scale > 0 else np.arange(len(parts))
+    if flat.size == 0 or (metric != "phi" and flat.size < 2):
+        return
+    listed = _listing([str(parts[i]) for i in flat], flat.size)
+    divides = (
+        "phi divides by the clr variance of the row part"
+        if metric == "phi"
+        else f"{metric} divides by the sum of two parts' clr variances"
+    )
+    fix = "drop them, or use metric='rho'" if metric == "phi" and flat.size < 2 else "drop them"
+    raise ValueError(
+        f"x has parts whose clr values do not vary across samples ({listed}), and {divides}; {fix}"
+    )
+
+
+def check_subsample_size(size: int, n_samples: int) -> None:
+    """Raise if StARS's subsamples would be the whole data (every graph then agrees)."""
+    if size >= n_samples:
+        raise ValueError(
+            f"criterion='stars' draws subsamples of {size} of the {n_samples} samples, which "
+            "is all of them: every subsample gives the same graph and the instability is 0; "
+            "use criterion='ebic', or at least 4 samples"
+        )
+
+
 def check_no_zeros(values: np.ndarray, name: str, *, fix: str, row_labels=None) -> None:
     """Raise if ``values`` has zeros, with a fix suited to the caller (e.g. a CLI flag)."""
     zeros = values == 0
