@@ -153,9 +153,8 @@ def test_describe_tensor_scope_equals_the_whole_model_statistics_exactly():
 def test_describe_permutation_null_uses_one_child_generator_per_layer():
     base, models = _random(16, n_models=3)
     result = describe(base, models, density=0.5, n_permutations=2, seed=7)
-    rng = np.random.default_rng(7)
-    rng.integers(2**63)  # the S5 subset seed is drawn first
-    children = rng.spawn(len(base))
+    # Children of the seed's generator, whatever the S5 subsets drew from it.
+    children = np.random.default_rng(7).spawn(len(base))
     for key, child in zip(sorted(base), children, strict=True):
         alone = entry_categories(
             {key: base[key]},
@@ -171,6 +170,71 @@ def test_describe_permutation_null_uses_one_child_generator_per_layer():
             check_like=False,
             obj=key,
         )
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+def test_describe_samples_the_subsets_of_conflict_curve(scope):
+    # C(6, m) > 4 for m = 2..4: sampled subsets, the same for the same seed.
+    base, models = _random(18, n_models=6)
+    options = {"density": 0.5, "scope": scope, "max_subsets": 4}
+    for seed in (3, 11):
+        result = describe(base, models, seed=seed, **options)
+        expected = conflict_curve(base, models, seed=seed, **options)
+        pd.testing.assert_frame_equal(result.conflict, expected, check_exact=True)
+    # A Generator in the same state draws the same subsets too.
+    result = describe(base, models, seed=np.random.default_rng(5), **options)
+    expected = conflict_curve(base, models, seed=np.random.default_rng(5), **options)
+    pd.testing.assert_frame_equal(result.conflict, expected, check_exact=True)
+    assert (result.conflict.groupby(level=["layer", "m"]).size() <= 4).all()
+
+
+def test_describe_records_normalize_in_the_ownership():
+    base, models = _random(19, n_models=3)
+    options = {"density": 0.5, "weights": [1, 2, 3], "seed": 0}
+    normalized = describe(base, models, **options)
+    summed = describe(base, models, normalize=False, **options)
+    assert not np.allclose(normalized.ownership, summed.ownership)
+    assert normalized.ownership.attrs["normalize"] is True
+    assert summed.ownership.attrs["normalize"] is False
+    pd.testing.assert_frame_equal(
+        summed.ownership, ownership(base, models, density=0.5, weights=[1, 2, 3], normalize=False)
+    )
+    assert (
+        summed.ownership.attrs
+        == ownership(base, models, density=0.5, weights=[1, 2, 3], normalize=False).attrs
+    )
+    # The other statistics do not depend on it.
+    for name, frame in _frames(summed).items():
+        if name != "ownership":
+            assert frame.attrs["normalize"] is None, name
+            pd.testing.assert_frame_equal(frame, _frames(normalized)[name], obj=name)
+
+
+_LAYERED = [
+    task_shares,
+    entry_categories,
+    mass_fate,
+    ownership,
+    conflict_curve,
+    sign_patterns,
+    sign_agreement_log_odds,
+    describe,
+]
+
+
+@pytest.mark.parametrize("statistic", _LAYERED, ids=lambda f: f.__name__)
+def test_a_layer_without_tensors_is_refused(statistic):
+    # It crashed (describe, entry_categories, mass_fate, conflict_curve) or
+    # gave a NaN row (task_shares): a layer with no tensors describes nothing.
+    base = {"a": np.zeros(3, np.float32)}
+    models = [{"a": np.array([1, 2, 3], np.float32)}, {"a": np.array([1, -2, 3], np.float32)}]
+    match = (
+        r"layers gives no tensors to the layer\(s\) 'E'; a layer without tensors has no "
+        "statistics: leave it out of layers, or give it tensors of the base"
+    )
+    options = {} if statistic is task_shares else {"density": 0.5}
+    with pytest.raises(ValueError, match=match):
+        statistic(base, models, layers={"A": ["a"], "E": []}, **options)
 
 
 class _Counting:

@@ -5,7 +5,15 @@ import pandas as pd
 import pytest
 
 import coda
-from coda.merging import category_balances, describe, fate_balances, task_network
+from coda.merging import (
+    category_balances,
+    describe,
+    fate_balances,
+    mass_fate,
+    ownership,
+    task_network,
+    task_shares,
+)
 from coda.merging.analysis import ZERO_DELTA
 
 CATEGORIES = ["trimmed", "one_pos", "one_neg", "agree_pos", "agree_neg", "conflict"]
@@ -199,6 +207,114 @@ def test_task_network_from_interference_loss_leaves_out_layers_without_mass():
     fate = describe(base, models, density=0.5, seed=0).fate
     assert fate.loc[("task0", "l0.w")].isna().all()
     assert task_network(fate).graph["n_samples"] == 8
+
+
+def _sparse_models(without_mass, n_layers=30, seed=0):
+    """4 tasks on small layers whose fates and ownership hold many zeros (the QA case).
+
+    ``without_mass``: task0 leaves layer l0 as it was, and no task changes
+    layer l1: rows without mass, NaN when closed and zeros when not.
+    """
+    rng = np.random.default_rng(seed)
+    base = {f"l{i}": np.zeros(6, np.float32) for i in range(n_layers)}
+    models = [
+        {key: rng.normal(scale=1 + t, size=6).astype(np.float32) for key in base} for t in range(4)
+    ]
+    if without_mass:
+        models[0]["l0"] = base["l0"].copy()
+        for model in models:
+            model["l1"] = base["l1"].copy()
+    return base, models
+
+
+def _edges(graph):
+    return {(u, v): (data["pcor"], data["pvalue"]) for u, v, data in graph.edges(data=True)}
+
+
+def _assert_same_network(got, expected):
+    assert set(_edges(got)) == set(_edges(expected))
+    for edge, values in _edges(expected).items():
+        np.testing.assert_allclose(_edges(got)[edge], values, rtol=1e-9)
+    assert got.graph == expected.graph
+
+
+@pytest.mark.parametrize("without_mass", [False, True])
+def test_balances_and_networks_are_those_of_the_closed_frame(without_mass):
+    # Zeros become ZERO_DELTA of a closed row: masses (closed=False) give the
+    # balances and networks of their fractions (they differed by up to 2.4).
+    base, models = _sparse_models(without_mass)
+    options = {"density": 0.2}
+    fractions = mass_fate(base, models, **options)
+    masses = mass_fate(base, models, closed=False, **options)
+    assert (fractions == 0).any(axis=None)
+    expected = fate_balances(fractions)
+    got = fate_balances(masses)
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12, atol=1e-12)
+    if without_mass:
+        assert (masses.loc[("task0", "l0")] == 0).all()
+        assert got.loc[("task0", "l0")].isna().all()
+        assert expected.loc[("task0", "l0")].isna().all()
+    # Each network from all pairs (alpha near 1), and with a selection.
+    for alpha in (0.999, 0.5):
+        _assert_same_network(
+            task_network(masses, alpha=alpha), task_network(fractions, alpha=alpha)
+        )
+        for statistic in (ownership, task_shares):
+            kwargs = options if statistic is ownership else {}
+            closed = statistic(base, models, **kwargs)
+            unclosed = statistic(base, models, closed=False, **kwargs)
+            if without_mass:
+                assert closed.loc["l1"].isna().all() and (unclosed.loc["l1"] == 0).all()
+            _assert_same_network(
+                task_network(unclosed, alpha=alpha), task_network(closed, alpha=alpha)
+            )
+    assert task_network(masses).graph["n_samples"] == (28 if without_mass else 30)
+
+
+def test_category_balances_of_counts_are_those_of_fractions():
+    counts = pd.DataFrame(
+        [[40.0, 25.0, 15.0, 6.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]],
+        index=pd.Index(["a", "b"], name="layer"),
+        columns=CATEGORIES,
+    )
+    fractions = counts / 90.0
+    np.testing.assert_allclose(
+        category_balances(counts.loc[["a"]]).to_numpy(),
+        category_balances(fractions.loc[["a"]]).to_numpy(),
+        rtol=1e-12,
+    )
+    # A layer without entries: zeros in counts, NaN in fractions.
+    fractions.loc["b"] = np.nan
+    expected = category_balances(fractions)
+    np.testing.assert_allclose(category_balances(counts).to_numpy(), expected.to_numpy())
+    assert expected.loc["b"].isna().all()
+
+
+@pytest.mark.parametrize(
+    ("identical", "match"),
+    [
+        ([2], "'task2' has no mass in any layer"),
+        ([1, 3], "'task1', 'task3' have no mass in any layer"),
+    ],
+)
+@pytest.mark.parametrize("closed", [True, False])
+def test_task_network_from_interference_loss_names_tasks_without_mass(identical, match, closed):
+    base, models = _models(4, n_layers=8)
+    for t in identical:
+        models[t] = {key: value.copy() for key, value in base.items()}
+    fate = mass_fate(base, models, density=0.5, closed=closed)
+    with pytest.raises(ValueError, match=match) as error:
+        task_network(fate)
+    assert "adding layers cannot help" in str(error.value)
+    assert "more layers" not in str(error.value)
+
+
+def test_task_network_from_interference_loss_counts_the_layers_left_out():
+    base, models = _models(4, n_layers=5)
+    base["l0.w"] = models[0]["l0.w"].copy()  # task0 changes nothing in layer l0
+    fate = describe(base, models, density=0.5, seed=0).fate
+    with pytest.raises(ValueError, match=r"has 4 layers with mass \(1 more left out: some task"):
+        task_network(fate)
 
 
 @pytest.mark.parametrize(

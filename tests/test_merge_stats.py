@@ -305,6 +305,27 @@ def test_ownership_identity(seed, scope, merge, elect, weighted):
     assert shares.attrs["merge"] == merge
 
 
+def test_ownership_records_normalize_where_it_changes_the_merge():
+    # mergekit's weighted mean divides by the agreeing weights (normalize=True)
+    # or not: different shares, so attrs that tell them apart.
+    base, models = _random(4)
+    options = {"density": 0.5, "weights": [1.0, 2.0, 3.0]}
+    normalized = ownership(base, models, **options)
+    summed = ownership(base, models, normalize=False, **options)
+    assert not np.allclose(normalized.to_numpy(), summed.to_numpy())
+    assert normalized.attrs["normalize"] is True and summed.attrs["normalize"] is False
+    assert normalized.attrs != summed.attrs
+    # Where normalize changes nothing it is None, as every setting that does not apply.
+    for frame in (
+        ownership(base, models, merge="sum", **options),
+        ownership(base, models, scope="global", **options),
+        mass_fate(base, models, **options),
+        entry_categories(base, models, density=0.5).observed,
+        task_shares(base, models),
+    ):
+        assert frame.attrs["normalize"] is None, frame.attrs["statistic"]
+
+
 # ---------------------------------------------------------------------------
 # errors
 
@@ -315,6 +336,10 @@ def test_ownership_identity(seed, scope, merge, elect, weighted):
         ({"x": ["t0", "t1", "t2", "nope"]}, "names tensors the models lack: 'nope'"),
         ({"x": ["t0", "t1", "t2"], "y": ["t0"]}, "more than one layer: 't0'"),
         ({"x": ["t0"]}, "leaves tensors out of every layer: 't1', 't2'"),
+        (
+            {"x": ["t0", "t1", "t2"], "e": [], "f": ()},
+            "layers gives no tensors to the layer[(]s[)] 'e', 'f'; a layer without tensors",
+        ),
     ],
 )
 def test_bad_layers(layers, match):

@@ -292,6 +292,12 @@ def check_layers(layers, keys: Sequence[str], name: str = "layers") -> dict:
             "tensor names, or a callable from a tensor name to its layer name"
         )
     pooling = {layer: list(names) for layer, names in layers.items()}
+    empty = [repr(layer) for layer, names in pooling.items() if not names]
+    if empty:
+        raise ValueError(
+            f"{name} gives no tensors to the layer(s) {_listing(empty)}; a layer without "
+            f"tensors has no statistics: leave it out of {name}, or give it tensors of the base"
+        )
     listed = [key for names in pooling.values() for key in names]
     unknown = sorted({key for key in listed if key not in set(keys)})
     twice = sorted({key for key in listed if listed.count(key) > 1})
@@ -364,14 +370,32 @@ def check_cluster_sources(sources: Sequence) -> None:
             )
 
 
-def check_network_layers(n_layers: int, n_tasks: int) -> None:
-    """Raise unless a real-valued task network has more layers than tasks."""
+def check_network_layers(
+    n_layers: int, n_tasks: int, *, without_mass: Sequence[str] = (), left_out: int = 0
+) -> None:
+    """Raise unless a real-valued task network has more layers than tasks.
+
+    ``without_mass`` names the tasks with no mass in any layer, which no
+    number of layers can give a balance; ``left_out`` counts the layers left
+    out because some task has no mass there.
+    """
+    if without_mass:
+        one = len(without_mass) == 1
+        raise ValueError(
+            "the task network from interference-loss balances needs every task's balance, "
+            f"but {_listing([repr(task) for task in without_mass])} "
+            f"{'has' if one else 'have'} no mass in any layer (a fine-tuned model identical "
+            "to the base), so no layer has a balance for every task and adding layers cannot "
+            f"help: drop {'that task' if one else 'those tasks'} and describe the other models"
+        )
     if n_layers < n_tasks + 1:
+        missing = f" ({left_out} more left out: some task has no mass there)" if left_out else ""
         raise ValueError(
             f"the task network of {n_tasks} tasks from interference-loss balances has "
-            f"{n_layers} layers with mass; the covariance of {n_tasks} balances is invertible "
-            f"and its t tests have df = layers - tasks > 0 only with at least {n_tasks + 1} "
-            "layers: describe a model with more layers, or pool fewer tensors per layer"
+            f"{n_layers} layers with mass{missing}; the covariance of {n_tasks} balances is "
+            f"invertible and its t tests have df = layers - tasks > 0 only with at least "
+            f"{n_tasks + 1} layers: describe a model with more layers, or pool fewer tensors "
+            "per layer"
         )
 
 

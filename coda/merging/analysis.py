@@ -19,6 +19,7 @@ from coda._validation import (
     check_network_tasks,
     check_option,
 )
+from coda.geometry import closure
 from coda.graph import network, network_from_pcor
 from coda.inference import _ADJUSTMENTS, _t_tests
 from coda.transforms import balances
@@ -26,7 +27,8 @@ from coda.zeros import _replace_in_rows, replace_zeros
 
 __all__ = ["category_balances", "fate_balances", "task_network"]
 
-#: The value a zero part takes before a log-ratio (multiplicative replacement).
+#: The value a zero part of a row closed to 1 takes before a log-ratio
+#: (multiplicative replacement).
 ZERO_DELTA = 1e-5
 
 # S2: kept vs trimmed, then among the kept entries overlap, interference and
@@ -55,15 +57,36 @@ FATE_SBP = pd.DataFrame(
 )
 
 
+def _closed_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` with mass, closed to 1; rows of NaN or of zeros are dropped.
+
+    A statistic's frame holds fractions (``closed=True``) or masses
+    (``closed=False``), and a zero replaced by a fixed ``ZERO_DELTA`` is in
+    the units of its row (:func:`coda.replace_zeros`): closing first makes
+    the replacement, and every log-ratio after it, the same for both. A
+    layer without mass is a row of NaN in a closed frame, of zeros in an
+    unclosed one.
+    """
+    values = frame.to_numpy(dtype=np.float64)
+    totals = values.sum(axis=1)
+    has_mass = np.isfinite(values).all(axis=1) & (totals > 0)
+    rows = frame[has_mass]
+    # Rows that sum to 1 up to the rounding of their sum are closed already;
+    # closing them again would only move last bits of what they always gave.
+    slack = values.shape[1] * np.finfo(np.float64).eps
+    if rows.empty or np.abs(totals[has_mass] - 1.0).max() <= slack:
+        return rows
+    return closure(rows)
+
+
 def _named_balances(frame: pd.DataFrame, sbp: pd.DataFrame, statistic: str) -> pd.DataFrame:
-    """Balances of ``frame`` after multiplicative zero replacement; NaN rows stay NaN."""
+    """Balances of ``frame``'s closed rows after zero replacement; rows without mass are NaN."""
     values = frame[list(sbp.columns)]
-    finite = np.isfinite(values.to_numpy()).all(axis=1)
     # A category may be empty in every layer (no conflict anywhere): with a
     # fixed delta its zeros are "below 1e-5" like any other, so the check that
     # every part is observed somewhere, right for measured data, is off here.
     positive = _replace_in_rows(
-        values[finite],
+        _closed_rows(values),
         method="multiplicative",
         delta=ZERO_DELTA,
         detection_limit=None,
@@ -119,11 +142,13 @@ def category_balances(categories, /) -> pd.DataFrame:
     The balance of numerator group :math:`I` against denominator group
     :math:`J` is :math:`\sqrt{|I||J|/(|I|+|J|)}\,\ln(g(x_I)/g(x_J))` with
     :math:`g` the geometric mean (Egozcue and Pawlowsky-Glahn 2005). S2
-    compositions often hold zeros (no conflict in a layer); every zero
-    becomes ``ZERO_DELTA`` = 1e-5 by multiplicative replacement and the
-    other parts shrink to keep the total (``coda.replace_zeros``), also for a
-    category that is empty in every layer (then its balance reads "below
-    1e-5" everywhere). A layer without entries (NaN row) gets NaN balances.
+    compositions often hold zeros (no conflict in a layer); each row is
+    closed to 1 and every zero becomes ``ZERO_DELTA`` = 1e-5 by
+    multiplicative replacement, the other parts shrinking to keep the total
+    (``coda.replace_zeros``), also for a category that is empty in every
+    layer (then its balance reads "below 1e-5" everywhere). Closing first
+    makes the balances of counts and of fractions the same. A layer without
+    entries (a row of NaN, or of zeros) gets NaN balances.
 
     References
     ----------
@@ -190,10 +215,14 @@ def fate_balances(fate, /) -> pd.DataFrame:
     :math:`\ln(x_\text{dropped}/x_\text{survives})/\sqrt{2}`, and
     ``kept_vs_trimmed`` is
     :math:`\sqrt{2/3}\,\ln(\sqrt{x_\text{survives} x_\text{dropped}}/x_\text{trimmed})`.
-    Zeros (no mass dropped in a layer, the usual case for a task that
+    Each row is closed to 1 first, so that a frame of masses
+    (``mass_fate(..., closed=False)``) gives the balances of its fractions;
+    then zeros (no mass dropped in a layer, the usual case for a task that
     agrees everywhere) become ``ZERO_DELTA`` = 1e-5 by multiplicative
     replacement before the logarithms, so such a layer has a large negative
-    interference loss rather than minus infinity.
+    interference loss rather than minus infinity. A row without mass (NaN
+    when closed, zeros when not: the task did not change the layer) gets
+    NaN balances.
 
     References
     ----------
@@ -228,9 +257,15 @@ def _balance_network(fate: pd.DataFrame, alpha, adjust, min_abs):
     layers = list(loss.index.get_level_values("layer").unique())
     wide = pd.DataFrame({task: loss.xs(task, level="task") for task in tasks}).reindex(layers)
     # A layer where some task has no mass has no balance: it is left out.
-    values = wide.to_numpy()[np.isfinite(wide.to_numpy()).all(axis=1)]
+    finite = np.isfinite(wide.to_numpy())
+    complete = finite.all(axis=1)
+    values = wide.to_numpy()[complete]
     n_layers, n_tasks = values.shape
-    check_network_layers(n_layers, n_tasks)
+    # A task without mass in any layer leaves no layer complete, however many.
+    without_mass = [task for task, seen in zip(tasks, finite.any(axis=0), strict=True) if not seen]
+    check_network_layers(
+        n_layers, n_tasks, without_mass=without_mass, left_out=int((~complete).sum())
+    )
     omega = np.linalg.inv(np.cov(values, rowvar=False))
     rho = pcor_from_precision(omega)
     # Ordinary variables: each pair is conditioned on the other T - 2, so
@@ -304,7 +339,8 @@ def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", 
     ValueError
         If ``stat_frame`` is none of S1, S3 or S4, has fewer than 4 tasks,
         ``method`` or ``adjust`` is unknown, ``method="shrink"`` is asked of
-        S3, or S3 has fewer than T + 1 layers with mass.
+        S3, or S3 has a task without mass in any layer or fewer than T + 1
+        layers where every task has mass.
 
     See Also
     --------
@@ -316,16 +352,19 @@ def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", 
     -----
     S1 and S4 are compositions over tasks: their network is that of
     :func:`coda.network`, reference-independent partial correlations of the
-    log-ratio parts (Erb 2020). Zeros (a task that owns nothing of a layer)
-    become ``ZERO_DELTA`` = 1e-5 by multiplicative replacement first; layers
-    without mass (NaN rows) are left out. With 3 tasks the partial
-    correlations of clr parts are fixed by closure alone, hence the bound
-    of 4.
+    log-ratio parts (Erb 2020). Each row is closed to 1, then zeros (a task
+    that owns nothing of a layer) become ``ZERO_DELTA`` = 1e-5 by
+    multiplicative replacement; layers without mass (rows of NaN, or of
+    zeros in a frame with ``closed=False``) are left out. A frame of masses
+    and its closed frame therefore give the same network. With 3 tasks the
+    partial correlations of clr parts are fixed by closure alone, hence the
+    bound of 4.
 
     S3 is a composition per (task, layer), not over tasks: each task's
     balance is one real-valued coordinate, so the T balances of a layer are
     T ordinary variables. With S their sample covariance over the n layers
-    (rows with a NaN balance left out) and :math:`\Omega = S^{-1}`, the
+    (layers where some task has no mass, hence no balance, left out; a task
+    without mass in any layer is an error) and :math:`\Omega = S^{-1}`, the
     partial correlation is
     :math:`\rho_{st} = -\Omega_{st} / \sqrt{\Omega_{ss}\Omega_{tt}}`, and
     :math:`t = \rho \sqrt{df / (1 - \rho^2)}` with
@@ -367,8 +406,7 @@ def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", 
             check_option(adjust, "adjust", _ADJUSTMENTS)
         return _balance_network(stat_frame, alpha, adjust, min_abs)
     check_network_tasks(stat_frame.shape[1])
-    finite = np.isfinite(stat_frame.to_numpy()).all(axis=1)
-    x = replace_zeros(stat_frame[finite], method="multiplicative", delta=ZERO_DELTA)
+    x = replace_zeros(_closed_rows(stat_frame), method="multiplicative", delta=ZERO_DELTA)
     # The q-value rule for both estimators, as documented (coda.network's own
     # default for "shrink" would be the threshold rule).
     return network(x, method=method, rule="fdr", alpha=alpha, adjust=adjust, min_abs=min_abs)

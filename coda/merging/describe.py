@@ -96,6 +96,7 @@ def _assemble(per_layer: list[dict], pooling: dict, options: dict, subsets: dict
     facts = {key: fact for layer in per_layer for key, fact in layer.items()}
     density, scope = options["density"], options["scope"]
     elect, merge, weights = options["elect"], options["merge"], options["weights"]
+    normalize = options["normalize"]
     patterns = log_odds = None
     if n_tasks <= 8:
         patterns = _patterns_frame(facts, pooling, n_tasks, scope, density, True)
@@ -107,7 +108,7 @@ def _assemble(per_layer: list[dict], pooling: dict, options: dict, subsets: dict
         categories=_categories_frames(facts, pooling, n_tasks, scope, density),
         fate=_fate_frame(facts, pooling, n_tasks, scope, density, elect, weights, True),
         ownership=_owned_frame(
-            facts, pooling, n_tasks, scope, density, elect, merge, weights, True
+            facts, pooling, n_tasks, scope, density, elect, merge, weights, normalize, True
         ),
         conflict=_conflict_frame(
             facts, pooling, n_tasks, scope, density, subsets, options["max_subsets"]
@@ -169,7 +170,8 @@ def describe(
     max_subsets : int, default 100
         The cap on subsets of each size in S5.
     seed : None, int or numpy.random.Generator, optional
-        Seed of the one generator behind the S2 shuffles and S5 subset draws.
+        Seed of the one generator behind the S2 shuffles and S5 subset draws
+        (the subsets are those :func:`conflict_curve` draws with this seed).
     client : dask.distributed.Client, optional
         Compute each layer as one task on this dask cluster; ``base`` and
         ``models`` must then be paths, which the workers open (see Notes).
@@ -237,11 +239,15 @@ def describe(
     subset; the elected sign, whose majority fallback would depend on which
     tasks are merged, plays no part in it, as in :func:`conflict_curve`.
 
-    The S5 subsets are drawn once from the generator seeded by ``seed`` and
-    used for every layer; each layer's S2 shuffles come from its own child
-    generator (``Generator.spawn``, one per layer in pooling order), so a
-    layer's shuffles do not depend on the other layers nor on where it is
-    computed. They therefore differ from the shuffles of
+    The S5 subsets are drawn once, first, from the generator seeded by
+    ``seed``, exactly as :func:`conflict_curve` draws them, and used for
+    every layer: with the same ``seed`` (an int, or a Generator in the same
+    state) and ``max_subsets``, ``conflict`` equals :func:`conflict_curve`'s,
+    also when the subsets are sampled (more than ``max_subsets`` subsets of
+    some size). Each layer's S2 shuffles come from its own child generator
+    (``Generator.spawn``, one per layer in pooling order), so a layer's
+    shuffles do not depend on the other layers, on the subsets drawn, nor on
+    where it is computed. They therefore differ from the shuffles of
     :func:`entry_categories` called with the same seed on the whole model.
 
     With ``client``, each layer is one task: the worker opens the
@@ -300,8 +306,9 @@ def describe(
         paths = _cluster_paths(client, base, models)
     check_compatible(base, models)
     rng = np.random.default_rng(seed)
-    # One seed for the S5 draws, so every layer uses the same subsets.
-    subsets = _all_subsets(len(models), options["max_subsets"], int(rng.integers(2**63)))
+    # The S5 subsets come first from this generator, as conflict_curve draws
+    # them from its own: the same seed gives the same subsets, for every layer.
+    subsets = _all_subsets(len(models), options["max_subsets"], rng)
     pooling = check_layers(layers, _tensor_names(base))
     # Each layer's S2 shuffles from its own child generator: the result does
     # not depend on the order, or the worker, in which the layers are computed.

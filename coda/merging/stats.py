@@ -5,8 +5,10 @@ composition and whose rows are layers (or (task, layer) pairs), so that
 ``df.coda`` works on it directly. The merge settings are kept in
 ``DataFrame.attrs`` (never as columns, which the accessor would read as
 parts): ``statistic``, ``scope``, ``density``, ``elect``, ``merge``,
-``weights``, ``rule`` (the reference implementation followed) and ``layers``
-(the pooling, layer name to tensor names). Settings that do not apply are None.
+``weights``, ``normalize``, ``rule`` (the reference implementation followed)
+and ``layers`` (the pooling, layer name to tensor names). Settings that do
+not apply are None: ``normalize`` is recorded by the ownership only, and only
+with ``scope="tensor"`` and ``merge="mean"``, the one merge it changes.
 """
 
 from __future__ import annotations
@@ -60,7 +62,16 @@ def _frame(rows: dict, columns, closed: bool, attrs: dict, names) -> pd.DataFram
     return frame
 
 
-def _attrs(statistic, pooling, scope=None, density=None, elect=None, merge=None, weights=None):
+def _attrs(
+    statistic,
+    pooling,
+    scope=None,
+    density=None,
+    elect=None,
+    merge=None,
+    weights=None,
+    normalize=None,
+):
     return {
         "statistic": statistic,
         "scope": scope,
@@ -68,6 +79,8 @@ def _attrs(statistic, pooling, scope=None, density=None, elect=None, merge=None,
         "elect": elect,
         "merge": merge,
         "weights": None if weights is None else [float(w) for w in weights],
+        # Only mergekit's weighted mean divides by the agreeing weights or not.
+        "normalize": normalize if scope == "tensor" and merge == "mean" else None,
         "rule": None if scope is None else _RULES[scope],
         "layers": {layer: list(keys) for layer, keys in pooling.items()},
     }
@@ -95,7 +108,8 @@ def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
     layers : None, mapping or callable, optional
         The pooling of tensors into layers: None for one layer per tensor, a
         mapping of layer name to a list of tensor names, or a callable from a
-        tensor name to its layer name. Every tensor must be in one layer.
+        tensor name to its layer name. Every tensor must be in one layer, and
+        every layer must hold a tensor.
     closed : bool, default True
         Return shares summing to 1 (True) or the L1 norms themselves.
 
@@ -111,7 +125,8 @@ def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
         If a tensor or ``layers`` has the wrong type.
     ValueError
         If keys or shapes differ from the base's, a value is not finite, or
-        ``layers`` does not give every tensor to exactly one layer.
+        ``layers`` does not give every tensor to exactly one layer or gives a
+        layer no tensors.
 
     See Also
     --------
@@ -475,7 +490,8 @@ def ownership(
     Returns
     -------
     pandas.DataFrame
-        Rows the layers, columns ``task0``, ``task1``, ...; settings in ``attrs``.
+        Rows the layers, columns ``task0``, ``task1``, ...; settings in
+        ``attrs``, ``normalize`` among them where it applies (None elsewhere).
 
     Raises
     ------
@@ -550,13 +566,14 @@ def _ownership(
         "context": context,
     }
     facts = _facts(theta0, taus, density, scope, **options)
-    return _owned_frame(facts, pooling, len(taus), scope, density, elect, merge, weights, closed)
+    settings = (scope, density, elect, merge, weights, normalize)
+    return _owned_frame(facts, pooling, len(taus), *settings, closed)
 
 
 def _owned_frame(
-    facts, pooling, n_tasks, scope, density, elect, merge, weights, closed
+    facts, pooling, n_tasks, scope, density, elect, merge, weights, normalize, closed
 ) -> pd.DataFrame:
     """The S4 frame from the per-tensor facts ``owned``."""
     rows = {layer: sum(facts[key]["owned"] for key in keys) for layer, keys in pooling.items()}
-    attrs = _attrs("ownership", pooling, scope, density, elect, merge, weights)
+    attrs = _attrs("ownership", pooling, scope, density, elect, merge, weights, normalize)
     return _frame(rows, _tasks(n_tasks), closed, attrs, "layer")
