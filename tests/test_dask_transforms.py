@@ -596,3 +596,13 @@ def test_frames_with_other_divisions_raise_at_once():
     # Following the message: combined as in memory.
     result = coda.perturb(x, y.repartition(divisions=x.divisions)).compute()
     pd.testing.assert_frame_equal(result, coda.perturb(frame, frame))
+
+
+@pytest.mark.parametrize("f", [coda.clr, coda.closure, coda.clr_cov])
+def test_an_empty_dask_array_is_refused_as_in_memory(f):
+    # Its zero rows are known without computing anything.
+    empty = da.zeros((0, 4), chunks=(1, 4))
+    with pytest.raises(ValueError, match=r"^x is empty \(shape \(0, 4\)\); it needs at least"):
+        f(empty)
+    with pytest.raises(ValueError, match=r"^x is empty \(shape \(0, 4\)\); it needs at least"):
+        f(np.zeros((0, 4)))

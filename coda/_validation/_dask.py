@@ -36,6 +36,9 @@ def check_dask_collection(x, kind: str | None, name: str = "x") -> None:
             f"{name} is a {x.ndim}-D dask array of shape {x.shape}; dask input must be 2-D "
             "(samples x parts): pass one composition as a numpy array instead"
         )
+    if x.shape[0] == 0:
+        # As in memory (as_2d); known without computing anything.
+        raise ValueError(f"{name} is empty (shape {x.shape}); it needs at least one value")
     if np.isnan(x.shape[1]):
         raise ValueError(
             f"{name} is a dask array with an unknown number of parts; compute the chunk "
