@@ -491,3 +491,16 @@ def test_cli_merge_stats_missing_file(tmp_path, capsys):
     assert code == 2
     assert "nope.safetensors" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_fate_balances_of_a_model_that_changed_nothing_are_all_nan():
+    # Every task identical to the base: no layer has mass, every balance is
+    # undefined, as for one such layer among others.
+    base = {f"l{i}": np.zeros(6, np.float32) for i in range(3)}
+    models = [dict(base) for _ in range(3)]
+    for closed in (True, False):
+        fate = mass_fate(base, models, density=0.2, closed=closed)
+        result = fate_balances(fate)
+        assert list(result.columns) == ["interference_loss", "kept_vs_trimmed"]
+        assert result.index.equals(fate.index)
+        assert result.isna().all().all()

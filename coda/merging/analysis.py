@@ -82,19 +82,25 @@ def _closed_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def _named_balances(frame: pd.DataFrame, sbp: pd.DataFrame, statistic: str) -> pd.DataFrame:
     """Balances of ``frame``'s closed rows after zero replacement; rows without mass are NaN."""
     values = frame[list(sbp.columns)]
-    # A category may be empty in every layer (no conflict anywhere): with a
-    # fixed delta its zeros are "below 1e-5" like any other, so the check that
-    # every part is observed somewhere, right for measured data, is off here.
-    positive = _replace_in_rows(
-        _closed_rows(values),
-        method="multiplicative",
-        delta=ZERO_DELTA,
-        detection_limit=None,
-        frac=None,
-        output=None,
-        observed=False,
-    )
-    result = balances(positive, sbp).reindex(values.index)
+    closed = _closed_rows(values)
+    if closed.empty:
+        # No layer has mass: every balance is undefined, as for one such layer.
+        result = pd.DataFrame(np.nan, index=values.index, columns=pd.Index(sbp.index))
+    else:
+        # A category may be empty in every layer (no conflict anywhere): with a
+        # fixed delta its zeros are "below 1e-5" like any other, so the check
+        # that every part is observed somewhere, right for measured data, is
+        # off here.
+        positive = _replace_in_rows(
+            closed,
+            method="multiplicative",
+            delta=ZERO_DELTA,
+            detection_limit=None,
+            frac=None,
+            output=None,
+            observed=False,
+        )
+        result = balances(positive, sbp).reindex(values.index)
     result.columns.name = "balance"
     result.attrs.update(frame.attrs)
     result.attrs["statistic"] = f"{statistic}_balances"
