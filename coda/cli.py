@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from coda._results import pair_table
 from coda._validation import (
     check_column,
     check_file,
@@ -270,19 +271,9 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
     if tested:
         table = pcor_test(frame, given=given, method=args.method)
     else:
-        i, j = np.triu_indices(d, k=1)
-        names = list(frame.columns)
-        table = pd.DataFrame(
-            {
-                "part_i": [names[a] for a in i],
-                "part_j": [names[b] for b in j],
-                "r": rho.to_numpy()[i, j],
-                "statistic": np.nan,
-                "df": np.nan,
-                "pvalue": np.nan,
-                "qvalue": np.nan,
-            }
-        )
+        # pcor_test's columns, without its tests
+        table = pair_table(list(frame.columns), {"r": rho.to_numpy()})
+        table[["statistic", "df", "pvalue", "qvalue"]] = np.nan
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files = [out / "pcor.csv", out / "partial_variance.csv", out / "edges.csv"]

@@ -19,6 +19,7 @@ from coda._results import (
     BootstrapResult,
     GlassoResult,
     ShrinkageResult,
+    pair_table,
 )
 from coda._validation import (
     check_count,
@@ -276,12 +277,9 @@ def network(
         )
         metadata["adjust"] = "none" if adjust is None else adjust
     else:
-        # No test: the estimate alone (pairs touching given parts are NaN, dropped by _select).
+        # No test: the estimate alone (pairs touching given parts, NaN, are left out).
         rho = np.asarray(pcor(x, given=given, method=method), dtype=float)
-        i, j = np.triu_indices(d, k=1)
-        table = pd.DataFrame(
-            {"part_i": [names[a] for a in i], "part_j": [names[b] for b in j], "pcor": rho[i, j]}
-        )
+        table = pair_table(names, {"pcor": rho})
     if rule == "bootstrap":
         n_boot = check_count(n_boot, "n_boot")
         boot = pcor_bootstrap(x, given=given, n_boot=n_boot, seed=seed, ci=1 - alpha).to_frame()

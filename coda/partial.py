@@ -48,6 +48,17 @@ def _data(x, ddof, method):
     return _clr_data(x, ddof, min_samples=3)
 
 
+# Variances (clr, residual, a Cholesky pivot) at most this fraction of the
+# largest clr variance count as zero: rounding leaves an exact dependence
+# such a tiny positive value instead of a zero.
+_RANK_TOL = 1e-12
+
+
+def _vanishes(variances, scale: float) -> np.ndarray:
+    """Where ``variances`` count as zero against ``scale`` (NaN counts as zero)."""
+    return ~(np.asarray(variances) > _RANK_TOL * scale)
+
+
 def _check_rank(cov: ClrCovEstimate) -> None:
     """Fail loudly when the clr covariance has rank below D - 1.
 
@@ -65,14 +76,14 @@ def _check_rank(cov: ClrCovEstimate) -> None:
     names = labels.part_names(d)
     diag = np.diag(gamma)
     scale = max(diag.max(), np.finfo(float).tiny)
-    flat = np.flatnonzero(diag <= 1e-12 * scale)
+    flat = np.flatnonzero(_vanishes(diag, scale))
     if flat.size:
         raise ValueError(
             f"part {names[flat[0]]!r} has zero clr variance (it is a constant multiple of "
             "the geometric mean in every sample); drop it or amalgamate it with another part"
         )
     t, i, j = cov.smallest
-    if t <= 1e-12 * scale:
+    if _vanishes(t, scale):
         raise ValueError(
             f"parts {names[i]!r} and {names[j]!r} are proportional (var(log({names[i]}/"
             f"{names[j]})) = 0), so the partial correlations are not defined; drop or "
@@ -104,10 +115,8 @@ def _exact_precision(
     scale = np.diag(m).max()
     factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False, overwrite_a=True)
     # A pivot is the residual variance of one clr part given the parts before
-    # it: rounding can leave an exact dependence a tiny positive pivot instead
-    # of a failed factorisation, so pivots below 1e-12 of the largest variance
-    # count as zero (the tolerance of _check_rank).
-    if info != 0 or not np.diag(factor).min() ** 2 > 1e-12 * scale:
+    # it: an exact dependence may leave a tiny positive one, not a failure.
+    if info != 0 or _vanishes(np.diag(factor) ** 2, scale).any():
         raise ValueError(
             "the clr covariance is numerically singular (rank < D - 1: some parts are "
             "linear combinations of others in log-ratio space); use a regularised "
@@ -262,7 +271,7 @@ def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.n
         return gamma[np.ix_(a, b)] - gamma[a, r][:, None] - gamma[r, b][None, :] + gamma[r, r]
 
     s_aa = alr_block(rest, rest)
-    before = np.diag(s_aa).copy()
+    scale = max(np.diag(gamma).max(), np.finfo(float).tiny)
     if others:
         s_ak = alr_block(rest, others)
         s_kk = alr_block(others, others)
@@ -275,13 +284,12 @@ def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.n
         except np.linalg.LinAlgError:
             raise collinear from None
         # A pivot left tiny but positive by rounding is a dependence too.
-        if not np.diag(factor[0]).min() ** 2 > 1e-12 * np.diag(s_kk).max():
+        if _vanishes(np.diag(factor[0]) ** 2, scale).any():
             raise collinear
         s_aa = s_aa - s_ak @ scipy.linalg.cho_solve(factor, s_ak.T)
     # A part whose log-ratios the parts in K explain exactly (a part
     # proportional to one in K, say) has no residual left to correlate.
-    scale = max(np.diag(gamma).max(), np.finfo(float).tiny)
-    flat = np.flatnonzero(~(np.diag(s_aa) > 1e-12 * np.maximum(before, scale)))
+    flat = np.flatnonzero(_vanishes(np.diag(s_aa), scale))
     if flat.size:
         names = cov.labels.part_names(gamma.shape[0])
         part, given = names[rest[flat[0]]], [names[i] for i in k]

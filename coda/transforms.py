@@ -343,13 +343,12 @@ def _alr_parts(labels: Labels, r: int, record: dict | None = None):
     """
     if not labels.labelled:
         return None
-    made = record
-    if made is not None:
-        parts = list(made["parts"])
-        parts.insert(r, parts.pop(made["ref"]))
-        if made["multi"]:
-            return pd.MultiIndex.from_tuples(parts, names=made["names"])
-        return pd.Index(parts, name=made["names"][0], tupleize_cols=False)
+    if record is not None:
+        parts = list(record["parts"])
+        parts.insert(r, parts.pop(record["ref"]))
+        if record["multi"]:
+            return pd.MultiIndex.from_tuples(parts, names=record["names"])
+        return pd.Index(parts, name=record["names"][0], tupleize_cols=False)
     pairs = [str(c).rsplit("/", 1) for c in labels.parts]
     if all(len(p) == 2 for p in pairs) and len({p[1] for p in pairs}) == 1:
         names = [p[0] for p in pairs]
