@@ -16,7 +16,6 @@ from coda._validation._arrays import (
     check_composition,
     check_coordinates,
     check_counts,
-    check_ddof,
     check_in_memory,
     check_matching_rows,
     check_n_parts,
@@ -25,20 +24,12 @@ from coda._validation._arrays import (
     check_part,
     check_parts,
     check_per_part,
-    check_positive_definite,
     check_powers,
-    check_proportionality_variances,
     check_real_columns,
     check_replacement_fits,
-    check_resample_rank,
-    check_resample_rows,
     check_sbp,
     check_shape,
-    check_square,
-    check_subsample_size,
-    check_test_df,
     check_total,
-    check_varying,
     raise_invalid_composition,
 )
 from coda._validation._base import (
@@ -79,6 +70,17 @@ from coda._validation._dask import (
     raise_dask_method,
     raise_in_block,
     warn_parts_chunked,
+)
+from coda._validation._estimators import (
+    check_ddof,
+    check_positive_definite,
+    check_proportionality_variances,
+    check_resample_rank,
+    check_resample_rows,
+    check_square,
+    check_subsample_size,
+    check_test_df,
+    check_varying,
 )
 from coda._validation._labels import (
     check_basis_parts,

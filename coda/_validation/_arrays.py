@@ -1,4 +1,4 @@
-"""Checks of data arrays: compositions, coordinates, parts, bases, partitions, matrices.
+"""Checks of data arrays: compositions, coordinates, parts, bases, partitions.
 
 Part of :mod:`coda._validation`, where every user-facing check lives.
 """
@@ -304,42 +304,6 @@ def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarr
     return values
 
 
-def check_square(matrix, name: str, *, symmetric: bool = True, min_size: int = 2) -> np.ndarray:
-    """Return ``matrix`` as a finite square float64 array, symmetric if asked."""
-    values = numeric_values(matrix)
-    if not _is_real_dtype(values.dtype):
-        raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
-    values = values.astype(np.float64, copy=False)
-    if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < min_size:
-        raise ValueError(
-            f"{name} must be a square matrix with at least {min_size} rows; "
-            f"got shape {values.shape}"
-        )
-    if not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if symmetric:
-        scale = max(np.abs(values).max(), np.finfo(float).tiny)
-        asym = np.abs(values - values.T).max() / scale
-        if asym > 1e-8:
-            raise ValueError(
-                f"{name} is not symmetric (largest relative |M - M^T| {asym:.2g}); "
-                "pass a covariance or variation matrix"
-            )
-    return values
-
-
-def check_ddof(ddof, n_samples: int) -> int:
-    """Return ``ddof`` if it leaves a positive divisor ``n - ddof``."""
-    if isinstance(ddof, (bool, np.bool_)) or not isinstance(ddof, (int, np.integer)) or ddof < 0:
-        raise ValueError(f"ddof={ddof!r}; expected a non-negative integer (1 for n - 1, 0 for n)")
-    if n_samples - ddof <= 0:
-        raise ValueError(
-            f"ddof={ddof} leaves no degrees of freedom with {n_samples} samples; "
-            "use more samples or a smaller ddof"
-        )
-    return int(ddof)
-
-
 def check_pair(pair, name: str, parts: Sequence | None, n_parts: int) -> tuple[int, int]:
     """Return the positions of exactly two distinct parts."""
     if isinstance(pair, (str, int, np.integer)) or len(list(pair)) != 2:
@@ -449,54 +413,6 @@ def check_replacement_fits(factor: np.ndarray, name: str = "delta", *, row_label
         )
 
 
-def check_varying(variances: np.ndarray, name: str, parts: Sequence, what: str) -> None:
-    """Raise if a part's ``what`` (e.g. "clr values") has zero sample variance.
-
-    Variances below machine epsilon count as zero, as in R's corpcor.
-    """
-    flat = np.flatnonzero(~(variances >= np.finfo(np.float64).eps))
-    if flat.size:
-        raise ValueError(
-            f"{name} has parts whose {what} do not vary across samples "
-            f"({_listing([parts[i] for i in flat], flat.size)}); their correlations are "
-            "undefined: drop them or amalgamate them with other parts"
-        )
-
-
-def check_proportionality_variances(variances: np.ndarray, parts: Sequence, metric: str) -> None:
-    """Raise where a proportionality metric would divide by a zero clr variance.
-
-    Variances at most 1e-12 of the largest count as zero (rounding leaves a
-    part with none a tiny positive variance). ``"phi"`` divides by the row
-    part's clr variance; ``"rho"`` and ``"phs"`` by the sum of two, which is
-    zero only when two parts have none.
-    """
-    scale = variances.max()
-    flat = np.flatnonzero(~(variances > 1e-12 * scale)) if scale > 0 else np.arange(len(parts))
-    if flat.size == 0 or (metric != "phi" and flat.size < 2):
-        return
-    listed = _listing([str(parts[i]) for i in flat], flat.size)
-    divides = (
-        "phi divides by the clr variance of the row part"
-        if metric == "phi"
-        else f"{metric} divides by the sum of two parts' clr variances"
-    )
-    fix = "drop them, or use metric='rho'" if metric == "phi" and flat.size < 2 else "drop them"
-    raise ValueError(
-        f"x has parts whose clr values do not vary across samples ({listed}), and {divides}; {fix}"
-    )
-
-
-def check_subsample_size(size: int, n_samples: int) -> None:
-    """Raise if StARS's subsamples would be the whole data (every graph then agrees)."""
-    if size >= n_samples:
-        raise ValueError(
-            f"criterion='stars' draws subsamples of {size} of the {n_samples} samples, which "
-            "is all of them: every subsample gives the same graph and the instability is 0; "
-            "use criterion='ebic', or at least 4 samples"
-        )
-
-
 def check_no_zeros(values: np.ndarray, name: str, *, fix: str, row_labels=None) -> None:
     """Raise if ``values`` has zeros, with a fix suited to the caller (e.g. a CLI flag)."""
     zeros = values == 0
@@ -505,38 +421,6 @@ def check_no_zeros(values: np.ndarray, name: str, *, fix: str, row_labels=None) 
         raise ValueError(
             f"{name} has {int(zeros.sum())} zeros (rows {_listing(rows, total)}); log-ratios "
             f"need positive parts: {fix}"
-        )
-
-
-def check_test_df(df: int, n_samples: int, n_given: int, name: str = "x") -> int:
-    """Return the residual degrees of freedom ``df`` of a partial-correlation test if positive."""
-    if df <= 0:
-        raise ValueError(
-            f"{name} has {n_samples} samples and each pair is conditioned on {n_given} "
-            f"parts, leaving df = n - |K| - 1 = {df} degrees of freedom; the t test needs "
-            f"df > 0: use at least {n_given + 2} samples or condition on fewer parts (given=...)"
-        )
-    return df
-
-
-def check_resample_rows(n_distinct: int, needed: int, n_samples: int) -> None:
-    """Raise if a bootstrap resample has too few distinct samples for a full-rank covariance."""
-    if n_distinct < needed:
-        raise ValueError(
-            f"a bootstrap resample drew only {n_distinct} distinct samples of the {n_samples}, "
-            f"fewer than the {needed} that make its log-ratio covariance invertible; "
-            "use more samples (well above the number of parts) or fewer parts"
-        )
-
-
-def check_resample_rank(ok: np.ndarray) -> None:
-    """Raise if some bootstrap resamples had a singular clr covariance."""
-    bad = np.flatnonzero(~ok)
-    if bad.size:
-        raise ValueError(
-            f"{bad.size} bootstrap resamples have a singular clr covariance (some parts are "
-            "collinear in those resamples); use more samples, fewer parts, or a "
-            "regularised estimator"
         )
 
 
@@ -620,13 +504,3 @@ def check_total(total) -> float:
     if not (np.isfinite(total) and total > 0):
         raise ValueError(f"total={total!r}; expected a finite positive number such as 1 or 100")
     return total
-
-
-def check_positive_definite(cov: np.ndarray, name: str, what: str) -> None:
-    """Raise if a small covariance matrix is singular (a degenerate sample)."""
-    eig = np.linalg.eigvalsh(cov)
-    if not eig.min() > 1e-12 * max(eig.max(), np.finfo(float).tiny):
-        raise ValueError(
-            f"{name}: the covariance of {what} is singular (the samples lie on a line or a "
-            "point); a region needs samples that vary in two directions"
-        )

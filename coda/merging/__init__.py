@@ -12,12 +12,13 @@ from coda.merging.checkpoints import (
     open_checkpoint,
     write_checkpoint,
 )
+from coda.merging.dare import dare
 from coda.merging.demo import evaluate, merge_grid, train_digit_models
 from coda.merging.describe import describe
 from coda.merging.patterns import conflict_curve, sign_agreement_log_odds, sign_patterns
 from coda.merging.plots import plot_balance_depth, plot_layer_composition
 from coda.merging.stats import entry_categories, mass_fate, ownership, task_shares
-from coda.merging.ties import dare, task_arithmetic, task_vectors, ties_merge
+from coda.merging.ties import task_arithmetic, task_vectors, ties_merge
 
 __all__ = [
     "Checkpoint",

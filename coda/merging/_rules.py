@@ -32,6 +32,15 @@ _FEW_TASKS = 4  # the most tasks _kernels._tensor_update_few takes
 _NOT_FINITE = 0x7F80  # upper 16 bits of the float32 inf
 
 
+def _weighted_sum(vectors: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
+    # Tasks are added one after another (t = 0, 1, ...) so the float32 rounding
+    # is that of a plain loop, reproducible by any implementation.
+    total = weights[0] * vectors[0]
+    for weight, vector in zip(weights[1:], vectors[1:], strict=True):
+        total = total + weight * vector
+    return total
+
+
 def _read_only(values: np.ndarray) -> np.ndarray:
     # The kernels take the T tensors as one tuple, whose arrays numba must see
     # with one type: read-only views (memory maps or the caller's arrays) are

@@ -37,7 +37,8 @@ from coda._validation import (
     check_task_models,
 )
 from coda.merging.checkpoints import open_checkpoint, write_checkpoint
-from coda.merging.ties import dare, task_arithmetic, ties_merge
+from coda.merging.dare import dare
+from coda.merging.ties import task_arithmetic, ties_merge
 
 __all__ = ["evaluate", "merge_grid", "train_digit_models"]
 

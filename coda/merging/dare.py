@@ -1,0 +1,194 @@
+"""DARE: merge fine-tuned models after dropping task-vector entries at random.
+
+Like :mod:`coda.merging.ties`, :func:`dare` reads checkpoint files one tensor
+at a time and can write the merged model as safetensors; the random drops are
+those of one sequential stream of draws, however the tensors are visited.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from coda._validation import (
+    check_fraction,
+    check_model_weights,
+    check_models,
+    check_option,
+    check_real,
+)
+from coda.merging._rules import _weighted_sum
+from coda.merging._sources import _check_out, _finish, _inputs
+
+__all__ = ["dare"]
+
+
+def _ahead(rng: np.random.Generator, offset: int) -> np.random.Generator:
+    """A copy of ``rng`` as if ``offset`` doubles had been drawn from it.
+
+    Each double takes one 64-bit output of the bit generator, so the copy
+    reproduces a block of one sequential stream while the tensors are visited
+    in another order.
+    """
+    generator = type(rng.bit_generator)()
+    generator.state = rng.bit_generator.state
+    ahead = np.random.Generator(generator)
+    if isinstance(generator, (np.random.PCG64, np.random.PCG64DXSM)):
+        generator.advance(offset)
+    else:
+        # Bit generators without an exact advance skip by drawing, in chunks.
+        chunk = 1 << 20
+        for start in range(0, offset, chunk):
+            ahead.random(min(chunk, offset - start))
+    return ahead
+
+
+def _dare(theta0, taus, shapes, density, rescale, rng, weights):
+    """Yield ``(key, sum_t w_t tau'_t)`` per tensor, tau' the dropped, rescaled vectors.
+
+    The draws are those of one stream over models, then tensors in the base's
+    key order; each (model, tensor) block starts at its offset in that stream,
+    so the tensors can be merged one at a time.
+    """
+    sizes = [int(np.prod(shapes[key])) for key in theta0]
+    total = sum(sizes)
+    starts = dict(zip(theta0, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+    for key in theta0:
+        dropped = []
+        for t, tau in enumerate(taus):
+            vector = tau[key]
+            draws = _ahead(rng, t * total + starts[key]).random(vector.shape)
+            masked = np.where(draws < density, vector, np.float32(0.0))
+            if rescale == "inverse":
+                masked = masked / np.float32(density)
+            else:
+                after = np.abs(masked).sum(dtype=np.float64)
+                if after > 0:
+                    masked = masked * np.float32(np.abs(vector).sum(dtype=np.float64) / after)
+            dropped.append(masked)
+        yield key, _weighted_sum(dropped, weights)
+    # Leave the caller's generator where one sequential pass would have left it.
+    rng.bit_generator.state = _ahead(rng, len(taus) * total).bit_generator.state
+
+
+def dare(
+    base,
+    models,
+    /,
+    *,
+    density,
+    rescale="inverse",
+    seed=None,
+    weights=None,
+    lam=1.0,
+    out=None,
+    max_shard_bytes=None,
+):
+    """Merge fine-tuned models with DARE: drop task-vector entries at random, rescale, add.
+
+    Parameters
+    ----------
+    base : str, os.PathLike, Checkpoint or mapping of str to array_like
+        The pre-trained checkpoint theta_0: a file opened with
+        :func:`~coda.merging.open_checkpoint` or a mapping of tensor name to array.
+    models : sequence of str, os.PathLike, Checkpoint or mapping
+        The fine-tuned checkpoints, with the tensors and shapes of ``base``.
+    density : float
+        The probability of keeping each entry, in (0, 1].
+    rescale : {"inverse", "l1"}, default "inverse"
+        Divide the kept entries by ``density`` ("inverse", the paper's rule) or
+        scale each tensor so its L1 norm is that before the drop ("l1").
+    seed : None, int or numpy.random.Generator, optional
+        Seed of the one generator that draws every drop.
+    weights : array_like of float, optional
+        One weight per model; None gives every model weight 1.
+    lam : float, default 1.0
+        The scaling lambda of the summed task vectors.
+    out : str or os.PathLike, optional
+        Write the merged model to this ``.safetensors`` file (its directory
+        must exist) with the base's metadata, instead of returning it.
+    max_shard_bytes : int, optional
+        With ``out``: most tensor bytes per file; above it the model is
+        sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray or pathlib.Path
+        Without ``out``, the merged checkpoint as float32, in the base's key
+        order (sorted for a file); with ``out``, the written file to open (the
+        index of a sharded checkpoint).
+
+    Raises
+    ------
+    TypeError
+        If a tensor, ``density`` or ``lam`` has the wrong type.
+    ValueError
+        If keys or shapes differ from the base's, a file is corrupt or
+        truncated, a value is not finite, ``density`` is outside (0, 1],
+        ``rescale`` is unknown, ``weights`` does not hold one number per model,
+        or ``max_shard_bytes`` comes without ``out``.
+    FileNotFoundError
+        If a checkpoint path does not exist.
+
+    See Also
+    --------
+    ties_merge : Magnitude trimming and sign election.
+    task_arithmetic : The sum DARE applies after dropping.
+
+    Notes
+    -----
+    Each entry of tau_t is kept when a uniform draw is below ``density`` (a
+    Bernoulli(K) mask m), so with "inverse" E[m tau / K] = tau: the dropped
+    vector is unbiased. With "l1" the kept entries of each tensor are scaled by
+    ||tau||_1 / ||m tau||_1 (left unscaled when nothing is kept), mergekit's
+    ``rescale_norm="l1"``. The draws run over models, then tensors in the base's
+    key order (sorted for a file), from one ``np.random.default_rng(seed)``;
+    merging one tensor at a time, each block of draws is taken from a copy of
+    the generator moved ahead to its place in that sequence, so the result is
+    the same as drawing in sequence. The dropped vectors are then merged by
+    task arithmetic: theta = theta_0 + lam * sum_t w_t tau'_t.
+
+    With checkpoint files every model is checked against the base (names,
+    shapes, corrupt files) before anything is computed or written, and the
+    tensors are then read, merged and written one name at a time: memory is
+    O(T x largest tensor); each file's header is written first (from the
+    base's names and shapes), so every merged tensor goes to its file as it
+    is made. The output appears atomically; a failure midway leaves no
+    file.
+
+    References
+    ----------
+    .. [1] Yu, L., Yu, B., Yu, H., Huang, F. and Li, Y. (2024). Language models
+       are Super Mario: absorbing abilities from homologous models as a free
+       lunch. ICML. doi:10.48550/arXiv.2311.03099
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coda.merging import dare
+    >>> base = {"w": np.zeros(4)}
+    >>> models = [{"w": np.array([1.0, 2.0, 3.0, 4.0])}]
+    >>> dare(base, models, density=0.5, seed=1)
+    {'w': array([0., 0., 6., 0.], dtype=float32)}
+
+    From files, with the result written to disk:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from coda.merging import open_checkpoint, write_checkpoint
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     start = write_checkpoint(base, Path(tmp) / "base.safetensors")
+    ...     tuned = write_checkpoint(models[0], Path(tmp) / "ft.safetensors")
+    ...     out = dare(start, [tuned], density=0.5, seed=1, out=Path(tmp) / "m.safetensors")
+    ...     with open_checkpoint(out) as merged:
+    ...         print(merged.read("w"))
+    [0. 0. 6. 0.]
+    """
+    density = check_fraction(density, "density", closed=True)
+    rescale = check_option(rescale, "rescale", ("inverse", "l1"))
+    weights = check_model_weights(weights, "weights", len(check_models(models)))
+    lam = check_real(lam, "lam")
+    max_shard_bytes = _check_out(out, max_shard_bytes)
+    rng = np.random.default_rng(seed)
+    with _inputs(base, models) as (theta0, taus, metadata, shapes):
+        merged = _dare(theta0, taus, shapes, density, rescale, rng, weights)
+        return _finish(merged, theta0, shapes, lam, metadata, out, max_shard_bytes)
