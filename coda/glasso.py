@@ -10,8 +10,6 @@ Wasserman 2010). The solver is the block coordinate descent kernel
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from coda import _kernels
@@ -28,6 +26,7 @@ from coda._validation import (
     check_unit_interval,
     check_unused,
     check_varying,
+    warn,
 )
 
 __all__ = ["pcor_glasso"]
@@ -44,12 +43,10 @@ def _solve(s, penalty, w, beta, tol, max_iter):
     theta = np.empty_like(s)
     sweeps, converged = _kernels._glasso(s, penalty, w, beta, theta, tol, max_iter)
     if not converged:
-        warnings.warn(
+        warn(
             f"the graphical lasso at penalty={penalty:.4g} did not converge in {sweeps} "
             f"sweeps (tol={tol:g}); raise max_iter or tol, or use a larger penalty",
             ConvergenceWarning,
-            # user -> pcor_glasso -> path helper -> _solve
-            stacklevel=4,
         )
     # Columns come from separate lasso fits; average the two halves.
     return (theta + theta.T) / 2.0

@@ -210,6 +210,21 @@ def test_convergence_warning():
     assert record[0].filename == __file__
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: coda.pcor(x, method="glasso", penalty=0.3, max_iter=1),
+        lambda x: pd.DataFrame(x).coda.pcor(method="glasso", penalty=0.3, max_iter=1),
+    ],
+)
+def test_convergence_warning_names_the_users_line_through_other_functions(call):
+    # pcor and the accessor reach the lasso through more of coda's
+    # frames than pcor_glasso does; the warning still points at the caller
+    with pytest.warns(ConvergenceWarning, match="did not converge in 1 sweeps") as record:
+        call(_x("n50_d10"))
+    assert {w.filename for w in record} == {__file__}
+
+
 def test_errors():
     x = _lognormal(10, 4, seed=13)
     with pytest.raises(ValueError, match=r"penalty=0\.0; expected a positive number; the clr"):

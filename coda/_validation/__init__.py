@@ -58,6 +58,7 @@ from coda._validation._base import (
     numeric_values,
     rows_from,
     seeded_rng,
+    warn,
 )
 from coda._validation._dask import (
     check_block_rows,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
+import warnings
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,6 +55,24 @@ class DaskChunkWarning(CodaWarning):
     >>> issubclass(DaskChunkWarning, CodaWarning)
     True
     """
+
+
+# Frames of files under this folder are coda's own; warnings point past them.
+_PACKAGE = str(Path(__file__).resolve().parent.parent) + "/"
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Warn with ``message``, attributed to the first caller outside coda.
+
+    However many of coda's functions lie between the user's call and the
+    warning (``pcor(method="glasso")`` reaches the graphical lasso through
+    three), the warning names the user's line, so that its filename and line
+    number say where to look and filters by module work.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1)
 
 
 def is_dask(x) -> bool:

@@ -5,13 +5,12 @@ Part of :mod:`coda._validation`, where every user-facing check lives.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
 
 from coda._validation._arrays import check_real_columns
-from coda._validation._base import DaskChunkWarning, _listing, is_dask
+from coda._validation._base import DaskChunkWarning, _listing, is_dask, warn
 
 
 def check_dask_collection(x, kind: str | None, name: str = "x") -> None:
@@ -48,14 +47,12 @@ def check_dask_collection(x, kind: str | None, name: str = "x") -> None:
 
 def warn_parts_chunked(n_chunks: int, name: str = "x") -> None:
     """Warn that a dask array split into ``n_chunks`` chunks of parts is being joined."""
-    warnings.warn(
+    warn(
         f"{name} is a dask array split into {n_chunks} chunks along its parts; row-wise "
         "transforms need all parts of a row in one block, so the chunks of parts are "
         f"joined (the chunks of rows are kept); rechunk it yourself, {name}.rechunk({{1: -1}}), "
         "to choose the block size and silence this warning",
         DaskChunkWarning,
-        # past this helper, coda._dask's two frames and the public function: the user's call
-        stacklevel=5,
     )
 
 
