@@ -84,7 +84,12 @@ def pair_table(names, matrices: dict) -> pd.DataFrame:
     i, j = np.triu_indices(first.shape[0], k=1)
     keep = ~np.isnan(first[i, j])
     i, j = i[keep], j[keep]
-    names = np.asarray(names, dtype=object)
+    # Element by element: np.asarray would make tuple labels (MultiIndex
+    # columns) a 2-D array.
+    labels = np.empty(len(names), dtype=object)
+    for k, name in enumerate(names):
+        labels[k] = name
+    names = labels
     table = {"part_i": names[i], "part_j": names[j]}
     table.update({column: matrix[i, j] for column, matrix in matrices.items()})
     frame = pd.DataFrame(table)

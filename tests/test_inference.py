@@ -135,6 +135,21 @@ def test_dataframe_names_and_given_by_name(x):
     assert first["r"] == pytest.approx(expected.loc["a", "c"], abs=1e-14)
 
 
+def test_tuple_labels_are_kept_in_the_tables(x):
+    # MultiIndex columns: each part name is a tuple
+    columns = pd.MultiIndex.from_product([["a", "b", "c"], [1, 2]])
+    frame = pd.DataFrame(x, columns=columns)
+    table = pcor_test(frame)
+    assert list(table[["part_i", "part_j"]].iloc[0]) == [("a", 1), ("a", 2)]
+    assert table["part_j"].iloc[-1] == ("c", 2)
+    # a DataFrame's values are column-major: the sums may round differently
+    np.testing.assert_allclose(table["r"], pcor_test(x)["r"], rtol=0, atol=1e-14)
+    boot = coda.pcor_bootstrap(frame, n_boot=20, seed=0).to_frame()
+    assert list(boot["part_i"].iloc[:2]) == [("a", 1), ("a", 1)]
+    graph = coda.network(frame, rule="threshold", min_abs=0.0)
+    assert list(graph.nodes) == [str(c) for c in columns]
+
+
 def test_shrinkage_method_is_passed_on(x):
     table = pcor_test(x, method="shrink")
     i, j = np.triu_indices(6, k=1)
