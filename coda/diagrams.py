@@ -19,6 +19,7 @@ from scipy import stats
 from scipy.cluster.hierarchy import leaves_list, linkage
 from scipy.spatial.distance import squareform
 
+from coda import _kernels
 from coda._labels import composition
 from coda._results import Biplot, DendrogramLayout
 from coda._validation import (
@@ -137,6 +138,12 @@ def biplot_coordinates(x, /, *, scaling: str = "form") -> Biplot:
 
 
 def _subcomposition(x, parts, name: str = "x", *, allow_zeros: bool):
+    """The three ternary parts of ``x``: their values as given and closed, and the labels.
+
+    Log-ratios are taken of the values as given (they do not change with
+    closure, and values near the float limits keep their precision there);
+    the closed ones are closed as :func:`coda.closure` closes.
+    """
     values, labels = composition(x, name, allow_zeros=allow_zeros, min_parts=3)
     d = values.shape[1]
     if parts is None:
@@ -151,13 +158,14 @@ def _subcomposition(x, parts, name: str = "x", *, allow_zeros: bool):
             raise ValueError(
                 f"parts names {len(positions)} parts; a ternary diagram shows exactly three"
             )
-    sub = values[:, positions]
-    sub = sub / sub.sum(axis=1, keepdims=True)
-    if not np.isfinite(sub).all():
+    sub = np.ascontiguousarray(values[:, positions], dtype=np.float64)
+    closed, totals = np.empty_like(sub), np.empty(sub.shape[0])
+    _kernels._closure(sub, closed, totals)
+    if not (totals > 0).all():
         raise ValueError(
             f"{name} has rows where the three ternary parts are all zero; drop those rows"
         )
-    return sub, labels
+    return sub, closed, labels
 
 
 def _triangle(p: np.ndarray) -> np.ndarray:
@@ -214,9 +222,9 @@ def ternary_coordinates(x, /, *, parts=None) -> pd.DataFrame:
     2  0.5  0.8660
     3  0.5  0.2887
     """
-    sub, labels = _subcomposition(x, parts, allow_zeros=True)
-    index = labels.index if labels.kind == "frame" else pd.RangeIndex(sub.shape[0])
-    return pd.DataFrame(_triangle(sub), index=index, columns=["x", "y"])
+    _, closed, labels = _subcomposition(x, parts, allow_zeros=True)
+    index = labels.index if labels.kind == "frame" else pd.RangeIndex(closed.shape[0])
+    return pd.DataFrame(_triangle(closed), index=index, columns=["x", "y"])
 
 
 def _ilr3(p: np.ndarray) -> np.ndarray:
@@ -308,7 +316,7 @@ def ternary_region(x, /, *, parts=None, level: float = 0.95, n_points: int = 200
     >>> region.shape
     (200, 2)
     """
-    sub, _ = _subcomposition(x, parts, allow_zeros=False)
+    sub, _, _ = _subcomposition(x, parts, allow_zeros=False)
     level = check_fraction(level, "level")
     n_points = check_count(n_points, "n_points", minimum=3)
     n = sub.shape[0]

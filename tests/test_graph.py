@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 import os
 import re
 from pathlib import Path
@@ -599,6 +600,41 @@ def test_ternary_vertices_and_centre():
         coda.ternary_coordinates(wide, parts=["a", "b", "z"])
     with pytest.raises(ValueError, match="pass parts"):
         coda.ternary_coordinates(wide)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_ternary_diagrams_of_rows_near_the_float_limits(scale):
+    # rows of huge or subnormal totals sit where the same rows scaled to 1 sit
+    # (the sum of a row near 1e308 overflows, a plain division gave (0, 0))
+    x = coda.simulate(12, 3, seed=3).data.to_numpy(copy=True)
+    extreme = x.copy()
+    extreme[4] *= scale
+    # subnormals: whole multiples of the smallest one, 5e-324, are exact
+    extreme[7] = [1e308, 1.5e308, 1.7e308] if scale > 1 else np.array([1, 2000, 400]) * 5e-324
+    scaled = extreme.copy()
+    scaled[4] = x[4]
+    scaled[7] = [1.0, 1.5, 1.7] if scale > 1 else [1.0, 2000, 400]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = coda.ternary_coordinates(extreme).to_numpy()
+        center, region = coda.ternary_region(extreme)
+    expected = coda.ternary_coordinates(scaled).to_numpy()
+    assert got == pytest.approx(expected, rel=1e-14, abs=1e-15)
+    want_center, want_region = coda.ternary_region(scaled)
+    assert center.to_numpy() == pytest.approx(want_center.to_numpy(), rel=1e-9)
+    assert region.to_numpy() == pytest.approx(want_region.to_numpy(), rel=1e-9)
+
+
+def test_ternary_region_of_a_subnormal_part():
+    # a part 5e-324 next to parts near 1 has a log-ratio of about -744: far
+    # out, but finite
+    # (rows summing to 10: closing first made the part 0 and its log -inf)
+    x = 10 * coda.simulate(9, 3, seed=0).data.to_numpy()
+    x[2, 1] = 5e-324
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        center, region = coda.ternary_region(x)
+    assert np.isfinite(center.to_numpy()).all() and np.isfinite(region.to_numpy()).all()
 
 
 def _inside(point, polygon):
