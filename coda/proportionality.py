@@ -12,6 +12,7 @@ import numpy as np
 from coda._clr_gram import _data, clr_cov_values
 from coda._labels import composition
 from coda._validation import (
+    check_balance_variances,
     check_ddof,
     check_option,
     check_proportionality_variances,
@@ -176,6 +177,7 @@ def balance_correlation(x, /, *, ddof: int = 1):
     diag = np.diag(s)
     cov = (alpha**2 + beta**2) * s + alpha * beta * (diag[:, None] + diag[None, :])
     var_i = alpha**2 * diag[:, None] + 2 * alpha * beta * s + beta**2 * diag[None, :]
+    check_balance_variances(var_i, labels.part_names(d))
     r = cov / np.sqrt(var_i * var_i.T)
     np.fill_diagonal(r, 1.0)
     return labels.square(r)

@@ -245,3 +245,23 @@ def test_proportionality_refuses_to_divide_by_a_clr_variance_of_zero():
     np.testing.assert_allclose(rho.loc["f", list("abcd")], 0.0, atol=1e-12)
     with pytest.raises(ValueError, match=r"do not vary across samples \(x1, x2, x3\)"):
         coda.proportionality(np.ones((4, 3)))
+
+
+def test_balance_correlation_refuses_balances_that_do_not_vary():
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame(rng.lognormal(size=(20, 2)), columns=["c", "d"])
+    # a and b are the geometric mean of all four parts: clr values 0 in every
+    # sample, so the balance of the pair (a, b) is constant (it returned NaN)
+    x.insert(0, "a", np.sqrt(x["c"] * x["d"]))
+    x.insert(1, "b", x["a"])
+    with pytest.raises(
+        ValueError,
+        match=r"pairs of parts whose balances do not vary across "
+        r"samples \(a-b\), so their balance correlations are undefined",
+    ):
+        coda.balance_correlation(x)
+    with pytest.raises(ValueError, match=r"do not vary across samples \(x1-x2, x1-x3, x2-x3\)"):
+        coda.balance_correlation(np.ones((5, 3)))
+    # one pair with a constant balance is enough; other data are untouched
+    r = coda.balance_correlation(x.assign(b=x["b"] * rng.lognormal(size=20)))
+    assert np.isfinite(r.to_numpy()).all()

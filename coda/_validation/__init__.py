@@ -73,6 +73,7 @@ from coda._validation._dask import (
     warn_parts_chunked,
 )
 from coda._validation._estimators import (
+    check_balance_variances,
     check_ddof,
     check_positive_definite,
     check_proportionality_variances,

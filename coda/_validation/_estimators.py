@@ -86,6 +86,25 @@ def check_proportionality_variances(variances: np.ndarray, parts: Sequence, metr
     )
 
 
+def check_balance_variances(variances: np.ndarray, parts: Sequence) -> None:
+    """Raise if the balance of a pair of parts (``variances[i, j]``) does not vary.
+
+    Variances at most 1e-12 of the largest clr variance count as zero, as in
+    :func:`check_proportionality_variances`.
+    """
+    scale = max(float(np.diag(variances).max()), 0.0)
+    flat = ~(variances > 1e-12 * scale)
+    np.fill_diagonal(flat, False)
+    i, j = np.nonzero(np.triu(flat))
+    if i.size:
+        pairs = [f"{parts[a]}-{parts[b]}" for a, b in zip(i.tolist(), j.tolist(), strict=True)]
+        raise ValueError(
+            f"x has pairs of parts whose balances do not vary across samples "
+            f"({_listing(pairs, len(pairs))}), so their balance correlations are undefined; "
+            "drop parts that do not vary relative to the others, or amalgamate them"
+        )
+
+
 def check_subsample_size(size: int, n_samples: int) -> None:
     """Raise if StARS's subsamples would be the whole data (every graph then agrees)."""
     if size >= n_samples:
