@@ -144,21 +144,22 @@ def _precision_values(x, method, ddof, options, *, correlations: bool = False):
         # cov is this function's own, so its matrix may become the result.
         result = _exact_precision(cov.gamma, correlations=correlations, overwrite=True)
         return result, cov.labels
-    values, labels, ddof = _data(x, ddof, method)
-    omega = _regularised(values, method, ddof, options).precision
+    _, labels, ddof = _data(x, ddof, method)
+    omega = np.asarray(_regularised(x, method, ddof, options).precision)
     return (pcor_from_precision(omega) if correlations else omega), labels
 
 
-def _regularised(values, method, ddof, options):
+def _regularised(x, method, ddof, options):
+    # x as the caller gave it, so that errors name its rows by their labels
     if ddof != 1:
         raise ValueError(f"ddof={ddof}; the regularised estimators use ddof=1")
     if method == "glasso":
         from coda.glasso import pcor_glasso
 
-        return pcor_glasso(values, **options)
+        return pcor_glasso(x, **options)
     from coda.shrinkage import pcor_shrink
 
-    return pcor_shrink(values, method=method, **options)
+    return pcor_shrink(x, method=method, **options)
 
 
 def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):

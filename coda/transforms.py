@@ -176,7 +176,7 @@ def clr_inv_values(z: np.ndarray) -> np.ndarray:
 def _coordinates(z, name: str):
     """Unwrap real-valued coordinates (any sign) and check they are finite."""
     values, labels = unwrap(z, name)
-    check_coordinates(values, name)
+    check_coordinates(values, name, row_labels=labels.index)
     return np.ascontiguousarray(values), labels
 
 

@@ -324,3 +324,14 @@ def test_part_with_zero_clr_variance_is_named():
     x = pd.DataFrame(np.column_stack([x0, others]), columns=["a", "b", "c", "d", "e"])
     with pytest.raises(ValueError, match=r"part 'a' has zero clr variance"):
         coda.pcor(x)
+
+
+@pytest.mark.parametrize("method", ["shrink", "bshrink", "glasso"])
+@pytest.mark.parametrize("estimate", [coda.pcor, coda.precision, coda.partial_variance])
+def test_regularised_methods_name_rows_by_their_labels(method, estimate):
+    x = np.random.default_rng(0).uniform(1, 5, (9, 4))
+    x[2, 1] = 0
+    frame = pd.DataFrame(x, index=[f"r{i}" for i in range(9)], columns=list("abcd"))
+    # as pcor_shrink and pcor_glasso say themselves (they said "rows 2")
+    with pytest.raises(ValueError, match=r"x has 1 zeros \(rows r2\)"):
+        estimate(frame, method=method)

@@ -1303,3 +1303,11 @@ def test_closure_rejects_bad_totals(total):
         coda.closure([1.0, 2.0], total=total)
     with pytest.raises(TypeError, match=r"total='100'"):
         coda.closure([1.0, 2.0], total="100")
+
+
+@pytest.mark.parametrize("inverse", [coda.clr_inv, coda.alr_inv, coda.ilr_inv])
+def test_inverse_transforms_name_rows_of_bad_coordinates_by_their_labels(inverse):
+    z = pd.DataFrame(np.zeros((4, 3)), index=list("pqrs"))
+    z.iloc[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"contains 1 NaN or infinite values \(rows r\)"):
+        inverse(z)

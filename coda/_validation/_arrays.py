@@ -441,11 +441,11 @@ def raise_invalid_composition(values, name: str, *, allow_zeros: bool = False, r
     )
 
 
-def check_coordinates(values: np.ndarray, name: str) -> None:
+def check_coordinates(values: np.ndarray, name: str, *, row_labels=None) -> None:
     """Raise if log-ratio coordinates hold NaN or infinite values."""
     bad = ~np.isfinite(values)
     if bad.any():
-        rows, total = _positions(bad)
+        rows, total = _positions(bad, row_labels)
         raise ValueError(
             f"{name} contains {int(bad.sum())} NaN or infinite values (rows "
             f"{_listing(rows, total)}); log-ratio coordinates must be finite real numbers"
