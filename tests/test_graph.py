@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 import os
 import re
+import warnings
 from pathlib import Path
 
 import networkx as nx
