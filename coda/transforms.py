@@ -29,6 +29,7 @@ from coda._validation import (
     check_basis_parts,
     check_coordinate_names,
     check_coordinates,
+    check_flag,
     check_option,
     check_part,
     check_sbp,
@@ -109,6 +110,7 @@ def clr(x, /, *, validate: bool = True):
     >>> coda.clr([1, 2, 4])
     array([-0.69314718,  0.        ,  0.69314718])
     """
+    validate = check_flag(validate, "validate")
     if is_dask(x):
         return _dask.map_rows(clr, x, validate=validate)
     values, labels = unwrap(x)

@@ -205,6 +205,8 @@ def replace_zeros(
     check_option(method, "method", _METHODS)
     if output is not None:
         check_option(output, "output", _OUTPUTS)
+    # Checked even where the method does not use it: a wrong value is a mistake either way.
+    frac = check_fraction(frac, "frac", closed=True)
     options = {"delta": delta, "detection_limit": detection_limit, "frac": frac}
     if is_dask(x):
         if method in _BAYESIAN:
@@ -229,9 +231,7 @@ def _replace_in_rows(x, *, method, delta, detection_limit, frac, output, observe
     else:
         check_unused(delta, "delta", f'by method="{method}"')
         check_unused(detection_limit, "detection_limit", f'by method="{method}"')
-        out = _bayesian(
-            values, labels, method, check_fraction(frac, "frac", closed=True), output == "counts"
-        )
+        out = _bayesian(values, labels, method, frac, output == "counts")
     return labels.rows(out, labels.parts)
 
 
@@ -251,9 +251,7 @@ def _multiplicative(
         check_unused(
             delta, "delta", "when detection_limit is given (zeros become frac * detection_limit)"
         )
-        deltas = check_fraction(frac, "frac", closed=True) * check_per_part(
-            detection_limit, "detection_limit", d, labels.parts
-        )
+        deltas = frac * check_per_part(detection_limit, "detection_limit", d, labels.parts)
     elif delta is not None:
         deltas = check_per_part(delta, "delta", d, labels.parts)
     else:

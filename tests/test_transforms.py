@@ -1311,3 +1311,10 @@ def test_inverse_transforms_name_rows_of_bad_coordinates_by_their_labels(inverse
     z.iloc[2, 1] = np.nan
     with pytest.raises(ValueError, match=r"contains 1 NaN or infinite values \(rows r\)"):
         inverse(z)
+
+
+@pytest.mark.parametrize("validate", ["no", 0, None])
+def test_clr_validate_must_be_a_flag(validate):
+    # a string was taken as True
+    with pytest.raises(TypeError, match=r"validate=.*; expected True or False"):
+        coda.clr([1.0, 2.0], validate=validate)

@@ -547,3 +547,10 @@ def test_non_numeric_columns_are_named():
     x = pd.DataFrame({"a": [1.0, 0.0], "site": ["p", "q"]})
     with pytest.raises(TypeError, match=r"x has non-numeric columns: site"):
         coda.replace_zeros(x)
+
+
+@pytest.mark.parametrize("method", ["multiplicative", "pseudocount", "gbm"])
+def test_frac_is_checked_by_every_method(method):
+    # frac=-1 was accepted silently by the methods that do not use it
+    with pytest.raises(ValueError, match="frac"):
+        coda.replace_zeros(np.array([[1.0, 0.0, 2.0], [2.0, 1.0, 1.0]]), method=method, frac=-1)
