@@ -417,9 +417,11 @@ def _pcor_bootstrap(sums, mean, n, iu, ju, out, ok):
     triangle in the order of ``np.triu_indices(D)``) and ``mean[b]`` its
     column means, of n rows of centred clr data (one matrix product for all
     resamples forms them: ``coda.inference._resample_sums``). For each b:
-    ``Gamma_b + J/D`` with ``Gamma_b = (sums_b - n mean_b mean_b^T) / (n - 1)``
-    unpacked into one buffer, then ``Omega = (Gamma_b + J/D)^{-1} - J/D``
-    (Erb 2020, the closed form of the pseudo-inverse) inverted in place by
+    ``Gamma_b + c J/D`` with ``Gamma_b = (sums_b - n mean_b mean_b^T) / (n - 1)``
+    and ``c = tr(Gamma_b) / (D - 1)`` (as ``coda.partial._exact_precision``:
+    the added direction on the data's scale) unpacked into one buffer, then
+    ``Omega = (Gamma_b + c J/D)^{-1} - J/(c D)`` (Erb 2020, the closed form of
+    the pseudo-inverse) inverted in place by
     Gauss-Jordan elimination, which needs no pivoting for a positive definite
     matrix, then ``out[b, p] = -Omega_ij / sqrt(Omega_ii Omega_jj)``.
     ``ok[b]`` is False (and the row NaN) when a pivot is not positive: a
@@ -432,7 +434,6 @@ def _pcor_bootstrap(sums, mean, n, iu, ju, out, ok):
     caller's threads on a small machine.
     """
     n_boot, d = mean.shape
-    shift = 1.0 / d
     s = (d + 7) // 8 * 8
     a = np.zeros(d * s)
     pivot_row = np.zeros(s)
@@ -441,14 +442,23 @@ def _pcor_bootstrap(sums, mean, n, iu, ju, out, ok):
         packed = sums[b]
         m = mean[b]
         p = 0
+        trace = 0.0
         for i in range(d):
             for j in range(i, d):
-                v = (packed[p] - n * m[i] * m[j]) / (n - 1) + shift
+                v = (packed[p] - n * m[i] * m[j]) / (n - 1)
                 a[i * s + j] = v
                 a[j * s + i] = v
+                if i == j:
+                    trace += v
                 p += 1
-        good = True
-        for k in range(d):
+        c = trace / (d - 1)
+        for i in range(d):
+            for j in range(d):
+                a[i * s + j] += c / d
+        shift = 1.0 / (c * d)
+        # a resample without variation (c = 0 or NaN) is singular
+        good = c > 0.0
+        for k in range(d if good else 0):
             pivot = a[k * s + k]
             if not pivot > 0.0:
                 good = False

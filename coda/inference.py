@@ -464,7 +464,9 @@ def pcor_bootstrap(
     correlations equal those of ``coda.pcor(x[rows], given=given)`` up to
     rounding. Without ``given``, each resample's clr covariance
     :math:`\Gamma_b` is inverted as
-    :math:`\Omega_b = (\Gamma_b + J/D)^{-1} - J/D` (Erb 2020); with
+    :math:`\Omega_b = (\Gamma_b + cJ/D)^{-1} - J/(cD)`, with
+    :math:`c = \mathrm{tr}\,\Gamma_b / (D - 1)` (Erb 2020; see
+    :func:`coda.precision`); with
     ``given = K`` and a reference r in K, the partial correlations are the
     correlations of the Schur complement of the covariance of
     :math:`\log(x_i/x_r)` given :math:`\log(x_k/x_r)`,

@@ -94,24 +94,35 @@ def _check_rank(cov: ClrCovEstimate) -> None:
 def _exact_precision(
     gamma: np.ndarray, *, correlations: bool = False, overwrite: bool = False
 ) -> np.ndarray:
-    """``Omega = (Gamma + J/D)^{-1} - J/D``: one Cholesky factorisation.
+    """``Omega = (Gamma + c J/D)^{-1} - J/(c D)``: one Cholesky factorisation.
 
-    ``Gamma + J/D`` adds the missing direction 1 with eigenvalue 1, so it is
+    ``Gamma + c J/D`` adds the missing direction 1 with eigenvalue c, so it is
     positive definite exactly when ``rank(Gamma) = D - 1``; its inverse is
-    ``Gamma^+ + J/D`` because the two terms act on orthogonal subspaces.
-    With ``correlations``, the partial correlations from Omega instead, in
-    the same pass (``_kernels._precision``). With ``overwrite`` (a C-ordered
-    ``gamma`` the caller is done with) everything happens in ``gamma``'s
-    memory: two D x D arrays fewer at the peak.
+    ``Gamma^+ + J/(c D)`` because the two terms act on orthogonal subspaces.
+    ``c = tr(Gamma) / (D - 1)``, the mean of the other eigenvalues, keeps the
+    added direction on the data's scale: with a fixed c = 1, data whose
+    log-ratios vary by 1e-6 lost ten digits to the shift (and by 1e-7 were
+    called singular), while partial correlations do not change when every
+    log-ratio is scaled alike. With ``correlations``, the partial
+    correlations from Omega instead, in the same pass
+    (``_kernels._precision``). With ``overwrite`` (a C-ordered ``gamma`` the
+    caller is done with) everything happens in ``gamma``'s memory: two
+    D x D arrays fewer at the peak.
     """
     d = gamma.shape[0]
+    c = np.trace(gamma) / (d - 1)
+    if not (np.isfinite(c) and c > 0):
+        raise ValueError(
+            "the clr covariance is zero (no part varies relative to the others); "
+            "partial correlations need data that vary"
+        )
     # m is symmetric, so its transpose is the same matrix in Fortran order:
     # LAPACK works on it in place instead of on a copy.
     if overwrite:
-        gamma += 1.0 / d
+        gamma += c / d
         m = gamma.T
     else:
-        m = (gamma + 1.0 / d).T
+        m = (gamma + c / d).T
     scale = np.diag(m).max()
     factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False, overwrite_a=True)
     # A pivot is the residual variance of one clr part given the parts before
@@ -126,7 +137,7 @@ def _exact_precision(
     # In place: each entry of the lower triangle is read once, before it and
     # its mirror are written; the result is symmetric, so its transpose (in
     # C order) is the same matrix.
-    _kernels._precision(inverse, 1.0 / d, inverse, correlations)
+    _kernels._precision(inverse, 1.0 / (c * d), inverse, correlations)
     return inverse.T
 
 
@@ -209,8 +220,10 @@ def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
     Notes
     -----
     The exact route uses the closed form
-    :math:`\Omega = (\Gamma + J/D)^{-1} - J/D` with one Cholesky
-    factorisation (no SVD and no rank tolerance). For every reference r,
+    :math:`\Omega = (\Gamma + cJ/D)^{-1} - J/(cD)` with
+    :math:`c = \mathrm{tr}\,\Gamma / (D - 1)` (the added direction on the
+    data's scale) and one Cholesky factorisation, no SVD; a pivot below
+    1e-12 of the largest diagonal entry counts as zero. For every reference r,
     :math:`\Omega = F_r^T \Sigma_r^{-1} F_r`, and deleting row and column r
     of :math:`\Omega` gives :math:`\Sigma_r^{-1}`, the inverse alr
     covariance (Erb 2020).

@@ -335,3 +335,25 @@ def test_regularised_methods_name_rows_by_their_labels(method, estimate):
     # as pcor_shrink and pcor_glasso say themselves (they said "rows 2")
     with pytest.raises(ValueError, match=r"x has 1 zeros \(rows r2\)"):
         estimate(frame, method=method)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1e-6, 1e-7, 30.0])
+def test_exact_estimator_keeps_its_digits_when_log_ratios_vary_little_or_much(scale):
+    # Partial correlations do not change when every log-ratio is scaled alike;
+    # the closed form's added direction now scales with the data (with a fixed
+    # J/D the error grew as 1e-16 / variance: 2e-5 at 1e-6, singular at 1e-7).
+    z = scale * np.random.default_rng(0).standard_normal((40, 8))
+    x = np.exp(z - z.max())
+    logs = np.log(x)
+    clr_values = logs - logs.mean(axis=1, keepdims=True)
+    omega = np.linalg.pinv(np.cov(clr_values.T), rcond=1e-12, hermitian=True)
+    s = 1.0 / np.sqrt(np.diag(omega))
+    expected = -omega * s[:, None] * s[None, :]
+    np.fill_diagonal(expected, 1.0)
+    np.testing.assert_allclose(coda.pcor(x), expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        coda.precision(x) * scale**2,
+        omega * scale**2,
+        rtol=1e-8,
+        atol=1e-8 * np.abs(omega * scale**2).max(),
+    )
