@@ -399,6 +399,33 @@ def _percentile_interval(replicates: np.ndarray, ci: float) -> tuple[np.ndarray,
     return bounds[0], bounds[1]
 
 
+class _NoBar:
+    """What :func:`_progress_bar` gives when no bar is shown: a bar that does nothing."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        pass
+
+
+def _progress_bar(show: bool, total: int):
+    """A tqdm bar over ``total`` resamples, or one that does nothing.
+
+    tqdm is imported only when a bar is shown: ``tqdm.auto`` probes for
+    Jupyter, and in a kernel without ipywidgets it warns (TqdmWarning) even
+    when the bar it makes is disabled.
+    """
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="bootstrap", unit="resample")
+
+
 def pcor_bootstrap(
     x,
     /,
@@ -540,10 +567,7 @@ def pcor_bootstrap(
     if progress is None:
         progress = sys.stderr.isatty() and n_boot * (n * m * m + m**3) > _LONG_RUN_FLOPS
     rng = seeded_rng(seed)
-    # Imported here: tqdm.auto probes for Jupyter, a cost every `import coda` would pay.
-    from tqdm.auto import tqdm
-
-    with tqdm(total=n_boot, disable=not progress, desc="bootstrap", unit="resample") as bar:
+    with _progress_bar(progress, n_boot) as bar:
         for start in range(0, n_boot, batch):
             stop = min(start + batch, n_boot)
             # One draw of (batch, n): the same stream as `batch` draws of n in order.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -397,3 +399,14 @@ def test_only_small_blas_calls_of_the_bootstrap_go_to_one_thread():
     with inference._blas_threads_for(inference._ONE_BLAS_THREAD_FLOPS):
         assert blas_threads() == before
     assert blas_threads() == before
+
+
+def test_no_progress_bar_means_no_tqdm(x, monkeypatch):
+    # tqdm.auto warns in a Jupyter kernel without ipywidgets even for a
+    # disabled bar; without a bar it is not imported at all
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    result = pcor_bootstrap(x, n_boot=20, seed=0, progress=False)
+    with pytest.raises(ImportError):
+        pcor_bootstrap(x, n_boot=20, seed=0, progress=True)
+    monkeypatch.undo()
+    assert result.to_frame().equals(pcor_bootstrap(x, n_boot=20, seed=0, progress=True).to_frame())
