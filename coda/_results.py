@@ -59,7 +59,9 @@ class GlassoResult:
     penalties : ndarray of shape (n_penalties,)
         The penalties tried, in decreasing order.
     scores : ndarray of shape (n_penalties,)
-        The criterion at each penalty (smaller is better).
+        The criterion at each penalty (smaller is better); for ``"ebic"``,
+        inf where the fit is not positive definite (one that stopped at
+        ``max_iter`` before converging).
     n_edges : ndarray of shape (n_penalties,)
         The number of non-zero partial correlations (pairs) at each penalty.
     """

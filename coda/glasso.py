@@ -37,19 +37,38 @@ _CRITERIA = ("ebic", "stars")
 _MIN_RATIO = 0.05
 
 
-def _solve(s, penalty, w, beta, tol, max_iter):
-    """One graphical lasso fit, warm-started from ``w`` and ``beta`` (updated in place)."""
+def _solve(s, penalty, w, beta, tol, max_iter, unconverged):
+    """One graphical lasso fit, warm-started from ``w`` and ``beta`` (updated in place).
+
+    A fit that does not converge adds its penalty to the list ``unconverged``
+    (:func:`_warn_unconverged` reports them, once per call).
+    """
     np.fill_diagonal(w, np.diag(s) + penalty)
     theta = np.empty_like(s)
-    sweeps, converged = _kernels._glasso(s, penalty, w, beta, theta, tol, max_iter)
+    _, converged = _kernels._glasso(s, penalty, w, beta, theta, tol, max_iter)
     if not converged:
-        warn(
-            f"the graphical lasso at penalty={penalty:.4g} did not converge in {sweeps} "
-            f"sweeps (tol={tol:g}); raise max_iter or tol, or use a larger penalty",
-            ConvergenceWarning,
-        )
+        unconverged.append(float(penalty))
     # Columns come from separate lasso fits; average the two halves.
     return (theta + theta.T) / 2.0
+
+
+def _warn_unconverged(unconverged, n_fits, chosen_failed, tol, max_iter):
+    """One ConvergenceWarning for all the fits of a call that did not converge."""
+    if not unconverged:
+        return
+    distinct = sorted(set(unconverged), reverse=True)
+    where = (
+        f"penalty={distinct[0]:.4g}"
+        if len(distinct) == 1
+        else f"penalties from {distinct[0]:.4g} to {distinct[-1]:.4g}"
+    )
+    verdict = "the chosen fit is one of them" if chosen_failed else "the chosen fit converged"
+    warn(
+        f"the graphical lasso did not converge in {max_iter} sweeps (tol={tol:g}) in "
+        f"{len(unconverged)} of {n_fits} fits, at {where}; {verdict}. Raise max_iter or "
+        "tol, or use a larger penalty",
+        ConvergenceWarning,
+    )
 
 
 def _ebic(s, theta, n, gamma):
@@ -65,9 +84,13 @@ def _ebic(s, theta, n, gamma):
     """
     d = s.shape[0]
     edges = _edges(theta)
-    _, logdet = np.linalg.slogdet(theta)
+    sign, logdet = np.linalg.slogdet(theta)
     u = theta.sum(axis=1)
     total = u.sum()
+    if not (sign > 0 and total > 0):
+        # Not positive definite (a fit stopped before converging): no likelihood,
+        # and a fit never preferred to one that has one.
+        return np.inf, edges
     trace = np.einsum("ij,ji->", s, theta) - u @ s @ u / total
     loglik = 0.5 * n * (logdet - np.log(total / d) - trace)
     return -2.0 * loglik + edges * np.log(n) + 4.0 * gamma * edges * np.log(d), edges
@@ -85,7 +108,7 @@ def _edges(theta):
     return int(np.count_nonzero(np.triu(theta, 1)))
 
 
-def _choose_by_ebic(s, gamma_clr, penalties, n, gamma, tol, max_iter):
+def _choose_by_ebic(s, gamma_clr, penalties, n, gamma, tol, max_iter, unconverged):
     """Fit the path with warm starts; keep the fit of smallest EBIC."""
     w = s.copy()
     beta = np.zeros_like(s)
@@ -93,14 +116,14 @@ def _choose_by_ebic(s, gamma_clr, penalties, n, gamma, tol, max_iter):
     n_edges = np.empty(penalties.size, dtype=np.int64)
     best, best_theta = 0, None
     for k, rho in enumerate(penalties):
-        theta = _solve(s, rho, w, beta, tol, max_iter)
+        theta = _solve(s, rho, w, beta, tol, max_iter, unconverged)
         scores[k], n_edges[k] = _ebic(gamma_clr, theta, n, gamma)
         if best_theta is None or scores[k] < scores[best]:
             best, best_theta = k, theta
     return best, best_theta, scores, n_edges
 
 
-def _fit_path_to(s, penalties, last, tol, max_iter):
+def _fit_path_to(s, penalties, last, tol, max_iter, unconverged):
     """Fit the path with warm starts up to ``penalties[last]``; that fit and every edge count.
 
     Penalties after ``last`` are fitted too, for their edge counts only.
@@ -110,7 +133,7 @@ def _fit_path_to(s, penalties, last, tol, max_iter):
     n_edges = np.empty(penalties.size, dtype=np.int64)
     chosen = None
     for k, rho in enumerate(penalties):
-        theta = _solve(s, rho, w, beta, tol, max_iter)
+        theta = _solve(s, rho, w, beta, tol, max_iter, unconverged)
         n_edges[k] = _edges(theta)
         if k == last:
             chosen = theta
@@ -130,7 +153,7 @@ def _subsamples(n, n_subsamples, seed):
     return [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(n_subsamples)]
 
 
-def _stars_instability(values, subsamples, penalties, tol, max_iter):
+def _stars_instability(values, subsamples, penalties, tol, max_iter, unconverged):
     """Monotonised StARS instability at each penalty (Liu, Roeder and Wasserman 2010).
 
     ``theta_ij`` is the fraction of subsamples with edge ij, the instability
@@ -145,7 +168,7 @@ def _stars_instability(values, subsamples, penalties, tol, max_iter):
         w = s.copy()
         beta = np.zeros_like(s)
         for k, rho in enumerate(penalties):
-            counts[k] += _solve(s, rho, w, beta, tol, max_iter)[upper] != 0
+            counts[k] += _solve(s, rho, w, beta, tol, max_iter, unconverged)[upper] != 0
     frequency = counts / len(subsamples)
     instability = (2 * frequency * (1 - frequency)).mean(axis=1)
     return np.maximum.accumulate(instability)
@@ -370,16 +393,24 @@ def pcor_glasso(
             "(for the exact estimate when n > D use coda.pcor(x))"
         )
         penalties = np.array([check_positive(penalty, "penalty", hint=hint)])
+    unconverged: list[float] = []
     if criterion == "ebic":
         best, theta, scores, n_edges = _choose_by_ebic(
-            s, gamma_clr, penalties, n, gamma, tol, max_iter
+            s, gamma_clr, penalties, n, gamma, tol, max_iter, unconverged
         )
+        n_fits = penalties.size
     else:
-        scores = _stars_instability(values, subsamples, penalties, tol, max_iter)
+        scores = _stars_instability(values, subsamples, penalties, tol, max_iter, unconverged)
         # Liu et al. (2010): the smallest penalty whose monotonised instability
         # stays within the threshold; the first penalty (the largest) if none does.
         best = int(np.flatnonzero(scores <= threshold)[-1]) if scores[0] <= threshold else 0
-        theta, n_edges = _fit_path_to(s, penalties, best, tol, max_iter)
+        # the last fits on all the data: which of them failed decides the verdict
+        first_full = len(unconverged)
+        theta, n_edges = _fit_path_to(s, penalties, best, tol, max_iter, unconverged)
+        n_fits = penalties.size * (len(subsamples) + 1)
+    full_data = unconverged if criterion == "ebic" else unconverged[first_full:]
+    chosen_failed = float(penalties[best]) in full_data
+    _warn_unconverged(unconverged, n_fits, chosen_failed, tol, max_iter)
     # Adding 0.0 turns the -0.0 of absent edges into 0.0.
     rho = pcor_from_precision(theta) + 0.0
     return GlassoResult(

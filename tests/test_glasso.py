@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import naive
@@ -223,6 +224,40 @@ def test_convergence_warning_names_the_users_line_through_other_functions(call):
     with pytest.warns(ConvergenceWarning, match="did not converge in 1 sweeps") as record:
         call(_x("n50_d10"))
     assert {w.filename for w in record} == {__file__}
+
+
+@pytest.mark.parametrize("criterion", ["ebic", "stars"])
+def test_fits_that_do_not_converge_give_one_warning_per_call(criterion):
+    # one warning per fit (17 along a path of 20) flooded a notebook cell
+    x = coda.simulate(40, 8, seed=0).data
+    with pytest.warns(ConvergenceWarning) as record:
+        options = {"n_subsamples": 5} if criterion == "stars" else {}
+        result = pcor_glasso(x, max_iter=2, criterion=criterion, **options)
+    assert len(record) == 1 and record[0].filename == __file__
+    fits = 20 if criterion == "ebic" else 20 * 6
+    message = str(record[0].message)
+    assert re.search(rf"did not converge in 2 sweeps \(tol=1e-08\) in \d+ of {fits} fits", message)
+    chosen_failed = "the chosen fit is one of them" in message
+    assert chosen_failed != ("the chosen fit converged" in message)
+    assert 0.0 < result.penalty
+
+
+def test_a_fit_that_is_not_positive_definite_has_no_ebic():
+    # stopped after one sweep, this fit is not positive definite: its EBIC is
+    # inf (slogdet's sign was ignored, and the log of a negative total warned)
+    x = coda.simulate(40, 8, seed=0).data
+    with pytest.warns(ConvergenceWarning, match="in 1 of 1 fits"):
+        result = pcor_glasso(x, penalty=0.3, max_iter=1)
+    assert result.scores.tolist() == [np.inf]
+    assert np.linalg.eigvalsh(result.precision.to_numpy()).min() <= 0
+
+
+def test_a_converged_choice_is_reported_as_such():
+    x = coda.simulate(40, 8, seed=0).data
+    # the largest penalties converge in few sweeps, the smallest need more
+    with pytest.warns(ConvergenceWarning, match=r"in 4 of 8 fits.*the chosen fit converged"):
+        result = pcor_glasso(x, max_iter=8, n_penalties=8)
+    assert np.isfinite(result.scores[np.argmin(result.scores)])
 
 
 def test_errors():
