@@ -17,6 +17,8 @@ column names above (see the dask page of the docs).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -247,12 +249,20 @@ def _with_alr_record(result, labels: Labels, names: list[str], r: int):
 
     The names are text; :func:`alr_inv` (and ``alr_cov_to_clr_cov``) give
     the parts their own labels back from the record in ``result.attrs``.
+    Labels that JSON cannot hold (timestamps, other objects) are left out of
+    the record, which keeps only the reference's position: pandas writes
+    ``attrs`` to Parquet as JSON, and fails on them.
     """
+    parts, index_names = list(labels.parts), list(labels.parts.names)
+    try:
+        json.dumps([parts, index_names])
+    except (TypeError, ValueError):
+        parts = index_names = None
     result.attrs[_ALR_ATTR] = {
         "columns": names,
-        "parts": list(labels.parts),
+        "parts": parts,
         "multi": isinstance(labels.parts, pd.MultiIndex),
-        "names": list(labels.parts.names),
+        "names": index_names,
         "ref": r,
     }
     return result
@@ -285,10 +295,12 @@ def alr_inv(y, /, *, ref=None):
     ndarray, Series or DataFrame
         The closed compositions with ``D = y.shape[-1] + 1`` parts. The
         columns of a result of :func:`alr` give the parts their labels back
-        (kept in the result's ``attrs``, so labels of any type, and names
-        holding ``/``, return as they were); other pandas columns named
-        ``"k/r"`` with one common ``r`` give part names split at the last
-        ``/``.
+        (kept in the result's ``attrs``, so strings, numbers, tuples and
+        names holding ``/`` return as they were; labels that JSON cannot
+        hold, such as timestamps, are not kept there, so that the result
+        can be written to Parquet, and return as text); other pandas
+        columns named ``"k/r"`` with one common ``r`` give part names split
+        at the last ``/``.
 
     Raises
     ------
@@ -345,7 +357,7 @@ def _alr_parts(labels: Labels, r: int, record: dict | None = None):
     """
     if not labels.labelled:
         return None
-    if record is not None:
+    if record is not None and record["parts"] is not None:
         parts = list(record["parts"])
         parts.insert(r, parts.pop(record["ref"]))
         if record["multi"]:

@@ -10,6 +10,7 @@ Tolerances: float64 1e-12 relative to the size of the coordinates, float32
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import threading
@@ -1318,3 +1319,19 @@ def test_clr_validate_must_be_a_flag(validate):
     # a string was taken as True
     with pytest.raises(TypeError, match=r"validate=.*; expected True or False"):
         coda.clr([1.0, 2.0], validate=validate)
+
+
+def test_alr_of_parts_labelled_by_timestamps_can_be_written_as_json():
+    # pandas writes attrs to Parquet as JSON: timestamps in alr's record of the
+    # parts made to_parquet raise; the record keeps the reference's position
+    x = coda.simulate(20, 4, seed=0).data
+    x.columns = pd.date_range("2020-01-01", periods=4)
+    y = coda.alr(x, ref=1)
+    json.dumps(y.attrs)
+    back = coda.alr_inv(y)
+    assert back.columns.tolist() == [str(c) for c in x.columns]
+    np.testing.assert_allclose(back.to_numpy(), coda.closure(x).to_numpy(), rtol=1e-14)
+    json.dumps(coda.alr_cov(x, ref=1).attrs)
+    # labels JSON can hold still come back as they were
+    x.columns = [10, 20, 30, 40]
+    assert coda.alr_inv(coda.alr(x, ref=1)).columns.tolist() == [10, 20, 30, 40]
