@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from coda._validation import _is_real_dtype, check_accessor_parts
+from coda._validation import _is_real_dtype, check_accessor_parts, check_column
 from coda.covariance import variation
 from coda.graph import network
 from coda.inference import pcor_test
@@ -207,8 +207,12 @@ class CodaPlotAccessor:
         ['north', 'south']
         >>> plt.close("all")
         """
-        if isinstance(groups, str) and groups in self._obj.columns:
+        columns = self._obj.columns
+        if groups is not None and pd.api.types.is_hashable(groups) and groups in columns:
             groups = self._obj[groups]
+        elif isinstance(groups, str):
+            # a single string is a column's name, never one label per sample
+            check_column(groups, "groups", columns)
         return plot_biplot(self._parts, groups=groups, **kwargs)
 
     def ternary(self, **kwargs):

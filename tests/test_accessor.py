@@ -360,3 +360,16 @@ def test_an_id_column_anywhere_changes_nothing(x, position):
     assert frame.coda.parts == list(parts.columns)
     _assert_same(frame.coda.clr(), coda.clr(parts))
     _assert_same(frame.coda.closure(), coda.closure(parts))
+
+
+def test_plot_biplot_groups_by_any_column_label():
+    # a tuple label named a column only if it was a string; a mistyped name
+    # was read as one label per character ("groups has 5 labels")
+    frame = coda.simulate(20, 4, seed=0).data
+    frame[("meta", "site")] = ["n", "s"] * 10
+    ax = frame.coda.plot.biplot(groups=("meta", "site"))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["n", "s"]
+    frame = coda.simulate(20, 4, seed=0).data.assign(site=["n", "s"] * 10)
+    with pytest.raises(ValueError, match=r"groups='sitee' is not a column; the columns are"):
+        frame.coda.plot.biplot(groups="sitee")
+    plt.close("all")
