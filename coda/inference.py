@@ -152,9 +152,11 @@ def pcor_test(
     ``method="shrink"``, ``"bshrink"`` or ``"glasso"`` the same formula is
     applied to the regularised estimates: heuristics, not exact tests.
     ``"bshrink"`` and ``"glasso"`` shrink towards zero, which makes their
-    p-values conservative in simulations (chains of 10 and 20 parts with 12
-    to 60 samples: at most 0.3% of the pairs without an edge have
-    ``pvalue < 0.05``, against 1.4% to 5.4% for ``"exact"``). ``"shrink"``
+    p-values conservative in simulations (300 data sets of a 10-part chain
+    with 60 samples: 0.38% and 0.11% of the pairs without an edge have
+    ``pvalue < 0.05``, against 4.8% for ``"exact"``, the nominal rate within
+    its simulation error, over 600 data sets with 12 and with 60 samples;
+    single data sets range widely around it). ``"shrink"``
     does not: its precision does not have the ones vector in its null
     space, and with ``n`` well above D its partial correlations are pushed
     towards a common negative value, so the test rejects pairs that have no
@@ -501,7 +503,10 @@ def pcor_bootstrap(
     ``numpy.quantile`` (linear interpolation) of the replicates at
     :math:`(1 - ci)/2` and :math:`(1 + ci)/2`. Percentile intervals assume
     the bootstrap distribution is roughly unbiased; for partial
-    correlations near :math:`\pm 1` or small n they can be too narrow.
+    correlations near :math:`\pm 1` or small n they can be too narrow. In
+    simulations (a 6-part chain, 1,000-1,500 data sets each) 95% intervals
+    covered the true partial correlations 93.5% of the time with 25 and
+    50 samples (also with ``given``) and 94.4-95.3% with 100 to 400.
 
     A resample that repeats rows can have too few distinct samples for an
     invertible covariance (fewer than D without ``given``; fewer than
