@@ -1335,3 +1335,17 @@ def test_alr_of_parts_labelled_by_timestamps_can_be_written_as_json():
     # labels JSON can hold still come back as they were
     x.columns = [10, 20, 30, 40]
     assert coda.alr_inv(coda.alr(x, ref=1)).columns.tolist() == [10, 20, 30, 40]
+
+
+@pytest.mark.parametrize(
+    "apply",
+    [coda.alr, coda.clr, coda.ilr, coda.norm, coda.center, lambda v: coda.power(v, 0.3)],
+    ids=["alr", "clr", "ilr", "norm", "center", "power"],
+)
+def test_strided_views_give_the_results_of_their_values(apply):
+    # numpy's SIMD log skips a reversed view of a Fortran array and rounds
+    # about 0.6% of values differently: alr, norm and power differed in the last bit
+    x = np.random.default_rng(5).lognormal(size=(50_000, 2))
+    view = np.asfortranarray(x)[::-1]
+    assert not (view.flags.c_contiguous or view.flags.f_contiguous)
+    np.testing.assert_array_equal(apply(view), apply(np.ascontiguousarray(view)))

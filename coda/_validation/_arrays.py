@@ -62,7 +62,13 @@ def as_2d(x, name: str = "x") -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one value")
     if values.ndim == 1:
         values = values.reshape(1, -1)
-    return values.astype(float_dtype(values.dtype), copy=False)
+    values = values.astype(float_dtype(values.dtype), copy=False)
+    if not (values.flags.c_contiguous or values.flags.f_contiguous):
+        # A strided view (x[::-1], x[:, ::2]) is copied: numpy's vectorised
+        # log skips such views and rounds some values differently, so results
+        # would depend on the memory layout, not only on the values.
+        values = np.ascontiguousarray(values)
+    return values
 
 
 def check_real_columns(dtypes: pd.Series, name: str) -> None:
