@@ -79,6 +79,10 @@ def _assert_close(actual, expected):
 @pytest.fixture(scope="module")
 def client():
     with (
+        # If the workers are lost (the host's memory is shared, and the OOM
+        # killer may take them and their nannies), tasks fail after 2 minutes
+        # instead of waiting for a worker forever.
+        dask.config.set({"distributed.scheduler.no-workers-timeout": "120s"}),
         LocalCluster(
             n_workers=2,
             threads_per_worker=1,
