@@ -230,8 +230,8 @@ def test_convergence_warning_names_the_users_line_through_other_functions(call):
 def test_fits_that_do_not_converge_give_one_warning_per_call(criterion):
     # one warning per fit (17 along a path of 20) flooded a notebook cell
     x = coda.simulate(40, 8, seed=0).data
+    options = {"n_subsamples": 5} if criterion == "stars" else {}
     with pytest.warns(ConvergenceWarning) as record:
-        options = {"n_subsamples": 5} if criterion == "stars" else {}
         result = pcor_glasso(x, max_iter=2, criterion=criterion, **options)
     assert len(record) == 1 and record[0].filename == __file__
     fits = 20 if criterion == "ebic" else 20 * 6
@@ -239,7 +239,7 @@ def test_fits_that_do_not_converge_give_one_warning_per_call(criterion):
     assert re.search(rf"did not converge in 2 sweeps \(tol=1e-08\) in \d+ of {fits} fits", message)
     chosen_failed = "the chosen fit is one of them" in message
     assert chosen_failed != ("the chosen fit converged" in message)
-    assert 0.0 < result.penalty
+    assert result.penalty > 0.0
 
 
 def test_a_fit_that_is_not_positive_definite_has_no_ebic():
