@@ -322,6 +322,34 @@ def test_check_compatible_accepts_matching_models(tmp_path):
         assert opened.read("step")[0] == 7
 
 
+@pytest.mark.parametrize("kind", ["safetensors", "npz", "mapping"])
+def test_check_compatible_compares_integer_and_boolean_tensors(tmp_path, kind):
+    base = write_checkpoint(_tensors(0), tmp_path / "base.safetensors")
+    changed = {**_tensors(1), "step": np.array([8], dtype=np.int64)}
+    if kind == "safetensors":
+        model, name = (
+            write_checkpoint(changed, tmp_path / "ft.safetensors"),
+            "'[^']*ft.safetensors'",
+        )
+    elif kind == "npz":
+        np.savez(tmp_path / "ft.npz", **changed)
+        model, name = tmp_path / "ft.npz", "'[^']*ft.npz'"
+    else:
+        model, name = changed, r"'<models\[1\] in memory>'"
+    with pytest.raises(
+        ValueError,
+        match=rf"tensor 'step' of {name} differs from the base '[^']*base\.safetensors' in 1 "
+        r"of 1 values \(flat positions 0\); it is int64 in the base, .* passed through a merge "
+        "unchanged, never merged: give that model the base's 'step'",
+    ):
+        check_compatible(base, [_tensors(2), model])
+    flipped = {**_tensors(1), "mask": np.array([True, True])}
+    with pytest.raises(ValueError, match=r"tensor 'mask' of .* in 1 of 2 values .*bool in the"):
+        check_compatible(base, [flipped])
+    # A model's integer tensor where the base's is floating point is a weight.
+    check_compatible(base, [{**_tensors(1), "layers.0.bias": np.arange(4)}])
+
+
 def test_check_compatible_extra_tensor(tmp_path):
     base = write_checkpoint(_tensors(0), tmp_path / "base.safetensors")
     model = {**_tensors(1), "head.weight": np.zeros(2)}

@@ -491,3 +491,79 @@ def test_describe_layer_without_entries_is_nan_not_an_error():
             pd.testing.assert_frame_equal(
                 frame[~rows], _frames(alone)[name], check_exact=True, check_names=False
             )
+
+
+# ---------------------------------------------------------------------------
+# integer and boolean tensors (buffers) are not layers
+
+
+def _with_buffers(seed):
+    floats, float_models = _random(seed)
+    buffers = {
+        "ids": np.arange(2**24, 2**24 + 6, dtype=np.int64),
+        "mask": np.array([[True], [False]]),
+        "step": np.array(5, dtype=np.int32),
+    }
+    base = {"ids": buffers["ids"], **floats, **buffers}
+    models = [{**base, **m} for m in float_models]
+    return base, models, floats, float_models
+
+
+def _assert_same_description(got: MergeDescription, expected: MergeDescription):
+    for name, frame in _frames(expected).items():
+        pd.testing.assert_frame_equal(_frames(got)[name], frame)
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+@pytest.mark.parametrize("source", ["mapping", "file"])
+def test_describe_skips_integer_tensors(tmp_path, scope, source):
+    base, models, floats, float_models = _with_buffers(7)
+    if source == "file":
+        # Files list their tensors sorted: so must the expected description.
+        floats = dict(sorted(floats.items()))
+        float_models = [dict(sorted(m.items())) for m in float_models]
+        base = write_checkpoint(base, tmp_path / "base.safetensors")
+        models = [
+            write_checkpoint(m, tmp_path / f"ft{t}.safetensors") for t, m in enumerate(models)
+        ]
+    options = {"density": 0.4, "scope": scope, "seed": 3, "n_permutations": 2}
+    expected = describe(floats, float_models, **options)
+    _assert_same_description(describe(base, models, **options), expected)
+    pooling = {"first": ["t0", "t1"], "rest": ["t2", "t3"]}
+    expected = describe(floats, float_models, layers=pooling, **options)
+    listed = {"first": ["ids", "t0", "t1"], "rest": ["t2", "mask", "t3"], "counter": ["step"]}
+    _assert_same_description(describe(base, models, layers=listed, **options), expected)
+
+
+def test_describe_refuses_changed_integer_tensors_and_models_of_buffers_alone(tmp_path):
+    base, models, _, _ = _with_buffers(8)
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors")
+    changed = write_checkpoint(
+        {**models[1], "step": np.array(6, dtype=np.int32)}, tmp_path / "ft.safetensors"
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"tensor 'step' of '[^']*ft\.safetensors' differs from the base "
+        r"'[^']*base\.safetensors' in 1 of 1 values \(flat positions 0\); it is int32",
+    ):
+        describe(base_path, [models[0], changed], density=0.5)
+    buffers = {key: base[key] for key in ("ids", "mask", "step")}
+    with pytest.raises(ValueError, match=r"every tensor of the base is integer or boolean"):
+        describe(buffers, [buffers, buffers], density=0.5)
+
+
+def test_describe_on_a_cluster_skips_integer_tensors(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    base, models, floats, float_models = _with_buffers(9)
+    base = write_checkpoint(base, tmp_path / "base.safetensors")
+    models = [write_checkpoint(m, tmp_path / f"ft{t}.safetensors") for t, m in enumerate(models)]
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        for scope in ("tensor", "global"):
+            options = {"density": 0.4, "scope": scope, "seed": 1}
+            expected = describe(floats, float_models, **options)
+            _assert_same_description(describe(base, models, client=client, **options), expected)

@@ -567,3 +567,130 @@ def test_merged_files_get_the_mode_of_a_new_file(models_on_disk, tmp_path):
     finally:
         os.umask(old)
     assert {p.stat().st_mode & 0o777 for p in out.parent.iterdir()} == {0o644}
+
+
+# ---------------------------------------------------------------------------
+# integer and boolean tensors (buffers): passed through, never merged
+
+
+def _buffers():
+    """Integer and boolean tensors, with values float32 cannot all hold."""
+    return {
+        "position_ids": np.arange(2**24, 2**24 + 6, dtype=np.int64).reshape(1, 6),
+        "mask": np.array([[True, False], [False, True]]),
+        "step": np.array(3, dtype=np.uint8),
+    }
+
+
+@pytest.fixture
+def models_with_buffers(tmp_path):
+    """models_on_disk with the same buffers in the base and every model."""
+    base = dict(sorted({**_model(0, SHAPES), **_buffers()}.items()))
+    floats = [k for k, v in base.items() if v.dtype.kind == "f"]
+    tuned = [
+        {k: v + _model(s, SHAPES)[k] if k in floats else v.copy() for k, v in base.items()}
+        for s in (1, 2, 3)
+    ]
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors", metadata=METADATA)
+    paths = [write_checkpoint(m, tmp_path / f"ft{t}.safetensors") for t, m in enumerate(tuned)]
+    return base, tuned, base_path, paths
+
+
+@pytest.mark.parametrize(("merge", "options"), MERGES)
+@pytest.mark.parametrize("shard", [None, 60])
+def test_integer_tensors_pass_through_merges_of_files_in_their_dtype(
+    models_with_buffers, tmp_path, merge, options, shard
+):
+    base, tuned, base_path, paths = models_with_buffers
+    floats = [k for k, v in base.items() if v.dtype.kind == "f"]
+    # The floating-point tensors merge as without the buffers (DARE draws for them alone).
+    expected = merge(
+        {k: base[k] for k in floats}, [{k: m[k] for k in floats} for m in tuned], **options
+    )
+    expected |= _buffers()
+    got = merge(base_path, paths, **options)
+    assert list(got) == sorted(base)
+    out = tmp_path / "merged" / "model.safetensors"
+    out.parent.mkdir()
+    written = merge(base_path, paths, out=out, max_shard_bytes=shard, **options)
+    with open_checkpoint(written) as merged:
+        assert merged.keys() == sorted(base)
+        for key in base:
+            assert_array_equal(got[key], expected[key], strict=True)
+            assert merged.dtype(key) == expected[key].dtype
+            assert_array_equal(merged.read(key), expected[key], strict=True)
+
+
+def test_integer_tensors_of_npz_files_pass_through(models_with_buffers, tmp_path):
+    base, tuned, _, _ = models_with_buffers
+    np.savez(tmp_path / "base.npz", **base)
+    paths = []
+    for t, model in enumerate(tuned):
+        np.savez(tmp_path / f"ft{t}.npz", **model)
+        paths.append(tmp_path / f"ft{t}.npz")
+    merged = ties_merge(tmp_path / "base.npz", paths, density=0.3, scope="global")
+    expected = ties_merge(base, tuned, density=0.3, scope="global")
+    for key in base:
+        assert_array_equal(merged[key], expected[key], strict=True)
+    assert merged["position_ids"].dtype == np.int64
+
+
+@pytest.mark.parametrize(("merge", "options"), MERGES)
+@pytest.mark.parametrize(
+    ("key", "value", "where"),
+    [
+        ("position_ids", np.arange(2**24 + 1, 2**24 + 7).reshape(1, 6), r"6 of 6 .*0, 1, 2"),
+        ("mask", np.array([[True, True], [False, True]]), r"1 of 4 .*positions 1\)"),
+        # The base's integers as float32, which rounds the odd ones.
+        (
+            "position_ids",
+            np.arange(2**24, 2**24 + 6).astype(np.float32).reshape(1, 6),
+            r"3 of 6 .*positions 1, 3, 5\)",
+        ),
+    ],
+)
+def test_a_changed_integer_tensor_in_a_file_raises_before_any_output(
+    models_with_buffers, tmp_path, monkeypatch, merge, options, key, value, where
+):
+    _base, tuned, base_path, paths = models_with_buffers
+    changed = write_checkpoint({**tuned[1], key: value}, tmp_path / "changed.safetensors")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the merge started writing")
+
+    monkeypatch.setattr("coda.merging._sources._write_streamed", refuse)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(
+        ValueError,
+        match=rf"tensor '{key}' of '[^']*changed\.safetensors' differs from the base "
+        rf"'[^']*base\.safetensors' in {where}.*never merged: give that model the base's",
+    ):
+        merge(base_path, [paths[0], changed, paths[2]], out=out_dir / "m.safetensors", **options)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_integer_tensors_on_a_cluster(models_with_buffers, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    _base, _tuned, base_path, paths = models_with_buffers
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        for scope in ("tensor", "global"):
+            local = ties_merge(base_path, paths, density=0.3, scope=scope)
+            remote = ties_merge(base_path, paths, density=0.3, scope=scope, client=client)
+            assert list(remote) == list(local)
+            for key in local:
+                assert_array_equal(remote[key], local[key], strict=True)
+            out = tmp_path / scope / "model.safetensors"
+            out.parent.mkdir()
+            ties_merge(base_path, paths, density=0.3, scope=scope, out=out, client=client)
+            with open_checkpoint(out) as merged:
+                for key in local:
+                    assert_array_equal(merged.read(key), local[key], strict=True)
+                for key, value in _buffers().items():
+                    assert_array_equal(remote[key], value, strict=True)
+                    assert_array_equal(merged.read(key), value, strict=True)

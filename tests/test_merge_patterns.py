@@ -208,3 +208,31 @@ def test_sign_pattern_errors():
         sign_agreement_log_odds(BASE, MODELS, density=0.5, pseudocount=0)
     with pytest.raises(TypeError, match="pseudocount='a'"):
         sign_agreement_log_odds(BASE, MODELS, density=0.5, pseudocount="a")
+
+
+# ---------------------------------------------------------------------------
+# integer and boolean tensors (buffers) are not layers
+
+
+@pytest.mark.parametrize(
+    ("statistic", "options"),
+    [
+        (conflict_curve, {"density": 0.4, "seed": 1}),
+        (conflict_curve, {"density": 0.4, "scope": "global", "max_subsets": 2, "seed": 1}),
+        (sign_patterns, {"density": 0.6}),
+        (sign_patterns, {"density": 0.6, "scope": "global", "closed": False}),
+        (sign_agreement_log_odds, {"density": 0.7, "scope": "global"}),
+    ],
+)
+def test_sign_statistics_skip_integer_tensors(statistic, options):
+    floats, float_models = _random(6, n_models=4)
+    ids = np.arange(2**24, 2**24 + 5, dtype=np.int64)
+    base = {"ids": ids, **floats, "mask": np.ones((2, 2), dtype=bool)}
+    models = [{**base, **m} for m in float_models]
+    expected = statistic(floats, float_models, **options)
+    pd.testing.assert_frame_equal(statistic(base, models, **options), expected)
+    with pytest.raises(ValueError, match="every tensor of the base is integer or boolean"):
+        statistic({"ids": ids}, [{"ids": ids}] * 4, **options)
+    models[3] = {**models[3], "mask": np.zeros((2, 2), dtype=bool)}
+    with pytest.raises(ValueError, match=r"tensor 'mask' of models\[3\] differs .* in 4 of 4"):
+        statistic(base, models, **options)

@@ -564,3 +564,69 @@ def test_merge_facts_pass_with_disable_jit():
     naive.run_without_jit(
         __file__, "merge_facts_matches_twin or sign_states or deciding_in_the_kernel"
     )
+
+
+# ---------------------------------------------------------------------------
+# integer and boolean tensors (buffers) are not layers
+
+
+def _with_buffers(seed):
+    base, models = _random(seed)
+    buffers = {"ids": np.arange(2**24, 2**24 + 4), "mask": np.array([True, False, True])}
+    # Buffers first, between and last in the base's order.
+    base = {"ids": buffers["ids"], **base, "mask": buffers["mask"]}
+    models = [{"ids": buffers["ids"].copy(), **m, "mask": buffers["mask"].copy()} for m in models]
+    return base, models, _random(seed)
+
+
+_STATISTICS = [
+    (task_shares, {}),
+    (task_shares, {"closed": False}),
+    (mass_fate, {"density": 0.4, "scope": "global"}),
+    (mass_fate, {"density": 0.4, "weights": [1.0, 2.0, 0.5]}),
+    (ownership, {"density": 0.3, "scope": "global", "merge": "max"}),
+    (ownership, {"density": 0.3, "normalize": False}),
+]
+
+
+@pytest.mark.parametrize(("statistic", "options"), _STATISTICS)
+def test_statistics_skip_integer_tensors(statistic, options):
+    base, models, (floats, float_models) = _with_buffers(3)
+    expected = statistic(floats, float_models, **options)
+    pd.testing.assert_frame_equal(statistic(base, models, **options), expected)
+    # A pooling may list the buffers or leave them out; a layer of buffers alone goes.
+    listed = {"a": ["ids", "t0", "t1"], "b": ["t2"], "c": ["mask"]}
+    pooled = statistic(floats, float_models, layers={"a": ["t0", "t1"], "b": ["t2"]}, **options)
+    pd.testing.assert_frame_equal(statistic(base, models, layers=listed, **options), pooled)
+    without = {"a": ["t0", "t1"], "b": ["t2"]}
+    pd.testing.assert_frame_equal(statistic(base, models, layers=without, **options), pooled)
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+def test_entry_categories_skip_integer_tensors(scope):
+    base, models, (floats, float_models) = _with_buffers(4)
+    options = {"density": 0.3, "scope": scope, "n_permutations": 3, "seed": 2}
+    got = entry_categories(base, models, **options)
+    expected = entry_categories(floats, float_models, **options)
+    for field in ("observed", "null", "permutation"):
+        pd.testing.assert_frame_equal(getattr(got, field), getattr(expected, field))
+
+
+@pytest.mark.parametrize(("statistic", "options"), _STATISTICS)
+def test_statistics_of_models_with_only_integer_tensors_are_an_error(statistic, options):
+    base = {"ids": np.arange(3), "mask": np.array([True])}
+    models = [dict(base) for _ in range(3)]
+    with pytest.raises(
+        ValueError,
+        match=r"every tensor of the base is integer or boolean \(ids, mask\): buffers .* "
+        "the statistics skip, so there is nothing to describe; pass checkpoints that hold "
+        "floating-point weights",
+    ):
+        statistic(base, models, **options)
+
+
+def test_statistics_refuse_a_changed_integer_tensor():
+    base, models, _ = _with_buffers(5)
+    models[2]["ids"] = models[2]["ids"] + 1
+    with pytest.raises(ValueError, match=r"tensor 'ids' of models\[2\] differs from the base"):
+        task_shares(base, models)

@@ -1,5 +1,8 @@
 """Tests for coda.merging.ties: task vectors, task arithmetic, TIES and DARE."""
 
+from pathlib import Path
+
+import ml_dtypes
 import naive
 import numpy as np
 import pytest
@@ -317,6 +320,211 @@ def test_dare_is_unbiased():
     # each entry is tau * Bernoulli(0.4) / 0.4: standard error
     # |tau| sqrt(0.6 / 0.4) / sqrt(2000) <= 0.055; allow five of them.
     assert_allclose(total / n_draws, tau, atol=0.28)
+
+
+# ---------------------------------------------------------------------------
+# integer and boolean tensors (buffers): passed through, never merged
+
+_BUFFER_MERGES = [
+    (task_arithmetic, {"weights": [1.0, 0.5, 2.0], "lam": 0.7}),
+    (ties_merge, {"density": 0.5}),
+    (ties_merge, {"density": 0.5, "scope": "global"}),
+    (ties_merge, {"density": 0.25, "scope": "global", "elect": "count", "merge": "max"}),
+    (dare, {"density": 0.5, "seed": 3}),
+    (dare, {"density": 0.5, "seed": 4, "rescale": "l1"}),
+]
+
+
+def _with_buffers(seed=0):
+    """A base and three models whose floats differ and whose buffers equal the base's."""
+    rng = np.random.default_rng(seed)
+    base = {
+        # Integers from 2^24 on, which float32 cannot all hold.
+        "position_ids": np.arange(2**24, 2**24 + 6, dtype=np.int64).reshape(1, 6),
+        "w": rng.normal(size=(3, 4)).astype(np.float32),
+        "mask": np.array([True, False, True]),
+        "b": rng.normal(size=5),
+        "step": np.array(7, dtype=np.uint8),
+    }
+    models = [
+        {
+            key: value + rng.normal(size=value.shape) if value.dtype.kind == "f" else value.copy()
+            for key, value in base.items()
+        }
+        for _ in range(3)
+    ]
+    return base, models
+
+
+def _floats(tensors):
+    return {key: value for key, value in tensors.items() if np.asarray(value).dtype.kind == "f"}
+
+
+@pytest.mark.parametrize(("merge", "options"), _BUFFER_MERGES)
+def test_integer_and_boolean_tensors_pass_through_merges_unchanged(merge, options):
+    base, models = _with_buffers()
+    merged = merge(base, models, **options)
+    assert list(merged) == list(base)
+    for key in ("position_ids", "mask", "step"):
+        assert_array_equal(merged[key], base[key], strict=True)
+        assert not np.shares_memory(merged[key], base[key])
+    # The floating-point tensors merge as they would without the buffers: the
+    # global thresholds and majority and DARE's draws come from them alone.
+    alone = merge(_floats(base), [_floats(m) for m in models], **options)
+    for key in alone:
+        assert_array_equal(merged[key], alone[key], strict=True)
+
+
+def test_global_scope_thresholds_skip_integer_tensors():
+    # tau = [1, 2, 3, 4]: d = 4, r = 4 - 2 = 2, h = 2, so 2, 3 and 4 are kept.
+    # With the four zeros of an unchanged buffer counted, d = 8, r = 4 and
+    # h = 0 would keep everything.
+    base = {"ids": np.arange(4), "w": np.zeros(4)}
+    models = [{"ids": np.arange(4), "w": np.array([1.0, 2.0, 3.0, 4.0])}]
+    merged = ties_merge(base, models, density=0.5, scope="global")
+    assert_array_equal(merged["w"], np.float32([0.0, 2.0, 3.0, 4.0]))
+
+
+def test_dare_draws_nothing_for_integer_tensors():
+    base, models = _with_buffers(1)
+    with_buffers, alone = np.random.default_rng(5), np.random.default_rng(5)
+    merged = dare(base, models, density=0.5, seed=with_buffers)
+    expected = dare(_floats(base), [_floats(m) for m in models], density=0.5, seed=alone)
+    for key in expected:
+        assert_array_equal(merged[key], expected[key], strict=True)
+    # The generator is left where the draws for the floating-point tensors leave it.
+    assert with_buffers.bit_generator.state == alone.bit_generator.state
+
+
+@pytest.mark.parametrize(("merge", "options"), _BUFFER_MERGES)
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("position_ids", np.arange(2**24 + 1, 2**24 + 7, dtype=np.int64).reshape(1, 6)),
+        ("mask", np.array([True, True, True])),
+        # The base's integers, as the float32 values that would round them.
+        ("position_ids", np.arange(2**24, 2**24 + 6).astype(np.float32).reshape(1, 6)),
+    ],
+)
+def test_a_model_that_changed_an_integer_tensor_is_an_error(merge, options, key, value):
+    base, models = _with_buffers()
+    models[1][key] = value
+    with pytest.raises(
+        ValueError,
+        match=rf"tensor '{key}' of models\[1\] differs from the base mapping in \d+ of \d+ "
+        r"values \(flat positions .*\); it is (int64|bool) in the base, and integer and "
+        "boolean tensors .* are passed through a merge unchanged, never merged",
+    ):
+        merge(base, models, **options)
+
+
+def test_the_base_dtype_decides_what_is_merged():
+    # An integer model tensor where the base's is floating point is a weight.
+    base = {"w": np.zeros(2)}
+    assert_array_equal(
+        task_arithmetic(base, [{"w": np.array([1, -2])}])["w"], np.float32([1.0, -2.0])
+    )
+
+
+def test_task_vectors_of_integer_tensors_are_zeros_in_their_dtype():
+    base, models = _with_buffers()
+    taus = task_vectors(base, models)
+    for tau, model in zip(taus, models, strict=True):
+        assert list(tau) == list(base)
+        for key in ("position_ids", "mask", "step"):
+            assert_array_equal(tau[key], np.zeros_like(base[key]), strict=True)
+            # theta_0 + tau_t is theta_t again, in the base's dtype.
+            assert_array_equal(base[key] + tau[key], model[key], strict=True)
+        assert tau["w"].dtype == tau["b"].dtype == np.float32
+    models[2]["step"] = np.array(8, dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"tensor 'step' of models\[2\] differs"):
+        task_vectors(base, models)
+
+
+def test_half_precision_differences_are_exact_within_the_documented_factor():
+    # task_vectors' Notes: exact within a factor 2^12 (fp16) or 2^15 (bf16),
+    # rounded from about 2^13 (fp16) or 2^16 (bf16) on.
+    rng = np.random.default_rng(0)
+    for dtype, factor in ((np.float16, 12), (ml_dtypes.bfloat16, 15)):
+        bits = np.arange(2**16, dtype=np.uint16).view(dtype)
+        base = rng.choice(bits[np.isfinite(bits.astype(np.float32))], 20000)
+        # Each tuned value within a factor of about 2^(factor + 1) of its base value.
+        scale = 2.0 ** rng.uniform(-factor - 1, factor + 1, base.size) * rng.choice([-1, 1])
+        with np.errstate(over="ignore"):
+            tuned = (base.astype(np.float64) * scale).astype(dtype)
+        a, b = base.astype(np.float64), tuned.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            (tau,) = task_vectors({"w": base}, [{"w": np.where(np.isfinite(b), tuned, 0)}])
+        exact = np.where(np.isfinite(b), b, 0) - a
+        small = np.minimum(np.abs(a), np.abs(b))
+        within = (small == 0) | (np.maximum(np.abs(a), np.abs(b)) < 2.0**factor * small)
+        # bf16 shares float32's range: a difference may overflow.
+        within &= np.isfinite(b) & (np.abs(exact) <= np.finfo(np.float32).max)
+        assert within.sum() > 10000
+        assert_array_equal(tau["w"][within], exact[within])
+    (tau,) = task_vectors(
+        {"w": np.array([2.0**-24], np.float16)}, [{"w": np.array([1024.0], np.float16)}]
+    )
+    assert tau["w"][0] == 1024.0 != 1024.0 - 2.0**-24
+
+
+# ---------------------------------------------------------------------------
+# what docs/merging.md and the docstrings say about the reference implementations
+
+
+def _peft_ties(taus, weights, density):
+    """PEFT's ``merge_utils.ties`` in numpy: prune, unweighted sign, weighted disjoint mean."""
+    pruned = []
+    for tau in taus:
+        keep = np.zeros(tau.size, dtype=bool)
+        keep[np.argsort(-np.abs(tau), kind="stable")[: int(density * tau.size)]] = True
+        pruned.append(tau * keep)
+    stack = np.stack(pruned)
+    agree = np.sign(stack) == np.where(stack.sum(axis=0) >= 0, 1.0, -1.0)
+    weighted = stack * np.asarray(weights)[:, None]
+    return (weighted * agree).sum(axis=0) / np.maximum(agree.sum(axis=0), 1)
+
+
+def test_peft_with_equal_weights_w_is_coda_with_lam_w():
+    rng = np.random.default_rng(3)
+    taus = [rng.normal(size=50) for _ in range(3)]
+    base = {"w": np.zeros(50)}
+    models = [{"w": tau} for tau in taus]
+    for w in (1.0, 0.5, 2.0):
+        peft = _peft_ties(taus, [w] * 3, 0.4)
+        # Any equal weights in coda: mergekit's mean divides by their sum.
+        coda = ties_merge(base, models, density=0.4, weights=[w] * 3, lam=w)["w"]
+        assert_allclose(coda, peft, rtol=1e-6, atol=1e-6)
+        if w != 1.0:
+            plain = ties_merge(base, models, density=0.4, weights=[w] * 3)["w"]
+            assert not np.allclose(plain, peft)
+
+
+def test_dare_l1_rescales_where_mergekit_would_not():
+    # ||tau||_1 = 4e-8 < 1e-7: mergekit leaves the kept entries as they are;
+    # coda rescales them to the norm before the drop.
+    tau = np.full(4, 1e-8)
+    l1 = dare({"w": np.zeros(4)}, [{"w": tau}], density=0.5, seed=1, rescale="l1")["w"]
+    assert 0 < np.count_nonzero(l1) < 4
+    assert_allclose(np.abs(l1).sum(), 4e-8, rtol=1e-6)
+
+
+def _text(value):
+    return " ".join(value.split())
+
+
+def test_docs_state_what_the_code_does():
+    docs = _text((Path(__file__).parents[1] / "docs" / "merging.md").read_text())
+    # F3: the number kept, and PEFT's weights.
+    assert "max(1, floor(density x n))" in docs and "exactly floor(density" not in docs
+    assert "PEFT with equal weights:" not in docs and "coda's `lam=w`" in docs
+    # F4: DARE's l1 rescaling against mergekit's.
+    assert "below 1e-7" in docs and _text("below 1e-7") in _text(dare.__doc__)
+    assert "coda sums the norms in float64" in _text(dare.__doc__)
+    # F2: half-precision differences are exact only within a factor.
+    notes = _text(task_vectors.__doc__)
+    assert "gives the exact difference of its values" not in notes
+    assert "2^12 (fp16) or 2^15 (bf16)" in notes
 
 
 # ---------------------------------------------------------------------------

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coda._validation._base import _listing, check_flag
+from coda._validation._base import _MAX_LISTED, _listing, check_flag
 from coda._validation._tables import check_path
 
 
 def check_checkpoint_source(source, name: str) -> Path:
     """Return ``source`` as a Path to a checkpoint file or directory that exists."""
-    path = check_path(source, name)
+    path = check_path(source, name, example="models/base.safetensors")
     if not path.exists():
         raise FileNotFoundError(
             f"{name}={str(path)!r} does not exist; pass a .safetensors, .npz or PyTorch file, "
@@ -262,6 +262,31 @@ def check_finite_tensor(values: np.ndarray, tensor: str, model: str) -> None:
         )
 
 
+def check_same_buffer(tensor: str, values, base_values, base: str, model: str) -> None:
+    """Raise unless a model's tensor equals its base's integer or boolean tensor ``tensor``.
+
+    Integer and boolean tensors (position ids, attention masks, step
+    counters) are buffers, not weights: merges pass the base's through and
+    cannot merge a model's other values.
+    """
+    values, base_values = np.asarray(values), np.asarray(base_values)
+    if values.dtype.kind not in "biuf":
+        # bfloat16 and the float8 formats compare through float64, exactly.
+        values = values.astype(np.float64)
+    if np.array_equal(values, base_values):
+        return
+    bad = np.flatnonzero(values != base_values)
+    positions = _listing(bad[:_MAX_LISTED].tolist(), bad.size)
+    raise ValueError(
+        f"tensor {tensor!r} of {model} differs from the base {base} in {bad.size} of "
+        f"{base_values.size} values (flat positions {positions}); "
+        f"it is {base_values.dtype} in the base, and integer and boolean tensors (buffers "
+        "such as position ids, masks or step counters) are passed through a merge "
+        f"unchanged, never merged: give that model the base's {tensor!r}, or, if it is a "
+        "weight, store it as floating point in the base"
+    )
+
+
 def check_normalize(normalize, scope: str, merge: str) -> bool:
     """Return ``normalize`` if it applies (scope="tensor", merge="mean") or is left True."""
     normalize = check_flag(normalize, "normalize")
@@ -273,17 +298,29 @@ def check_normalize(normalize, scope: str, merge: str) -> bool:
     return normalize
 
 
-def check_layers(layers, keys: Sequence[str], name: str = "layers") -> dict:
+def check_layers(layers, keys: Sequence[str], name: str = "layers", *, buffers=()) -> dict:
     """Return a pooling layer -> tensor names covering every tensor in ``keys`` once.
 
     ``layers`` is None (one layer per tensor), a mapping of layer name to a
     list of tensor names, or a callable from a tensor name to its layer name.
+    ``buffers`` names the base's integer and boolean tensors, which the
+    statistics skip: they may be listed in ``layers`` or left out, and are
+    dropped from the pooling, as are layers that hold nothing else.
     """
+    buffers = set(buffers)
+    weights = [key for key in keys if key not in buffers]
+    if buffers and not weights:
+        raise ValueError(
+            f"every tensor of the base is integer or boolean ({_listing(sorted(buffers))}): "
+            "buffers such as position ids or masks, which merges pass through and the "
+            "statistics skip, so there is nothing to describe; pass checkpoints that hold "
+            "floating-point weights"
+        )
     if layers is None:
-        return {key: [key] for key in keys}
+        return {key: [key] for key in weights}
     if callable(layers):
         pooling: dict = {}
-        for key in keys:
+        for key in weights:
             pooling.setdefault(layers(key), []).append(key)
         return pooling
     if not hasattr(layers, "items"):
@@ -301,7 +338,7 @@ def check_layers(layers, keys: Sequence[str], name: str = "layers") -> dict:
     listed = [key for names in pooling.values() for key in names]
     unknown = sorted({key for key in listed if key not in set(keys)})
     twice = sorted({key for key in listed if listed.count(key) > 1})
-    missing = [key for key in keys if key not in set(listed)]
+    missing = [key for key in weights if key not in set(listed)]
     for problem, found in (
         ("names tensors the models lack", unknown),
         ("puts tensors in more than one layer", twice),
@@ -312,7 +349,10 @@ def check_layers(layers, keys: Sequence[str], name: str = "layers") -> dict:
                 f"{name} {problem}: {_listing([repr(k) for k in found])}; give every "
                 "tensor of the base to exactly one layer"
             )
-    return pooling
+    pooling = {
+        layer: [key for key in names if key not in buffers] for layer, names in pooling.items()
+    }
+    return {layer: names for layer, names in pooling.items() if names}
 
 
 def check_model_count(n_models: int, *, maximum: int | None = None, name: str = "models") -> None:

@@ -22,9 +22,9 @@ import numpy as np
 from coda._dask import import_dask
 from coda._validation import check_cluster_client, check_cluster_sources
 from coda.merging._rules import _context_of
-from coda.merging._sources import _Stream
+from coda.merging._sources import _file_buffers, _Stream
 from coda.merging._writer import _write_streamed
-from coda.merging.checkpoints import check_compatible, open_checkpoint
+from coda.merging.checkpoints import _is_buffer, check_compatible, open_checkpoint
 from coda.merging.describe import _layer_statistics
 from coda.merging.ties import _global_updates, _tensor_updates
 
@@ -77,6 +77,12 @@ def _merge_tensor(paths: list[str], key: str, options: dict, context) -> np.ndar
     return start + np.float32(options["lam"]) * update
 
 
+def _base_tensor(path: str, key: str) -> np.ndarray:
+    """A worker task: the base's integer or boolean tensor ``key``, passed through unmerged."""
+    with _opened([path]) as (base,):
+        return base.read(key)
+
+
 def _describe_layer(paths: list[str], keys, options, rng, context) -> dict:
     """A worker task: the facts of one layer's tensors, as the local run computes them."""
     with _opened(paths) as checkpoints:
@@ -115,10 +121,18 @@ def _cluster_context(client, paths: list[str], keys: list[str], options: dict) -
 
 
 def _base_layout(paths: list[str]) -> tuple[list[str], dict, dict]:
-    """The base's tensor names, metadata, and name -> (float32, shape) of the merged model."""
+    """The base's tensor names, metadata, and name -> merged (dtype, shape).
+
+    The dtype is float32, or for the integer and boolean tensors, which are
+    passed through unmerged, their own.
+    """
     with open_checkpoint(paths[0]) as base:
-        keys = base.keys()
-        return keys, base.metadata, {key: (np.float32, tuple(base.shape(key))) for key in keys}
+        return base.keys(), base.metadata, _file_buffers(base).layout()
+
+
+def _merged_keys(layout: dict) -> list[str]:
+    """The names of ``layout`` that are merged: the floating-point tensors."""
+    return [key for key, (dtype, _) in layout.items() if not _is_buffer(dtype)]
 
 
 def _ties_on_cluster(client, base, models, options: dict, out, max_shard_bytes):
@@ -126,11 +140,15 @@ def _ties_on_cluster(client, base, models, options: dict, out, max_shard_bytes):
     paths = _cluster_paths(client, base, models)
     check_compatible(paths[0], paths[1:])
     keys, metadata, layout = _base_layout(paths)
+    merged = _merged_keys(layout)
     context = None
     if options["scope"] == "global":
-        context = _cluster_context(client, paths, keys, options)
+        context = _cluster_context(client, paths, merged, options)
     futures = [
-        client.submit(_merge_tensor, paths, key, options, context, pure=False) for key in keys
+        client.submit(_merge_tensor, paths, key, options, context, pure=False)
+        if key in merged
+        else client.submit(_base_tensor, paths[0], key, pure=False)
+        for key in keys
     ]
     tensors = zip(keys, _results(client, futures), strict=True)
     if out is not None:
@@ -142,7 +160,8 @@ def _describe_on_cluster(client, paths: list[str], pooling, options, layer_rngs)
     """The per-layer facts of ``describe``, one task per layer, in pooling order."""
     context = None
     if options["scope"] == "global":
-        context = _cluster_context(client, paths, _base_layout(paths)[0], options)
+        merged = _merged_keys(_base_layout(paths)[2])
+        context = _cluster_context(client, paths, merged, options)
     futures = [
         client.submit(
             _describe_layer,

@@ -4,12 +4,15 @@ In-memory mappings are checked and converted to float32 up front
 (:func:`_checked`); checkpoints are checked for compatibility and then read
 one tensor name at a time (:class:`_Stream`), so that merging T models holds
 O(T x largest tensor); :func:`_finish` returns the merged mapping or writes
-it atomically with the base's metadata.
+it atomically with the base's metadata. Only floating-point tensors are
+merged: the base's integer and boolean tensors (:class:`_Buffers`) are
+checked equal in every model and passed through with their dtype.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -17,6 +20,7 @@ import numpy as np
 from coda._validation import (
     check_finite_tensor,
     check_models,
+    check_same_buffer,
     check_same_shape,
     check_same_tensors,
     check_shard_bytes,
@@ -26,6 +30,7 @@ from coda._validation import (
 from coda.merging._writer import _write_streamed
 from coda.merging.checkpoints import (
     Checkpoint,
+    _is_buffer,
     _open_all,
     _roles,
     check_compatible,
@@ -39,30 +44,100 @@ def _float32(value, tensor: str, model: str, finite: bool = True) -> np.ndarray:
     return array
 
 
+class _Buffers(Mapping):
+    """The base's integer and boolean tensors, which merges pass through unchanged.
+
+    A mapping of each such tensor's name to a new array of the base's values
+    in its dtype, read when asked for (``read(name)``), so that a merge from
+    files holds one at a time. ``order`` lists every tensor name of the base
+    (floating-point or not) in its order and ``shapes`` maps each to its
+    shape; ``dtypes`` maps the buffers' names to their dtypes.
+    """
+
+    def __init__(self, order: list, shapes: dict, dtypes: dict, read):
+        self.order = list(order)
+        self.shapes = {key: tuple(shape) for key, shape in shapes.items()}
+        self.dtypes = dtypes
+        self._read = read
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self.dtypes:
+            raise KeyError(key)
+        return self._read(key)
+
+    def __iter__(self):
+        return iter(self.dtypes)
+
+    def __len__(self) -> int:
+        return len(self.dtypes)
+
+    def layout(self, order=None) -> dict:
+        """Name -> merged ``(dtype, shape)``, in ``order`` (default the base's).
+
+        The dtype is float32 for the merged tensors and the buffer's own for buffers.
+        """
+        order = self.order if order is None else order
+        return {key: (self.dtypes.get(key, np.float32), self.shapes[key]) for key in order}
+
+    def interleave(self, merged, order=None):
+        """Yield ``(name, tensor)`` for every name of ``order`` (default the base's).
+
+        The floating-point tensors come from ``merged``, which yields them in
+        the order ``order`` lists them; the buffers are read in between.
+        """
+        merged = iter(merged)
+        for key in self.order if order is None else order:
+            yield (key, self[key]) if key in self.dtypes else next(merged)
+
+
+def _mapping_buffers(base: dict) -> _Buffers:
+    """The :class:`_Buffers` of a checked mapping; each read is a copy of the caller's array."""
+    arrays = {key: np.asarray(value) for key, value in base.items()}
+    held = {key: a for key, a in arrays.items() if _is_buffer(a.dtype)}
+    shapes = {key: a.shape for key, a in arrays.items()}
+    dtypes = {key: a.dtype for key, a in held.items()}
+    return _Buffers(list(arrays), shapes, dtypes, lambda key: held[key].copy())
+
+
+def _file_buffers(base: Checkpoint) -> _Buffers:
+    """The :class:`_Buffers` of an open checkpoint, read from it when asked for."""
+    keys = base.keys()
+    dtypes = {key: base.dtype(key) for key in keys}
+    dtypes = {key: dtype for key, dtype in dtypes.items() if _is_buffer(dtype)}
+    return _Buffers(keys, {key: base.shape(key) for key in keys}, dtypes, base.read)
+
+
 def _checked_thetas(
     base, models, *, finite: bool = True, labels: list[str] | None = None
-) -> tuple[dict, list[dict]]:
-    """Return the base's and each model's tensors as float32 arrays, after checks.
+) -> tuple[dict, list[dict], _Buffers]:
+    """Return the floating-point tensors of the base and each model as float32, after checks.
 
     Names, shapes and (unless ``finite`` is False: see :func:`_finite_check`)
-    finiteness are checked; arrays already float32 are not copied. Messages
-    name the base and models by ``labels`` (default their roles, ``base``,
-    ``models[0]``, ...).
+    finiteness are checked; arrays already float32 are not copied. The
+    base's integer and boolean tensors are left out of the float32 dicts and
+    returned as :class:`_Buffers`, after checking that every model holds the
+    same values there. Messages name the base and models by ``labels``
+    (default their roles, ``base``, ``models[0]``, ...).
     """
     base = check_tensor_mapping(base, "base")
     models = check_models(models)
     labels = _roles(len(models)) if labels is None else labels
-    theta0 = {key: _float32(value, key, labels[0], finite) for key, value in base.items()}
+    buffers = _mapping_buffers(base)
+    theta0 = {
+        key: _float32(value, key, labels[0], finite)
+        for key, value in base.items()
+        if key not in buffers
+    }
     thetas = []
     for label, model in zip(labels[1:], models, strict=True):
         model = check_tensor_mapping(model, label)
-        check_same_tensors(list(theta0), list(model), "mapping", label)
-        theta = {}
-        for key, start in theta0.items():
-            check_same_shape(key, np.shape(model[key]), start.shape, "mapping", label)
-            theta[key] = _float32(model[key], key, label, finite)
-        thetas.append(theta)
-    return theta0, thetas
+        check_same_tensors(list(base), list(model), "mapping", label)
+        for key in base:
+            check_same_shape(key, np.shape(model[key]), np.shape(base[key]), "mapping", label)
+        for key in buffers:
+            check_same_buffer(key, model[key], base[key], "mapping", label)
+        thetas.append({key: _float32(model[key], key, label, finite) for key in theta0})
+    return theta0, thetas, buffers
 
 
 def _finite_check(theta0: dict, thetas: list[dict], labels: list[str] | None = None):
@@ -81,26 +156,36 @@ def _finite_check(theta0: dict, thetas: list[dict], labels: list[str] | None = N
     return check
 
 
-def _checked(base, models) -> tuple[dict, list[dict]]:
-    """Return the base as float32 arrays and each model's task vectors, after checks."""
-    theta0, thetas = _checked_thetas(base, models)
+def _checked(base, models) -> tuple[dict, list[dict], _Buffers]:
+    """Return the base's and each model's task vectors (floating-point tensors), after checks.
+
+    As :func:`_checked_thetas`: the base's integer and boolean tensors are
+    the :class:`_Buffers` returned last.
+    """
+    theta0, thetas, buffers = _checked_thetas(base, models)
     taus = [{key: theta[key] - start for key, start in theta0.items()} for theta in thetas]
-    return theta0, taus
+    return theta0, taus, buffers
 
 
 class _Stream:
     """The base and the task vectors of opened checkpoints, one tensor at a time.
 
     Only the tensors of the last key asked for are held: the base's and one
-    task vector per model, O(T x largest tensor).
+    task vector per model, O(T x largest tensor). ``keys`` are the base's
+    floating-point tensors: its integer and boolean ones are not merged.
     """
 
     def __init__(self, base: Checkpoint, models: list[Checkpoint]):
         self._base = base
         self._models = models
-        self.keys = base.keys()
         self._key = None
         self._tensors = None
+
+    @functools.cached_property
+    def keys(self) -> list[str]:
+        # Found when first asked for: a worker's stream reads one given key.
+        names = self._base.keys()
+        return [key for key in names if not _is_buffer(self._base.dtype(key))]
 
     def tensors(self, key: str) -> tuple:
         if key != self._key:
@@ -132,18 +217,21 @@ class _View(Mapping):
 
 @contextlib.contextmanager
 def _inputs(base, models):
-    """Yield ``(theta0, taus, metadata, shapes)`` for mappings or checkpoint paths, after checks.
+    """Yield ``(theta0, taus, metadata, buffers)`` for mappings or checkpoint paths, after checks.
 
-    Plain mappings are converted at once (they are in memory already); when
-    any source is a path or a :class:`Checkpoint`, every model is first checked
-    against the base (names, shapes, corrupt files) and the tensors are then
-    read lazily, one key at a time, through a :class:`_Stream`.
+    ``theta0`` and ``taus`` hold the floating-point tensors; ``buffers`` the
+    base's integer and boolean ones (:class:`_Buffers`), checked equal in
+    every model. Plain mappings are converted at once (they are in memory
+    already); when any source is a path or a :class:`Checkpoint`, every
+    model is first checked against the base (names, shapes, buffers, corrupt
+    files) and the tensors are then read lazily, one key at a time, through
+    a :class:`_Stream`.
     """
     models = check_models(models)
     sources = [base, *models]
     if all(isinstance(s, Mapping) for s in sources):
-        theta0, taus = _checked(base, models)
-        yield theta0, taus, {}, {key: value.shape for key, value in theta0.items()}
+        theta0, taus, buffers = _checked(base, models)
+        yield theta0, taus, {}, buffers
         return
     check_compatible(base, models)
     opened = []
@@ -151,42 +239,43 @@ def _inputs(base, models):
         checkpoints = _open_all(base, models, opened)
         stream = _Stream(checkpoints[0], checkpoints[1:])
         taus = [_View(stream, t) for t in range(len(models))]
-        shapes = {key: checkpoints[0].shape(key) for key in stream.keys}
-        yield _View(stream, None), taus, checkpoints[0].metadata, shapes
+        yield _View(stream, None), taus, checkpoints[0].metadata, _file_buffers(checkpoints[0])
     finally:
         for ckpt in opened:
             ckpt.close()
 
 
-def _finish(merged, theta0, shapes: dict, lam: float, metadata: dict, out, max_shard_bytes):
+def _finish(merged, theta0, buffers, lam: float, metadata: dict, out, max_shard_bytes, order=None):
     """Add the merged task vectors to the base per tensor; return the dict or written path.
 
-    ``merged`` yields ``(key, tau_m)`` one tensor at a time, in the order of
-    ``shapes`` (name -> shape); with ``out`` each merged tensor goes to the
-    writer as soon as it is made.
+    ``merged`` yields ``(key, tau_m)`` one floating-point tensor at a time,
+    in the order ``order`` lists them (default the base's); with ``out``
+    each merged tensor goes to the writer as soon as it is made, with the
+    ``buffers`` passed through in between (:func:`_emit`).
     """
     # theta = theta_0 + lam * tau_m, in float32.
     lam = np.float32(lam)
     tensors = ((key, theta0[key] + lam * update) for key, update in merged)
-    layout = {key: (np.float32, tuple(shape)) for key, shape in shapes.items()}
-    return _emit(tensors, layout, metadata, out, max_shard_bytes, order=theta0)
+    return _emit(tensors, buffers, metadata, out, max_shard_bytes, order)
 
 
-def _emit(tensors, layout: dict, metadata: dict, out, max_shard_bytes, order=None):
-    """Write the merged ``(key, theta)`` pairs to ``out``, or return them as a dict.
+def _emit(merged, buffers: _Buffers, metadata: dict, out, max_shard_bytes, order=None):
+    """Write the merged model to ``out``, or return it as a dict in the base's order.
 
-    ``layout`` maps every tensor name, in the order of ``tensors``, to its
-    merged ``(dtype, shape)`` (float32, the base's shape): each merged tensor
-    is written as it comes (:func:`coda.merging._writer._write_streamed`).
-    The dict returned without ``out`` follows ``order`` (the base's tensor
-    names; default the layout's order).
+    ``merged`` yields the ``(key, theta)`` of the floating-point tensors in
+    the order ``order`` (default the base's) lists them, each float32 in the
+    base's shape; the ``buffers`` come in between, in their own dtype. With
+    ``out`` each tensor is written as it comes
+    (:func:`coda.merging._writer._write_streamed`, laid out by
+    :meth:`_Buffers.layout`).
     """
-    order = layout if order is None else order
+    tensors = buffers.interleave(merged, order)
     if out is not None:
+        layout = buffers.layout(order)
         return _write_streamed(tensors, out, layout, metadata, max_shard_bytes)
     result = dict(tensors)
     # In the base's order, whatever order the merge visited the tensors in.
-    return {key: result[key] for key in order}
+    return {key: result[key] for key in buffers.order}
 
 
 def _check_out(out, max_shard_bytes):
@@ -205,12 +294,14 @@ class _Tensors(Mapping):
     which cost more than the merge itself. The
     kernels count the inf and NaN of tau_t as they go, so :meth:`check` (a
     whole pass per tensor) runs only when they found one. Only the tensors
-    of the last name asked for are held.
+    of the last name asked for are held. The names are the base's
+    floating-point tensors; :attr:`buffers` are its integer and boolean ones.
     """
 
     def __init__(self, checkpoints: list):
         self._checkpoints = checkpoints
-        self._keys = checkpoints[0].keys()
+        self.buffers = _file_buffers(checkpoints[0])
+        self._keys = [key for key in self.buffers.order if key not in self.buffers]
         self._key = None
         self._tensors = None
 
@@ -221,11 +312,6 @@ class _Tensors(Mapping):
             tensors = [ckpt._view(key) for ckpt in self._checkpoints]
             self._key, self._tensors = key, tensors
         return self._tensors
-
-    def layout(self) -> dict:
-        """Tensor name -> (float32, shape) of the merged model, in the base's order."""
-        base = self._checkpoints[0]
-        return {key: (np.float32, tuple(base.shape(key))) for key in self._keys}
 
     def check(self, key: str) -> None:
         """Raise if a tensor ``key`` holds NaN or inf, naming the checkpoint."""

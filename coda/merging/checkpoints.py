@@ -21,6 +21,7 @@ import numpy as np
 from coda._validation import (
     check_checkpoint_source,
     check_metadata,
+    check_same_buffer,
     check_same_shape,
     check_same_tensors,
     check_shard_bytes,
@@ -33,6 +34,16 @@ __all__ = ["Checkpoint", "check_compatible", "open_checkpoint", "write_checkpoin
 
 # half-precision floats are read and computed in float32 (issue 6)
 _WIDENED = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
+
+
+def _is_buffer(dtype) -> bool:
+    """Whether tensors of ``dtype`` are buffers (integer or boolean), passed through merges.
+
+    Position ids, attention masks and step counters are not weights: adding
+    task vectors to them in float32 would change integers of 2^24 or more
+    and turn them into floats.
+    """
+    return np.dtype(dtype).kind in "biu"
 
 
 class Checkpoint:
@@ -208,7 +219,9 @@ def check_compatible(base, models, /) -> None:
 
     Opening each checkpoint checks its headers (a corrupt or truncated file
     raises there), so a merge that calls this first fails before writing any
-    output.
+    output. The base's integer and boolean tensors (buffers such as position
+    ids, masks or step counters, which merges pass through unchanged) are
+    read, one at a time, and every model's must hold the same values.
 
     Parameters
     ----------
@@ -226,9 +239,11 @@ def check_compatible(base, models, /) -> None:
     ValueError
         If a model has a tensor the base lacks, lacks a tensor of the base,
         or has a tensor of another shape (the message names both checkpoints
-        and the tensor), or a file cannot be opened as :func:`open_checkpoint`
-        says (corrupt or truncated, a shard index that does not match its
-        shards, a dtype it does not read).
+        and the tensor), a tensor that is integer or boolean in the base
+        holds other values in a model (the message names the model, the
+        tensor and where they differ), or a file cannot be opened as
+        :func:`open_checkpoint` says (corrupt or truncated, a shard index that
+        does not match its shards, a dtype it does not read).
 
     See Also
     --------
@@ -245,6 +260,15 @@ def check_compatible(base, models, /) -> None:
     ...
     ValueError: tensor 'w' has shape (4,) in checkpoint '<models[0] in memory>' but (2, 2) in
     the base '<base in memory>'; models merge only with the architecture of their base
+    >>> step = {"w": np.zeros(2), "step": np.array(7)}
+    >>> check_compatible(step, [{"w": np.ones(2), "step": np.array(9)}])
+    Traceback (most recent call last):
+    ...
+    ValueError: tensor 'step' of '<models[0] in memory>' differs from the base '<base in
+    memory>' in 1 of 1 values (flat positions 0); it is int64 in the base, and integer and
+    boolean tensors (buffers such as position ids, masks or step counters) are passed through
+    a merge unchanged, never merged: give that model the base's 'step', or, if it is a weight,
+    store it as floating point in the base
     """
     opened = []
     try:
@@ -256,6 +280,12 @@ def check_compatible(base, models, /) -> None:
                 check_same_shape(
                     name, ckpt.shape(name), base_ckpt.shape(name), base_ckpt.source, ckpt.source
                 )
+        for name in base_keys:
+            if _is_buffer(base_ckpt.dtype(name)):
+                # One buffer at a time: the base's and one model's.
+                start = base_ckpt.read(name)
+                for ckpt in checkpoints:
+                    check_same_buffer(name, ckpt.read(name), start, base_ckpt.source, ckpt.source)
     finally:
         for ckpt in opened:
             ckpt.close()

@@ -45,9 +45,10 @@ def _ahead(rng: np.random.Generator, offset: int) -> np.random.Generator:
 def _dare(theta0, taus, shapes, density, rescale, rng, weights):
     """Yield ``(key, sum_t w_t tau'_t)`` per tensor, tau' the dropped, rescaled vectors.
 
-    The draws are those of one stream over models, then tensors in the base's
-    key order; each (model, tensor) block starts at its offset in that stream,
-    so the tensors can be merged one at a time.
+    The draws are those of one stream over models, then the floating-point
+    tensors (``theta0``'s keys) in the base's key order; each (model,
+    tensor) block starts at its offset in that stream, so the tensors can be
+    merged one at a time.
     """
     sizes = [int(np.prod(shapes[key])) for key in theta0]
     total = sum(sizes)
@@ -113,17 +114,19 @@ def dare(
     Returns
     -------
     dict of str to numpy.ndarray or pathlib.Path
-        Without ``out``, the merged checkpoint as float32, in the base's key
-        order (sorted for a file); with ``out``, the written file to open (the
-        index of a sharded checkpoint).
+        Without ``out``, the merged checkpoint in the base's key order (sorted
+        for a file): float32, and the base's integer and boolean tensors
+        unchanged in their dtype (see Notes); with ``out``, the written file to
+        open (the index of a sharded checkpoint), with the same dtypes.
 
     Raises
     ------
     TypeError
         If a tensor, ``density`` or ``lam`` has the wrong type.
     ValueError
-        If keys or shapes differ from the base's, a file is corrupt or
-        truncated, a value is not finite, ``density`` is outside (0, 1],
+        If keys or shapes differ from the base's, a model's values differ
+        from the base's where the base's tensor is integer or boolean, a file
+        is corrupt or truncated, a value is not finite, ``density`` is outside (0, 1],
         ``rescale`` is unknown, ``weights`` does not hold one number per model,
         or ``max_shard_bytes`` comes without ``out``.
     FileNotFoundError
@@ -139,13 +142,32 @@ def dare(
     Each entry of tau_t is kept when a uniform draw is below ``density`` (a
     Bernoulli(K) mask m), so with "inverse" E[m tau / K] = tau: the dropped
     vector is unbiased. With "l1" the kept entries of each tensor are scaled by
-    ||tau||_1 / ||m tau||_1 (left unscaled when nothing is kept), mergekit's
-    ``rescale_norm="l1"``. The draws run over models, then tensors in the base's
-    key order (sorted for a file), from one ``np.random.default_rng(seed)``;
-    merging one tensor at a time, each block of draws is taken from a copy of
-    the generator moved ahead to its place in that sequence, so the result is
+    ||tau||_1 / ||m tau||_1 (left unscaled when no non-zero entry is kept), the
+    rule of mergekit's ``rescale_norm="l1"`` (``sparsify.rescaled_masked_tensor``)
+    with two differences: mergekit leaves the masked tensor unscaled when
+    either norm, before or after the drop, is below 1e-7, where coda rescales
+    whenever the norm after the drop is above 0; and coda sums the norms in
+    float64 and rounds their ratio to float32 once, where mergekit computes
+    norms, ratio and product in the tensor's dtype, so the rescaled entries
+    can differ from mergekit's by 1 ulp (float32; more for a bf16 tensor,
+    which mergekit rescales in bf16).
+
+    The draws run over models, then tensors in the base's key order (sorted
+    for a file), from one ``np.random.default_rng(seed)``; merging one
+    tensor at a time, each block of draws is taken from a copy of the
+    generator moved ahead to its place in that sequence, so the result is
     the same as drawing in sequence. The dropped vectors are then merged by
     task arithmetic: theta = theta_0 + lam * sum_t w_t tau'_t.
+
+    Only floating-point tensors are merged, and only they take draws. The
+    base's integer and boolean tensors (buffers such as position ids,
+    attention masks or step counters) are passed through: every model must
+    hold the base's values there (a model that changed one raises a
+    ValueError naming it and the tensor, before anything is merged or
+    written), and the result, returned or written, holds the base's tensor
+    in its own dtype. The stream of draws skips them, so the drops of the
+    weights do not depend on whether a checkpoint also stores buffers, and
+    are those of earlier versions for models without buffers.
 
     With checkpoint files every model is checked against the base (names,
     shapes, corrupt files) before anything is computed or written, and the
@@ -189,6 +211,6 @@ def dare(
     lam = check_real(lam, "lam")
     max_shard_bytes = _check_out(out, max_shard_bytes)
     rng = np.random.default_rng(seed)
-    with _inputs(base, models) as (theta0, taus, metadata, shapes):
-        merged = _dare(theta0, taus, shapes, density, rescale, rng, weights)
-        return _finish(merged, theta0, shapes, lam, metadata, out, max_shard_bytes)
+    with _inputs(base, models) as (theta0, taus, metadata, buffers):
+        merged = _dare(theta0, taus, buffers.shapes, density, rescale, rng, weights)
+        return _finish(merged, theta0, buffers, lam, metadata, out, max_shard_bytes)

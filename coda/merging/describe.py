@@ -16,7 +16,7 @@ from coda._validation import (
 from coda.merging._facts import _facts
 from coda.merging._rules import _global_context
 from coda.merging._sources import _checked_thetas, _finite_check, _Stream, _View
-from coda.merging.checkpoints import _open_all, check_compatible, open_checkpoint
+from coda.merging.checkpoints import _is_buffer, _open_all, check_compatible, open_checkpoint
 from coda.merging.patterns import _all_subsets, _conflict_frame, _log_odds, _patterns_frame
 from coda.merging.stats import (
     _categories_frames,
@@ -32,18 +32,18 @@ __all__ = ["describe"]
 _PSEUDOCOUNT = 0.5
 
 
-def _tensor_names(base) -> list[str]:
+def _tensor_names(base) -> tuple[list[str], list[str]]:
     """The base's tensor names in its order, as the whole-model statistics take them.
 
     A mapping's own order (that of :func:`task_shares` and the others); a
-    checkpoint's :meth:`Checkpoint.keys`, sorted. A Checkpoint passed in
-    stays open.
+    checkpoint's :meth:`Checkpoint.keys`, sorted. Returned with the names of
+    the integer and boolean tensors among them, which the statistics skip. A
+    Checkpoint passed in stays open.
     """
-    if isinstance(base, Mapping):
-        return list(base)
     ckpt = open_checkpoint(base)
     try:
-        return ckpt.keys()
+        names = list(base) if isinstance(base, Mapping) else ckpt.keys()
+        return names, [name for name in names if _is_buffer(ckpt.dtype(name))]
     finally:
         if ckpt is not base:
             ckpt.close()
@@ -67,7 +67,7 @@ def _layer_statistics(checkpoints, keys, options, rng, context) -> dict:
     base_layer, *model_layers = [{key: ckpt._view(key) for key in keys} for ckpt in checkpoints]
     # Messages name each checkpoint as scope="global"'s first pass does: a file by its path.
     labels = [ckpt.source for ckpt in checkpoints]
-    theta0, thetas = _checked_thetas(base_layer, model_layers, finite=False, labels=labels)
+    theta0, thetas, _ = _checked_thetas(base_layer, model_layers, finite=False, labels=labels)
     del base_layer, model_layers
     facts = _facts(
         theta0,
@@ -195,7 +195,9 @@ def describe(
         ``Client``, or a checkpoint given with ``client`` is not a path.
     ValueError
         If a model's tensors or shapes differ from the base's (raised before
-        any tensor is read), a file is corrupt, a value is not finite (the
+        any tensor is read), a model's values differ from the base's where
+        the base's tensor is integer or boolean, the base has no
+        floating-point tensor, a file is corrupt, a value is not finite (the
         message names the tensor, and the file it came from), an
         option is unknown, fewer than 2 models are given or ``layers`` is
         not a partition. With ``client``, an error of a task on a worker is
@@ -224,11 +226,19 @@ def describe(
     O(T x largest layer), which is O(T x largest tensor) for the default
     one layer per tensor.
 
+    Only floating-point tensors are described. The base's integer and
+    boolean tensors (buffers such as position ids, masks or step counters,
+    which merges pass through unchanged) are no layer: they may be named in
+    ``layers`` or left out of it, and a layer of buffers alone is dropped.
+    Every model must hold the base's values there; they are compared with
+    the compatibility check, one buffer at a time, before the statistics.
+
     ``scope="global"`` needs each task's model-wide threshold h_t and the
     model-wide majority sign (the fallback of a zero elected sum) before any
     tensor is trimmed. A first pass computes them, one tensor at a time (two
     histogram passes for the thresholds, one pass of elected signs for the
-    majority, with ``elect`` and ``weights``); each layer's statistics are
+    majority, with ``elect`` and ``weights``, over the floating-point
+    tensors as :func:`coda.merging.ties_merge` does); each layer's statistics are
     then computed from that layer's tensors and this context, still holding
     O(T x largest layer). The result equals that of the functions above
     called with ``scope="global"`` on the whole model in memory. S2, S5 and
@@ -309,7 +319,8 @@ def describe(
     # The S5 subsets come first from this generator, as conflict_curve draws
     # them from its own: the same seed gives the same subsets, for every layer.
     subsets = _all_subsets(len(models), options["max_subsets"], rng)
-    pooling = check_layers(layers, _tensor_names(base))
+    names, buffers = _tensor_names(base)
+    pooling = check_layers(layers, names, buffers=buffers)
     # Each layer's S2 shuffles from its own child generator: the result does
     # not depend on the order, or the worker, in which the layers are computed.
     layer_rngs = dict(zip(pooling, rng.spawn(len(pooling)), strict=True))

@@ -5,7 +5,7 @@ of merged models; S6 (:func:`sign_patterns`, :func:`sign_agreement_log_odds`)
 is the composition of the 2^T joint sign patterns and the pairwise
 conditional log odds ratios of agreement written as log-contrasts of it.
 Frames follow :mod:`coda.merging.stats`: parts as columns, settings in
-``DataFrame.attrs``.
+``DataFrame.attrs``; integer and boolean tensors are skipped as there.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ __all__ = ["conflict_curve", "sign_agreement_log_odds", "sign_patterns"]
 
 def _trimmed(base, models, density, scope, layers):
     """Checked inputs, the pooling and the options, after checks."""
-    theta0, taus = _checked(base, models)
-    pooling = check_layers(layers, list(theta0))
+    theta0, taus, buffers = _checked(base, models)
+    pooling = check_layers(layers, buffers.order, buffers=buffers)
     density = check_fraction(density, "density", closed=True)
     scope = check_option(scope, "scope", ("tensor", "global"))
     return theta0, taus, pooling, density, scope

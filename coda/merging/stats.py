@@ -9,6 +9,13 @@ parts): ``statistic``, ``scope``, ``density``, ``elect``, ``merge``,
 and ``layers`` (the pooling, layer name to tensor names). Settings that do
 not apply are None: ``normalize`` is recorded by the ownership only, and only
 with ``scope="tensor"`` and ``merge="mean"``, the one merge it changes.
+
+The statistics describe the floating-point tensors, the ones merges change.
+The base's integer and boolean tensors (buffers such as position ids or
+masks, which merges pass through) are skipped: they are no layer, may be
+named in ``layers`` or left out of it, and a layer of buffers alone is
+dropped. Every model must hold the base's values there, as for a merge, and
+a base with no floating-point tensor is an error.
 """
 
 from __future__ import annotations
@@ -109,7 +116,8 @@ def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
         The pooling of tensors into layers: None for one layer per tensor, a
         mapping of layer name to a list of tensor names, or a callable from a
         tensor name to its layer name. Every tensor must be in one layer, and
-        every layer must hold a tensor.
+        every layer must hold a tensor; the base's integer and boolean
+        tensors are skipped (see the module docstring).
     closed : bool, default True
         Return shares summing to 1 (True) or the L1 norms themselves.
 
@@ -124,7 +132,9 @@ def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
     TypeError
         If a tensor or ``layers`` has the wrong type.
     ValueError
-        If keys or shapes differ from the base's, a value is not finite, or
+        If keys or shapes differ from the base's, a value is not finite, a
+        model's values differ from the base's where the base's tensor is
+        integer or boolean, the base has no floating-point tensor, or
         ``layers`` does not give every tensor to exactly one layer or gives a
         layer no tensors.
 
@@ -157,8 +167,8 @@ def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
     a      0.25   0.75
     b      0.75   0.25
     """
-    theta0, taus = _checked(base, models)
-    pooling = check_layers(layers, list(theta0))
+    _, taus, buffers = _checked(base, models)
+    pooling = check_layers(layers, buffers.order, buffers=buffers)
     closed = check_flag(closed, "closed")
     return _task_shares(taus, pooling, closed)
 
@@ -288,8 +298,8 @@ def entry_categories(
     layer
     w         0.25     0.25     0.25     0.0625     0.0625     0.125
     """
-    theta0, taus = _checked(base, models)
-    pooling = check_layers(layers, list(theta0))
+    theta0, taus, buffers = _checked(base, models)
+    pooling = check_layers(layers, buffers.order, buffers=buffers)
     density, scope, *_ = _options(taus, density, scope, "mass", "mean", None, True)
     n_permutations = check_integer(n_permutations, "n_permutations", minimum=1)
     rng = np.random.default_rng(seed)
@@ -418,8 +428,8 @@ def mass_fate(
     task0 w         1.5       5.0      0.0
     task1 w         1.1       6.0      0.0
     """
-    theta0, taus = _checked(base, models)
-    pooling = check_layers(layers, list(theta0))
+    theta0, taus, buffers = _checked(base, models)
+    pooling = check_layers(layers, buffers.order, buffers=buffers)
     closed = check_flag(closed, "closed")
     density, scope, elect, _, weights, _ = _options(
         taus, density, scope, elect, "mean", weights, True
@@ -544,8 +554,8 @@ def ownership(
     layer
     w        4.0    4.0
     """
-    theta0, taus = _checked(base, models)
-    pooling = check_layers(layers, list(theta0))
+    theta0, taus, buffers = _checked(base, models)
+    pooling = check_layers(layers, buffers.order, buffers=buffers)
     closed = check_flag(closed, "closed")
     density, scope, elect, merge, weights, normalize = _options(
         taus, density, scope, elect, merge, weights, normalize

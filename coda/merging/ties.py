@@ -2,10 +2,12 @@
 
 Every function takes the base checkpoint and a list of fine-tuned checkpoints,
 each a mapping of tensor name to array, computes in float32, and returns a dict
-of tensor name to float32 array in the base's key order. The merging functions
-also read checkpoint files (through :func:`coda.merging.open_checkpoint`) one
-tensor at a time and can write the merged model to disk as safetensors, so
-merging T models holds O(T x largest tensor) in memory, not T whole models.
+of tensor name to array in the base's key order: float32 for the floating-point
+tensors, the base's own dtype for its integer and boolean tensors (buffers such
+as position ids or masks, which are never merged). The merging functions also
+read checkpoint files (through :func:`coda.merging.open_checkpoint`) one tensor
+at a time and can write the merged model to disk as safetensors, so merging T
+models holds O(T x largest tensor) in memory, not T whole models.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def task_vectors(base, models, /) -> list[dict]:
     -------
     list of dict of str to numpy.ndarray
         One dict per model, ``tau_t[name] = theta_t[name] - theta_0[name]`` as
-        float32, in the base's key order.
+        float32, in the base's key order; zeros in the base's dtype for its
+        integer and boolean tensors (see Notes).
 
     Raises
     ------
@@ -65,7 +68,9 @@ def task_vectors(base, models, /) -> list[dict]:
         If a tensor name is not a str or a tensor is not numeric.
     ValueError
         If a model lacks a tensor of the base or has one the base lacks, a shape
-        differs from the base's, a value is not finite, or ``models`` is empty.
+        differs from the base's, a value is not finite, a model's values differ
+        from the base's where the base's tensor is integer or boolean, or
+        ``models`` is empty.
 
     See Also
     --------
@@ -74,8 +79,25 @@ def task_vectors(base, models, /) -> list[dict]:
 
     Notes
     -----
-    Both checkpoints are cast to float32 first and subtracted in float32, so a
-    bf16 or fp16 checkpoint gives the exact difference of its values.
+    Both checkpoints are converted to float32 and subtracted in float32:
+    tau_t is the float32 subtraction of the widened values, their difference
+    rounded once to float32. Widening fp16 and bf16 is exact (each of their
+    values is a float32 value), so for such checkpoints tau_t is the exact
+    difference of their values whenever that fits in float32's 24-bit
+    significand: when one value is 0, or the two are within a factor of 2^12
+    (fp16) or 2^15 (bf16) of each other in magnitude (and, for bf16, whose
+    range is float32's, the difference does not overflow). From a factor of
+    about 2^13 (fp16) or 2^16 (bf16) on it may be rounded: the fp16 values
+    2^-24 and 1024 differ by 1023.99999994, which float32 rounds to 1024.
+    float64 inputs are rounded to float32 before the subtraction.
+
+    The base's integer and boolean tensors (buffers such as position ids,
+    attention masks or step counters) are not weights and no merge changes
+    them (see :func:`task_arithmetic`): every model must hold the base's
+    values there, and their task vectors are zeros in the base's dtype, so
+    that theta_0 + tau_t keeps that dtype. The base's dtype decides: a
+    model's integer tensor where the base's is floating point is converted
+    to float32 and subtracted like any other.
 
     References
     ----------
@@ -90,7 +112,16 @@ def task_vectors(base, models, /) -> list[dict]:
     >>> task_vectors(base, [{"w": np.array([1.5, 1.0])}])
     [{'w': array([ 0.5, -1. ], dtype=float32)}]
     """
-    return _checked(base, models)[1]
+    _, taus, buffers = _checked(base, models)
+    # A buffer is checked equal in every model: its task vector is 0, in its dtype.
+    shapes, dtypes = buffers.shapes, buffers.dtypes
+    return [
+        {
+            key: np.zeros(shapes[key], dtype=dtypes[key]) if key in dtypes else tau[key]
+            for key in buffers.order
+        }
+        for tau in taus
+    ]
 
 
 def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_shard_bytes=None):
@@ -117,18 +148,21 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     Returns
     -------
     dict of str to numpy.ndarray or pathlib.Path
-        Without ``out``, the merged checkpoint as float32, in the base's key
-        order (sorted for a file); with ``out``, the written file to open (the
-        index of a sharded checkpoint).
+        Without ``out``, the merged checkpoint in the base's key order (sorted
+        for a file): float32, and the base's integer and boolean tensors
+        unchanged in their dtype (see Notes); with ``out``, the written file to
+        open (the index of a sharded checkpoint), with the same dtypes.
 
     Raises
     ------
     TypeError
         If a tensor is not numeric or ``lam`` is not a number.
     ValueError
-        If keys or shapes differ from the base's, a file is corrupt or
-        truncated, a value is not finite, ``weights`` does not hold one finite
-        number per model, or ``max_shard_bytes`` comes without ``out``.
+        If keys or shapes differ from the base's, a model's values differ from
+        the base's where the base's tensor is integer or boolean, a file is
+        corrupt or truncated, a value is not finite, ``weights`` does not hold
+        one finite number per model, or ``max_shard_bytes`` comes without
+        ``out``.
     FileNotFoundError
         If a checkpoint path does not exist.
 
@@ -141,6 +175,17 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     -----
     theta = theta_0 + lam * sum_t w_t tau_t, with the tasks added in the order
     given, in float32.
+
+    Only floating-point tensors are merged. The base's integer and boolean
+    tensors (buffers such as position ids, attention masks or step counters)
+    are passed through: every model must hold the base's values there (a
+    model that changed one raises a ValueError naming it and the tensor,
+    before anything is merged or written), and the result, returned or
+    written, holds the base's tensor in its own dtype. Merging them would
+    make them float32 and change every integer of 2^24 or more. The base's
+    dtype decides: a model's integer tensor where the base's is floating
+    point is converted to float32 and merged. mergekit instead merges every
+    tensor and casts the result back to the base's dtype.
 
     With checkpoint files every model is checked against the base (names,
     shapes, corrupt files) before anything is computed or written, and the
@@ -182,9 +227,9 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_real(lam, "lam")
     max_shard_bytes = _check_out(out, max_shard_bytes)
-    with _inputs(base, models) as (theta0, taus, metadata, shapes):
+    with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = ((key, _weighted_sum([tau[key] for tau in taus], weights)) for key in theta0)
-        return _finish(merged, theta0, shapes, lam, metadata, out, max_shard_bytes)
+        return _finish(merged, theta0, buffers, lam, metadata, out, max_shard_bytes)
 
 
 def _global_updates(theta0, taus, density, elect, merge, weights, context=None):
@@ -300,9 +345,10 @@ def ties_merge(
     Returns
     -------
     dict of str to numpy.ndarray or pathlib.Path
-        Without ``out``, the merged checkpoint as float32, in the base's key
-        order (sorted for a file); with ``out``, the written file to open (the
-        index of a sharded checkpoint).
+        Without ``out``, the merged checkpoint in the base's key order (sorted
+        for a file): float32, and the base's integer and boolean tensors
+        unchanged in their dtype (see Notes); with ``out``, the written file to
+        open (the index of a sharded checkpoint), with the same dtypes.
 
     Raises
     ------
@@ -311,8 +357,9 @@ def ties_merge(
         ``client`` is not a dask ``Client``, or a checkpoint given with
         ``client`` is not a path.
     ValueError
-        If keys or shapes differ from the base's, a file is corrupt or
-        truncated, a value is not finite, ``density`` is outside (0, 1], an
+        If keys or shapes differ from the base's, a model's values differ
+        from the base's where the base's tensor is integer or boolean, a file
+        is corrupt or truncated, a value is not finite, ``density`` is outside (0, 1], an
         option is unknown, ``weights`` does not hold one number per model,
         ``normalize=False`` where it does not apply, or ``max_shard_bytes``
         comes without ``out``.
@@ -344,6 +391,10 @@ def ties_merge(
     no weights and no "count" election; here weights scale the trimmed vectors
     and "count" elects sign(sum_t sign hat tau_t,p) with the same fallback.
     With K = 1 the original fails (kthvalue of rank 0); coda keeps everything.
+    The model is the floating-point tensors only (see below): d counts their
+    entries, and h_t and the majority sign come from them alone. The
+    original flattens state dicts of T5 and IA3 weights, all floating point,
+    so it never meets an integer buffer.
 
     ``scope="tensor"`` follows mergekit (``sparsify.magnitude`` then
     ``generalized_task_arithmetic`` with ``get_mask``): each tensor of n entries
@@ -370,7 +421,19 @@ def ties_merge(
       mergekit with weights 1 only;
     - "max" (original only): sigma_p times the largest agreeing abs(hat tau);
     - arithmetic dtype: the original runs in float32, mergekit and PEFT in the
-      checkpoint's dtype (often bf16); coda always in float32.
+      checkpoint's dtype (often bf16); coda always in float32;
+    - integer and boolean tensors: mergekit merges them too and casts the
+      result back to the base's dtype; coda passes them through (below).
+
+    Only floating-point tensors are merged. The base's integer and boolean
+    tensors (buffers such as position ids, attention masks or step counters)
+    are passed through: every model must hold the base's values there (a
+    model that changed one raises a ValueError naming it and the tensor,
+    before anything is merged or written), and the result, returned or
+    written, holds the base's tensor in its own dtype. Merging them would
+    make them float32 and change every integer of 2^24 or more. The base's
+    dtype decides: a model's integer tensor where the base's is floating
+    point is converted to float32 and merged.
 
     Selection is O(n), not a sort: an exact radix selection over the float32
     bit patterns of abs(tau_t) (a histogram of the upper 16 bits, then one of the
@@ -467,22 +530,21 @@ def ties_merge(
         return _ties_on_cluster(client, base, models, options, out, max_shard_bytes)
     rule = (density, elect, merge, weights, normalize, lam)
     if scope == "tensor" and all(isinstance(s, Mapping) for s in [base, *models]):
-        theta0, thetas = _checked_thetas(base, models)
+        theta0, thetas, buffers = _checked_thetas(base, models)
 
         def tensors(key):
             return [theta0[key], *(theta[key] for theta in thetas)]
 
         merged = _fused_merges(theta0, tensors, rule, streamed=out is not None)
-        layout = {key: (np.float32, start.shape) for key, start in theta0.items()}
-        return _emit(merged, layout, {}, out, max_shard_bytes)
+        return _emit(merged, buffers, {}, out, max_shard_bytes)
     if scope == "tensor":
         with _tensor_inputs(base, models) as (theta0, metadata):
             merged = _fused_merges(
                 theta0, theta0.tensors, rule, theta0.check, streamed=out is not None
             )
-            return _emit(merged, theta0.layout(), metadata, out, max_shard_bytes)
-    with _inputs(base, models) as (theta0, taus, metadata, shapes):
+            return _emit(merged, theta0.buffers, metadata, out, max_shard_bytes)
+    with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = _global_updates(theta0, taus, density, elect, merge, weights)
         # The global scope visits the tensors sorted by name, as ties-merging does.
-        shapes = {key: shapes[key] for key in sorted(shapes)}
-        return _finish(merged, theta0, shapes, lam, metadata, out, max_shard_bytes)
+        order = sorted(buffers.order)
+        return _finish(merged, theta0, buffers, lam, metadata, out, max_shard_bytes, order)
