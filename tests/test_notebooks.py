@@ -6,6 +6,7 @@ The notebooks assert the numbers they show, so a changed result fails here.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -32,7 +33,25 @@ NEEDS_CUPS = {"roman_glass.ipynb"}
 
 def _cups_available() -> bool:
     folder = os.environ.get("CODA_DATA_DIR")
-    return bool(folder) and (Path(folder) / "roman_cups.csv").exists()
+    return bool(folder) and any(
+        (Path(folder) / f).exists() for f in ("roman_cups.csv", "cups.RData")
+    )
+
+
+def _kernel_environment(monkeypatch, tmp_path) -> None:
+    """What the kernel inherits: no display; its files in tmp_path; this tree's coda first."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    paths = [str(ROOT), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+
+
+def _need_cups(name: str) -> None:
+    if not _cups_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"CODA_DATA_DIR/roman_cups.csv is missing in CI; {name} needs it")
+        pytest.skip(f"{name} needs the data: set CODA_DATA_DIR to the folder with roman_cups.csv")
 
 
 def test_notebooks_exist():
@@ -44,17 +63,9 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
     # The kernel inherits this environment: no display in CI; connection files
     # and IPython's history in a temporary folder rather than $HOME; the
     # repository root on the path so that the notebook imports this tree's coda.
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    paths = [str(ROOT), os.environ.get("PYTHONPATH")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
-    if path.name in NEEDS_CUPS and not _cups_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"CODA_DATA_DIR/roman_cups.csv is missing in CI; {path.name} needs it")
-        pytest.skip(
-            f"{path.name} needs the data: set CODA_DATA_DIR to the folder with roman_cups.csv"
-        )
+    _kernel_environment(monkeypatch, tmp_path)
+    if path.name in NEEDS_CUPS:
+        _need_cups(path.name)
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     nb.cells.insert(0, new_code_cell(WARNINGS_AS_ERRORS))
@@ -77,6 +88,14 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
     ]
     assert not unseen, f"cells {unseen} show a figure as text, without an image"
     if path.name == "roman_glass.ipynb":
+        # A cell that ends with a call returning a number shows it as np.float64(...).
+        stray = [
+            k
+            for k, cell in enumerate(nb.cells)
+            for output in cell.get("outputs", [])
+            if re.match(r"np\.\w+\(", str(output.get("data", {}).get("text/plain", "")))
+        ]
+        assert not stray, f"cells {stray} show a stray numpy scalar: end them with the display"
         # Each cell that shows one of the case study's figures shows it as a PNG.
         shown = [c for c in nb.cells if c.cell_type == "code" and 'figures["' in c.source]
         assert len(shown) == 5
@@ -93,11 +112,7 @@ def test_roman_glass_without_data_fails_with_one_clear_message(monkeypatch, tmp_
     monkeypatch.setenv("CODA_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    paths = [str(ROOT), os.environ.get("PYTHONPATH")]
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in paths if p))
+    _kernel_environment(monkeypatch, tmp_path)
     path = ROOT / "notebooks" / "roman_glass.ipynb"
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -112,3 +127,53 @@ def test_roman_glass_without_data_fails_with_one_clear_message(monkeypatch, tmp_
     errors = [o for c in code_cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert len(errors) == 1
     assert all(c.get("execution_count") is None for c in code_cells[1:])
+
+
+# Changes to coda's results that roman_glass.ipynb must notice, each run first in
+# the kernel: the notebook asserts every number it prints, so each must stop it
+# at a failed assert.
+MUTANTS = {
+    # t tests with df = n - |K| - 3 instead of n - |K| - 1
+    "df": "import coda.inference as inference\n"
+    "_check = inference.check_test_df\n"
+    "inference.check_test_df = lambda df, n, k, name='x': _check(df - 2, n, k, name)",
+    # Bonferroni instead of Benjamini-Hochberg q-values
+    "adjustment": "import functools, coda\n"
+    "coda.pcor_test = functools.partial(coda.pcor_test, adjust='bonferroni')",
+    # other bootstrap resamples
+    "bootstrap": "import coda\n"
+    "_boot = coda.pcor_bootstrap\n"
+    "coda.pcor_bootstrap = lambda x, **options: _boot(x, **{**options, 'seed': 1})",
+    # one partial variance of the table changed, not one the old checks looked at
+    "partial_variance": "import coda\n"
+    "_partial_variance = coda.partial_variance\n"
+    "def _changed(x, **options):\n"
+    "    out = _partial_variance(x, **options)\n"
+    "    out['Mg'] *= 1.05\n"
+    "    return out\n"
+    "coda.partial_variance = _changed",
+    # Al-Ti given Si and Na changed
+    "given": "import coda\n"
+    "_pcor = coda.pcor\n"
+    "def _changed(x, **options):\n"
+    "    out = _pcor(x, **options)\n"
+    "    if options.get('given') is not None:\n"
+    "        out.loc['Al', 'Ti'] = out.loc['Ti', 'Al'] = out.loc['Al', 'Ti'] + 0.01\n"
+    "    return out\n"
+    "coda.pcor = _changed",
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_roman_glass_asserts_catch_a_changed_result(mutant, monkeypatch, tmp_path):
+    _kernel_environment(monkeypatch, tmp_path)
+    path = ROOT / "notebooks" / "roman_glass.ipynb"
+    _need_cups(path.name)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, new_code_cell(MUTANTS[mutant]))
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(path.parent)}}
+    )
+    with pytest.raises(CellExecutionError) as info:
+        client.execute()
+    assert info.value.ename == "AssertionError"
