@@ -29,6 +29,8 @@ import pandas as pd
 from coda._results import pair_table
 from coda._validation import (
     check_column,
+    check_composition,
+    check_count,
     check_file,
     check_folder,
     check_fraction,
@@ -36,9 +38,11 @@ from coda._validation import (
     check_no_zeros,
     check_number_text,
     check_numeric_columns,
+    check_pcor_options,
     check_unused,
     read_csv_table,
 )
+from coda.datasets import _find_roman_cups, _Wording
 from coda.graph_compare import compare_graphs
 from coda.inference import pcor_test
 from coda.partial import partial_variance, pcor
@@ -56,6 +60,15 @@ _MERGES = ("ties", "task_arithmetic", "dare")
 # Defaults of --density and --scope (coda merge and coda merge-stats).
 _DENSITY = 0.2
 _SCOPE = "tensor"
+# How the messages of the Roman cups loader name its options in `coda roman-glass`.
+_CUPS_OPTIONS = _Wording(
+    path_name="--path",
+    path="--path",
+    download="--download",
+    no_download="--download was not given",
+    other_cache="set XDG_CACHE_HOME to another folder",
+    fetch_again="rerun with --download",
+)
 
 
 def _alpha(text: str) -> float:
@@ -127,8 +140,15 @@ def _parser() -> argparse.ArgumentParser:
         "roman-glass",
         help="the Roman glass case study as a report",
         description="Run the log-ratio analysis of the 47 Roman glass cups "
-        "(coda.load_roman_cups, found through CODA_DATA_DIR) and write report.md with "
-        "its PNG figures and CSV tables.",
+        "(coda.load_roman_cups: the file given with --path, else roman_cups.csv or "
+        "cups.RData in the folder CODA_DATA_DIR names, else the cached copy) and write "
+        "report.md with its PNG figures and CSV tables.",
+    )
+    glass.add_argument(
+        "--path",
+        metavar="FILE",
+        help="the data: a CSV file (header cup,Si,Al,...,Sb) or easyCODA's cups.RData "
+        "(default: search CODA_DATA_DIR, then the cache)",
     )
     glass.add_argument(
         "--out",
@@ -181,7 +201,9 @@ def _parser() -> argparse.ArgumentParser:
         "files into a directory.",
     )
     _add_merge_inputs(stats)
-    stats.add_argument("--out", default="merge-stats", help="output directory")
+    stats.add_argument(
+        "--out", default="merge-stats", help="output directory (default: merge-stats)"
+    )
     stats.add_argument("--seed", type=int, default=0, help="permutation null seed (default: 0)")
     stats.set_defaults(handler=_run_merge_stats)
     return parser
@@ -263,7 +285,14 @@ def _read_table(path: Path, index_col: str | None) -> pd.DataFrame:
 def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame:
     """Estimate, test, write the files and print the summary; return the pairs called edges."""
     n, d = frame.shape
-    rho = pcor(frame, given=given, method=args.method)
+    try:
+        rho = pcor(frame, given=given, method=args.method)
+    except ValueError as error:
+        if given is None:
+            raise
+        # Left after check_pcor_options: what only the data show, that the parts of
+        # --given are collinear or determine another part.
+        raise ValueError(f"--given {','.join(given)}: {error}") from error
     variance = partial_variance(frame, given=given, method=args.method)
     # The t tests need n > D - 1 (without given); the regularised estimators
     # exist for fewer samples, and then come without tests.
@@ -314,6 +343,17 @@ def _run_pcor(args) -> None:
     _check_out_folder(args.out)
     path = check_file(args.data, "DATA.csv")
     frame = _read_table(path, args.index_col)
+    name = f"DATA.csv {str(path)!r}"
+    # The size pcor and pcor_test need; zeros are checked, or replaced, below.
+    check_composition(
+        frame.to_numpy(),
+        name,
+        allow_zeros=True,
+        min_parts=3,
+        min_samples=3,
+        row_labels=frame.index,
+    )
+    given = check_pcor_options(frame, name, args.method, args.given)
     if args.zeros is not None:
         from coda.zeros import replace_zeros
 
@@ -326,7 +366,6 @@ def _run_pcor(args) -> None:
             "to replace them",
             row_labels=frame.index,
         )
-    given = None if args.given is None else [g.strip() for g in args.given.split(",")]
     _analyse(frame, args, f"coda pcor {path}", given)
 
 
@@ -355,19 +394,11 @@ def _run_demo(args) -> None:
 
 def _run_roman_glass(args) -> None:
     from coda.casestudy import write_report
-    from coda.datasets import load_roman_cups
 
     _check_out_folder(args.out)
     _check_seed(args.seed)
-    try:
-        cups = load_roman_cups(download=args.download)
-    except FileNotFoundError as error:
-        if args.download:
-            raise
-        # The loader names its Python arguments; say how to do it from here.
-        raise FileNotFoundError(
-            f"{error}. From the command line: set CODA_DATA_DIR, or rerun with --download"
-        ) from error
+    check_count(args.n_boot, "--n-boot")
+    cups = _find_roman_cups(args.path, None, args.download, _CUPS_OPTIONS)
     files = write_report(cups, args.out, n_boot=args.n_boot, seed=args.seed)
     print(f"coda roman-glass: {cups.shape[0]} cups, {cups.shape[1]} oxides")
     print("wrote " + ", ".join(str(f) for f in files))

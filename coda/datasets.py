@@ -16,6 +16,7 @@ import os
 import tempfile
 import urllib.request
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +38,41 @@ __all__ = ["load_dataset", "load_roman_cups"]
 _CUPS_PARTS = ("Si", "Al", "Fe", "Mg", "Ca", "Na", "K", "Ti", "P", "Mn", "Sb")
 _CUPS_INDEX = "cup"
 _CUPS_CSV = "roman_cups.csv"
+_CUPS_RDATA = "cups.RData"  # the name of the file in easyCODA
 _CUPS_OBJECT = "cups"  # the name of the data frame inside the RData file
 _CUPS_URL = "https://raw.githubusercontent.com/cran/easyCODA/master/data/cups.RData"
 # SHA-256 of the easyCODA file; a changed or corrupted download is refused.
 _CUPS_SHA256 = "53d5f2c0cc85de9ce28e638c903d036edfa02509e14e087e4da264d5202aca81"
 _DOWNLOAD_TIMEOUT = 30.0  # seconds without an answer before the download counts as failed
-_SUFFIXES = {".csv": "a CSV file", ".rdata": "an R data file", ".rda": "an R data file"}
+# Matched in lower case; the messages spell them as the files are named.
+_SUFFIXES = (".csv", ".RData", ".rda")
+_SUFFIXES_SHOWN = "a CSV file (.csv) or an R data file (.RData or .rda)"
+
+
+@dataclass(frozen=True)
+class _Wording:
+    """How the messages name the loader's options, so that each user reads what they type.
+
+    ``_ARGUMENTS`` names the Python arguments of :func:`load_roman_cups`;
+    ``coda roman-glass`` (:mod:`coda.cli`) passes the names of its options.
+    """
+
+    path_name: str  # the option naming a file, in "NAME='x' is ..." messages
+    path: str  # the same, in prose: "name a CSV copy with {path}"
+    download: str  # how to allow the download
+    no_download: str  # that the download was not allowed
+    other_cache: str  # how to use another cache folder
+    fetch_again: str  # how to fetch the data again
+
+
+_ARGUMENTS = _Wording(
+    path_name="path",
+    path="path=",
+    download="download=True",
+    no_download="download=False",
+    other_cache="pass cache_dir= another folder",
+    fetch_again="call load_roman_cups(download=True)",
+)
 
 
 def _fetch(url: str) -> bytes:
@@ -84,7 +114,7 @@ def _cache_damage(csv: Path) -> str:
     return f"is damaged (truncated or changed: its SHA-256 differs from the one in {sidecar.name})"
 
 
-def _check_cache_folder(cache: Path, name: str | None) -> None:
+def _check_cache_folder(cache: Path, name: str | None, words: _Wording) -> None:
     """Raise NotADirectoryError if the cache folder, or a folder above it, is a file.
 
     ``name`` is the argument that gave ``cache``; None for the default cache folder.
@@ -93,7 +123,7 @@ def _check_cache_folder(cache: Path, name: str | None) -> None:
         check_folder(
             cache,
             f"the cache folder {str(cache)!r} (from $XDG_CACHE_HOME, else ~/.cache)",
-            fix="move or delete that file, or pass cache_dir= another folder",
+            fix=f"move or delete that file, or {words.other_cache}",
         )
     else:
         check_folder(
@@ -135,14 +165,14 @@ def _cups_from_csv(source, name: str) -> pd.DataFrame:
     return _cups_table(table, name)
 
 
-def _cups_from_rdata(data: bytes, name: str) -> pd.DataFrame:
+def _cups_from_rdata(data: bytes, name: str, words: _Wording) -> pd.DataFrame:
     try:
         import rdata
     except ImportError as error:
         raise ImportError(
             f"reading the R data file {name} needs the package rdata; install it with "
-            "pip install 'coda-logratio[data]' (or pip install rdata), or pass "
-            "path= to a CSV copy of the data instead"
+            "pip install 'coda-logratio[data]' (or pip install rdata), or name a CSV copy "
+            f"of the data with {words.path} instead"
         ) from error
     try:
         with warnings.catch_warnings():
@@ -156,8 +186,8 @@ def _cups_from_rdata(data: bytes, name: str) -> pd.DataFrame:
     except Exception as error:
         raise ValueError(
             f"{name} is not a readable R data file ({str(error) or type(error).__name__}); "
-            "the file is damaged or not R data: fetch it again, or pass path= to a CSV copy "
-            "of the data"
+            "the file is damaged or not R data: fetch it again, or name a CSV copy of the "
+            f"data with {words.path}"
         ) from error
     if not isinstance(objects, dict):
         # read_rda also parses an .rds file (saveRDS), which holds one unnamed object.
@@ -180,38 +210,39 @@ def _cups_from_rdata(data: bytes, name: str) -> pd.DataFrame:
     return _cups_table(table, name)
 
 
-def _cups_from_path(path, name: str = "path") -> pd.DataFrame:
-    path = check_data_file(path, name, suffixes=_SUFFIXES)
+def _cups_from_path(path: Path, name: str, words: _Wording) -> pd.DataFrame:
     described = f"{name}={str(path)!r}"
     if path.suffix.lower() == ".csv":
         return _cups_from_csv(path, described)
-    return _cups_from_rdata(path.read_bytes(), described)
+    return _cups_from_rdata(path.read_bytes(), described, words)
 
 
-def _unavailable(cached: Path, reason: str) -> FileNotFoundError:
+def _unavailable(cached: Path, reason: str, words: _Wording) -> FileNotFoundError:
     return FileNotFoundError(
         f"the Roman cups data are not available: {reason}. Put {_CUPS_CSV} (a header "
-        f"row cup,{','.join(_CUPS_PARTS)}, then one row per cup) in a folder and set "
-        "the environment variable CODA_DATA_DIR to that folder, or pass path= to that "
-        f"CSV or to the R data file, which can be downloaded from {_CUPS_URL} "
-        f"(SHA-256 {_CUPS_SHA256}); with network access, download=True caches it "
-        f"in {cached.parent}"
+        f"row cup,{','.join(_CUPS_PARTS)}, then one row per cup) or the R data file "
+        f"{_CUPS_RDATA} in a folder and set the environment variable CODA_DATA_DIR to "
+        f"that folder, or name either file with {words.path}; {_CUPS_RDATA} can be "
+        f"downloaded from {_CUPS_URL} (SHA-256 {_CUPS_SHA256}); with network access, "
+        f"{words.download} caches it in {cached.parent}"
     )
 
 
-def _download_cups(cached: Path, reason: str) -> pd.DataFrame:
+def _download_cups(cached: Path, reason: str, words: _Wording) -> pd.DataFrame:
     try:
         data = _fetch(_CUPS_URL)
     except (OSError, http.client.HTTPException) as error:
-        raise _unavailable(cached, f"{reason}, and the download failed ({error})") from error
+        raise _unavailable(
+            cached, f"{reason}, and the download failed ({error})", words
+        ) from error
     digest = _sha256(data)
     if digest != _CUPS_SHA256:
         raise OSError(
             f"the file downloaded from {_CUPS_URL} has SHA-256 {digest}, not the expected "
             f"{_CUPS_SHA256}; nothing was cached. The download was corrupted or the source "
-            "changed: try again, or check the file and pass it as path="
+            f"changed: try again, or check the file and name it with {words.path}"
         )
-    frame = _cups_from_rdata(data, _CUPS_URL)
+    frame = _cups_from_rdata(data, _CUPS_URL, words)
     text = frame.to_csv(lineterminator="\n").encode("utf-8")
     cached.parent.mkdir(parents=True, exist_ok=True)
     # The data first, then their checksum: a crash in between leaves a file
@@ -231,7 +262,8 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     the first of these places that has them,
 
     1. ``path``, a CSV file or the R data file ``cups.RData``;
-    2. ``$CODA_DATA_DIR/roman_cups.csv``;
+    2. the folder named by the environment variable ``CODA_DATA_DIR``:
+       its ``roman_cups.csv``, else its ``cups.RData``;
     3. ``roman_cups.csv`` in the cache folder;
     4. a download of ``data/cups.RData`` from the GitHub mirror of easyCODA,
        whose SHA-256 is checked before it is read and cached as CSV.
@@ -263,9 +295,13 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
         If ``path`` does not exist; or if no local copy is found and
         ``download=False`` or the download fails (no network). The message
         says where to put the file and where to download it.
+    IsADirectoryError
+        If ``path`` is a folder (pass the file in it, or set
+        ``CODA_DATA_DIR`` to the folder).
     NotADirectoryError
-        If the cache folder (``cache_dir``, or the default one), or a folder
-        above it, is an existing file; checked before anything is downloaded.
+        If ``CODA_DATA_DIR`` names a file rather than a folder; or if the
+        cache folder (``cache_dir``, or the default one), or a folder above
+        it, is an existing file; checked before anything is downloaded.
     OSError
         If the downloaded file does not have the expected SHA-256 (nothing is
         then cached), or the cached CSV is damaged or its checksum file is
@@ -302,9 +338,11 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     reported with its name when ``download=False``.
 
     The cup ids are the row names of the R data frame when these are
-    numbers, else the row numbers 1, 2, ... The CSV at ``CODA_DATA_DIR`` and
-    at ``path`` is trusted as it is (only its columns and values are
-    checked), so that a local copy works without network access. The
+    numbers, else the row numbers 1, 2, ... The files in ``CODA_DATA_DIR``
+    and at ``path`` are trusted as they are (only their columns and values
+    are checked, not their SHA-256), so that a local copy works without
+    network access; ``cups.RData`` there needs the package ``rdata``, as a
+    download does. The
     published percentages are all positive (the smallest is 0.01), so a
     zero or negative value is refused as damage rather than passed on for
     zero replacement.
@@ -345,34 +383,66 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     2    4.743  3.363
     """
     download = check_flag(download, "download")
+    if cache_dir is not None:
+        check_path(cache_dir, "cache_dir", example="data/cache")
+    return _find_roman_cups(path, cache_dir, download, _ARGUMENTS)
+
+
+def _coda_data_dir() -> tuple[Path | None, str]:
+    """The file in ``$CODA_DATA_DIR`` (CSV first), or None and why there is none."""
+    folder = os.environ.get("CODA_DATA_DIR")
+    if not folder:
+        return None, "CODA_DATA_DIR is not set"
+    folder = Path(folder)
+    check_folder(
+        folder,
+        f"CODA_DATA_DIR={str(folder)!r}",
+        fix=f"set CODA_DATA_DIR to the folder that holds {_CUPS_CSV} or {_CUPS_RDATA}, "
+        "not to a file",
+    )
+    for name in (_CUPS_CSV, _CUPS_RDATA):
+        if (folder / name).is_file():
+            return folder / name, ""
+    if not folder.is_dir():
+        return None, f"the folder CODA_DATA_DIR={str(folder)!r} does not exist"
+    return None, f"CODA_DATA_DIR={str(folder)!r} holds neither {_CUPS_CSV} nor {_CUPS_RDATA}"
+
+
+def _find_roman_cups(path, cache_dir, download: bool, words: _Wording) -> pd.DataFrame:
+    """:func:`load_roman_cups`, its messages naming the options as ``words`` says."""
     if path is not None:
-        return _cups_from_path(path)
+        path = check_data_file(
+            path,
+            words.path_name,
+            suffixes=_SUFFIXES,
+            kinds=_SUFFIXES_SHOWN,
+            example=_CUPS_CSV,
+            folder_hint=" (or set CODA_DATA_DIR to the folder)",
+        )
+        return _cups_from_path(path, words.path_name, words)
     cache = _default_cache_dir() if cache_dir is None else check_path(cache_dir, "cache_dir")
     cached = cache / _CUPS_CSV
-    folder = os.environ.get("CODA_DATA_DIR")
-    if folder and (Path(folder) / _CUPS_CSV).is_file():
-        return _cups_from_path(Path(folder) / _CUPS_CSV, "CODA_DATA_DIR")
-    searched = (
-        f"{Path(folder) / _CUPS_CSV} does not exist" if folder else "CODA_DATA_DIR is not set"
-    )
+    local, searched = _coda_data_dir()
+    if local is not None:
+        return _cups_from_path(local, "CODA_DATA_DIR", words)
     # Before anything is downloaded, which could then not be cached.
-    _check_cache_folder(cache, None if cache_dir is None else "cache_dir")
+    _check_cache_folder(cache, None if cache_dir is None else "cache_dir", words)
     damage = _cache_damage(cached) if cached.is_file() else None
     if damage is None:
-        reason = f"no path= was given, {searched} and nothing is cached in {cache}"
+        reason = f"no {words.path} was given, {searched} and nothing is cached in {cache}"
     elif not damage:
         return _cups_from_csv(cached, f"the cached file {cached}")
     elif download:
         reason = f"the cached file {cached} {damage} and must be fetched again"
     else:
         raise OSError(
-            f"the cached file {cached} {damage}; delete it, or call "
-            "load_roman_cups(download=True) to fetch it again (a copy of your own belongs "
-            "in CODA_DATA_DIR, which is read without a checksum)"
+            f"the cached file {cached} {damage}; delete it, or {words.fetch_again} to fetch "
+            "it again (a copy of your own belongs in CODA_DATA_DIR, which is read without "
+            "a checksum)"
         )
     if not download:
-        raise _unavailable(cached, f"{reason}, and download=False")
-    return _download_cups(cached, reason)
+        raise _unavailable(cached, f"{reason}, and {words.no_download}", words)
+    return _download_cups(cached, reason, words)
 
 
 def load_dataset(name, /, **options):

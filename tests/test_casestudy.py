@@ -244,6 +244,66 @@ def test_roman_glass_command_without_data_exits_2(tmp_path, monkeypatch, capsys)
     assert out == ""
     assert err.startswith("coda: error: the Roman cups data are not available")
     assert "CODA_DATA_DIR" in err
-    assert err.rstrip().endswith("or rerun with --download")
+    # The options of the command, not the arguments of load_roman_cups.
+    assert "no --path was given" in err and "name either file with --path;" in err
+    assert "--download was not given" in err and "--download caches it" in err
+    assert "path=" not in err and "download=" not in err
     assert err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def _oxides(n=47, seed=3):
+    """Simulated percentages under the cups' column names and index."""
+    parts = ["Si", "Al", "Fe", "Mg", "Ca", "Na", "K", "Ti", "P", "Mn", "Sb"]
+    frame = coda.simulate(n, 11, seed=seed).data * 100
+    frame.columns = parts
+    frame.index = pd.RangeIndex(1, n + 1, name="cup")
+    return frame
+
+
+def test_roman_glass_command_reads_the_file_given_with_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CODA_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
+    cups = _oxides()
+    csv = tmp_path / "mine.csv"
+    cups.to_csv(csv)
+    out = tmp_path / "report"
+    code = main(["roman-glass", "--path", str(csv), "--out", str(out), "--n-boot", "20"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert "47 cups, 11 oxides" in stdout
+    variances = pd.read_csv(out / "variances.csv", index_col=0)
+    expected = np.diag(coda.clr_cov(cups))
+    np.testing.assert_allclose(variances["clr_variance"], expected, rtol=1e-6)
+
+
+def test_roman_glass_command_reads_r_data_with_path(tmp_path, monkeypatch, capsys):
+    import coda.casestudy as casestudy
+
+    seen = []
+    monkeypatch.setattr(casestudy, "write_report", lambda x, out, **kw: seen.append(x) or [])
+    rdata = Path(__file__).parent / "reference" / "rdata" / "named.RData"
+    code = main(["roman-glass", "--path", str(rdata), "--out", str(tmp_path / "o")])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert seen[0].index.tolist() == [3, 7, 11, 12]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing.csv", "--path={file!r} is not an existing file; check the spelling"),
+        (".", "--path={file!r} is a folder; it must name the file itself"),
+        ("cups.txt", "--path={file!r} has the suffix '.txt'; expected a CSV file (.csv) or"),
+    ],
+    ids=["missing", "folder", "suffix"],
+)
+def test_roman_glass_path_errors_name_the_option(tmp_path, capsys, name, message):
+    (tmp_path / "cups.txt").write_text("cup,Si\n")
+    file = str(tmp_path / name) if name != "." else str(tmp_path)
+    code = main(["roman-glass", "--path", file, "--out", str(tmp_path / "o")])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"coda: error: {message.format(file=file)}")
+    assert not (tmp_path / "o").exists()

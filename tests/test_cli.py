@@ -120,7 +120,7 @@ def test_zeros_are_replaced_only_when_asked(tmp_path, capsys):
         (
             "sample,a,b,c\ns1,1,2,3\ns2,2,3,4\ns3,3,1,2\ns4,1,1,2\n",
             ["--given", "a,zz"],
-            "given='zz' is not a part",
+            "--given='zz' is not a part",
         ),
         ("id,a,b,c\nx,1,2,q\ny,2,3,r\nz,3,1,s\n", [], "non-numeric columns: c"),
         (
@@ -383,3 +383,124 @@ def test_repeated_column_names_are_refused(tmp_path, capsys):
         f"coda: error: DATA.csv {str(path)!r} names more than one column a; every part "
         "needs its own name: rename the columns\n"
     )
+
+
+def _wide(tmp_path, n, d, name="data.csv"):
+    """A CSV of n positive samples of d parts a, b, c, ..."""
+    values = np.exp(np.random.default_rng(0).normal(size=(n, d)))
+    path = tmp_path / name
+    pd.DataFrame(values, columns=list("abcdefghij"[:d])).to_csv(path, index_label="id")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "extra", "message"),
+    [
+        (2, 4, [], "DATA.csv {path!r} has 2 samples; at least 3 are needed"),
+        (
+            5,
+            2,
+            [],
+            "DATA.csv {path!r} has 2 parts; at least 3 are needed (parts are columns: pass one "
+            "row per sample and one column per part)",
+        ),
+        (
+            4,
+            8,
+            [],
+            "DATA.csv {path!r} has 4 samples and 8 parts: the clr covariance has rank at most "
+            "3 < D - 1 = 7, so its exact inverse does not exist; use --method shrink, bshrink "
+            "or glasso, or fewer parts",
+        ),
+        (
+            30,
+            6,
+            ["--given", "a,b,c,d,e"],
+            "--given names 5 of the 6 parts of DATA.csv {path!r}; at least two parts must "
+            "remain outside --given to have a partial correlation: name fewer parts",
+        ),
+        (30, 6, ["--given", "a,a"], "--given names parts more than once: a"),
+        (
+            30,
+            6,
+            ["--given", ""],
+            "--given is empty; name the parts to partial out, comma-separated (--given A,B), "
+            "or leave --given out to partial out all other parts",
+        ),
+        (
+            30,
+            6,
+            ["--given", "a", "--method", "glasso"],
+            "--given is available with --method exact only; got --method glasso",
+        ),
+        (
+            3,
+            6,
+            ["--given", "a,b"],
+            "DATA.csv {path!r} has 3 samples, too few to partial out 2 parts (--given): at "
+            "least 4 samples are needed; name fewer parts with --given",
+        ),
+    ],
+    ids=[
+        "samples",
+        "parts",
+        "exact-rank",
+        "given-all",
+        "given-twice",
+        "given-empty",
+        "given-glasso",
+        "given-samples",
+    ],
+)
+def test_pcor_errors_name_the_file_and_the_options(tmp_path, capsys, n, d, extra, message):
+    path = _wide(tmp_path, n, d)
+    code, out, err = run(["pcor", path, *extra, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err == f"coda: error: {message.format(path=str(path))}\n"
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "given", "match"),
+    [
+        (lambda v: 2 * v[:, 0], "a,b", "--given a,b: part 'e' is determined by the parts in"),
+        (lambda v: 3 * v[:, 1], "a,b,e", "--given a,b,e: the log-ratios among the parts in"),
+    ],
+    ids=["determined", "collinear"],
+)
+def test_pcor_given_that_the_data_make_singular_names_given(
+    tmp_path, capsys, column, given, match
+):
+    values = np.exp(np.random.default_rng(1).normal(size=(30, 5)))
+    values[:, 4] = column(values)
+    path = tmp_path / "data.csv"
+    pd.DataFrame(values, columns=list("abcde")).to_csv(path, index_label="id")
+    code, out, err = run(["pcor", path, "--given", given, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"coda: error: {match}")
+    assert err.count("\n") == 1
+
+
+def test_pcor_negative_values_name_the_file(tmp_path, capsys):
+    path = tmp_path / "neg.csv"
+    path.write_text("a,b,c,d\n1,-2,3,1\n2,3,4,1\n3,1,2,2\n4,4,1,3\n")
+    code, _, err = run(["pcor", path, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert err.startswith(f"coda: error: DATA.csv {str(path)!r} contains 1 negative values")
+
+
+def test_roman_glass_n_boot_names_the_option(tmp_path, monkeypatch, capsys):
+    _glass_env(monkeypatch, tmp_path)
+    code, out, err = run(["roman-glass", "--n-boot", "0", "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err == "coda: error: --n-boot=0; expected an integer >= 1\n"
+    assert not (tmp_path / "o").exists()
+
+
+def test_merge_stats_help_shows_the_default_out(capsys):
+    with pytest.raises(SystemExit):
+        main(["merge-stats", "--help"])
+    assert "output directory (default: merge-stats)" in " ".join(capsys.readouterr().out.split())

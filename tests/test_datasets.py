@@ -358,9 +358,56 @@ def test_offline_without_download_never_fetches(tmp_path, offline, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"CODA_DATA_DIR is not set.*download=False"):
         coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
     monkeypatch.setenv("CODA_DATA_DIR", str(folder))
-    with pytest.raises(FileNotFoundError, match=r"roman_cups\.csv does not exist"):
+    with pytest.raises(
+        FileNotFoundError, match=r"the folder CODA_DATA_DIR='.*empty' does not exist"
+    ):
+        coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
+    folder.mkdir()
+    with pytest.raises(
+        FileNotFoundError, match=r"empty' holds neither roman_cups\.csv nor cups\.RData"
+    ):
         coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
     assert offline.urls == []
+
+
+def test_coda_data_dir_reads_cups_rdata_after_the_csv(rdata_files, tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "cups.RData").write_bytes((rdata_files / "named.RData").read_bytes())
+    monkeypatch.setenv("CODA_DATA_DIR", str(folder))
+    cups = coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
+    pd.testing.assert_frame_equal(cups, expected_frame([3, 7, 11, 12]))
+    # The CSV comes first when both are there.
+    write_csv(folder / "roman_cups.csv", expected_frame().iloc[:2])
+    cups = coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
+    pd.testing.assert_frame_equal(cups, expected_frame().iloc[:2])
+    # A damaged cups.RData there is named as the variable's file.
+    (folder / "roman_cups.csv").unlink()
+    (folder / "cups.RData").write_bytes(b"not R data")
+    with pytest.raises(ValueError, match=r"CODA_DATA_DIR='.*cups\.RData' is not a readable R"):
+        coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
+
+
+def test_coda_data_dir_naming_a_file_says_it_must_name_a_folder(tmp_path, monkeypatch, offline):
+    csv = write_csv(tmp_path / "data" / "roman_cups.csv", expected_frame())
+    monkeypatch.setenv("CODA_DATA_DIR", str(csv))
+    with pytest.raises(NotADirectoryError) as info:
+        coda.load_roman_cups(cache_dir=tmp_path / "cache", download=False)
+    assert str(info.value) == (
+        f"CODA_DATA_DIR={str(csv)!r} is a file; it must be a folder: set CODA_DATA_DIR to "
+        "the folder that holds roman_cups.csv or cups.RData, not to a file"
+    )
+    assert offline.urls == []
+
+
+def test_path_that_is_a_folder_says_what_to_pass(tmp_path):
+    with pytest.raises(IsADirectoryError) as info:
+        coda.load_roman_cups(path=tmp_path)
+    assert str(info.value) == (
+        f"path={str(tmp_path)!r} is a folder; it must name the file itself, a CSV file "
+        "(.csv) or an R data file (.RData or .rda), e.g. "
+        f"path={str(tmp_path / 'roman_cups.csv')!r} (or set CODA_DATA_DIR to the folder)"
+    )
 
 
 def test_failed_write_leaves_no_temporary_file(served, tmp_path, monkeypatch):
@@ -532,7 +579,12 @@ def test_default_cache_that_is_a_file_is_refused(served, tmp_path):
     [
         ({"path": "no/such/file.csv"}, FileNotFoundError, "is not an existing file"),
         ({"path": 3}, TypeError, "path=3; expected a path"),
-        ({"cache_dir": 3}, TypeError, "cache_dir=3; expected a path"),
+        (
+            {"cache_dir": 3},
+            TypeError,
+            r"^cache_dir=3; expected a path \(a str or pathlib\.Path\), "
+            r"e\.g\. cache_dir='data/cache'$",
+        ),
         ({"download": "no"}, TypeError, "download"),
     ],
 )
@@ -544,7 +596,9 @@ def test_argument_errors(kwargs, error, match):
 def test_other_suffix_is_refused(tmp_path):
     path = write_csv(tmp_path / "cups.txt", expected_frame())
     with pytest.raises(
-        ValueError, match=r"suffix '\.txt'; expected one of: a CSV file \(\.csv\); an R data"
+        ValueError,
+        match=r"suffix '\.txt'; expected a CSV file \(\.csv\) or an R data file "
+        r"\(\.RData or \.rda\)$",
     ):
         coda.load_roman_cups(path=path)
 

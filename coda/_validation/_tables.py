@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from coda._validation._arrays import check_parts
 from coda._validation._base import _is_real_dtype, _listing, numeric_values
 
 
@@ -116,12 +117,14 @@ def check_numeric_columns(frame: pd.DataFrame, name: str, *, fix: str) -> None:
         raise TypeError(f"{name} has non-numeric columns: {_listing(bad)}; {fix}")
 
 
-def check_path(path, name: str) -> Path:
-    """Return ``path`` (a str or os.PathLike) as a :class:`pathlib.Path`."""
+def check_path(path, name: str, *, example: str = "data/roman_cups.csv") -> Path:
+    """Return ``path`` (a str or os.PathLike) as a :class:`pathlib.Path`.
+
+    ``example`` is the path the message suggests (a file, or a folder).
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
-            f"{name}={path!r}; expected a path (a str or pathlib.Path), "
-            f"e.g. {name}='data/roman_cups.csv'"
+            f"{name}={path!r}; expected a path (a str or pathlib.Path), e.g. {name}='{example}'"
         )
     return Path(path)
 
@@ -155,23 +158,35 @@ def read_csv_table(source, name: str, *, fix: str) -> pd.DataFrame:
         raise ValueError(f"{name} is not a readable CSV file ({error}); {fix}") from error
 
 
-def check_data_file(path, name: str = "path", *, suffixes: dict[str, str]) -> Path:
-    """Return ``path`` as a Path to an existing file whose suffix is a key of ``suffixes``.
+def check_data_file(
+    path,
+    name: str = "path",
+    *,
+    suffixes: Sequence[str],
+    kinds: str,
+    example: str,
+    folder_hint: str = "",
+) -> Path:
+    """Return ``path`` as a Path to an existing file whose suffix is one of ``suffixes``.
 
-    ``suffixes`` maps each accepted lower-case suffix to the kind of file it
-    names, e.g. ``{".csv": "a CSV file"}``; the message lists them.
+    ``suffixes`` are matched in lower case; ``kinds`` describes them in
+    messages as the files are spelled (``"a CSV file (.csv) or an R data
+    file (.RData or .rda)"``). A folder is refused with the file name
+    ``example`` in it as the suggestion, followed by ``folder_hint``.
     """
     path = check_path(path, name)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{name}={str(path)!r} is a folder; it must name the file itself, {kinds}, "
+            f"e.g. {name}={str(path / example)!r}{folder_hint}"
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"{name}={str(path)!r} is not an existing file; check the spelling, "
             "or leave it out to use the other places the loader searches"
         )
-    if path.suffix.lower() not in suffixes:
-        kinds = "; ".join(f"{kind} ({suffix})" for suffix, kind in suffixes.items())
-        raise ValueError(
-            f"{name}={str(path)!r} has the suffix {path.suffix!r}; expected one of: {kinds}"
-        )
+    if path.suffix.lower() not in {suffix.lower() for suffix in suffixes}:
+        raise ValueError(f"{name}={str(path)!r} has the suffix {path.suffix!r}; expected {kinds}")
     return path
 
 
@@ -474,3 +489,42 @@ def check_result_options(options: dict, defaults: dict, seed, result_name: str) 
             f"{', '.join(changed)}: these options apply to compositional data, not to a "
             f"{result_name}, which is already estimated; drop them or pass the data instead"
         )
+
+
+def check_pcor_options(frame: pd.DataFrame, name: str, method: str, given_text) -> list | None:
+    """The parts of ``--given``, after the checks that ``coda pcor``'s options need.
+
+    coda's functions do these checks too, but their messages name Python
+    arguments (x, given=, method=); here they name the file and the options.
+    """
+    n, d = frame.shape
+    if given_text is None:
+        if method == "exact" and n <= d - 1:
+            raise ValueError(
+                f"{name} has {n} samples and {d} parts: the clr covariance has rank at most "
+                f"{n - 1} < D - 1 = {d - 1}, so its exact inverse does not exist; use "
+                "--method shrink, bshrink or glasso, or fewer parts"
+            )
+        return None
+    if method != "exact":
+        raise ValueError(f"--given is available with --method exact only; got --method {method}")
+    given = [g.strip() for g in given_text.split(",")]
+    if given == [""]:
+        raise ValueError(
+            "--given is empty; name the parts to partial out, comma-separated (--given A,B), "
+            "or leave --given out to partial out all other parts"
+        )
+    k = len(check_parts(given, "--given", list(frame.columns), d))
+    if d - k < 2:
+        raise ValueError(
+            f"--given names {k} of the {d} parts of {name}; at least two parts must remain "
+            "outside --given to have a partial correlation: name fewer parts"
+        )
+    # The t tests of pcor_test have df = n - |K| - 1 (n - 1 - (|K| - 1) residual
+    # degrees of freedom of the regression, less one).
+    if n < k + 2:
+        raise ValueError(
+            f"{name} has {n} samples, too few to partial out {k} parts (--given): at least "
+            f"{k + 2} samples are needed; name fewer parts with --given"
+        )
+    return given
