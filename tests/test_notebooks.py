@@ -87,15 +87,15 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
         and "image/png" not in output["data"]
     ]
     assert not unseen, f"cells {unseen} show a figure as text, without an image"
+    # A cell that ends with a call returning a number shows it as np.float64(...).
+    stray = [
+        k
+        for k, cell in enumerate(nb.cells)
+        for output in cell.get("outputs", [])
+        if re.match(r"np\.\w+\(", str(output.get("data", {}).get("text/plain", "")))
+    ]
+    assert not stray, f"cells {stray} show a stray numpy scalar: end them with the display"
     if path.name == "roman_glass.ipynb":
-        # A cell that ends with a call returning a number shows it as np.float64(...).
-        stray = [
-            k
-            for k, cell in enumerate(nb.cells)
-            for output in cell.get("outputs", [])
-            if re.match(r"np\.\w+\(", str(output.get("data", {}).get("text/plain", "")))
-        ]
-        assert not stray, f"cells {stray} show a stray numpy scalar: end them with the display"
         # Each cell that shows one of the case study's figures shows it as a PNG.
         shown = [c for c in nb.cells if c.cell_type == "code" and 'figures["' in c.source]
         assert len(shown) == 5
