@@ -504,3 +504,21 @@ def test_fate_balances_of_a_model_that_changed_nothing_are_all_nan():
         assert list(result.columns) == ["interference_loss", "kept_vs_trimmed"]
         assert result.index.equals(fate.index)
         assert result.isna().all().all()
+
+
+def test_task_network_names_a_task_without_mass():
+    # a model equal to the base has no share in any layer: the message named
+    # x and a "part" from replace_zeros
+    rng = np.random.default_rng(0)
+    base = {f"l{i}": rng.normal(size=50).astype("f4") for i in range(12)}
+    models = [
+        {k: v + rng.normal(scale=0.1, size=50).astype("f4") for k, v in base.items()}
+        for _ in range(4)
+    ]
+    shares = task_shares(base, [*models, dict(base)])
+    with pytest.raises(
+        ValueError,
+        match=r"stat_frame has tasks with no share in any layer "
+        r"\(task4\).*leave those models out",
+    ):
+        task_network(shares)

@@ -111,6 +111,7 @@ from coda._validation._merging import (
     check_shard_holds,
     check_shard_out,
     check_task_models,
+    check_tasks_with_mass,
     check_tensor_mapping,
     check_tensor_name,
     check_written_tensor,

@@ -446,3 +446,15 @@ def check_network_tasks(n_tasks: int) -> None:
             f"a task network needs at least 4 tasks, got {n_tasks}; with 3 or fewer the "
             "partial correlations are fixed by closure, so merge and describe 4 or more models"
         )
+
+
+def check_tasks_with_mass(frame, name: str = "stat_frame") -> None:
+    """Raise if a task (column) of a task-share or ownership frame is zero in every layer."""
+    empty = [str(c) for c in frame.columns if not (frame[c].to_numpy() > 0).any()]
+    if empty:
+        raise ValueError(
+            f"{name} has tasks with no share in any layer ({_listing(empty)}): such a model "
+            "does not differ from the base where it counts, and a part that is zero "
+            "everywhere has no log-ratios; leave those models out of the merge or drop the "
+            f"columns, {name}.drop(columns=[...])"
+        )

@@ -18,6 +18,7 @@ from coda._validation import (
     check_network_layers,
     check_network_tasks,
     check_option,
+    check_tasks_with_mass,
 )
 from coda.geometry import closure
 from coda.graph import network, network_from_pcor
@@ -412,6 +413,7 @@ def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", 
             check_option(adjust, "adjust", _ADJUSTMENTS)
         return _balance_network(stat_frame, alpha, adjust, min_abs)
     check_network_tasks(stat_frame.shape[1])
+    check_tasks_with_mass(stat_frame)
     x = replace_zeros(_closed_rows(stat_frame), method="multiplicative", delta=ZERO_DELTA)
     # The q-value rule for both estimators, as documented (coda.network's own
     # default for "shrink" would be the threshold rule).
