@@ -77,9 +77,11 @@ def compare_graphs(estimated, true, /):
     -----
     With TP, FP and FN the numbers of edges in both graphs, only in the
     estimate and only in the truth: precision :math:`= TP/(TP+FP)`, recall
-    :math:`= TP/(TP+FN)`, :math:`F_1 = 2PR/(P+R)`. Precision is NaN when
+    :math:`= TP/(TP+FN)`, :math:`F_1 = 2TP/(2TP+FP+FN)` (their harmonic
+    mean :math:`2PR/(P+R)` when both are defined). Precision is NaN when
     nothing was estimated and recall NaN when the truth has no edge (0/0);
-    F1 is then NaN too, and 0 when precision and recall are both 0. For
+    F1 is defined whenever either graph has an edge: 0 for an empty
+    estimate of a graph with edges, NaN only when both are empty. For
     undirected graphs the structural Hamming distance is the number of
     edge insertions and deletions that turn one graph into the other,
     :math:`FP + FN`.
@@ -119,10 +121,7 @@ def compare_graphs(estimated, true, /):
     fn = int((~est & tru).sum())
     precision = tp / (tp + fp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
-    if np.isnan(precision) or np.isnan(recall):
-        f1 = float("nan")
-    else:
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
     return GraphComparison(
         precision=precision,
         recall=recall,

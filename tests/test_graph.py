@@ -56,13 +56,20 @@ def test_hand_worked_unequal_precision_and_recall():
     assert result.shd == 3
 
 
-def test_no_estimated_edges_gives_nan_precision():
-    # 0/0 precision is NaN; recall 0 of 2; F1 undefined (NaN).
+def test_no_estimated_edges_gives_nan_precision_and_zero_f1():
+    # 0/0 precision is NaN; recall 0 of 2; F1 = 2TP/(2TP+FP+FN) = 0: an empty
+    # estimate (too large a penalty) found none of the edges (it was NaN)
     result = compare_graphs(np.zeros((3, 3), dtype=bool), adjacency(3, [(0, 1), (1, 2)]))
     assert math.isnan(result.precision)
     assert result.recall == 0.0
-    assert math.isnan(result.f1)
+    assert result.f1 == 0.0
     assert result.shd == 2
+    # only two empty graphs leave F1 undefined
+    empty = compare_graphs(np.zeros((3, 3), dtype=bool), np.zeros((3, 3), dtype=bool))
+    assert math.isnan(empty.precision) and math.isnan(empty.recall) and math.isnan(empty.f1)
+    # an estimate of a graph without edges: precision 0, recall NaN, F1 0
+    spurious = compare_graphs(adjacency(3, [(0, 1)]), np.zeros((3, 3), dtype=bool))
+    assert (spurious.precision, spurious.f1) == (0.0, 0.0) and math.isnan(spurious.recall)
 
 
 def test_disjoint_edges_give_zero_f1():
