@@ -33,6 +33,7 @@ from coda._validation import (
     check_option,
     check_part,
     check_parts,
+    check_pcor_parts,
 )
 
 __all__ = ["multiple_r2", "partial_variance", "pcor", "precision"]
@@ -424,6 +425,7 @@ def pcor(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
     """
     if given is None:
         rho, labels = _precision_values(x, method, ddof, options, correlations=True)
+        check_pcor_parts(rho.shape[0])
         return labels.square(rho)
     k, _ = _given_parts(x, given, method)
     cov = clr_cov_estimate(x, ddof, min_samples=3)

@@ -357,3 +357,15 @@ def test_exact_estimator_keeps_its_digits_when_log_ratios_vary_little_or_much(sc
         rtol=1e-8,
         atol=1e-8 * np.abs(omega * scale**2).max(),
     )
+
+
+def test_pcor_of_two_parts_is_refused():
+    # with two parts there is no reference outside the pair: pcor returned 1
+    # for any data, while the two clr parts correlate -1
+    x = np.exp(np.random.default_rng(0).normal(size=(10, 2)))
+    with pytest.raises(ValueError, match="x has 2 parts; partial correlations need at least 3"):
+        coda.pcor(x)
+    # the precision matrix and partial variances of two parts are defined
+    t = np.var(np.log(x[:, 0] / x[:, 1]), ddof=1)
+    np.testing.assert_allclose(coda.partial_variance(x), [t, t], rtol=1e-13)
+    np.testing.assert_allclose(coda.precision(x), np.array([[1, -1], [-1, 1]]) / t, rtol=1e-13)

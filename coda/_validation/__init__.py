@@ -75,6 +75,7 @@ from coda._validation._dask import (
 from coda._validation._estimators import (
     check_balance_variances,
     check_ddof,
+    check_pcor_parts,
     check_positive_definite,
     check_proportionality_variances,
     check_resample_rank,

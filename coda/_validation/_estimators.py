@@ -155,3 +155,14 @@ def check_positive_definite(cov: np.ndarray, name: str, what: str) -> None:
             f"{name}: the covariance of {what} is singular (the samples lie on a line or a "
             "point); a region needs samples that vary in two directions"
         )
+
+
+def check_pcor_parts(n_parts: int) -> None:
+    """Raise if partial correlations are asked of fewer than 3 parts."""
+    if n_parts < 3:
+        raise ValueError(
+            f"x has {n_parts} parts; partial correlations need at least 3: a pair's partial "
+            "correlation is that of its log-ratios against a third part, and with two parts "
+            "there is none (the result would be 1 whatever the data); for two parts use "
+            "coda.variation or coda.clr_cov"
+        )
