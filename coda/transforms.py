@@ -345,7 +345,16 @@ def _alr_reference(ref, record: dict | None, n_parts: int) -> int:
     if ref is None:
         return record["ref"] if record is not None else n_parts - 1
     parts = None if record is None else record["parts"]
-    return check_part(ref, "ref", parts, n_parts)
+    position = check_part(ref, "ref", parts, n_parts)
+    if parts is not None and not isinstance(ref, (int, np.integer)) and position != record["ref"]:
+        # A name says which part the reference is; these were made with another.
+        made = parts[record["ref"]]
+        raise ValueError(
+            f"ref={ref!r} is not the reference of this alr result, which was made "
+            f"with ref={made!r} (columns like {record['columns'][0]!r}); pass ref={made!r}, "
+            "or leave ref out to put it back where it was"
+        )
+    return position
 
 
 def _alr_parts(labels: Labels, r: int, record: dict | None = None):

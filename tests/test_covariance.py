@@ -265,3 +265,23 @@ def test_balance_correlation_refuses_balances_that_do_not_vary():
     # one pair with a constant balance is enough; other data are untouched
     r = coda.balance_correlation(x.assign(b=x["b"] * rng.lognormal(size=20)))
     assert np.isfinite(r.to_numpy()).all()
+
+
+def test_a_reference_name_must_be_the_one_alr_recorded():
+    # ref="a" for a covariance made with ref="c" moved the reference silently
+    rng = np.random.default_rng(10)
+    df = pd.DataFrame(np.exp(rng.normal(size=(20, 4))), columns=list("abcd"))
+    sigma = coda.alr_cov(df, ref="c")
+    message = r"ref='a' is not the reference of this alr result, which was made with ref='c'"
+    with pytest.raises(ValueError, match=message):
+        coda.alr_cov_to_clr_cov(sigma, ref="a")
+    with pytest.raises(ValueError, match=message):
+        coda.alr_cov_change_ref(sigma, ref="a", new_ref="b")
+    with pytest.raises(ValueError, match=message):
+        coda.alr_inv(coda.alr(df, ref="c"), ref="a")
+    # the right name, or none, or a position (where to put it back) still work
+    pd.testing.assert_frame_equal(coda.alr_cov_to_clr_cov(sigma, ref="c"), coda.clr_cov(df))
+    pd.testing.assert_frame_equal(
+        coda.alr_cov_change_ref(sigma, ref="c", new_ref="b"), coda.alr_cov(df, ref="b")
+    )
+    assert coda.alr_cov_to_clr_cov(sigma, ref=0).columns.tolist() == ["c", "a", "b", "d"]
