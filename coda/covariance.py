@@ -22,7 +22,7 @@ import pandas as pd
 
 from coda._clr_gram import clr_cov_estimate, composition_parts
 from coda._labels import Labels
-from coda._validation import check_part, check_square
+from coda._validation import check_part, check_square, check_variation_matrix
 from coda.bases import ilr_basis
 
 __all__ = [
@@ -359,7 +359,8 @@ def variation_to_clr_cov(t, /):
     Raises
     ------
     ValueError
-        If ``t`` is not a finite symmetric square matrix.
+        If ``t`` is not a finite symmetric square matrix with a zero
+        diagonal and no negative entry (variances of log-ratios).
 
     See Also
     --------
@@ -374,6 +375,7 @@ def variation_to_clr_cov(t, /):
     True
     """
     values, labels = _square(t, "t")
+    check_variation_matrix(values, "t")
     return labels.square(-0.5 * _double_centre(values), labels.parts)
 
 

@@ -285,3 +285,19 @@ def test_a_reference_name_must_be_the_one_alr_recorded():
         coda.alr_cov_change_ref(sigma, ref="c", new_ref="b"), coda.alr_cov(df, ref="b")
     )
     assert coda.alr_cov_to_clr_cov(sigma, ref=0).columns.tolist() == ["c", "a", "b", "d"]
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        (np.ones((3, 3)), "t has a non-zero diagonal"),
+        (np.eye(3), "t has a non-zero diagonal"),
+        (np.array([[0.0, -1.0, 2.0], [-1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]), "t has negative"),
+    ],
+)
+def test_variation_to_clr_cov_refuses_what_is_not_a_variation_matrix(matrix, message):
+    # a correlation or covariance matrix passed by mistake gave a plausible result
+    with pytest.raises(ValueError, match=message):
+        coda.variation_to_clr_cov(matrix)
+    x = coda.simulate(30, 4, seed=1).data
+    pd.testing.assert_frame_equal(coda.variation_to_clr_cov(coda.variation(x)), coda.clr_cov(x))

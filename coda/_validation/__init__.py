@@ -83,6 +83,7 @@ from coda._validation._estimators import (
     check_square,
     check_subsample_size,
     check_test_df,
+    check_variation_matrix,
     check_varying,
 )
 from coda._validation._labels import (

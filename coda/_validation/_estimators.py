@@ -166,3 +166,24 @@ def check_pcor_parts(n_parts: int) -> None:
             "there is none (the result would be 1 whatever the data); for two parts use "
             "coda.variation or coda.clr_cov"
         )
+
+
+def check_variation_matrix(values: np.ndarray, name: str) -> None:
+    """Raise unless ``values`` (finite, square, symmetric) looks like a variation matrix.
+
+    Its diagonal is var(log(x_i/x_i)) = 0 and its entries are variances, so
+    not negative; both to 1e-12 of the largest entry (rounding in other tools).
+    """
+    scale = max(float(np.abs(values).max()), np.finfo(float).tiny)
+    diagonal = np.abs(np.diag(values)).max() / scale
+    if diagonal > 1e-12:
+        raise ValueError(
+            f"{name} has a non-zero diagonal (largest |T_ii| {diagonal:.2g} of its largest "
+            "entry); a variation matrix holds var(log(x_i/x_j)), 0 on the diagonal: pass "
+            "coda.variation(x), not a covariance or correlation matrix"
+        )
+    if (values < -1e-12 * scale).any():
+        raise ValueError(
+            f"{name} has negative entries; a variation matrix holds variances of "
+            "log-ratios: pass coda.variation(x)"
+        )
