@@ -106,7 +106,9 @@ def simulate(n_samples, n_parts, /, *, graph: str = "chain", density=None, seed=
     graph : {"chain", "hub", "random"}, default "chain"
         ``"chain"``: part i linked to part i+1. ``"hub"``: modules of
         10 consecutive parts, each linked to its first part (the hub), hubs
-        linked in a chain. ``"random"``: a random spanning tree plus
+        linked in a chain; a last module of one part joins the one before
+        (so with D = 21 the last module has 11 parts). ``"random"``: a
+        random spanning tree plus
         independent extra edges, with random signs.
     density : float, optional
         For ``graph="random"`` only: the expected fraction of the
