@@ -714,3 +714,18 @@ def test_tensor_scope_reads_unaligned_safetensors_data(tmp_path):
     out = ties_merge(paths[0], paths[1:], density=0.4)
     expected = ties_merge({"w": tensors[0]}, [{"w": v} for v in tensors[1:]], density=0.4)
     assert_array_equal(_bits(out["w"]), _bits(expected["w"]))
+
+
+def test_a_buffer_is_compared_exactly_beyond_the_float64_integers():
+    # int64 2**53 + 1 against a float64 2**53: numpy compared them as float64 and
+    # called them equal, so the model's changed buffer passed unnoticed
+    w = np.ones(2, np.float32)
+    base = {"w": w, "x": np.array([2**53 + 1], np.int64)}
+    with pytest.raises(ValueError, match=r"tensor 'x' of models\[0\] differs from the base"):
+        task_arithmetic(base, [{"w": w + 1, "x": np.array([2.0**53])}])
+    big = {"w": w, "x": np.array([2**64 - 1, 2**63 + 1], np.uint64)}
+    with pytest.raises(ValueError, match=r"in 2 of 2 values"):
+        task_arithmetic(big, [{"w": w, "x": np.array([2**64 - 1, 2**63 + 1], np.float64)}])
+    # the same values in another integer dtype are the same buffer
+    same = task_arithmetic(base, [{"w": w + 1, "x": np.array([2**53 + 1], np.uint64)}])
+    assert same["x"].dtype == np.int64 and same["x"][0] == 2**53 + 1

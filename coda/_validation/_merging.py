@@ -273,9 +273,15 @@ def check_same_buffer(tensor: str, values, base_values, base: str, model: str) -
     if values.dtype.kind not in "biuf":
         # bfloat16 and the float8 formats compare through float64, exactly.
         values = values.astype(np.float64)
-    if np.array_equal(values, base_values):
+    if values.dtype == base_values.dtype:
+        differ = values != base_values
+    else:
+        # Python's int and float compare exactly; numpy would compare an int64
+        # of 2**53 + 1 and the float 2**53 as float64, and call them equal.
+        differ = values.astype(object) != base_values.astype(object)
+    bad = np.flatnonzero(differ)
+    if not bad.size:
         return
-    bad = np.flatnonzero(values != base_values)
     positions = _listing(bad[:_MAX_LISTED].tolist(), bad.size)
     raise ValueError(
         f"tensor {tensor!r} of {model} differs from the base {base} in {bad.size} of "
