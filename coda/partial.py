@@ -85,10 +85,17 @@ def _check_rank(cov: ClrCovEstimate) -> None:
         )
     t, i, j = cov.smallest
     if _vanishes(t, scale):
+        ratio = f"var(log({names[i]}/{names[j]}))"
+        state = (
+            f"are proportional ({ratio} = 0)"
+            if t <= 0
+            else f"are proportional up to rounding ({ratio} = {t:.3g}, below {_RANK_TOL:g} "
+            f"of the largest clr variance, {scale:.3g}, so that it cannot be told from "
+            "the rounding of the others)"
+        )
         raise ValueError(
-            f"parts {names[i]!r} and {names[j]!r} are proportional (var(log({names[i]}/"
-            f"{names[j]})) = 0), so the partial correlations are not defined; drop or "
-            "amalgamate one of them"
+            f"parts {names[i]!r} and {names[j]!r} {state}, so the partial correlations are "
+            "not defined; drop or amalgamate one of them"
         )
 
 

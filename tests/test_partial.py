@@ -369,3 +369,22 @@ def test_pcor_of_two_parts_is_refused():
     t = np.var(np.log(x[:, 0] / x[:, 1]), ddof=1)
     np.testing.assert_allclose(coda.partial_variance(x), [t, t], rtol=1e-13)
     np.testing.assert_allclose(coda.precision(x), np.array([[1, -1], [-1, 1]]) / t, rtol=1e-13)
+
+
+def test_nearly_proportional_parts_are_not_called_exactly_proportional():
+    # var(log(x2/x3)) is 1e-12, within the rank tolerance of a clr variance of
+    # 60: refused, but the message said "= 0"
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(20, 3)) * 1e-6
+    z[:, 0] *= 1e7
+    with pytest.raises(
+        ValueError,
+        match=r"parts 'x2' and 'x3' are proportional up to rounding \(var\(log\(x2/x3\)\) = "
+        r"1\.02e-12, below 1e-12 of the largest clr variance, 60\.1",
+    ):
+        coda.pcor(np.exp(z))
+    x = np.exp(rng.normal(size=(20, 3)))
+    x[:, 2] = 2 * x[:, 1]
+    # (exactly 0, or rounding of log 2: either message names the pair)
+    with pytest.raises(ValueError, match=r"parts 'x2' and 'x3' are proportional"):
+        coda.pcor(x)
