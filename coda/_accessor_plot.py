@@ -27,6 +27,24 @@ def _restrict(obj):
     return obj.loc[:, [_is_real_dtype(dt) for dt in obj.dtypes]]
 
 
+def _groups_column(frame: pd.DataFrame, groups):
+    """``groups`` as biplot takes it: a column of ``frame`` when it names one exactly.
+
+    A scalar (a string, a number, a tuple that is no sequence of one label
+    per sample) must name a column; a whole group of MultiIndex columns is
+    not one column.
+    """
+    if groups is None or not pd.api.types.is_hashable(groups):
+        return groups
+    columns = list(frame.columns)
+    if groups in columns:
+        return frame.iloc[:, columns.index(groups)]
+    if isinstance(groups, tuple) and len(groups) == len(frame):
+        return groups  # one label per sample
+    check_column(groups, "groups", columns)
+    return groups
+
+
 class CodaPlotAccessor:
     """The plots of a DataFrame's parts: ``df.coda.plot``.
 
@@ -207,12 +225,7 @@ class CodaPlotAccessor:
         ['north', 'south']
         >>> plt.close("all")
         """
-        columns = self._obj.columns
-        if groups is not None and pd.api.types.is_hashable(groups) and groups in columns:
-            groups = self._obj[groups]
-        elif isinstance(groups, str):
-            # a single string is a column's name, never one label per sample
-            check_column(groups, "groups", columns)
+        groups = _groups_column(self._obj, groups)
         return plot_biplot(self._parts, groups=groups, **kwargs)
 
     def ternary(self, **kwargs):

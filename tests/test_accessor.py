@@ -373,3 +373,27 @@ def test_plot_biplot_groups_by_any_column_label():
     with pytest.raises(ValueError, match=r"groups='sitee' is not a column; the columns are"):
         frame.coda.plot.biplot(groups="sitee")
     plt.close("all")
+
+
+def test_plot_biplot_groups_must_name_one_column():
+    # a MultiIndex group ("meta") selected a sub-frame, an unknown tuple was
+    # read as labels and an unknown integer raised "'int' object is not iterable"
+    rng = np.random.default_rng(0)
+    columns = pd.MultiIndex.from_tuples([("oxide", "Si"), ("oxide", "Al"), ("oxide", "Fe")])
+    frame = pd.DataFrame(np.exp(rng.normal(size=(8, 3))), columns=columns)
+    frame[("meta", "site")] = list("nnnnssss")
+    for groups in [("meta", "sitx"), "meta"]:
+        with pytest.raises(ValueError, match=r"groups=.* is not a column; the columns are"):
+            frame.coda.plot.biplot(groups=groups)
+    numbered = pd.DataFrame(np.exp(rng.normal(size=(8, 3))))
+    numbered[3] = list("nnnnssss")
+    with pytest.raises(ValueError, match=r"groups=7 is not a column; the columns are 0, 1, 2, 3"):
+        numbered.coda.plot.biplot(groups=7)
+    _, ax = plt.subplots()
+    numbered.coda.plot.biplot(groups=3, ax=ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["n", "s"]
+    # a tuple with one label per sample is still the labels themselves
+    _, ax = plt.subplots()
+    numbered.coda.plot.biplot(groups=tuple("nsnsnsns"), ax=ax)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["n", "s"]
+    plt.close("all")
