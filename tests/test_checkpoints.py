@@ -1022,3 +1022,15 @@ def test_a_dtype_not_read_is_refused_at_opening(tmp_path, code, nbytes):
         match=rf"tensor 'x' in checkpoint file '[^']*odd\.safetensors' has dtype '{code}'",
     ):
         open_checkpoint(path)
+
+
+def test_functions_on_mappings_say_so_when_given_a_path(tmp_path):
+    # task_vectors and the statistics take mappings; a path raised
+    # "AttributeError: 'str' object has no attribute 'items'"
+    from coda.merging import task_shares, task_vectors
+
+    base = write_checkpoint({"w": np.zeros(4, "f4")}, tmp_path / "b.safetensors")
+    model = write_checkpoint({"w": np.ones(4, "f4")}, tmp_path / "m.safetensors")
+    for function in (task_vectors, task_shares):
+        with pytest.raises(TypeError, match=r"base is a str; expected a mapping of tensor names"):
+            function(str(base), [str(model)])

@@ -6,7 +6,7 @@ Part of :mod:`coda._validation`, where every user-facing check lives.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +143,13 @@ def check_tensor_name(tensor, source: str, keys: Sequence[str]) -> str:
 
 def check_tensor_mapping(tensors, name: str) -> dict:
     """Return a mapping of tensor names to arrays with str names and numeric arrays."""
+    if not isinstance(tensors, Mapping):
+        raise TypeError(
+            f"{name} is a {type(tensors).__name__}; expected a mapping of tensor names to "
+            "arrays: this function works on checkpoints in memory. Read a file with "
+            "coda.merging.open_checkpoint (ckpt.read(name) for each of ckpt.keys()), or use "
+            "ties_merge, task_arithmetic, dare or describe, which take file paths"
+        )
     bad = [repr(k) for k in tensors if not isinstance(k, str)]
     if bad:
         raise TypeError(
