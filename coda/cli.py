@@ -35,10 +35,14 @@ from coda._validation import (
     check_folder,
     check_fraction,
     check_integer,
+    check_merge_command,
+    check_model_count,
     check_no_zeros,
     check_number_text,
     check_numeric_columns,
     check_pcor_options,
+    check_safetensors_out,
+    check_shard_bytes,
     check_unused,
     read_csv_table,
 )
@@ -429,7 +433,9 @@ def _run_merge(args) -> None:
     else:
         merge = task_arithmetic
         rule = "task arithmetic"
-    out = Path(args.out)
+    check_merge_command(args.base, args.models, args.density, weights)
+    check_shard_bytes(args.max_shard_bytes, "--max-shard-bytes")
+    out = check_safetensors_out(args.out, "--out")
     # Directories made for the output are removed again if the merge fails, so
     # bad input leaves nothing behind.
     made = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
@@ -471,6 +477,8 @@ def _run_merge_stats(args) -> None:
 
     _check_out_folder(args.out)
     _check_seed(args.seed)
+    check_merge_command(args.base, args.models, args.density)
+    check_model_count(len(args.models), name="FT")
     density = _DENSITY if args.density is None else args.density
     scope = args.scope or _SCOPE
     # Everything is computed before the directory is made, so bad input

@@ -396,6 +396,33 @@ def test_cli_merge_errors_exit_2_with_one_line(models_on_disk, tmp_path, capsys)
 
 
 @pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--density", "0"], "--density=0.0; expected a number in (0, 1]"),
+        (["--max-shard-bytes", "0"], "--max-shard-bytes=0; expected a positive number"),
+        (["--weights", "1,2,3"], "--weights has shape (3,)"),
+        (["--out", "o/m.bin"], "--out='o/m.bin' does not end in .safetensors"),
+    ],
+)
+def test_cli_merge_errors_name_the_options(models_on_disk, tmp_path, capsys, extra, message):
+    # the merging functions' messages named their Python arguments (density=,
+    # max_shard_bytes=, weights, path=)
+    _, _, base_path, paths = models_on_disk
+    out = ["--out", str(tmp_path / "m.safetensors")] if "--out" not in extra else []
+    assert main(["merge", str(base_path), *map(str, paths[:2]), *extra, *out]) == 2
+    assert capsys.readouterr().err.startswith(f"coda: error: {message}")
+
+
+def test_cli_merge_names_a_missing_model_ft(models_on_disk, tmp_path, capsys):
+    _, _, base_path, _ = models_on_disk
+    absent = str(tmp_path / "absent.safetensors")
+    assert main(["merge", str(base_path), absent, "--out", str(tmp_path / "m.safetensors")]) == 2
+    assert capsys.readouterr().err.startswith(f"coda: error: FT={absent!r} does not exist")
+    assert main(["merge-stats", str(base_path), str(base_path), "--out", str(tmp_path)]) == 2
+    assert "FT holds 1 model(s)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
     ("method", "option"),
     [
         ("task_arithmetic", ["--density", "5"]),

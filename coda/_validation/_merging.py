@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coda._validation._base import _MAX_LISTED, _listing, check_flag
+from coda._validation._base import _MAX_LISTED, _listing, check_flag, check_fraction
 from coda._validation._tables import check_path
 
 
@@ -471,3 +471,28 @@ def check_tasks_with_mass(frame, name: str = "stat_frame") -> None:
             "everywhere has no log-ratios; leave those models out of the merge or drop the "
             f"columns, {name}.drop(columns=[...])"
         )
+
+
+def check_safetensors_out(path, name: str = "path") -> Path:
+    """Return ``path`` as a Path if it names a ``.safetensors`` file to write."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(
+            f"{name}={str(path)!r} does not end in .safetensors; name the output e.g. "
+            "'merged/model.safetensors'"
+        )
+    return path
+
+
+def check_merge_command(base, models, density, weights=None) -> None:
+    """The checks of ``coda merge`` and ``coda merge-stats`` inputs, named as typed there.
+
+    The merging functions check the same, naming their Python arguments.
+    """
+    check_checkpoint_source(base, "BASE")
+    for model in models:
+        check_checkpoint_source(model, "FT")
+    if density is not None:
+        check_fraction(density, "--density", closed=True)
+    if weights is not None:
+        check_model_weights(weights, "--weights", len(models))

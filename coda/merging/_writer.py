@@ -23,6 +23,7 @@ import numpy as np
 
 from coda._validation import (
     check_metadata,
+    check_safetensors_out,
     check_shard_bytes,
     check_written_tensor,
 )
@@ -169,19 +170,9 @@ def _write_streamed(tensors, path, layout: dict, metadata=None, max_shard_bytes=
     """
     metadata = check_metadata(metadata)
     max_shard_bytes = check_shard_bytes(max_shard_bytes)
-    path = _output_path(path)
+    path = check_safetensors_out(path)
     _check_names(layout)
     return _write_shards(path, _streamed_shards(tensors, layout, max_shard_bytes), metadata)
-
-
-def _output_path(path) -> Path:
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        raise ValueError(
-            f"path={str(path)!r} does not end in .safetensors; name the output e.g. "
-            "'merged/model.safetensors'"
-        )
-    return path
 
 
 def _temporary(path: Path) -> Path:

@@ -21,6 +21,7 @@ import numpy as np
 from coda._validation import (
     check_checkpoint_source,
     check_metadata,
+    check_safetensors_out,
     check_same_buffer,
     check_same_shape,
     check_same_tensors,
@@ -28,7 +29,7 @@ from coda._validation import (
     check_tensor_name,
 )
 from coda.merging._formats import _InMemory, _open_backend
-from coda.merging._writer import _check_names, _held_shards, _output_path, _write_shards
+from coda.merging._writer import _check_names, _held_shards, _write_shards
 
 __all__ = ["Checkpoint", "check_compatible", "open_checkpoint", "write_checkpoint"]
 
@@ -407,7 +408,7 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     """
     metadata = check_metadata(metadata)
     max_shard_bytes = check_shard_bytes(max_shard_bytes)
-    path = _output_path(path)
+    path = check_safetensors_out(path)
     if isinstance(tensors, Mapping):
         # Names known up front are checked before any file is made; those
         # of an iterable as it is consumed (its temporary files then go).
