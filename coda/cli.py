@@ -403,7 +403,15 @@ def _run_roman_glass(args) -> None:
     _check_seed(args.seed)
     check_count(args.n_boot, "--n-boot")
     cups = _find_roman_cups(args.path, None, args.download, _CUPS_OPTIONS)
-    files = write_report(cups, args.out, n_boot=args.n_boot, seed=args.seed)
+    try:
+        files = write_report(cups, args.out, n_boot=args.n_boot, seed=args.seed)
+    except ValueError as error:
+        # The analysis' own checks name its Python arguments; say which data failed.
+        source = "the Roman cups data" if args.path is None else f"--path {args.path!r}"
+        raise ValueError(
+            f"{source} ({cups.shape[0]} cups; the published data have 47) cannot be "
+            f"analysed as the case study does: {error}"
+        ) from error
     print(f"coda roman-glass: {cups.shape[0]} cups, {cups.shape[1]} oxides")
     print("wrote " + ", ".join(str(f) for f in files))
 

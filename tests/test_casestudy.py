@@ -307,3 +307,24 @@ def test_roman_glass_path_errors_name_the_option(tmp_path, capsys, name, message
     assert out == ""
     assert err.startswith(f"coda: error: {message.format(file=file)}")
     assert not (tmp_path / "o").exists()
+
+
+def test_roman_glass_names_a_path_too_small_for_the_analysis(tmp_path, capsys):
+    # the analysis' own message ("x has 4 samples") did not say which data failed
+    small = tmp_path / "c4.csv"
+    small.write_text(
+        "cup,Si,Al,Fe,Mg,Ca,Na,K,Ti,P,Mn,Sb\n"
+        + "\n".join(
+            f"{k},75.{k},1.8,0.26,0.4{k},5.0,16.3,0.44,0.06,0.04,0.01,0.3{k}" for k in range(1, 5)
+        )
+        + "\n"
+    )
+    code = main(
+        ["roman-glass", "--path", str(small), "--n-boot", "20", "--out", str(tmp_path / "o")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(
+        f"coda: error: --path {str(small)!r} (4 cups; the published data have 47)"
+    )
+    assert not (tmp_path / "o").exists()
