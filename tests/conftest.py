@@ -30,3 +30,16 @@ def thread_counts() -> tuple[int, int]:
             pytest.fail(message)
         pytest.skip(message)
     return 1, most
+
+
+@pytest.fixture
+def thread_client():
+    """A dask.distributed client of one worker thread in this process (quick to start)."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client

@@ -552,18 +552,12 @@ def test_describe_refuses_changed_integer_tensors_and_models_of_buffers_alone(tm
         describe(buffers, [buffers, buffers], density=0.5)
 
 
-def test_describe_on_a_cluster_skips_integer_tensors(tmp_path):
-    distributed = pytest.importorskip("distributed")
+def test_describe_on_a_cluster_skips_integer_tensors(tmp_path, thread_client):
+    client = thread_client
     base, models, floats, float_models = _with_buffers(9)
     base = write_checkpoint(base, tmp_path / "base.safetensors")
     models = [write_checkpoint(m, tmp_path / f"ft{t}.safetensors") for t, m in enumerate(models)]
-    with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        for scope in ("tensor", "global"):
-            options = {"density": 0.4, "scope": scope, "seed": 1}
-            expected = describe(floats, float_models, **options)
-            _assert_same_description(describe(base, models, client=client, **options), expected)
+    for scope in ("tensor", "global"):
+        options = {"density": 0.4, "scope": scope, "seed": 1}
+        expected = describe(floats, float_models, **options)
+        _assert_same_description(describe(base, models, client=client, **options), expected)

@@ -697,27 +697,21 @@ def test_a_changed_integer_tensor_in_a_file_raises_before_any_output(
     assert list(out_dir.iterdir()) == []
 
 
-def test_integer_tensors_on_a_cluster(models_with_buffers, tmp_path):
-    distributed = pytest.importorskip("distributed")
+def test_integer_tensors_on_a_cluster(models_with_buffers, tmp_path, thread_client):
+    client = thread_client
     _base, _tuned, base_path, paths = models_with_buffers
-    with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        for scope in ("tensor", "global"):
-            local = ties_merge(base_path, paths, density=0.3, scope=scope)
-            remote = ties_merge(base_path, paths, density=0.3, scope=scope, client=client)
-            assert list(remote) == list(local)
+    for scope in ("tensor", "global"):
+        local = ties_merge(base_path, paths, density=0.3, scope=scope)
+        remote = ties_merge(base_path, paths, density=0.3, scope=scope, client=client)
+        assert list(remote) == list(local)
+        for key in local:
+            assert_array_equal(remote[key], local[key], strict=True)
+        out = tmp_path / scope / "model.safetensors"
+        out.parent.mkdir()
+        ties_merge(base_path, paths, density=0.3, scope=scope, out=out, client=client)
+        with open_checkpoint(out) as merged:
             for key in local:
-                assert_array_equal(remote[key], local[key], strict=True)
-            out = tmp_path / scope / "model.safetensors"
-            out.parent.mkdir()
-            ties_merge(base_path, paths, density=0.3, scope=scope, out=out, client=client)
-            with open_checkpoint(out) as merged:
-                for key in local:
-                    assert_array_equal(merged.read(key), local[key], strict=True)
-                for key, value in _buffers().items():
-                    assert_array_equal(remote[key], value, strict=True)
-                    assert_array_equal(merged.read(key), value, strict=True)
+                assert_array_equal(merged.read(key), local[key], strict=True)
+            for key, value in _buffers().items():
+                assert_array_equal(remote[key], value, strict=True)
+                assert_array_equal(merged.read(key), value, strict=True)
