@@ -399,7 +399,10 @@ def test_cli_merge_errors_exit_2_with_one_line(models_on_disk, tmp_path, capsys)
     ("extra", "message"),
     [
         (["--density", "0"], "--density=0.0; expected a number in (0, 1]"),
-        (["--max-shard-bytes", "0"], "--max-shard-bytes=0; expected a positive number"),
+        (
+            ["--max-shard-bytes", "0"],
+            "--max-shard-bytes=0; expected a positive number of bytes, or leave it out",
+        ),
         (["--weights", "1,2,3"], "--weights has shape (3,)"),
         (["--out", "o/m.bin"], "--out='o/m.bin' does not end in .safetensors"),
     ],

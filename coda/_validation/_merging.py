@@ -214,13 +214,17 @@ def check_shard_bytes(value, name: str = "max_shard_bytes") -> int | None:
     """Return ``value``: None (one file) or a positive number of bytes per shard."""
     if value is None:
         return None
+    # On the command line (an option's name) a single file is the option left out.
+    single = "leave it out" if name.startswith("--") else "None"
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(
             f"{name}={value!r}; expected a positive integer number of bytes, e.g. "
-            "5 * 2**30 for 5 GiB shards, or None for a single file"
+            f"5 * 2**30 for 5 GiB shards, or {single} for a single file"
         )
     if value <= 0:
-        raise ValueError(f"{name}={value}; expected a positive number of bytes, or None")
+        raise ValueError(
+            f"{name}={value}; expected a positive number of bytes, or {single} for a single file"
+        )
     return int(value)
 
 
