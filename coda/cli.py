@@ -49,7 +49,7 @@ from coda._validation import (
 from coda.datasets import _find_roman_cups, _Wording
 from coda.graph_compare import compare_graphs
 from coda.inference import pcor_test
-from coda.partial import partial_variance, pcor
+from coda.partial import _REGULARISED, partial_variance, pcor
 from coda.simulation import simulate
 
 __all__ = ["main"]
@@ -292,11 +292,13 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
     try:
         rho = pcor(frame, given=given, method=args.method)
     except ValueError as error:
-        if given is None:
-            raise
-        # Left after check_pcor_options: what only the data show, that the parts of
-        # --given are collinear or determine another part.
-        raise ValueError(f"--given {','.join(given)}: {error}") from error
+        # Left after check_pcor_options: what only the data show (collinear parts,
+        # parts that --given determines), in the library's words, which name the
+        # regularised estimators by the method= they take.
+        message = str(error).replace(_REGULARISED, "--method shrink, bshrink or glasso")
+        if given is not None:
+            message = f"--given {','.join(given)}: {message}"
+        raise ValueError(message) from error
     variance = partial_variance(frame, given=given, method=args.method)
     # The t tests need n > D - 1 (without given); the regularised estimators
     # exist for fewer samples, and then come without tests.

@@ -504,3 +504,17 @@ def test_merge_stats_help_shows_the_default_out(capsys):
     with pytest.raises(SystemExit):
         main(["merge-stats", "--help"])
     assert "output directory (default: merge-stats)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_pcor_of_collinear_parts_names_the_option(tmp_path, capsys):
+    # a log-contrast dependency is found only by the estimate; the message
+    # named method='shrink', a Python argument
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(np.exp(rng.normal(size=(30, 5))), columns=list("abcde"))
+    frame["f"] = frame["a"] * frame["b"] / frame["c"]
+    path = tmp_path / "contrast.csv"
+    frame.to_csv(path, index=False)
+    code, _, err = run(["pcor", path, "--out", tmp_path / "o"], capsys)
+    assert code == 2
+    assert "numerically singular" in err
+    assert "(--method shrink, bshrink or glasso)" in err and "method=" not in err
