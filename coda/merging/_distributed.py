@@ -24,7 +24,7 @@ from coda._validation import check_cluster_client, check_cluster_sources
 from coda.merging._rules import _context_of
 from coda.merging._sources import _file_buffers, _Stream
 from coda.merging._writer import _write_streamed
-from coda.merging.checkpoints import _is_buffer, check_compatible, open_checkpoint
+from coda.merging.checkpoints import check_compatible, open_checkpoint
 from coda.merging.describe import _layer_statistics
 from coda.merging.ties import _global_updates, _tensor_updates
 
@@ -120,34 +120,25 @@ def _cluster_context(client, paths: list[str], keys: list[str], options: dict) -
     )
 
 
-def _base_layout(paths: list[str]) -> tuple[list[str], dict, dict]:
-    """The base's tensor names, metadata, and name -> merged (dtype, shape).
-
-    The dtype is float32, or for the integer and boolean tensors, which are
-    passed through unmerged, their own.
-    """
+def _base_buffers(paths: list[str]):
+    """The base's metadata and :class:`_Buffers` (its names, shapes and unmerged tensors)."""
     with open_checkpoint(paths[0]) as base:
-        return base.keys(), base.metadata, _file_buffers(base).layout()
-
-
-def _merged_keys(layout: dict) -> list[str]:
-    """The names of ``layout`` that are merged: the floating-point tensors."""
-    return [key for key, (dtype, _) in layout.items() if not _is_buffer(dtype)]
+        return base.metadata, _file_buffers(base)
 
 
 def _ties_on_cluster(client, base, models, options: dict, out, max_shard_bytes):
     """``ties_merge`` with one task per tensor; see :func:`coda.merging.ties_merge`."""
     paths = _cluster_paths(client, base, models)
     check_compatible(paths[0], paths[1:])
-    keys, metadata, layout = _base_layout(paths)
-    merged = _merged_keys(layout)
+    metadata, buffers = _base_buffers(paths)
+    keys, merged, layout = buffers.order, buffers.merged, buffers.layout()
     context = None
     if options["scope"] == "global":
         context = _cluster_context(client, paths, merged, options)
     futures = [
-        client.submit(_merge_tensor, paths, key, options, context, pure=False)
-        if key in merged
-        else client.submit(_base_tensor, paths[0], key, pure=False)
+        client.submit(_base_tensor, paths[0], key, pure=False)
+        if key in buffers
+        else client.submit(_merge_tensor, paths, key, options, context, pure=False)
         for key in keys
     ]
     tensors = zip(keys, _results(client, futures), strict=True)
@@ -160,7 +151,7 @@ def _describe_on_cluster(client, paths: list[str], pooling, options, layer_rngs)
     """The per-layer facts of ``describe``, one task per layer, in pooling order."""
     context = None
     if options["scope"] == "global":
-        merged = _merged_keys(_base_layout(paths)[2])
+        merged = _base_buffers(paths)[1].merged
         context = _cluster_context(client, paths, merged, options)
     futures = [
         client.submit(

@@ -65,11 +65,20 @@ class _Buffers(Mapping):
             raise KeyError(key)
         return self._read(key)
 
+    def __contains__(self, key) -> bool:
+        # Without reading the tensor, as Mapping's own test would.
+        return key in self.dtypes
+
     def __iter__(self):
         return iter(self.dtypes)
 
     def __len__(self) -> int:
         return len(self.dtypes)
+
+    @property
+    def merged(self) -> list[str]:
+        """The names of the base's floating-point tensors, the ones merged, in its order."""
+        return [key for key in self.order if key not in self.dtypes]
 
     def layout(self, order=None) -> dict:
         """Name -> merged ``(dtype, shape)``, in ``order`` (default the base's).
@@ -184,8 +193,7 @@ class _Stream:
     @functools.cached_property
     def keys(self) -> list[str]:
         # Found when first asked for: a worker's stream reads one given key.
-        names = self._base.keys()
-        return [key for key in names if not _is_buffer(self._base.dtype(key))]
+        return _file_buffers(self._base).merged
 
     def tensors(self, key: str) -> tuple:
         if key != self._key:
@@ -301,7 +309,7 @@ class _Tensors(Mapping):
     def __init__(self, checkpoints: list):
         self._checkpoints = checkpoints
         self.buffers = _file_buffers(checkpoints[0])
-        self._keys = [key for key in self.buffers.order if key not in self.buffers]
+        self._keys = self.buffers.merged
         self._key = None
         self._tensors = None
 
