@@ -17,12 +17,10 @@ column names above (see the dask page of the docs).
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
-from coda import _dask, _kernels
+from coda import _dask, _kernels, _records
 from coda._labels import Labels, composition, unwrap
 from coda._parallel import for_row_blocks
 from coda._validation import (
@@ -248,31 +246,15 @@ def _with_alr_record(result, labels: Labels, names: list[str], r: int):
     """``result`` with a record of the parts its ``"k/r"`` names were made from.
 
     The names are text; :func:`alr_inv` (and ``alr_cov_to_clr_cov``) give
-    the parts their own labels back from the record in ``result.attrs``.
-    Labels that JSON cannot hold (timestamps, other objects) are left out of
-    the record, which keeps only the reference's position: pandas writes
-    ``attrs`` to Parquet as JSON, and fails on them.
+    the parts their own labels back from the record in ``result.attrs`` (see
+    :mod:`coda._records`).
     """
-    parts, index_names = list(labels.parts), list(labels.parts.names)
-    try:
-        json.dumps([parts, index_names])
-    except (TypeError, ValueError):
-        parts = index_names = None
-    result.attrs[_ALR_ATTR] = {
-        "columns": names,
-        "parts": parts,
-        "multi": isinstance(labels.parts, pd.MultiIndex),
-        "names": index_names,
-        "ref": r,
-    }
-    return result
+    return _records.attach(result, _ALR_ATTR, labels, names, ref=r)
 
 
-# Key of the record in an alr result's ``attrs``: its column names, and the
-# part labels (with their index's kind and names) and reference position they
-# were made from. Plain lists, so that pandas can compare the attrs of the
-# frames it concatenates.
+# Keys of the records in the ``attrs`` of alr and ilr results.
 _ALR_ATTR = "coda.alr"
+_ILR_ATTR = "coda.ilr"
 
 
 def alr_inv(y, /, *, ref=None):
@@ -330,10 +312,7 @@ def alr_inv(y, /, *, ref=None):
 
 def _alr_record(labels: Labels, attrs: dict) -> dict | None:
     """The record :func:`alr` left in ``attrs``, if the columns are still the ones it made."""
-    made = attrs.get(_ALR_ATTR)
-    if labels.labelled and isinstance(made, dict) and list(labels.parts) == made.get("columns"):
-        return made
-    return None
+    return _records.find(labels, attrs, _ALR_ATTR)
 
 
 def _alr_reference(ref, record: dict | None, n_parts: int) -> int:
@@ -367,11 +346,7 @@ def _alr_parts(labels: Labels, r: int, record: dict | None = None):
     if not labels.labelled:
         return None
     if record is not None and record["parts"] is not None:
-        parts = list(record["parts"])
-        parts.insert(r, parts.pop(record["ref"]))
-        if record["multi"]:
-            return pd.MultiIndex.from_tuples(parts, names=record["names"])
-        return pd.Index(parts, name=record["names"][0], tupleize_cols=False)
+        return _records.part_index(record, move=(record["ref"], r))
     pairs = [str(c).rsplit("/", 1) for c in labels.parts]
     if all(len(p) == 2 for p in pairs) and len({p[1] for p in pairs}) == 1:
         names = [p[0] for p in pairs]
@@ -474,7 +449,15 @@ def ilr(x, /, *, basis="helmert"):
         raise_invalid_composition(values, "x", row_labels=labels.index)
     if names is None:
         names = [f"ilr{k + 1}" for k in range(d - 1)]
-    return labels.rows(out, names)
+    return _with_ilr_record(labels, out, names)
+
+
+def _with_ilr_record(labels: Labels, coords: np.ndarray, names):
+    """ilr coordinates shaped like the input, recording its part labels for :func:`ilr_inv`."""
+    result = labels.rows(coords, names)
+    if not labels.labelled:
+        return result
+    return _records.attach(result, _ILR_ATTR, labels, names)
 
 
 def ilr_inv(z, /, *, basis="helmert"):
@@ -491,7 +474,10 @@ def ilr_inv(z, /, *, basis="helmert"):
     -------
     ndarray, Series or DataFrame of shape (n_samples, n_parts)
         The closed compositions. Parts are named after the basis's index
-        when ``basis`` is a DataFrame.
+        when ``basis`` is a DataFrame; otherwise a result of :func:`ilr` or
+        :func:`balances` whose columns are unchanged gives the parts their
+        labels back (kept in its ``attrs``, as for :func:`alr_inv`), and
+        other coordinates give parts numbered from 0.
 
     Raises
     ------
@@ -515,6 +501,9 @@ def ilr_inv(z, /, *, basis="helmert"):
     values, labels = _coordinates(z, "z")
     n, d1 = values.shape
     kind, matrix, names, parts = _resolve_basis(basis, d1 + 1)
+    record = _records.find(labels, getattr(z, "attrs", {}), _ILR_ATTR)
+    if parts is None and record is not None and len(record["parts"] or ()) == d1 + 1:
+        parts = _records.part_index(record)
     check_coordinate_names(labels.parts if names is not None else None, names)
     logs = np.empty((n, d1 + 1), dtype=values.dtype)
     if kind == "helmert":
@@ -582,4 +571,4 @@ def balances(x, sbp, /):
             for row in signs
         ]
     coords = ilr(values, basis=basis)
-    return labels.rows(coords, names)
+    return _with_ilr_record(labels, coords, names)

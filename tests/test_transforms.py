@@ -40,6 +40,7 @@ E = math.e
 LN2 = math.log(2.0)
 
 fast = settings(max_examples=40, deadline=None)
+SBP4 = [[1, 1, -1, -1], [1, -1, 0, 0], [0, 0, 1, -1]]
 
 
 def _tol(a) -> float:
@@ -813,6 +814,7 @@ def test_alr_inv_puts_the_reference_back_and_recovers_names(ref):
         [("a", 1), ("a", 2), ("b", 1)],
         pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1)], names=["g", "k"]),
         pd.Index(["Si", "Al", "Fe"], name="oxide"),
+        pd.CategoricalIndex(["Si", "Al", "Fe"], categories=["Fe", "Si", "Al"], name="oxide"),
     ],
 )
 @pytest.mark.parametrize("ref", [0, -1])
@@ -831,6 +833,45 @@ def test_alr_inv_gives_back_labels_of_any_type(columns, ref):
     # renamed columns no longer match the record: names are parsed from them
     renamed = y.set_axis(["u/w", "v/w"], axis=1)
     assert list(coda.alr_inv(renamed).columns) == ["u", "v", "w"]
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ["Si", "Al", "Fe", "Mn"],
+        [10, 20, 30, 40],
+        pd.MultiIndex.from_tuples([("a", 1), ("a", 2), ("b", 1), ("b", 2)], names=["g", "k"]),
+        pd.CategoricalIndex(list("dcba"), categories=list("abcd"), ordered=True, name="p"),
+    ],
+    ids=["text", "numbers", "multi", "categorical"],
+)
+@pytest.mark.parametrize(
+    ("forward", "basis"),
+    [
+        (coda.ilr, "helmert"),
+        (lambda v: coda.ilr(v, basis="pivot"), "pivot"),
+        (lambda v: coda.balances(v, SBP4), coda.sbp_basis(SBP4)),
+    ],
+    ids=["helmert", "pivot", "balances"],
+)
+def test_ilr_inv_gives_back_the_parts_of_ilr_and_balances(columns, forward, basis):
+    # ilr coordinates are named ilr1.. (or after an SBP): the parts' labels
+    # are kept in the result's attrs, as alr's are, while its columns stand
+    x = pd.DataFrame(np.exp(np.random.default_rng(8).normal(size=(5, 4))), columns=columns)
+    z = forward(x)
+    json.dumps(z.attrs)
+    pd.testing.assert_frame_equal(coda.ilr_inv(z, basis=basis), coda.closure(x), rtol=1e-13)
+    pd.testing.assert_series_equal(
+        coda.ilr_inv(z.iloc[2], basis=basis), coda.closure(x.iloc[2]), rtol=1e-13
+    )
+    pd.testing.assert_series_equal(
+        coda.ilr_inv(forward(x.iloc[2]), basis=basis), coda.closure(x.iloc[2]), rtol=1e-13
+    )
+    both = coda.ilr_inv(pd.concat([z, z]), basis=basis)
+    pd.testing.assert_frame_equal(both, coda.closure(pd.concat([x, x])), rtol=1e-13)
+    # other columns are other coordinates: their parts are numbered
+    renamed = z.set_axis(["u", "v", "w"], axis=1)
+    assert list(coda.ilr_inv(renamed, basis=basis).columns) == [0, 1, 2, 3]
 
 
 def test_alr_inv_takes_the_reference_from_alr_or_by_name():
