@@ -8,8 +8,11 @@ compute nothing themselves.
 
 Which columns are parts: a DataFrame's parts are its real-valued columns
 (integers and floats); every other column (identifiers, groups, dates,
-booleans) is ignored, silently. ``df.coda.parts`` lists the columns used and
-``df.coda.ignored`` the ones left out. When no numeric column remains,
+booleans) is ignored. ``df.coda.parts`` lists the columns used and
+``df.coda.ignored`` the ones left out. Text columns that hold numbers (a
+file's column typed as text by one cell such as ``"<0.01"``) are ignored
+too, with a ``CodaWarning`` naming them when ``df.coda`` is first used on
+the frame. When no numeric column remains,
 accessing ``df.coda`` raises an AttributeError that names the columns and
 their dtypes (pandas asks accessors to raise AttributeError when they do not
 apply). A Series is one composition, its index naming the parts; it must be
@@ -22,7 +25,7 @@ import pandas as pd
 
 from coda._accessor_plot import CodaPlotAccessor
 from coda._accessor_transforms import _Transforms
-from coda._validation import check_accessor_parts
+from coda._validation import check_accessor_parts, warn_numbers_as_text
 from coda.covariance import clr_cov, variation
 from coda.graph import network
 from coda.inference import pcor_test
@@ -43,8 +46,16 @@ class CodaAccessor(_Transforms):
     ----------
     df : DataFrame
         One row per sample. Its real-valued columns (integers, floats) are
-        the parts; other columns (identifiers, groups) are ignored, silently:
-        ``df.coda.ignored`` lists them.
+        the parts; other columns (identifiers, groups) are ignored:
+        ``df.coda.ignored`` lists them. Text columns that hold numbers
+        (``"0.35"``, ``"<0.01"``) are ignored with a ``CodaWarning`` that
+        names them, since they are usually parts a file's reader typed as
+        text.
+
+    Warns
+    -----
+    CodaWarning
+        On first use on a frame, if text columns hold numbers.
 
     Raises
     ------
@@ -73,6 +84,7 @@ class CodaAccessor(_Transforms):
 
     def __init__(self, df: pd.DataFrame) -> None:
         check_accessor_parts(df)
+        warn_numbers_as_text(df)
         self._obj = df
 
     @property

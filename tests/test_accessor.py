@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import matplotlib
 import networkx as nx
@@ -149,6 +150,37 @@ def test_an_ignored_column_may_share_a_name_with_a_part():
     frame.columns = ["a", "b", "c", "a"]
     assert frame.coda.parts == ["a", "b", "c"]
     _assert_same(frame.coda.variation(), coda.variation(frame.iloc[:, :3]))
+
+
+def test_text_columns_holding_numbers_are_named_in_a_warning():
+    # one "<0.01" or "n.d." cell makes a reader type a part's column as text:
+    # df.coda leaves it out, and says so, naming the column and a telling cell
+    frame = pd.DataFrame(
+        {
+            "id": ["007", "008", "009", "010"],
+            "group": ["a", "b", "a", None],
+            "Si": [0.5, 0.3, 0.2, 0.4],
+            "Al": [0.2, 0.3, 0.3, 0.2],
+            "MnO": ["0.1", "<0.01", "0.2", None],
+            "FeO": pd.array(["0.3", "0.2", "n.d.", "0.1"], dtype="string"),
+            "K2O": ["0.31", "0.2", "0.25", "0.3"],
+        }
+    )
+    with pytest.warns(coda.CodaWarning) as caught:
+        parts = frame.coda.parts
+    assert parts == ["Si", "Al"]
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert "'MnO' (e.g. '<0.01'), 'FeO' (e.g. 'n.d.'), 'K2O' (e.g. '0.31')" in message
+    assert "'id'" not in message and "'group'" not in message
+    assert "pd.to_numeric" in message and "coda.replace_zeros" in message
+    # the warning points at the user's line, not at pandas or coda
+    assert caught[0].filename == __file__
+    # identifiers, labels and mostly-text columns are not numbers
+    quiet = frame[["id", "group", "Si", "Al"]].assign(note=["ok", "1.5", "n/a", "low"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert quiet.coda.parts == ["Si", "Al"]
 
 
 def test_results_keep_row_labels_and_part_names(df):

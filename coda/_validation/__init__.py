@@ -148,6 +148,7 @@ from coda._validation._tables import (
     check_tests_table,
     check_unique_parts,
     read_csv_table,
+    warn_numbers_as_text,
 )
 
 __all__ = [

@@ -59,6 +59,14 @@ class DaskChunkWarning(CodaWarning):
 
 # Frames of files under this folder are coda's own; warnings point past them.
 _PACKAGE = str(Path(__file__).resolve().parent.parent) + "/"
+# pandas builds ``df.coda`` here: a warning of the accessor names the user's line.
+_PANDAS_ACCESSOR = str(Path(pd.core.accessor.__file__).resolve())
+
+
+def _inside(filename: str) -> bool:
+    """Whether a frame of ``filename`` is coda's, or pandas' making of ``df.coda``."""
+    path = str(Path(filename).resolve())
+    return path.startswith(_PACKAGE) or path == _PANDAS_ACCESSOR
 
 
 def warn(message: str, category: type[Warning]) -> None:
@@ -70,7 +78,7 @@ def warn(message: str, category: type[Warning]) -> None:
     number say where to look and filters by module work.
     """
     frame, level = sys._getframe(1), 1
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
+    while frame is not None and _inside(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level + 1)
 

@@ -5,6 +5,7 @@ Part of :mod:`coda._validation`, where every user-facing check lives.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from coda._validation._arrays import check_parts
-from coda._validation._base import _is_real_dtype, _listing, numeric_values
+from coda._validation._base import CodaWarning, _is_real_dtype, _listing, numeric_values, warn
 
 
 def check_accessor_parts(obj) -> tuple[list, list]:
@@ -52,6 +53,53 @@ def check_accessor_parts(obj) -> tuple[list, list]:
             "df.apply(pd.to_numeric)"
         )
     return parts, ignored
+
+
+def warn_numbers_as_text(obj: pd.DataFrame) -> None:
+    """Warn about ignored text columns that hold numbers: parts a file's reader typed as text.
+
+    A column with one cell such as ``"<0.01"`` or ``"n.d."`` is read as text,
+    and ``df.coda`` would leave that part out without a word. A column is
+    named when at least half of the values in its first 1,000 rows read as numbers
+    (after a leading ``<`` or ``>``), unless they are all whole numbers
+    written plainly (identifiers such as ``"007"``).
+    """
+    found = []
+    for position, (column, dtype) in enumerate(obj.dtypes.items()):
+        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            example = _number_as_text(obj.iloc[:1000, position].tolist())
+            if example is not None:
+                found.append((column, example))
+    if found:
+        columns = _listing([f"{c!r} (e.g. {v!r})" for c, v in found])
+        warn(
+            f"DataFrame.coda leaves out the text columns {columns}, which hold numbers "
+            "stored as text; if they are parts, convert them first, e.g. "
+            "df[col] = pd.to_numeric(df[col], errors='coerce') after writing values below "
+            "a detection limit (such as '<0.01') as 0 for coda.replace_zeros; drop them "
+            "from the frame to silence this warning",
+            CodaWarning,
+        )
+
+
+def _number_as_text(values: list) -> str | None:
+    """A telling cell of ``values`` if they are numbers written as text, else None."""
+    text = [v.strip() for v in values if isinstance(v, str)]
+    read, odd = [], []
+    for v in text:
+        try:
+            number = float(v.lstrip("<>").strip())
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            read.append(number)
+        if v[:1] in ("<", ">") or not math.isfinite(number):
+            odd.append(v)
+    if not text or 2 * len(read) < len(text):
+        return None
+    if odd or any(number != math.floor(number) for number in read):
+        return odd[0] if odd else text[0]
+    return None
 
 
 def check_adjacency(graph, name: str) -> np.ndarray:
