@@ -16,6 +16,7 @@ checks the options and gives the output's columns and dtype.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 
@@ -178,13 +179,16 @@ def _one_row(frame) -> pd.DataFrame:
 
     Each column keeps its dtype, pandas' nullable and pyarrow types
     included, so the in-memory function converts it as it converts the
-    partitions (``coda._validation.numeric_values``).
+    partitions (``coda._validation.numeric_values``). The row keeps the
+    frame's ``attrs`` too, where :func:`coda.alr` and :func:`coda.ilr` record
+    the part names that their inverses give back to the partitions.
     """
     # Columns by position: labels may repeat.
     row = pd.DataFrame(
         {k: pd.array([1], dtype=dt) for k, dt in enumerate(frame.dtypes)}, index=[0]
     )
     row.columns = frame.columns
+    row.attrs = copy.deepcopy(frame._meta.attrs)
     return row
 
 

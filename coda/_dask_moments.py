@@ -66,12 +66,13 @@ class LogMoments:
 def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
     """Check a dask array or DataFrame from its metadata; its labels and number of parts."""
     kind = collection_kind(x)
-    check_dask_collection(x, kind, "x")
+    check_dask_collection(x, kind, "x", estimate=True)
     d = len(x.columns) if kind == "frame" else int(x.shape[1])
     # A zero-copy stand-in of one row, for the check of the number of parts.
     check_shape(np.broadcast_to(0.0, (1, d)), "x", min_parts=min_parts)
     if kind == "frame":
-        return Labels("frame", False, None, pd.Index(x.columns)), d
+        # The columns as they are: pd.Index() would flatten a MultiIndex into tuples.
+        return Labels("frame", False, None, x._meta.columns), d
     return Labels("array", False), d
 
 

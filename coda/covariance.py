@@ -78,8 +78,10 @@ def variation(x, /, *, ddof: int = 1):
     Notes
     -----
     Computed as :math:`T_{ij} = \Gamma_{ii} + \Gamma_{jj} - 2\Gamma_{ij}` from
-    the clr covariance. The variation matrix is invariant to closure,
-    perturbation and the choice of any reference.
+    the clr covariance, so an entry is accurate to about 1e-16 of the largest
+    clr variance; rounding below zero (nearly proportional parts) is set to
+    zero. The variation matrix is invariant to closure, perturbation and the
+    choice of any reference.
 
     References
     ----------
@@ -96,7 +98,7 @@ def variation(x, /, *, ddof: int = 1):
            [1.0977, 0.341 , 0.    ]])
     """
     cov = clr_cov_estimate(x, ddof)
-    return cov.labels.square(_variation_from_clr_cov(cov.gamma))
+    return cov.labels.square(_variation_estimate(cov.gamma))
 
 
 def _variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
@@ -104,6 +106,16 @@ def _variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
     t = diag[:, None] + diag[None, :] - 2.0 * gamma
     np.fill_diagonal(t, 0.0)
     return t
+
+
+def _variation_estimate(gamma: np.ndarray) -> np.ndarray:
+    """The variation matrix of data from their clr covariance: variances, so never negative.
+
+    For nearly proportional parts ``Gamma_ii + Gamma_jj - 2 Gamma_ij`` cancels,
+    and rounding (about 1e-16 of Gamma's scale) can fall below zero.
+    """
+    t = _variation_from_clr_cov(gamma)
+    return np.maximum(t, 0.0, out=t)
 
 
 def clr_cov(x, /, *, ddof: int = 1):

@@ -17,7 +17,7 @@ from coda._validation import (
     check_option,
     check_proportionality_variances,
 )
-from coda.covariance import _variation_from_clr_cov, clr_cov
+from coda.covariance import _variation_estimate, clr_cov
 
 __all__ = ["balance_correlation", "proportionality"]
 
@@ -81,9 +81,11 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
     check_option(metric, "metric", _METRICS)
     values, labels, ddof = _data(x, ddof)
     gamma = clr_cov_values(values, ddof, row_labels=labels.index)
-    t = _variation_from_clr_cov(gamma)
     diag = np.diag(gamma)
     check_proportionality_variances(diag, labels.part_names(len(diag)), metric)
+    # 0 <= T_ij <= 2 (Gamma_ii + Gamma_jj) (Cauchy-Schwarz), which keeps rho in
+    # [-1, 1] and phi, phs non-negative where rounding would step outside.
+    t = np.minimum(_variation_estimate(gamma), 2.0 * (diag[:, None] + diag[None, :]))
     with np.errstate(divide="ignore", invalid="ignore"):
         if metric == "rho":
             out = 1.0 - t / (diag[:, None] + diag[None, :])

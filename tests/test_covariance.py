@@ -301,3 +301,47 @@ def test_variation_to_clr_cov_refuses_what_is_not_a_variation_matrix(matrix, mes
         coda.variation_to_clr_cov(matrix)
     x = coda.simulate(30, 4, seed=1).data
     pd.testing.assert_frame_equal(coda.variation_to_clr_cov(coda.variation(x)), coda.clr_cov(x))
+
+
+def _nearly_proportional(seed: int, n: int = 500) -> np.ndarray:
+    """Four parts, the last proportional to the first up to a log-ratio spread of 1e-9."""
+    rng = np.random.default_rng(seed)
+    logs = 2.0 * rng.normal(size=(n, 3))
+    return np.exp(np.column_stack([logs, logs[:, 0] + 1e-9 * rng.normal(size=n)]))
+
+
+def test_variation_of_nearly_proportional_parts_is_never_negative():
+    # var(log(x_1/x_4)) is 1e-18 here; from the clr covariance it is a
+    # difference of numbers near 8, whose rounding fell below zero for about
+    # half of these seeds.
+    for seed in range(12):
+        x = _nearly_proportional(seed)
+        t = coda.variation(x)
+        assert (t >= 0).all()
+        np.testing.assert_allclose(t, _naive_variation(x), rtol=0, atol=1e-14)
+        assert (coda.variation(da.from_array(x, chunks=(130, -1))) >= 0).all()
+
+
+def test_proportionality_stays_in_its_documented_range():
+    # rho in [-1, 1], phi and phs non-negative, also where rounding of the
+    # variation matrix stepped outside: nearly proportional parts (rho near
+    # 1) and two-part data (rho = -1 exactly).
+    for seed in range(12):
+        x = _nearly_proportional(seed)
+        rho = coda.proportionality(x)
+        assert rho.max() <= 1.0
+        assert coda.proportionality(x, metric="phi").min() >= 0.0
+        assert coda.proportionality(x, metric="phs").min() >= 0.0
+        # The numbers themselves, from numpy on the logs.
+        clr = np.log(x) - np.log(x).mean(axis=1, keepdims=True)
+        v = np.var(clr, axis=0, ddof=1)
+        np.testing.assert_allclose(
+            rho, 1 - _naive_variation(x) / (v[:, None] + v[None, :]), rtol=0, atol=1e-14
+        )
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        x = np.exp(rng.uniform(0.01, 100) * rng.normal(size=(int(rng.integers(2, 50)), 2)))
+        rho = coda.proportionality(x)
+        assert rho.min() >= -1.0
+        np.testing.assert_allclose(rho, [[1.0, -1.0], [-1.0, 1.0]], rtol=0, atol=1e-15)
+        assert coda.proportionality(x, metric="phs").min() >= 0.0

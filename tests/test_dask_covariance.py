@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import dask
 import dask.array as da
@@ -55,13 +56,16 @@ def _assert_close(actual, expected, rtol=RTOL):
     )
 
 
-def _poisoned(x: np.ndarray):
-    """A dask array that fails if it is ever computed: checks must come before the pass."""
+def _poisoned(x: np.ndarray, dtype=None):
+    """A dask array (of ``dtype``, by default ``x``'s) that fails if it is ever computed.
+
+    Checks must come before the pass over the data.
+    """
 
     def fail(block):
         raise AssertionError("the data were computed before the arguments were checked")
 
-    return da.from_array(x, chunks=(250, -1)).map_blocks(fail, dtype=x.dtype)
+    return da.from_array(x, chunks=(10, -1)).map_blocks(fail, dtype=np.dtype(dtype or x.dtype))
 
 
 MATRIX_FUNCTIONS = [
@@ -385,3 +389,85 @@ def test_sizes_known_only_after_the_pass_raise_then():
         coda.precision(da.from_array(x, chunks=(2, -1)))
     with pytest.raises(ValueError, match=r"leaving df = n - \|K\| - 1 = 0"):
         coda.pcor_test(da.from_array(x, chunks=(2, -1)))
+
+
+FOUR = pd.MultiIndex.from_tuples(
+    [("oxide", "Si"), ("oxide", "Al"), ("metal", "Fe"), ("metal", "Mg")], names=["kind", "part"]
+)
+
+
+def _four_parts(n=40):
+    rng = np.random.default_rng(SEED)
+    return np.exp(rng.normal(size=(n, 4)) @ rng.normal(size=(4, 4)))
+
+
+def test_dask_dataframe_with_multiindex_columns_keeps_them():
+    frame = pd.DataFrame(_four_parts(), columns=FOUR)
+    parted = dd.from_pandas(frame, npartitions=3)
+    for function in (coda.clr_cov, coda.variation):
+        expected = function(frame)
+        result = function(parted)
+        assert isinstance(result.columns, pd.MultiIndex)
+        assert isinstance(result.index, pd.MultiIndex)
+        assert result.columns.names == ["kind", "part"]
+        pd.testing.assert_frame_equal(result, expected, rtol=1e-12)
+    sigma = coda.alr_cov(parted, ref=("oxide", "Al"))
+    assert sigma.attrs == coda.alr_cov(frame, ref=("oxide", "Al")).attrs
+    pd.testing.assert_frame_equal(coda.alr_cov_to_clr_cov(sigma), coda.clr_cov(frame), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("inverse", "columns"),
+    [
+        ("alr", [3, 1, 2, 0]),
+        ("alr", [0.5, 1.5, 2.5, 3.5]),
+        ("alr", FOUR),
+        ("ilr", list("abcd")),
+        ("ilr", [3, 1, 2, 0]),
+        ("ilr", FOUR),
+    ],
+    ids=["alr-int", "alr-float", "alr-multiindex", "ilr-str", "ilr-int", "ilr-multiindex"],
+)
+def test_dask_alr_and_ilr_inverses_give_the_parts_back(inverse, columns):
+    # alr and ilr record the part names in their result's attrs; the inverse
+    # of a dask result gave them back to the partitions but not to the
+    # metadata, and computing it failed ("columns ... do not match"). (alr's
+    # string names like "a/d" were also parsed back, so str labels worked.)
+    frame = pd.DataFrame(_four_parts(), columns=columns)
+    parted = dd.from_pandas(frame, npartitions=3)
+    forward, backward = getattr(coda, inverse), getattr(coda, f"{inverse}_inv")
+    lazy = backward(forward(parted))
+    assert lazy.columns.equals(frame.columns)
+    pd.testing.assert_frame_equal(lazy.compute(), backward(forward(frame)))
+    kept = parted[parted[columns[0]] > 1.0]
+    pd.testing.assert_frame_equal(
+        backward(forward(kept)).compute(), backward(forward(frame[frame[columns[0]] > 1.0]))
+    )
+
+
+@pytest.mark.parametrize("dtype", [complex, bool, "U5", "datetime64[ns]"])
+@pytest.mark.parametrize(
+    "function",
+    [
+        coda.clr_cov,
+        coda.variation,
+        coda.alr_cov,
+        coda.ilr_cov,
+        coda.total_variance,
+        coda.clr,
+        coda.ilr,
+    ],
+)
+def test_dask_array_dtype_is_refused_before_any_pass(function, dtype):
+    message = rf"x has dtype {re.escape(str(np.dtype(dtype)))}; expected real numbers"
+    with pytest.raises(TypeError, match=message):
+        function(np.zeros((5, 4), dtype=dtype))
+    with pytest.raises(TypeError, match=message):
+        function(_poisoned(_four_parts(), dtype))
+
+
+def test_one_dimensional_dask_arrays_are_refused_with_the_fix_for_the_function():
+    with pytest.raises(ValueError, match=r"1-D dask array .* an estimate needs many samples"):
+        coda.clr_cov(da.ones(4))
+    with pytest.raises(ValueError, match=r"1-D dask array .* pass one composition as a numpy"):
+        coda.clr(da.ones(4))

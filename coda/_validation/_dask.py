@@ -9,18 +9,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from coda._validation._arrays import check_real_columns
+from coda._validation._arrays import as_2d, check_real_columns
 from coda._validation._base import DaskChunkWarning, _listing, is_dask, warn
 
 
-def check_dask_collection(x, kind: str | None, name: str = "x") -> None:
-    """Raise unless dask input ``x`` of ``kind`` is one that row-wise functions accept.
+def check_dask_collection(x, kind: str | None, name: str = "x", *, estimate: bool = False) -> None:
+    """Raise unless dask input ``x`` of ``kind`` is one that coda's functions accept.
 
     ``kind`` is ``"array"`` for a dask array, ``"frame"`` for a dask
     DataFrame and None for any other collection (a Series, an Index, a bag).
-    A dask array must be 2-D (samples x parts) with a known number of parts;
-    a dask DataFrame must have numeric columns only (dtypes are known without
-    computing anything).
+    A dask array must be 2-D (samples x parts) of real numbers with a known
+    number of parts; a dask DataFrame must have numeric columns only (dtypes
+    are known without computing anything). ``estimate`` says the caller
+    estimates from many samples (a covariance), which one composition cannot
+    give.
     """
     if kind == "frame":
         check_real_columns(x.dtypes, name)
@@ -31,10 +33,17 @@ def check_dask_collection(x, kind: str | None, name: str = "x") -> None:
             "(one column per part) or a 2-D dask array (samples x parts)"
         )
     if x.ndim != 2:
+        fix = (
+            "; a 1-D array is one composition, and an estimate needs many samples"
+            if estimate
+            else ": pass one composition as a numpy array instead"
+        )
         raise ValueError(
             f"{name} is a {x.ndim}-D dask array of shape {x.shape}; dask input must be 2-D "
-            "(samples x parts): pass one composition as a numpy array instead"
+            f"(samples x parts){fix}"
         )
+    # The dtype is known from the metadata: checked as in memory, before any block runs.
+    as_2d(np.broadcast_to(np.zeros((), dtype=x.dtype), (1, 1)), name)
     if x.shape[0] == 0:
         # As in memory (as_2d); known without computing anything.
         raise ValueError(f"{name} is empty (shape {x.shape}); it needs at least one value")
