@@ -1390,3 +1390,13 @@ def test_strided_views_give_the_results_of_their_values(apply):
     view = np.asfortranarray(x)[::-1]
     assert not (view.flags.c_contiguous or view.flags.f_contiguous)
     np.testing.assert_array_equal(apply(view), apply(np.ascontiguousarray(view)))
+
+
+def test_a_float_reference_is_told_that_positions_are_integers():
+    with pytest.raises(ValueError, match=r"ref=1.0 is not a part position, .*; pass ref=1$"):
+        coda.alr([1.0, 2.0, 3.0], ref=1.0)
+    with pytest.raises(ValueError, match=r"ref=1.5 is not a part position, .*integer position"):
+        coda.alr_cov_to_clr_cov(np.eye(2), ref=1.5)
+    # a float that names a part is a name
+    x = pd.DataFrame([[1.0, 2.0, 3.0]], columns=[0.5, 1.5, 2.5])
+    assert coda.alr(x, ref=1.5).columns.tolist() == ["0.5/1.5", "2.5/1.5"]

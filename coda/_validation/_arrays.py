@@ -200,6 +200,14 @@ def check_part(ref, name: str, parts: Sequence | None, n_parts: int) -> int:
         raise ValueError(
             f"{name}={ref!r} is not a part; the parts are {_listing([str(p) for p in parts])}"
         )
+    if isinstance(ref, (float, np.floating)):
+        raise ValueError(
+            f"{name}={ref!r} is not a part position, which must be an integer, and the data "
+            f"have no part names; pass {name}={int(ref)}"
+            if float(ref).is_integer()
+            else f"{name}={ref!r} is not a part position, which must be an integer, and the "
+            "data have no part names; pass an integer position"
+        )
     raise ValueError(
         f"{name}={ref!r} is a name, but the data have no part names; "
         "pass an integer position or a DataFrame with named columns"
