@@ -366,6 +366,22 @@ def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
     return graph
 
 
+def _test_keys(labels: list, d: int, test_pairs: list) -> list:
+    """How a test table names the parts of the matrix: by its labels, or else by position.
+
+    Labels win when every part of the table is one (integer labels such as
+    ``[10, 20, 30]`` are labels, not positions); a table of integers that are
+    not all labels comes from an array and counts positions.
+    """
+    known = set(labels)
+    named = [p for pair in test_pairs for p in pair]
+    if all(p in known for p in named):
+        return labels
+    if all(isinstance(p, (int, np.integer)) for p in named):
+        return list(range(d))
+    return labels
+
+
 def network_from_pcor(
     pcor,
     /,
@@ -422,9 +438,12 @@ def network_from_pcor(
 
     Notes
     -----
-    A ``tests`` table from an array input names parts by position; they
-    are matched to ``x1 .. xD`` (array ``pcor``) or to the DataFrame's
-    columns in order. Its ``r`` column must equal ``pcor`` to 1e-8.
+    A ``tests`` table names parts by the DataFrame's labels (integer
+    labels too) or, from an array input, by position; positions are
+    matched to ``x1 .. xD`` (array ``pcor``) or to the DataFrame's columns
+    in order. Each pair may be listed in either order, so the matrix may be
+    reordered (e.g. by :func:`coda.cluster_order`). Its ``r`` column must
+    equal ``pcor`` to 1e-8.
 
     References
     ----------
@@ -471,23 +490,19 @@ def network_from_pcor(
         {"part_i": [names[a] for a in i], "part_j": [names[b] for b in j], "pcor": values[i, j]}
     )
     if tests is not None:
-        by_position = all(
-            isinstance(p, (int, np.integer))
-            for p in pd.concat(
-                [
-                    tests.get("part_i", pd.Series(dtype=object)),
-                    tests.get("part_j", pd.Series(dtype=object)),
-                ]
-            )
-        )
-        keys = list(range(d)) if by_position else labels
-        pairs = {(keys[a], keys[b]): values[a, b] for a, b in zip(i, j, strict=True)}
+        test_pairs = list(zip(tests["part_i"], tests["part_j"], strict=True))
+        keys = _test_keys(labels, d, test_pairs)
+        # A pair may be listed in either order (e.g. the matrix was reordered).
+        pairs = {}
+        for a, b in zip(i, j, strict=True):
+            pairs[(keys[a], keys[b])] = pairs[(keys[b], keys[a])] = values[a, b]
         check_tests_table(tests, "tests", pairs)
-        lookup = dict(zip(keys, names, strict=True))
+        position = {key: k for k, key in enumerate(keys)}
+        ordered = [sorted((position[a], position[b])) for a, b in test_pairs]
         stats_table = pd.DataFrame(
             {
-                "part_i": [lookup[p] for p in tests["part_i"]],
-                "part_j": [lookup[p] for p in tests["part_j"]],
+                "part_i": [names[a] for a, _ in ordered],
+                "part_j": [names[b] for _, b in ordered],
                 "pvalue": tests["pvalue"].to_numpy(dtype=float),
                 "qvalue": tests["qvalue"].to_numpy(dtype=float),
             }

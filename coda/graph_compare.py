@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from coda._results import GraphComparison
-from coda._validation import check_adjacency, check_same_nodes
+from coda._validation import check_adjacency, check_same_nodes, check_unique_parts
 
 __all__ = ["compare_graphs"]
 
@@ -21,7 +21,10 @@ __all__ = ["compare_graphs"]
 def _adjacency(graph, name: str) -> tuple[list | None, np.ndarray]:
     """Node labels (None for a bare array) and a boolean adjacency matrix."""
     if isinstance(graph, pd.DataFrame):
-        return list(graph.columns), check_adjacency(graph, name)
+        matrix = check_adjacency(graph, name)
+        # Matching is by label, so a label used twice would pair the wrong rows.
+        check_unique_parts(graph.columns, name, fix="label each node once")
+        return list(graph.columns), matrix
     if isinstance(graph, (np.ndarray, list, tuple)):
         return None, check_adjacency(graph, name)
     if not isinstance(graph, nx.Graph):
@@ -42,6 +45,22 @@ def _adjacency(graph, name: str) -> tuple[list | None, np.ndarray]:
     return nodes, matrix
 
 
+def _matching_labels(nodes_est: list, nodes_true: list) -> tuple[list, list]:
+    """The labels to match nodes by: as given, or as text when only that makes them agree.
+
+    :func:`coda.network` names its nodes ``str(part)``, so the graph of data
+    with integer columns has nodes ``"10", "20"`` where a true adjacency
+    matrix of the same parts is labelled ``10, 20``.
+    """
+    if set(nodes_est) == set(nodes_true):
+        return nodes_est, nodes_true
+    text_est, text_true = [str(n) for n in nodes_est], [str(n) for n in nodes_true]
+    unique = len(set(text_est)) == len(text_est) and len(set(text_true)) == len(text_true)
+    if unique and set(text_est) == set(text_true):
+        return text_est, text_true
+    return nodes_est, nodes_true
+
+
 def compare_graphs(estimated, true, /):
     r"""Precision, recall, F1 and structural Hamming distance of an estimated graph.
 
@@ -50,9 +69,12 @@ def compare_graphs(estimated, true, /):
     estimated, true : networkx.Graph, ndarray or DataFrame
         Undirected graphs on the same nodes: networkx graphs, or boolean (or
         0/1) symmetric adjacency matrices. DataFrames and graphs are matched
-        by node label; a bare array is matched by position to the other
-        graph's node order (a DataFrame's columns, a graph's ``list(G)``).
-        Self-loops (the diagonal) are ignored.
+        by node label (as text when only that makes the two sets agree, as
+        for a :func:`coda.network` graph, whose nodes are the part names as
+        strings, and a matrix labelled by integer parts); a bare array is
+        matched by position to the other graph's node order (a DataFrame's
+        columns, a graph's ``list(G)``). Self-loops (the diagonal) are
+        ignored.
 
     Returns
     -------
@@ -65,8 +87,9 @@ def compare_graphs(estimated, true, /):
     TypeError
         If an argument is neither a networkx graph nor a matrix.
     ValueError
-        If a matrix is not square, symmetric and boolean (or 0/1), a graph is
-        directed, or the two graphs have different nodes.
+        If a matrix is not square, symmetric and boolean (or 0/1), a
+        DataFrame uses a label twice, a graph is directed, or the two graphs
+        have different nodes.
 
     See Also
     --------
@@ -110,6 +133,7 @@ def compare_graphs(estimated, true, /):
             "compare graphs over the same parts"
         )
     if nodes_est is not None and nodes_true is not None:
+        nodes_est, nodes_true = _matching_labels(nodes_est, nodes_true)
         check_same_nodes(nodes_est, nodes_true, "estimated", "true")
         position = {node: k for k, node in enumerate(nodes_true)}
         order = [position[node] for node in nodes_est]

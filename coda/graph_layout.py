@@ -20,6 +20,7 @@ from coda._results import (
     NetworkStyle,
 )
 from coda._validation import (
+    check_edge_pcor,
     check_graph,
     check_node_attribute,
     check_option,
@@ -201,10 +202,11 @@ def network_style(
     Raises
     ------
     TypeError
-        If ``G`` is not an undirected networkx graph or ``node_size_by``
-        names a non-numeric attribute.
+        If ``G`` is not an undirected networkx graph, an edge's ``pcor`` is
+        not a number, or ``node_size_by`` names a non-numeric attribute.
     ValueError
-        If ``layout`` is unknown, an edge has no ``pcor``, a node lacks the
+        If ``layout`` is unknown, an edge has no ``pcor`` or one that is not
+        finite and in [-1, 1], a node lacks the
         attribute that ``node_size_by`` names (other than ``"auto"``), or a
         range is not ``0 <= low <= high``.
 
@@ -276,7 +278,7 @@ def network_style(
                 f"edge ({a!r}, {b!r}) has no 'pcor' attribute; style graphs built by "
                 "coda.network or coda.network_from_pcor"
             )
-        rho = float(data["pcor"])
+        rho = check_edge_pcor(a, b, data["pcor"])
         sign = int(np.sign(rho))
         rows.append(
             {

@@ -42,7 +42,8 @@ def plot_biplot(x, /, *, ax=None, scaling: str = "form", groups=None, **kwargs):
         correlations (see :func:`coda.biplot_coordinates`).
     groups : array_like of length n_samples, optional
         A group label per sample: each group gets its own colour and a
-        legend entry.
+        legend entry, in order of first appearance. Labels are compared as
+        their text, so missing labels (NaN, None) form one group.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter`, which draws the
         samples (once per group), for example ``s``, ``marker``, ``alpha``.
@@ -114,15 +115,17 @@ def plot_biplot(x, /, *, ax=None, scaling: str = "form", groups=None, **kwargs):
             ),
         )
     else:
-        kinds = list(dict.fromkeys(labels))
-        palette = _GROUP_COLORS if len(kinds) <= len(_GROUP_COLORS) else _many_colors(len(kinds))
+        # Groups are told apart by their legend text, so labels that print alike
+        # (every NaN of a float column, 1 and "1") are one group, drawn once.
         mask_of = np.asarray([str(g) for g in labels])
+        kinds = list(dict.fromkeys(mask_of.tolist()))
+        palette = _GROUP_COLORS if len(kinds) <= len(_GROUP_COLORS) else _many_colors(len(kinds))
         for kind, color in zip(kinds, palette, strict=False):
-            chosen = mask_of == str(kind)
+            chosen = mask_of == kind
             ax.scatter(
                 samples[chosen, 0],
                 samples[chosen, 1],
-                label=str(kind),
+                label=kind,
                 **_merge(
                     {"s": 18, "c": color, "alpha": 0.8, "linewidths": 0}, kwargs, PathCollection
                 ),
@@ -300,7 +303,8 @@ def plot_ternary(
                 color="#D55E00",
                 lw=1.5,
                 zorder=3,
-                label=f"{region:.0%} region",
+                # Not ".0%": a 99.5% region would be labelled 100%.
+                label=f"{100 * region:g}% region",
             )
         if center:
             ax.plot(

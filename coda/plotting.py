@@ -94,6 +94,11 @@ def _merge(defaults: dict, kwargs: dict, artist: type) -> dict:
     from matplotlib import cbook
 
     defaults = cbook.normalize_kwargs(defaults, artist)
+    if "norm" in kwargs or "clim" in kwargs:
+        # matplotlib refuses a norm together with vmin/vmax, and the default limits
+        # would override a clim: the user's norm or clim sets the scale.
+        defaults.pop("vmin", None)
+        defaults.pop("vmax", None)
     for key in kwargs:
         for other in _SAME_COLOR.get(key, ()):
             defaults.pop(other, None)
@@ -180,8 +185,9 @@ def plot_network(
         collection (compute it first), or a keyword is not accepted by
         ``Axes.scatter``.
     ValueError
-        As :func:`coda.network_style` (unknown layout, a node attribute
-        named by ``node_size_by`` missing).
+        If ``G`` has no nodes; as :func:`coda.network_style` (unknown
+        layout, a node attribute named by ``node_size_by`` missing, an edge
+        ``pcor`` that is not a partial correlation).
 
     See Also
     --------
@@ -217,7 +223,7 @@ def plot_network(
     from matplotlib.collections import LineCollection, PathCollection
     from matplotlib.lines import Line2D
 
-    check_graph(G, "G")
+    check_graph(G, "G", drawn=True)
     check_in_memory(x, "x")
     kwargs = _keywords(kwargs, "plot_network", "Axes.scatter", _scatter_call(), PathCollection)
     style = network_style(G, layout=layout, seed=seed, x=x, node_size_by=node_size_by)
@@ -354,7 +360,9 @@ def plot_pcor_heatmap(
         linked parts sit together.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.pcolormesh`, which draws the
-        cells (for example ``cmap``, ``edgecolors``, ``linewidth``).
+        cells (for example ``cmap``, ``edgecolors``, ``linewidth``,
+        ``norm``). The colour scale stays centred at zero: ``vmax`` alone
+        also sets ``vmin = -vmax`` (and ``vmin`` alone ``vmax = -vmin``).
 
     Returns
     -------
@@ -416,7 +424,8 @@ def plot_pcor_heatmap(
     keys, names = _square_keys(matrix, d), _square_names(matrix, d)
     significant = []
     if tests is not None:
-        pairs = {(keys[i], keys[j]): values[i, j] for i in range(d) for j in range(i + 1, d)}
+        # A pair may be listed in either order (e.g. the matrix was reordered).
+        pairs = {(keys[i], keys[j]): values[i, j] for i in range(d) for j in range(d) if i != j}
         check_tests_table(tests, "tests", pairs)
         chosen = tests[tests["qvalue"] <= alpha]
         position = {key: k for k, key in enumerate(keys)}
@@ -436,7 +445,7 @@ def plot_pcor_heatmap(
     )
     ax = _axes(ax)
     mesh_kwargs = _merge(
-        {"cmap": "RdBu", "vmin": -1.0, "vmax": 1.0, "edgecolors": "white", "linewidth": 0.5},
+        {"cmap": "RdBu", **_symmetric_limits(kwargs), "edgecolors": "white", "linewidth": 0.5},
         kwargs,
         QuadMesh,
     )
@@ -466,6 +475,20 @@ def plot_pcor_heatmap(
         title += f" (* q \u2264 {alpha:g})"
     ax.set_title(title)
     return ax
+
+
+def _symmetric_limits(kwargs: dict) -> dict:
+    """Default colour limits centred at zero: -1 to 1, or mirrored from the one bound given.
+
+    A diverging colormap shows zero at its middle only on a symmetric range,
+    so ``vmax=0.5`` alone gives -0.5 to 0.5 (and ``vmin=-0.5`` alone the same).
+    """
+    vmin, vmax = kwargs.get("vmin"), kwargs.get("vmax")
+    if vmin is None and vmax is not None and vmax > 0:
+        return {"vmin": -vmax, "vmax": vmax}
+    if vmax is None and vmin is not None and vmin < 0:
+        return {"vmin": vmin, "vmax": -vmin}
+    return {"vmin": -1.0, "vmax": 1.0}
 
 
 def plot_variation(t, /, *, ax=None, **kwargs):

@@ -75,6 +75,7 @@ from coda._validation._dask import (
 from coda._validation._estimators import (
     check_balance_variances,
     check_ddof,
+    check_edge_pcor,
     check_pcor_parts,
     check_positive_definite,
     check_proportionality_variances,
@@ -164,6 +165,7 @@ __all__ = [
     "check_counts",
     "check_data_file",
     "check_ddof",
+    "check_edge_pcor",
     "check_fraction",
     "check_graph",
     "check_node_attribute",

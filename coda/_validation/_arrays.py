@@ -243,7 +243,10 @@ def check_basis(
             f"{expected[0]} x {expected[1]} matrix, one clr column per coordinate{hint}"
         )
     if not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise ValueError(
+            f"{name} contains NaN or infinite values; pass a finite orthonormal basis, "
+            "e.g. coda.ilr_basis(D) or coda.sbp_basis(sbp)"
+        )
     sums = np.abs(values.sum(axis=0)).max()
     gram_err = np.abs(values.T @ values - np.eye(n_parts - 1)).max()
     if sums > atol or gram_err > atol:

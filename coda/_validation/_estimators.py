@@ -24,7 +24,12 @@ def check_square(matrix, name: str, *, symmetric: bool = True, min_size: int = 2
             f"got shape {values.shape}"
         )
     if not np.isfinite(values).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
+        bad = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(
+            f"{name} contains NaN or infinite values (first at row {bad[0]}, column {bad[1]}: "
+            f"{values[bad[0], bad[1]]}); pass a matrix of finite numbers, e.g. one estimated "
+            "from data without missing values"
+        )
     if symmetric:
         scale = max(np.abs(values).max(), np.finfo(float).tiny)
         asym = np.abs(values - values.T).max() / scale
@@ -187,3 +192,20 @@ def check_variation_matrix(values: np.ndarray, name: str) -> None:
             f"{name} has negative entries; a variation matrix holds variances of "
             "log-ratios: pass coda.variation(x)"
         )
+
+
+def check_edge_pcor(a, b, value) -> float:
+    """An edge's ``pcor`` as a float, which must be a partial correlation (finite, in [-1, 1])."""
+    try:
+        rho = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"edge ({a!r}, {b!r}) has pcor={value!r}, not a number; style graphs whose "
+            "edges carry partial correlations, e.g. from coda.network"
+        ) from None
+    if not (np.isfinite(rho) and abs(rho) <= 1 + 1e-12):
+        raise ValueError(
+            f"edge ({a!r}, {b!r}) has pcor={rho!r}; edge widths and colours need partial "
+            "correlations, finite and in [-1, 1]: drop or correct that edge"
+        )
+    return rho

@@ -478,14 +478,19 @@ def check_node_attribute(nodes: dict, attribute: str, name: str) -> np.ndarray:
         raise TypeError(f"{name}={attribute!r} names a non-numeric node attribute") from None
 
 
-def check_graph(graph, name: str = "G"):
-    """Return ``graph`` if it is an undirected networkx graph."""
+def check_graph(graph, name: str = "G", *, drawn: bool = False):
+    """Return ``graph`` if it is an undirected networkx graph (with nodes, if ``drawn``)."""
     import networkx as nx
 
     if not isinstance(graph, nx.Graph) or graph.is_directed():
         raise TypeError(
             f"{name} is a {type(graph).__name__}; expected an undirected networkx Graph, "
             "e.g. from coda.network(x)"
+        )
+    if drawn and graph.number_of_nodes() == 0:
+        raise ValueError(
+            f"{name} has no nodes, so there is nothing to draw; pass a graph of parts, "
+            "e.g. coda.network(x)"
         )
     return graph
 
