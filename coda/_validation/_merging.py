@@ -15,6 +15,10 @@ import pandas as pd
 from coda._validation._base import _MAX_LISTED, _listing, check_flag, check_fraction
 from coda._validation._tables import check_path
 
+#: Covariance eigenvalues at most this fraction of the largest count as zero
+#: (as coda.partial's rank check does for the clr covariance).
+_RANK_TOL = 1e-12
+
 
 def check_checkpoint_source(source, name: str) -> Path:
     """Return ``source`` as a Path to a checkpoint file or directory that exists."""
@@ -454,6 +458,57 @@ def check_network_layers(
             f"{n_tasks + 1} layers: describe a model with more layers, or pool fewer tensors "
             "per layer"
         )
+
+
+def check_composition_layers(n_layers: int, n_tasks: int, left_out: int) -> None:
+    """Raise unless an S1 or S4 task network has the layers its t tests need.
+
+    Each pair is conditioned on the other T - 2 tasks, so the tests of
+    :func:`coda.pcor_test` have df = n - (T - 2) - 1 > 0: n >= T layers with
+    mass. Raised here rather than by :func:`coda.network`, whose message
+    names options that :func:`task_network` does not take.
+    """
+    if n_layers >= n_tasks:
+        return
+    missing = f" ({left_out} more left out: rows without mass)" if left_out else ""
+    raise ValueError(
+        f"the task network of {n_tasks} tasks has {n_layers} layers with mass{missing}; "
+        f"its t tests condition each pair on the other {n_tasks - 2} tasks and have "
+        f"df = layers - tasks + 1 > 0 only with at least {n_tasks} layers: describe a "
+        "model with more layers, or pool fewer tensors per layer"
+    )
+
+
+def check_independent_losses(cov: np.ndarray, tasks: list) -> None:
+    """Raise unless the covariance of the tasks' interference losses is invertible.
+
+    Eigenvalues at most ``_RANK_TOL`` of the largest count as zero, as for
+    the clr covariance of :func:`coda.network`: rounding leaves an exact
+    dependence (two identical fine-tuned models lose the same mass in every
+    layer) a tiny positive eigenvalue instead of a zero.
+    """
+    eigenvalues = np.linalg.eigvalsh(cov)
+    scale = max(eigenvalues.max(), np.finfo(float).tiny)
+    if eigenvalues.min() > _RANK_TOL * scale:
+        return
+    variances = np.diag(cov)
+    flat = [task for task, v in zip(tasks, variances, strict=True) if not v > _RANK_TOL * scale]
+    if flat:
+        what = f"{_listing([repr(task) for task in flat])} do not vary across layers"
+    else:
+        corr = cov / np.sqrt(np.outer(variances, variances))
+        np.fill_diagonal(corr, 0.0)
+        s, t = np.unravel_index(np.argmax(np.abs(corr)), corr.shape)
+        what = (
+            f"they are linearly dependent across layers (the closest pair, {tasks[s]!r} "
+            f"and {tasks[t]!r}, has correlation {corr[s, t]:.6g}; identical or rescaled "
+            "fine-tuned models lose the same mass everywhere)"
+        )
+    raise ValueError(
+        "the task network from interference-loss balances needs an invertible covariance "
+        f"of the tasks' balances, but {what}: drop all but one of such models and describe "
+        "the others, or use task_network on describe(...).shares or .ownership"
+    )
 
 
 def check_network_tasks(n_tasks: int) -> None:

@@ -14,6 +14,8 @@ import pandas as pd
 from coda._linalg import pcor_from_precision
 from coda._results import pair_table
 from coda._validation import (
+    check_composition_layers,
+    check_independent_losses,
     check_merge_statistic,
     check_network_layers,
     check_network_tasks,
@@ -273,7 +275,9 @@ def _balance_network(fate: pd.DataFrame, alpha, adjust, min_abs):
     check_network_layers(
         n_layers, n_tasks, without_mass=without_mass, left_out=int((~complete).sum())
     )
-    omega = np.linalg.inv(np.cov(values, rowvar=False))
+    cov = np.cov(values, rowvar=False)
+    check_independent_losses(cov, tasks)
+    omega = np.linalg.inv(cov)
     rho = pcor_from_precision(omega)
     # Ordinary variables: each pair is conditioned on the other T - 2, so
     # df = n - (T - 2) - 2, the residual df of the regression of one task on
@@ -346,8 +350,10 @@ def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", 
     ValueError
         If ``stat_frame`` is none of S1, S3 or S4, has fewer than 4 tasks,
         ``method`` or ``adjust`` is unknown, ``method="shrink"`` is asked of
-        S3, or S3 has a task without mass in any layer or fewer than T + 1
-        layers where every task has mass.
+        S3, S1 or S4 has fewer than T layers with mass, or S3 has a task
+        without mass in any layer, fewer than T + 1 layers where every task
+        has mass, or tasks whose interference losses are linearly dependent
+        across layers (identical or rescaled models).
 
     See Also
     --------
@@ -412,9 +418,12 @@ def task_network(stat_frame, /, *, method="exact", alpha=0.05, adjust="fdr_bh", 
         if adjust is not None:
             check_option(adjust, "adjust", _ADJUSTMENTS)
         return _balance_network(stat_frame, alpha, adjust, min_abs)
-    check_network_tasks(stat_frame.shape[1])
+    n_tasks = stat_frame.shape[1]
+    check_network_tasks(n_tasks)
     check_tasks_with_mass(stat_frame)
-    x = replace_zeros(_closed_rows(stat_frame), method="multiplicative", delta=ZERO_DELTA)
+    closed = _closed_rows(stat_frame)
+    check_composition_layers(len(closed), n_tasks, len(stat_frame) - len(closed))
+    x = replace_zeros(closed, method="multiplicative", delta=ZERO_DELTA)
     # The q-value rule for both estimators, as documented (coda.network's own
     # default for "shrink" would be the threshold rule).
     return network(x, method=method, rule="fdr", alpha=alpha, adjust=adjust, min_abs=min_abs)

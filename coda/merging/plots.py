@@ -25,6 +25,24 @@ def _row_labels(frame) -> list[str]:
     return [str(row) for row in frame.index]
 
 
+def _layer_order(orders: list) -> list:
+    """The layers of every task in one order that keeps each task's own.
+
+    A layer one task lacks goes right after the layer that precedes it in
+    the task that has it, so that layers (0, 2) and (0, 1, 2) give (0, 1, 2).
+    """
+    merged: list = []
+    for order in orders:
+        position = 0
+        for layer in order:
+            if layer in merged:
+                position = merged.index(layer) + 1
+            else:
+                merged.insert(position, layer)
+                position += 1
+    return merged
+
+
 def plot_layer_composition(frame, /, *, ax=None, **kwargs):
     """Stacked bars of each layer's composition, one bar per row.
 
@@ -137,14 +155,17 @@ def plot_balance_depth(balances_frame, /, *, ax=None, **kwargs):
 
     Notes
     -----
-    Layers keep the order of the rows, which :func:`coda.merging.describe`
-    gives in the base's tensor order: a mapping's own order (model order for
-    a state dict), but sorted by name for a checkpoint file
-    (:meth:`Checkpoint.keys`), where ``layer10`` comes before ``layer2``. For
-    depth on x from a file, pass ``describe`` a ``layers`` mapping in model
-    order, whose order the rows follow, or reorder the rows first. A
-    balance of 0 means the two groups of parts have equal geometric means,
-    so a dashed line marks it.
+    With rows (task, layer), every task is drawn on the same x positions:
+    the layers of all tasks, in an order that keeps each task's own; a
+    layer missing for one task (a row dropped, for example by ``dropna``)
+    is a gap in its line. Layers keep the order of the rows, which
+    :func:`coda.merging.describe` gives in the base's tensor order: a
+    mapping's own order (model order for a state dict), but sorted by name
+    for a checkpoint file (:meth:`Checkpoint.keys`), where ``layer10`` comes
+    before ``layer2``. For depth on x from a file, pass ``describe`` a
+    ``layers`` mapping in model order, whose order the rows follow, or
+    reorder the rows first. A balance of 0 means the two groups of parts
+    have equal geometric means, so a dashed line marks it.
 
     Examples
     --------
@@ -171,15 +192,21 @@ def plot_balance_depth(balances_frame, /, *, ax=None, **kwargs):
     ax = _axes(ax)
     ax.axhline(0.0, color="0.6", linestyle="--", linewidth=0.8)
     if balances_frame.index.nlevels > 1:
+        # Every task on the same x positions, a task's missing layers (rows
+        # dropped, e.g. by dropna) as gaps: never its later layers shifted
+        # onto the ticks of others.
+        tasks = balances_frame.index.get_level_values(0).unique()
+        frames = [balances_frame.xs(task, level=0) for task in tasks]
+        layers = _layer_order([frame.index for frame in frames])
         groups = [
-            (f"{task}: ", balances_frame.xs(task, level=0))
-            for task in balances_frame.index.get_level_values(0).unique()
+            (f"{task}: ", frame.reindex(layers)) for task, frame in zip(tasks, frames, strict=True)
         ]
     else:
+        layers = balances_frame.index
         groups = [("", balances_frame)]
+    depth = np.arange(len(layers))
     count = 0
     for prefix, frame in groups:
-        depth = np.arange(frame.shape[0])
         for column in frame.columns:
             defaults = {
                 "color": _GROUP_COLORS[count % len(_GROUP_COLORS)],
@@ -187,10 +214,11 @@ def plot_balance_depth(balances_frame, /, *, ax=None, **kwargs):
             }
             ax.plot(depth, frame[column].to_numpy(dtype=float), **_merge(defaults, kwargs, Line2D))
             count += 1
-    layers = groups[0][1]
-    ax.set_xticks(np.arange(layers.shape[0]))
-    ax.set_xticklabels([str(row) for row in layers.index], rotation=90)
+    ax.set_xticks(depth)
+    ax.set_xticklabels([str(row) for row in layers], rotation=90)
     ax.set_xlabel("layer")
     ax.set_ylabel("balance")
-    ax.legend()
+    if count:
+        # No task or no column: no line, nothing to label.
+        ax.legend()
     return ax
