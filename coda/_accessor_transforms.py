@@ -213,7 +213,8 @@ class _Transforms:
         Returns
         -------
         DataFrame or Series
-            ``coda.ilr_inv(coordinates, **options)``, closed to 1.
+            ``coda.ilr_inv(coordinates, **options)``, closed to 1; the
+            coordinates of :func:`coda.ilr` give back the part names.
 
         See Also
         --------
@@ -226,7 +227,7 @@ class _Transforms:
         >>> import coda
         >>> df = pd.DataFrame({"Si": [4.0, 1.0], "Al": [2.0, 1.0], "Fe": [2.0, 2.0]})
         >>> df.coda.ilr().coda.ilr_inv()
-              0     1     2
+             Si    Al    Fe
         0  0.50  0.25  0.25
         1  0.25  0.25  0.50
         """
