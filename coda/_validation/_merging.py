@@ -41,6 +41,66 @@ def raise_corrupt_checkpoint(path, problem: str, *, tensor: str | None = None):
     )
 
 
+def check_output_target(path: Path, name: str = "path") -> None:
+    """Raise unless the output file ``path`` (argument ``name``) can be made where it is named.
+
+    Checked before any tensor is read or written: renaming into a directory,
+    or making a temporary file in a folder that does not exist, would
+    otherwise fail only after the whole model was merged and written, with
+    an error naming the temporary file.
+    """
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{name}={str(path)!r} is a directory; name the output file inside it, e.g. "
+            f"{str(path / 'model.safetensors')!r}"
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"{name}={str(path)!r} is in the directory {str(path.parent)!r}, which does not "
+            "exist; create it first, e.g. Path(...).mkdir(parents=True, exist_ok=True)"
+        )
+
+
+def check_open_checkpoint(source, closed: bool) -> None:
+    """Raise if the checkpoint ``source`` has been closed."""
+    if closed:
+        raise ValueError(
+            f"checkpoint {source} is closed (its with block has ended, or close() was "
+            "called); open it again with open_checkpoint, or read it inside the with block"
+        )
+
+
+def check_torch_entry(path, name, value, torch) -> None:
+    """Raise unless entry ``name`` of PyTorch file ``path`` is a str name of a dense tensor.
+
+    ``weights_only`` still loads ints, strings and nested dicts (an epoch
+    count, an optimizer state, a state dict under "state_dict"). ``torch`` is
+    the module, whose ``strided`` is the dense layout.
+    """
+    if not isinstance(name, str):
+        raise ValueError(
+            f"checkpoint file {str(path)!r} has the key {name!r}, which is not a "
+            "string; coda.merging reads state dicts of tensor names (str) to tensors"
+        )
+    if not all(hasattr(value, attr) for attr in ("detach", "dtype", "shape")):
+        nested = (
+            f", e.g. torch.save(checkpoint[{name!r}], path) if the state dict is under {name!r}"
+            if isinstance(value, Mapping)
+            else ""
+        )
+        raise ValueError(
+            f"{name!r} of checkpoint file {str(path)!r} is of type {type(value).__name__}, "
+            "not a tensor; coda.merging reads state dicts of tensor names to tensors only: "
+            f"save the model's state dict alone{nested}"
+        )
+    layout = getattr(value, "layout", None)
+    if layout is not None and layout != torch.strided:
+        raise ValueError(
+            f"tensor {name!r} in checkpoint file {str(path)!r} has the layout {layout}; "
+            "coda.merging reads dense tensors: save it as tensor.to_dense()"
+        )
+
+
 def check_readable_dtype(path, tensor: str, code, readable: Sequence[str]) -> None:
     """Raise unless a safetensors header gives ``tensor`` a dtype code coda reads."""
     if code not in readable:

@@ -23,6 +23,7 @@ from coda._validation import (
     check_readable_dtype,
     check_shard_holds,
     check_tensor_mapping,
+    check_torch_entry,
     raise_corrupt_checkpoint,
 )
 
@@ -47,6 +48,20 @@ _SAFETENSORS_DTYPES = {
     "F8_E4M3": np.dtype(ml_dtypes.float8_e4m3fn),
     "F8_E5M2": np.dtype(ml_dtypes.float8_e5m2),
 }
+
+
+# safetensors' numpy reader looks these up as attributes of numpy, which has
+# none: they are read from the memory map and viewed as ml_dtypes' types.
+_NOT_IN_SAFETENSORS_NUMPY = ("F8_E4M3", "F8_E5M2")
+
+# The dtypes read from other formats, by numpy name (any byte order).
+_READABLE = [dtype.name for dtype in _SAFETENSORS_DTYPES.values()]
+
+
+def _check_numpy_dtype(path: Path, name: str, dtype: np.dtype) -> None:
+    """Raise unless tensor ``name`` of a file is boolean, integer or floating-point."""
+    if dtype.kind not in "biuf":
+        check_readable_dtype(path, name, dtype.name, _READABLE)
 
 
 def _check_safetensors_header(path: Path) -> dict:
@@ -95,6 +110,28 @@ def _check_safetensors_header(path: Path) -> dict:
     return header
 
 
+def _check_no_unmapped(index: Path, weight_map: dict, handles: dict) -> None:
+    """Raise if a shard holds a tensor that the index maps to another shard, or not at all.
+
+    Reading through the index would silently drop such a tensor (or take
+    the other shard's copy of it), where loading every shard would not.
+    """
+    for key, handle in handles.items():
+        for name in sorted(set(handle.keys()) - {n for n, s in weight_map.items() if s == key}):
+            listed = (
+                f"which the index maps to the shard {weight_map[name]!r}: a tensor name in "
+                "two shards"
+                if name in weight_map
+                else "which the index does not list"
+            )
+            raise_corrupt_checkpoint(
+                index,
+                f"its shard {key!r} also holds the tensor, {listed}; the index and its shards "
+                "do not belong together",
+                tensor=name,
+            )
+
+
 class _Safetensors:
     """One or several memory-mapped safetensors files (shards) read through safe_open.
 
@@ -126,6 +163,7 @@ class _Safetensors:
                 for key, handle in self._handles.items():
                     mapped = [name for name, shard in weight_map.items() if shard == key]
                     check_shard_holds(index, key, mapped, handle.keys())
+                _check_no_unmapped(index, weight_map, self._handles)
         except BaseException:
             self.close()
             raise
@@ -134,8 +172,9 @@ class _Safetensors:
             (key,) = files
             weight_map = dict.fromkeys(self._handles[key].keys(), key)
         self._where = weight_map
-        first = self._handles[next(iter(files))]
-        self.metadata = dict(first.metadata() or {})
+        # An index of no tensors names no shard: its checkpoint is empty.
+        first = next(iter(self._handles.values()), None)
+        self.metadata = {} if first is None else dict(first.metadata() or {})
 
     def keys(self) -> list[str]:
         return sorted(self._where)
@@ -153,6 +192,12 @@ class _Safetensors:
         return _SAFETENSORS_DTYPES[self._slice(name).get_dtype()]
 
     def raw(self, name: str) -> np.ndarray:
+        code = self._slice(name).get_dtype()
+        if code in _NOT_IN_SAFETENSORS_NUMPY:
+            mapped, start, header = self._mapped(self.file_of(name))
+            begin, end = (start + offset for offset in header[name]["data_offsets"])
+            values = np.array(mapped[begin:end]).view(_SAFETENSORS_DTYPES[code])
+            return values.reshape(header[name]["shape"])
         try:
             return self._handles[self._where[name]].get_tensor(name)
         except safetensors.SafetensorError as error:
@@ -210,9 +255,16 @@ class _Npz:
         return sorted(self._archive.files)
 
     def _header(self, name: str) -> tuple[tuple, np.dtype]:
-        # read only the .npy header of the member, not its data
+        """The shape and dtype of member ``name``, from its .npy header, not its data.
+
+        A dtype coda does not read (object arrays, which hold pickles and are
+        never loaded; complex; strings; dates) is refused here, so the shape
+        checks of :func:`coda.merging.check_compatible` refuse it before a merge.
+        """
+        # The member numpy's NpzFile reads for the name: itself, else with .npy added.
+        member = name if name in self._archive.zip.namelist() else f"{name}.npy"
         try:
-            with self._archive.zip.open(f"{name}.npy") as member:
+            with self._archive.zip.open(member) as member:
                 version = np.lib.format.read_magic(member)
                 read_header = (
                     np.lib.format.read_array_header_1_0
@@ -220,10 +272,11 @@ class _Npz:
                     else np.lib.format.read_array_header_2_0
                 )
                 shape, _, dtype = read_header(member)
-        except (ValueError, OSError, zipfile.BadZipFile) as error:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
             raise_corrupt_checkpoint(
                 self._path, f"its .npy header is unreadable ({error})", tensor=name
             )
+        _check_numpy_dtype(self._path, name, np.dtype(dtype))
         return tuple(shape), np.dtype(dtype)
 
     def shape(self, name: str) -> tuple:
@@ -233,6 +286,7 @@ class _Npz:
         return self._header(name)[1]
 
     def raw(self, name: str) -> np.ndarray:
+        self._header(name)
         try:
             return self._archive[name]
         except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
@@ -265,7 +319,14 @@ class _Torch:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except Exception as error:  # torch raises many kinds for a bad file
-            raise_corrupt_checkpoint(path, f"torch.load failed ({error})")
+            if zipfile.is_zipfile(path):
+                raise_corrupt_checkpoint(path, f"torch.load failed ({error})")
+            # The format of torch.save(..., _use_new_zipfile_serialization=False)
+            # cannot be memory-mapped; it is read whole.
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as error:
+                raise_corrupt_checkpoint(path, f"torch.load failed ({error})")
         if not isinstance(state, Mapping):
             raise_corrupt_checkpoint(
                 path,
@@ -273,6 +334,19 @@ class _Torch:
             )
         self._state = state
         self.metadata = {}
+        for name, value in state.items():
+            self._check_entry(name, value)
+
+    def _check_entry(self, name, value) -> None:
+        """Raise unless ``name`` is a str and ``value`` a dense tensor of a dtype coda reads."""
+        check_torch_entry(self._path, name, value, self._torch)
+        try:
+            dtype = self.dtype(name)
+        except (TypeError, RuntimeError):  # numpy has no such dtype (quantized, ...)
+            # str of a torch dtype is 'torch.qint8', never one of _READABLE
+            check_readable_dtype(self._path, name, str(value.dtype), _READABLE)
+        else:
+            _check_numpy_dtype(self._path, name, dtype)
 
     def keys(self) -> list[str]:
         return sorted(self._state)
@@ -280,16 +354,31 @@ class _Torch:
     def shape(self, name: str) -> tuple:
         return tuple(self._state[name].shape)
 
+    def _float8(self, dtype):
+        """The ml_dtypes type of a torch float8 dtype (which numpy lacks), else None."""
+        for code in ("float8_e4m3fn", "float8_e5m2"):
+            if dtype == getattr(self._torch, code, None):
+                return np.dtype(getattr(ml_dtypes, code))
+        return None
+
     def dtype(self, name: str) -> np.dtype:
-        if self._state[name].dtype == self._torch.bfloat16:
+        dtype = self._state[name].dtype
+        if dtype == self._torch.bfloat16:
             return np.dtype(ml_dtypes.bfloat16)
-        return self._torch.empty((), dtype=self._state[name].dtype).numpy().dtype
+        float8 = self._float8(dtype)
+        if float8 is not None:
+            return float8
+        return self._torch.empty((), dtype=dtype).numpy().dtype
 
     def raw(self, name: str) -> np.ndarray:
         tensor = self._state[name].detach()
         if tensor.dtype == self._torch.bfloat16:
             # numpy has no bfloat16; torch widens it exactly to float32
             return tensor.to(self._torch.float32).numpy()
+        float8 = self._float8(tensor.dtype)
+        if float8 is not None:
+            # nor float8: its bytes are viewed as ml_dtypes' type, as safetensors' are
+            return tensor.view(self._torch.uint8).numpy().view(float8)
         return tensor.numpy()
 
     # Nothing to gain over raw here: these readers copy anyway.
@@ -331,6 +420,21 @@ class _InMemory:
         self._tensors = {}
 
 
+class _RepeatedKey(ValueError):
+    """A key given twice in one JSON object, with both values."""
+
+
+def _no_repeats(pairs: list) -> dict:
+    # json.loads keeps the last of repeated keys silently: a shard index
+    # that lists a tensor in two shards would open as one of them.
+    found = {}
+    for key, value in pairs:
+        if key in found:
+            raise _RepeatedKey(key, found[key], value)
+        found[key] = value
+    return found
+
+
 def _open_backend(path: Path):
     """Return the reader for a checkpoint path, chosen by its name."""
     if path.is_dir():
@@ -346,8 +450,16 @@ def _open_backend(path: Path):
     name = path.name.lower()
     if name.endswith(".index.json"):
         try:
-            index = json.loads(path.read_text(encoding="utf-8"))
+            index = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_repeats)
             weight_map = {str(k): str(v) for k, v in index["weight_map"].items()}
+        except _RepeatedKey as error:
+            key, first, second = error.args
+            raise_corrupt_checkpoint(
+                path,
+                f"it gives {key!r} twice, as {first!r} and {second!r} (a tensor listed in two "
+                "shards, or a repeated key)",
+                tensor=key,
+            )
         except (
             UnicodeDecodeError,
             json.JSONDecodeError,

@@ -20,6 +20,8 @@ import numpy as np
 from coda._validation import (
     check_finite_tensor,
     check_models,
+    check_output_target,
+    check_safetensors_out,
     check_same_buffer,
     check_same_shape,
     check_same_tensors,
@@ -287,7 +289,13 @@ def _emit(merged, buffers: _Buffers, metadata: dict, out, max_shard_bytes, order
 
 
 def _check_out(out, max_shard_bytes):
+    """Check the merges' ``out`` and ``max_shard_bytes`` before any reading; return the latter.
+
+    Messages name ``out``, the merges' argument, not the writer's ``path``.
+    """
     check_shard_out(out, max_shard_bytes)
+    if out is not None:
+        check_output_target(check_safetensors_out(out, "out"), "out")
     return check_shard_bytes(max_shard_bytes)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from coda._validation import (
     check_metadata,
+    check_output_target,
     check_safetensors_out,
     check_shard_bytes,
     check_written_tensor,
@@ -50,10 +51,19 @@ def _grouped(items, nbytes, max_shard_bytes: int | None):
         yield shard
 
 
+def _little_endian(dtype) -> np.dtype:
+    """``dtype`` in the byte order of safetensors files, which are little-endian."""
+    return np.dtype(dtype).newbyteorder("<")
+
+
 def _contiguous(array) -> np.ndarray:
     # Not np.ascontiguousarray, which returns at least 1-d: a 0-d tensor
     # (a logit scale, a step counter) would be written with shape (1,).
-    return np.asarray(array, order="C")
+    array = np.asarray(array, order="C")
+    little = _little_endian(array.dtype)
+    # A big-endian array (from an .npz written on such a machine, or a
+    # FITS or HDF5 file) has its bytes swapped; the values stay the same.
+    return array if array.dtype == little else array.astype(little)
 
 
 def _named_arrays(tensors):
@@ -92,7 +102,9 @@ def _streamed_shards(tensors, layout: dict, max_shard_bytes: int | None):
                 )
             yield array
 
-    entries = [(name, np.dtype(dtype), tuple(shape)) for name, (dtype, shape) in layout.items()]
+    entries = [
+        (name, _little_endian(dtype), tuple(shape)) for name, (dtype, shape) in layout.items()
+    ]
     for shard in _grouped(entries, _entry_bytes, max_shard_bytes):
         yield shard, arrays(shard)
 
@@ -171,6 +183,7 @@ def _write_streamed(tensors, path, layout: dict, metadata=None, max_shard_bytes=
     metadata = check_metadata(metadata)
     max_shard_bytes = check_shard_bytes(max_shard_bytes)
     path = check_safetensors_out(path)
+    check_output_target(path)
     _check_names(layout)
     return _write_shards(path, _streamed_shards(tensors, layout, max_shard_bytes), metadata)
 

@@ -21,6 +21,8 @@ import numpy as np
 from coda._validation import (
     check_checkpoint_source,
     check_metadata,
+    check_open_checkpoint,
+    check_output_target,
     check_safetensors_out,
     check_same_buffer,
     check_same_shape,
@@ -87,6 +89,7 @@ class Checkpoint:
         self._backend = backend
         self.source = source
         self.metadata = dict(backend.metadata)
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"Checkpoint({self.source}, {len(self._backend.keys())} tensors)"
@@ -99,6 +102,9 @@ class Checkpoint:
 
     def keys(self) -> list[str]:
         """Return the tensor names, sorted."""
+        # Once closed, every read would fail with an error of the reader's
+        # insides (a KeyError naming a shard, an AttributeError).
+        check_open_checkpoint(self.source, self._closed)
         return self._backend.keys()
 
     def shape(self, name: str, /) -> tuple:
@@ -136,8 +142,9 @@ class Checkpoint:
         return self._backend.file_of(check_tensor_name(name, self.source, self.keys()))
 
     def close(self) -> None:
-        """Close the files behind the checkpoint."""
+        """Close the files behind the checkpoint; reading it afterwards raises."""
         self._backend.close()
+        self._closed = True
 
 
 def open_checkpoint(source, /) -> Checkpoint:
@@ -169,11 +176,17 @@ def open_checkpoint(source, /) -> Checkpoint:
         If a file is corrupt or truncated (a safetensors header that does not
         parse, or tensor data past the end of the file; the message names the
         file and, when known, the tensor), a shard index maps a tensor to a
-        shard that does not hold it (the message names the index, the shard
-        and the tensor), a tensor has a dtype coda.merging does not read
-        (complex, or a format such as ``F8_E8M0`` or ``F4`` that numpy has no
-        dtype for), or the name has an unknown suffix. Reading a tensor
-        of a damaged file later raises a ValueError naming both, too.
+        shard that does not hold it, lists a tensor twice, or has a shard
+        that holds a tensor the index maps elsewhere or not at all (the
+        message names the index, the shard and the tensor), a PyTorch file
+        holds something other than tensors under str names (an epoch count,
+        a nested state dict, a sparse tensor), a tensor has a dtype
+        coda.merging does not read (complex, object arrays of an ``.npz``,
+        strings, or a format such as ``F8_E8M0`` or ``F4`` that numpy has no
+        dtype for; for an ``.npz``, raised when the tensor's shape, dtype or
+        data is first asked for), or the name has an unknown suffix. Reading
+        a tensor of a damaged file later raises a ValueError naming both,
+        too, and so does using the checkpoint after it is closed.
     ImportError
         If a PyTorch file is opened and torch is not installed.
     TypeError
@@ -187,7 +200,8 @@ def open_checkpoint(source, /) -> Checkpoint:
     Notes
     -----
     Nothing is read at opening beyond headers (and, for PyTorch files, what
-    ``torch.load(..., weights_only=True, mmap=True)`` reads); PyTorch files are
+    ``torch.load(..., weights_only=True, mmap=True)`` reads; a file of torch's
+    legacy format, which cannot be memory-mapped, is loaded whole); PyTorch files are
     never unpickled beyond tensors and plain containers. Reading half-precision
     tensors widens them to float32 exactly; bfloat16 is handled by ml_dtypes.
 
@@ -352,6 +366,10 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
         If ``metadata`` is not str to str, a tensor name is not a str, a
         tensor's dtype is not one safetensors stores, or ``max_shard_bytes``
         is not an integer.
+    IsADirectoryError
+        If ``path`` is a directory.
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
     ValueError
         If ``path`` does not end in ``.safetensors``, ``max_shard_bytes``
         is not positive, or two tensors have one name or a tensor is named
@@ -371,7 +389,9 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     (``os.posix_fallocate``, where the platform and file system support it),
     so a full disk fails before any data is written. At most one shard's tensors are held in memory
     (all of them when ``max_shard_bytes`` is None). The files get the
-    permissions of any new file: 0o666 less the umask.
+    permissions of any new file: 0o666 less the umask. safetensors files are
+    little-endian: big-endian arrays (``>f4``, e.g. from an ``.npz`` written on
+    such a machine) are written with their bytes swapped, holding the same values.
 
     The output replaces an earlier one written to the same ``path``, in
     either layout, so that the directory holds one consistent model:
@@ -409,6 +429,7 @@ def write_checkpoint(tensors, path, /, *, metadata=None, max_shard_bytes=None) -
     metadata = check_metadata(metadata)
     max_shard_bytes = check_shard_bytes(max_shard_bytes)
     path = check_safetensors_out(path)
+    check_output_target(path)
     if isinstance(tensors, Mapping):
         # Names known up front are checked before any file is made; those
         # of an iterable as it is consumed (its temporary files then go).
