@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -26,25 +25,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from coda._cli_checks import (
+    check_demo_size,
+    check_merge_out,
+    check_out_folder,
+    check_seed,
+    read_table,
+    replace_zeros_of,
+)
 from coda._results import pair_table
 from coda._validation import (
-    check_column,
     check_composition,
     check_count,
     check_file,
     check_folder,
     check_fraction,
-    check_integer,
     check_merge_command,
     check_model_count,
     check_no_zeros,
     check_number_text,
-    check_numeric_columns,
     check_pcor_options,
+    check_real,
     check_safetensors_out,
     check_shard_bytes,
     check_unused,
-    read_csv_table,
 )
 from coda.datasets import _find_roman_cups, _Wording
 from coda.graph_compare import compare_graphs
@@ -57,9 +61,11 @@ __all__ = ["main"]
 _METHODS = ("exact", "shrink", "bshrink", "glasso")
 _ZEROS = ("multiplicative", "gbm", "sq", "bl", "pseudocount")
 _GRAPHS = ("chain", "hub", "random")
-# A first column with one of these names holds sample identifiers, not a part.
-_ID_NAME = re.compile(r"(id|samples?|sample[ _.-]?ids?|cups?|names?|labels?|.*[ _.-]id)", re.I)
 _STRONGEST = 5
+# The FDR level of coda pcor and coda demo.
+_ALPHA = 0.05
+# The files that coda pcor and coda demo write into --out.
+_PCOR_FILES = ("pcor.csv", "partial_variance.csv", "edges.csv")
 _MERGES = ("ties", "task_arithmetic", "dare")
 # Defaults of --density and --scope (coda merge and coda merge-stats).
 _DENSITY = 0.2
@@ -97,8 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--method", choices=_METHODS, default="exact", help="estimator (default: exact)"
     )
+    # No argparse default: --method glasso selects edges without it, and refuses it.
     common.add_argument(
-        "--alpha", type=_alpha, default=0.05, help="FDR level for edges (default: 0.05)"
+        "--alpha",
+        type=_alpha,
+        help=f"FDR level for edges, not used by --method glasso (default: {_ALPHA})",
     )
 
     run = commands.add_parser(
@@ -230,65 +239,10 @@ def _add_merge_inputs(parser) -> None:
     )
 
 
-def _check_out_folder(out: str) -> None:
-    check_folder(
-        out,
-        f"--out {out!r}",
-        fix="--out names a folder (created if missing); pass another name, or move the file away",
-    )
-
-
-def _check_seed(seed: int) -> int:
-    # numpy's own message ("expected non-negative integer") does not say which option.
-    return check_integer(seed, "--seed", minimum=0)
-
-
-def _read_table(path: Path, index_col: str | None) -> pd.DataFrame:
-    frame = read_csv_table(
-        path,
-        f"DATA.csv {str(path)!r}",
-        fix="pass a text CSV file with a header row of part names and one row per sample",
-    )
-    if frame.empty:
-        raise ValueError(
-            f"DATA.csv {str(path)!r} has a header row but no data rows; pass a CSV file "
-            "with one row per sample"
-        )
-    # The header as written: pandas renames a repeated name (a, a.1) and names
-    # a blank one "Unnamed: 0".
-    written = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
-    repeated = sorted({str(h) for h in written if isinstance(h, str) and written.count(h) > 1})
-    if repeated:
-        raise ValueError(
-            f"DATA.csv {str(path)!r} names more than one column {', '.join(repeated)}; "
-            "every part needs its own name: rename the columns"
-        )
-    if index_col is not None:
-        check_column(index_col, "--index-col", frame.columns)
-        frame = frame.set_index(index_col)
-    elif frame.shape[1] > 1:
-        first = frame.columns[0]
-        numeric = pd.api.types.is_numeric_dtype(frame[first]) and not pd.api.types.is_bool_dtype(
-            frame[first]
-        )
-        # A blank first name is the row index that DataFrame.to_csv writes.
-        blank = not isinstance(written[0], str) or not written[0].strip()
-        if blank or not numeric or _ID_NAME.fullmatch(str(first)):
-            frame = frame.set_index(first)
-            if blank:
-                frame.index.name = None
-    check_numeric_columns(
-        frame,
-        str(path),
-        fix="every column but one identifier column must hold numbers: name the "
-        "identifier column with --index-col NAME, or remove the other text columns",
-    )
-    return frame
-
-
 def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame:
     """Estimate, test, write the files and print the summary; return the pairs called edges."""
     n, d = frame.shape
+    alpha = _ALPHA if args.alpha is None else args.alpha
     try:
         rho = pcor(frame, given=given, method=args.method)
     except ValueError as error:
@@ -311,7 +265,7 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
         table[["statistic", "df", "pvalue", "qvalue"]] = np.nan
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    files = [out / "pcor.csv", out / "partial_variance.csv", out / "edges.csv"]
+    files = [out / name for name in _PCOR_FILES]
     rho.to_csv(files[0])
     variance.to_csv(files[1])
     table.to_csv(files[2], index=False)
@@ -319,7 +273,7 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
     # The graphical lasso selects edges itself (its non-zero pattern); t tests
     # of its shrunken estimates are not a valid second selection.
     sparse = args.method == "glasso"
-    edges = table[table["r"] != 0] if sparse else table[table["qvalue"] <= args.alpha]
+    edges = table[table["r"] != 0] if sparse else table[table["qvalue"] <= alpha]
     strongest = edges.reindex(edges["r"].abs().sort_values(ascending=False).index)
     print(header)
     conditioning = "all other parts" if given is None else ", ".join(given)
@@ -333,7 +287,7 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
     if sparse:
         print(f"edges non-zero in the graphical lasso: {len(edges)} of {len(table)} pairs")
     elif tested:
-        print(f"edges at FDR {args.alpha:g}: {len(edges)} of {len(table)} pairs")
+        print(f"edges at FDR {alpha:g}: {len(edges)} of {len(table)} pairs")
     else:
         print("edges: none selected, as there are no q-values to select them by")
     if len(edges):
@@ -345,10 +299,16 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
     return edges
 
 
+def _check_alpha(args) -> None:
+    if args.method == "glasso":
+        check_unused(args.alpha, "--alpha", "by --method glasso, which selects its non-zero edges")
+
+
 def _run_pcor(args) -> None:
-    _check_out_folder(args.out)
+    check_out_folder(args.out, _PCOR_FILES)
+    _check_alpha(args)
     path = check_file(args.data, "DATA.csv")
-    frame = _read_table(path, args.index_col)
+    frame = read_table(path, args.index_col)
     name = f"DATA.csv {str(path)!r}"
     # The size pcor and pcor_test need; zeros are checked, or replaced, below.
     check_composition(
@@ -361,9 +321,7 @@ def _run_pcor(args) -> None:
     )
     given = check_pcor_options(frame, name, args.method, args.given)
     if args.zeros is not None:
-        from coda.zeros import replace_zeros
-
-        frame = replace_zeros(frame, method=args.zeros)
+        frame = replace_zeros_of(frame, args.zeros, name)
     else:
         check_no_zeros(
             frame.to_numpy(),
@@ -376,8 +334,10 @@ def _run_pcor(args) -> None:
 
 
 def _run_demo(args) -> None:
-    _check_out_folder(args.out)
-    _check_seed(args.seed)
+    check_out_folder(args.out, (*_PCOR_FILES, "data.csv"))
+    _check_alpha(args)
+    check_seed(args.seed)
+    check_demo_size(args.n, args.parts, args.method)
     sim = simulate(args.n, args.parts, graph=args.graph, seed=args.seed)
     header = (
         f"coda demo: {args.graph} graph with {len(sim.edges)} true edges among "
@@ -401,8 +361,8 @@ def _run_demo(args) -> None:
 def _run_roman_glass(args) -> None:
     from coda.casestudy import write_report
 
-    _check_out_folder(args.out)
-    _check_seed(args.seed)
+    check_out_folder(args.out)
+    check_seed(args.seed)
     check_count(args.n_boot, "--n-boot")
     cups = _find_roman_cups(args.path, None, args.download, _CUPS_OPTIONS)
     try:
@@ -424,7 +384,7 @@ def _run_merge(args) -> None:
     weights = None
     if args.weights is not None:
         weights = [check_number_text(w, "--weights") for w in args.weights.split(",")]
-    options = {"weights": weights, "lam": args.lam}
+    options = {"weights": weights, "lam": check_real(args.lam, "--lam")}
     used = {"ties": ("density", "scope"), "dare": ("density", "seed"), "task_arithmetic": ()}
     for option in ("density", "scope", "seed"):
         if option not in used[args.method]:
@@ -437,7 +397,7 @@ def _run_merge(args) -> None:
         rule = f"ties (scope {scope}, density {density:g})"
     elif args.method == "dare":
         merge = dare
-        seed = 0 if args.seed is None else _check_seed(args.seed)
+        seed = 0 if args.seed is None else check_seed(args.seed)
         options.update(density=density, seed=seed)
         rule = f"dare (density {density:g}, seed {seed})"
     else:
@@ -446,6 +406,13 @@ def _run_merge(args) -> None:
     check_merge_command(args.base, args.models, args.density, weights)
     check_shard_bytes(args.max_shard_bytes, "--max-shard-bytes")
     out = check_safetensors_out(args.out, "--out")
+    if out.is_dir():
+        raise IsADirectoryError(
+            f"--out {args.out!r} is a folder; name the output file inside it, e.g. "
+            f"--out {str(out / 'model.safetensors')!r}"
+        )
+    check_folder(out.parent, f"--out {args.out!r}: {str(out.parent)!r}", fix="pass another --out")
+    check_merge_out(out, {args.base: "BASE", **dict.fromkeys(args.models, "FT")})
     # Directories made for the output are removed again if the merge fails, so
     # bad input leaves nothing behind.
     made = [d for d in (out.parent, *out.parent.parents) if not d.exists()]
@@ -485,8 +452,8 @@ def _run_merge_stats(args) -> None:
     )
     from coda.plotting import plot_network
 
-    _check_out_folder(args.out)
-    _check_seed(args.seed)
+    check_out_folder(args.out)
+    check_seed(args.seed)
     check_merge_command(args.base, args.models, args.density)
     check_model_count(len(args.models), name="FT")
     density = _DENSITY if args.density is None else args.density
@@ -529,6 +496,7 @@ def _run_merge_stats(args) -> None:
                 skipped.append(f"no task network from {name}: {err}")
             else:
                 plots[f"task_network_{name}"] = (plot_network, graph)
+    check_out_folder(args.out, [*(f"{t}.csv" for t in tables), *(f"{p}.png" for p in plots)])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():

@@ -4,19 +4,7 @@ import numpy as np
 import pytest
 
 from coda.merging import describe, fate_balances, task_network
-
-
-def _models(n_tasks, n_layers, seed=0):
-    rng = np.random.default_rng(seed)
-    base = {f"l{i}": rng.normal(size=(4, 5)).astype(np.float32) for i in range(n_layers)}
-    models = [
-        {
-            key: value + rng.normal(size=value.shape).astype(np.float32)
-            for key, value in base.items()
-        }
-        for _ in range(n_tasks)
-    ]
-    return base, models
+from tests.test_merge_analysis import _models
 
 
 @pytest.fixture
@@ -82,7 +70,7 @@ def test_composition_network_with_too_few_layers_says_how_many_layers(statistic,
 def test_composition_network_counts_the_layers_without_mass():
     base, models = _models(5, n_layers=5)
     for model in models:
-        model["l2"] = base["l2"].copy()
+        model["l2.w"] = base["l2.w"].copy()
     shares = describe(base, models, density=0.4, seed=0).shares
     with pytest.raises(ValueError, match=r"4 layers with mass \(1 more left out"):
         task_network(shares)
@@ -99,19 +87,19 @@ def test_plot_balance_depth_keeps_each_layer_on_its_tick(plt):
     base, models = _models(2, n_layers=3)
     # Task 0 does not change layer l1: its balances there are NaN, and dropna
     # removes that row. Its l2 must stay at the tick of l2, not move to l1's.
-    models[0]["l1"] = base["l1"].copy()
+    models[0]["l1.w"] = base["l1.w"].copy()
     balances = fate_balances(describe(base, models, density=0.4, seed=0).fate).dropna()
     _, ax = plt.subplots()
     plot_balance_depth(balances, ax=ax)
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["l0", "l1", "l2"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["l0.w", "l1.w", "l2.w"]
     lines = {line.get_label(): line for line in ax.get_lines()[1:]}
     task0 = lines["task0: interference_loss"]
     np.testing.assert_array_equal(task0.get_xdata(), [0, 1, 2])
     expected = balances.loc["task0", "interference_loss"]
-    np.testing.assert_array_equal(task0.get_ydata(), [expected["l0"], np.nan, expected["l2"]])
+    np.testing.assert_array_equal(task0.get_ydata(), [expected["l0.w"], np.nan, expected["l2.w"]])
     task1 = lines["task1: interference_loss"]
     np.testing.assert_array_equal(
-        task1.get_ydata(), balances.loc["task1", "interference_loss"].loc[["l0", "l1", "l2"]]
+        task1.get_ydata(), balances.loc["task1", "interference_loss"].loc[["l0.w", "l1.w", "l2.w"]]
     )
 
 

@@ -1,0 +1,272 @@
+"""The checks and the table reader of the ``coda`` command (:mod:`coda.cli`).
+
+The library's own checks name Python arguments (``x``, ``n_samples=``,
+``method="gbm"``); these name the command's files and options, and suggest
+fixes a user of the command can make.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from coda._validation import (
+    _listing,
+    check_column,
+    check_folder,
+    check_integer,
+    check_numeric_columns,
+    read_csv_table,
+)
+
+__all__ = [
+    "check_demo_size",
+    "check_merge_out",
+    "check_out_folder",
+    "check_seed",
+    "read_table",
+    "replace_zeros_of",
+]
+
+# A first column with one of these names holds sample identifiers, not a part.
+_ID_NAME = re.compile(r"(id|samples?|sample[ _.-]?ids?|cups?|names?|labels?|.*[ _.-]id)", re.I)
+# Separators other than the comma that a spreadsheet may write.
+_SEPARATORS = {";": "semicolons", "\t": "tabs"}
+
+
+def check_out_folder(out: str, files=()) -> None:
+    """Raise unless ``--out`` can be a folder and none of ``files`` in it is a folder."""
+    check_folder(
+        out,
+        f"--out {out!r}",
+        fix="--out names a folder (created if missing); pass another name, or move the file away",
+    )
+    # Checked before any work: a folder where an output file goes would stop
+    # the writing after the files before it were written.
+    taken = [name for name in files if (Path(out) / name).is_dir()]
+    if taken:
+        raise IsADirectoryError(
+            f"--out {out!r} holds folders named {', '.join(taken)}, where coda writes files; "
+            "move them away or pass another --out"
+        )
+
+
+def check_seed(seed: int) -> int:
+    """Return ``--seed`` if it is a seed numpy takes."""
+    # numpy's own message ("expected non-negative integer") does not say which option.
+    return check_integer(seed, "--seed", minimum=0)
+
+
+def check_demo_size(n: int, parts: int, method: str) -> None:
+    """Raise unless ``coda demo --n N --parts D --method M`` can be estimated."""
+    # simulate and pcor name n_samples=, n_parts= and x.
+    check_integer(n, "--n", minimum=3)
+    check_integer(parts, "--parts", minimum=3)
+    if method == "exact" and n <= parts - 1:
+        raise ValueError(
+            f"--n {n} samples of --parts {parts} parts: the clr covariance has rank at most "
+            f"{n - 1} < D - 1 = {parts - 1}, so its exact inverse does not exist; pass "
+            f"--n {parts} or more, fewer --parts, or --method shrink, bshrink or glasso"
+        )
+
+
+def _number_as_text(cell: str) -> str | None:
+    """What makes the text ``cell`` a number that was not read as one, or None."""
+    text = cell.strip()
+    kinds = {
+        "limit": text[:1] in ("<", ">"),
+        "comma": "," in text,
+    }
+    try:
+        number = float(text.lstrip("<>").strip().replace(",", "."))
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    return next((kind for kind, found in kinds.items() if found), "text")
+
+
+def _numbers_as_text(values) -> tuple[str, set] | None:
+    """A telling cell and the kinds found, if most text cells of ``values`` are numbers."""
+    cells = [v for v in values if isinstance(v, str) and v.strip()]
+    kinds = [_number_as_text(v) for v in cells]
+    read = [k for k in kinds if k is not None]
+    if not cells or 2 * len(read) < len(cells):
+        return None
+    odd = [c for c, k in zip(cells, kinds, strict=True) if k != "text"]
+    return (odd or cells)[0], set(read)
+
+
+def _check_text_columns(frame: pd.DataFrame, name: str, *, first: bool) -> None:
+    """Raise if text columns of ``frame`` are numbers as text or a file not split by commas."""
+    columns = [str(c) for c in frame.columns]
+    separators = [word for sep, word in _SEPARATORS.items() if any(sep in c for c in columns)]
+    if len(columns) == 1 and separators:
+        raise ValueError(
+            f"{name} is separated by {separators[0]}, not commas: its one column is "
+            f"{columns[0]!r}; save it as comma-separated CSV (with a decimal point: 0.5, "
+            "not 0,5)"
+        )
+    found, kinds = [], set()
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            continue
+        text = _numbers_as_text(values.iloc[:1000].tolist())
+        if text is not None:
+            found.append(f"{column} (e.g. {text[0]!r})")
+            kinds |= text[1]
+    if not found:
+        return
+    fixes = []
+    if "limit" in kinds:
+        fixes.append(
+            "write a value below a detection limit such as '<0.01' as 0 and pass --zeros "
+            "multiplicative"
+        )
+    if "comma" in kinds:
+        fixes.append("write decimals with a point (0.5, not 0,5)")
+    fixes.append("leave only numbers in the part columns")
+    if first:
+        fixes.append("if the first column holds sample identifiers, name it with --index-col")
+    raise ValueError(
+        f"{name} has numbers written as text in columns {_listing(found)}, which would not "
+        f"be read as parts; {'; '.join(fixes)}"
+    )
+
+
+def _check_cells(frame: pd.DataFrame, name: str) -> None:
+    """Raise if ``frame`` has empty columns, or empty, NaN or infinite cells."""
+    values = frame.to_numpy(dtype=float)
+    missing = ~np.isfinite(values)
+    empty = [
+        "one with no name" if str(column).startswith("Unnamed: ") else str(column)
+        for k, column in enumerate(frame.columns)
+        if missing[:, k].all()
+    ]
+    if empty:
+        raise ValueError(
+            f"{name} has columns with no numbers: {_listing(empty)}; delete them (a comma "
+            "at the end of every line makes one with no name)"
+        )
+    if missing.any():
+        cells = [
+            f"{frame.columns[k]} (rows {_listing([str(r) for r in frame.index[missing[:, k]]])})"
+            for k in range(frame.shape[1])
+            if missing[:, k].any()
+        ]
+        raise ValueError(
+            f"{name} has {int(missing.sum())} empty, NaN or infinite cells, in columns "
+            f"{_listing(cells)}; fill them in, or delete those rows from the file"
+        )
+
+
+def read_table(path: Path, index_col: str | None) -> pd.DataFrame:
+    """The samples of ``coda pcor DATA.csv``: a numeric table, indexed by sample identifiers."""
+    name = f"DATA.csv {str(path)!r}"
+    frame = read_csv_table(
+        path,
+        name,
+        fix="pass a text CSV file with a header row of part names and one row per sample",
+    )
+    if frame.empty:
+        raise ValueError(
+            f"{name} has a header row but no data rows; pass a CSV file with one row per sample"
+        )
+    # The header as written: pandas renames a repeated name (a, a.1) and names
+    # a blank one "Unnamed: 0".
+    written = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
+    repeated = sorted({str(h) for h in written if isinstance(h, str) and written.count(h) > 1})
+    if repeated:
+        raise ValueError(
+            f"{name} names more than one column {', '.join(repeated)}; "
+            "every part needs its own name: rename the columns"
+        )
+    if index_col is not None:
+        check_column(index_col, "--index-col", frame.columns)
+        frame = frame.set_index(index_col)
+    elif frame.shape[1] > 1:
+        first = frame.columns[0]
+        numeric = pd.api.types.is_numeric_dtype(frame[first]) and not pd.api.types.is_bool_dtype(
+            frame[first]
+        )
+        # A blank first name is the row index that DataFrame.to_csv writes.
+        blank = not isinstance(written[0], str) or not written[0].strip()
+        named = blank or _ID_NAME.fullmatch(str(first))
+        if not named and not numeric:
+            # A first part with one cell such as '<0.01' is read as text; it is
+            # not an identifier column, and would be left out without a word.
+            _check_text_columns(frame[[first]], name, first=True)
+        if named or not numeric:
+            frame = frame.set_index(first)
+            if blank:
+                frame.index.name = None
+    _check_text_columns(frame, name, first=False)
+    check_numeric_columns(
+        frame,
+        name,
+        fix="every column but one identifier column must hold numbers: name the "
+        "identifier column with --index-col NAME, or remove the other text columns",
+    )
+    _check_cells(frame, name)
+    return frame
+
+
+def replace_zeros_of(frame: pd.DataFrame, method: str, name: str) -> pd.DataFrame:
+    """``coda.replace_zeros(frame, method=method)``, its errors naming the file and --zeros."""
+    from coda.zeros import replace_zeros
+
+    try:
+        return replace_zeros(frame, method=method)
+    except ValueError as error:
+        message = re.sub(r"^x ", f"{name} ", str(error))
+        message = re.sub(r'use method="(\w+)"', r"pass --zeros \1", message)
+        message = re.sub(r'method="(\w+)"', r"--zeros \1", message)
+        raise ValueError(message) from error
+
+
+def _files_of(source: Path) -> set[str]:
+    """The files that hold the checkpoint ``source`` (a file, an index or a directory)."""
+    from coda.merging import open_checkpoint
+
+    # A directory is read through one of these (see open_checkpoint).
+    inside = [source / "model.safetensors.index.json", source / "model.safetensors"]
+    listed = [source, *inside] if source.is_dir() else [source]
+    files = {os.path.realpath(file) for file in listed if file.is_file()}
+    if source.is_dir() or source.name.endswith(".index.json"):
+        # A damaged checkpoint fails later, in the merge, with its own message.
+        with (
+            contextlib.suppress(ValueError, OSError, TypeError),
+            open_checkpoint(source) as checkpoint,
+        ):
+            names = checkpoint.keys()
+            files |= {os.path.realpath(checkpoint.file_of(name)) for name in names}
+    return files
+
+
+def check_merge_out(out: Path, sources: dict) -> None:
+    """Raise if writing ``--out`` would replace or remove a file of an input checkpoint.
+
+    ``sources`` maps each input path to how the command names it (BASE, FT).
+    A write to ``name.safetensors`` replaces it or its index
+    ``name.safetensors.index.json`` and removes shards
+    ``name-NNNNN-of-NNNNN.safetensors`` of an earlier output beside it.
+    """
+    pattern = re.compile(rf"{re.escape(out.stem)}-\d{{5,}}-of-\d{{5,}}\.safetensors")
+    targets = {os.path.realpath(out), os.path.realpath(f"{out}.index.json")}
+    if out.parent.is_dir():
+        targets |= {os.path.realpath(f) for f in out.parent.iterdir() if pattern.fullmatch(f.name)}
+    for source, role in sources.items():
+        hit = sorted(_files_of(Path(source)) & targets)
+        if hit:
+            raise ValueError(
+                f"--out {str(out)!r} would overwrite or remove {hit[0]}, a file of {role} "
+                f"{str(source)!r}; write the merged model elsewhere, e.g. "
+                "--out merged/model.safetensors"
+            )
