@@ -7,9 +7,7 @@ fixes a user of the command can make.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
 from pathlib import Path
 
@@ -27,7 +25,6 @@ from coda._validation import (
 
 __all__ = [
     "check_demo_size",
-    "check_merge_out",
     "check_out_folder",
     "check_seed",
     "read_table",
@@ -229,44 +226,3 @@ def replace_zeros_of(frame: pd.DataFrame, method: str, name: str) -> pd.DataFram
         message = re.sub(r'use method="(\w+)"', r"pass --zeros \1", message)
         message = re.sub(r'method="(\w+)"', r"--zeros \1", message)
         raise ValueError(message) from error
-
-
-def _files_of(source: Path) -> set[str]:
-    """The files that hold the checkpoint ``source`` (a file, an index or a directory)."""
-    from coda.merging import open_checkpoint
-
-    # A directory is read through one of these (see open_checkpoint).
-    inside = [source / "model.safetensors.index.json", source / "model.safetensors"]
-    listed = [source, *inside] if source.is_dir() else [source]
-    files = {os.path.realpath(file) for file in listed if file.is_file()}
-    if source.is_dir() or source.name.endswith(".index.json"):
-        # A damaged checkpoint fails later, in the merge, with its own message.
-        with (
-            contextlib.suppress(ValueError, OSError, TypeError),
-            open_checkpoint(source) as checkpoint,
-        ):
-            names = checkpoint.keys()
-            files |= {os.path.realpath(checkpoint.file_of(name)) for name in names}
-    return files
-
-
-def check_merge_out(out: Path, sources: dict) -> None:
-    """Raise if writing ``--out`` would replace or remove a file of an input checkpoint.
-
-    ``sources`` maps each input path to how the command names it (BASE, FT).
-    A write to ``name.safetensors`` replaces it or its index
-    ``name.safetensors.index.json`` and removes shards
-    ``name-NNNNN-of-NNNNN.safetensors`` of an earlier output beside it.
-    """
-    pattern = re.compile(rf"{re.escape(out.stem)}-\d{{5,}}-of-\d{{5,}}\.safetensors")
-    targets = {os.path.realpath(out), os.path.realpath(f"{out}.index.json")}
-    if out.parent.is_dir():
-        targets |= {os.path.realpath(f) for f in out.parent.iterdir() if pattern.fullmatch(f.name)}
-    for source, role in sources.items():
-        hit = sorted(_files_of(Path(source)) & targets)
-        if hit:
-            raise ValueError(
-                f"--out {str(out)!r} would overwrite or remove {hit[0]}, a file of {role} "
-                f"{str(source)!r}; write the merged model elsewhere, e.g. "
-                "--out merged/model.safetensors"
-            )

@@ -27,7 +27,6 @@ import pandas as pd
 
 from coda._cli_checks import (
     check_demo_size,
-    check_merge_out,
     check_out_folder,
     check_seed,
     read_table,
@@ -380,6 +379,7 @@ def _run_roman_glass(args) -> None:
 
 def _run_merge(args) -> None:
     from coda.merging import dare, task_arithmetic, ties_merge
+    from coda.merging._sources import check_out_spares_inputs
 
     weights = None
     if args.weights is not None:
@@ -412,7 +412,8 @@ def _run_merge(args) -> None:
             f"--out {str(out / 'model.safetensors')!r}"
         )
     check_folder(out.parent, f"--out {args.out!r}: {str(out.parent)!r}", fix="pass another --out")
-    check_merge_out(out, {args.base: "BASE", **dict.fromkeys(args.models, "FT")})
+    sources = [("BASE", args.base), *(("FT", model) for model in args.models)]
+    check_out_spares_inputs(out, sources, "--out ")
     # Directories made for the output are removed again if the merge fails, so
     # bad input leaves nothing behind.
     made = [d for d in (out.parent, *out.parent.parents) if not d.exists()]

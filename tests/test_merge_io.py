@@ -550,18 +550,24 @@ def test_merging_again_unsharded_replaces_an_earlier_sharded_merge(models_on_dis
             assert_array_equal(merged.read(key), expected[key], strict=True)
 
 
-def test_rewriting_the_model_file_of_a_sharded_base_reads_it_first(tmp_path):
-    # The merged model may go where its (sharded) base was: the base is read
-    # while the new files are written, and its files go only afterwards.
+def test_a_merge_never_writes_over_its_inputs(tmp_path):
+    # Writing the merged model where its (sharded) base is would replace the
+    # base's index and remove its shards: the input is refused as an output.
     base = {f"t{i}": np.full(4, i, dtype=np.float32) for i in range(4)}
     tuned = [{k: v + 1 for k, v in base.items()}]
     index = write_checkpoint(base, tmp_path / "model.safetensors", max_shard_bytes=16)
-    out = task_arithmetic(index, tuned, out=tmp_path / "model.safetensors")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
-    with open_checkpoint(tmp_path) as ckpt:
-        for name, value in base.items():
-            np.testing.assert_array_equal(ckpt.read(name), value + 1)
-    assert out == tmp_path / "model.safetensors"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for source in (index, tmp_path, open_checkpoint(index)):
+        with pytest.raises(
+            ValueError,
+            match=r"out='.*model\.safetensors' would overwrite or "
+            r"remove .*model-0000\d-of-00004\.safetensors, a file of base",
+        ):
+            task_arithmetic(source, tuned, out=tmp_path / "model.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    model = write_checkpoint(tuned[0], tmp_path / "tuned.safetensors")
+    with pytest.raises(ValueError, match=r"a file of models\[1\] '.*tuned\.safetensors'"):
+        ties_merge(base, [tuned[0], model], density=0.5, out=model)
 
 
 @pytest.mark.parametrize(("merge", "options"), MERGES[:3] + MERGES[6:7])

@@ -126,6 +126,7 @@ from coda._validation._merging import (
     check_torch_entry,
     check_written_tensor,
     raise_corrupt_checkpoint,
+    raise_out_over_input,
 )
 from coda._validation._tables import (
     _cell,

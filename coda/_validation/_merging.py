@@ -61,6 +61,15 @@ def check_output_target(path: Path, name: str = "path") -> None:
         )
 
 
+def raise_out_over_input(name: str, out, hit: str, role: str, source) -> None:
+    """Raise: writing ``out`` (argument ``name``) would replace or remove ``hit`` of an input."""
+    raise ValueError(
+        f"{name}{str(out)!r} would overwrite or remove {hit}, a file of {role} "
+        f"{str(getattr(source, 'source', source))!r}; write the merged model elsewhere, "
+        "e.g. merged/model.safetensors"
+    )
+
+
 def check_open_checkpoint(source, closed: bool) -> None:
     """Raise if the checkpoint ``source`` has been closed."""
     if closed:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -28,14 +30,17 @@ from coda._validation import (
     check_shard_bytes,
     check_shard_out,
     check_tensor_mapping,
+    raise_out_over_input,
 )
-from coda.merging._writer import _write_streamed
+from coda.merging._formats import INDEX_NAME
+from coda.merging._writer import _replaced_files, _write_streamed
 from coda.merging.checkpoints import (
     Checkpoint,
     _is_buffer,
     _open_all,
     _roles,
     check_compatible,
+    open_checkpoint,
 )
 
 
@@ -288,15 +293,52 @@ def _emit(merged, buffers: _Buffers, metadata: dict, out, max_shard_bytes, order
     return {key: result[key] for key in buffers.order}
 
 
-def _check_out(out, max_shard_bytes):
+def _check_out(out, max_shard_bytes, base, models):
     """Check the merges' ``out`` and ``max_shard_bytes`` before any reading; return the latter.
 
-    Messages name ``out``, the merges' argument, not the writer's ``path``.
+    Messages name ``out``, the merges' argument, not the writer's ``path``;
+    an ``out`` whose writing would replace or remove a file of ``base`` or
+    ``models`` is refused.
     """
     check_shard_out(out, max_shard_bytes)
     if out is not None:
-        check_output_target(check_safetensors_out(out, "out"), "out")
+        path = check_safetensors_out(out, "out")
+        check_output_target(path, "out")
+        roles = [("base", base), *((f"models[{t}]", m) for t, m in enumerate(models))]
+        check_out_spares_inputs(path, roles, "out=")
     return check_shard_bytes(max_shard_bytes)
+
+
+def _source_files(source) -> set[str]:
+    """The real paths of the files that hold checkpoint ``source`` (none for a mapping)."""
+    if isinstance(source, Checkpoint):
+        # An in-memory checkpoint has no files (file_of gives None).
+        files = {source.file_of(name) for name in source.keys()}  # noqa: SIM118
+        return {os.path.realpath(file) for file in files if file is not None}
+    if not isinstance(source, (str, os.PathLike)):
+        return set()
+    path = Path(source)
+    # A directory is read through one of these (see open_checkpoint).
+    inside = [path / INDEX_NAME, path / "model.safetensors"] if path.is_dir() else []
+    files = {os.path.realpath(file) for file in [path, *inside] if file.is_file()}
+    if path.is_dir() or path.name.endswith(".index.json"):
+        # A damaged checkpoint fails later, in the merge, with its own message.
+        with contextlib.suppress(ValueError, OSError, TypeError), open_checkpoint(path) as ckpt:
+            files |= _source_files(ckpt)
+    return files
+
+
+def check_out_spares_inputs(out: Path, sources, name: str) -> None:
+    """Raise if writing ``out`` (argument ``name``) would replace or remove a file of ``sources``.
+
+    ``sources`` pairs how each input is named (``base``, ``models[1]``; the
+    command's BASE and FT) with the input.
+    """
+    targets = _replaced_files(out)
+    for role, source in sources:
+        hit = sorted(_source_files(source) & targets)
+        if hit:
+            raise_out_over_input(name, out, hit[0], role, source)
 
 
 class _Tensors(Mapping):

@@ -210,6 +210,18 @@ def _shards_of(path: Path) -> list[Path]:
     return sorted(file for file in path.parent.iterdir() if pattern.fullmatch(file.name))
 
 
+def _replaced_files(path: Path) -> set[str]:
+    """The real paths of the files a write to ``path`` replaces or removes.
+
+    ``path`` itself, its index ``path.index.json`` and the shards of an
+    earlier sharded write beside it (see :func:`_move_into_place`).
+    """
+    files = [path, Path(f"{path}.index.json")]
+    if path.parent.is_dir():
+        files += _shards_of(path)
+    return {os.path.realpath(file) for file in files}
+
+
 def _write_shards(path: Path, shards, metadata: dict | None) -> Path:
     """Write each ``(entries, arrays)`` shard to a temporary file, then rename all into place.
 

@@ -106,7 +106,8 @@ def dare(
         The scaling lambda of the summed task vectors.
     out : str or os.PathLike, optional
         Write the merged model to this ``.safetensors`` file (its directory
-        must exist) with the base's metadata, instead of returning it.
+        must exist) with the base's metadata, instead of returning it. A path
+        that would replace or remove a file of ``base`` or ``models`` is refused.
     max_shard_bytes : int, optional
         With ``out``: most tensor bytes per file; above it the model is
         sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
@@ -209,7 +210,7 @@ def dare(
     rescale = check_option(rescale, "rescale", ("inverse", "l1"))
     weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_real(lam, "lam")
-    max_shard_bytes = _check_out(out, max_shard_bytes)
+    max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     rng = np.random.default_rng(seed)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = _dare(theta0, taus, buffers.shapes, density, rescale, rng, weights)

@@ -140,7 +140,8 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
         The scaling lambda of the summed task vectors.
     out : str or os.PathLike, optional
         Write the merged model to this ``.safetensors`` file (its directory
-        must exist) with the base's metadata, instead of returning it.
+        must exist) with the base's metadata, instead of returning it. A path
+        that would replace or remove a file of ``base`` or ``models`` is refused.
     max_shard_bytes : int, optional
         With ``out``: most tensor bytes per file; above it the model is
         sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
@@ -226,7 +227,7 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     """
     weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_real(lam, "lam")
-    max_shard_bytes = _check_out(out, max_shard_bytes)
+    max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = ((key, _weighted_sum([tau[key] for tau in taus], weights)) for key in theta0)
         return _finish(merged, theta0, buffers, lam, metadata, out, max_shard_bytes)
@@ -334,7 +335,8 @@ def ties_merge(
         agreeing weights (True, mergekit's default) or not (False, a sum).
     out : str or os.PathLike, optional
         Write the merged model to this ``.safetensors`` file (its directory
-        must exist) with the base's metadata, instead of returning it.
+        must exist) with the base's metadata, instead of returning it. A path
+        that would replace or remove a file of ``base`` or ``models`` is refused.
     max_shard_bytes : int, optional
         With ``out``: most tensor bytes per file; above it the model is
         sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
@@ -514,7 +516,7 @@ def ties_merge(
     weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_real(lam, "lam")
     normalize = check_normalize(normalize, scope, merge)
-    max_shard_bytes = _check_out(out, max_shard_bytes)
+    max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     if client is not None:
         from coda.merging._distributed import _ties_on_cluster
 
