@@ -81,6 +81,15 @@ def test_a_file_not_separated_by_commas_is_named_so(tmp_path, capsys, sep, word)
     assert "save it as comma-separated CSV" in err
 
 
+def test_rows_longer_than_the_header_are_refused(tmp_path, capsys):
+    # pandas took the first field of such rows as the row labels and read
+    # every value under the column to its left
+    lines = ["a,b,c,d", *(f"s{k},{r}" for k, r in enumerate(ROWS))]
+    path = _csv(tmp_path, "\n".join(lines) + "\n")
+    err = _refused(["pcor", path, "--out", tmp_path / "o"], capsys, tmp_path / "o")
+    assert "has rows with more fields than its header has names" in err
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

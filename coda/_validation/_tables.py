@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -198,10 +199,22 @@ def read_csv_table(source, name: str, *, fix: str) -> pd.DataFrame:
     """``pd.read_csv(source)``, with an error naming ``name`` for a file that is not CSV text.
 
     pandas' own messages ("No columns to parse from file") do not say which
-    file; ``fix`` ends the message.
+    file; ``fix`` ends the message. Rows with one field more than the header
+    are refused: pandas would take their first field as the row labels and
+    shift every value one column to the left.
     """
     try:
-        return pd.read_csv(source)
+        with warnings.catch_warnings():
+            # index_col=False: pandas warns of rows longer than the header
+            # instead of silently making their first field the index.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(source, index_col=False)
+    except pd.errors.ParserWarning as error:
+        raise ValueError(
+            f"{name} has rows with more fields than its header has names, so its values "
+            f"would be read under the wrong columns; {fix} (give every column a name in "
+            "the header, and no row more fields than that)"
+        ) from error
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise ValueError(f"{name} is not a readable CSV file ({error}); {fix}") from error
 
