@@ -27,7 +27,9 @@ from coda._validation import (
     check_dask_scalar,
     check_matching_labels,
     check_matching_rows,
+    check_power_rows,
     check_powers,
+    check_real_columns,
     check_total,
     is_dask,
     raise_invalid_composition,
@@ -110,11 +112,42 @@ def _pair(x, y):
     yv, yl = composition(y, "y")
     check_matching_rows(xv, yv)
     check_matching_labels(xl, yl)
-    # The result has the rows of the longer argument, so it takes that one's
-    # labels; with equal rows, x's, unless x is one composition and y a matrix.
-    labels = yl if (yv.shape[0] > xv.shape[0] or (xl.one_d and not yl.one_d)) else xl
+    # The result has the shape of the larger argument (more rows; a matrix
+    # over one composition), so it takes that one's labels; when both have
+    # that shape, the labelled one's (x's if both are), so that swapping a
+    # pandas and a numpy argument does not lose the labels.
+    x_shape = (xv.shape[0], not xl.one_d)
+    y_shape = (yv.shape[0], not yl.one_d)
+    if x_shape == y_shape:
+        labels = yl if (yl.labelled and not xl.labelled) else xl
+    else:
+        labels = xl if x_shape > y_shape else yl
     dtype = np.result_type(xv, yv)
     return xv.astype(dtype, copy=False), yv.astype(dtype, copy=False), labels
+
+
+def _dask_partners(x, y):
+    """``x`` and ``y`` for the dask path, an in-memory one-row partner made one composition.
+
+    Each block of the dask argument is paired with the partner whole; as a
+    1-D composition the partner is never the larger of the pair, so every
+    block's result has the block's form and row labels (a 1-row DataFrame
+    partner would otherwise lend its index to 1-row blocks, or turn the
+    blocks of a dask array into DataFrames).
+    """
+    return tuple(
+        v if is_dask(v) else _as_one_composition(v, name) for v, name in ((x, "x"), (y, "y"))
+    )
+
+
+def _as_one_composition(value, name: str):
+    if np.ndim(value) != 2 or np.shape(value)[0] != 1:
+        return value
+    if isinstance(value, pd.DataFrame):
+        # Checked before the row becomes a Series, whose dtype would hide the column.
+        check_real_columns(value.dtypes, name)
+        return value.iloc[0]
+    return np.asarray(value)[0]
 
 
 def _centred_logs(values: np.ndarray) -> np.ndarray:
@@ -156,7 +189,7 @@ def perturb(x, y, /):
     array([0.2, 0.4, 0.4])
     """
     if is_dask(x) or is_dask(y):
-        return _dask.map_rows(perturb, x, y, names=("x", "y"))
+        return _dask.map_rows(perturb, *_dask_partners(x, y), names=("x", "y"))
     xv, yv, labels = _pair(x, y)
     z = np.ascontiguousarray(_centred_logs(xv) + _centred_logs(yv))
     out = clr_inv_values(z)
@@ -195,7 +228,7 @@ def perturb_inv(x, y, /):
     array([0.25, 0.5 , 0.25])
     """
     if is_dask(x) or is_dask(y):
-        return _dask.map_rows(perturb_inv, x, y, names=("x", "y"))
+        return _dask.map_rows(perturb_inv, *_dask_partners(x, y), names=("x", "y"))
     xv, yv, labels = _pair(x, y)
     z = np.ascontiguousarray(_centred_logs(xv) - _centred_logs(yv))
     out = clr_inv_values(z)
@@ -210,7 +243,9 @@ def power(x, a, /):
     x : array_like or dask collection of shape (n_samples, n_parts) or (n_parts,)
         Strictly positive compositions.
     a : float or array_like of shape (n_samples,)
-        One power for all rows, or one per row.
+        One power for all rows, or one per row, matched to the rows by
+        position; a Series paired with a DataFrame ``x`` must have ``x``'s
+        index.
 
     Returns
     -------
@@ -221,7 +256,9 @@ def power(x, a, /):
     ------
     ValueError
         If ``x`` is not a strictly positive composition or ``a`` is not
-        finite or does not match the rows.
+        finite or does not match the rows, or if ``a`` is a Series whose
+        index differs from that of a DataFrame ``x`` (the same rows in another
+        order would silently get the wrong powers).
 
     See Also
     --------
@@ -238,6 +275,8 @@ def power(x, a, /):
         return _dask.map_rows(power, x, trailing=(a,))
     values, labels = composition(x)
     scalars = check_powers(a, "a", values.shape[0])
+    if isinstance(a, pd.Series) and labels.kind == "frame":
+        check_power_rows(a.index, labels.index)
     z = (_centred_logs(values) * scalars.reshape(-1, 1)).astype(values.dtype)
     out = clr_inv_values(z)
     return labels.rows(out, labels.parts)
@@ -277,7 +316,7 @@ def inner(x, y, /):
     0.4804530139
     """
     if is_dask(x) or is_dask(y):
-        return _dask.map_rows(inner, x, y, names=("x", "y"), per_row=True)
+        return _dask.map_rows(inner, *_dask_partners(x, y), names=("x", "y"), per_row=True)
     xv, yv, labels = _pair(x, y)
     return labels.per_row((_centred_logs(xv) * _centred_logs(yv)).sum(axis=1), "inner")
 
@@ -354,7 +393,7 @@ def distance(x, y, /):
     0.707106781187
     """
     if is_dask(x) or is_dask(y):
-        return _dask.map_rows(distance, x, y, names=("x", "y"), per_row=True)
+        return _dask.map_rows(distance, *_dask_partners(x, y), names=("x", "y"), per_row=True)
     xv, yv, labels = _pair(x, y)
     diff = _centred_logs(xv) - _centred_logs(yv)
     return labels.per_row(np.sqrt((diff**2).sum(axis=1)), "distance")

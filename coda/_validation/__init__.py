@@ -24,6 +24,7 @@ from coda._validation._arrays import (
     check_part,
     check_parts,
     check_per_part,
+    check_power_rows,
     check_powers,
     check_real_columns,
     check_replacement_fits,

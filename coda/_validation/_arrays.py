@@ -495,6 +495,16 @@ def check_matching_rows(x: np.ndarray, y: np.ndarray) -> None:
         )
 
 
+def check_power_rows(a_index: pd.Index, x_index: pd.Index) -> None:
+    """Raise unless per-row powers given as a Series are labelled like the rows of ``x``."""
+    if not a_index.equals(x_index):
+        raise ValueError(
+            "a is a Series whose index is not x's index, and powers are matched to rows by "
+            "position; align it first, e.g. a.loc[x.index], or pass a.to_numpy() to take "
+            "the powers in row order"
+        )
+
+
 def check_powers(a, name: str, n_rows: int) -> np.ndarray:
     """Return ``a`` as finite float powers: a scalar or one per row."""
     try:
