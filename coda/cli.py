@@ -20,6 +20,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from coda._cli_checks import (
 )
 from coda._results import pair_table
 from coda._validation import (
+    CodaWarning,
     check_composition,
     check_count,
     check_file,
@@ -128,7 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--zeros",
         choices=_ZEROS,
-        help="replace zeros with this method (default: zeros are an error)",
+        help="replace zeros with this method (default: zeros are an error): multiplicative "
+        "for proportions or measurements, gbm, sq or bl for counts; pseudocount adds 0.5 to "
+        "every value, counts only",
     )
     run.set_defaults(handler=_run_pcor)
 
@@ -525,6 +529,10 @@ def _run_merge_stats(args) -> None:
     print(f"wrote {len(tables)} CSV tables and {len(plots)} PNG plots into {out}")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"coda: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``coda`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
 
@@ -539,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         0 on success, 2 on bad input (the message goes to stderr as
         ``coda: error: ...``; argparse usage errors exit with 2 as well), 1
         without a message when the reader of the output closes it early
-        (``coda demo | head``), 130 when interrupted (Ctrl-C).
+        (``coda demo | head``), 130 when interrupted (Ctrl-C). Warnings go
+        to stderr as ``coda: warning: ...``.
 
     Examples
     --------
@@ -549,7 +558,12 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        args.handler(args)
+        with warnings.catch_warnings():
+            # coda's warnings as one line each, like its errors, not as Python
+            # prints them (a file name, a line number and a source line).
+            warnings.showwarning = _show_warning
+            warnings.simplefilter("default", CodaWarning)
+            args.handler(args)
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader of the output went away (``coda demo | head``): stop

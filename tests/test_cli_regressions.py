@@ -317,3 +317,16 @@ def test_numbers_as_text_from_a_shell_end_without_a_traceback(tmp_path):
     assert done.stderr.startswith(f"coda: error: DATA.csv {str(path)!r} has numbers written ")
     assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_warnings_are_one_line_on_stderr(tmp_path, capsys):
+    from coda.merging import write_checkpoint
+
+    rng = np.random.default_rng(0)
+    base = {f"l{i}": rng.normal(size=(4, 5)).astype(np.float32) for i in range(4)}
+    path = write_checkpoint(base, tmp_path / "base.safetensors")
+    code, _, err = run(["merge-stats", path, path, path, "--out", tmp_path / "o"], capsys)
+    assert code == 0
+    lines = err.splitlines()
+    assert lines[0].startswith("coda: warning: task0 (models[0]), task1 (models[1]) do not")
+    assert all(line.startswith("coda: warning: ") for line in lines)

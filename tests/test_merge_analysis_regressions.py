@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import coda
 from coda.merging import describe, fate_balances, task_network
 from tests.test_merge_analysis import _models
 
@@ -112,3 +113,14 @@ def test_plot_balance_depth_of_a_frame_without_rows(plt):
     assert plot_balance_depth(balances.iloc[:0], ax=ax) is ax
     assert len(ax.get_lines()) == 1  # only the dashed zero line
     assert ax.get_legend() is None
+
+
+def test_describe_warns_of_models_identical_to_the_base():
+    # A zero task vector gave all-NaN shares and finite, meaningless category
+    # balances without a word.
+    base, models = _models(3, n_layers=4)
+    models[1] = dict(base)
+    with pytest.warns(coda.CodaWarning, match=r"^task1 \(models\[1\]\) does not differ from"):
+        described = describe(base, models, density=0.5)
+    assert (described.shares["task1"] == 0).all()
+    assert described.fate.loc["task1"].isna().all().all()

@@ -128,6 +128,7 @@ from coda._validation._merging import (
     check_written_tensor,
     raise_corrupt_checkpoint,
     raise_out_over_input,
+    warn_tasks_without_change,
 )
 from coda._validation._tables import (
     _cell,

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from coda._validation._base import _MAX_LISTED, _listing, check_flag, check_fraction
+from coda._validation._base import (
+    _MAX_LISTED,
+    CodaWarning,
+    _listing,
+    check_flag,
+    check_fraction,
+    warn,
+)
 from coda._validation._tables import check_path
 
 #: Covariance eigenvalues at most this fraction of the largest count as zero
@@ -68,6 +75,22 @@ def raise_out_over_input(name: str, out, hit: str, role: str, source) -> None:
         f"{str(getattr(source, 'source', source))!r}; write the merged model elsewhere, "
         "e.g. merged/model.safetensors"
     )
+
+
+def warn_tasks_without_change(masses) -> None:
+    """Warn about tasks whose task vector is zero: models identical to the base.
+
+    ``masses`` holds each task's ||tau_t||_1 over the whole model.
+    """
+    same = [f"task{t} (models[{t}])" for t, mass in enumerate(masses) if mass == 0]
+    if same:
+        warn(
+            f"{_listing(same)} {'does' if len(same) == 1 else 'do'} not differ from the base "
+            "in any floating-point tensor: a zero task vector adds nothing to any statistic "
+            "and has no composition of its own (its fate is NaN, and every share is NaN if "
+            "no model differs); leave such models out of the description",
+            CodaWarning,
+        )
 
 
 def check_open_checkpoint(source, closed: bool) -> None:

@@ -12,6 +12,7 @@ from coda._validation import (
     check_layers,
     check_model_count,
     check_models,
+    warn_tasks_without_change,
 )
 from coda.merging._facts import _facts
 from coda.merging._rules import _global_context
@@ -103,6 +104,7 @@ def _assemble(per_layer: list[dict], pooling: dict, options: dict, subsets: dict
         counts = _patterns_frame(facts, pooling, n_tasks, scope, density, False)
         log_odds = _log_odds(counts, _PSEUDOCOUNT)
     l1 = {key: fact["l1"] for key, fact in facts.items()}
+    warn_tasks_without_change(np.sum(list(l1.values()), axis=0))
     return MergeDescription(
         shares=_shares_frame(l1, pooling, n_tasks, True),
         categories=_categories_frames(facts, pooling, n_tasks, scope, density),
