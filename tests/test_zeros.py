@@ -554,3 +554,12 @@ def test_frac_is_checked_by_every_method(method):
     # frac=-1 was accepted silently by the methods that do not use it
     with pytest.raises(ValueError, match="frac"):
         coda.replace_zeros(np.array([[1.0, 0.0, 2.0], [2.0, 1.0, 1.0]]), method=method, frac=-1)
+
+
+def test_sparse_columns_are_read_as_their_dense_values():
+    # pandas' sparse columns are numeric: they were taken as parts, then
+    # numpy could not interpret their dtype ("Cannot interpret 'Sparse[...]'").
+    dense = pd.DataFrame({"a": [1.0, 0.0, 2.0], "b": [0.0, 3.0, 1.0], "c": [1.0, 2.0, 3.0]})
+    sparse = dense.astype({"a": pd.SparseDtype(float, 0.0), "b": pd.SparseDtype(float, 0.0)})
+    pd.testing.assert_frame_equal(coda.replace_zeros(sparse), coda.replace_zeros(dense))
+    pd.testing.assert_frame_equal(coda.clr(sparse + 1.0), coda.clr(dense + 1.0))

@@ -145,7 +145,10 @@ def numeric_values(obj) -> np.ndarray:
         return np.asarray(obj)
     extension = [isinstance(dt, pd.api.extensions.ExtensionDtype) for dt in dtypes]
     if any(extension) and all(_is_real_dtype(dt) for dt in dtypes):
-        common = np.result_type(*[getattr(dt, "numpy_dtype", dt) for dt in dtypes])
+        # Nullable types name their numpy type numpy_dtype; sparse ones, subtype.
+        common = np.result_type(
+            *[getattr(dt, "numpy_dtype", None) or getattr(dt, "subtype", dt) for dt in dtypes]
+        )
         return obj.to_numpy(dtype=float_dtype(common), na_value=np.nan)
     return obj.to_numpy()
 
