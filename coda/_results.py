@@ -55,13 +55,17 @@ class GlassoResult:
     penalty : float
         The chosen (or given) penalty.
     criterion : str
-        The criterion that scored the penalties (``"ebic"``).
+        The criterion that scored the penalties (``"ebic"`` or ``"stars"``).
     penalties : ndarray of shape (n_penalties,)
         The penalties tried, in decreasing order.
     scores : ndarray of shape (n_penalties,)
-        The criterion at each penalty (smaller is better); for ``"ebic"``,
-        inf where the fit is not positive definite (one that stopped at
-        ``max_iter`` before converging).
+        The criterion at each penalty. For ``"ebic"``, the extended BIC
+        (smaller is better; the chosen penalty has the smallest), inf where
+        the fit is not positive definite (one that stopped at ``max_iter``
+        before converging). For ``"stars"``, the monotonised instability,
+        non-decreasing along the path: the chosen penalty is the smallest
+        whose instability is at most the threshold, not the one of smallest
+        score (that is the largest penalty, an empty graph).
     n_edges : ndarray of shape (n_penalties,)
         The number of non-zero partial correlations (pairs) at each penalty.
     """

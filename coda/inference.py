@@ -202,7 +202,7 @@ def pcor_test(
         else:
             positions = check_parts(given, "given", labels.parts, d)
             n_given = len(positions)
-        df = check_test_df(n - n_given - 1, n, n_given)
+        df = check_test_df(n - n_given - 1, n, n_given, given_allowed=method == "exact")
         # x itself, not its values: errors about the data name its parts
         rho = np.asarray(pcor(x, given=given, method=method))
     return _t_tests(
@@ -510,7 +510,8 @@ def pcor_bootstrap(
 
     A resample that repeats rows can have too few distinct samples for an
     invertible covariance (fewer than D without ``given``; fewer than
-    :math:`D - 1` with it): this raises an error, so use n well above D.
+    :math:`|K| + 2` with it, as :func:`coda.pcor` needs): this raises an
+    error, so use n well above D (above :math:`|K|` with ``given``).
     Memory: ``n_boot * D * (D - 1) / 2`` replicate values are kept.
 
     References
@@ -563,8 +564,9 @@ def pcor_bootstrap(
     y -= y.mean(axis=0)
     m = y.shape[1]
     # Rank of a covariance of k distinct rows is at most k - 1: the clr
-    # covariance needs rank D - 1, the log-ratio covariance given K rank m.
-    needed = d if positions is None else m + 1
+    # covariance needs rank D - 1; given K, only K's |K| - 1 log-ratios are
+    # inverted: |K| + 2 rows leave the residuals df, as coda.pcor asks of x.
+    needed = d if positions is None else len(positions) + 2
     iu, ju = np.triu_indices(len(rest), k=1)
     # Pairs by resamples, so that the quantiles run along contiguous rows.
     replicates = np.empty((iu.size, n_boot))

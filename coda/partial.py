@@ -286,6 +286,14 @@ def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.n
     gamma, n = cov.gamma, cov.n_samples
     r = k[0]
     others = k[1:]
+    # Checked first: with too few samples the covariances below are singular
+    # for that reason alone, and the errors about collinear or determined parts
+    # would blame the parts.
+    if n - 1 - len(others) <= 1:
+        raise ValueError(
+            f"x has {n} samples, too few to partial out {len(k)} parts; "
+            f"at least {len(k) + 2} samples are needed"
+        )
 
     # Sigma_r restricted to the parts we need: Sigma_ab = g_ab - g_ar - g_rb + g_rr.
     def alr_block(a, b):
@@ -320,11 +328,6 @@ def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.n
             f"the log-ratios of {part!r} have no variance left once they are partialled out "
             f"(a part proportional to one in given, say), so its partial correlations are "
             f"not defined; drop {part!r} or amalgamate it with a part in given"
-        )
-    if n - 1 - len(others) <= 1:
-        raise ValueError(
-            f"x has {n} samples, too few to partial out {len(k)} parts; "
-            f"at least {len(k) + 2} samples are needed"
         )
     return s_aa
 

@@ -22,6 +22,7 @@ one when n > D) and one D x m times m x D product for the D x D result.
 from __future__ import annotations
 
 import numpy as np
+import scipy.special
 
 from coda._labels import composition
 from coda._linalg import pcor_from_precision
@@ -293,8 +294,10 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
         data = logs - logs.mean(axis=1, keepdims=True)
         what = "clr values"
     else:
-        # log(closure(x)) row by row, without forming the closure.
-        data = logs - np.log(values.sum(axis=1, dtype=np.float64))[:, None]
+        # log(closure(x)) row by row, without forming the closure; the row sums
+        # come from the logs (log-sum-exp), as values near the largest float
+        # would overflow a sum of the values themselves.
+        data = logs - scipy.special.logsumexp(logs, axis=1, keepdims=True)
         what = "log proportions"
     sd, a, v, g, lam, lam_var, c = _shrunk_inverse_factors(data, lam, lam_var, "x", parts, what)
     inv_sd = 1.0 / sd

@@ -120,13 +120,27 @@ def check_subsample_size(size: int, n_samples: int) -> None:
         )
 
 
-def check_test_df(df: int, n_samples: int, n_given: int, name: str = "x") -> int:
-    """Return the residual degrees of freedom ``df`` of a partial-correlation test if positive."""
+def check_test_df(
+    df: int, n_samples: int, n_given: int, name: str = "x", *, given_allowed: bool = True
+) -> int:
+    """Return the residual degrees of freedom ``df`` of a partial-correlation test if positive.
+
+    ``given_allowed`` says whether the estimator takes ``given=`` (the
+    regularised ones do not), and so whether conditioning on fewer parts is
+    a fix to suggest.
+    """
     if df <= 0:
+        fix = (
+            f"use at least {n_given + 2} samples or condition on fewer parts (given=...)"
+            if given_allowed
+            else f"use at least {n_given + 2} samples, or select edges without t tests, "
+            "e.g. coda.network(x, method='glasso') (its non-zero pattern) or "
+            "coda.network(x, method='shrink', min_abs=0.1) (a threshold on |pcor|)"
+        )
         raise ValueError(
             f"{name} has {n_samples} samples and each pair is conditioned on {n_given} "
             f"parts, leaving df = n - |K| - 1 = {df} degrees of freedom; the t test needs "
-            f"df > 0: use at least {n_given + 2} samples or condition on fewer parts (given=...)"
+            f"df > 0: {fix}"
         )
     return df
 
