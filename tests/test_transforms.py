@@ -14,6 +14,7 @@ import json
 import math
 import multiprocessing
 import threading
+import warnings
 from fractions import Fraction
 
 import naive
@@ -1400,3 +1401,18 @@ def test_a_float_reference_is_told_that_positions_are_integers():
     # a float that names a part is a name
     x = pd.DataFrame([[1.0, 2.0, 3.0]], columns=[0.5, 1.5, 2.5])
     assert coda.alr(x, ref=1.5).columns.tolist() == ["0.5/1.5", "2.5/1.5"]
+
+
+def test_integer_labels_that_are_not_positions_are_pointed_out():
+    x = pd.DataFrame(
+        np.exp(np.random.default_rng(0).normal(size=(5, 4))), columns=[10, 20, 30, 40]
+    )
+    with pytest.raises(ValueError, match=r"the part labelled 20 is at position 1: pass ref=1\)"):
+        coda.alr(x, ref=20)
+    shuffled = x.set_axis([2, 0, 1, 3], axis=1)
+    with pytest.warns(coda.CodaWarning, match=r"ref=0 is read as the position 0 \(the part 2\)"):
+        assert coda.alr(shuffled, ref=0).columns.tolist() == ["0/2", "1/2", "3/2"]
+    # labels equal to their positions are not ambiguous
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coda.alr(x.set_axis(range(4), axis=1), ref=1)

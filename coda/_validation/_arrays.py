@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 
 from coda._validation._base import (
+    CodaWarning,
     _is_real_dtype,
     _listing,
     _positions,
     float_dtype,
     is_dask,
     numeric_values,
+    warn,
 )
 
 
@@ -183,12 +185,30 @@ def check_part(ref, name: str, parts: Sequence | None, n_parts: int) -> int:
     if isinstance(ref, (bool, np.bool_)):
         raise TypeError(f"{name} must be a part index or a part name, not a bool")
     if isinstance(ref, (int, np.integer)):
+        labelled = [] if parts is None else [i for i, p in enumerate(parts) if p == ref]
         if not -n_parts <= ref < n_parts:
+            hint = (
+                f" (integers are positions; the part labelled {ref} is at position "
+                f"{labelled[0]}: pass {name}={labelled[0]})"
+                if len(labelled) == 1
+                else ""
+            )
             raise ValueError(
                 f"{name}={ref} is out of range for {n_parts} parts; "
-                f"use an index from {-n_parts} to {n_parts - 1}"
+                f"use an index from {-n_parts} to {n_parts - 1}{hint}"
             )
-        return int(ref) % n_parts
+        position = int(ref) % n_parts
+        if labelled and position not in labelled:
+            label = parts[position]
+            label = label.item() if isinstance(label, np.generic) else label
+            warn(
+                f"{name}={ref} is read as the position {position} (the part "
+                f"{label!r}), not as the part labelled {ref} (at position "
+                f"{labelled[0]}): integers are positions; pass {name}={labelled[0]} for that "
+                "part, or relabel the parts with text to silence this warning",
+                CodaWarning,
+            )
+        return position
     if parts is not None:
         matches = [i for i, p in enumerate(parts) if p == ref]
         if len(matches) == 1:
