@@ -13,7 +13,15 @@ import numpy as np
 import pandas as pd
 
 from coda._labels import composition
-from coda._validation import check_count, check_folder, check_pair, check_parts, check_path
+from coda._validation import (
+    check_count,
+    check_folder,
+    check_fraction,
+    check_pair,
+    check_parts,
+    check_path,
+    seeded_rng,
+)
 from coda.covariance import clr_cov, variation
 from coda.graph import network
 from coda.inference import pcor_bootstrap, pcor_test
@@ -284,8 +292,9 @@ def write_report(
         Strictly positive compositions with named parts, at least four.
     out : str or Path
         Output directory, created if missing; files in it are overwritten.
-    given : sequence of parts, default ("Si", "Na")
-        Parts partialled out in the report's second partial-correlation table.
+    given : part or sequence of parts, default ("Si", "Na")
+        Parts partialled out in the report's second partial-correlation table,
+        as names or positions; the report names them; None for no such table.
     alpha : float, default 0.05
         FDR level for the edges.
     n_boot : int, default 1000
@@ -301,13 +310,14 @@ def write_report(
     Raises
     ------
     ValueError
-        If ``x`` is not a valid composition, ``given`` names unknown parts or
-        ``n_boot`` is below 1.
+        If ``x`` is not a valid composition, ``given`` names unknown parts,
+        ``alpha`` is not in (0, 1), ``n_boot`` is below 1 or ``seed`` is a
+        negative integer.
     TypeError
-        If ``out`` is not a path or ``n_boot`` is not an integer.
+        If ``out`` is not a path, ``n_boot`` is not an integer or ``seed``
+        is not a seed.
     NotADirectoryError
-        If ``out``, or the nearest existing folder above it, is a file
-        (checked before the analysis runs).
+        If ``out``, or the nearest existing folder above it, is a file.
     OSError
         If ``out`` cannot be created or written.
 
@@ -325,6 +335,9 @@ def write_report(
     can exceed 1 in the clr geometry; see :func:`coda.multiple_r2`) and
     ``alr_check.csv`` (:func:`alr_pcor` for the strongest pair).
 
+    All arguments are checked before the analysis runs and before anything
+    is written.
+
     Examples
     --------
     >>> import tempfile
@@ -338,9 +351,15 @@ def write_report(
     out = check_path(out, "out")
     check_folder(out, f"out={str(out)!r}", fix="pass a folder (created if missing)")
     check_count(n_boot, "n_boot")
+    alpha = check_fraction(alpha, "alpha")
     values, labels = composition(x, min_parts=4, min_samples=5)
     frame = pd.DataFrame(values, index=labels.index, columns=labels.part_names(values.shape[1]))
-    rng = np.random.default_rng(seed)
+    if given is not None:
+        # By name, so that the report shows given="Si" as Si (not S, i) and positions as parts.
+        given = [
+            frame.columns[k] for k in check_parts(given, "given", labels.parts, frame.shape[1])
+        ]
+    rng = seeded_rng(seed)
     table = pair_table(frame, given=given, n_boot=n_boot, seed=rng)
     clr_var = pd.Series(np.diag(clr_cov(frame).to_numpy()), index=frame.columns)
     pvar = partial_variance(frame)

@@ -244,12 +244,20 @@ def _download_cups(cached: Path, reason: str, words: _Wording) -> pd.DataFrame:
         )
     frame = _cups_from_rdata(data, _CUPS_URL, words)
     text = frame.to_csv(lineterminator="\n").encode("utf-8")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    # The data first, then their checksum: a crash in between leaves a file
-    # without a matching checksum, which the next call fetches again.
-    _write_atomic(cached, text)
     checksum = f"{_sha256(text)}  {_CUPS_CSV}\n".encode("ascii")
-    _write_atomic(cached.with_name(cached.name + ".sha256"), checksum)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # The data first, then their checksum: a crash in between leaves a file
+        # without a matching checksum, which the next call fetches again.
+        _write_atomic(cached, text)
+        _write_atomic(cached.with_name(cached.name + ".sha256"), checksum)
+    except OSError as error:
+        # The system's message names a temporary file or the folder alone, and no fix.
+        raise type(error)(
+            f"the Roman cups data were downloaded and verified but cannot be cached in "
+            f"{cached.parent} ({error}); {words.other_cache} that you can write to, or put "
+            f"{_CUPS_RDATA} from {_CUPS_URL} in a folder and set CODA_DATA_DIR to it"
+        ) from error
     return frame
 
 
@@ -305,7 +313,9 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     OSError
         If the downloaded file does not have the expected SHA-256 (nothing is
         then cached), or the cached CSV is damaged or its checksum file is
-        missing and ``download=False``.
+        missing and ``download=False``; or if the downloaded data cannot be
+        written to the cache folder (the message names it; pass
+        ``cache_dir=`` a folder you can write to).
     ValueError
         If a file is not a readable CSV or R data file (damaged, truncated,
         empty, or of another format); if it lacks a column, has other
@@ -405,6 +415,13 @@ def _coda_data_dir() -> tuple[Path | None, str]:
             return folder / name, ""
     if not folder.is_dir():
         return None, f"the folder CODA_DATA_DIR={str(folder)!r} does not exist"
+    # A folder under the file's name is not the file: say so rather than "holds neither".
+    folders = [name for name in (_CUPS_CSV, _CUPS_RDATA) if (folder / name).is_dir()]
+    if folders:
+        return None, (
+            f"CODA_DATA_DIR={str(folder)!r} holds a folder named {folders[0]}, not the file "
+            "(put the file itself there)"
+        )
     return None, f"CODA_DATA_DIR={str(folder)!r} holds neither {_CUPS_CSV} nor {_CUPS_RDATA}"
 
 

@@ -16,10 +16,22 @@ import pandas as pd
 
 from coda._labels import python_scalar
 from coda._validation import (
+    check_distinct_names,
     check_graph,
+    check_graphml_value,
+    check_reserved_attributes,
 )
 
 __all__ = ["to_node_link", "write_edge_list", "write_graphml", "write_json"]
+
+
+def _items(G):
+    """``(where, attributes)`` for the graph, each node and each edge, for messages."""
+    yield "the graph", G.graph
+    for node, data in G.nodes(data=True):
+        yield f"node {node!r}", data
+    for a, b, data in G.edges(data=True):
+        yield f"edge ({a!r}, {b!r})", data
 
 
 def write_graphml(G, path, /) -> None:
@@ -40,7 +52,11 @@ def write_graphml(G, path, /) -> None:
     Raises
     ------
     TypeError
-        If ``G`` is not an undirected networkx graph.
+        If ``G`` is not an undirected networkx graph, or an attribute value
+        is not a str, int, float or bool (numpy scalars are converted).
+    ValueError
+        If two nodes have the same name as text (such as ``1`` and
+        ``"1"``), which GraphML would merge.
 
     See Also
     --------
@@ -50,6 +66,8 @@ def write_graphml(G, path, /) -> None:
     -----
     Round trip: ``nx.read_graphml(path)`` gives the same nodes (as
     strings), edges, node, edge and graph attributes (NaN stays NaN).
+    Everything is checked before ``path`` is opened, so a graph that
+    cannot be written leaves an existing file as it was.
 
     References
     ----------
@@ -68,10 +86,18 @@ def write_graphml(G, path, /) -> None:
     >>> nx.read_graphml(path).edges(data=True)
     EdgeDataView([('x1', 'x2', {'pcor': 0.5, 'sign': 1})])
     """
-    nx.write_graphml(check_graph(G), path)
+    G = check_graph(G)
+    check_distinct_names(G, "GraphML")
+    # A copy with Python scalars: networkx's writer refuses numpy's bool, and
+    # fails only once the file is open, leaving it empty.
+    H = G.copy()
+    for where, data in _items(H):
+        data.update({k: check_graphml_value(v, k, where) for k, v in data.items()})
+    nx.write_graphml(H, path)
 
 
 def _edge_frame(G) -> pd.DataFrame:
+    check_reserved_attributes(G, "a CSV file", node_keys=(), edge_keys=("source", "target"))
     columns: list = []
     for _, _, data in G.edges(data=True):
         columns += [c for c in data if c not in columns]
@@ -97,6 +123,9 @@ def write_edge_list(G, path, /) -> None:
     ------
     TypeError
         If ``G`` is not an undirected networkx graph.
+    ValueError
+        If two nodes have the same name as text (such as ``1`` and
+        ``"1"``), or an edge has an attribute ``source`` or ``target``.
 
     See Also
     --------
@@ -128,18 +157,27 @@ def write_edge_list(G, path, /) -> None:
     source,target,pcor,sign
     x1,x2,-0.5,-1
     """
-    _edge_frame(check_graph(G)).to_csv(path, index=False)
+    G = check_graph(G)
+    check_distinct_names(G, "a CSV file")
+    _edge_frame(G).to_csv(path, index=False)
 
 
-def _json_safe(value):
+def _json_safe(value, where: str):
+    """``value`` with numpy scalars as Python ones and non-finite floats as None."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return {k: _json_safe(v, where) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        # Tuples stay tuples (hashable node ids); json writes both as arrays.
+        return type(value)(_json_safe(v, where) for v in value)
     value = python_scalar(value) if isinstance(value, np.generic) else value
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    return value
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(
+        f"{where} holds a {type(value).__name__} ({value!r}), which JSON cannot hold; "
+        "convert it (e.g. to str or a list) or remove it before writing"
+    )
 
 
 def to_node_link(G, /) -> dict:
@@ -161,7 +199,12 @@ def to_node_link(G, /) -> dict:
     Raises
     ------
     TypeError
-        If ``G`` is not an undirected networkx graph.
+        If ``G`` is not an undirected networkx graph, or an attribute holds
+        a value JSON cannot hold (such as an array or a timestamp).
+    ValueError
+        If a node has an attribute ``id``, or an edge one named ``source``
+        or ``target`` (or ``key``, in a multigraph): the format gives these
+        names to the node and to the edge, and would overwrite them.
 
     See Also
     --------
@@ -186,7 +229,19 @@ def to_node_link(G, /) -> dict:
     >>> coda.to_node_link(G)["edges"]
     [{'pcor': 0.5, 'sign': 1, 'source': 'x1', 'target': 'x2'}]
     """
-    return _json_safe(nx.node_link_data(check_graph(G), edges="edges"))
+    G = check_graph(G)
+    edge_keys = ("source", "target", "key") if G.is_multigraph() else ("source", "target")
+    check_reserved_attributes(G, "node-link JSON", node_keys=("id",), edge_keys=edge_keys)
+    data = nx.node_link_data(G, edges="edges")
+    return {
+        **data,
+        "graph": _json_safe(data["graph"], "the graph's attributes"),
+        "nodes": [_json_safe(node, f"node {node['id']!r}") for node in data["nodes"]],
+        "edges": [
+            _json_safe(edge, f"edge ({edge['source']!r}, {edge['target']!r})")
+            for edge in data["edges"]
+        ],
+    }
 
 
 def write_json(G, path, /) -> None:
@@ -205,8 +260,8 @@ def write_json(G, path, /) -> None:
 
     Raises
     ------
-    TypeError
-        If ``G`` is not an undirected networkx graph.
+    TypeError, ValueError
+        As :func:`to_node_link`.
 
     See Also
     --------
@@ -214,7 +269,9 @@ def write_json(G, path, /) -> None:
 
     Notes
     -----
-    Strict JSON: NaN is written as null, never as ``NaN``.
+    Strict JSON: NaN is written as null, never as ``NaN``. The text is made
+    before ``path`` is opened, so a graph that cannot be written leaves an
+    existing file as it was.
 
     References
     ----------
@@ -233,6 +290,6 @@ def write_json(G, path, /) -> None:
     >>> json.loads(Path(path).read_text())["nodes"]
     [{'given': False, 'id': 'x1'}, {'given': False, 'id': 'x2'}]
     """
-    data = to_node_link(G)
+    text = json.dumps(to_node_link(G), indent=2, allow_nan=False)
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, allow_nan=False)
+        handle.write(text)

@@ -88,6 +88,11 @@ from coda._validation._estimators import (
     check_variation_matrix,
     check_varying,
 )
+from coda._validation._export import (
+    check_distinct_names,
+    check_graphml_value,
+    check_reserved_attributes,
+)
 from coda._validation._labels import (
     check_basis_parts,
     check_coordinate_names,

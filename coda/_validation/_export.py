@@ -1,0 +1,62 @@
+"""Checks of graphs written to files: names, attributes and values the formats hold.
+
+Part of :mod:`coda._validation`, where every user-facing check lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def check_distinct_names(G, writer: str) -> None:
+    """Raise ValueError if two nodes would be written under the same name (``str(node)``)."""
+    seen: dict = {}
+    for node in G:
+        other = seen.setdefault(str(node), node)
+        if other is not node:
+            raise ValueError(
+                f"G has the nodes {other!r} and {node!r}, which {writer} would both write as "
+                f"{str(node)!r}, merging them; relabel the nodes first so that their names "
+                "differ as text, e.g. with networkx.relabel_nodes"
+            )
+
+
+def check_reserved_attributes(
+    G, writer: str, *, node_keys: Sequence[str], edge_keys: Sequence[str]
+) -> None:
+    """Raise ValueError if an attribute has a name that ``writer`` gives a node or an edge.
+
+    networkx's node-link format writes each node's name under ``id`` and each
+    edge's ends under ``source`` and ``target`` (a multigraph's edge key under
+    ``key``), and an edge list has columns of those names: an attribute of
+    the same name would be overwritten, or would overwrite them.
+    """
+    for node, data in G.nodes(data=True):
+        taken = [k for k in node_keys if k in data]
+        if taken:
+            raise ValueError(
+                f"node {node!r} has the attribute {taken[0]!r}, the name {writer} gives the "
+                "node's own name, so its value would be lost; rename the attribute first"
+            )
+    for a, b, data in G.edges(data=True):
+        taken = [k for k in edge_keys if k in data]
+        if taken:
+            raise ValueError(
+                f"edge ({a!r}, {b!r}) has the attribute {taken[0]!r}, a name {writer} gives "
+                "the edge itself, so its value would be lost; rename the attribute first"
+            )
+
+
+def check_graphml_value(value, key, where: str):
+    """``value`` as the Python scalar GraphML stores; TypeError naming it otherwise."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(
+        f"the attribute {key!r} of {where} is a {type(value).__name__} ({value!r}); GraphML "
+        "holds only str, int, float and bool values: convert it (e.g. to str) or remove it "
+        "before writing"
+    )
