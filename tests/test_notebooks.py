@@ -136,7 +136,7 @@ MUTANTS = {
     # t tests with df = n - |K| - 3 instead of n - |K| - 1
     "df": "import coda.inference as inference\n"
     "_check = inference.check_test_df\n"
-    "inference.check_test_df = lambda df, n, k, name='x': _check(df - 2, n, k, name)",
+    "inference.check_test_df = lambda df, n, k, name='x', **kw: _check(df - 2, n, k, name, **kw)",
     # Bonferroni instead of Benjamini-Hochberg q-values
     "adjustment": "import functools, coda\n"
     "coda.pcor_test = functools.partial(coda.pcor_test, adjust='bonferroni')",
