@@ -103,6 +103,7 @@ from coda._validation._merging import (
     check_cluster_sources,
     check_composition_layers,
     check_finite_tensor,
+    check_float32_range,
     check_independent_losses,
     check_layers,
     check_merge_command,

@@ -253,10 +253,17 @@ def check_tensor_mapping(tensors, name: str) -> dict:
             "tensor with a str, e.g. 'layers.0.weight'"
         )
     for key, value in tensors.items():
-        kind = np.asarray(value).dtype.kind
-        if kind not in "biuf" and np.asarray(value).dtype.name != "bfloat16":
+        try:
+            dtype = np.asarray(value).dtype
+        except ValueError as error:  # a ragged nested list
+            raise ValueError(
+                f"{name}[{key!r}] is not a rectangular array ({error}); pass each tensor as "
+                "an array (numpy, or a nested list of equal-length rows)"
+            ) from None
+        # ml_dtypes' bfloat16 and float8 types are floats that numpy gives kind 'V'.
+        if dtype.kind not in "biuf" and not dtype.name.startswith(("bfloat16", "float8")):
             raise TypeError(
-                f"{name}[{key!r}] has dtype {np.asarray(value).dtype}; tensors must be "
+                f"{name}[{key!r}] has dtype {dtype}; tensors must be "
                 "boolean, integer or floating-point arrays"
             )
     return dict(tensors)
@@ -350,7 +357,20 @@ def check_model_weights(weights, name: str, n_models: int) -> np.ndarray:
         )
     if not np.isfinite(values).all():
         raise ValueError(f"{name}={weights!r} has values that are not finite; pass finite weights")
+    check_float32_range(values, name)
     return values.astype(np.float32)
+
+
+def check_float32_range(values, name: str):
+    """Return ``values`` if float32, the merges' arithmetic, holds them without overflow."""
+    largest = float(np.finfo(np.float32).max)
+    if np.any(np.abs(np.asarray(values, dtype=np.float64)) > largest):
+        shown = values.tolist() if isinstance(values, np.ndarray) else values
+        raise ValueError(
+            f"{name}={shown!r} holds a value beyond float32's range (|x| <= {largest:.4g}), in "
+            "which merges compute: it would become inf; pass a smaller value"
+        )
+    return values
 
 
 def check_finite_tensor(values: np.ndarray, tensor: str, model: str) -> None:

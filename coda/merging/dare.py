@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from coda._validation import (
+    check_float32_range,
     check_fraction,
     check_model_weights,
     check_models,
     check_option,
     check_real,
+    seeded_rng,
 )
 from coda.merging._rules import _weighted_sum
 from coda.merging._sources import _check_out, _finish, _inputs
@@ -29,11 +31,18 @@ def _ahead(rng: np.random.Generator, offset: int) -> np.random.Generator:
     reproduces a block of one sequential stream while the tensors are visited
     in another order.
     """
+    state = rng.bit_generator.state
     generator = type(rng.bit_generator)()
-    generator.state = rng.bit_generator.state
+    generator.state = state
     ahead = np.random.Generator(generator)
     if isinstance(generator, (np.random.PCG64, np.random.PCG64DXSM)):
         generator.advance(offset)
+        # advance drops a buffered 32-bit output, which drawing doubles keeps.
+        generator.state = {
+            **generator.state,
+            "has_uint32": state["has_uint32"],
+            "uinteger": state["uinteger"],
+        }
     else:
         # Bit generators without an exact advance skip by drawing, in chunks.
         chunk = 1 << 20
@@ -46,18 +55,24 @@ def _dare(theta0, taus, shapes, density, rescale, rng, weights):
     """Yield ``(key, sum_t w_t tau'_t)`` per tensor, tau' the dropped, rescaled vectors.
 
     The draws are those of one stream over models, then the floating-point
-    tensors (``theta0``'s keys) in the base's key order; each (model,
-    tensor) block starts at its offset in that stream, so the tensors can be
-    merged one at a time.
+    tensors (``theta0``'s keys) in the base's key order: one cursor per
+    model, started at that model's offset in the stream, draws its tensors
+    in turn, so the tensors can be merged one at a time. The caller's
+    generator is moved past every draw before the first tensor is merged.
     """
-    sizes = [int(np.prod(shapes[key])) for key in theta0]
-    total = sum(sizes)
-    starts = dict(zip(theta0, np.cumsum([0, *sizes[:-1]]).tolist(), strict=True))
+    total = sum(int(np.prod(shapes[key])) for key in theta0)
+    cursors = [_ahead(rng, 0)]
+    for _ in taus:
+        cursors.append(_ahead(cursors[-1], total))
+    # Where one sequential pass leaves the generator; set now, as the merge
+    # stops asking for tensors after the last one and no code after the loop
+    # would run.
+    rng.bit_generator.state = cursors.pop().bit_generator.state
     for key in theta0:
         dropped = []
-        for t, tau in enumerate(taus):
+        for cursor, tau in zip(cursors, taus, strict=True):
             vector = tau[key]
-            draws = _ahead(rng, t * total + starts[key]).random(vector.shape)
+            draws = cursor.random(vector.shape)
             masked = np.where(draws < density, vector, np.float32(0.0))
             if rescale == "inverse":
                 masked = masked / np.float32(density)
@@ -67,8 +82,6 @@ def _dare(theta0, taus, shapes, density, rescale, rng, weights):
                     masked = masked * np.float32(np.abs(vector).sum(dtype=np.float64) / after)
             dropped.append(masked)
         yield key, _weighted_sum(dropped, weights)
-    # Leave the caller's generator where one sequential pass would have left it.
-    rng.bit_generator.state = _ahead(rng, len(taus) * total).bit_generator.state
 
 
 def dare(
@@ -123,13 +136,14 @@ def dare(
     Raises
     ------
     TypeError
-        If a tensor, ``density`` or ``lam`` has the wrong type.
+        If a tensor, ``density``, ``lam`` or ``seed`` has the wrong type.
     ValueError
         If keys or shapes differ from the base's, a model's values differ
         from the base's where the base's tensor is integer or boolean, a file
         is corrupt or truncated, a value is not finite, ``density`` is outside (0, 1],
         ``rescale`` is unknown, ``weights`` does not hold one number per model,
-        or ``max_shard_bytes`` comes without ``out``.
+        ``seed`` is a negative integer, or ``max_shard_bytes`` comes without
+        ``out``.
     FileNotFoundError
         If a checkpoint path does not exist.
 
@@ -155,10 +169,13 @@ def dare(
 
     The draws run over models, then tensors in the base's key order (sorted
     for a file), from one ``np.random.default_rng(seed)``; merging one
-    tensor at a time, each block of draws is taken from a copy of the
+    tensor at a time, each model's draws are taken from a copy of the
     generator moved ahead to its place in that sequence, so the result is
-    the same as drawing in sequence. The dropped vectors are then merged by
-    task arithmetic: theta = theta_0 + lam * sum_t w_t tau'_t.
+    the same as drawing in sequence. A Generator passed as ``seed`` is left
+    where that sequence ends (past one draw per entry of every model's
+    floating-point tensors), so successive merges from it drop different
+    entries. The dropped vectors are then merged by task arithmetic:
+    theta = theta_0 + lam * sum_t w_t tau'_t.
 
     Only floating-point tensors are merged, and only they take draws. The
     base's integer and boolean tensors (buffers such as position ids,
@@ -209,9 +226,9 @@ def dare(
     density = check_fraction(density, "density", closed=True)
     rescale = check_option(rescale, "rescale", ("inverse", "l1"))
     weights = check_model_weights(weights, "weights", len(check_models(models)))
-    lam = check_real(lam, "lam")
+    lam = check_float32_range(check_real(lam, "lam"), "lam")
     max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
-    rng = np.random.default_rng(seed)
+    rng = seeded_rng(seed)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = _dare(theta0, taus, buffers.shapes, density, rescale, rng, weights)
         return _finish(merged, theta0, buffers, lam, metadata, out, max_shard_bytes)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from coda._validation import (
+    check_float32_range,
     check_fraction,
     check_model_weights,
     check_models,
@@ -226,7 +227,7 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     merged.safetensors {'format': 'np'} [2. 0.]
     """
     weights = check_model_weights(weights, "weights", len(check_models(models)))
-    lam = check_real(lam, "lam")
+    lam = check_float32_range(check_real(lam, "lam"), "lam")
     max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = ((key, _weighted_sum([tau[key] for tau in taus], weights)) for key in theta0)
@@ -514,7 +515,7 @@ def ties_merge(
     elect = check_option(elect, "elect", ("mass", "count"))
     merge = check_option(merge, "merge", ("mean", "sum", "max"))
     weights = check_model_weights(weights, "weights", len(check_models(models)))
-    lam = check_real(lam, "lam")
+    lam = check_float32_range(check_real(lam, "lam"), "lam")
     normalize = check_normalize(normalize, scope, merge)
     max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     if client is not None:
