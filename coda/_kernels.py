@@ -137,8 +137,9 @@ def _ilr_helmert(logs, out, rowsum):
     Coordinate j (0-based) is ``sqrt(k/(k+1)) * (mean(l[:k]) - l[k])`` with
     ``k = j + 1``, written ``a[j] * sum(l[:k]) - c[j] * l[k]`` with
     ``c[j] = sqrt(k/(k+1))`` and ``a[j] = c[j] / k`` computed once per call:
-    a running sum, so O(D) per row instead of a D x D product, and each
-    coordinate is made as the sum reaches it, in one pass over the logs.
+    a running sum (in float64), so O(D) per row instead of a D x D product,
+    and each coordinate is made as the sum reaches it, in one pass over the
+    logs.
     """
     n, d = logs.shape
     a = np.empty(d - 1)
@@ -149,7 +150,8 @@ def _ilr_helmert(logs, out, rowsum):
         a[j] = c[j] / k
     for i in range(0, n, 4):
         i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
-        s0, s1, s2, s3 = logs[i, 0], logs[i1, 0], logs[i2, 0], logs[i3, 0]
+        # Sums in float64 whatever the logs' dtype: float32 sums drift with D.
+        s0, s1, s2, s3 = 0.0 + logs[i, 0], 0.0 + logs[i1, 0], 0.0 + logs[i2, 0], 0.0 + logs[i3, 0]
         for j in range(d - 1):
             aj, cj = a[j], c[j]
             l0, l1, l2, l3 = logs[i, j + 1], logs[i1, j + 1], logs[i2, j + 1], logs[i3, j + 1]

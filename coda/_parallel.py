@@ -112,7 +112,9 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int, *, backward: bool = False) -
     ``start:stop`` of shared outputs. When ``fn`` raises in any thread (or the
     caller is interrupted, e.g. by Ctrl-C in Jupyter), the other threads
     finish the block in hand and take no more; the error is raised once they
-    have, instead of after the rest of the work.
+    have, instead of after the rest of the work. Where the pool takes no more
+    work (at interpreter exit, in an ``atexit`` handler), the calling thread
+    does it all.
 
     With ``backward``, each thread walks its run from the last block to the
     first (and takes the first block left in another run): for a pass that
@@ -131,11 +133,13 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int, *, backward: bool = False) -
     segments = _Segments(n_blocks, n_threads, backward)
     taking = threading.Lock()
     failed = threading.Event()
+    started = n_threads  # threads whose task went to the pool, the caller's included
 
     def run(thread: int) -> None:
         while True:
             with taking:
-                block = None if failed.is_set() else segments.take(thread)
+                idle = failed.is_set() or thread >= started
+                block = None if idle else segments.take(thread)
             if block is None:
                 return
             start = block * step
@@ -145,8 +149,19 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int, *, backward: bool = False) -
                 failed.set()
                 raise
 
-    futures = [_executor().submit(run, thread) for thread in range(1, n_threads)]
+    futures = []
     try:
+        with taking:
+            for thread in range(1, n_threads):
+                try:
+                    futures.append(_executor().submit(run, thread))
+                except RuntimeError:
+                    # The pool takes no more work: it is shut down (at interpreter
+                    # exit, e.g. in an atexit handler) or cannot start a thread.
+                    # The threads started take the other runs' blocks; a task
+                    # left queued by a failed thread start takes none.
+                    started = thread
+                    break
         run(0)
     except BaseException:
         failed.set()

@@ -286,7 +286,13 @@ def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarr
     every group holds one part: each row after the first splits exactly one
     group made by an earlier split, and every group is split once.
     """
-    values = numeric_values(sbp)
+    try:
+        values = numeric_values(sbp)
+    except ValueError:  # rows of different lengths
+        raise ValueError(
+            f"{name} has rows of different lengths; a partition is a matrix with one row "
+            "per balance and one column per part"
+        ) from None
     if values.ndim != 2 or values.size == 0:
         raise ValueError(
             f"{name} must be a 2-D matrix with one row per balance and one column "
@@ -311,28 +317,23 @@ def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarr
             f"{name} has shape {values.shape}; a sequential binary partition of {d} parts "
             f"has {d - 1} rows (balances) and {d} columns (parts)"
         )
-    groups = {}
     for i, row in enumerate(values):
-        plus = frozenset(np.flatnonzero(row > 0).tolist())
-        minus = frozenset(np.flatnonzero(row < 0).tolist())
-        if not plus or not minus:
+        if not (row > 0).any() or not (row < 0).any():
             raise ValueError(f"{name} row {i} must have at least one +1 and one -1")
-        groups[i] = (plus, minus)
-    wanted = {frozenset(range(d))}
+    # The rows by the group they split (its parts as a mask), then the tree
+    # walked down from all parts: O(D^2) whatever the order of the rows.
+    by_group = {}
+    for i, row in enumerate(values):
+        by_group.setdefault((row != 0).tobytes(), i)
     split = set()
-    for _ in range(n_rows):
-        progress = False
-        for i, (plus, minus) in groups.items():
-            support = plus | minus
-            if i not in split and support in wanted:
-                split.add(i)
-                wanted.discard(support)
-                wanted.update(g for g in (plus, minus) if len(g) > 1)
-                progress = True
-        if not progress:
-            break
-    if len(split) != n_rows or wanted:
-        bad = sorted(set(groups) - split)
+    wanted = [np.ones(d, dtype=bool)]
+    while wanted:
+        row = by_group.get(wanted.pop().tobytes())
+        if row is not None:  # else no row splits that group: a row is left over
+            split.add(row)
+            wanted += [side for side in (values[row] > 0, values[row] < 0) if side.sum() > 1]
+    if len(split) != n_rows:
+        bad = sorted(set(range(n_rows)) - split)
         raise ValueError(
             f"{name} is not a sequential binary partition: row(s) {_listing(bad)} do not "
             "split a group made by an earlier row (the first split must use every part, "
