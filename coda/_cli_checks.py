@@ -7,7 +7,6 @@ fixes a user of the command can make.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from coda._validation import (
     check_folder,
     check_integer,
     check_numeric_columns,
+    numbers_as_text,
     read_csv_table,
 )
 
@@ -73,33 +73,6 @@ def check_demo_size(n: int, parts: int, method: str) -> None:
         )
 
 
-def _number_as_text(cell: str) -> str | None:
-    """What makes the text ``cell`` a number that was not read as one, or None."""
-    text = cell.strip()
-    kinds = {
-        "limit": text[:1] in ("<", ">"),
-        "comma": "," in text,
-    }
-    try:
-        number = float(text.lstrip("<>").strip().replace(",", "."))
-    except ValueError:
-        return None
-    if not math.isfinite(number):
-        return None
-    return next((kind for kind, found in kinds.items() if found), "text")
-
-
-def _numbers_as_text(values) -> tuple[str, set] | None:
-    """A telling cell and the kinds found, if most text cells of ``values`` are numbers."""
-    cells = [v for v in values if isinstance(v, str) and v.strip()]
-    kinds = [_number_as_text(v) for v in cells]
-    read = [k for k in kinds if k is not None]
-    if not cells or 2 * len(read) < len(cells):
-        return None
-    odd = [c for c, k in zip(cells, kinds, strict=True) if k != "text"]
-    return (odd or cells)[0], set(read)
-
-
 def _check_text_columns(frame: pd.DataFrame, name: str, *, first: bool) -> None:
     """Raise if text columns of ``frame`` are numbers as text or a file not split by commas."""
     columns = [str(c) for c in frame.columns]
@@ -115,7 +88,7 @@ def _check_text_columns(frame: pd.DataFrame, name: str, *, first: bool) -> None:
         values = frame[column]
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             continue
-        text = _numbers_as_text(values.iloc[:1000].tolist())
+        text = numbers_as_text(values.iloc[:1000].tolist())
         if text is not None:
             found.append(f"{column} (e.g. {text[0]!r})")
             kinds |= text[1]

@@ -234,17 +234,23 @@ def test_damaged_compressed_npz_header_names_the_tensor_for_shape_too(tmp_path):
                 read("bad")
 
 
-def _shards(tmp_path, first: dict, second: dict) -> None:
+# The index of the shards below when each tensor is where it should be.
+_INDEX = json.dumps({"weight_map": {"w": "a.safetensors", "v": "b.safetensors"}})
+
+
+def _shards(tmp_path, first: dict, second: dict, index: str = _INDEX):
+    """Shards a.safetensors and b.safetensors of ``first`` and ``second``; their index path."""
     write_checkpoint(first, tmp_path / "a.safetensors")
     write_checkpoint(second, tmp_path / "b.safetensors")
+    path = tmp_path / "model.safetensors.index.json"
+    path.write_text(index)
+    return path
 
 
 def test_a_tensor_in_two_shards_is_refused(tmp_path):
     # The index maps "w" to a.safetensors, but b.safetensors holds a "w"
     # too: which one is the model's? It read a's silently.
     _shards(tmp_path, {"w": np.ones(2, np.float32)}, {"w": np.zeros(2), "v": np.ones(1)})
-    index = tmp_path / "model.safetensors.index.json"
-    index.write_text(json.dumps({"weight_map": {"w": "a.safetensors", "v": "b.safetensors"}}))
     with pytest.raises(
         ValueError,
         match=r"tensor 'w' in checkpoint file '[^']*index\.json' is corrupt or truncated: its "
@@ -256,9 +262,9 @@ def test_a_tensor_in_two_shards_is_refused(tmp_path):
 
 def test_a_tensor_the_index_does_not_list_is_refused(tmp_path):
     # It was left out of the model silently (loading every shard keeps it).
-    _shards(tmp_path, {"w": np.ones(2, np.float32)}, {"v": np.ones(1), "extra": np.ones(3)})
-    index = tmp_path / "model.safetensors.index.json"
-    index.write_text(json.dumps({"weight_map": {"w": "a.safetensors", "v": "b.safetensors"}}))
+    index = _shards(
+        tmp_path, {"w": np.ones(2, np.float32)}, {"v": np.ones(1), "extra": np.ones(3)}
+    )
     with pytest.raises(
         ValueError,
         match=r"tensor 'extra' in checkpoint file .*: its shard 'b\.safetensors' also holds "
@@ -269,9 +275,12 @@ def test_a_tensor_the_index_does_not_list_is_refused(tmp_path):
 
 def test_an_index_listing_a_tensor_twice_is_refused(tmp_path):
     # json.loads kept the last of the repeated names silently.
-    _shards(tmp_path, {"w": np.ones(2, np.float32)}, {"w": np.zeros(2, np.float32)})
-    index = tmp_path / "model.safetensors.index.json"
-    index.write_text('{"weight_map": {"w": "a.safetensors", "w": "b.safetensors"}}')
+    index = _shards(
+        tmp_path,
+        {"w": np.ones(2, np.float32)},
+        {"w": np.zeros(2, np.float32)},
+        '{"weight_map": {"w": "a.safetensors", "w": "b.safetensors"}}',
+    )
     with pytest.raises(
         ValueError,
         match=r"tensor 'w' in checkpoint file .*: it gives 'w' twice, as 'a\.safetensors' and "

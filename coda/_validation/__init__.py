@@ -162,6 +162,7 @@ from coda._validation._tables import (
     check_tests_frame,
     check_tests_table,
     check_unique_parts,
+    numbers_as_text,
     read_csv_table,
     warn_numbers_as_text,
 )

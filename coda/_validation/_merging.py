@@ -143,22 +143,49 @@ def check_readable_dtype(path, tensor: str, code, readable: Sequence[str]) -> No
         )
 
 
-def check_shard_holds(index, shard: str, mapped: Sequence[str], held) -> None:
-    """Raise unless shard ``shard`` holds every tensor that the index maps to it."""
-    absent = sorted(set(mapped) - set(held))
-    if absent:
-        others = absent[1:]
-        also = (
-            f" (nor {len(others)} other tensor(s) the index maps there: "
-            f"{_listing([repr(name) for name in others])})"
-            if others
-            else ""
-        )
-        raise ValueError(
-            f"shard index {str(index)!r} maps tensor {absent[0]!r} to the shard {shard!r}, "
-            f"which does not contain it{also}; the index and its shards do not belong "
-            "together: copy the index and every shard again from one checkpoint"
-        )
+def check_shard_holds(index, weight_map: dict, held: dict) -> None:
+    """Raise unless each shard holds exactly the tensors that the index maps to it.
+
+    ``held`` maps each shard to the names it holds. A mapped tensor missing
+    from its shard is named first; then a tensor a shard holds that the
+    index maps elsewhere, or not at all, which reading through the index
+    would silently drop (or take from the other shard), where loading every
+    shard would not.
+    """
+    mapped = {shard: set() for shard in held}
+    for name, shard in weight_map.items():
+        mapped.setdefault(shard, set()).add(name)
+    for shard, names in held.items():
+        absent = sorted(mapped[shard] - set(names))
+        if absent:
+            others = absent[1:]
+            also = (
+                f" (nor {len(others)} other tensor(s) the index maps there: "
+                f"{_listing([repr(name) for name in others])})"
+                if others
+                else ""
+            )
+            raise ValueError(
+                f"shard index {str(index)!r} maps tensor {absent[0]!r} to the shard {shard!r}, "
+                f"which does not contain it{also}; the index and its shards do not belong "
+                "together: copy the index and every shard again from one checkpoint"
+            )
+    for shard, names in held.items():
+        extra = sorted(set(names) - mapped[shard])
+        if extra:
+            name = extra[0]
+            listed = (
+                f"which the index maps to the shard {weight_map[name]!r}: a tensor name in "
+                "two shards"
+                if name in weight_map
+                else "which the index does not list"
+            )
+            raise_corrupt_checkpoint(
+                index,
+                f"its shard {shard!r} also holds the tensor, {listed}; the index and its "
+                "shards do not belong together",
+                tensor=name,
+            )
 
 
 def check_written_tensor(tensor, seen: set) -> str:

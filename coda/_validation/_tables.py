@@ -61,46 +61,61 @@ def warn_numbers_as_text(obj: pd.DataFrame) -> None:
 
     A column with one cell such as ``"<0.01"`` or ``"n.d."`` is read as text,
     and ``df.coda`` would leave that part out without a word. A column is
-    named when at least half of the values in its first 1,000 rows read as numbers
-    (after a leading ``<`` or ``>``), unless they are all whole numbers
-    written plainly (identifiers such as ``"007"``).
+    named when its first 1,000 rows are numbers as text by
+    :func:`numbers_as_text`.
     """
     found = []
     for position, (column, dtype) in enumerate(obj.dtypes.items()):
         if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-            example = _number_as_text(obj.iloc[:1000, position].tolist())
-            if example is not None:
-                found.append((column, example))
+            text = numbers_as_text(obj.iloc[:1000, position].tolist())
+            if text is not None:
+                found.append((column, text[0]))
     if found:
         columns = _listing([f"{c!r} (e.g. {v!r})" for c, v in found])
         warn(
             f"DataFrame.coda leaves out the text columns {columns}, which hold numbers "
             "stored as text; if they are parts, convert them first, e.g. "
             "df[col] = pd.to_numeric(df[col], errors='coerce') after writing values below "
-            "a detection limit (such as '<0.01') as 0 for coda.replace_zeros; drop them "
+            "a detection limit (such as '<0.01') as 0 for coda.replace_zeros, and decimal "
+            "commas as points; drop them "
             "from the frame to silence this warning",
             CodaWarning,
         )
 
 
-def _number_as_text(values: list) -> str | None:
-    """A telling cell of ``values`` if they are numbers written as text, else None."""
-    text = [v.strip() for v in values if isinstance(v, str)]
-    read, odd = [], []
-    for v in text:
-        try:
-            number = float(v.lstrip("<>").strip())
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number):
-            read.append(number)
-        if v[:1] in ("<", ">") or not math.isfinite(number):
-            odd.append(v)
-    if not text or 2 * len(read) < len(text):
+def numbers_as_text(values) -> tuple[str, set[str]] | None:
+    """A telling cell and the ways numbers are written, if ``values`` are numbers as text.
+
+    Only text cells count. None unless at least half of them read as numbers
+    (after a leading ``<`` or ``>``, a decimal comma read as a point), and
+    None when every one is a whole number written plainly (identifiers such
+    as ``"007"``). The ways: ``"limit"`` (``"<0.01"``), ``"comma"``
+    (``"0,5"``), ``"whole"`` and ``"plain"``. The telling cell is the first
+    that is not written plainly (``"<0.01"``, ``"0,5"``, ``"n.d."``), else
+    the first.
+    """
+    cells = [v.strip() for v in values if isinstance(v, str) and v.strip()]
+    ways = [_written_as(cell) for cell in cells]
+    read = [way for way in ways if way is not None]
+    if not cells or 2 * len(read) < len(cells) or all(way == "whole" for way in ways):
         return None
-    if odd or any(number != math.floor(number) for number in read):
-        return odd[0] if odd else text[0]
-    return None
+    odd = [cell for cell, way in zip(cells, ways, strict=True) if way not in ("whole", "plain")]
+    return (odd or cells)[0], set(read)
+
+
+def _written_as(cell: str) -> str | None:
+    """How the text ``cell`` writes a number (see :func:`numbers_as_text`), or None."""
+    try:
+        number = float(cell.lstrip("<>").strip().replace(",", "."))
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    if cell[:1] in ("<", ">"):
+        return "limit"
+    if "," in cell:
+        return "comma"
+    return "whole" if number == math.floor(number) else "plain"
 
 
 def check_adjacency(graph, name: str) -> np.ndarray:

@@ -110,28 +110,6 @@ def _check_safetensors_header(path: Path) -> dict:
     return header
 
 
-def _check_no_unmapped(index: Path, weight_map: dict, handles: dict) -> None:
-    """Raise if a shard holds a tensor that the index maps to another shard, or not at all.
-
-    Reading through the index would silently drop such a tensor (or take
-    the other shard's copy of it), where loading every shard would not.
-    """
-    for key, handle in handles.items():
-        for name in sorted(set(handle.keys()) - {n for n, s in weight_map.items() if s == key}):
-            listed = (
-                f"which the index maps to the shard {weight_map[name]!r}: a tensor name in "
-                "two shards"
-                if name in weight_map
-                else "which the index does not list"
-            )
-            raise_corrupt_checkpoint(
-                index,
-                f"its shard {key!r} also holds the tensor, {listed}; the index and its shards "
-                "do not belong together",
-                tensor=name,
-            )
-
-
 class _Safetensors:
     """One or several memory-mapped safetensors files (shards) read through safe_open.
 
@@ -160,10 +138,8 @@ class _Safetensors:
                     if name != "__metadata__":
                         check_readable_dtype(path, name, info["dtype"], list(_SAFETENSORS_DTYPES))
             if weight_map is not None:
-                for key, handle in self._handles.items():
-                    mapped = [name for name, shard in weight_map.items() if shard == key]
-                    check_shard_holds(index, key, mapped, handle.keys())
-                _check_no_unmapped(index, weight_map, self._handles)
+                held = {key: handle.keys() for key, handle in self._handles.items()}
+                check_shard_holds(index, weight_map, held)
         except BaseException:
             self.close()
             raise

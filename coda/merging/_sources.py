@@ -32,7 +32,6 @@ from coda._validation import (
     check_tensor_mapping,
     raise_out_over_input,
 )
-from coda.merging._formats import INDEX_NAME
 from coda.merging._writer import _replaced_files, _write_streamed
 from coda.merging.checkpoints import (
     Checkpoint,
@@ -312,20 +311,13 @@ def _check_out(out, max_shard_bytes, base, models):
 def _source_files(source) -> set[str]:
     """The real paths of the files that hold checkpoint ``source`` (none for a mapping)."""
     if isinstance(source, Checkpoint):
-        # An in-memory checkpoint has no files (file_of gives None).
-        files = {source.file_of(name) for name in source.keys()}  # noqa: SIM118
-        return {os.path.realpath(file) for file in files if file is not None}
+        return {os.path.realpath(file) for file in source._files()}
     if not isinstance(source, (str, os.PathLike)):
         return set()
-    path = Path(source)
-    # A directory is read through one of these (see open_checkpoint).
-    inside = [path / INDEX_NAME, path / "model.safetensors"] if path.is_dir() else []
-    files = {os.path.realpath(file) for file in [path, *inside] if file.is_file()}
-    if path.is_dir() or path.name.endswith(".index.json"):
-        # A damaged checkpoint fails later, in the merge, with its own message.
-        with contextlib.suppress(ValueError, OSError, TypeError), open_checkpoint(path) as ckpt:
-            files |= _source_files(ckpt)
-    return files
+    # A damaged checkpoint fails later, in the merge, with its own message.
+    with contextlib.suppress(ValueError, OSError, TypeError), open_checkpoint(source) as ckpt:
+        return _source_files(ckpt)
+    return set()
 
 
 def check_out_spares_inputs(out: Path, sources, name: str) -> None:

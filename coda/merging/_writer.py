@@ -23,7 +23,6 @@ import numpy as np
 
 from coda._validation import (
     check_metadata,
-    check_output_target,
     check_safetensors_out,
     check_shard_bytes,
     check_written_tensor,
@@ -183,7 +182,6 @@ def _write_streamed(tensors, path, layout: dict, metadata=None, max_shard_bytes=
     metadata = check_metadata(metadata)
     max_shard_bytes = check_shard_bytes(max_shard_bytes)
     path = check_safetensors_out(path)
-    check_output_target(path)
     _check_names(layout)
     return _write_shards(path, _streamed_shards(tensors, layout, max_shard_bytes), metadata)
 

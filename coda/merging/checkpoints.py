@@ -141,6 +141,12 @@ class Checkpoint:
         """Return the file that holds tensor ``name`` (None for a mapping)."""
         return self._backend.file_of(check_tensor_name(name, self.source, self.keys()))
 
+    def _files(self) -> set[Path]:
+        """The files that hold the tensors (none for a mapping)."""
+        backend = self._backend
+        files = {backend.file_of(name) for name in self.keys()}
+        return {file for file in files if file is not None}
+
     def close(self) -> None:
         """Close the files behind the checkpoint; reading it afterwards raises."""
         self._backend.close()
