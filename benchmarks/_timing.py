@@ -5,7 +5,9 @@ Timing: each call runs ``repeats`` times after one untimed warm-up call (which
 also compiles or loads numba kernels), with the garbage collector off, and the
 median is reported together with the spread (max - min) / median so that a
 noisy machine shows up in the table instead of hiding in a single number.
-Calls that are compared can be timed in turns (:func:`time_interleaved`).
+Calls that are compared can be timed in turns (:func:`time_interleaved`);
+before each timed call of a large array, fresh memory is touched so that
+every call meets the page faults of an ordinary machine (:data:`PREFAULT`).
 
 Memory: numpy reports its array allocations to :mod:`tracemalloc`, so the peak
 of traced memory during one call, less what was traced before it, is the
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import mmap
 import os
 import platform
 import statistics
@@ -61,14 +64,43 @@ class Timing:
 # 29 ms with 0.2 and 0.5 s).
 SETTLE_SECONDS = 0.0
 
+# Fresh memory touched and freed right before each timed call that passes
+# ``prefault`` (bytes; ``--no-prefault`` turns it off). Some virtual machines
+# hand free guest memory back to their host (Linux's free page reporting,
+# shown in the header): memory freed a moment ago is then cheap to use again,
+# memory left free for about a second costs the host's faults too. On the
+# 2-core Xeon VM of run 20, ``np.copy`` of 800 MB took 0.26-0.31 s right
+# after a copy of the same size was freed and 1.7-2.4 s after a pause of
+# 1-5 s, so a call's time depended on how long the call before it had
+# run. Touching enough memory first gives every call the page faults of an
+# ordinary machine, the same for coda and its baselines.
+PREFAULT = True
 
-def _settle() -> None:
+
+def _settle(prefault: int = 0) -> None:
     if SETTLE_SECONDS > 0:
         time.sleep(SETTLE_SECONDS)
+    if prefault and PREFAULT:
+        touch_memory(prefault)
 
 
-def time_call(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> Timing:
-    """Median-ready timings of ``fn()``; the result of each call is dropped at once."""
+def touch_memory(nbytes: int) -> None:
+    """Write one byte per page of ``nbytes`` of new memory, then free it."""
+    import numpy as np
+
+    scratch = np.empty(nbytes, dtype=np.uint8)
+    scratch[:: mmap.PAGESIZE] = 1
+    del scratch
+
+
+def time_call(
+    fn: Callable[[], object], *, repeats: int, warmup: int = 1, prefault: int = 0
+) -> Timing:
+    """Median-ready timings of ``fn()``; the result of each call is dropped at once.
+
+    ``prefault``: bytes of memory to touch before each timed call
+    (:data:`PREFAULT`), about the most the call allocates.
+    """
     for _ in range(warmup):
         fn()
     gc.collect()
@@ -77,7 +109,7 @@ def time_call(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> Tim
     try:
         seconds = []
         for _ in range(repeats):
-            _settle()
+            _settle(prefault)
             start = time.perf_counter()
             fn()
             seconds.append(time.perf_counter() - start)
@@ -88,13 +120,18 @@ def time_call(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> Tim
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], object]], *, repeats: dict[str, int], warmup: int = 1
+    fns: dict[str, Callable[[], object]],
+    *,
+    repeats: dict[str, int],
+    warmup: int = 1,
+    prefault: int = 0,
 ) -> dict[str, Timing]:
     """Timings of several calls taken in turns (a, b, c, a, b, c, ...).
 
     On a machine whose load changes, calls timed in turns see the same load,
     so their ratios are fairer than those of calls timed one after the
-    other. ``repeats[name]`` sets each call's number of timed runs.
+    other. ``repeats[name]`` sets each call's number of timed runs;
+    ``prefault`` is as in :func:`time_call`, the same for every call.
     """
     for fn in fns.values():
         for _ in range(warmup):
@@ -107,7 +144,7 @@ def time_interleaved(
         for round_ in range(max(repeats.values())):
             for name, fn in fns.items():
                 if round_ < repeats[name]:
-                    _settle()
+                    _settle(prefault)
                     start = time.perf_counter()
                     fn()
                     samples[name].append(time.perf_counter() - start)
@@ -159,6 +196,13 @@ def _read_proc(path: str, key: str) -> str | None:
     return None
 
 
+def _read_file(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
@@ -195,8 +239,22 @@ def environment() -> str:
                     f"kernel {pool.get('architecture')}, {pool['num_threads']} threads "
                     f"({os.path.basename(pool['filepath'])})"
                 )
+    lines.append(f"- {_memory_note()}")
     lines.append(f"- load average at start: {load_average()}")
     return "\n".join(lines)
+
+
+def _memory_note() -> str:
+    """Whether the kernel hands free memory back to a host, and what is done about it."""
+    reported = _read_file("/sys/module/page_reporting/parameters/reported_kib")
+    host = (
+        "unknown whether free memory goes back to a host"
+        if reported is None
+        else "free page reporting to the host: "
+        + (f"on, {int(reported) / 2**20:.1f} GiB so far" if reported != "0" else "not used")
+    )
+    touch = "touched before each timed large call" if PREFAULT else "not touched (--no-prefault)"
+    return f"memory: {host}; fresh memory {touch}"
 
 
 # The physical limits: bytes of the copied array, and the GEMM's (n, D), the
@@ -322,6 +380,7 @@ def measure_limits(*, quick: bool, repeats: int) -> Limits:
     copies = time_interleaved(
         {"one": lambda a=x: np.copy(a), "threads": lambda a=x: threaded_copy(a)},
         repeats={"one": repeats, "threads": repeats},
+        prefault=2 * x.nbytes,
     )
     del x
     n, d = QUICK_GEMM_SHAPE if quick else GEMM_SHAPE
@@ -518,14 +577,20 @@ def main(modules: Sequence, argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--blas-threads", type=int, default=None, help="limit BLAS to this many threads"
     )
+    parser.add_argument(
+        "--no-prefault",
+        action="store_true",
+        help="do not touch fresh memory before timed calls (see PREFAULT in _timing.py)",
+    )
     args = parser.parse_args(argv)
     with blas_threads(args.blas_threads):
         _run(modules, args, parser)
 
 
 def _run(modules: Sequence, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    global SETTLE_SECONDS
+    global SETTLE_SECONDS, PREFAULT
     SETTLE_SECONDS = 0.0 if args.quick else 0.2
+    PREFAULT = not args.no_prefault
     selected = _select(modules, args.only, parser)
     start = time.perf_counter()
     title = "# coda benchmarks" + (" (quick)" if args.quick else "")

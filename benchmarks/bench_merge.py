@@ -271,7 +271,11 @@ def run(*, quick: bool = False, repeats: int | None = None) -> str:
             held = {key: handle.get_tensor(key) for key in sorted(handle.keys())}
         write_out = folder / "out-write.safetensors"
         timed = fns | {"write": lambda h=held: write_checkpoint(h, write_out)}
-        timings = time_interleaved(timed, repeats=dict.fromkeys(timed, repeats))
+        # Touch twice a model's size first: room for the merged output, whose
+        # file pages are new memory at each call, and the work arrays.
+        timings = time_interleaved(
+            timed, repeats=dict.fromkeys(timed, repeats), prefault=2 * n_tensors * size * 4
+        )
         del held, timed
         passes = merge_passes(base, models, outs["coda"], repeats)
         identical = _bits_equal(outs["sort"], outs["coda"])

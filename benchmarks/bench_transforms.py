@@ -111,7 +111,8 @@ def _measure(name, coda_fn, numpy_fn, skbio_fn, *, copy_fn, repeats, input_bytes
     counts = {"copy": repeats, "coda": repeats, "numpy": repeats}
     if skbio_fn:
         fns["skbio"], counts["skbio"] = skbio_fn, repeats
-    row.update(time_interleaved(fns, repeats=counts))
+    # Touch about the most any of them allocates (scikit-bio's ilr: 2x the input).
+    row.update(time_interleaved(fns, repeats=counts, prefault=3 * input_bytes))
     row.setdefault("skbio", None)
     row["mem_coda"] = peak_bytes(coda_fn) / input_bytes
     row["mem_numpy"] = peak_bytes(numpy_fn) / input_bytes
