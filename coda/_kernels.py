@@ -1300,9 +1300,63 @@ def _lanes_sum(x, m):
     while j < m:
         a0 += x[j]
         j += 1
+    return _lanes_total(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7)
+
+
+@jit
+def _lanes_total(a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7):
+    """Part of ``_lanes_sum`` and ``_fate_sums``: the total of sixteen lanes.
+
+    Lanes l = 0..15 are ``a0..a7`` then ``b0..b7``, added pairwise, lane l
+    with lane l + 8 first.
+    """
     return (((a0 + b0) + (a1 + b1)) + ((a2 + b2) + (a3 + b3))) + (
         ((a4 + b4) + (a5 + b5)) + ((a6 + b6) + (a7 + b7))
     )
+
+
+@jit
+def _fate_sums(tau_t, kept_t, hat_t, sigma_c, pending, m, fate_t):
+    """Part of ``_facts_chunk``: task t's |tau_t| over ``m`` entries into its three fates.
+
+    ``fate_t[0]`` += the |tau_t| trimmed, ``fate_t[1]`` += agreeing with the
+    elected sign, ``fate_t[2]`` += kept but not agreeing; entries with
+    ``pending`` set add +0.0. Each part is summed in sixteen float64 lanes
+    exactly as :func:`_lanes_sum` sums a stored array (lane l takes entries
+    l, l + 16, ...; the tail goes to lane 0), so the sums are the same bit
+    for bit, but in one pass over the entries for the three parts instead
+    of storing each part and summing it in a pass of its own: 8.4 against
+    10.5 ms per 1,000,000 entries of three tasks for ``_facts_chunk``
+    (one thread, data in cache).
+    """
+    lanes = np.zeros((3, 16))
+    whole = m - m % 16
+    for start in range(0, whole, 16):
+        for lane in range(16):
+            _fate_add(tau_t, kept_t, hat_t, sigma_c, pending, start + lane, lanes, lane)
+    for j in range(whole, m):
+        _fate_add(tau_t, kept_t, hat_t, sigma_c, pending, j, lanes, 0)
+    for q in range(3):
+        x = lanes[q]
+        fate_t[q] += _lanes_total(
+            x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7],
+            x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15],
+        )  # fmt: skip
+
+
+@jit
+def _fate_add(tau_t, kept_t, hat_t, sigma_c, pending, j, lanes, lane):
+    """Part of ``_fate_sums``: entry ``j``'s |tau_t| added to its fate in ``lane``."""
+    zero = np.float32(0.0)
+    v = hat_t[j]
+    positive = sigma_c[j] > zero
+    agree = (positive & (v > zero)) | (~positive & (v < zero))
+    keep = kept_t[j]
+    # 1.0 or 0.0: a pending entry adds +0.0, which leaves a sum as it is.
+    a = np.float64(abs(tau_t[j])) * np.float64(pending[j] == 0)
+    lanes[0, lane] += a * (not keep)
+    lanes[1, lane] += a * agree
+    lanes[2, lane] += a * (keep & ~agree)
 
 
 @jit
@@ -1315,7 +1369,7 @@ def _facts_scratch(n_tasks):
     c = _FACTS_CHUNK
     ints = np.empty((2, c), dtype=np.int32)  # base-3 code, number of agreeing tasks
     singles = np.empty((4, c), dtype=np.float32)  # acc, divisor, largest, merged value
-    doubles = np.empty((5, c), dtype=np.float64)  # total, scale, three fate parts
+    doubles = np.empty((3, c), dtype=np.float64)  # total, scale, a task's owned parts
     shares = np.empty((n_tasks, c), dtype=np.float32)
     chunk = (
         np.empty((n_tasks, c), dtype=np.bool_),
@@ -1342,7 +1396,7 @@ def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, tern
     ints, singles, doubles, shares = work
     code, count = ints[0], ints[1]
     acc, divisor, largest, values = singles[0], singles[1], singles[2], singles[3]
-    total, scale, parts = doubles[0], doubles[1], doubles[2:]
+    total, scale, owned_t = doubles[0], doubles[1], doubles[2]
     n_tasks = tau_c.shape[0]
     zero = np.float32(0.0)
     for j in range(m):
@@ -1366,19 +1420,13 @@ def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, tern
             agree = (positive & (v > zero)) | (~positive & (v < zero))
             keep = kept_t[j]
             code[j] += np.int32(power * keep * ((tau > zero) + 2 * (tau < zero)))
-            # 1.0 or 0.0: a pending entry adds +0.0, which leaves a sum as it is.
-            a = np.float64(abs(tau)) * np.float64(pending[j] == 0)
-            parts[0, j] = a * (not keep)
-            parts[1, j] = a * agree
-            parts[2, j] = a * (keep & ~agree)
             selected = v * np.float32(agree)
             acc[j] = acc[j] + selected
             divisor[j] = divisor[j] + np.float32(agree) * w
             largest[j] = np.maximum(largest[j], abs(selected))
             count[j] += np.int32(agree)
             share_t[j] = abs(selected)
-        for q in range(3):
-            fate[t, q] += _lanes_sum(parts[q], m)
+        _fate_sums(tau_t, kept_t, hat_t, sigma_c, pending, m, fate[t])
         power *= 3
     for t in range(n_tasks):
         share_t = shares[t]
@@ -1399,7 +1447,6 @@ def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, tern
     if ternary:
         for j in range(m):
             counts[code[j]] += np.int64(pending[j] == 0)
-    owned_t = parts[0]
     for t in range(n_tasks):
         share_t = shares[t]
         for j in range(m):

@@ -551,3 +551,24 @@ def _merge_by_kernels(kernel, base, models, diff, k, weights, by_count, code, no
         # Nothing between the bounds: every task keeps all.
         assert (ranks == 0).all()
     return out
+
+
+@pytest.mark.parametrize("m", [0, 1, 15, 16, 17, 2047, 2048])
+def test_fate_sums_equal_lane_sums_of_the_stored_parts(m):
+    # _fate_sums adds each fate in _lanes_sum's order without storing the
+    # parts: the same float64 sums, bit for bit, pending entries adding +0.0.
+    rng = np.random.default_rng(m)
+    tau = rng.choice(np.array([0.0, -0.0, 1.5, -2.0], dtype=np.float32), size=m)
+    tau += rng.normal(size=m).astype(np.float32)
+    kept = rng.random(m) < 0.4
+    hat = (tau * kept * np.float32(1.25)).astype(np.float32)
+    sigma = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=m)
+    pending = (rng.random(m) < 0.1).astype(np.uint8)
+    fate = np.full(3, 0.5)
+    _kernels._fate_sums(tau, kept, hat, sigma, pending, m, fate)
+    agree = ((sigma > 0) & (hat > 0)) | ((sigma <= 0) & (hat < 0))
+    mass = np.abs(tau).astype(np.float64) * (pending == 0)
+    parts = [mass * ~kept, mass * agree, mass * (kept & ~agree)]
+    expected = [0.5 + _kernels._lanes_sum(part, m) for part in parts]
+    assert_array_equal(fate.view(np.uint64), np.array(expected).view(np.uint64))
+    np.testing.assert_allclose(fate, [0.5 + part.sum() for part in parts], rtol=1e-12)
