@@ -1524,7 +1524,8 @@ def _merge_facts(
     - with ``ternary``, ``counts[c]`` += 1 for the entry's base-3 code
       c = sum_t 3^t s_t, s_t = 1 where task t keeps a positive value, 2 a
       negative one, else 0 (the joint sign histogram);
-    - ``merged[i]``: tau_m with numpy's float32 operations in numpy's order,
+    - ``merged[i]`` (unless ``merged`` is empty: then tau_m is only used for
+      ``owned``): tau_m with numpy's float32 operations in numpy's order,
       as ``ties_merge``: the sum over t = 0, 1, ... of hat tau_t a_t, started
       from +0.0 as numpy's sums are; for ``merge`` 0 divided by
       sum_t a_t w_t (plus 1 where that is 0), 1 left as the sum, 2 replaced
@@ -1568,7 +1569,8 @@ def _merge_facts(
             work,
             (counts, fate, owned),
         )
-        merged[lo : lo + m] = values[:m]
+        if merged.size:
+            merged[lo : lo + m] = values[:m]
         if decide:
             for j in range(m):
                 if pending[j]:
@@ -1587,7 +1589,7 @@ def _merge_facts_at(held, positions, cuts, stops, weights, by_count, merge, tern
     ``held[t]``: entry p of task t is kept when |tau_t,p| > ``cuts[t]``, or
     equals it and p < ``stops[t]`` (``_boundary_cuts``); then the same
     election, sums and counts into ``out = (counts, fate, owned)``, and tau_m
-    written to ``merged[p]``.
+    written to ``merged[p]`` unless ``merged`` is empty.
     """
     n_tasks = held.shape[0]
     work, (kept_c, hat_c, sigma_c, tau_c, pending) = _facts_scratch(n_tasks)
@@ -1599,5 +1601,6 @@ def _merge_facts_at(held, positions, cuts, stops, weights, by_count, merge, tern
         values = _facts_chunk(
             tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, ternary, work, out
         )
-        for i in range(m):
-            merged[positions[lo + i]] = values[i]
+        if merged.size:
+            for i in range(m):
+                merged[positions[lo + i]] = values[i]

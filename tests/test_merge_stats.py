@@ -465,6 +465,23 @@ def test_merge_facts_fused_with_ties_and_fine_tuned_tensors(kind):
     assert_allclose(fused[3], given[3], rtol=1e-13, atol=0)
 
 
+@pytest.mark.parametrize("decide", [None, (0.2, False, None)])
+def test_merge_facts_without_the_merged_tensor_gives_the_same_statistics(decide):
+    # describe needs no tau_m array: without it the kernel writes none (at
+    # the deferred entries neither), and every statistic is the same bits.
+    rng = np.random.default_rng(5)
+    taus, kept, weighted, sigma, weights = _decided(rng, 3, 20_000)
+    if decide is not None:
+        kept = weighted = sigma = None
+    args = (taus, kept, weighted, sigma, weights, "tensor", "mean", True, decide)
+    full = _facts._merge_facts(*args)
+    bare = _facts._merge_facts(*args, merged=False)
+    assert full[1].shape == (20_000,)
+    assert bare[1] is None
+    for a, b in [(full[0], bare[0]), (full[2], bare[2]), (full[3], bare[3])]:
+        assert_array_equal(a.view(np.uint64), b.view(np.uint64))
+
+
 @pytest.mark.parametrize("merge", ["max", "mean"])
 def test_merge_facts_merge_overflowing_task_vectors_as_ties_merge_does(merge):
     from coda.merging._rules import _tensor_update
