@@ -200,7 +200,9 @@ def pcor_test(
         if given is None:
             n_given, positions = d - 2, None
         else:
-            positions = check_parts(given, "given", labels.parts, d)
+            # Before the df check: given= with another method, or naming all
+            # but one part, is not fixed by more samples.
+            positions = _given_parts(x, given, method)[0]
             n_given = len(positions)
         df = check_test_df(n - n_given - 1, n, n_given, given_allowed=method == "exact")
         # x itself, not its values: errors about the data name its parts
@@ -370,7 +372,9 @@ def _percentile_interval(replicates: np.ndarray, ci: float) -> tuple[np.ndarray,
     gamma = virtual - previous
     first = previous.astype(np.intp)
     n_low, n_high = int(first[0]) + 2, n - int(first[1])
-    if n < 2 * _MAX_ENDS or max(n_low, n_high) > _MAX_ENDS:
+    # n_high < 2: ci within rounding of 1 puts the upper level on the largest
+    # replicate, with no order statistic after it; np.quantile takes it alone.
+    if n < 2 * _MAX_ENDS or max(n_low, n_high) > _MAX_ENDS or n_high < 2:
         low, high = np.empty(n_rows), np.empty(n_rows)
 
         def quantiles(start: int, stop: int) -> None:

@@ -93,6 +93,9 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
             out = t / diag[:, None]
         else:
             out = t / (2.0 * (diag[:, None] + diag[None, :]) - t)
+    # A part is proportional to itself; the formulas give 0/0 on the diagonal
+    # for the one part whose clr values may not vary.
+    np.fill_diagonal(out, 1.0 if metric == "rho" else 0.0)
     return labels.square(out)
 
 
