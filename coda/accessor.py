@@ -10,9 +10,10 @@ Which columns are parts: a DataFrame's parts are its real-valued columns
 (integers and floats); every other column (identifiers, groups, dates,
 booleans) is ignored. ``df.coda.parts`` lists the columns used and
 ``df.coda.ignored`` the ones left out. Text columns that hold numbers (a
-file's column typed as text by one cell such as ``"<0.01"``) are ignored
-too, with a ``CodaWarning`` naming them when ``df.coda`` is first used on
-the frame. When no numeric column remains,
+file's column typed as text by one cell such as ``"<0.01"``), and columns
+of object dtype whose values are numbers not all whole, are ignored too,
+with a ``CodaWarning`` naming them when ``df.coda`` is first used on the
+frame. When no numeric column remains,
 accessing ``df.coda`` raises an AttributeError that names the columns and
 their dtypes (pandas asks accessors to raise AttributeError when they do not
 apply). A Series is one composition, its index naming the parts; it must be

@@ -8,6 +8,7 @@ computes: :func:`plot_biplot`, :func:`plot_ternary` and
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from coda._labels import unwrap
 from coda._validation import (
@@ -43,7 +44,10 @@ def plot_biplot(x, /, *, ax=None, scaling: str = "form", groups=None, **kwargs):
     groups : array_like of length n_samples, optional
         A group label per sample: each group gets its own colour and a
         legend entry, in order of first appearance. Labels are compared as
-        their text, so missing labels (NaN, None) form one group.
+        their text, so missing labels (NaN, None) form one group. A Series
+        given with a DataFrame ``x`` is lined up with its rows by index
+        label (a sorted or filtered ``x`` keeps each sample's group); an
+        index with other labels is an error.
     **kwargs
         Passed to :meth:`matplotlib.axes.Axes.scatter`, which draws the
         samples (once per group), for example ``s``, ``marker``, ``alpha``.
@@ -104,7 +108,8 @@ def plot_biplot(x, /, *, ax=None, scaling: str = "form", groups=None, **kwargs):
     coords = biplot_coordinates(x, scaling=scaling)
     samples = coords.samples.to_numpy(dtype=float)
     rays = coords.parts.to_numpy(dtype=float)
-    labels = None if groups is None else check_groups(groups, "groups", samples.shape[0])
+    index = x.index if isinstance(x, pd.DataFrame) else None
+    labels = None if groups is None else check_groups(groups, "groups", samples.shape[0], index)
     ax = _axes(ax)
     if labels is None:
         ax.scatter(

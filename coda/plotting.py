@@ -26,6 +26,7 @@ from coda._validation import (
     check_square,
     check_square_labels,
     check_tests_table,
+    check_unique_parts,
 )
 from coda.diagrams import cluster_order
 from coda.graph_layout import NEGATIVE_COLOR, POSITIVE_COLOR, network_style
@@ -422,6 +423,13 @@ def plot_pcor_heatmap(
     alpha = check_fraction(alpha, "alpha")
     d = values.shape[0]
     keys, names = _square_keys(matrix, d), _square_names(matrix, d)
+    if tests is not None or cluster:
+        check_unique_parts(
+            keys,
+            "matrix",
+            why="tests name each pair by its parts, and cluster orders the parts by name",
+            fix="rename the parts so that every part has its own name",
+        )
     significant = []
     if tests is not None:
         # A pair may be listed in either order (e.g. the matrix was reordered).

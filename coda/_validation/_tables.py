@@ -6,6 +6,7 @@ Part of :mod:`coda._validation`, where every user-facing check lives.
 from __future__ import annotations
 
 import math
+import numbers as numbers_module
 import os
 import warnings
 from collections.abc import Sequence
@@ -62,25 +63,39 @@ def warn_numbers_as_text(obj: pd.DataFrame) -> None:
     A column with one cell such as ``"<0.01"`` or ``"n.d."`` is read as text,
     and ``df.coda`` would leave that part out without a word. A column is
     named when its first 1,000 rows are numbers as text by
-    :func:`numbers_as_text`.
+    :func:`numbers_as_text`, or (in a warning of its own) numbers of object
+    dtype by :func:`_numbers_as_objects`.
     """
-    found = []
+    found = {"text": [], "objects": []}
     for position, (column, dtype) in enumerate(obj.dtypes.items()):
         if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-            text = numbers_as_text(obj.iloc[:1000, position].tolist())
+            cells = obj.iloc[:1000, position].tolist()
+            text = numbers_as_text(cells)
             if text is not None:
-                found.append((column, text[0]))
-    if found:
-        columns = _listing([f"{c!r} (e.g. {v!r})" for c, v in found])
-        warn(
-            f"DataFrame.coda leaves out the text columns {columns}, which hold numbers "
-            "stored as text; if they are parts, convert them first, e.g. "
+                found["text"].append((column, text[0]))
+            elif (number := _numbers_as_objects(cells)) is not None:
+                found["objects"].append((column, number))
+    what = {
+        "text": (
+            "the text columns {}, which hold numbers stored as text",
             "df[col] = pd.to_numeric(df[col], errors='coerce') after writing values below "
             "a detection limit (such as '<0.01') as 0 for coda.replace_zeros, and decimal "
-            "commas as points; drop them "
-            "from the frame to silence this warning",
-            CodaWarning,
-        )
+            "commas as points",
+        ),
+        "objects": (
+            "the columns {}, of object dtype but holding numbers",
+            "df[col] = pd.to_numeric(df[col])",
+        ),
+    }
+    for kind, (columns, convert) in what.items():
+        if found[kind]:
+            listed = _listing([f"{c!r} (e.g. {v!r})" for c, v in found[kind]])
+            warn(
+                f"DataFrame.coda leaves out {columns.format(listed)}; if they are parts, "
+                f"convert them first, e.g. {convert}; drop them from the frame to silence "
+                "this warning",
+                CodaWarning,
+            )
 
 
 def numbers_as_text(values) -> tuple[str, set[str]] | None:
@@ -101,6 +116,26 @@ def numbers_as_text(values) -> tuple[str, set[str]] | None:
         return None
     odd = [cell for cell, way in zip(cells, ways, strict=True) if way not in ("whole", "plain")]
     return (odd or cells)[0], set(read)
+
+
+def _numbers_as_objects(values):
+    """The first cell, if every cell that is not missing is a real number but not all whole.
+
+    Such a column (object dtype, e.g. built from mixed Python values) holds
+    a part that ``df.coda`` would leave out. Booleans are not numbers here,
+    and whole numbers alone are taken for identifiers, as in
+    :func:`numbers_as_text`.
+    """
+    cells = [v for v in values if v is not None and not (isinstance(v, float) and v != v)]
+    numbers = [
+        v
+        for v in cells
+        if isinstance(v, numbers_module.Real) and not isinstance(v, (bool, np.bool_))
+    ]
+    finite = [float(v) for v in numbers if math.isfinite(v)]
+    if not cells or len(numbers) < len(cells) or all(v == math.floor(v) for v in finite):
+        return None
+    return numbers[0]
 
 
 def _written_as(cell: str) -> str | None:
@@ -430,27 +465,31 @@ def check_fdr_df(df: int, n_samples: int, n_given: int, method: str) -> None:
     )
 
 
-def check_unique_parts(parts, name: str, *, fix: str) -> None:
-    """Raise if two parts have the same name once turned into strings.
+_GRAPH_NODES = (
+    "the nodes of a graph are the part names as strings, so these parts would merge into one node"
+)
+
+
+def check_unique_parts(parts, name: str, *, fix: str, why: str | None = None) -> None:
+    """Raise if two parts have the same name (once turned into strings, for graphs).
 
     Graphs name their nodes ``str(part)``, so such parts would merge into one
-    node (and one part's edges would overwrite the other's). ``fix`` ends the
-    message.
+    node (and one part's edges would overwrite the other's). With ``why``
+    (what needs distinct labels), the labels themselves are compared, not
+    their strings. ``fix`` ends the message.
     """
     if parts is None:
         return
-    positions: dict[str, list[int]] = {}
+    positions: dict = {}
     for k, part in enumerate(parts):
-        positions.setdefault(str(part), []).append(k)
+        positions.setdefault(str(part) if why is None else part, []).append(k)
     shared = [(text, ks) for text, ks in positions.items() if len(ks) > 1]
     if shared:
         shown = _listing(
             [f"{text!r} (positions {', '.join(map(str, ks))})" for text, ks in shared]
         )
-        raise ValueError(
-            f"{name} has parts with the same name as strings: {shown}; the nodes of a graph "
-            f"are the part names as strings, so these parts would merge into one node: {fix}"
-        )
+        same = "the same name as strings" if why is None else "the same name"
+        raise ValueError(f"{name} has parts with {same}: {shown}; {why or _GRAPH_NODES}: {fix}")
 
 
 def check_square_shape(matrix, name: str, *, min_size: int = 2) -> np.ndarray:
@@ -538,8 +577,33 @@ def check_plot_keywords(kwargs: dict, accepted, *, function: str, target: str) -
         )
 
 
-def check_groups(groups, name: str, n_samples: int) -> list:
-    """Return one group label per sample as a list."""
+def check_groups(groups, name: str, n_samples: int, index=None) -> list:
+    """Return one group label per sample as a list.
+
+    With ``index`` (the rows of a labelled ``x``), a Series ``groups`` is
+    lined up with it by label, as pandas aligns: a sorted or filtered copy
+    of ``x`` keeps each sample's group. A Series whose index holds other
+    labels is refused rather than matched by position.
+    """
+    if isinstance(groups, pd.Series) and index is not None and not groups.index.equals(index):
+        labels = groups.index
+        if labels.is_unique and index.is_unique and len(labels) == len(index):
+            missing = index.difference(labels)
+            if missing.empty:
+                groups = groups.reindex(index)
+            else:
+                missing = _listing([repr(v) for v in missing[:5]], len(missing))
+                raise ValueError(
+                    f"{name} is a Series whose index lacks rows of x ({missing}); pass the "
+                    f"groups of the rows of x, e.g. {name}.loc[x.index], or "
+                    f"{name}.to_numpy() to match them by position"
+                )
+        else:
+            raise ValueError(
+                f"{name} is a Series whose index does not match the rows of x; line it up "
+                f"first, e.g. {name}.loc[x.index], or pass {name}.to_numpy() to match "
+                "the groups by position"
+            )
     values = groups.tolist() if hasattr(groups, "tolist") else list(groups)
     if len(values) != n_samples:
         raise ValueError(
