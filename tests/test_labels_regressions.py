@@ -3,11 +3,13 @@
 Each test failed before its fix: an object column of numbers left out of
 ``df.coda`` silently, a biplot's ``groups`` Series matched to the rows by
 position instead of by label, and duplicate part names breaking the
-heatmap with advice that did not apply.
+heatmap with advice that did not apply; a frame read from a file with a
+header and no rows got advice about converting text columns.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import matplotlib
@@ -101,3 +103,11 @@ def test_heatmap_needs_distinct_part_names_to_mark_tests_or_cluster():
         coda.plot_pcor_heatmap(coda.pcor(x), cluster=True)
     # Without tests or clustering there is nothing to look up by name.
     coda.plot_pcor_heatmap(coda.pcor(x))
+
+
+def test_frame_with_a_header_and_no_rows_says_so():
+    df = pd.read_csv(io.StringIO("Si,Al,Fe\n"))
+    with pytest.raises(AttributeError, match=r"the frame has no rows.*header line only"):
+        _ = df.coda.parts
+    # An empty frame of numeric columns is still a composition table of no samples.
+    assert pd.DataFrame({"a": [], "b": []}, dtype=float).coda.parts == ["a", "b"]

@@ -43,6 +43,13 @@ def check_accessor_parts(obj) -> tuple[list, list]:
     dtypes = list(obj.dtypes.items())
     parts = [c for c, dt in dtypes if _is_real_dtype(dt)]
     ignored = [c for c, dt in dtypes if not _is_real_dtype(dt)]
+    if not parts and ignored and len(obj) == 0:
+        # A file with a header and no rows: pandas types every column as text.
+        raise AttributeError(
+            "DataFrame.coda needs numeric part columns, but the frame has no rows, so its "
+            f"columns {_listing([str(c) for c in ignored])} have no values to be numbers; "
+            "check that the data were read (a file with a header line only gives this)"
+        )
     if not parts:
         found = (
             f"its columns {_listing([f'{c} ({dt})' for c, dt in dtypes])} are all non-numeric"
