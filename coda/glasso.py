@@ -71,6 +71,27 @@ def _warn_unconverged(unconverged, n_fits, chosen_failed, tol, max_iter):
     )
 
 
+def _warn_not_positive_definite(theta, penalty, n, d):
+    """Warn when a fit that met ``tol`` is not positive definite.
+
+    A tiny penalty with ``n <= D`` makes ``Theta`` so ill-conditioned
+    (eigenvalues near ``1 / penalty`` along the data's null directions) that
+    the error left in ``W`` when the sweeps meet ``tol`` can exceed the
+    smallest eigenvalue of ``Theta``: the estimate is then indefinite and its
+    partial correlations are clipped at +-1 or NaN.
+    """
+    try:
+        np.linalg.cholesky(theta)
+    except np.linalg.LinAlgError:
+        warn(
+            f"the graphical lasso's estimate at penalty={penalty:.4g} is not positive "
+            f"definite: with n={n} samples and D={d} parts the fit is too ill-conditioned for "
+            "float64, so its precision and partial correlations are unreliable; use a larger "
+            "penalty, or omit penalty to choose one along a path",
+            ConvergenceWarning,
+        )
+
+
 def _ebic(s, theta, n, gamma):
     """Extended BIC (Foygel and Drton 2010, eq. 2) of a fit, and its number of edges.
 
@@ -255,7 +276,9 @@ def pcor_glasso(
     Warns
     -----
     coda._validation.ConvergenceWarning
-        If a fit stops at ``max_iter`` sweeps before meeting ``tol``.
+        If a fit stops at ``max_iter`` sweeps before meeting ``tol``, or if
+        the chosen fit met ``tol`` but is not positive definite (a penalty so
+        small, with ``n <= D``, that rounding swamps the estimate).
 
     See Also
     --------
@@ -411,8 +434,14 @@ def pcor_glasso(
     full_data = unconverged if criterion == "ebic" else unconverged[first_full:]
     chosen_failed = float(penalties[best]) in full_data
     _warn_unconverged(unconverged, n_fits, chosen_failed, tol, max_iter)
-    # Adding 0.0 turns the -0.0 of absent edges into 0.0.
-    rho = pcor_from_precision(theta) + 0.0
+    if not chosen_failed:
+        _warn_not_positive_definite(theta, penalties[best], n, d)
+    # Adding 0.0 turns the -0.0 of absent edges (-beta * theta_jj) into 0.0.
+    theta = theta + 0.0
+    # A negative diagonal (an indefinite fit, warned of above) gives NaN, not
+    # numpy's warning of a square root of a negative number.
+    with np.errstate(invalid="ignore"):
+        rho = pcor_from_precision(theta) + 0.0
     return GlassoResult(
         pcor=labels.square(rho),
         precision=labels.square(theta),

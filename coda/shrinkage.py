@@ -168,8 +168,9 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
         pseudo-inverse is used), 1 the identity.
     lam_var : float, optional
         Variance shrinkage intensity in [0, 1] (corpcor's ``lambda.var``);
-        estimated when omitted. It changes the precision matrix but not the
-        partial correlations.
+        estimated when omitted. With ``"shrink"`` it changes the precision
+        matrix but not the partial correlations; with ``"bshrink"`` it changes
+        both, as the shrunk variances enter ``G B G`` before the inverse.
 
     Returns
     -------
@@ -309,7 +310,8 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
             # u = B^{-1} 1 through the low-rank form, O(D m).
             u = inv_sd * (a * inv_sd + v @ (g * (v.T @ inv_sd)))
             omega -= np.outer(u / u.sum(), u)
-    rho = pcor_from_precision(omega)
+    # Adding 0.0 turns the -0.0 of zero entries (lam = 1) into 0.0.
+    rho = pcor_from_precision(omega) + 0.0
     return ShrinkageResult(
         pcor=labels.square(rho),
         precision=labels.square(omega),
