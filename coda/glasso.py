@@ -247,8 +247,9 @@ def pcor_glasso(
     tol : float, default 1e-8
         Convergence tolerance: the mean absolute change of the off-diagonal
         covariance estimate in a sweep, relative to the mean absolute
-        off-diagonal clr covariance; also the tolerance on the lasso
-        coefficients.
+        off-diagonal entry of the matrix fitted, ``S`` of the Notes (the clr
+        covariance plus ``kappa / D`` in every entry); also the tolerance on
+        the lasso coefficients.
     max_iter : int, default 1000
         The most sweeps over all parts (and lasso passes per part).
 
