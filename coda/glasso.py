@@ -202,7 +202,7 @@ def pcor_glasso(
     penalty=None,
     criterion: str = "ebic",
     gamma=None,
-    n_penalties: int = 20,
+    n_penalties=None,
     n_subsamples=None,
     threshold=None,
     seed=None,
@@ -235,8 +235,9 @@ def pcor_glasso(
     gamma : float, optional
         EBIC only: the extra weight on the number of edges, in [0, 1]
         (default 0.5; 0 is the ordinary BIC).
-    n_penalties : int, default 20
-        Length of the penalty path when ``penalty`` is omitted.
+    n_penalties : int, optional
+        Length of the penalty path when ``penalty`` is omitted (default 20);
+        refused with ``penalty``, where there is no path.
     n_subsamples : int, optional
         StARS only: the number of subsamples (default 20, at least 2).
     threshold : float, optional
@@ -385,6 +386,8 @@ def pcor_glasso(
     """
     values, labels = composition(x, "x", min_parts=3, min_samples=3)
     criterion = check_option(criterion, "criterion", _CRITERIA)
+    if penalty is not None:
+        check_unused(n_penalties, "n_penalties", "when penalty is given (there is no path)")
     if criterion == "ebic":
         stars_options = {"n_subsamples": n_subsamples, "threshold": threshold, "seed": seed}
         for name, value in stars_options.items():
@@ -397,7 +400,7 @@ def pcor_glasso(
         n_subsamples = check_count(n_subsamples, "n_subsamples", minimum=2)
         threshold = 0.05 if threshold is None else threshold
         threshold = check_unit_interval(threshold, "threshold", hint="; 0.05 is the usual choice")
-    n_penalties = check_count(n_penalties, "n_penalties", minimum=1)
+    n_penalties = check_count(20 if n_penalties is None else n_penalties, "n_penalties", minimum=1)
     tol = check_positive(tol, "tol")
     max_iter = check_count(max_iter, "max_iter", minimum=1)
     n, d = values.shape

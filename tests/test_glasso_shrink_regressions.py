@@ -77,3 +77,13 @@ def test_lam_var_documentation_matches_both_methods():
     assert np.abs(pcor("bshrink", 0.0) - pcor("bshrink", 1.0)).max() > 0.05
     doc = " ".join(coda.pcor_shrink.__doc__.split())
     assert 'with ``"bshrink"`` it changes both' in doc
+
+
+def test_glasso_refuses_a_path_length_with_a_given_penalty():
+    # n_penalties sets the path, which a given penalty replaces: it was
+    # ignored without a word.
+    x = np.exp(np.random.default_rng(4).standard_normal((30, 5)))
+    with pytest.raises(ValueError, match=r"n_penalties is not used when penalty is given"):
+        coda.pcor_glasso(x, penalty=0.2, n_penalties=5)
+    assert coda.pcor_glasso(x, n_penalties=5).penalties.size == 5
+    assert coda.pcor_glasso(x).penalties.size == 20
