@@ -93,14 +93,8 @@ def touch_memory(nbytes: int) -> None:
     del scratch
 
 
-def time_call(
-    fn: Callable[[], object], *, repeats: int, warmup: int = 1, prefault: int = 0
-) -> Timing:
-    """Median-ready timings of ``fn()``; the result of each call is dropped at once.
-
-    ``prefault``: bytes of memory to touch before each timed call
-    (:data:`PREFAULT`), about the most the call allocates.
-    """
+def time_call(fn: Callable[[], object], *, repeats: int, warmup: int = 1) -> Timing:
+    """Median-ready timings of ``fn()``; the result of each call is dropped at once."""
     for _ in range(warmup):
         fn()
     gc.collect()
@@ -109,7 +103,7 @@ def time_call(
     try:
         seconds = []
         for _ in range(repeats):
-            _settle(prefault)
+            _settle()
             start = time.perf_counter()
             fn()
             seconds.append(time.perf_counter() - start)
@@ -130,8 +124,9 @@ def time_interleaved(
 
     On a machine whose load changes, calls timed in turns see the same load,
     so their ratios are fairer than those of calls timed one after the
-    other. ``repeats[name]`` sets each call's number of timed runs;
-    ``prefault`` is as in :func:`time_call`, the same for every call.
+    other. ``repeats[name]`` sets each call's number of timed runs.
+    ``prefault``: bytes of fresh memory to touch before each timed call
+    (:data:`PREFAULT`), about the most any of the calls allocates.
     """
     for fn in fns.values():
         for _ in range(warmup):

@@ -14,11 +14,17 @@ def centring_matrix(n_parts: int) -> np.ndarray:
 
 
 def pcor_from_precision(omega: np.ndarray) -> np.ndarray:
-    """``rho_ij = -omega_ij / sqrt(omega_ii omega_jj)`` with a unit diagonal."""
+    """``rho_ij = -omega_ij / sqrt(omega_ii omega_jj)`` with a unit diagonal.
+
+    Zeros come back as +0.0: ``-omega_ij`` of an absent edge would otherwise
+    print as ``-0.0``.
+    """
     scale = 1.0 / np.sqrt(np.diag(omega))
     # One temporary and in-place passes: D x D matrices can be large.
     rho = omega * -scale[:, None]
     rho *= scale[None, :]
     np.fill_diagonal(rho, 1.0)
     # Rounding can push |rho| a hair past 1 for (near) collinear parts.
-    return np.clip(rho, -1.0, 1.0, out=rho)
+    np.clip(rho, -1.0, 1.0, out=rho)
+    rho += 0.0  # -0.0 + 0.0 is +0.0
+    return rho

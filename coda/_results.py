@@ -183,8 +183,7 @@ class Simulation:
     @property
     def pcor(self) -> pd.DataFrame:
         """The true partial correlations, ``-Omega_ij / sqrt(Omega_ii Omega_jj)``."""
-        # Adding 0.0 turns the -0.0 of non-edges (-1 * 0) into 0.0 for display.
-        rho = pcor_from_precision(self.clr_precision.to_numpy()) + 0.0
+        rho = pcor_from_precision(self.clr_precision.to_numpy())
         parts = self.clr_precision.columns
         return pd.DataFrame(rho, index=parts, columns=parts)
 

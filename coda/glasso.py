@@ -445,7 +445,7 @@ def pcor_glasso(
     # A negative diagonal (an indefinite fit, warned of above) gives NaN, not
     # numpy's warning of a square root of a negative number.
     with np.errstate(invalid="ignore"):
-        rho = pcor_from_precision(theta) + 0.0
+        rho = pcor_from_precision(theta)
     return GlassoResult(
         pcor=labels.square(rho),
         precision=labels.square(theta),

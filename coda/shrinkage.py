@@ -310,8 +310,7 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
             # u = B^{-1} 1 through the low-rank form, O(D m).
             u = inv_sd * (a * inv_sd + v @ (g * (v.T @ inv_sd)))
             omega -= np.outer(u / u.sum(), u)
-    # Adding 0.0 turns the -0.0 of zero entries (lam = 1) into 0.0.
-    rho = pcor_from_precision(omega) + 0.0
+    rho = pcor_from_precision(omega)
     return ShrinkageResult(
         pcor=labels.square(rho),
         precision=labels.square(omega),

@@ -51,9 +51,8 @@ def _logs_in_blocks(values: np.ndarray, kernel, out: np.ndarray, rowsum: np.ndar
     kernel works in place on the logs (``kernel(out, rowsum)``); otherwise the
     logs go into one scratch block per thread, reused for each of its blocks.
     A new scratch array per block made ``ilr`` of 1,000,000 x 100 allocate
-    200 arrays of 4 MB per call, which numpy asks the kernel to back with huge
-    pages; when memory is fragmented each can wait for the kernel to compact
-    it (``benchmarks/README.md``).
+    200 arrays of 4 MB per call, each new memory whose first touch can be slow
+    (on a virtual machine, memory its host took back: ``benchmarks/README.md``).
     """
     in_place = out.shape == values.shape
     scratch = threading.local()

@@ -189,7 +189,7 @@ def _merge_facts(
         ranks, by_count, k = None, False, n
     weights = np.ascontiguousarray(weights, dtype=np.float32)
     ternary = n_tasks <= _TERNARY_TASKS
-    merged = np.empty(n if merged else 0, dtype=np.float32)
+    tau_m = np.empty(n if merged else 0, dtype=np.float32)
     index = np.int32 if n < 2**31 else np.int64
     code = _merge_code(scope, merge, normalize)
     parts, histograms, found = {}, {}, {}
@@ -216,7 +216,7 @@ def _merge_facts(
             start,
             stop,
             counts,
-            merged,
+            tau_m,
             fate,
             owned,
             fused,
@@ -247,10 +247,10 @@ def _merge_facts(
         _kernels._boundary_cuts(values, positions, lows, highs, ranks, n, cuts, stops)
         late = (histogram, np.zeros((n_tasks, 3)), np.zeros(n_tasks))
         rule = (weights, by_count, code, ternary)
-        _kernels._merge_facts_at(values, positions, cuts, stops, *rule, merged, late)
+        _kernels._merge_facts_at(values, positions, cuts, stops, *rule, tau_m, late)
         fate += late[1]
         owned += late[2]
-    return (histogram if ternary else None), (merged if merged.size == n else None), fate, owned
+    return (histogram if ternary else None), (tau_m if merged else None), fate, owned
 
 
 def _conflict_counts(states: np.ndarray, counts: np.ndarray, subset: tuple) -> np.ndarray:
