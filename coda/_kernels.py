@@ -1,9 +1,11 @@
 """numba kernels: contiguous arrays in, arrays out; no validation, no pandas.
 
 Every kernel is compiled through :data:`jit` (one set of flags for the
-package) and is called by exactly one public wrapper with the same stem, which
-validates, converts with ``np.ascontiguousarray`` and shapes the result. Each
-kernel has a plain numpy twin in ``tests/naive.py``.
+package; the one helper that sums in vector lanes, ``_lane_sum``, through
+:data:`jit_reassoc`, which adds only "reassoc") and is called by exactly one
+public wrapper with the same stem, which validates, converts with
+``np.ascontiguousarray`` and shapes the result. Each kernel has a plain numpy
+twin in ``tests/naive.py``.
 
 The kernels work on a block of rows that fits in cache, in place or into an
 ``out`` array the caller allocated: the wrappers hand them blocks in parallel
@@ -23,6 +25,11 @@ import numpy as np
 # raising, and lets loops vectorise. No fastmath: inputs may hold NaN and inf.
 jit = numba.njit(cache=True, nogil=True, error_model="numpy")
 
+# The one fast-math flag set: "reassoc" alone, so that LLVM may sum a loop in
+# several vector lanes (a plain loop of additions is one chain it must keep in
+# order). NaN and inf still propagate; nothing assumes finite values.
+jit_reassoc = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+
 
 @jit
 def _closure(x, out, rowcheck):
@@ -33,7 +40,7 @@ def _closure(x, out, rowcheck):
     lose precision in subnormals. The sum is compensated (Neumaier).
     ``rowcheck`` receives the scaled row total, or NaN when the row has a
     negative entry: a row is valid exactly when its check is finite and > 0.
-    Rows go four at a time (see the note above ``_clr``).
+    Rows go four at a time (see the note above ``_row_sum``).
     """
     n, d = x.shape
     for i in range(0, n, 4):
@@ -97,14 +104,63 @@ def _neumaier(total, comp, v):
     return t, comp
 
 
-# _clr, _ilr_helmert and _ilr_pivot take rows four at a time. A row's running
-# sum is a chain of dependent additions, each waiting for the last; four rows'
+# _clr, _ilr_helmert and _ilr_pivot work on logs centred on each row's mean,
+# as numpy and scikit-bio do: the mean comes from _row_sum, whose error is
+# about one rounding of the total. Running sums of raw logs (as before) were
+# off by about sqrt(D) roundings of |log x| (D at worst), which is large beside
+# the coordinates of a nearly constant row: Helmert coordinates of percentages
+# near 50 were off by 600 times eps times the row's largest coordinate at
+# D=100, 1,750 at D=1000 (tests/test_transform_accuracy.py; now under 1).
+#
+# _ilr_helmert and _ilr_pivot take rows four at a time. A row's running sum
+# is a chain of dependent additions, each waiting for the last; four rows'
 # chains are independent, so the processor overlaps them. Each row is still
 # summed in one fixed order, so results are bit for bit those of a one-row
 # loop. When n is not a multiple of four, the last group repeats row n - 1
-# (reading it again and writing the same sums); _clr, which works in place,
-# and _ilr_pivot finish only the distinct rows, _ilr_helmert writes the
-# repeated row's coordinates again (the same values).
+# (reading it again and writing the same sums); _ilr_pivot finishes only the
+# distinct rows, _ilr_helmert writes the repeated row's coordinates again
+# (the same values).
+
+_SUM_CHUNK = 256  # values per vector-lane sum in _row_sum
+
+
+@jit_reassoc
+def _lane_sum(logs, i, start, stop):
+    """Part of ``_row_sum``: ``logs[i, start:stop]`` summed in vector lanes.
+
+    With "reassoc" LLVM keeps several partial sums (four vectors of four on
+    the AVX-512 machine of the benchmarks) and adds them at the end, much as
+    numpy's pairwise sum does in blocks of 128: faster than one chain, and
+    each partial sum holds few values. The lanes depend on the processor, so
+    the last bit of a sum may differ between machines (never between runs
+    or thread counts on one machine).
+    """
+    total = 0.0
+    for j in range(start, stop):
+        total += logs[i, j]
+    return total
+
+
+@jit
+def _row_sum(logs, i):
+    """Part of ``_clr``, ``_ilr_helmert`` and ``_ilr_pivot``: the sum of row ``i``.
+
+    In float64 whatever the dtype. Chunks of ``_SUM_CHUNK`` values are summed
+    in vector lanes (``_lane_sum``) and the chunk sums added with the error of
+    each addition kept (TwoSum), so the error stays near one rounding of the
+    total for any number of parts. A NaN or an infinity in the row makes the
+    sum non-finite (inf - inf is NaN), which is how callers flag bad rows.
+    """
+    d = logs.shape[1]
+    total = _lane_sum(logs, i, 0, min(d, _SUM_CHUNK))
+    comp = 0.0
+    for start in range(_SUM_CHUNK, d, _SUM_CHUNK):
+        v = _lane_sum(logs, i, start, min(d, start + _SUM_CHUNK))
+        t = total + v
+        back = t - total
+        comp += (total - (t - back)) + (v - back)
+        total = t
+    return total + comp
 
 
 @jit
@@ -115,19 +171,12 @@ def _clr(logs, rowsum):
     a non-finite value, so callers can validate after the fact at no cost.
     """
     n, d = logs.shape
-    for i in range(0, n, 4):
-        i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
-        t0 = t1 = t2 = t3 = 0.0
+    for i in range(n):
+        total = _row_sum(logs, i)
+        rowsum[i] = total
+        mean = total / d
         for j in range(d):
-            t0 += logs[i, j]
-            t1 += logs[i1, j]
-            t2 += logs[i2, j]
-            t3 += logs[i3, j]
-        rowsum[i], rowsum[i1], rowsum[i2], rowsum[i3] = t0, t1, t2, t3
-        for r in range(i, min(i + 4, n)):
-            mean = rowsum[r] / d
-            for j in range(d):
-                logs[r, j] -= mean
+            logs[i, j] -= mean
 
 
 @jit
@@ -139,7 +188,8 @@ def _ilr_helmert(logs, out, rowsum):
     ``c[j] = sqrt(k/(k+1))`` and ``a[j] = c[j] / k`` computed once per call:
     a running sum (in float64), so O(D) per row instead of a D x D product,
     and each coordinate is made as the sum reaches it, in one pass over the
-    logs.
+    logs. The logs enter centred on the row's mean (``l - mean(l)`` changes
+    no coordinate, and keeps the running sum as small as the coordinates).
     """
     n, d = logs.shape
     a = np.empty(d - 1)
@@ -150,11 +200,16 @@ def _ilr_helmert(logs, out, rowsum):
         a[j] = c[j] / k
     for i in range(0, n, 4):
         i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
+        t0, t1 = _row_sum(logs, i), _row_sum(logs, i1)
+        t2, t3 = _row_sum(logs, i2), _row_sum(logs, i3)
+        m0, m1, m2, m3 = t0 / d, t1 / d, t2 / d, t3 / d
         # Sums in float64 whatever the logs' dtype: float32 sums drift with D.
-        s0, s1, s2, s3 = 0.0 + logs[i, 0], 0.0 + logs[i1, 0], 0.0 + logs[i2, 0], 0.0 + logs[i3, 0]
+        s0, s1 = 0.0 + (logs[i, 0] - m0), 0.0 + (logs[i1, 0] - m1)
+        s2, s3 = 0.0 + (logs[i2, 0] - m2), 0.0 + (logs[i3, 0] - m3)
         for j in range(d - 1):
             aj, cj = a[j], c[j]
-            l0, l1, l2, l3 = logs[i, j + 1], logs[i1, j + 1], logs[i2, j + 1], logs[i3, j + 1]
+            l0, l1 = logs[i, j + 1] - m0, logs[i1, j + 1] - m1
+            l2, l3 = logs[i2, j + 1] - m2, logs[i3, j + 1] - m3
             out[i, j] = aj * s0 - cj * l0
             out[i1, j] = aj * s1 - cj * l1
             out[i2, j] = aj * s2 - cj * l2
@@ -163,15 +218,16 @@ def _ilr_helmert(logs, out, rowsum):
             s1 += l1
             s2 += l2
             s3 += l3
-        rowsum[i], rowsum[i1], rowsum[i2], rowsum[i3] = s0, s1, s2, s3
+        rowsum[i], rowsum[i1], rowsum[i2], rowsum[i3] = t0, t1, t2, t3
 
 
 @jit
 def _ilr_pivot(logs, out, rowsum):
     """Pivot coordinates: ``sqrt((D-j-1)/(D-j)) * (l[j] - mean(l[j+1:]))``.
 
-    Suffix sums, accumulated from the right in float64, go into a small
-    scratch array first; a second, vectorised pass makes the coordinates.
+    The logs enter centred on the row's mean, as in ``_ilr_helmert``. Suffix
+    sums, accumulated from the right in float64, go into a small scratch
+    array first; a second, vectorised pass makes the coordinates.
     """
     n, d = logs.shape
     coef = np.empty(d - 1)
@@ -179,22 +235,25 @@ def _ilr_pivot(logs, out, rowsum):
         m = d - j - 1  # parts after the pivot j
         coef[j] = math.sqrt(m / (m + 1.0))
     suffix = np.empty((4, d))
+    means = np.empty(4)
     for i in range(0, n, 4):
         i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
+        t0, t1 = _row_sum(logs, i), _row_sum(logs, i1)
+        t2, t3 = _row_sum(logs, i2), _row_sum(logs, i3)
+        m0, m1, m2, m3 = t0 / d, t1 / d, t2 / d, t3 / d
         s0 = s1 = s2 = s3 = 0.0
         for j in range(d - 1, 0, -1):
-            s0 += logs[i, j]
-            s1 += logs[i1, j]
-            s2 += logs[i2, j]
-            s3 += logs[i3, j]
+            s0 += logs[i, j] - m0
+            s1 += logs[i1, j] - m1
+            s2 += logs[i2, j] - m2
+            s3 += logs[i3, j] - m3
             suffix[0, j - 1], suffix[1, j - 1], suffix[2, j - 1], suffix[3, j - 1] = s0, s1, s2, s3
-        rowsum[i] = s0 + logs[i, 0]
-        rowsum[i1] = s1 + logs[i1, 0]
-        rowsum[i2] = s2 + logs[i2, 0]
-        rowsum[i3] = s3 + logs[i3, 0]
+        rowsum[i], rowsum[i1], rowsum[i2], rowsum[i3] = t0, t1, t2, t3
+        means[0], means[1], means[2], means[3] = m0, m1, m2, m3
         for g in range(min(4, n - i)):
+            mean = means[g]
             for j in range(d - 1):
-                out[i + g, j] = coef[j] * (logs[i + g, j] - suffix[g, j] / (d - j - 1))
+                out[i + g, j] = coef[j] * ((logs[i + g, j] - mean) - suffix[g, j] / (d - j - 1))
 
 
 @jit
