@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse
+import scipy.sparse.csgraph
 
 from coda import _kernels
 from coda._dask import is_dask
@@ -135,6 +137,7 @@ class ClrCovEstimate:
     n_samples: int
     labels: Labels
     ddof: int
+    values: np.ndarray | None = None  # the data, for in-memory input: see variation_estimate
 
 
 def composition_parts(x, *, min_parts: int = 2) -> tuple[Labels, int]:
@@ -173,4 +176,131 @@ def clr_cov_estimate(x, ddof, *, min_parts: int = 2, min_samples: int = 2) -> Cl
         return ClrCovEstimate(gamma, smallest, n, labels, ddof)
     values, labels, ddof = _data(x, ddof, min_parts=min_parts, min_samples=min_samples)
     gamma, smallest = clr_cov_checked(values, ddof, row_labels=labels.index)
-    return ClrCovEstimate(gamma, smallest, values.shape[0], labels, ddof)
+    return ClrCovEstimate(gamma, smallest, values.shape[0], labels, ddof, values)
+
+
+# (Gamma_ii + Gamma_jj) / T_ij above which T_ij, taken from Gamma, is recomputed from the data:
+# T_ij from Gamma is good to a few eps of Gamma_ii + Gamma_jj, so the entries kept are good to
+# a few thousand eps of themselves (1e-12) at worst. Lower bounds cost time: the variation of
+# 10,000 x 1,000 from coda.simulate(graph="chain") has 773 pairs above 256 and 4,630 above 64,
+# each recomputed in O(n), and none above 1024.
+_CANCELLATION = 1024.0
+# Parts joined by cancelled pairs, at least this many, get one Gram matrix of their logs
+# relative to one of them (a cluster of nearly proportional parts) instead of a pass per pair.
+_CLUSTER = 16
+
+
+def variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
+    """``T_ij = Gamma_ii + Gamma_jj - 2 Gamma_ij``, with a zero diagonal."""
+    diag = np.diag(gamma)
+    t = diag[:, None] + diag[None, :] - 2.0 * gamma
+    np.fill_diagonal(t, 0.0)
+    return t
+
+
+def variation_estimate(cov: ClrCovEstimate) -> np.ndarray:
+    """The variation matrix of the data from their clr covariance: variances, so never negative.
+
+    ``Gamma_ii + Gamma_jj - 2 Gamma_ij`` is accurate to a few eps of
+    ``Gamma_ii + Gamma_jj``, which for nearly proportional parts (a
+    log-ratio that varies little beside the clr values it is made of) can be
+    all of ``T_ij`` or more: 1e5 to 1e11 eps of ``T_ij``, where
+    ``var(log(x_i / x_j))`` from the data is good to about one eps. For
+    in-memory data, the entries where ``Gamma_ii + Gamma_jj`` exceeds
+    ``_CANCELLATION * T_ij`` are recomputed from the data
+    (:func:`_refine_variation`); the kernel's smallest ``T_ij`` rules out
+    most data without a pass over the D x D matrix. Dask input keeps the
+    values from ``Gamma``: the rounding below zero is set to zero.
+    """
+    gamma = cov.gamma
+    t = variation_from_clr_cov(gamma)
+    np.maximum(t, 0.0, out=t)
+    diag = np.diag(gamma)
+    if cov.values is None or _CANCELLATION * cov.smallest[0] > 2.0 * diag.max():
+        return t
+    first, second = np.nonzero(np.triu(diag[:, None] + diag[None, :] > _CANCELLATION * t, 1))
+    if first.size:
+        _refine_variation(cov.values, t, first, second, cov.ddof)
+    return t
+
+
+def _refine_variation(values: np.ndarray, t: np.ndarray, first, second, ddof: int) -> None:
+    """Recompute ``t`` in place for the pairs ``(first[k], second[k])`` from the data.
+
+    Pairs inside a cluster of at least ``_CLUSTER`` parts (connected by such
+    pairs) come from the covariance ``W`` of the cluster's logs relative to
+    its medoid ``p`` (the part whose log-ratios with the others vary least):
+    ``T_ij = W_ii + W_jj - 2 W_ij`` now cancels only ``T_ip + T_jp``, small
+    when ``i`` and ``j`` are both close to ``p``. The pairs for which that is
+    still too much, and those of small clusters, are computed one by one.
+    """
+    d = t.shape[0]
+    edges = scipy.sparse.coo_matrix((np.ones(first.size), (first, second)), shape=(d, d))
+    _, cluster = scipy.sparse.csgraph.connected_components(edges, directed=False)
+    sizes = np.bincount(cluster)
+    alone = sizes[cluster[first]] < _CLUSTER
+    rest_first, rest_second = [first[alone]], [second[alone]]
+    for label in np.unique(cluster[first[~alone]]):
+        parts = np.flatnonzero(cluster == label)
+        medoid = int(np.argmin(t[np.ix_(parts, parts)].sum(axis=1)))
+        w = _relative_log_cov(values, parts, medoid, ddof)
+        inside = cluster[first] == label
+        i, j = first[inside], second[inside]
+        a, b = np.searchsorted(parts, i), np.searchsorted(parts, j)
+        scale = w[a, a] + w[b, b]
+        t[i, j] = t[j, i] = np.maximum(scale - 2.0 * w[a, b], 0.0)
+        again = scale > _CANCELLATION * t[i, j]
+        rest_first.append(i[again])
+        rest_second.append(j[again])
+    i, j = np.concatenate(rest_first), np.concatenate(rest_second)
+    if i.size:
+        t[i, j] = t[j, i] = _log_ratio_variances(values, i, j, ddof)
+
+
+def _merge_group(state: list, rows: int, block_mean, block) -> None:
+    """Add a group's count, mean and centred sums to ``state``: Chan, Golub and LeVeque (1983)."""
+    count, mean, comoment = state
+    total = count + rows
+    delta = block_mean - mean
+    state[0] = total
+    state[1] = mean + delta * (rows / total)
+    update = np.outer(delta, delta) if comoment.ndim == 2 else delta * delta
+    state[2] = comoment + block + update * (count * rows / total)
+
+
+def _relative_log_cov(values: np.ndarray, parts, pivot: int, ddof: int) -> np.ndarray:
+    """The covariance of ``log x_k - log x_pivot`` over the ``parts`` (``pivot`` indexes them)."""
+    n, k = values.shape[0], parts.size
+    group = max(1, min(n, _GROUP_BYTES // (8 * k)))
+    state = [0, np.zeros(k), np.zeros((k, k))]
+    for start in range(0, n, group):
+        logs = np.log(values[start : start + group, parts], dtype=np.float64)
+        logs -= logs[:, pivot : pivot + 1].copy()
+        block_mean = logs.mean(axis=0)
+        logs -= block_mean
+        # Lower triangle only (syrk, as for the clr Gram), mirrored below.
+        block = scipy.linalg.blas.dsyrk(1.0, logs.T, trans=0, lower=1)
+        _merge_group(state, logs.shape[0], block_mean, block)
+    lower = np.tril(state[2])
+    return (lower + np.tril(lower, -1).T) / (n - ddof)
+
+
+def _log_ratio_variances(values: np.ndarray, first, second, ddof: int) -> np.ndarray:
+    """``var(log x_i - log x_j)`` for the pairs ``(first[k], second[k])``, from the data.
+
+    Rows in groups of about 16 MB of log-ratios, each centred on its own
+    mean, the groups merged as in ``coda._dask_moments``: no sum of squares
+    about zero is formed.
+    """
+    n = values.shape[0]
+    parts, where = np.unique(np.concatenate([first, second]), return_inverse=True)
+    left, right = where[: first.size], where[first.size :]
+    group = max(1, min(n, _GROUP_BYTES // (8 * (first.size + parts.size))))
+    state = [0, np.zeros(first.size), np.zeros(first.size)]
+    for start in range(0, n, group):
+        logs = np.log(values[start : start + group, parts], dtype=np.float64)
+        ratios = logs[:, left] - logs[:, right]
+        block_mean = ratios.mean(axis=0)
+        ratios -= block_mean
+        _merge_group(state, ratios.shape[0], block_mean, np.einsum("rk,rk->k", ratios, ratios))
+    return state[2] / (n - ddof)

@@ -20,7 +20,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from coda._clr_gram import clr_cov_estimate, composition_parts
+from coda._clr_gram import (
+    clr_cov_estimate,
+    composition_parts,
+    variation_estimate,
+    variation_from_clr_cov,
+)
 from coda._labels import Labels
 from coda._validation import check_part, check_square, check_variation_matrix
 from coda.bases import ilr_basis
@@ -78,10 +83,15 @@ def variation(x, /, *, ddof: int = 1):
     Notes
     -----
     Computed as :math:`T_{ij} = \Gamma_{ii} + \Gamma_{jj} - 2\Gamma_{ij}` from
-    the clr covariance, so an entry is accurate to about 1e-16 of the largest
-    clr variance; rounding below zero (nearly proportional parts) is set to
-    zero. The variation matrix is invariant to closure, perturbation and the
-    choice of any reference.
+    the clr covariance, accurate to a few eps of :math:`\Gamma_{ii} +
+    \Gamma_{jj}`. Where that is more than 1024 times :math:`T_{ij}` (nearly
+    proportional parts, parts spanning many orders of magnitude), the entry
+    is recomputed from the data as :math:`\operatorname{var}(\log x_i - \log
+    x_j)`, in one Gram matrix per cluster of such parts (their logs relative
+    to one of them), so every entry is good to about 1e-12 of itself or
+    better. Dask input keeps the entries from the clr covariance, with
+    rounding below zero set to zero. The variation matrix is invariant to
+    closure, perturbation and the choice of any reference.
 
     References
     ----------
@@ -98,24 +108,7 @@ def variation(x, /, *, ddof: int = 1):
            [1.0977, 0.341 , 0.    ]])
     """
     cov = clr_cov_estimate(x, ddof)
-    return cov.labels.square(_variation_estimate(cov.gamma))
-
-
-def _variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
-    diag = np.diag(gamma)
-    t = diag[:, None] + diag[None, :] - 2.0 * gamma
-    np.fill_diagonal(t, 0.0)
-    return t
-
-
-def _variation_estimate(gamma: np.ndarray) -> np.ndarray:
-    """The variation matrix of data from their clr covariance: variances, so never negative.
-
-    For nearly proportional parts ``Gamma_ii + Gamma_jj - 2 Gamma_ij`` cancels,
-    and rounding (about 1e-16 of Gamma's scale) can fall below zero.
-    """
-    t = _variation_from_clr_cov(gamma)
-    return np.maximum(t, 0.0, out=t)
+    return cov.labels.square(variation_estimate(cov))
 
 
 def clr_cov(x, /, *, ddof: int = 1):
@@ -244,6 +237,12 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     --------
     clr_cov_to_alr_cov, alr_cov_to_clr_cov, alr_cov_change_ref
 
+    Notes
+    -----
+    Computed as :math:`-\tfrac12 F_r T F_r^T` from :func:`variation`, so the
+    variance of :math:`\log(x_k / x_r)` is :math:`T_{kr}`, as accurate for a
+    part nearly proportional to the reference as for any other.
+
     Examples
     --------
     >>> import coda
@@ -254,8 +253,12 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     """
     labels, d = composition_parts(x)
     r = check_part(ref, "ref", labels.parts, d)
-    f = _alr_matrix(d, r)
-    sigma = f @ clr_cov_estimate(x, ddof).gamma @ f.T
+    # Sigma_r = -1/2 F_r T F_r^T: Sigma_kl = (T_kr + T_lr - T_kl) / 2, whose diagonal is
+    # T_kr itself, accurate where F_r Gamma F_r^T cancels (a part nearly proportional to ref).
+    t = variation_estimate(clr_cov_estimate(x, ddof))
+    keep = np.delete(np.arange(d), r)
+    to_ref = t[keep, r]
+    sigma = 0.5 * ((to_ref[:, None] + to_ref[None, :]) - t[np.ix_(keep, keep)])
     return _alr_square(labels, sigma, r)
 
 
@@ -424,7 +427,7 @@ def clr_cov_to_variation(gamma, /):
            [8., 0.]])
     """
     values, labels = _square(gamma, "gamma")
-    return labels.square(_variation_from_clr_cov(values), labels.parts)
+    return labels.square(variation_from_clr_cov(values), labels.parts)
 
 
 def clr_cov_to_alr_cov(gamma, /, *, ref=-1):
