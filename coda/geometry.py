@@ -22,6 +22,7 @@ import pandas as pd
 
 from coda import _dask, _kernels
 from coda._labels import composition, unwrap
+from coda._log_ratios import log_ratios
 from coda._parallel import for_row_blocks
 from coda._validation import (
     check_dask_scalar,
@@ -150,9 +151,52 @@ def _as_one_composition(value, name: str):
     return np.asarray(value)[0]
 
 
-def _centred_logs(values: np.ndarray) -> np.ndarray:
-    logs = np.log(values)
+# The operations below work in float64 on logs of ratios (log_ratios), not on
+# log(x) itself: a log's rounding is eps * |log x|, large beside the clr of
+# parts near 50% or of rows near 1e-300, and beside log(x / y) for close x and
+# y. Where the rows' scaled products, quotients or powers are normal floats,
+# perturb, perturb_inv and power form them directly (one rounding each) and
+# close them; exp of a log of a ratio of 1e-12 is off by 27 eps.
+_TINY = np.finfo(np.float64).tiny
+
+
+def _clr_of(values: np.ndarray) -> np.ndarray:
+    """clr coordinates in float64, from the logs of each part over the row's first."""
+    logs = log_ratios(values, values[:, :1])
     return logs - logs.mean(axis=1, keepdims=True)
+
+
+def _pow2_rows(values: np.ndarray) -> np.ndarray:
+    """``values`` in float64, each row scaled (exactly) so its largest entry is in [0.5, 1)."""
+    values = values.astype(np.float64)
+    return np.ldexp(values, -np.frexp(values.max(axis=1, keepdims=True))[1])
+
+
+def _close_normal(direct: np.ndarray, exact: np.ndarray, logs) -> np.ndarray:
+    """``closure(direct)`` for rows where ``exact`` holds, ``clr_inv(logs(rows))`` elsewhere."""
+    ok = exact & ((direct >= _TINY) & (direct < np.inf)).all(axis=1)
+    out = np.empty(direct.shape)
+    if ok.any():
+        out[ok] = closure(direct[ok])
+    if not ok.all():
+        out[~ok] = clr_inv_values(logs(~ok))
+    return out
+
+
+def _combine(xv: np.ndarray, yv: np.ndarray, sign: int) -> np.ndarray:
+    """``closure(x * y)`` (``sign`` 1) or ``closure(x / y)`` (``sign`` -1), in float64."""
+    xs, ys = np.broadcast_arrays(_pow2_rows(xv), _pow2_rows(yv))
+    xb, yb = np.broadcast_arrays(xv, yv)
+    with np.errstate(all="ignore"):
+        direct = xs * ys if sign > 0 else xs / ys
+    exact = ((xs >= _TINY) & (ys >= _TINY)).all(axis=1)
+
+    def logs(rows):
+        if sign < 0:
+            return log_ratios(xb[rows], yb[rows])
+        return log_ratios(xb[rows], xb[rows, :1]) + log_ratios(yb[rows], yb[rows, :1])
+
+    return _close_normal(direct, exact, logs)
 
 
 def perturb(x, y, /):
@@ -167,8 +211,9 @@ def perturb(x, y, /):
     Returns
     -------
     ndarray, Series or DataFrame
-        ``closure(x * y)``, computed in log space so that it neither
-        overflows nor underflows.
+        ``closure(x * y)``, of rows first scaled by powers of two (exactly),
+        so that it neither overflows nor underflows; rows whose products
+        still leave the range of normal floats go through logs of ratios.
 
     Raises
     ------
@@ -191,8 +236,7 @@ def perturb(x, y, /):
     if is_dask(x) or is_dask(y):
         return _dask.map_rows(perturb, *_dask_partners(x, y), names=("x", "y"))
     xv, yv, labels = _pair(x, y)
-    z = np.ascontiguousarray(_centred_logs(xv) + _centred_logs(yv))
-    out = clr_inv_values(z)
+    out = _combine(xv, yv, 1).astype(xv.dtype)
     return labels.rows(out, labels.parts)
 
 
@@ -230,8 +274,7 @@ def perturb_inv(x, y, /):
     if is_dask(x) or is_dask(y):
         return _dask.map_rows(perturb_inv, *_dask_partners(x, y), names=("x", "y"))
     xv, yv, labels = _pair(x, y)
-    z = np.ascontiguousarray(_centred_logs(xv) - _centred_logs(yv))
-    out = clr_inv_values(z)
+    out = _combine(xv, yv, -1).astype(xv.dtype)
     return labels.rows(out, labels.parts)
 
 
@@ -250,7 +293,9 @@ def power(x, a, /):
     Returns
     -------
     ndarray, Series or DataFrame
-        ``closure(x ** a)``, computed as ``clr_inv(a * clr(x))``.
+        ``closure(x ** a)``, computed as ``closure((x / m) ** a)`` with ``m``
+        the row's largest part (smallest for ``a < 0``), or through logs of
+        ratios when ``x / m`` leaves the range of normal floats.
 
     Raises
     ------
@@ -277,9 +322,17 @@ def power(x, a, /):
     scalars = check_powers(a, "a", values.shape[0])
     if isinstance(a, pd.Series) and labels.kind == "frame":
         check_power_rows(a.index, labels.index)
-    z = (_centred_logs(values) * scalars.reshape(-1, 1)).astype(values.dtype)
-    out = clr_inv_values(z)
-    return labels.rows(out, labels.parts)
+    v = values.astype(np.float64)
+    a = np.broadcast_to(scalars.reshape(-1, 1), (v.shape[0], 1))
+    # Over its largest part (its smallest for a < 0), a row's powers are <= 1,
+    # one of them exactly 1: none overflows, and the sum cannot underflow.
+    ref = np.where(a >= 0, v.max(axis=1, keepdims=True), v.min(axis=1, keepdims=True))
+    with np.errstate(all="ignore"):
+        ratios = v / ref
+        direct = ratios**a
+    exact = ((ratios >= _TINY) & (ratios < np.inf)).all(axis=1)
+    out = _close_normal(direct, exact, lambda rows: a[rows] * log_ratios(v[rows], ref[rows]))
+    return labels.rows(out.astype(values.dtype), labels.parts)
 
 
 def inner(x, y, /):
@@ -318,7 +371,8 @@ def inner(x, y, /):
     if is_dask(x) or is_dask(y):
         return _dask.map_rows(inner, *_dask_partners(x, y), names=("x", "y"), per_row=True)
     xv, yv, labels = _pair(x, y)
-    return labels.per_row((_centred_logs(xv) * _centred_logs(yv)).sum(axis=1), "inner")
+    products = (_clr_of(xv) * _clr_of(yv)).sum(axis=1)
+    return labels.per_row(products.astype(xv.dtype), "inner")
 
 
 def norm(x, /):
@@ -354,7 +408,8 @@ def norm(x, /):
     if is_dask(x):
         return _dask.map_rows(norm, x, per_row=True)
     values, labels = composition(x)
-    return labels.per_row(np.sqrt((_centred_logs(values) ** 2).sum(axis=1)), "norm")
+    norms = np.sqrt((_clr_of(values) ** 2).sum(axis=1))
+    return labels.per_row(norms.astype(values.dtype), "norm")
 
 
 def distance(x, y, /):
@@ -395,8 +450,11 @@ def distance(x, y, /):
     if is_dask(x) or is_dask(y):
         return _dask.map_rows(distance, *_dask_partners(x, y), names=("x", "y"), per_row=True)
     xv, yv, labels = _pair(x, y)
-    diff = _centred_logs(xv) - _centred_logs(yv)
-    return labels.per_row(np.sqrt((diff**2).sum(axis=1)), "distance")
+    # log(x / y) directly: for close compositions log(x) - log(y) keeps
+    # little more than the rounding of the logs.
+    logs = log_ratios(xv, yv)
+    diff = logs - logs.mean(axis=1, keepdims=True)
+    return labels.per_row(np.sqrt((diff**2).sum(axis=1)).astype(xv.dtype), "distance")
 
 
 def center(x, /):
@@ -434,8 +492,8 @@ def center(x, /):
     array([0.14285714, 0.28571429, 0.57142857])
     """
     values, labels = composition(x)
-    z = np.ascontiguousarray(_centred_logs(values).mean(axis=0, keepdims=True))
-    out = clr_inv_values(z)
+    z = np.ascontiguousarray(_clr_of(values).mean(axis=0, keepdims=True))
+    out = clr_inv_values(z).astype(values.dtype)
     if labels.kind == "frame":
         return pd.Series(out[0], index=labels.parts, name="center")
     return labels.rows(out, labels.parts) if labels.kind == "series" else out[0]

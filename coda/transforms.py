@@ -24,6 +24,7 @@ import pandas as pd
 
 from coda import _dask, _kernels, _records
 from coda._labels import Labels, composition, unwrap
+from coda._log_ratios import log_ratios
 from coda._parallel import for_row_blocks
 from coda._validation import (
     BASIS_KINDS,
@@ -238,8 +239,11 @@ def alr(x, /, *, ref=-1):
         return _dask.map_rows(alr, x, ref=ref)
     values, labels = composition(x, min_parts=2)
     r = check_part(ref, "ref", labels.parts, values.shape[1])
-    logs = np.log(values)
-    out = np.delete(logs, r, axis=1) - logs[:, r : r + 1]
+    ref = values[:, r : r + 1]
+    out = np.empty((values.shape[0], values.shape[1] - 1))
+    log_ratios(values[:, :r], ref, out[:, :r])
+    log_ratios(values[:, r + 1 :], ref, out[:, r:])
+    out = out.astype(values.dtype, copy=False)
     if not labels.labelled:
         return labels.rows(out)
     names = _alr_names(labels, values.shape[1], r)

@@ -41,6 +41,25 @@ def closure(x):
 
 
 # ---------------------------------------------------------------------------
+# _log_ratios (its two steps, with numpy's log1p between them)
+
+
+def log_ratios(a, b):
+    """``log(a / b)`` of broadcast positive arrays, ``sign * log1p((hi - lo) / lo)``.
+
+    ``hi`` and ``lo`` are the larger and the smaller of ``a`` and ``b``; where
+    the quotient overflows, ``log(a) - log(b)``.
+    """
+    a, b = np.broadcast_arrays(_f64(a), _f64(b))
+    hi, lo = np.maximum(a, b), np.minimum(a, b)
+    with np.errstate(over="ignore"):
+        out = np.log1p((hi - lo) / lo)
+    huge = np.isinf(out)
+    out[huge] = np.abs(np.log(a[huge]) - np.log(b[huge]))
+    return np.where(a < b, -out, out)
+
+
+# ---------------------------------------------------------------------------
 # _clr
 
 

@@ -173,6 +173,44 @@ def test_clr_inv_matches_twin(shape, dtype):
 
 
 # ---------------------------------------------------------------------------
+# _log_ratios
+
+
+@grid
+@pytest.mark.parametrize("broadcast", ["none", "one row", "one column", "row and column"])
+def test_log_ratios_match_twin(shape, dtype, broadcast):
+    n, d = shape
+    a = _positive(shape, dtype, 7).astype(np.float64)
+    b = _positive(shape, dtype, 8).astype(np.float64)
+    if broadcast == "one row":
+        b = b[:1]
+    elif broadcast == "one column":
+        b = np.ascontiguousarray(b[:, :1])
+    elif broadcast == "row and column":
+        a, b = a[:1], np.ascontiguousarray(b[:, :1])
+    b[0, 0] = a[0, 0]  # a ratio of exactly 1
+    out = np.empty((n, d))
+    _kernels._log_ratios(a, b, out, False)
+    np.log1p(out, out=out)
+    _kernels._log_ratios(a, b, out, True)
+    expected = naive.log_ratios(a, b)
+    np.testing.assert_allclose(out, expected, rtol=1e-15, atol=0)
+    assert out[0, 0] == 0.0
+
+
+def test_log_ratios_beyond_the_float_range_match_twin():
+    a = np.array([[1e300, 1e-300, 2.0]])
+    b = np.array([[1e-300, 1e300, 3.0]])
+    out = np.empty((1, 3))
+    with np.errstate(over="ignore"):  # as Python (NUMBA_DISABLE_JIT=1) the quotient warns
+        _kernels._log_ratios(a, b, out, False)
+    np.log1p(out, out=out)
+    _kernels._log_ratios(a, b, out, True)
+    np.testing.assert_allclose(out, naive.log_ratios(a, b), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(out[0, :2], [1381.551055796427, -1381.551055796427], rtol=1e-15)
+
+
+# ---------------------------------------------------------------------------
 # The kernels' Python lines, run by the interpreter
 
 
