@@ -198,6 +198,18 @@ def variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
     return t
 
 
+def may_cancel(cov: ClrCovEstimate) -> bool:
+    """Whether entries made from ``Gamma`` can cancel by more than ``_CANCELLATION``.
+
+    False for dask input (no data to recompute from) and when the kernel's
+    smallest variation entry is not far below the largest clr variance: most
+    data, which then skip any recomputation.
+    """
+    if cov.values is None:
+        return False
+    return _CANCELLATION * cov.smallest[0] <= 2.0 * np.diag(cov.gamma).max()
+
+
 def variation_estimate(cov: ClrCovEstimate) -> np.ndarray:
     """The variation matrix of the data from their clr covariance: variances, so never negative.
 
@@ -216,7 +228,7 @@ def variation_estimate(cov: ClrCovEstimate) -> np.ndarray:
     t = variation_from_clr_cov(gamma)
     np.maximum(t, 0.0, out=t)
     diag = np.diag(gamma)
-    if cov.values is None or _CANCELLATION * cov.smallest[0] > 2.0 * diag.max():
+    if not may_cancel(cov):
         return t
     first, second = np.nonzero(np.triu(diag[:, None] + diag[None, :] > _CANCELLATION * t, 1))
     if first.size:
@@ -276,13 +288,26 @@ def _relative_log_cov(values: np.ndarray, parts, pivot: int, ddof: int) -> np.nd
     for start in range(0, n, group):
         logs = np.log(values[start : start + group, parts], dtype=np.float64)
         logs -= logs[:, pivot : pivot + 1].copy()
-        block_mean = logs.mean(axis=0)
-        logs -= block_mean
-        # Lower triangle only (syrk, as for the clr Gram), mirrored below.
-        block = scipy.linalg.blas.dsyrk(1.0, logs.T, trans=0, lower=1)
-        _merge_group(state, logs.shape[0], block_mean, block)
+        _merge_centred_gram(state, logs)
+    return _symmetric_cov(state, ddof)
+
+
+def _merge_centred_gram(state: list, block: np.ndarray) -> None:
+    """Centre ``block`` (rows of data, C order) on its own mean, in place, and merge its Gram.
+
+    Lower triangle only (BLAS ``syrk``, as for the clr Gram); see
+    :func:`_symmetric_cov`.
+    """
+    block_mean = block.mean(axis=0)
+    block -= block_mean
+    gram = scipy.linalg.blas.dsyrk(1.0, block.T, trans=0, lower=1)
+    _merge_group(state, block.shape[0], block_mean, gram)
+
+
+def _symmetric_cov(state: list, ddof: int) -> np.ndarray:
+    """The covariance from merged ``state``: its lower triangle mirrored, over ``n - ddof``."""
     lower = np.tril(state[2])
-    return (lower + np.tril(lower, -1).T) / (n - ddof)
+    return (lower + np.tril(lower, -1).T) / (state[0] - ddof)
 
 
 def _log_ratio_variances(values: np.ndarray, first, second, ddof: int) -> np.ndarray:
@@ -304,3 +329,109 @@ def _log_ratio_variances(values: np.ndarray, first, second, ddof: int) -> np.nda
         ratios -= block_mean
         _merge_group(state, ratios.shape[0], block_mean, np.einsum("rk,rk->k", ratios, ratios))
     return state[2] / (n - ddof)
+
+
+def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=None):
+    """``cov(ilr(x))`` from ilr coordinates made without cancellation, in groups of rows.
+
+    ``kind`` is ``"helmert"`` or ``"pivot"`` (``basis`` is then None), or
+    None for an explicit ``basis`` (D x (D-1), in clr coordinates). Each
+    coordinate is a combination of the differences of neighbouring logs,
+    ``d_t = log x_t - log x_{t-1}``, which are exact in floating point when
+    the parts are close (Sterbenz): coordinate ``k`` of ``clr(x) @ V`` is
+    ``clr_0 U_0k + sum_t d_t U_tk`` with ``U_tk = sum_{i >= t} V_ik`` (the
+    suffix sums of the basis column; ``U_0k = 1^T v_k`` vanishes up to
+    rounding). A coordinate that contrasts nearly proportional neighbours is
+    then small because its terms are, not because large clr values cancel,
+    which cost ``coda.ilr``'s coordinates up to 1e6 eps of their spread (and
+    ``V^T Gamma V`` up to 1e12 eps of its entries). For the Helmert basis
+    ``U_tk = -t c_k / k`` for ``t <= k`` (``c_k = sqrt(k / (k+1))``), and for
+    the pivot basis ``U_tj = -(D - t) c_j / m`` for ``t > j``
+    (``m = D - j - 1``), so the coordinates are running sums, O(D) per row;
+    an explicit basis costs one matrix product per group. A coordinate small
+    only because logs of distant parts cancel (``log x_0 + log x_3`` nearly
+    constant while each drifts) still loses what that sum loses.
+
+    The coordinates of each group of rows (about 16 MB of logs, made on
+    threads in row blocks) are centred on the group's mean and their Gram is
+    one BLAS ``syrk``; groups are merged as in :func:`_merge_group`, so no
+    sum of squares about zero is formed. Invalid input shows up as a
+    non-finite mean and is then reported by ``check_composition``.
+    """
+    n, d = values.shape
+    weights = _difference_weights(d, kind, basis)
+    group = max(1, min(n, _GROUP_BYTES // (8 * d)))
+    logs = np.empty((group, d))
+    # An explicit basis multiplies all D differences (clr_0 first) by U.
+    steps = np.empty((group, d)) if kind is None else np.empty((group, d - 1))
+    coords = np.empty((group, d - 1)) if kind is None else steps
+    state = [0, np.zeros(d - 1), np.zeros((d - 1, d - 1))]
+    for first in range(0, n, group):
+        rows = min(group, n - first)
+
+        def run(start: int, stop: int, first=first) -> None:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                block = logs[start:stop]
+                np.log(values[first + start : first + stop], out=block, dtype=np.float64)
+                _steps_from_logs(block, kind, weights, steps[start:stop])
+
+        for_row_blocks(run, rows, d * 8)
+        if kind is None:
+            np.matmul(steps[:rows], weights, out=coords[:rows])
+        with np.errstate(invalid="ignore"):
+            _merge_centred_gram(state, coords[:rows])
+    if not np.isfinite(state[1]).all():
+        check_composition(values, "x", row_labels=row_labels)
+    return _symmetric_cov(state, ddof)
+
+
+def _difference_weights(d: int, kind, basis) -> np.ndarray:
+    """What multiplies the differences of logs: see :func:`ilr_cov_values`.
+
+    For a basis kind, the D-1 scales ``-c_k / k`` (Helmert) or ``-c_j / m``
+    (pivot) of the running sums; for an explicit basis, the D x (D-1)
+    matrix ``U`` of its suffix sums, each added with its rounding error
+    kept (TwoSum) and rounded once, so that ``U_tk`` is good to an eps of
+    itself even where the column's entries cancel.
+    """
+    k = np.arange(1.0, d)
+    if kind == "helmert":
+        return -np.sqrt(k / (k + 1.0)) / k
+    if kind == "pivot":
+        m = d - k  # parts after pivot j = k - 1
+        return -np.sqrt(m / (m + 1.0)) / m
+    suffix = np.empty((d, d - 1))
+    total = np.zeros(d - 1)
+    error = np.zeros(d - 1)
+    for t in range(d - 1, -1, -1):
+        entry = basis[t]
+        added = total + entry
+        back = added - total
+        error += (total - (added - back)) + (entry - back)
+        total = added
+        suffix[t] = total + error
+    return suffix
+
+
+def _steps_from_logs(logs: np.ndarray, kind, weights: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` from the logs of a block of rows: see :func:`ilr_cov_values`.
+
+    For a basis kind, their ilr coordinates (``weights`` scale the running
+    sums); for an explicit basis, the differences of their logs, ``clr_0``
+    first, which the caller multiplies by ``U``.
+    """
+    d = logs.shape[1]
+    if kind is None:
+        out[:, 0] = logs[:, 0] - logs.mean(axis=1)
+        np.subtract(logs[:, 1:], logs[:, :-1], out=out[:, 1:])
+        return
+    np.subtract(logs[:, 1:], logs[:, :-1], out=out)
+    if kind == "helmert":
+        # Coordinate k - 1: -(c_k / k) sum_{t <= k} t d_t.
+        out *= np.arange(1.0, d)
+        np.cumsum(out, axis=1, out=out)
+    else:
+        # Coordinate j: -(c_j / m) sum_{t > j} (D - t) d_t, a sum from the right.
+        out *= np.arange(d - 1.0, 0.0, -1.0)
+        np.cumsum(out[:, ::-1], axis=1, out=out[:, ::-1])
+    out *= weights

@@ -18,14 +18,9 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
+from exact import errors_in_eps, exact_logs, nearly_proportional
 
 import coda
-
-EPS = np.finfo(np.float64).eps
-
-
-def _exact_logs(x: np.ndarray) -> list[list[Fraction]]:
-    return [[Fraction(float(v)) for v in row] for row in np.log(np.asarray(x, dtype=np.float64))]
 
 
 def _exact_variance(values: list[Fraction], ddof: int) -> Fraction:
@@ -34,7 +29,7 @@ def _exact_variance(values: list[Fraction], ddof: int) -> Fraction:
 
 
 def _exact_variation(x: np.ndarray, ddof: int = 1) -> list[list[Fraction]]:
-    logs = _exact_logs(x)
+    logs = exact_logs(x)
     d = len(logs[0])
     return [
         [_exact_variance([row[i] - row[j] for row in logs], ddof) for j in range(d)]
@@ -43,25 +38,10 @@ def _exact_variation(x: np.ndarray, ddof: int = 1) -> list[list[Fraction]]:
 
 
 def _exact_clr_variances(x: np.ndarray, ddof: int = 1) -> list[Fraction]:
-    logs = _exact_logs(x)
+    logs = exact_logs(x)
     d = len(logs[0])
     clr = [[v - sum(row) / d for v in row] for row in logs]
     return [_exact_variance([row[i] for row in clr], ddof) for i in range(d)]
-
-
-def _relative_errors(actual: np.ndarray, exact: list[list[Fraction]]) -> np.ndarray:
-    """``|actual - exact| / (eps |exact|)`` entry by entry (0 where exact is 0)."""
-    expected = np.array([[float(v) for v in row] for row in exact])
-    scale = np.where(expected == 0.0, 1.0, np.abs(expected))
-    return np.abs(np.asarray(actual, dtype=np.float64) - expected) / (EPS * scale)
-
-
-def _nearly_proportional(n: int, close: int, other: int, seed: int) -> np.ndarray:
-    """``close`` parts that differ by factors within 1e-6 of 1, and ``other`` parts."""
-    rng = np.random.default_rng(seed)
-    base = np.exp(rng.normal(0.0, 1.0, (n, 1)))
-    close_parts = base * (1.0 + 1e-6 * rng.random((n, close)))
-    return np.hstack([close_parts, np.exp(rng.normal(0.0, 1.0, (n, other)))])
 
 
 def _drifting(n: int = 30) -> np.ndarray:
@@ -80,8 +60,8 @@ def _outlying_first_rows(n: int = 30) -> np.ndarray:
 
 
 _DATA = {
-    "nearly proportional": lambda: _nearly_proportional(30, 4, 2, seed=0),
-    "cluster of 18 nearly proportional parts": lambda: _nearly_proportional(25, 18, 2, seed=3),
+    "nearly proportional": lambda: nearly_proportional(30, 4, 2, seed=0),
+    "cluster of 18 nearly proportional parts": lambda: nearly_proportional(25, 18, 2, seed=3),
     "drifting rows": _drifting,
     "outlying first rows": _outlying_first_rows,
 }
@@ -91,25 +71,25 @@ _DATA = {
 def test_variation_entries_accurate_to_themselves(name):
     # Before: T_ij from the clr covariance was off by 1e7 to 2e11 eps of itself.
     x = _DATA[name]()
-    errors = _relative_errors(coda.variation(x), _exact_variation(x))
+    errors = errors_in_eps(coda.variation(x), _exact_variation(x))
     assert errors.max() <= 8.0
 
 
 def test_variation_of_a_dataframe_with_ddof_zero():
-    x = _nearly_proportional(30, 3, 2, seed=4)
+    x = nearly_proportional(30, 3, 2, seed=4)
     frame = pd.DataFrame(x, columns=list("abcde"))
     copy = frame.copy()
     t = coda.variation(frame, ddof=0)
     pd.testing.assert_frame_equal(frame, copy)
     assert list(t.columns) == list("abcde")
-    assert _relative_errors(t.to_numpy(), _exact_variation(x, ddof=0)).max() <= 4.0
+    assert errors_in_eps(t.to_numpy(), _exact_variation(x, ddof=0)).max() <= 4.0
 
 
 @pytest.mark.parametrize("metric", ["phi", "phs"])
 def test_proportionality_of_nearly_proportional_parts(metric):
     # phi = T_ij / Gamma_ii and phs vanish for proportional parts: they inherit T's
     # relative error (before: 1e11 eps and more).
-    x = _nearly_proportional(30, 4, 2, seed=5)
+    x = nearly_proportional(30, 4, 2, seed=5)
     t = _exact_variation(x)
     g = _exact_clr_variances(x)
     d = len(g)
@@ -117,14 +97,14 @@ def test_proportionality_of_nearly_proportional_parts(metric):
         exact = [[t[i][j] / g[i] for j in range(d)] for i in range(d)]
     else:
         exact = [[t[i][j] / (2 * (g[i] + g[j]) - t[i][j]) for j in range(d)] for i in range(d)]
-    errors = _relative_errors(coda.proportionality(x, metric=metric), exact)
+    errors = errors_in_eps(coda.proportionality(x, metric=metric), exact)
     assert errors.max() <= 8.0
 
 
 def test_alr_variances_of_parts_nearly_proportional_to_the_reference():
     # The alr variances are T_kr; from F Gamma F^T they were off by 1e11 eps.
-    x = _nearly_proportional(30, 4, 2, seed=6)
+    x = nearly_proportional(30, 4, 2, seed=6)
     t = _exact_variation(x)
     sigma = coda.alr_cov(x, ref=0)
-    errors = _relative_errors(np.diag(sigma), [[t[k][0] for k in range(1, 6)]])
+    errors = errors_in_eps(np.diag(sigma), [[t[k][0] for k in range(1, 6)]])
     assert errors.max() <= 4.0

@@ -15,10 +15,9 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from exact import EPS, exact_logs
 
 import coda
-
-EPS = np.finfo(np.float64).eps
 
 
 def _rows(kind: str, d: int) -> np.ndarray:
@@ -36,13 +35,9 @@ def _rows(kind: str, d: int) -> np.ndarray:
     raise AssertionError(kind)
 
 
-def _exact_logs(x: np.ndarray):
-    return [[Fraction(float(v)) for v in row] for row in np.log(x)]
-
-
 def _exact_clr(x: np.ndarray) -> np.ndarray:
     out = []
-    for logs in _exact_logs(x):
+    for logs in exact_logs(x):
         mean = sum(logs) / len(logs)
         out.append([float(v - mean) for v in logs])
     return np.array(out)
@@ -50,7 +45,7 @@ def _exact_clr(x: np.ndarray) -> np.ndarray:
 
 def _exact_helmert(x: np.ndarray) -> np.ndarray:
     out = []
-    for logs in _exact_logs(x):
+    for logs in exact_logs(x):
         row, total = [], Fraction(0)
         for k in range(1, len(logs)):
             total += logs[k - 1]
@@ -61,7 +56,7 @@ def _exact_helmert(x: np.ndarray) -> np.ndarray:
 
 def _exact_pivot(x: np.ndarray) -> np.ndarray:
     out = []
-    for logs in _exact_logs(x):
+    for logs in exact_logs(x):
         d = len(logs)
         suffix = [Fraction(0)] * d  # suffix[j]: sum of logs[j + 1:]
         for j in range(d - 2, -1, -1):
