@@ -329,9 +329,20 @@ def power(x, a, /):
     ref = np.where(a >= 0, v.max(axis=1, keepdims=True), v.min(axis=1, keepdims=True))
     with np.errstate(all="ignore"):
         ratios = v / ref
-        direct = ratios**a
+        # One exponent per entry, never a broadcast one: numpy's power takes an
+        # exponent constant over the call (a scalar's, or one row's) of 0.5, 2
+        # or -1 as sqrt, square or reciprocal, one unit in the last place from
+        # pow, so a row would depend on the powers of the others.
+        direct = np.repeat(a, v.shape[1], axis=1)
+        np.power(ratios, direct, out=direct)
     exact = ((ratios >= _TINY) & (ratios < np.inf)).all(axis=1)
-    out = _close_normal(direct, exact, lambda rows: a[rows] * log_ratios(v[rows], ref[rows]))
+
+    def logs(rows):
+        # A huge a times a log of a ratio is -inf by design (a power of 0).
+        with np.errstate(over="ignore"):
+            return a[rows] * log_ratios(v[rows], ref[rows])
+
+    out = _close_normal(direct, exact, logs)
     return labels.rows(out.astype(values.dtype), labels.parts)
 
 
