@@ -163,18 +163,26 @@ _TINY = np.finfo(np.float64).tiny
 def _clr_of(values: np.ndarray) -> np.ndarray:
     """clr coordinates in float64, from the logs of each part over the row's first."""
     logs = log_ratios(values, values[:, :1])
-    return logs - logs.mean(axis=1, keepdims=True)
+    logs -= logs.mean(axis=1, keepdims=True)
+    return logs
 
 
 def _pow2_rows(values: np.ndarray) -> np.ndarray:
     """``values`` in float64, each row scaled (exactly) so its largest entry is in [0.5, 1)."""
-    values = values.astype(np.float64)
-    return np.ldexp(values, -np.frexp(values.max(axis=1, keepdims=True))[1])
+    values = np.asarray(values, dtype=np.float64)
+    shift = -np.frexp(values.max(axis=1, keepdims=True))[1]
+    # A product with a power of two rounds as ldexp does (only into the
+    # subnormals) and took 2/3 of its time; a row whose largest entry is
+    # subnormal needs a power above the float range, which ldexp applies.
+    scale = np.ldexp(1.0, shift)
+    return values * scale if np.isfinite(scale).all() else np.ldexp(values, shift)
 
 
 def _close_normal(direct: np.ndarray, exact: np.ndarray, logs) -> np.ndarray:
     """``closure(direct)`` for rows where ``exact`` holds, ``clr_inv(logs(rows))`` elsewhere."""
     ok = exact & ((direct >= _TINY) & (direct < np.inf)).all(axis=1)
+    if ok.all():  # the usual case: no copies of the rows in and out
+        return closure(direct)
     out = np.empty(direct.shape)
     if ok.any():
         out[ok] = closure(direct[ok])
@@ -322,7 +330,7 @@ def power(x, a, /):
     scalars = check_powers(a, "a", values.shape[0])
     if isinstance(a, pd.Series) and labels.kind == "frame":
         check_power_rows(a.index, labels.index)
-    v = values.astype(np.float64)
+    v = np.asarray(values, dtype=np.float64)
     a = np.broadcast_to(scalars.reshape(-1, 1), (v.shape[0], 1))
     # Over its largest part (its smallest for a < 0), a row's powers are <= 1,
     # one of them exactly 1: none overflows, and the sum cannot underflow.
