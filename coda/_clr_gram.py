@@ -175,6 +175,11 @@ def clr_cov_estimate(x, ddof, *, min_parts: int = 2, min_samples: int = 2) -> Cl
         gamma, smallest = _clr_cov_from_gram(moments.comoment.T, np.zeros(d), n, ddof)
         return ClrCovEstimate(gamma, smallest, n, labels, ddof)
     values, labels, ddof = _data(x, ddof, min_parts=min_parts, min_samples=min_samples)
+    return clr_cov_of_values(values, labels, ddof)
+
+
+def clr_cov_of_values(values: np.ndarray, labels: Labels, ddof: int) -> ClrCovEstimate:
+    """:func:`clr_cov_estimate` of checked in-memory data (as :func:`_data` gives them)."""
     gamma, smallest = clr_cov_checked(values, ddof, row_labels=labels.index)
     return ClrCovEstimate(gamma, smallest, values.shape[0], labels, ddof, values)
 
@@ -269,31 +274,69 @@ def _refine_variation(values: np.ndarray, t: np.ndarray, first, second, ddof: in
         t[i, j] = t[j, i] = _log_ratio_variances(values, i, j, ddof)
 
 
-def _merge_group(state: list, rows: int, block_mean, block) -> None:
-    """Add a group's count, mean and centred sums to ``state``: Chan, Golub and LeVeque (1983)."""
-    count, mean, comoment = state
-    total = count + rows
-    delta = block_mean - mean
-    state[0] = total
-    state[1] = mean + delta * (rows / total)
-    update = np.outer(delta, delta) if comoment.ndim == 2 else delta * delta
-    state[2] = comoment + block + update * (count * rows / total)
+@dataclass(frozen=True)
+class LogMoments:
+    """``count`` rows of D variables: a shift, their means relative to it, their co-moment.
+
+    For dask blocks (:mod:`coda._dask_moments`) the variables are the clr
+    values and the shift is the mean clr of a block's first rows; the exact
+    recomputations below use no shift (zeros).
+    """
+
+    count: int
+    shift: np.ndarray  # (D,): s, e.g. the mean clr of the first rows of one block
+    mean: np.ndarray  # (D,): mean of Y - s
+    comoment: np.ndarray  # (D, D), symmetric: sum_r (y_r - mean)(y_r - mean)^T; or its diagonal
+
+
+def merge_moments(*parts: LogMoments) -> LogMoments:
+    """The moments of the union of disjoint row sets: Chan, Golub and LeVeque's pairwise update.
+
+    The result keeps the shift of the first non-empty part; a part with
+    another shift enters through the difference of the shifts, which is
+    exact for close shifts, plus the difference of the means (see the module
+    docstring of :mod:`coda._dask_moments`). A ``comoment`` of shape (D,)
+    holds only the diagonal: the sums of squares of single variables.
+    """
+    total = parts[0]
+    for part in parts[1:]:
+        if part.count == 0:
+            continue
+        if total.count == 0:
+            total = part
+            continue
+        n = total.count + part.count
+        # Both means relative to total's shift; shift first: the exact part.
+        delta = (part.shift - total.shift) + (part.mean - total.mean)
+        mean = total.mean + delta * (part.count / n)
+        # outer(delta, delta) is exactly symmetric, so the sum stays symmetric.
+        update = np.outer(delta, delta) if total.comoment.ndim == 2 else delta * delta
+        update *= total.count * part.count / n
+        comoment = total.comoment + part.comoment
+        comoment += update
+        total = LogMoments(n, total.shift, mean, comoment)
+    return total
 
 
 def _relative_log_cov(values: np.ndarray, parts, pivot: int, ddof: int) -> np.ndarray:
     """The covariance of ``log x_k - log x_pivot`` over the ``parts`` (``pivot`` indexes them)."""
     n, k = values.shape[0], parts.size
     group = max(1, min(n, _GROUP_BYTES // (8 * k)))
-    state = [0, np.zeros(k), np.zeros((k, k))]
+    total = _no_moments(k, (k, k))
     for start in range(0, n, group):
         logs = np.log(values[start : start + group, parts], dtype=np.float64)
         logs -= logs[:, pivot : pivot + 1].copy()
-        _merge_centred_gram(state, logs)
-    return _symmetric_cov(state, ddof)
+        total = _merge_centred_gram(total, logs)
+    return _symmetric_cov(total, ddof)
 
 
-def _merge_centred_gram(state: list, block: np.ndarray) -> None:
-    """Centre ``block`` (rows of data, C order) on its own mean, in place, and merge its Gram.
+def _no_moments(d: int, shape: tuple) -> LogMoments:
+    """The moments of no rows, unshifted: what :func:`merge_moments` starts from here."""
+    return LogMoments(0, np.zeros(d), np.zeros(d), np.zeros(shape))
+
+
+def _merge_centred_gram(total: LogMoments, block: np.ndarray) -> LogMoments:
+    """Centre ``block`` (rows of data, C order) on its own mean, in place; ``total`` and its Gram.
 
     Lower triangle only (BLAS ``syrk``, as for the clr Gram); see
     :func:`_symmetric_cov`.
@@ -301,34 +344,35 @@ def _merge_centred_gram(state: list, block: np.ndarray) -> None:
     block_mean = block.mean(axis=0)
     block -= block_mean
     gram = scipy.linalg.blas.dsyrk(1.0, block.T, trans=0, lower=1)
-    _merge_group(state, block.shape[0], block_mean, gram)
+    return merge_moments(total, LogMoments(block.shape[0], total.shift, block_mean, gram))
 
 
-def _symmetric_cov(state: list, ddof: int) -> np.ndarray:
-    """The covariance from merged ``state``: its lower triangle mirrored, over ``n - ddof``."""
-    lower = np.tril(state[2])
-    return (lower + np.tril(lower, -1).T) / (state[0] - ddof)
+def _symmetric_cov(total: LogMoments, ddof: int) -> np.ndarray:
+    """The covariance from merged moments: the lower triangle mirrored, over ``n - ddof``."""
+    lower = np.tril(total.comoment)
+    return (lower + np.tril(lower, -1).T) / (total.count - ddof)
 
 
 def _log_ratio_variances(values: np.ndarray, first, second, ddof: int) -> np.ndarray:
     """``var(log x_i - log x_j)`` for the pairs ``(first[k], second[k])``, from the data.
 
     Rows in groups of about 16 MB of log-ratios, each centred on its own
-    mean, the groups merged as in ``coda._dask_moments``: no sum of squares
+    mean, the groups merged by :func:`merge_moments`: no sum of squares
     about zero is formed.
     """
     n = values.shape[0]
     parts, where = np.unique(np.concatenate([first, second]), return_inverse=True)
     left, right = where[: first.size], where[first.size :]
     group = max(1, min(n, _GROUP_BYTES // (8 * (first.size + parts.size))))
-    state = [0, np.zeros(first.size), np.zeros(first.size)]
+    total = _no_moments(first.size, first.size)
     for start in range(0, n, group):
         logs = np.log(values[start : start + group, parts], dtype=np.float64)
         ratios = logs[:, left] - logs[:, right]
         block_mean = ratios.mean(axis=0)
         ratios -= block_mean
-        _merge_group(state, ratios.shape[0], block_mean, np.einsum("rk,rk->k", ratios, ratios))
-    return state[2] / (n - ddof)
+        squares = np.einsum("rk,rk->k", ratios, ratios)
+        total = merge_moments(total, LogMoments(ratios.shape[0], total.shift, block_mean, squares))
+    return total.comoment / (n - ddof)
 
 
 def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=None):
@@ -354,7 +398,7 @@ def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=Non
 
     The coordinates of each group of rows (about 16 MB of logs, made on
     threads in row blocks) are centred on the group's mean and their Gram is
-    one BLAS ``syrk``; groups are merged as in :func:`_merge_group`, so no
+    one BLAS ``syrk``; groups are merged by :func:`merge_moments`, so no
     sum of squares about zero is formed. Invalid input shows up as a
     non-finite mean and is then reported by ``check_composition``.
     """
@@ -365,7 +409,7 @@ def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=Non
     # An explicit basis multiplies all D differences (clr_0 first) by U.
     steps = np.empty((group, d)) if kind is None else np.empty((group, d - 1))
     coords = np.empty((group, d - 1)) if kind is None else steps
-    state = [0, np.zeros(d - 1), np.zeros((d - 1, d - 1))]
+    total = _no_moments(d - 1, (d - 1, d - 1))
     for first in range(0, n, group):
         rows = min(group, n - first)
 
@@ -379,10 +423,10 @@ def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=Non
         if kind is None:
             np.matmul(steps[:rows], weights, out=coords[:rows])
         with np.errstate(invalid="ignore"):
-            _merge_centred_gram(state, coords[:rows])
-    if not np.isfinite(state[1]).all():
+            total = _merge_centred_gram(total, coords[:rows])
+    if not np.isfinite(total.mean).all():
         check_composition(values, "x", row_labels=row_labels)
-    return _symmetric_cov(state, ddof)
+    return _symmetric_cov(total, ddof)
 
 
 def _difference_weights(d: int, kind, basis) -> np.ndarray:

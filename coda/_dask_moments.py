@@ -30,13 +30,12 @@ Statistician 37(3):242-247. https://doi.org/10.1080/00031305.1983.10483115
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from coda._clr_gram import _log_shift, _shifted_log_gram
+from coda._clr_gram import LogMoments, _log_shift, _shifted_log_gram, merge_moments
 from coda._dask import collection_kind, import_dask
 from coda._labels import Labels
 from coda._parallel import one_blas_thread, one_thread
@@ -51,16 +50,6 @@ from coda._validation import (
 # Results merged per tree node: few levels, and at most this many D x D
 # matrices (8 D^2 bytes each) in a worker's memory at once.
 _SPLIT_EVERY = 4
-
-
-@dataclass(frozen=True)
-class LogMoments:
-    """``count`` rows: their shift, the column means of their shifted clr values, the co-moment."""
-
-    count: int
-    shift: np.ndarray  # (D,): s, the mean clr of the first rows of one block
-    mean: np.ndarray  # (D,): mean of Y = clr(x) - s
-    comoment: np.ndarray  # (D, D), symmetric: sum_r (y_r - mean)(y_r - mean)^T
 
 
 def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
@@ -107,34 +96,6 @@ def block_moments(block, offset: float, number: int) -> LogMoments:
     # syrk filled the lower triangle only: mirror it.
     comoment = np.tril(comoment) + np.tril(comoment, -1).T
     return LogMoments(n, shift, mean, comoment)
-
-
-def merge_moments(*parts: LogMoments) -> LogMoments:
-    """The moments of the union of disjoint row sets: Chan, Golub and LeVeque's pairwise update.
-
-    The result keeps the shift of the first non-empty part; a part with
-    another shift enters through the difference of the shifts, which is
-    exact for close shifts, plus the difference of the means (see the module
-    docstring).
-    """
-    total = parts[0]
-    for part in parts[1:]:
-        if part.count == 0:
-            continue
-        if total.count == 0:
-            total = part
-            continue
-        n = total.count + part.count
-        # Both means relative to total's shift; shift first: the exact part.
-        delta = (part.shift - total.shift) + (part.mean - total.mean)
-        mean = total.mean + delta * (part.count / n)
-        # outer(delta, delta) is exactly symmetric, so the sum stays symmetric.
-        update = np.outer(delta, delta)
-        update *= total.count * part.count / n
-        comoment = total.comoment + part.comoment
-        comoment += update
-        total = LogMoments(n, total.shift, mean, comoment)
-    return total
 
 
 def _row_blocks(x, delayed) -> list:

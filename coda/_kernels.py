@@ -95,7 +95,7 @@ def _pow2_scale(big):
 
 @jit
 def _neumaier(total, comp, v):
-    """Part of ``_closure``: add ``v`` to ``total``, keeping the lost low bits in ``comp``."""
+    """Part of ``_closure`` and ``_row_sum``: ``total + v``, the lost bits added to ``comp``."""
     t = total + v
     if abs(total) >= abs(v):
         comp += (total - t) + v
@@ -147,7 +147,7 @@ def _row_sum(logs, i):
 
     In float64 whatever the dtype. Chunks of ``_SUM_CHUNK`` values are summed
     in vector lanes (``_lane_sum``) and the chunk sums added with the error of
-    each addition kept (TwoSum), so the error stays near one rounding of the
+    each addition kept (``_neumaier``), so the error stays near one rounding of the
     total for any number of parts. A NaN or an infinity in the row makes the
     sum non-finite (inf - inf is NaN), which is how callers flag bad rows.
     """
@@ -155,11 +155,7 @@ def _row_sum(logs, i):
     total = _lane_sum(logs, i, 0, min(d, _SUM_CHUNK))
     comp = 0.0
     for start in range(_SUM_CHUNK, d, _SUM_CHUNK):
-        v = _lane_sum(logs, i, start, min(d, start + _SUM_CHUNK))
-        t = total + v
-        back = t - total
-        comp += (total - (t - back)) + (v - back)
-        total = t
+        total, comp = _neumaier(total, comp, _lane_sum(logs, i, start, min(d, start + _SUM_CHUNK)))
     return total + comp
 
 

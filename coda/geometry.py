@@ -160,11 +160,15 @@ def _as_one_composition(value, name: str):
 _TINY = np.finfo(np.float64).tiny
 
 
-def _clr_of(values: np.ndarray) -> np.ndarray:
-    """clr coordinates in float64, from the logs of each part over the row's first."""
-    logs = log_ratios(values, values[:, :1])
+def _centred(logs: np.ndarray) -> np.ndarray:
+    """``logs`` (float64, owned) centred on each row's mean, in place: clr coordinates."""
     logs -= logs.mean(axis=1, keepdims=True)
     return logs
+
+
+def _clr_of(values: np.ndarray) -> np.ndarray:
+    """clr coordinates in float64, from the logs of each part over the row's first."""
+    return _centred(log_ratios(values, values[:, :1]))
 
 
 def _pow2_rows(values: np.ndarray) -> np.ndarray:
@@ -186,8 +190,7 @@ def _close_normal(direct: np.ndarray, exact: np.ndarray, logs) -> np.ndarray:
     out = np.empty(direct.shape)
     if ok.any():
         out[ok] = closure(direct[ok])
-    if not ok.all():
-        out[~ok] = clr_inv_values(logs(~ok))
+    out[~ok] = clr_inv_values(logs(~ok))
     return out
 
 
@@ -471,8 +474,7 @@ def distance(x, y, /):
     xv, yv, labels = _pair(x, y)
     # log(x / y) directly: for close compositions log(x) - log(y) keeps
     # little more than the rounding of the logs.
-    logs = log_ratios(xv, yv)
-    diff = logs - logs.mean(axis=1, keepdims=True)
+    diff = _centred(log_ratios(xv, yv))
     return labels.per_row(np.sqrt((diff**2).sum(axis=1)).astype(xv.dtype), "distance")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coda._clr_gram import ClrCovEstimate, _data, clr_cov_checked, variation_estimate
+from coda._clr_gram import _data, clr_cov_of_values, variation_estimate
 from coda._labels import composition
 from coda._validation import (
     check_balance_variances,
@@ -80,10 +80,9 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
     """
     check_option(metric, "metric", _METRICS)
     values, labels, ddof = _data(x, ddof)
-    gamma, smallest = clr_cov_checked(values, ddof, row_labels=labels.index)
-    diag = np.diag(gamma)
+    cov = clr_cov_of_values(values, labels, ddof)
+    diag = np.diag(cov.gamma)
     check_proportionality_variances(diag, labels.part_names(len(diag)), metric)
-    cov = ClrCovEstimate(gamma, smallest, values.shape[0], labels, ddof, values)
     # 0 <= T_ij <= 2 (Gamma_ii + Gamma_jj) (Cauchy-Schwarz), which keeps rho in
     # [-1, 1] and phi, phs non-negative where rounding would step outside.
     t = np.minimum(variation_estimate(cov), 2.0 * (diag[:, None] + diag[None, :]))
