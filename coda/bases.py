@@ -139,12 +139,17 @@ def sbp_basis(sbp, /):
            [ 0.40824829, -0.70710678],
            [-0.81649658,  0.        ]])
     """
-    signs = check_sbp(sbp)
+    basis = basis_of_signs(check_sbp(sbp))
+    if isinstance(sbp, pd.DataFrame):
+        return pd.DataFrame(basis, index=sbp.columns, columns=sbp.index)
+    return basis
+
+
+def basis_of_signs(signs: np.ndarray) -> np.ndarray:
+    """The basis of :func:`sbp_basis` from a partition ``check_sbp`` has passed."""
     plus = (signs > 0).sum(axis=1, keepdims=True).astype(float)
     minus = (signs < 0).sum(axis=1, keepdims=True).astype(float)
     coef_plus = np.sqrt(minus / (plus * (plus + minus)))
     coef_minus = np.sqrt(plus / (minus * (plus + minus)))
-    basis = (np.where(signs > 0, coef_plus, 0.0) - np.where(signs < 0, coef_minus, 0.0)).T
-    if isinstance(sbp, pd.DataFrame):
-        return pd.DataFrame(basis, index=sbp.columns, columns=sbp.index)
-    return basis
+    # signs are +1, -1 or 0, so the product is +coef_plus, -coef_minus or 0 exactly.
+    return (signs * np.where(signs > 0, coef_plus, coef_minus)).T

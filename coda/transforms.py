@@ -40,7 +40,7 @@ from coda._validation import (
     is_dask,
     raise_invalid_composition,
 )
-from coda.bases import sbp_basis
+from coda.bases import basis_of_signs
 
 __all__ = ["alr", "alr_inv", "balances", "clr", "clr_inv", "ilr", "ilr_inv"]
 
@@ -585,16 +585,25 @@ def balances(x, sbp, /):
     signs = check_sbp(sbp, n_parts=values.shape[1])
     if isinstance(sbp, pd.DataFrame):
         check_basis_parts(sbp.columns, labels.parts, "sbp")
-    basis = sbp_basis(signs)
+    basis = basis_of_signs(signs)
     if isinstance(sbp, pd.DataFrame):
         names = list(sbp.index)
+    elif labels.labelled:
+        names = _balance_names(labels.part_names(values.shape[1]), signs)
     else:
-        parts = labels.part_names(values.shape[1])
-        names = [
-            ",".join(p for p, s in zip(parts, row, strict=False) if s > 0)
-            + "/"
-            + ",".join(p for p, s in zip(parts, row, strict=False) if s < 0)
-            for row in signs
-        ]
+        names = None  # arrays out carry no names
     coords = ilr(values, basis=basis)
     return _with_ilr_record(labels, coords, names)
+
+
+def _balance_names(parts: list[str], signs: np.ndarray) -> list[str]:
+    """``"a,b/c"`` for each row of a partition: the parts it puts over the parts it puts under.
+
+    Each row's groups are found by numpy, so the Python work is the length of
+    the names (a loop over every part of every row took 4.4 s at 5,000 parts).
+    """
+
+    def group(row: np.ndarray, sign: int) -> str:
+        return ",".join(parts[i] for i in np.flatnonzero(row == sign))
+
+    return [f"{group(row, 1)}/{group(row, -1)}" for row in signs]
