@@ -253,6 +253,51 @@ def _ilr_pivot(logs, out, rowsum):
 
 
 @jit
+def _ilr_cov_of_gamma(gamma, helmert, half, out):
+    """``V^T Gamma V`` for the Helmert (``helmert``) or pivot basis, exactly symmetric.
+
+    ``half = Gamma V`` comes from ``_ilr_helmert`` or ``_ilr_pivot`` applied
+    to the rows of ``Gamma`` (their centring changes nothing: ``V^T 1 = 0``).
+    ``V^T half`` is the same running or suffix sums taken down the rows of
+    ``half``, a whole row at a time (vectorised along it, no transpose).
+    The result is then averaged with its transpose in 64 x 64 tiles. O(D^2)
+    where two dense products cost O(D^3).
+    """
+    d = gamma.shape[0]
+    k = d - 1
+    if helmert:
+        _ilr_helmert(gamma, half, np.empty(d))
+    else:
+        _ilr_pivot(gamma, half, np.empty(d))
+    s = np.zeros(k)
+    if helmert:
+        for col in range(k):
+            s[col] = half[0, col]
+        for j in range(k):
+            step = j + 1.0
+            c = math.sqrt(step / (step + 1.0))
+            a = c / step
+            for col in range(k):
+                v = half[j + 1, col]
+                out[j, col] = a * s[col] - c * v
+                s[col] += v
+    else:
+        for j in range(k - 1, -1, -1):
+            m = d - j - 1.0  # parts after the pivot j
+            c = math.sqrt(m / (m + 1.0))
+            for col in range(k):
+                s[col] += half[j + 1, col]
+                out[j, col] = c * (half[j, col] - s[col] / m)
+    for i0 in range(0, k, 64):
+        for j0 in range(0, i0 + 1, 64):
+            for i in range(i0, min(i0 + 64, k)):
+                for j in range(j0, min(j0 + 64, i)):
+                    mean = 0.5 * (out[i, j] + out[j, i])
+                    out[i, j] = mean
+                    out[j, i] = mean
+
+
+@jit
 def _ilr_helmert_inv(z, out):
     """clr coordinates from Helmert ilr coordinates: ``out = V z`` in O(D)."""
     n, d1 = z.shape

@@ -23,6 +23,7 @@ import pandas as pd
 from coda._clr_gram import (
     clr_cov_estimate,
     composition_parts,
+    ilr_cov_of_gamma,
     ilr_cov_values,
     may_cancel,
     variation_estimate,
@@ -30,7 +31,6 @@ from coda._clr_gram import (
 )
 from coda._labels import Labels
 from coda._validation import check_part, check_square, check_variation_matrix
-from coda.bases import ilr_basis
 
 __all__ = [
     "alr_cov",
@@ -328,8 +328,7 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     if may_cancel(cov):
         psi = ilr_cov_values(cov.values, kind, matrix, cov.ddof, row_labels=cov.labels.index)
     else:
-        v = ilr_basis(d, kind=kind) if kind is not None else matrix
-        psi = v.T @ cov.gamma @ v
+        psi = ilr_cov_of_gamma(cov.gamma, kind, matrix)
     if labels.labelled and names is None:
         names = [f"ilr{k + 1}" for k in range(d - 1)]
     return labels.square(psi, names)

@@ -115,6 +115,18 @@ def ilr_pivot(logs):
 
 
 # ---------------------------------------------------------------------------
+# _ilr_cov_of_gamma
+
+
+def ilr_cov_of_gamma(gamma, helmert: bool):
+    """``V^T Gamma V`` by two dense products, averaged with its transpose."""
+    d = gamma.shape[0]
+    v = helmert_basis(d) if helmert else pivot_basis(d)
+    psi = v.T @ gamma @ v
+    return (psi + psi.T) / 2
+
+
+# ---------------------------------------------------------------------------
 # _ilr_helmert_inv
 
 

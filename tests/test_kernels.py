@@ -139,6 +139,24 @@ def test_ilr_matches_twin(kernel, twin, shape, dtype):
 
 
 # ---------------------------------------------------------------------------
+# _ilr_cov_of_gamma
+
+
+@pytest.mark.parametrize("d", [2, 3, 4, 5, 64, 65, 130, 200])
+@pytest.mark.parametrize("helmert", [True, False], ids=["helmert", "pivot"])
+def test_ilr_cov_of_gamma_matches_twin(d, helmert):
+    y = np.random.default_rng(d).standard_normal((3 * d, d)) * np.linspace(0.1, 3.0, d)
+    clr = y - y.mean(axis=1, keepdims=True)
+    gamma = np.cov(clr.T).reshape(d, d)
+    half, out = np.empty((d, d - 1)), np.empty((d - 1, d - 1))
+    _kernels._ilr_cov_of_gamma(gamma, helmert, half, out)
+    np.testing.assert_allclose(
+        out, naive.ilr_cov_of_gamma(gamma, helmert), rtol=0, atol=1e-13 * np.abs(gamma).max()
+    )
+    np.testing.assert_array_equal(out, out.T)
+
+
+# ---------------------------------------------------------------------------
 # _ilr_helmert_inv and _ilr_pivot_inv
 
 

@@ -1,4 +1,4 @@
-"""Explicit bases for many parts: the probe test of orthonormality and the one-product ilr.
+"""Many parts: the probe test of orthonormality, the one-product ilr, ilr_cov by running sums.
 
 A basis for more than 1,024 parts is first cleared by random probes
 (``_probes_clear``) instead of forming ``V^T V``; which bases pass must not
@@ -139,3 +139,20 @@ def test_one_product_ilr_names_rows_with_zeros():
     x[1, 5] = 0.0
     with pytest.raises(ValueError, match=r"rows 1\).*coda\.replace_zeros"):
         coda.ilr(x, basis=coda.ilr_basis(D_ONE_PRODUCT))
+
+
+# ---------------------------------------------------------------------------
+# ilr_cov by running sums
+
+
+@pytest.mark.parametrize("basis", ["helmert", "pivot", "explicit"])
+def test_ilr_cov_of_many_parts_is_the_covariance_of_the_coordinates(basis):
+    d = 300
+    x = np.random.default_rng(6).lognormal(size=(400, d))
+    v = _random_basis(d, 7) if basis == "explicit" else basis
+    got = coda.ilr_cov(x, basis=v)
+    z = coda.ilr(x, basis=v)
+    np.testing.assert_allclose(got, np.cov(z.T), rtol=0, atol=1e-13)
+    np.testing.assert_array_equal(got, got.T)
+    named = v if basis == "explicit" else coda.ilr_basis(d, kind=basis)
+    np.testing.assert_allclose(got, named.T @ coda.clr_cov(x) @ named, rtol=0, atol=1e-13)
