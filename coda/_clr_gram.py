@@ -12,6 +12,7 @@ travels with the estimate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.linalg
@@ -137,7 +138,7 @@ class ClrCovEstimate:
     n_samples: int
     labels: Labels
     ddof: int
-    values: np.ndarray | None = None  # the data, for in-memory input: see variation_estimate
+    values: object = None  # the data, an array or the dask collection: see variation_estimate
 
 
 def composition_parts(x, *, min_parts: int = 2) -> tuple[Labels, int]:
@@ -173,7 +174,7 @@ def clr_cov_estimate(x, ddof, *, min_parts: int = 2, min_samples: int = 2) -> Cl
         # The co-moment is symmetric, so its transpose is the same matrix in the
         # Fortran order the kernel reads; it is already centred, so the mean is 0.
         gamma, smallest = _clr_cov_from_gram(moments.comoment.T, np.zeros(d), n, ddof)
-        return ClrCovEstimate(gamma, smallest, n, labels, ddof)
+        return ClrCovEstimate(gamma, smallest, n, labels, ddof, x)
     values, labels, ddof = _data(x, ddof, min_parts=min_parts, min_samples=min_samples)
     return clr_cov_of_values(values, labels, ddof)
 
@@ -206,12 +207,10 @@ def variation_from_clr_cov(gamma: np.ndarray) -> np.ndarray:
 def may_cancel(cov: ClrCovEstimate) -> bool:
     """Whether entries made from ``Gamma`` can cancel by more than ``_CANCELLATION``.
 
-    False for dask input (no data to recompute from) and when the kernel's
-    smallest variation entry is not far below the largest clr variance: most
-    data, which then skip any recomputation.
+    False when the kernel's smallest variation entry is not far below the
+    largest clr variance: most data, which then skip any recomputation (and,
+    for dask input, a second pass over the data).
     """
-    if cov.values is None:
-        return False
     return _CANCELLATION * cov.smallest[0] <= 2.0 * np.diag(cov.gamma).max()
 
 
@@ -222,12 +221,12 @@ def variation_estimate(cov: ClrCovEstimate) -> np.ndarray:
     ``Gamma_ii + Gamma_jj``, which for nearly proportional parts (a
     log-ratio that varies little beside the clr values it is made of) can be
     all of ``T_ij`` or more: 1e5 to 1e11 eps of ``T_ij``, where
-    ``var(log(x_i / x_j))`` from the data is good to about one eps. For
-    in-memory data, the entries where ``Gamma_ii + Gamma_jj`` exceeds
-    ``_CANCELLATION * T_ij`` are recomputed from the data
-    (:func:`_refine_variation`); the kernel's smallest ``T_ij`` rules out
-    most data without a pass over the D x D matrix. Dask input keeps the
-    values from ``Gamma``: the rounding below zero is set to zero.
+    ``var(log(x_i / x_j))`` from the data is good to about one eps. The
+    entries where ``Gamma_ii + Gamma_jj`` exceeds ``_CANCELLATION * T_ij``
+    are recomputed from the data (:func:`_refine_variation`; for dask input
+    in a second pass over its row blocks); the kernel's smallest ``T_ij``
+    rules out most data without a pass over the D x D matrix. Rounding below
+    zero is set to zero.
     """
     gamma = cov.gamma
     t = variation_from_clr_cov(gamma)
@@ -241,8 +240,12 @@ def variation_estimate(cov: ClrCovEstimate) -> np.ndarray:
     return t
 
 
-def _refine_variation(values: np.ndarray, t: np.ndarray, first, second, ddof: int) -> None:
+def _refine_variation(values, t: np.ndarray, first, second, ddof: int) -> None:
     """Recompute ``t`` in place for the pairs ``(first[k], second[k])`` from the data.
+
+    ``values`` is the data in memory or a dask collection (then read once
+    for the clusters and once for the other pairs, each a pass over its row
+    blocks merged as in :mod:`coda._dask_moments`).
 
     Pairs inside a cluster of at least ``_CLUSTER`` parts (connected by such
     pairs) come from the covariance ``W`` of the cluster's logs relative to
@@ -318,16 +321,38 @@ def merge_moments(*parts: LogMoments) -> LogMoments:
     return total
 
 
-def _relative_log_cov(values: np.ndarray, parts, pivot: int, ddof: int) -> np.ndarray:
+def _relative_log_cov(values, parts, pivot: int, ddof: int) -> np.ndarray:
     """The covariance of ``log x_k - log x_pivot`` over the ``parts`` (``pivot`` indexes them)."""
-    n, k = values.shape[0], parts.size
-    group = max(1, min(n, _GROUP_BYTES // (8 * k)))
-    total = _no_moments(k, (k, k))
+    k = parts.size
+    moments = partial(_relative_log_moments, parts=parts, pivot=pivot)
+    return _symmetric_cov(_over_rows(values, moments, k, _no_moments(k, (k, k))), ddof)
+
+
+def _relative_log_moments(rows: np.ndarray, parts, pivot: int) -> LogMoments:
+    """Part of :func:`_relative_log_cov`: the moments of one group of rows."""
+    logs = np.log(rows[:, parts], dtype=np.float64)
+    logs -= logs[:, pivot : pivot + 1].copy()
+    return _centred_gram(logs)
+
+
+def _over_rows(values, moments_of, width: int, empty: LogMoments) -> LogMoments:
+    """``moments_of(rows)`` over all rows of ``values``, merged by :func:`merge_moments`.
+
+    In memory, in groups of rows of about ``_GROUP_BYTES`` (``width`` float64
+    values a row); a dask collection by its row blocks, in one compute.
+    ``empty``: the moments of no rows.
+    """
+    if is_dask(values):
+        # Imported here: coda._dask_moments imports this module.
+        from coda._dask_moments import merged_over_blocks
+
+        return merged_over_blocks(values, moments_of, empty)
+    n = values.shape[0]
+    group = max(1, min(n, _GROUP_BYTES // (8 * width)))
+    total = empty
     for start in range(0, n, group):
-        logs = np.log(values[start : start + group, parts], dtype=np.float64)
-        logs -= logs[:, pivot : pivot + 1].copy()
-        total = _merge_centred_gram(total, logs)
-    return _symmetric_cov(total, ddof)
+        total = merge_moments(total, moments_of(values[start : start + group]))
+    return total
 
 
 def _no_moments(d: int, shape: tuple) -> LogMoments:
@@ -335,8 +360,8 @@ def _no_moments(d: int, shape: tuple) -> LogMoments:
     return LogMoments(0, np.zeros(d), np.zeros(d), np.zeros(shape))
 
 
-def _merge_centred_gram(total: LogMoments, block: np.ndarray) -> LogMoments:
-    """Centre ``block`` (rows of data, C order) on its own mean, in place; ``total`` and its Gram.
+def _centred_gram(block: np.ndarray) -> LogMoments:
+    """Centre ``block`` (rows of data, C order) on its own mean, in place; its moments, unshifted.
 
     Lower triangle only (BLAS ``syrk``, as for the clr Gram); see
     :func:`_symmetric_cov`.
@@ -344,7 +369,7 @@ def _merge_centred_gram(total: LogMoments, block: np.ndarray) -> LogMoments:
     block_mean = block.mean(axis=0)
     block -= block_mean
     gram = scipy.linalg.blas.dsyrk(1.0, block.T, trans=0, lower=1)
-    return merge_moments(total, LogMoments(block.shape[0], total.shift, block_mean, gram))
+    return LogMoments(block.shape[0], np.zeros(block.shape[1]), block_mean, gram)
 
 
 def _symmetric_cov(total: LogMoments, ddof: int) -> np.ndarray:
@@ -353,26 +378,30 @@ def _symmetric_cov(total: LogMoments, ddof: int) -> np.ndarray:
     return (lower + np.tril(lower, -1).T) / (total.count - ddof)
 
 
-def _log_ratio_variances(values: np.ndarray, first, second, ddof: int) -> np.ndarray:
+def _log_ratio_variances(values, first, second, ddof: int) -> np.ndarray:
     """``var(log x_i - log x_j)`` for the pairs ``(first[k], second[k])``, from the data.
 
-    Rows in groups of about 16 MB of log-ratios, each centred on its own
-    mean, the groups merged by :func:`merge_moments`: no sum of squares
-    about zero is formed.
+    Rows in groups of about 16 MB of log-ratios (or dask row blocks), each
+    centred on its own mean, the groups merged by :func:`merge_moments`: no
+    sum of squares about zero is formed.
     """
-    n = values.shape[0]
     parts, where = np.unique(np.concatenate([first, second]), return_inverse=True)
-    left, right = where[: first.size], where[first.size :]
-    group = max(1, min(n, _GROUP_BYTES // (8 * (first.size + parts.size))))
-    total = _no_moments(first.size, first.size)
-    for start in range(0, n, group):
-        logs = np.log(values[start : start + group, parts], dtype=np.float64)
-        ratios = logs[:, left] - logs[:, right]
-        block_mean = ratios.mean(axis=0)
-        ratios -= block_mean
-        squares = np.einsum("rk,rk->k", ratios, ratios)
-        total = merge_moments(total, LogMoments(ratios.shape[0], total.shift, block_mean, squares))
-    return total.comoment / (n - ddof)
+    moments = partial(
+        _pair_moments, parts=parts, left=where[: first.size], right=where[first.size :]
+    )
+    empty = _no_moments(first.size, first.size)
+    total = _over_rows(values, moments, first.size + parts.size, empty)
+    return total.comoment / (total.count - ddof)
+
+
+def _pair_moments(rows: np.ndarray, parts, left, right) -> LogMoments:
+    """Part of :func:`_log_ratio_variances`: the moments of one group of rows (diagonal only)."""
+    logs = np.log(rows[:, parts], dtype=np.float64)
+    ratios = logs[:, left] - logs[:, right]
+    block_mean = ratios.mean(axis=0)
+    ratios -= block_mean
+    squares = np.einsum("rk,rk->k", ratios, ratios)
+    return LogMoments(ratios.shape[0], np.zeros(left.size), block_mean, squares)
 
 
 def ilr_cov_of_gamma(gamma: np.ndarray, kind, basis) -> np.ndarray:
@@ -441,7 +470,7 @@ def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=Non
         if kind is None:
             np.matmul(steps[:rows], weights, out=coords[:rows])
         with np.errstate(invalid="ignore"):
-            total = _merge_centred_gram(total, coords[:rows])
+            total = merge_moments(total, _centred_gram(coords[:rows]))
     if not np.isfinite(total.mean).all():
         check_composition(values, "x", row_labels=row_labels)
     return _symmetric_cov(total, ddof)

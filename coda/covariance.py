@@ -12,7 +12,9 @@ the (D-1) x D alr matrix with rows ``e_k - e_r`` (k != r). Sample covariances
 use the divisor ``n - ddof`` (``ddof=1`` by default). D x D results are
 labelled by part names on both axes when the input has them. The estimators
 also take dask arrays and DataFrames, read in one pass over their row blocks
-(``coda._dask_moments``); their results are computed D x D matrices.
+(``coda._dask_moments``; :func:`variation` and :func:`alr_cov` read them a
+second time where entries must be recomputed); their results are computed
+D x D matrices.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from coda._clr_gram import (
     variation_from_clr_cov,
 )
 from coda._labels import Labels
-from coda._validation import check_part, check_square, check_variation_matrix
+from coda._validation import check_part, check_square, check_variation_matrix, is_dask
 
 __all__ = [
     "alr_cov",
@@ -61,7 +63,7 @@ def variation(x, /, *, ddof: int = 1):
     x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
         Dask input is reduced in one pass over its row blocks (see
-        :func:`clr_cov`).
+        :func:`clr_cov`), two for nearly proportional parts (see Notes).
     ddof : int, default 1
         Delta degrees of freedom: variances divide by ``n - ddof``.
 
@@ -94,8 +96,9 @@ def variation(x, /, *, ddof: int = 1):
     about 2,000 eps of themselves (1e-12) or better, and recomputed ones to
     about what ``var(log(x_i / x_j))`` of the data gets: for parts
     proportional up to noise of 1e-9 and below, the rounding of the logs
-    themselves leaves 1e-9 to 1e-6 of the entry. Dask input keeps the
-    entries from the clr covariance, with rounding below zero set to zero.
+    themselves leaves 1e-9 to 1e-6 of the entry. Dask input gets the same
+    recomputation, in a second pass over its row blocks (only data with
+    such entries are read twice).
     The variation matrix is invariant to closure, perturbation and the
     choice of any reference.
 
@@ -222,7 +225,7 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
         Dask input is reduced in one pass over its row blocks (see
-        :func:`clr_cov`).
+        :func:`clr_cov`), two for nearly proportional parts (see :func:`variation`).
     ref : int or str, default -1
         The reference part (position, or name for DataFrame input).
     ddof : int, default 1
@@ -325,7 +328,7 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     labels, d = composition_parts(x)
     kind, matrix, names, _ = _resolve_basis(basis, d, labels.parts)
     cov = clr_cov_estimate(x, ddof)
-    if may_cancel(cov):
+    if may_cancel(cov) and not is_dask(cov.values):
         psi = ilr_cov_values(cov.values, kind, matrix, cov.ddof, row_labels=cov.labels.index)
     else:
         psi = ilr_cov_of_gamma(cov.gamma, kind, matrix)

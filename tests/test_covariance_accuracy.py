@@ -108,3 +108,58 @@ def test_alr_variances_of_parts_nearly_proportional_to_the_reference():
     sigma = coda.alr_cov(x, ref=0)
     errors = errors_in_eps(np.diag(sigma), [[t[k][0] for k in range(1, 6)]])
     assert errors.max() <= 4.0
+
+
+# ---------------------------------------------------------------------------
+# Dask input: the same entries recomputed in a second pass over the row blocks
+
+
+@pytest.mark.parametrize("name", list(_DATA))
+@pytest.mark.parametrize("rows", [4, 11, 30])
+def test_dask_variation_entries_accurate_to_themselves(name, rows):
+    # Before: dask input kept T_ij from the clr covariance, 1e7 to 2e11 eps off.
+    import dask.array as da
+
+    x = _DATA[name]()
+    got = coda.variation(da.from_array(x, chunks=(rows, -1)))
+    assert errors_in_eps(got, _exact_variation(x)).max() <= 8.0
+
+
+def test_dask_frame_with_empty_partitions_gives_exact_alr_variances():
+    import dask.dataframe as dd
+
+    x = nearly_proportional(30, 4, 2, seed=6)
+    frame = pd.DataFrame(x, columns=list("abcdef"))
+    # Rows ordered by a column and kept by a condition: the first partitions are empty.
+    order = frame.sort_values("f", ignore_index=True)
+    parted = dd.from_pandas(order, npartitions=5)
+    kept = parted[parted["f"] > order["f"].iloc[11]]
+    rest = order[order["f"] > order["f"].iloc[11]].to_numpy()
+    assert kept.map_partitions(len).compute().eq(0).any()
+    t = _exact_variation(rest)
+    sigma = coda.alr_cov(kept, ref="a")
+    errors = errors_in_eps(np.diag(sigma.to_numpy()), [[t[k][0] for k in range(1, 6)]])
+    assert errors.max() <= 4.0
+    variation = coda.variation(kept)
+    assert list(variation.columns) == list("abcdef")
+    assert errors_in_eps(variation.to_numpy(), t).max() <= 8.0
+
+
+def test_dask_data_read_twice_only_when_entries_cancel(monkeypatch):
+    import dask.array as da
+
+    from coda import _dask_moments
+
+    calls = []
+    original = _dask_moments.merged_over_blocks
+
+    def counting(*args):
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(_dask_moments, "merged_over_blocks", counting)
+    ordinary = np.exp(np.random.default_rng(7).normal(size=(40, 5)))
+    coda.variation(da.from_array(ordinary, chunks=(10, -1)))
+    assert not calls
+    coda.variation(da.from_array(nearly_proportional(40, 3, 2, seed=8), chunks=(10, -1)))
+    assert calls
