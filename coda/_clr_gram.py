@@ -451,6 +451,11 @@ def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=Non
     """
     n, d = values.shape
     weights = _difference_weights(d, kind, basis)
+    if is_dask(values):
+        # A second pass over data the first pass has checked.
+        moments = partial(_ilr_moments, kind=kind, weights=weights)
+        empty = _no_moments(d - 1, (d - 1, d - 1))
+        return _symmetric_cov(_over_rows(values, moments, d, empty), ddof)
     group = max(1, min(n, _GROUP_BYTES // (8 * d)))
     logs = np.empty((group, d))
     # An explicit basis multiplies all D differences (clr_0 first) by U.
@@ -467,13 +472,30 @@ def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=Non
                 _steps_from_logs(block, kind, weights, steps[start:stop])
 
         for_row_blocks(run, rows, d * 8)
-        if kind is None:
-            np.matmul(steps[:rows], weights, out=coords[:rows])
         with np.errstate(invalid="ignore"):
-            total = merge_moments(total, _centred_gram(coords[:rows]))
+            moments = _steps_moments(steps[:rows], kind, weights, coords[:rows])
+            total = merge_moments(total, moments)
     if not np.isfinite(total.mean).all():
         check_composition(values, "x", row_labels=row_labels)
     return _symmetric_cov(total, ddof)
+
+
+def _steps_moments(steps: np.ndarray, kind, weights: np.ndarray, coords: np.ndarray):
+    """The moments of the coordinates made from ``steps`` (``coords``: room for them)."""
+    if kind is None:
+        np.matmul(steps, weights, out=coords)
+    else:
+        coords = steps
+    return _centred_gram(coords)
+
+
+def _ilr_moments(rows: np.ndarray, kind, weights: np.ndarray) -> LogMoments:
+    """The moments of the coordinates of one dask block: see :func:`ilr_cov_values`."""
+    logs = np.log(rows, dtype=np.float64)
+    d = logs.shape[1]
+    steps = np.empty((rows.shape[0], d if kind is None else d - 1))
+    _steps_from_logs(logs, kind, weights, steps)
+    return _steps_moments(steps, kind, weights, np.empty((rows.shape[0], d - 1)))
 
 
 def _difference_weights(d: int, kind, basis) -> np.ndarray:

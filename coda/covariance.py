@@ -12,9 +12,9 @@ the (D-1) x D alr matrix with rows ``e_k - e_r`` (k != r). Sample covariances
 use the divisor ``n - ddof`` (``ddof=1`` by default). D x D results are
 labelled by part names on both axes when the input has them. The estimators
 also take dask arrays and DataFrames, read in one pass over their row blocks
-(``coda._dask_moments``; :func:`variation` and :func:`alr_cov` read them a
-second time where entries must be recomputed); their results are computed
-D x D matrices.
+(``coda._dask_moments``; :func:`variation`, :func:`alr_cov` and
+:func:`ilr_cov` read them a second time where entries must be recomputed);
+their results are computed D x D matrices.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from coda._clr_gram import (
     variation_from_clr_cov,
 )
 from coda._labels import Labels
-from coda._validation import check_part, check_square, check_variation_matrix, is_dask
+from coda._validation import check_part, check_square, check_variation_matrix
 
 __all__ = [
     "alr_cov",
@@ -305,7 +305,7 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
 
     Notes
     -----
-    :math:`V^\top \Gamma V` from the clr covariance, except in memory where
+    :math:`V^\top \Gamma V` from the clr covariance, except where
     two parts are nearly proportional (a variation entry below 1/1024 of
     twice the largest clr variance, as in :func:`variation`): there the
     covariance of coordinates made from differences of neighbouring logs
@@ -313,7 +313,7 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     for dask input in :func:`clr_cov`, good to a few dozen eps of each entry
     where :math:`V^\top \Gamma V` lost up to 1e13 eps. A coordinate small
     only because logs of distant parts cancel still loses what that sum
-    loses. Dask input always takes :math:`V^\top \Gamma V`.
+    loses. Dask input gets the same, in a second pass over its row blocks.
 
     Examples
     --------
@@ -328,7 +328,7 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     labels, d = composition_parts(x)
     kind, matrix, names, _ = _resolve_basis(basis, d, labels.parts)
     cov = clr_cov_estimate(x, ddof)
-    if may_cancel(cov) and not is_dask(cov.values):
+    if may_cancel(cov):
         psi = ilr_cov_values(cov.values, kind, matrix, cov.ddof, row_labels=cov.labels.index)
     else:
         psi = ilr_cov_of_gamma(cov.gamma, kind, matrix)

@@ -111,3 +111,32 @@ def test_sbp_balances_of_a_dataframe_with_ddof_zero():
     assert list(psi.index) == list(psi.columns) == list(sbp.index)
     expected = _exact_basis_cov(x, basis.to_numpy(), ddof=0)
     assert errors_in_eps(psi.to_numpy(), expected).max() <= 8.0
+
+
+@pytest.mark.parametrize("rows", [4, 9, 25])
+@pytest.mark.parametrize("basis", ["helmert", "pivot", "sbp"])
+def test_dask_ilr_cov_of_nearly_proportional_parts(rows, basis):
+    # Before: dask input always took V^T Gamma V (up to 1e13 eps off here).
+    import dask.array as da
+
+    x = nearly_proportional(25, 4, 2, seed=4)
+    if basis == "helmert":
+        expected, bound = _exact_helmert_cov(x), 16.0
+    elif basis == "pivot":
+        x = x[:, ::-1]
+        expected, bound = _exact_pivot_cov(x), 16.0
+    else:
+        basis = coda.sbp_basis(
+            [
+                [1, 1, 1, 1, -1, -1],
+                [1, 1, -1, -1, 0, 0],
+                [1, -1, 0, 0, 0, 0],
+                [0, 0, 1, -1, 0, 0],
+                [0, 0, 0, 0, 1, -1],
+            ]
+        )
+        expected, bound = _exact_basis_cov(x, basis), 8.0
+    got = coda.ilr_cov(da.from_array(x, chunks=(rows, -1)), basis=basis)
+    # Merging seven blocks of four rows adds some eps: 21 at worst, against 8 in memory.
+    assert errors_in_eps(got, expected).max() <= 2 * bound
+    np.testing.assert_allclose(got, coda.ilr_cov(x, basis=basis), rtol=1e-9, atol=0)
