@@ -89,19 +89,23 @@ def test_pivot_ilr_cov_of_nearly_proportional_last_parts():
     assert errors_in_eps(coda.ilr_cov(x, basis="pivot"), _exact_pivot_cov(x)).max() <= 16.0
 
 
+# Four close parts against two others, then balances inside each group.
+_CLOSE_OTHER_SBP = [
+    [1, 1, 1, 1, -1, -1],
+    [1, 1, -1, -1, 0, 0],
+    [1, -1, 0, 0, 0, 0],
+    [0, 0, 1, -1, 0, 0],
+    [0, 0, 0, 0, 1, -1],
+]
+
+
 def test_sbp_balances_of_a_dataframe_with_ddof_zero():
     # Balances within a group of nearly proportional parts, labelled by the SBP's rows.
     x = nearly_proportional(30, 4, 2, seed=8)
     frame = pd.DataFrame(x, columns=list("abcdef"))
     copy = frame.copy()
     sbp = pd.DataFrame(
-        [
-            [1, 1, 1, 1, -1, -1],
-            [1, 1, -1, -1, 0, 0],
-            [1, -1, 0, 0, 0, 0],
-            [0, 0, 1, -1, 0, 0],
-            [0, 0, 0, 0, 1, -1],
-        ],
+        _CLOSE_OTHER_SBP,
         columns=list("abcdef"),
         index=["close/other", "ab/cd", "a/b", "c/d", "e/f"],
     )
@@ -126,15 +130,7 @@ def test_dask_ilr_cov_of_nearly_proportional_parts(rows, basis):
         x = x[:, ::-1]
         expected, bound = _exact_pivot_cov(x), 16.0
     else:
-        basis = coda.sbp_basis(
-            [
-                [1, 1, 1, 1, -1, -1],
-                [1, 1, -1, -1, 0, 0],
-                [1, -1, 0, 0, 0, 0],
-                [0, 0, 1, -1, 0, 0],
-                [0, 0, 0, 0, 1, -1],
-            ]
-        )
+        basis = coda.sbp_basis(_CLOSE_OTHER_SBP)
         expected, bound = _exact_basis_cov(x, basis), 8.0
     got = coda.ilr_cov(da.from_array(x, chunks=(rows, -1)), basis=basis)
     # Merging seven blocks of four rows adds some eps: 21 at worst, against 8 in memory.
