@@ -27,9 +27,13 @@ from coda._validation import check_composition, check_ddof, check_shape
 
 
 def _log_shift(values: np.ndarray) -> np.ndarray:
-    """The mean clr of the first rows, close to the column means of the clr values."""
+    """The mean clr of 64 rows spread evenly over ``values``: close to the column means.
+
+    Spread rather than the first 64, so that sorted or drifting data (whose
+    first rows stand apart) get a shift near the mean of all rows.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log(values[:64], dtype=np.float64)
+        logs = np.log(values[:: max(1, values.shape[0] // 64)][:64], dtype=np.float64)
         return (logs - logs.mean(axis=1, keepdims=True)).mean(axis=0)
 
 
@@ -53,7 +57,7 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     Centring each row keeps the spread of the row totals, which the clr
     covariance does not see, out of ``Y``: with the logs themselves, rows
     whose totals vary far more than their log-ratios lost digits to the
-    double centring. The shift ``s`` (the mean clr of the first rows) is
+    double centring. The shift ``s`` (the mean clr of 64 rows spread over the data) is
     close to the column means, so ``Y^T Y - n m m^T`` loses no precision to
     cancellation; ``shift`` passes one computed elsewhere (each row block of
     a dask collection passes its own, see :mod:`coda._dask_moments`). Invalid
@@ -282,12 +286,12 @@ class LogMoments:
     """``count`` rows of D variables: a shift, their means relative to it, their co-moment.
 
     For dask blocks (:mod:`coda._dask_moments`) the variables are the clr
-    values and the shift is the mean clr of a block's first rows; the exact
+    values and the shift is the mean clr of 64 of a block's rows; the exact
     recomputations below use no shift (zeros).
     """
 
     count: int
-    shift: np.ndarray  # (D,): s, e.g. the mean clr of the first rows of one block
+    shift: np.ndarray  # (D,): s, e.g. the mean clr of 64 rows of one block
     mean: np.ndarray  # (D,): mean of Y - s
     comoment: np.ndarray  # (D, D), symmetric: sum_r (y_r - mean)(y_r - mean)^T; or its diagonal
 

@@ -2,13 +2,13 @@
 
 Each row block (a numpy chunk of a dask array, or a pandas partition of a
 dask DataFrame) gives its number of rows, its shift ``s`` (the mean clr of
-its own first rows, as the in-memory path takes it), the column means of its
-shifted clr values ``Y = clr(x) - s`` and its co-moment, the sum of outer
-products of ``Y`` centred on those means, through the same shifted Gram
-product as the in-memory path (``coda._clr_gram._shifted_log_gram``). The
-blocks' results are merged in a tree by the pairwise update of Chan, Golub
-and LeVeque (1983), which adds centred quantities only: no sum of squares
-about zero is ever formed.
+64 of its own rows spread evenly, as the in-memory path takes it), the
+column means of its shifted clr values ``Y = clr(x) - s`` and its
+co-moment, the sum of outer products of ``Y`` centred on those means,
+through the same shifted Gram product as the in-memory path
+(``coda._clr_gram._shifted_log_gram``). The blocks' results are merged
+in a tree by the pairwise update of Chan, Golub and LeVeque (1983), which
+adds centred quantities only: no sum of squares about zero is ever formed.
 
 The merge's error grows with ``|delta| / sd(Y)``, where ``delta`` is the
 difference of the two means being merged (Chan et al.'s condition number),
@@ -68,7 +68,7 @@ def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
 def block_moments(block, offset: float, number: int) -> LogMoments:
     """The moments of row block ``number``, whose first row is row ``offset`` (NaN: unknown).
 
-    The block's own shift is the mean clr of its first rows, as in memory.
+    The block's own shift is the mean clr of 64 of its rows, as in memory.
     Invalid values (zeros, negatives, NaN, inf) raise coda's usual error when
     the block is computed, naming rows as the row-wise functions do: by
     index label for a DataFrame, counted from the first row of the whole
@@ -80,7 +80,7 @@ def block_moments(block, offset: float, number: int) -> LogMoments:
     frame = isinstance(block, pd.DataFrame)
     values = as_2d(block, "x")
     labels = block.index if frame else None
-    # Non-finite if the first rows are invalid, which the Gram's check then reports.
+    # Non-finite if those rows are invalid, which the Gram's check then reports.
     shift = _log_shift(values)
     try:
         # dask runs the blocks in parallel: each block in one thread.

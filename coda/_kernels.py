@@ -672,12 +672,33 @@ def _row_ends(values, low, high):
 
 
 @jit
+def _less_row_and_shift(value, mean, shift):
+    """Part of ``_shift_sums``: ``value - (mean + shift)``, that sum kept exactly.
+
+    ``mean + shift`` is split into ``hi + lo`` (TwoSum); ``value - hi`` is
+    exact where ``value`` is within a factor of two of ``hi`` (Sterbenz), so
+    the result keeps its digits however large the log is beside it.
+    """
+    hi = mean + shift
+    back = hi - mean
+    lo = (mean - (hi - back)) + (shift - back)
+    return (value - hi) - lo
+
+
+@jit
 def _shift_sums(block, shift, sums):
     """Centre each row of ``block``, subtract ``shift``, and sum the columns, in one pass.
 
     For the Gram matrix of ``coda._clr_gram``: the block of logs numpy has
     just filled is still in cache. Each row becomes its clr values (the row
-    minus its mean) minus ``shift``; the sums add the rows
+    minus its mean) minus ``shift``, ``Y = l - (mean + shift)``, formed by
+    ``_less_row_and_shift`` so that parts whose logs are far from 0 but
+    vary little keep their digits (a subtraction of the mean first lost
+    eps times the log: 1,600 eps of the clr covariance's small entries).
+    The mean's own rounding is the same for the whole row; a second pass
+    over the row, still in cache, takes it off: clr values sum to 0, so the
+    row of ``Y`` must sum to ``-sum(shift)``, and whatever it sums to beyond
+    that, over D, is subtracted at the scale of ``Y``. The sums add the rows
     in order, as numpy's ``sum(axis=0)`` of a C-ordered block does. Taking
     the row means here, rather than by double centring the covariance of
     the logs, keeps the spread of the row totals out of the Gram matrix,
@@ -685,73 +706,78 @@ def _shift_sums(block, shift, sums):
     the log-ratios.
     """
     n, d = block.shape
-    quads = d - d % 4
+    # The clr values of a row sum to 0, so the row of Y sums to -sum(shift),
+    # which is small beside the shift's entries: summed with its errors kept.
+    shift_total = 0.0
+    shift_comp = 0.0
+    for j in range(d):
+        shift_total, shift_comp = _neumaier(shift_total, shift_comp, shift[j])
+    shift_total += shift_comp
     for j in range(d):
         sums[j] = 0.0
     for i in range(n):
-        # The row's sum in four running sums (entries j, j + 4, ...; the last
-        # d % 4 entries in the first), so that the additions do not wait on
-        # each other one by one.
-        s0 = s1 = s2 = s3 = 0.0
-        for j in range(0, quads, 4):
-            s0 += block[i, j]
-            s1 += block[i, j + 1]
-            s2 += block[i, j + 2]
-            s3 += block[i, j + 3]
-        for j in range(quads, d):
-            s0 += block[i, j]
-        mean = ((s0 + s1) + (s2 + s3)) / d
+        mean = _row_sum(block, i) / d
         for j in range(d):
-            v = (block[i, j] - mean) - shift[j]
+            block[i, j] = _less_row_and_shift(block[i, j], mean, shift[j])
+        fix = (_row_sum(block, i) + shift_total) / d
+        for j in range(d):
+            v = block[i, j] - fix
             block[i, j] = v
             sums[j] += v
 
 
 @jit
+def _four_lane_sum(block, i):
+    """Part of ``_shift_sums``: row ``i``'s sum in four running sums, combined pairwise.
+
+    Entries j, j + 4, ... go to lane j % 4 (the last d % 4 entries to the
+    first), so that the additions do not wait on each other one by one.
+    """
+    d = block.shape[1]
+    quads = d - d % 4
+    s0 = s1 = s2 = s3 = 0.0
+    for j in range(0, quads, 4):
+        s0 += block[i, j]
+        s1 += block[i, j + 1]
+        s2 += block[i, j + 2]
+        s3 += block[i, j + 3]
+    for j in range(quads, d):
+        s0 += block[i, j]
+    return (s0 + s1) + (s2 + s3)
+
+
+@jit
 def _clr_cov(lower, mean, n, ddof, gamma, smallest):
-    """The clr covariance from the Gram matrix of shifted clr values, in two passes.
+    """The clr covariance from the Gram matrix of shifted clr values.
 
     ``lower`` holds in its lower triangle ``Y^T Y`` for ``Y = clr(x) - s``
     (BLAS ``syrk`` output, Fortran order: column j is contiguous), ``mean``
-    the column means of ``Y``. With ``S = (Y^T Y - n m m^T) / (n - ddof)``,
-    the covariance of ``Y``, ``gamma`` receives ``G S G``: ``S`` minus its
-    row and column means plus its grand mean (Aitchison 1986, the clr
-    covariance), both triangles filled. For clr values ``G S G`` is ``S``
-    up to rounding; it also makes the result exact for ``Y = log(x) - s``.
-    ``smallest`` receives the smallest variation
-    ``T_ij = Gamma_ii + Gamma_jj - 2 Gamma_ij`` over i < j and its position
-    (i, j), for the check for proportional parts. One pass replaces the
-    mirroring, outer product and double centring that numpy would do as
-    separate D x D passes.
+    the column means of ``Y``. ``gamma`` receives
+    ``(Y^T Y - n m m^T) / (n - ddof)``, both triangles filled: the covariance
+    of ``Y``, which is that of the clr values (the shift changes nothing).
+    ``_shift_sums`` makes each row of ``Y`` sum to ``-sum(s)`` to the
+    rounding of ``Y`` itself, so no double centring follows: it would take
+    off the row means of the rounded matrix, which carry the rounding of the
+    row's largest entries into its small ones (a variance of 0.4 beside one
+    of 144 moved by 43 eps of itself). ``smallest`` receives the smallest
+    variation ``T_ij = Gamma_ii + Gamma_jj - 2 Gamma_ij`` over i < j and its
+    position (i, j), for the check for proportional parts. One pass replaces
+    the mirroring and outer product that numpy would do as separate D x D
+    passes.
     """
     d = mean.size
     scale = 1.0 / (n - ddof)
-    rows = np.zeros(d)
     for j in range(d):
         for i in range(j, d):
-            s = (lower[i, j] - n * mean[i] * mean[j]) * scale
-            gamma[j, i] = s
-            rows[i] += s
-            if i != j:
-                rows[j] += s
-    grand = 0.0
-    for i in range(d):
-        rows[i] /= d
-        grand += rows[i]
-    grand /= d
-    diag = np.empty(d)
-    for i in range(d):
-        diag[i] = gamma[i, i] - 2.0 * rows[i] + grand
+            v = (lower[i, j] - n * mean[i] * mean[j]) * scale
+            gamma[j, i] = v
+            gamma[i, j] = v
     best = math.inf
     best_i = 0
     best_j = 1
     for i in range(d):
-        gamma[i, i] = diag[i]
         for j in range(i + 1, d):
-            v = gamma[i, j] - rows[i] - rows[j] + grand
-            gamma[i, j] = v
-            gamma[j, i] = v
-            t = diag[i] + diag[j] - 2.0 * v
+            t = gamma[i, i] + gamma[j, j] - 2.0 * gamma[i, j]
             if t < best:
                 best = t
                 best_i = i

@@ -15,6 +15,8 @@ Keep one section per kernel, headed by the kernel's name.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -295,33 +297,33 @@ def pcor_bootstrap(y, weights):
 
 
 # ---------------------------------------------------------------------------
-# _shift_sums: subtract the shift from every row, then the column sums.
+# _shift_sums: subtract each row's mean and the shift, with that sum kept
+# exactly (TwoSum); then take off what the row sums to beyond -sum(shift)
+# (the rounding of the mean), then the column sums. Row sums by math.fsum
+# (the kernel's lanes depend on the processor: equal to a few eps).
 
 
 def shift_sums(block, shift):
-    # Row sums in four running sums, entries j, j + 4, ... (the last d % 4
-    # entries in the first), combined pairwise, as the kernel adds them.
-    n, d = block.shape
-    lanes = np.zeros((4, n))
-    quads = d - d % 4
-    for j in range(d):
-        lanes[j % 4 if j < quads else 0] += block[:, j]
-    mean = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) / d
-    shifted = (block - mean[:, None]) - shift
+    d = block.shape[1]
+    mean = (np.array([math.fsum(row) for row in block]) / d)[:, None]
+    hi = mean + shift
+    back = hi - mean
+    lo = (mean - (hi - back)) + (shift - back)
+    y = (block - hi) - lo
+    fix = (np.array([math.fsum(row) for row in y]) + math.fsum(shift)) / d
+    shifted = y - fix[:, None]
     return shifted, shifted.sum(axis=0)
 
 
 # ---------------------------------------------------------------------------
-# _clr_cov: mirror the lower triangle, subtract the means' outer product,
-# double-centre with the explicit matrix G = I - J/D; T_ij from its definition.
+# _clr_cov: mirror the lower triangle, subtract the means' outer product;
+# T_ij from its definition.
 
 
 def clr_cov(lower, mean, n, ddof):
     d = mean.size
     gram = np.tril(lower) + np.tril(lower, -1).T
-    cov = (gram - n * np.outer(mean, mean)) / (n - ddof)
-    g = np.eye(d) - np.full((d, d), 1.0 / d)
-    gamma = g @ cov @ g
+    gamma = (gram - n * np.outer(mean, mean)) / (n - ddof)
     t = np.diag(gamma)[:, None] + np.diag(gamma)[None, :] - 2 * gamma
     t[np.tril_indices(d)] = np.inf
     i, j = np.unravel_index(np.argmin(t), t.shape)
