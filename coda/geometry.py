@@ -178,8 +178,11 @@ def _pow2_rows(values: np.ndarray) -> np.ndarray:
     # A product with a power of two rounds as ldexp does (only into the
     # subnormals) and took 2/3 of its time; a row whose largest entry is
     # subnormal needs a power above the float range, which ldexp applies.
-    scale = np.ldexp(1.0, shift)
-    return values * scale if np.isfinite(scale).all() else np.ldexp(values, shift)
+    # Products that round into the subnormals, and powers above the float
+    # range (then not used), are expected: no warning, whatever np.errstate says.
+    with np.errstate(over="ignore", under="ignore"):
+        scale = np.ldexp(1.0, shift)
+        return values * scale if np.isfinite(scale).all() else np.ldexp(values, shift)
 
 
 def _close_normal(direct: np.ndarray, exact: np.ndarray, logs) -> np.ndarray:
@@ -349,8 +352,9 @@ def power(x, a, /):
     exact = ((ratios >= _TINY) & (ratios < np.inf)).all(axis=1)
 
     def logs(rows):
-        # A huge a times a log of a ratio is -inf by design (a power of 0).
-        with np.errstate(over="ignore"):
+        # A huge a times a log of a ratio is -inf by design (a power of 0),
+        # a tiny one 0 or subnormal (a power of 1).
+        with np.errstate(over="ignore", under="ignore"):
             return a[rows] * log_ratios(v[rows], ref[rows])
 
     out = _close_normal(direct, exact, logs)

@@ -53,3 +53,29 @@ def test_power_once_for_all_rows_or_per_row_agree(a):
     once = coda.power(frame, a)
     per_row = coda.power(frame, pd.Series(a, index=frame.index))
     pd.testing.assert_frame_equal(once, per_row, check_exact=True)
+
+
+_EXTREMES = [1e-300, 3e-200, 1e-30, 1.0, 1e30, 1e300, 5e-324, 2.2e-308, 1e-320]
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda x, y: coda.perturb(x, y),
+        lambda x, y: coda.perturb_inv(x, y),
+        lambda x, y: coda.power(x, 2.0),
+        lambda x, y: coda.power(x, -3.0),
+        lambda x, y: coda.power(x, y[:, 0] if y[0, 0] < 1e10 else 2.0),
+    ],
+    ids=["perturb", "perturb_inv", "power 2", "power -3", "power per row"],
+)
+def test_floating_point_traps_set_by_the_user_do_not_fire(operation):
+    # Before: under np.errstate(all="raise"), rows near 1e-300 raised on the
+    # underflow of the scaled products, and rows of subnormals on the overflow
+    # of a power of two never used; numpy's own default ignores underflow.
+    rows = np.array([[a, b] for a in _EXTREMES for b in _EXTREMES])
+    partner = rows[::-1].copy()
+    expected = operation(rows, partner)
+    with np.errstate(all="raise"):
+        got = operation(rows, partner)
+    np.testing.assert_array_equal(got, expected)
