@@ -111,3 +111,45 @@ def test_frame_with_a_header_and_no_rows_says_so():
         _ = df.coda.parts
     # An empty frame of numeric columns is still a composition table of no samples.
     assert pd.DataFrame({"a": [], "b": []}, dtype=float).coda.parts == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------
+# pandas results wrap the arrays coda made, and never the caller's data
+
+_FRAME = pd.DataFrame(
+    np.random.default_rng(9).lognormal(size=(6, 4)), columns=list("abcd"), index=list("uvwxyz")
+)
+
+_RESULTS = {
+    "closure": lambda f: coda.closure(f),
+    "closure of closed rows": lambda f: coda.closure(coda.closure(f)),
+    "replace_zeros without zeros": lambda f: coda.replace_zeros(f),
+    "replace_zeros proportions": lambda f: coda.replace_zeros(f, output="proportions"),
+    "power 1": lambda f: coda.power(f, 1.0),
+    "perturb by the neutral element": lambda f: coda.perturb(f, [1.0, 1.0, 1.0, 1.0]),
+    "clr": lambda f: coda.clr(f),
+    "alr": lambda f: coda.alr(f),
+    "ilr": lambda f: coda.ilr(f),
+    "norm": lambda f: coda.norm(f),
+    "clr_cov": lambda f: coda.clr_cov(f),
+    "variation": lambda f: coda.variation(f),
+}
+
+
+@pytest.mark.parametrize("name", list(_RESULTS))
+def test_pandas_results_never_share_the_inputs_memory(name):
+    frame = _FRAME.copy()
+    before = frame.copy()
+    result = _RESULTS[name](frame)
+    assert not np.shares_memory(result.to_numpy(), frame.to_numpy())
+    result.iloc[0] = -1.0  # writing to the result leaves the input alone
+    pd.testing.assert_frame_equal(frame, before)
+
+
+def test_only_arrays_of_their_own_are_wrapped_without_a_copy():
+    from coda._labels import _copy
+
+    own = np.ones((3, 2))
+    assert not _copy(own)
+    assert _copy(own[1:]) and _copy(own.T) and _copy(own[:, 0])
+    assert _copy([[1.0, 2.0]])
