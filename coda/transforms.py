@@ -75,9 +75,11 @@ def _logs_in_blocks(values: np.ndarray, kernel, out: np.ndarray, rowsum: np.ndar
     for_row_blocks(run, values.shape[0], values.shape[1] * values.itemsize)
 
 
-# An explicit basis larger than this (D above about 360) is applied to all
-# rows in one product rather than block by block.
+# An explicit basis larger than this (D above about 360) is applied to many
+# rows at a time, in chunks of logs of about _ONE_PRODUCT_BYTES, rather than
+# block by block.
 _BASIS_IN_BLOCKS_BYTES = 1 << 20
+_ONE_PRODUCT_BYTES = 64 << 20
 
 
 def clr(x, /, *, validate: bool = True):
@@ -458,11 +460,16 @@ def ilr(x, /, *, basis="helmert"):
         _logs_in_blocks(values, kernel, out, rowsum)
     elif matrix.nbytes > _BASIS_IN_BLOCKS_BYTES:
         # Each block's product would read the whole basis again (1.2-2.5x the
-        # time of one product at D = 500-6,000): centre all the logs, then
-        # make one product, at the cost of one input-sized temporary.
-        logs = np.empty_like(values)
-        _logs_in_blocks(values, _kernels._clr, logs, rowsum)
-        np.matmul(logs, matrix.astype(values.dtype, copy=False), out=out)
+        # time of one product at D = 500-6,000): centre the logs of many rows
+        # (a chunk of about 64 MB), then make one product for them.
+        matrix = matrix.astype(values.dtype, copy=False)
+        step = max(256, _ONE_PRODUCT_BYTES // (d * values.itemsize))
+        logs = np.empty((min(n, step), d), dtype=values.dtype)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            chunk = logs[: stop - start]
+            _logs_in_blocks(values[start:stop], _kernels._clr, chunk, rowsum[start:stop])
+            np.matmul(chunk, matrix, out=out[start:stop])
     else:
         matrix = matrix.astype(values.dtype, copy=False)
 

@@ -81,6 +81,22 @@ def test_a_wide_basis_off_by_less_than_atol_still_passes_through_the_exact_test(
     np.testing.assert_array_equal(check_basis(bent, "basis", WIDE), bent)
 
 
+def test_a_basis_made_to_hide_from_seeded_probes_is_refused():
+    # Probes from a known seed could be dodged: an error orthogonal to all of
+    # them. The probes are new on each call, so this basis (max |V^T V - I|
+    # 0.014, found by the review) is refused as the exact test refuses it.
+    d = WIDE
+    seeded = np.random.default_rng(0).standard_normal((d - 1, _arrays._PROBES))
+    q = np.linalg.qr(seeded)[0]
+    u = np.random.default_rng(5).standard_normal(d - 1)
+    u -= q @ (q.T @ u)
+    u /= np.linalg.norm(u)
+    for stretch in (0.5, -1.0):  # the second makes the basis rank-deficient
+        bent = coda.ilr_basis(d) @ (np.eye(d - 1) + stretch * np.outer(u, u))
+        with pytest.raises(ValueError, match="not an orthonormal basis"):
+            check_basis(bent, "basis", d)
+
+
 def test_a_wide_off_diagonal_error_is_refused():
     # Columns 3 and 7 made to overlap by 5e-8; every column still sums to zero.
     basis = _random_basis(WIDE, 3)
@@ -115,6 +131,19 @@ def test_one_product_ilr_matches_clr_times_basis_and_the_helmert_kernel(n):
     )
     np.testing.assert_array_equal(x, kept)
     np.testing.assert_allclose(coda.ilr_inv(got, basis=basis), coda.closure(x), rtol=1e-12)
+
+
+def test_one_product_ilr_in_chunks_of_rows(monkeypatch):
+    # Chunks of 256 rows (the least): four chunks for 1,000 rows, the last short.
+    monkeypatch.setattr(transforms, "_ONE_PRODUCT_BYTES", 8 * D_ONE_PRODUCT * 100)
+    x = np.random.default_rng(8).lognormal(size=(1000, D_ONE_PRODUCT))
+    basis = _random_basis(D_ONE_PRODUCT, 9)
+    logs = np.log(x)
+    expected = (logs - logs.mean(axis=1, keepdims=True)) @ basis
+    np.testing.assert_allclose(coda.ilr(x, basis=basis), expected, rtol=0, atol=1e-13)
+    x[900, 7] = 0.0  # a bad row in the last chunk is named by its row number
+    with pytest.raises(ValueError, match=r"rows 900\)"):
+        coda.ilr(x, basis=basis)
 
 
 def test_one_product_ilr_keeps_labels_and_float32():

@@ -241,9 +241,9 @@ def check_basis(
 
     A basis stored in float32 or float16 needs to be orthonormal to ``atol``
     or to 64 units in the last place of its dtype, whichever is larger.
-    Bases for more than 1,024 parts are first tested with 16 random probes
-    (O(D^2) instead of the O(D^3) of ``V^T V``); only a basis the probes
-    cannot clear gets the exact test (``_probes_clear``).
+    Bases for more than 1,024 parts are first tested with 16 random probes,
+    new on each call (O(D^2) instead of the O(D^3) of ``V^T V``); only a
+    basis the probes cannot clear gets the exact test (``_probes_clear``).
 
     Raises
     ------
@@ -301,12 +301,14 @@ def _probes_clear(values: np.ndarray, atol: float) -> bool:
     total less than ``atol^2 / 10`` only when that chi-square falls below 0.1,
     probability 9e-16. Valid float64 bases total near ``1e-22`` at 10,000
     parts. False (the caller then forms ``V^T V``) for ``_EXACT_GRAM_PARTS``
-    parts or fewer, or when the probes do not clear the basis. The probes come
-    from a fixed seed, so the answer never varies between calls.
+    parts or fewer, or when the probes do not clear the basis. The probes are
+    drawn afresh on each call (the system's entropy): from a fixed seed they
+    would be known, and a basis whose error is orthogonal to them would pass.
+    The answer is the exact test's but with that chance, whatever the basis.
     """
     if values.shape[0] <= _EXACT_GRAM_PARTS:
         return False
-    probes = np.random.default_rng(0).standard_normal((values.shape[1], _PROBES))
+    probes = np.random.default_rng().standard_normal((values.shape[1], _PROBES))
     residual = values.T @ (values @ probes) - probes
     return float(np.einsum("ij,ij->", residual, residual)) < 0.1 * atol**2
 
