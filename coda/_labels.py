@@ -41,12 +41,7 @@ class Labels:
     def rows(self, values: np.ndarray, columns: Sequence | None = None):
         """Shape an ``(n, k)`` result like the input (one row per sample)."""
         if self.kind == "frame":
-            return pd.DataFrame(
-                values,
-                index=self.index,
-                columns=_index(columns, values.shape[1]),
-                copy=_copy(values),
-            )
+            return pd.DataFrame(values, index=self.index, columns=_index(columns, values.shape[1]))
         if self.kind == "series":
             return pd.Series(values[0], index=_index(columns, values.shape[1]), name=self.name)
         return values[0] if self.one_d else values
@@ -56,7 +51,7 @@ class Labels:
         if self.one_d:
             return float(values[0])
         if self.kind == "frame":
-            return pd.Series(values, index=self.index, name=name, copy=_copy(values))
+            return pd.Series(values, index=self.index, name=name)
         return values
 
     def square(self, values: np.ndarray, names: Sequence | None = None):
@@ -65,22 +60,8 @@ class Labels:
             return values
         names = self.parts if names is None else names
         return pd.DataFrame(
-            values,
-            index=_index(names, values.shape[0]),
-            columns=_index(names, values.shape[1]),
-            copy=_copy(values),
+            values, index=_index(names, values.shape[0]), columns=_index(names, values.shape[1])
         )
-
-
-def _copy(values) -> bool:
-    """Whether pandas must copy ``values`` to wrap them: unless they are an array of their own.
-
-    pandas 3 copies a 2-D array by default (0.1-0.3 s for 160 MB: as long as
-    ``clr`` itself). A result the function has just made owns its memory, and
-    nothing else refers to it; a view may share the caller's data (a row of
-    it, or the input returned unchanged), so it is copied.
-    """
-    return not (isinstance(values, np.ndarray) and values.flags.owndata)
 
 
 def _index(names, size: int) -> pd.Index:

@@ -114,7 +114,7 @@ def test_frame_with_a_header_and_no_rows_says_so():
 
 
 # ---------------------------------------------------------------------------
-# pandas results wrap the arrays coda made, and never the caller's data
+# pandas results never share the caller's data
 
 _FRAME = pd.DataFrame(
     np.random.default_rng(9).lognormal(size=(6, 4)), columns=list("abcd"), index=list("uvwxyz")
@@ -144,12 +144,3 @@ def test_pandas_results_never_share_the_inputs_memory(name):
     assert not np.shares_memory(result.to_numpy(), frame.to_numpy())
     result.iloc[0] = -1.0  # writing to the result leaves the input alone
     pd.testing.assert_frame_equal(frame, before)
-
-
-def test_only_arrays_of_their_own_are_wrapped_without_a_copy():
-    from coda._labels import _copy
-
-    own = np.ones((3, 2))
-    assert not _copy(own)
-    assert _copy(own[1:]) and _copy(own.T) and _copy(own[:, 0])
-    assert _copy([[1.0, 2.0]])
