@@ -185,6 +185,16 @@ def _pow2_rows(values: np.ndarray) -> np.ndarray:
         return values * scale if np.isfinite(scale).all() else np.ldexp(values, shift)
 
 
+def _in_dtype(closed: np.ndarray, dtype) -> np.ndarray:
+    """Closed compositions in float64 as ``dtype``: parts below float32's range become 0 there.
+
+    That underflow is the cast's, as numpy's default ignores it; a user's
+    ``np.errstate(all="raise")`` does not turn it into an error here.
+    """
+    with np.errstate(under="ignore"):
+        return closed.astype(dtype)
+
+
 def _close_normal(direct: np.ndarray, exact: np.ndarray, logs) -> np.ndarray:
     """``closure(direct)`` for rows where ``exact`` holds, ``clr_inv(logs(rows))`` elsewhere."""
     ok = exact & ((direct >= _TINY) & (direct < np.inf)).all(axis=1)
@@ -250,7 +260,7 @@ def perturb(x, y, /):
     if is_dask(x) or is_dask(y):
         return _dask.map_rows(perturb, *_dask_partners(x, y), names=("x", "y"))
     xv, yv, labels = _pair(x, y)
-    out = _combine(xv, yv, 1).astype(xv.dtype)
+    out = _in_dtype(_combine(xv, yv, 1), xv.dtype)
     return labels.rows(out, labels.parts)
 
 
@@ -288,7 +298,7 @@ def perturb_inv(x, y, /):
     if is_dask(x) or is_dask(y):
         return _dask.map_rows(perturb_inv, *_dask_partners(x, y), names=("x", "y"))
     xv, yv, labels = _pair(x, y)
-    out = _combine(xv, yv, -1).astype(xv.dtype)
+    out = _in_dtype(_combine(xv, yv, -1), xv.dtype)
     return labels.rows(out, labels.parts)
 
 
@@ -358,7 +368,7 @@ def power(x, a, /):
             return a[rows] * log_ratios(v[rows], ref[rows])
 
     out = _close_normal(direct, exact, logs)
-    return labels.rows(out.astype(values.dtype), labels.parts)
+    return labels.rows(_in_dtype(out, values.dtype), labels.parts)
 
 
 def inner(x, y, /):
@@ -518,7 +528,7 @@ def center(x, /):
     """
     values, labels = composition(x)
     z = np.ascontiguousarray(_clr_of(values).mean(axis=0, keepdims=True))
-    out = clr_inv_values(z).astype(values.dtype)
+    out = _in_dtype(clr_inv_values(z), values.dtype)
     if labels.kind == "frame":
         return pd.Series(out[0], index=labels.parts, name="center")
     return labels.rows(out, labels.parts) if labels.kind == "series" else out[0]

@@ -79,3 +79,22 @@ def test_floating_point_traps_set_by_the_user_do_not_fire(operation):
     with np.errstate(all="raise"):
         got = operation(rows, partner)
     np.testing.assert_array_equal(got, expected)
+
+
+def test_float32_results_below_float32_range_do_not_trip_a_users_traps():
+    # The last cast to float32 underflows for parts below 1e-45 of the row;
+    # numpy's default ignores that, and so does coda under np.errstate(all="raise").
+    x = np.float32([[3e38, 1e-45, 1.0]])
+    y = np.float32([[1.0, 1e-30, 1.0]])
+    operations = [
+        lambda: coda.perturb(x, y),
+        lambda: coda.perturb_inv(x, y),
+        lambda: coda.power(x, 2.0),
+        lambda: coda.center(np.vstack([x, y])),
+    ]
+    for operation in operations:
+        expected = operation()
+        with np.errstate(all="raise"):
+            got = operation()
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected)
