@@ -27,14 +27,39 @@ from coda._validation import check_composition, check_ddof, check_shape
 
 
 def _log_shift(values: np.ndarray) -> np.ndarray:
-    """The mean clr of 64 rows spread evenly over ``values``: close to the column means.
+    """The median clr of 64 rows spread evenly over ``values``: close to the column means.
 
     Spread rather than the first 64, so that sorted or drifting data (whose
-    first rows stand apart) get a shift near the mean of all rows.
+    first rows stand apart) get a shift near the middle of all rows; the
+    median, so that one outlying row among the 64 does not pull it away (the
+    Gram's ``n m m^T`` then cancels little).
     """
+    n = values.shape[0]
+    rows = (np.arange(min(n, 64)) * n) // min(n, 64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log(values[:: max(1, values.shape[0] // 64)][:64], dtype=np.float64)
-        return (logs - logs.mean(axis=1, keepdims=True)).mean(axis=0)
+        logs = np.log(values[rows], dtype=np.float64)
+        return np.median(logs - logs.mean(axis=1, keepdims=True), axis=0)
+
+
+def constant_parts(gram_diagonal: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
+    """Where a column of ``Y`` is constant to working precision: its variance is rounding.
+
+    ``gram_diagonal`` is ``sum_r Y_rj^2``, ``mean`` the column means of ``Y``.
+    Their difference, ``n`` times the variance, is then within
+    ``8 sqrt(n) eps`` of ``n m_j^2``. Identical rows leave such columns: the
+    exact clr values in ``Y`` are the same in every row but not 0, and the
+    difference came out as noise of either sign (a negative total variance;
+    proportionalities made up for parts that do not vary).
+    """
+    square = n * mean**2
+    return gram_diagonal - square <= 8.0 * np.sqrt(n) * np.finfo(np.float64).eps * square
+
+
+def without_constant_parts(matrix: np.ndarray, constant: np.ndarray) -> np.ndarray:
+    """``matrix`` (a co-moment or covariance) with the rows and columns of ``constant`` at 0."""
+    matrix[constant, :] = 0.0
+    matrix[:, constant] = 0.0
+    return matrix
 
 
 _GROUP_BYTES = 16 << 20  # logs of one group of rows, multiplied into the Gram in one syrk
@@ -57,9 +82,9 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     Centring each row keeps the spread of the row totals, which the clr
     covariance does not see, out of ``Y``: with the logs themselves, rows
     whose totals vary far more than their log-ratios lost digits to the
-    double centring. The shift ``s`` (the mean clr of 64 rows spread over the data) is
-    close to the column means, so ``Y^T Y - n m m^T`` loses no precision to
-    cancellation; ``shift`` passes one computed elsewhere (each row block of
+    double centring. The shift ``s`` (the median clr of 64 rows spread over
+    the data) is close to the column means, so ``Y^T Y - n m m^T`` loses no
+    precision to cancellation; ``shift`` passes one computed elsewhere (each row block of
     a dask collection passes its own, see :mod:`coda._dask_moments`). Invalid
     input (zeros, negatives, NaN, inf) shows up as a
     non-finite column sum and is then reported by ``check_composition``;
@@ -112,13 +137,25 @@ def clr_cov_checked(values: np.ndarray, ddof: int, *, row_labels=None):
     return _clr_cov_from_gram(lower, mean, values.shape[0], ddof)
 
 
-def _clr_cov_from_gram(lower: np.ndarray, mean: np.ndarray, n: int, ddof: int):
-    """``(Gamma, smallest)`` from ``Y^T Y`` (lower triangle, Fortran order) and ``mean(Y)``."""
+def _clr_cov_from_gram(lower: np.ndarray, mean: np.ndarray, n: int, ddof: int, constant=None):
+    """``(Gamma, smallest)`` from ``Y^T Y`` (lower triangle, Fortran order) and ``mean(Y)``.
+
+    ``constant``: the parts to set to 0 (:func:`constant_parts`), by default
+    found from ``lower`` and ``mean``.
+    """
     d = mean.size
     gamma = np.empty((d, d))
     smallest = np.empty(3)
     _kernels._clr_cov(lower, mean, n, ddof, gamma, smallest)
-    return gamma, (float(smallest[0]), int(smallest[1]), int(smallest[2]))
+    if constant is None:
+        constant = constant_parts(np.diag(lower), mean, n)
+    if not constant.any():
+        return gamma, (float(smallest[0]), int(smallest[1]), int(smallest[2]))
+    without_constant_parts(gamma, constant)
+    t = variation_from_clr_cov(gamma)
+    t[np.tril_indices(d)] = np.inf
+    i, j = np.unravel_index(np.argmin(t), t.shape)
+    return gamma, (float(t[i, j]), int(i), int(j))
 
 
 def clr_cov_values(values: np.ndarray, ddof: int, *, row_labels=None) -> np.ndarray:
@@ -177,7 +214,13 @@ def clr_cov_estimate(x, ddof, *, min_parts: int = 2, min_samples: int = 2) -> Cl
         ddof = check_ddof(ddof, n)
         # The co-moment is symmetric, so its transpose is the same matrix in the
         # Fortran order the kernel reads; it is already centred, so the mean is 0.
-        gamma, smallest = _clr_cov_from_gram(moments.comoment.T, np.zeros(d), n, ddof)
+        # Parts constant over all rows: their co-moment is what the merges
+        # rounded, judged against the mean of Y as in memory.
+        m = moments.mean
+        constant = constant_parts(np.diag(moments.comoment) + n * m**2, m, n)
+        gamma, smallest = _clr_cov_from_gram(
+            moments.comoment.T, np.zeros(d), n, ddof, constant=constant
+        )
         return ClrCovEstimate(gamma, smallest, n, labels, ddof, x)
     values, labels, ddof = _data(x, ddof, min_parts=min_parts, min_samples=min_samples)
     return clr_cov_of_values(values, labels, ddof)
@@ -286,12 +329,12 @@ class LogMoments:
     """``count`` rows of D variables: a shift, their means relative to it, their co-moment.
 
     For dask blocks (:mod:`coda._dask_moments`) the variables are the clr
-    values and the shift is the mean clr of 64 of a block's rows; the exact
+    values and the shift is the median clr of 64 of a block's rows; the exact
     recomputations below use no shift (zeros).
     """
 
     count: int
-    shift: np.ndarray  # (D,): s, e.g. the mean clr of 64 rows of one block
+    shift: np.ndarray  # (D,): s, e.g. the median clr of 64 rows of one block
     mean: np.ndarray  # (D,): mean of Y - s
     comoment: np.ndarray  # (D, D), symmetric: sum_r (y_r - mean)(y_r - mean)^T; or its diagonal
 

@@ -1,7 +1,7 @@
 """Count, mean and co-moment of log compositions in one pass over dask row blocks.
 
 Each row block (a numpy chunk of a dask array, or a pandas partition of a
-dask DataFrame) gives its number of rows, its shift ``s`` (the mean clr of
+dask DataFrame) gives its number of rows, its shift ``s`` (the median clr of
 64 of its own rows spread evenly, as the in-memory path takes it), the
 column means of its shifted clr values ``Y = clr(x) - s`` and its
 co-moment, the sum of outer products of ``Y`` centred on those means,
@@ -35,7 +35,14 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from coda._clr_gram import LogMoments, _log_shift, _shifted_log_gram, merge_moments
+from coda._clr_gram import (
+    LogMoments,
+    _log_shift,
+    _shifted_log_gram,
+    constant_parts,
+    merge_moments,
+    without_constant_parts,
+)
 from coda._dask import collection_kind, import_dask
 from coda._labels import Labels
 from coda._parallel import one_blas_thread, one_thread
@@ -68,7 +75,7 @@ def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
 def block_moments(block, offset: float, number: int) -> LogMoments:
     """The moments of row block ``number``, whose first row is row ``offset`` (NaN: unknown).
 
-    The block's own shift is the mean clr of 64 of its rows, as in memory.
+    The block's own shift is the median clr of 64 of its rows, as in memory.
     Invalid values (zeros, negatives, NaN, inf) raise coda's usual error when
     the block is computed, naming rows as the row-wise functions do: by
     index label for a DataFrame, counted from the first row of the whole
@@ -95,6 +102,7 @@ def block_moments(block, offset: float, number: int) -> LogMoments:
     comoment = lower - n * np.outer(mean, mean)
     # syrk filled the lower triangle only: mirror it.
     comoment = np.tril(comoment) + np.tril(comoment, -1).T
+    without_constant_parts(comoment, constant_parts(np.diag(lower), mean, n))
     return LogMoments(n, shift, mean, comoment)
 
 

@@ -671,6 +671,9 @@ def _row_ends(values, low, high):
                 large[j] = v
 
 
+_FEW_PARTS = 8  # up to this many parts, _shift_sums sums rows in plain loops
+
+
 @jit
 def _less_row_and_shift(value, mean, shift):
     """Part of ``_shift_sums``: ``value - (mean + shift)``, that sum kept exactly.
@@ -716,34 +719,28 @@ def _shift_sums(block, shift, sums):
     for j in range(d):
         sums[j] = 0.0
     for i in range(n):
-        mean = _row_sum(block, i) / d
-        for j in range(d):
-            block[i, j] = _less_row_and_shift(block[i, j], mean, shift[j])
-        fix = (_row_sum(block, i) + shift_total) / d
+        if d <= _FEW_PARTS:
+            # Few parts: plain sums in the same loops (the calls and lanes of
+            # _row_sum cost more than they save; the second pass mends the mean).
+            total = 0.0
+            for j in range(d):
+                total += block[i, j]
+            mean = total / d
+            total = 0.0
+            for j in range(d):
+                v = _less_row_and_shift(block[i, j], mean, shift[j])
+                block[i, j] = v
+                total += v
+        else:
+            mean = _row_sum(block, i) / d
+            for j in range(d):
+                block[i, j] = _less_row_and_shift(block[i, j], mean, shift[j])
+            total = _row_sum(block, i)
+        fix = (total + shift_total) / d
         for j in range(d):
             v = block[i, j] - fix
             block[i, j] = v
             sums[j] += v
-
-
-@jit
-def _four_lane_sum(block, i):
-    """Part of ``_shift_sums``: row ``i``'s sum in four running sums, combined pairwise.
-
-    Entries j, j + 4, ... go to lane j % 4 (the last d % 4 entries to the
-    first), so that the additions do not wait on each other one by one.
-    """
-    d = block.shape[1]
-    quads = d - d % 4
-    s0 = s1 = s2 = s3 = 0.0
-    for j in range(0, quads, 4):
-        s0 += block[i, j]
-        s1 += block[i, j + 1]
-        s2 += block[i, j + 2]
-        s3 += block[i, j + 3]
-    for j in range(quads, d):
-        s0 += block[i, j]
-    return (s0 + s1) + (s2 + s3)
 
 
 @jit

@@ -18,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
-from exact import errors_in_eps, exact_logs, nearly_proportional
+from exact import EPS, errors_in_eps, exact_logs, nearly_proportional
 
 import coda
 
@@ -215,3 +215,54 @@ def test_dask_clr_cov_of_logs_far_from_zero():
     x = _far_from_one(90)
     got = coda.clr_cov(da.from_array(x, chunks=(20, -1)))
     assert errors_in_eps(got, _exact_clr_cov(x)).max() <= 16.0
+
+
+# ---------------------------------------------------------------------------
+# Identical rows: parts that do not vary have a clr covariance of exactly 0
+
+
+def test_identical_rows_have_exactly_zero_clr_covariance():
+    # Before the review's fix, the exact clr values left in Y made noise of
+    # either sign here: a total variance of -2.7e-44, and proportionality
+    # returned values instead of saying the parts do not vary.
+    import dask.array as da
+
+    for seed in range(20):
+        x = np.tile(np.exp(np.random.default_rng(seed).normal(size=(1, 5))), (200, 1))
+        assert (coda.clr_cov(x) == 0.0).all()
+        assert coda.total_variance(x) == 0.0
+        assert (coda.clr_cov(da.from_array(x, chunks=(37, -1))) == 0.0).all()
+        with pytest.raises(ValueError, match="do not vary"):
+            coda.proportionality(x)
+        with pytest.raises(ValueError, match="zero clr variance"):
+            coda.pcor(x)
+
+
+def test_a_part_constant_in_clr_among_varying_parts():
+    # x_2 is the geometric mean of the other parts times 3: its clr value is
+    # the same in every row, up to rounding, and its row of Gamma is 0.
+    rng = np.random.default_rng(21)
+    others = np.exp(rng.normal(size=(300, 4)))
+    x = np.hstack([others, 3.0 * np.exp(np.log(others).mean(axis=1, keepdims=True))])
+    gamma = coda.clr_cov(x)
+    exact = _exact_clr_cov(x)
+    assert np.abs(gamma[4]).max() <= 64 * EPS * np.abs(gamma).max()
+    assert errors_in_eps(gamma[:4, :4], [row[:4] for row in exact[:4]]).max() <= 8.0
+
+
+def test_an_outlying_row_among_the_sampled_rows_costs_no_digits():
+    # The shift is the median clr of 64 rows spread over the data: one of them
+    # far out (row 31,250 here, which the sample takes) no longer pulls it
+    # away; with the mean of the 64 the Gram's n m m^T cancelled, 680 eps of
+    # sqrt(G_ii G_jj) here (3,200 at n = 1e6). Reference: long double.
+    rng = np.random.default_rng(5)
+    n = 200_000
+    x = np.exp(rng.normal(size=(1, 6))) * np.exp(1e-3 * rng.normal(size=(n, 6)))
+    x[(n // 64) * 10] *= np.exp([3.0, -3.0, 0.0, 1.0, 0.0, 2.0])
+    logs = np.log(x).astype(np.longdouble)
+    clr = logs - logs.mean(axis=1, keepdims=True)
+    clr -= clr.mean(axis=0)
+    exact = clr.T @ clr / (n - 1)
+    scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+    errors = np.abs(coda.clr_cov(x) - exact) / scale / EPS
+    assert errors.max() <= 16.0

@@ -373,14 +373,15 @@ def test_pcor_of_two_parts_is_refused():
 
 def test_nearly_proportional_parts_are_not_called_exactly_proportional():
     # var(log(x2/x3)) is 1e-12, within the rank tolerance of a clr variance of
-    # 60: refused, but the message said "= 0"
+    # 60: refused, but the message said "= 0". The value shown comes from the
+    # clr covariance: 1.0133e-12 from the logs directly.
     rng = np.random.default_rng(0)
     z = rng.normal(size=(20, 3)) * 1e-6
     z[:, 0] *= 1e7
     with pytest.raises(
         ValueError,
         match=r"parts 'x2' and 'x3' are proportional up to rounding \(var\(log\(x2/x3\)\) = "
-        r"1\.02e-12, below 1e-12 of the largest clr variance, 60\.1",
+        r"1\.01e-12, below 1e-12 of the largest clr variance, 60\.1",
     ):
         coda.pcor(np.exp(z))
     x = np.exp(rng.normal(size=(20, 3)))
