@@ -41,18 +41,28 @@ def _log_shift(values: np.ndarray) -> np.ndarray:
         return np.median(logs - logs.mean(axis=1, keepdims=True), axis=0)
 
 
-def constant_parts(gram_diagonal: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
+def constant_parts(
+    gram_diagonal: np.ndarray, mean: np.ndarray, n: int, extent: float = 0.0
+) -> np.ndarray:
     """Where a column of ``Y`` is constant to working precision: its variance is rounding.
 
-    ``gram_diagonal`` is ``sum_r Y_rj^2``, ``mean`` the column means of ``Y``.
-    Their difference, ``n`` times the variance, is then within
-    ``8 sqrt(n) eps`` of ``n m_j^2``. Identical rows leave such columns: the
-    exact clr values in ``Y`` are the same in every row but not 0, and the
-    difference came out as noise of either sign (a negative total variance;
-    proportionalities made up for parts that do not vary).
+    ``gram_diagonal`` is ``sum_r Y_rj^2``, ``mean`` the column means of ``Y``;
+    their difference is ``n`` times the variance. A part is constant when
+    that is within ``8 sqrt(n) eps`` of ``n m_j^2``, or when the variance is
+    below ``(8 eps extent)^2``, where ``extent`` bounds the logs (see
+    ``_shifted_log_gram``): clr values vary that much from the rounding of
+    the logs alone. Identical rows leave the first kind (the exact clr values
+    in ``Y`` are the same in every row but not 0); rows that are one
+    composition at different totals the second (their clr values differ by
+    the rounding of logs of 10 or 20). Both came out as noise, of either
+    sign for the first (a negative total variance), and the partial
+    correlations and proportionalities of that noise were returned as
+    results.
     """
+    eps = np.finfo(np.float64).eps
     square = n * mean**2
-    return gram_diagonal - square <= 8.0 * np.sqrt(n) * np.finfo(np.float64).eps * square
+    floor = np.maximum(8.0 * np.sqrt(n) * eps * square, n * (8.0 * eps * extent) ** 2)
+    return gram_diagonal - square <= floor
 
 
 def without_constant_parts(matrix: np.ndarray, constant: np.ndarray) -> np.ndarray:
@@ -66,7 +76,10 @@ _GROUP_BYTES = 16 << 20  # logs of one group of rows, multiplied into the Gram i
 
 
 def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
-    """``(lower, mean)``: the Gram matrix of ``Y = clr(x) - s`` and the column means of ``Y``.
+    """``(lower, mean, extent)``: the Gram matrix of ``Y = clr(x) - s``, its column means.
+
+    ``extent`` is the largest ``|mean of a row's logs|`` plus the largest
+    ``|s_j|``: a bound on the logs' scale, for :func:`constant_parts`.
 
     One pass over the data in groups of rows (about 16 MB of logs each): in
     each group numpy's ``log`` fills cache-sized row blocks of ``Y`` on
@@ -103,6 +116,7 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     logs = np.empty((group, d))
     lower = np.zeros((d, d), order="F")
     sums = {}
+    widest = {}
     for first in range(0, n, group):
         rows = min(group, n - first)
 
@@ -111,7 +125,8 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
             with np.errstate(divide="ignore", invalid="ignore"):
                 np.log(values[first + start : first + stop], out=block, dtype=np.float64)
             sums[first + start] = column = np.empty(d)
-            _kernels._shift_sums(block, shift, column)
+            widest[first + start] = row_scale = np.empty(1)
+            _kernels._shift_sums(block, shift, column, row_scale)
 
         for_row_blocks(run, rows, d * 8)
         lower = scipy.linalg.blas.dsyrk(
@@ -121,7 +136,8 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     mean = np.sum([sums[start] for start in sorted(sums)], axis=0) / n
     if not np.isfinite(mean).all():
         check_composition(values, "x", row_labels=row_labels)
-    return lower, mean
+    extent = max(float(w[0]) for w in widest.values()) + float(np.abs(shift).max())
+    return lower, mean, extent
 
 
 def clr_cov_checked(values: np.ndarray, ddof: int, *, row_labels=None):
@@ -133,8 +149,11 @@ def clr_cov_checked(values: np.ndarray, ddof: int, *, row_labels=None):
     (instead of separate numpy passes to mirror, subtract the means' outer
     product, and double-centre).
     """
-    lower, mean = _shifted_log_gram(values, row_labels=row_labels)
-    return _clr_cov_from_gram(lower, mean, values.shape[0], ddof)
+    lower, mean, extent = _shifted_log_gram(values, row_labels=row_labels)
+    n = values.shape[0]
+    return _clr_cov_from_gram(
+        lower, mean, n, ddof, constant=constant_parts(np.diag(lower), mean, n, extent)
+    )
 
 
 def _clr_cov_from_gram(lower: np.ndarray, mean: np.ndarray, n: int, ddof: int, constant=None):
@@ -217,7 +236,7 @@ def clr_cov_estimate(x, ddof, *, min_parts: int = 2, min_samples: int = 2) -> Cl
         # Parts constant over all rows: their co-moment is what the merges
         # rounded, judged against the mean of Y as in memory.
         m = moments.mean
-        constant = constant_parts(np.diag(moments.comoment) + n * m**2, m, n)
+        constant = constant_parts(np.diag(moments.comoment) + n * m**2, m, n, moments.extent)
         gamma, smallest = _clr_cov_from_gram(
             moments.comoment.T, np.zeros(d), n, ddof, constant=constant
         )
@@ -337,6 +356,7 @@ class LogMoments:
     shift: np.ndarray  # (D,): s, e.g. the median clr of 64 rows of one block
     mean: np.ndarray  # (D,): mean of Y - s
     comoment: np.ndarray  # (D, D), symmetric: sum_r (y_r - mean)(y_r - mean)^T; or its diagonal
+    extent: float = 0.0  # a bound on the logs' scale, for constant_parts (dask blocks only)
 
 
 def merge_moments(*parts: LogMoments) -> LogMoments:
@@ -364,7 +384,7 @@ def merge_moments(*parts: LogMoments) -> LogMoments:
         update *= total.count * part.count / n
         comoment = total.comoment + part.comoment
         comoment += update
-        total = LogMoments(n, total.shift, mean, comoment)
+        total = LogMoments(n, total.shift, mean, comoment, max(total.extent, part.extent))
     return total
 
 

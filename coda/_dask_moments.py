@@ -92,7 +92,7 @@ def block_moments(block, offset: float, number: int) -> LogMoments:
     try:
         # dask runs the blocks in parallel: each block in one thread.
         with rows_from(0 if frame or math.isnan(offset) else offset), one_thread():
-            lower, mean = _shifted_log_gram(values, row_labels=labels, shift=shift)
+            lower, mean, extent = _shifted_log_gram(values, row_labels=labels, shift=shift)
     except ValueError as err:
         if frame or not math.isnan(offset):
             raise
@@ -102,8 +102,8 @@ def block_moments(block, offset: float, number: int) -> LogMoments:
     comoment = lower - n * np.outer(mean, mean)
     # syrk filled the lower triangle only: mirror it.
     comoment = np.tril(comoment) + np.tril(comoment, -1).T
-    without_constant_parts(comoment, constant_parts(np.diag(lower), mean, n))
-    return LogMoments(n, shift, mean, comoment)
+    without_constant_parts(comoment, constant_parts(np.diag(lower), mean, n, extent))
+    return LogMoments(n, shift, mean, comoment, extent)
 
 
 def _blocks(x) -> tuple[list, list]:

@@ -689,7 +689,7 @@ def _less_row_and_shift(value, mean, shift):
 
 
 @jit
-def _shift_sums(block, shift, sums):
+def _shift_sums(block, shift, sums, widest):
     """Centre each row of ``block``, subtract ``shift``, and sum the columns, in one pass.
 
     For the Gram matrix of ``coda._clr_gram``: the block of logs numpy has
@@ -706,9 +706,12 @@ def _shift_sums(block, shift, sums):
     the row means here, rather than by double centring the covariance of
     the logs, keeps the spread of the row totals out of the Gram matrix,
     whose cancellation would cost digits when the totals vary far more than
-    the log-ratios.
+    the log-ratios. ``widest[0]`` receives the largest ``|mean|`` of a row's
+    logs: with the shift, the scale of the logs, whose rounding is the
+    noise floor of a clr variance.
     """
     n, d = block.shape
+    widest[0] = 0.0
     # The clr values of a row sum to 0, so the row of Y sums to -sum(shift),
     # which is small beside the shift's entries: summed with its errors kept.
     shift_total = 0.0
@@ -736,6 +739,7 @@ def _shift_sums(block, shift, sums):
             for j in range(d):
                 block[i, j] = _less_row_and_shift(block[i, j], mean, shift[j])
             total = _row_sum(block, i)
+        widest[0] = max(widest[0], abs(mean))
         fix = (total + shift_total) / d
         for j in range(d):
             v = block[i, j] - fix

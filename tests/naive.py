@@ -299,8 +299,9 @@ def pcor_bootstrap(y, weights):
 # ---------------------------------------------------------------------------
 # _shift_sums: subtract each row's mean and the shift, with that sum kept
 # exactly (TwoSum); then take off what the row sums to beyond -sum(shift)
-# (the rounding of the mean), then the column sums. Row sums by math.fsum
-# (the kernel's lanes depend on the processor: equal to a few eps).
+# (the rounding of the mean), then the column sums, and the largest |mean|.
+# Row sums by math.fsum (the kernel's lanes depend on the processor: equal
+# to a few eps).
 
 
 def shift_sums(block, shift):
@@ -312,7 +313,7 @@ def shift_sums(block, shift):
     y = (block - hi) - lo
     fix = (np.array([math.fsum(row) for row in y]) + math.fsum(shift)) / d
     shifted = y - fix[:, None]
-    return shifted, shifted.sum(axis=0)
+    return shifted, shifted.sum(axis=0), np.abs(mean).max()
 
 
 # ---------------------------------------------------------------------------

@@ -266,3 +266,24 @@ def test_an_outlying_row_among_the_sampled_rows_costs_no_digits():
     scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
     errors = np.abs(coda.clr_cov(x) - exact) / scale / EPS
     assert errors.max() <= 16.0
+
+
+def test_one_composition_at_different_totals_does_not_vary():
+    # Rows that are one composition times e^(5 z): the clr values differ only
+    # by the rounding of logs of 10 or 20, about 1e-31 in variance. Before,
+    # pcor and proportionality returned values made of that rounding.
+    import dask.array as da
+
+    rng = np.random.default_rng(3)
+    x = np.exp(rng.normal(size=(1, 6))) * np.exp(5.0 * rng.normal(size=(300, 1)))
+    assert (coda.clr_cov(x) == 0.0).all()
+    assert (coda.clr_cov(da.from_array(x, chunks=(70, -1))) == 0.0).all()
+    with pytest.raises(ValueError, match="zero clr variance"):
+        coda.pcor(x)
+    with pytest.raises(ValueError, match="do not vary"):
+        coda.proportionality(x)
+    # Clr values that vary by 1e-10 beside logs of 20 are far above the
+    # rounding of the logs: they still vary.
+    y = x * np.exp(1e-10 * rng.normal(size=(300, 6)))
+    assert (np.diag(coda.clr_cov(y)) > 0).all()
+    coda.pcor(y)

@@ -319,9 +319,11 @@ def test_shift_sums_match_twin(n, d):
     rng = np.random.default_rng(n + d)
     block = rng.normal(size=(n, d)) * 10.0 ** rng.uniform(-3, 3, size=d)
     shift = rng.normal(size=d)
-    expected, sums_expected = naive.shift_sums(block, shift)
+    expected, sums_expected, widest_expected = naive.shift_sums(block, shift)
     sums = np.full(d, np.nan)
-    _kernels._shift_sums(block, shift, sums)
+    widest = np.full(1, np.nan)
+    _kernels._shift_sums(block, shift, sums, widest)
+    assert widest[0] == pytest.approx(widest_expected, rel=4 * EPS)
     # Each row's clr values minus the shift to a few eps of the row's largest
     # (the kernel sums rows in vector lanes; the twin exactly).
     scale = np.abs(expected).max(axis=1, keepdims=True)
@@ -340,7 +342,7 @@ def test_shift_sums_keep_small_values_beside_large_logs():
     shift = centre - centre.mean() + 1e-4 * rng.normal(size=4)
     sums = np.empty(4)
     got = block.copy()
-    _kernels._shift_sums(got, shift, sums)
+    _kernels._shift_sums(got, shift, sums, np.empty(1))
     for row, want in zip(got, exact, strict=True):
         mean = sum(want) / 4
         for value, v, s in zip(row, want, shift, strict=True):
