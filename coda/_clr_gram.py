@@ -41,17 +41,16 @@ def _log_shift(values: np.ndarray) -> np.ndarray:
         return np.median(logs - logs.mean(axis=1, keepdims=True), axis=0)
 
 
-def constant_parts(
-    gram_diagonal: np.ndarray, mean: np.ndarray, n: int, extent: float = 0.0
-) -> np.ndarray:
+def constant_parts(squares: np.ndarray, mean: np.ndarray, n: int, extent: float) -> np.ndarray:
     """Where a column of ``Y`` is constant to working precision: its variance is rounding.
 
-    ``gram_diagonal`` is ``sum_r Y_rj^2``, ``mean`` the column means of ``Y``;
-    their difference is ``n`` times the variance. A part is constant when
-    that is within ``8 sqrt(n) eps`` of ``n m_j^2``, or when the variance is
-    below ``(8 eps extent)^2``, where ``extent`` bounds the logs (see
-    ``_shifted_log_gram``): clr values vary that much from the rounding of
-    the logs alone. Identical rows leave the first kind (the exact clr values
+    ``squares`` are the sums of squares of the ``n`` values of each column of
+    ``Y`` about their mean (``n`` times the variance), ``mean`` the column
+    means of ``Y``. A part is constant when a sum of squares is within
+    ``8 sqrt(n) eps`` of ``n m_j^2`` (what ``Y^T Y - n m m^T`` leaves of a
+    constant column), or when the variance is below ``(8 eps extent)^2``,
+    where ``extent`` bounds the logs (see ``_shifted_log_gram``): clr values
+    vary that much from the rounding of the logs alone. Identical rows leave the first kind (the exact clr values
     in ``Y`` are the same in every row but not 0); rows that are one
     composition at different totals the second (their clr values differ by
     the rounding of logs of 10 or 20). Both came out as noise, of either
@@ -60,9 +59,8 @@ def constant_parts(
     results.
     """
     eps = np.finfo(np.float64).eps
-    square = n * mean**2
-    floor = np.maximum(8.0 * np.sqrt(n) * eps * square, n * (8.0 * eps * extent) ** 2)
-    return gram_diagonal - square <= floor
+    floor = np.maximum(8.0 * np.sqrt(n) * eps * n * mean**2, n * (8.0 * eps * extent) ** 2)
+    return squares <= floor
 
 
 def without_constant_parts(matrix: np.ndarray, constant: np.ndarray) -> np.ndarray:
@@ -152,22 +150,19 @@ def clr_cov_checked(values: np.ndarray, ddof: int, *, row_labels=None):
     lower, mean, extent = _shifted_log_gram(values, row_labels=row_labels)
     n = values.shape[0]
     return _clr_cov_from_gram(
-        lower, mean, n, ddof, constant=constant_parts(np.diag(lower), mean, n, extent)
+        lower, mean, n, ddof, constant_parts(np.diag(lower) - n * mean**2, mean, n, extent)
     )
 
 
-def _clr_cov_from_gram(lower: np.ndarray, mean: np.ndarray, n: int, ddof: int, constant=None):
+def _clr_cov_from_gram(lower: np.ndarray, mean: np.ndarray, n: int, ddof: int, constant):
     """``(Gamma, smallest)`` from ``Y^T Y`` (lower triangle, Fortran order) and ``mean(Y)``.
 
-    ``constant``: the parts to set to 0 (:func:`constant_parts`), by default
-    found from ``lower`` and ``mean``.
+    ``constant``: the parts to set to 0 (:func:`constant_parts`).
     """
     d = mean.size
     gamma = np.empty((d, d))
     smallest = np.empty(3)
     _kernels._clr_cov(lower, mean, n, ddof, gamma, smallest)
-    if constant is None:
-        constant = constant_parts(np.diag(lower), mean, n)
     if not constant.any():
         return gamma, (float(smallest[0]), int(smallest[1]), int(smallest[2]))
     without_constant_parts(gamma, constant)
@@ -235,11 +230,8 @@ def clr_cov_estimate(x, ddof, *, min_parts: int = 2, min_samples: int = 2) -> Cl
         # Fortran order the kernel reads; it is already centred, so the mean is 0.
         # Parts constant over all rows: their co-moment is what the merges
         # rounded, judged against the mean of Y as in memory.
-        m = moments.mean
-        constant = constant_parts(np.diag(moments.comoment) + n * m**2, m, n, moments.extent)
-        gamma, smallest = _clr_cov_from_gram(
-            moments.comoment.T, np.zeros(d), n, ddof, constant=constant
-        )
+        constant = constant_parts(np.diag(moments.comoment), moments.mean, n, moments.extent)
+        gamma, smallest = _clr_cov_from_gram(moments.comoment.T, np.zeros(d), n, ddof, constant)
         return ClrCovEstimate(gamma, smallest, n, labels, ddof, x)
     values, labels, ddof = _data(x, ddof, min_parts=min_parts, min_samples=min_samples)
     return clr_cov_of_values(values, labels, ddof)

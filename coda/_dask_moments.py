@@ -102,7 +102,7 @@ def block_moments(block, offset: float, number: int) -> LogMoments:
     comoment = lower - n * np.outer(mean, mean)
     # syrk filled the lower triangle only: mirror it.
     comoment = np.tril(comoment) + np.tril(comoment, -1).T
-    without_constant_parts(comoment, constant_parts(np.diag(lower), mean, n, extent))
+    without_constant_parts(comoment, constant_parts(np.diag(comoment), mean, n, extent))
     return LogMoments(n, shift, mean, comoment, extent)
 
 

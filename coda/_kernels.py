@@ -176,6 +176,31 @@ def _clr(logs, rowsum):
 
 
 @jit
+def _helmert_scales(d):
+    """Part of ``_ilr_helmert`` and ``_ilr_cov_of_gamma``: ``(a, c)`` of the running sums.
+
+    ``c[j] = sqrt(k/(k+1))`` and ``a[j] = c[j] / k`` with ``k = j + 1``.
+    """
+    a = np.empty(d - 1)
+    c = np.empty(d - 1)
+    for j in range(d - 1):
+        k = j + 1
+        c[j] = math.sqrt(k / (k + 1.0))
+        a[j] = c[j] / k
+    return a, c
+
+
+@jit
+def _pivot_scales(d):
+    """Part of ``_ilr_pivot`` and ``_ilr_cov_of_gamma``: ``sqrt(m/(m+1))``, ``m = D - j - 1``."""
+    coef = np.empty(d - 1)
+    for j in range(d - 1):
+        m = d - j - 1
+        coef[j] = math.sqrt(m / (m + 1.0))
+    return coef
+
+
+@jit
 def _ilr_helmert(logs, out, rowsum):
     """Helmert ilr coordinates from the logs of each row.
 
@@ -188,12 +213,7 @@ def _ilr_helmert(logs, out, rowsum):
     no coordinate, and keeps the running sum as small as the coordinates).
     """
     n, d = logs.shape
-    a = np.empty(d - 1)
-    c = np.empty(d - 1)
-    for j in range(d - 1):
-        k = j + 1
-        c[j] = math.sqrt(k / (k + 1.0))
-        a[j] = c[j] / k
+    a, c = _helmert_scales(d)
     for i in range(0, n, 4):
         i1, i2, i3 = min(i + 1, n - 1), min(i + 2, n - 1), min(i + 3, n - 1)
         t0, t1 = _row_sum(logs, i), _row_sum(logs, i1)
@@ -226,10 +246,7 @@ def _ilr_pivot(logs, out, rowsum):
     array first; a second, vectorised pass makes the coordinates.
     """
     n, d = logs.shape
-    coef = np.empty(d - 1)
-    for j in range(d - 1):
-        m = d - j - 1  # parts after the pivot j
-        coef[j] = math.sqrt(m / (m + 1.0))
+    coef = _pivot_scales(d)
     suffix = np.empty((4, d))
     means = np.empty(4)
     for i in range(0, n, 4):
@@ -271,23 +288,21 @@ def _ilr_cov_of_gamma(gamma, helmert, half, out):
         _ilr_pivot(gamma, half, np.empty(d))
     s = np.zeros(k)
     if helmert:
+        a, c = _helmert_scales(d)
         for col in range(k):
             s[col] = half[0, col]
         for j in range(k):
-            step = j + 1.0
-            c = math.sqrt(step / (step + 1.0))
-            a = c / step
             for col in range(k):
                 v = half[j + 1, col]
-                out[j, col] = a * s[col] - c * v
+                out[j, col] = a[j] * s[col] - c[j] * v
                 s[col] += v
     else:
+        coef = _pivot_scales(d)
         for j in range(k - 1, -1, -1):
             m = d - j - 1.0  # parts after the pivot j
-            c = math.sqrt(m / (m + 1.0))
             for col in range(k):
                 s[col] += half[j + 1, col]
-                out[j, col] = c * (half[j, col] - s[col] / m)
+                out[j, col] = coef[j] * (half[j, col] - s[col] / m)
     for i0 in range(0, k, 64):
         for j0 in range(0, i0 + 1, 64):
             for i in range(i0, min(i0 + 64, k)):

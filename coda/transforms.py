@@ -451,8 +451,21 @@ def ilr(x, /, *, basis="helmert"):
     values, labels = unwrap(x)
     values = np.ascontiguousarray(values)
     check_shape(values, "x", min_parts=2)
-    n, d = values.shape
+    d = values.shape[1]
     kind, matrix, names, _ = _resolve_basis(basis, d, labels.parts)
+    out = _ilr_values(values, kind, matrix, row_labels=labels.index)
+    if names is None:
+        names = [f"ilr{k + 1}" for k in range(d - 1)]
+    return _with_ilr_record(labels, out, names)
+
+
+def _ilr_values(values: np.ndarray, kind, matrix, *, row_labels=None) -> np.ndarray:
+    """ilr coordinates of C-ordered ``values`` (shape checked) in a basis kind or a checked matrix.
+
+    Invalid values (zeros, negatives, NaN, inf) are reported after the pass,
+    rows named by ``row_labels``.
+    """
+    n, d = values.shape
     out = np.empty((n, d - 1), dtype=values.dtype)
     rowsum = np.empty(n)
     if kind is not None:
@@ -479,10 +492,8 @@ def ilr(x, /, *, basis="helmert"):
 
         _logs_in_blocks(values, project, out, rowsum)
     if not np.isfinite(rowsum).all():
-        raise_invalid_composition(values, "x", row_labels=labels.index)
-    if names is None:
-        names = [f"ilr{k + 1}" for k in range(d - 1)]
-    return _with_ilr_record(labels, out, names)
+        raise_invalid_composition(values, "x", row_labels=row_labels)
+    return out
 
 
 def _with_ilr_record(labels: Labels, coords: np.ndarray, names):
@@ -599,7 +610,8 @@ def balances(x, sbp, /):
         names = _balance_names(labels.part_names(values.shape[1]), signs)
     else:
         names = None  # arrays out carry no names
-    coords = ilr(values, basis=basis)
+    # The basis of a checked partition is orthonormal: not checked again.
+    coords = _ilr_values(np.ascontiguousarray(values), None, basis, row_labels=labels.index)
     return _with_ilr_record(labels, coords, names)
 
 
