@@ -300,6 +300,20 @@ def _pseudocount(values, labels: Labels, delta, close: bool, observed: bool):
     return closure(out) if close else out
 
 
+def _other_rows_totals(counts: np.ndarray) -> np.ndarray:
+    """Row ``i``: the column totals of every row but ``i``.
+
+    Summed from the rows above plus the rows below, not as the column total
+    minus row ``i``: that difference cancels when row ``i`` holds most of a
+    column (1e20 beside counts of 1 left 0 instead of 2, a NaN under GBM).
+    """
+    above = np.zeros_like(counts)
+    np.cumsum(counts[:-1], axis=0, out=above[1:])
+    below = np.zeros_like(counts)
+    np.cumsum(counts[:0:-1], axis=0, out=below[-2::-1])
+    return above + below
+
+
 def _bayesian(values, labels: Labels, method: str, frac: float, as_counts: bool):
     counts = values.astype(np.float64)
     check_composition(counts, allow_zeros=True, min_samples=2, row_labels=labels.index)
@@ -308,8 +322,8 @@ def _bayesian(values, labels: Labels, method: str, frac: float, as_counts: bool)
     n_rows, d = counts.shape
     total = counts.sum(axis=1)
     # Leave-one-out prior: part totals over the other rows, closed (cmultRepl's t).
-    others = counts.sum(axis=0) - counts
-    t = others / others.sum(axis=1, keepdims=True)
+    t = _other_rows_totals(counts)
+    t /= t.sum(axis=1, keepdims=True)
     if method == "gbm":
         check_columns(
             counts,
