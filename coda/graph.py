@@ -112,7 +112,9 @@ def network(
         ``partial_variance`` ``1 / diag(precision)``) or a
         :func:`coda.pcor_bootstrap` result (rule ``"bootstrap"``, level
         ``ci``). With a result, ``method``, ``given``, ``adjust``,
-        ``n_boot`` and ``seed`` do not apply and must keep their defaults.
+        ``n_boot`` and ``seed`` do not apply and must keep their defaults,
+        and a glasso or shrinkage result takes only the rules
+        ``"nonzero"`` and ``"threshold"`` (the others need the data).
     method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
         The partial-correlation estimator (see :func:`coda.pcor`).
     given : sequence of int or str, optional
@@ -163,8 +165,9 @@ def network(
         the same name as strings, ``rule`` or ``adjust`` is unknown,
         ``"threshold"`` has no ``min_abs``, ``"fdr"`` has too few samples
         for its t tests (``n <= |K| + 1``, see Notes), ``"bootstrap"`` is
-        asked for a method other than ``"exact"``, or ``node_data`` names
-        unknown parts.
+        asked for a method other than ``"exact"`` or for a glasso or
+        shrinkage result (as is ``"fdr"``), or ``node_data`` names unknown
+        parts.
 
     See Also
     --------
@@ -351,6 +354,20 @@ def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
         selected = _select(table, "bootstrap", 1.0 - result.ci, min_abs)
         return _build(names, node_attrs, node_data, selected, metadata)
     is_glasso = isinstance(result, GlassoResult)
+    if rule in ("fdr", "bootstrap"):
+        # network_from_pcor would ask for a test table, which network does not take.
+        if rule == "fdr":
+            method = "glasso" if is_glasso else result.method
+            needs, call = "the t tests of coda.pcor_test", f'method="{method}", rule="fdr"'
+        else:
+            needs, call = "bootstrap resamples of the exact estimate", 'rule="bootstrap"'
+        raise ValueError(
+            f'rule="{rule}" needs the data ({needs}); a {type(result).__name__} holds only '
+            'its estimate: use rule="nonzero", or rule="threshold" with min_abs=..., or pass '
+            f"the data: coda.network(x, {call})"
+        )
+    if rule is not None:
+        check_option(rule, "rule", ("nonzero", "threshold"))
     if isinstance(result.pcor, pd.DataFrame):
         check_unique_parts(result.pcor.columns, "x", fix=_RESULT_FIX)
     rule = rule or ("nonzero" if is_glasso else "threshold")

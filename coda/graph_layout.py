@@ -25,7 +25,9 @@ from coda._validation import (
     check_node_attribute,
     check_option,
     check_same_nodes,
+    check_unique_parts,
     check_value_range,
+    seeded_rng,
 )
 from coda.diagrams import biplot_coordinates
 
@@ -49,6 +51,20 @@ def _circular(nodes: list) -> dict:
     }
 
 
+def _spring_seed(seed):
+    """``seed`` as networkx's spring layout takes it.
+
+    The layout draws with ``RandomState.rand``, which a numpy Generator lacks:
+    a Generator (and any seed a RandomState refuses) is given to it as a
+    RandomState on the Generator's own bit generator. None and integers below
+    2**32 go through unchanged, so their positions are networkx's own.
+    """
+    small = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
+    if seed is None or (small and 0 <= seed < 2**32):
+        return seed
+    return np.random.RandomState(seeded_rng(seed, "seed").bit_generator)
+
+
 def _positions(graph, kind: str, seed, x) -> dict:
     check_graph(graph)
     check_option(kind, "layout", ("circular", "spring", "biplot"))
@@ -62,7 +78,7 @@ def _positions(graph, kind: str, seed, x) -> dict:
             (a, b, {"weight": abs(float(data.get("pcor", 1.0)))})
             for a, b, data in graph.edges(data=True)
         )
-        spring = nx.spring_layout(weighted, weight="weight", seed=seed)
+        spring = nx.spring_layout(weighted, weight="weight", seed=_spring_seed(seed))
         return {node: (float(spring[node][0]), float(spring[node][1])) for node in nodes}
     if x is None:
         raise ValueError(
@@ -70,6 +86,10 @@ def _positions(graph, kind: str, seed, x) -> dict:
             "pass x=... (the compositions the graph was built from)"
         )
     rays = biplot_coordinates(x).parts
+    # Nodes are matched to parts by name: two parts of one name would give a node two rays.
+    check_unique_parts(
+        rays.index, "x", fix="rename the columns of x so that every part has its own name"
+    )
     rays.index = [str(p) for p in rays.index]
     check_same_nodes([str(n) for n in nodes], list(rays.index), "G", "x")
     return {
@@ -108,8 +128,8 @@ def layout(G, /, *, kind: str = "circular", seed=None, x=None) -> dict:
     TypeError
         If ``G`` is not an undirected networkx graph.
     ValueError
-        If ``kind`` is unknown; for ``"biplot"``, if ``x`` is missing or its
-        parts are not the nodes.
+        If ``kind`` is unknown; for ``"biplot"``, if ``x`` is missing, its
+        parts are not the nodes or two of them have the same name (as text).
 
     See Also
     --------
@@ -205,10 +225,11 @@ def network_style(
         If ``G`` is not an undirected networkx graph, an edge's ``pcor`` is
         not a number, or ``node_size_by`` names a non-numeric attribute.
     ValueError
-        If ``layout`` is unknown, an edge has no ``pcor`` or one that is not
-        finite and in [-1, 1], a node lacks the
-        attribute that ``node_size_by`` names (other than ``"auto"``), or a
-        range is not ``0 <= low <= high``.
+        If ``layout`` is unknown or, for ``"biplot"``, ``x`` does not fit
+        the nodes (see :func:`layout`), an edge has no ``pcor`` or one that
+        is not finite and in [-1, 1], a node lacks the attribute that
+        ``node_size_by`` names (other than ``"auto"``), or a range is not
+        ``0 <= low <= high``.
 
     See Also
     --------

@@ -224,7 +224,9 @@ def plot_ternary(
     Raises
     ------
     ValueError
-        As :func:`coda.ternary_coordinates`; if ``region`` is not in (0, 1).
+        As :func:`coda.ternary_coordinates`; if ``region`` is not in (0, 1);
+        with ``center`` or ``region``, as :func:`coda.ternary_region` (zeros
+        in the three parts, fewer than 3 samples). Nothing is drawn then.
     TypeError
         If ``x`` is a dask collection (compute it first), or a keyword is
         not accepted by ``Axes.scatter``.
@@ -266,6 +268,10 @@ def plot_ternary(
         region = check_fraction(region, "region")
     points = ternary_coordinates(x, parts=parts)
     names = _ternary_names(x, parts)
+    if center or region is not None:
+        # Before anything is drawn: the region needs positive parts and a few samples,
+        # and a refusal must not leave a half-drawn Axes (or a new figure) behind.
+        middle, outline = ternary_region(x, parts=parts, level=0.95 if region is None else region)
     ax = _axes(ax)
     corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, _SQRT3_2], [0.0, 0.0]])
     ax.plot(corners[:, 0], corners[:, 1], color="0.2", lw=1.0, zorder=1)
@@ -300,7 +306,6 @@ def plot_ternary(
         ),
     )
     if center or region is not None:
-        middle, outline = ternary_region(x, parts=parts, level=0.95 if region is None else region)
         if region is not None:
             ax.plot(
                 outline["x"].to_numpy(dtype=float),

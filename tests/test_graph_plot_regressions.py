@@ -168,3 +168,64 @@ def test_ternary_region_label_does_not_round_the_level(sim):
 def test_a_matrix_with_nan_is_refused_with_its_place_and_the_fix():
     with pytest.raises(ValueError, match=r"t contains NaN .*row 0, column 1: nan\); pass a"):
         coda.plot_variation(np.array([[0.0, np.nan], [np.nan, 0.0]]))
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ([[0.0, 1.0, 2.0], [1.0, 2.0, 1.0], [2.0, 3.0, 1.0], [3.0, 1.0, 3.0]], "zeros"),
+        ([[1.0, 2.0, 3.0], [2.0, 1.0, 1.0]], "at least 3"),
+    ],
+)
+def test_ternary_region_refused_draws_nothing_and_opens_no_figure(rows, match):
+    x = pd.DataFrame(rows, columns=list("abc"))
+    with pytest.raises(ValueError, match=match):
+        coda.plot_ternary(x, center=True)
+    assert plt.get_fignums() == []
+    _, ax = plt.subplots()
+    with pytest.raises(ValueError, match=match):
+        coda.plot_ternary(x, ax=ax, region=0.9)
+    assert not ax.has_data() and not ax.texts and ax.get_title() == ""
+
+
+def test_spring_layout_takes_a_numpy_generator(sim):
+    G = coda.network(sim.data)
+    first = coda.layout(G, kind="spring", seed=np.random.default_rng(5))
+    assert first == coda.layout(G, kind="spring", seed=np.random.default_rng(5))
+    assert list(first) == list(G.nodes)
+    style = coda.network_style(G, layout="spring", seed=np.random.default_rng(5))
+    assert list(zip(style.nodes["x"], style.nodes["y"], strict=True)) == list(first.values())
+    ax = coda.plot_network(G, layout="spring", seed=np.random.default_rng(5))
+    assert ax.collections
+    # Integer seeds keep networkx's own positions.
+    expected = nx.spring_layout(G, weight="pcor", seed=3)
+    assert coda.layout(G, kind="spring", seed=3) == {
+        k: (float(u), float(v)) for k, (u, v) in expected.items()
+    }
+    with pytest.raises(ValueError, match=r"seed=-1 is not a seed"):
+        coda.layout(G, kind="spring", seed=-1)
+
+
+@pytest.mark.parametrize("rule", ["fdr", "bootstrap"])
+def test_network_of_an_estimate_refuses_rules_that_need_the_data(sim, rule):
+    for result in (coda.pcor_glasso(sim.data), coda.pcor_shrink(sim.data)):
+        with pytest.raises(ValueError, match=rf'rule="{rule}" needs the data') as error:
+            coda.network(result, rule=rule)
+        assert "tests=" not in str(error.value)
+        assert f"coda.network(x, {'method=' if rule == 'fdr' else ''}" in str(error.value)
+    with pytest.raises(ValueError, match=r"rule='bogus'.*'nonzero', 'threshold'"):
+        coda.network(coda.pcor_glasso(sim.data), rule="bogus")
+
+
+def test_biplot_layout_refuses_parts_that_share_a_name(sim):
+    G = nx.Graph()
+    G.add_nodes_from(["a", "b", "c"])
+    G.add_edge("a", "b", pcor=0.3)
+    x = sim.data.iloc[:, :4].set_axis(["a", "a", "b", "c"], axis=1)
+    with pytest.raises(
+        ValueError, match=r"x has parts with the same name.*'a' \(positions 0, 1\)"
+    ):
+        coda.layout(G, kind="biplot", x=x)
+    with pytest.raises(ValueError, match=r"x has parts with the same name"):
+        coda.plot_network(G, layout="biplot", x=x)
+    assert plt.get_fignums() == []
