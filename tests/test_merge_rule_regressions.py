@@ -1,5 +1,8 @@
 """Regressions of the merge rules (coda.merging.ties, dare): each test failed before its fix."""
 
+import sys
+import types
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -124,3 +127,102 @@ def test_float8_and_ragged_tensors_in_memory():
     np.testing.assert_array_equal(merged["w"], np.array([1.0, 2.0], np.float32))
     with pytest.raises(ValueError, match=r"models\[0\]\['w'\] is not a rectangular array"):
         ties_merge({"w": np.zeros(2)}, [{"w": [[1], [1, 2]]}], density=0.5)
+
+
+@pytest.mark.parametrize(
+    ("seed", "error"), [(-1, ValueError), (1.5, TypeError), ("a", TypeError), (True, TypeError)]
+)
+@pytest.mark.parametrize("statistic", ["entry_categories", "conflict_curve", "describe"])
+def test_statistics_name_a_bad_seed(statistic, seed, error):
+    # numpy's "expected non-negative integer" did not say which argument; True was taken as 1.
+    import coda.merging
+
+    base = {"w": np.zeros(4)}
+    models = [{"w": np.array([1.0, -2.0, 3.0, 0.5])}, {"w": np.array([-1.0, 2.0, 3.0, 1.0])}]
+    function = getattr(coda.merging, statistic)
+    with pytest.raises(error, match=r"seed=.*pass None, a non-negative integer or a numpy"):
+        function(base, models, density=0.5, seed=seed)
+
+
+def test_npz_that_is_empty_or_one_npy_array_is_a_corrupt_checkpoint(tmp_path):
+    # An empty file raised numpy's EOFError; a .npy array saved under an
+    # .npz name an AttributeError ('numpy.ndarray' object has no attribute 'files').
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    single = tmp_path / "single.npz"
+    with single.open("wb") as handle:
+        np.save(handle, np.ones(3))
+    with pytest.raises(ValueError, match=r"empty\.npz' is corrupt or truncated: it is not a"):
+        open_checkpoint(empty)
+    with pytest.raises(ValueError, match=r"single\.npz' is corrupt .* a single \.npy array"):
+        ties_merge({"w": np.zeros(3)}, [single], density=0.5)
+
+
+class _TorchDtype:
+    def __init__(self, name):
+        self.name = name
+
+    def __str__(self):
+        return f"torch.{self.name}"
+
+
+class _FakeTensor:
+    """The part of torch.Tensor that in-memory checkpoints use, backed by numpy.
+
+    Like torch, it refuses numpy conversion of bfloat16 and float8 and of a
+    tensor that requires grad (torch is not a test dependency).
+    """
+
+    def __init__(self, values, name, requires_grad=False):
+        self._values, self.dtype, self.requires_grad = values, _TorchDtype(name), requires_grad
+
+    def detach(self):
+        return _FakeTensor(self._values, self.dtype.name)
+
+    def cpu(self):
+        return self
+
+    def view(self, dtype):
+        # A reinterpretation of the bits, as torch's Tensor.view(dtype).
+        return _FakeTensor(self._values.view(dtype.name), dtype.name)
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad.")
+        if self.dtype.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+            raise TypeError(f"Got unsupported ScalarType {self.dtype.name}")
+        return self._values
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.numpy(), dtype=dtype)
+
+
+def _fake_torch():
+    torch = types.ModuleType("torch")
+    torch.Tensor = _FakeTensor
+    torch.int16, torch.uint8 = _TorchDtype("int16"), _TorchDtype("uint8")
+    return torch
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float8_e4m3fn", "float16"])
+def test_torch_tensors_in_memory_of_every_float_dtype(dtype, monkeypatch):
+    # np.asarray raised torch's "Got unsupported ScalarType BFloat16" for the
+    # state dict of a bf16 model, naming no tensor; a Parameter that requires
+    # grad raised "Can't call numpy() on Tensor that requires grad".
+    monkeypatch.setitem(sys.modules, "torch", _fake_torch())
+    values = np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32)
+    kind = np.dtype(getattr(ml_dtypes, dtype, dtype))
+    base = {"w": _FakeTensor(np.zeros((2, 2), kind), dtype), "ids": np.arange(3)}
+    tuned = [
+        {"w": _FakeTensor(values.astype(kind), dtype, requires_grad=True), "ids": np.arange(3)},
+        {"w": _FakeTensor((-values / 2).astype(kind), dtype), "ids": np.arange(3)},
+    ]
+    plain = [{"w": values, "ids": np.arange(3)}, {"w": -values / 2, "ids": np.arange(3)}]
+    zero = {"w": np.zeros((2, 2), dtype=np.float32), "ids": np.arange(3)}
+    for merge in (task_arithmetic, ties_merge):
+        options = {} if merge is task_arithmetic else {"density": 0.5, "scope": "global"}
+        got, expected = merge(base, tuned, **options), merge(zero, plain, **options)
+        for key in expected:
+            assert_array_equal(got[key], expected[key], strict=True)
+    with open_checkpoint(base) as ckpt:
+        assert ckpt.dtype("w") == kind

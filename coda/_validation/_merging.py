@@ -6,6 +6,7 @@ Part of :mod:`coda._validation`, where every user-facing check lives.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -264,8 +265,31 @@ def check_tensor_name(tensor, source: str, keys: Sequence[str]) -> str:
     return tensor
 
 
+def _from_torch(value):
+    """``value`` as a numpy array if it is a torch tensor (exactly, without copying), else itself.
+
+    numpy cannot take torch's bfloat16 and float8 tensors (np.asarray raises
+    "unsupported ScalarType"), nor tensors that require grad: their bits are
+    viewed as ml_dtypes' types, as the PyTorch file reader does.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(value, torch.Tensor):
+        return value
+    tensor = value.detach().cpu()
+    code = str(tensor.dtype).removeprefix("torch.")
+    if code in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        import ml_dtypes
+
+        bits = torch.int16 if code == "bfloat16" else torch.uint8
+        return tensor.view(bits).numpy().view(getattr(ml_dtypes, code))
+    return tensor.numpy()
+
+
 def check_tensor_mapping(tensors, name: str) -> dict:
-    """Return a mapping of tensor names to arrays with str names and numeric arrays."""
+    """Return a mapping of tensor names to arrays with str names and numeric arrays.
+
+    torch tensors come back as numpy arrays (:func:`_from_torch`).
+    """
     if not isinstance(tensors, Mapping):
         raise TypeError(
             f"{name} is a {type(tensors).__name__}; expected a mapping of tensor names to "
@@ -279,6 +303,7 @@ def check_tensor_mapping(tensors, name: str) -> dict:
             f"{name} has tensor names that are not strings: {_listing(bad)}; name every "
             "tensor with a str, e.g. 'layers.0.weight'"
         )
+    tensors = {key: _from_torch(value) for key, value in tensors.items()}
     for key, value in tensors.items():
         try:
             dtype = np.asarray(value).dtype

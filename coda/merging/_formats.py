@@ -223,8 +223,16 @@ class _Npz:
         self._path = path
         try:
             self._archive = np.load(path, allow_pickle=False)
-        except (zipfile.BadZipFile, OSError, ValueError) as error:
+        # EOFError: numpy's error for an empty file.
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
             raise_corrupt_checkpoint(path, f"it is not a readable .npz archive ({error})")
+        if not isinstance(self._archive, np.lib.npyio.NpzFile):
+            # np.load reads any .npy file, whatever its name, as one array.
+            raise_corrupt_checkpoint(
+                path,
+                "it holds a single .npy array, not an .npz archive of named tensors "
+                "(write one with np.savez(path, **tensors))",
+            )
         self.metadata = {}
 
     def keys(self) -> list[str]:

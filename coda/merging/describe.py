@@ -12,6 +12,7 @@ from coda._validation import (
     check_layers,
     check_model_count,
     check_models,
+    seeded_rng,
     warn_tasks_without_change,
 )
 from coda.merging._facts import _facts
@@ -311,13 +312,13 @@ def describe(
         "n_permutations": check_integer(n_permutations, "n_permutations", minimum=1),
         "max_subsets": check_integer(max_subsets, "max_subsets", minimum=1),
     }
+    rng = seeded_rng(seed)
     if client is not None:
         from coda.merging._distributed import _cluster_paths, _describe_on_cluster
 
         # Checked before anything is read: the client, and paths for every source.
         paths = _cluster_paths(client, base, models)
     check_compatible(base, models)
-    rng = np.random.default_rng(seed)
     # The S5 subsets come first from this generator, as conflict_curve draws
     # them from its own: the same seed gives the same subsets, for every layer.
     subsets = _all_subsets(len(models), options["max_subsets"], rng)

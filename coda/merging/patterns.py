@@ -24,6 +24,7 @@ from coda._validation import (
     check_model_count,
     check_option,
     check_positive,
+    seeded_rng,
 )
 from coda.merging._facts import _conflict_counts, _facts, _pattern_counts
 from coda.merging._sources import _checked
@@ -158,7 +159,7 @@ def conflict_curve(
 
 def _all_subsets(n_tasks: int, max_subsets: int, seed) -> dict:
     """The subsets of every size m >= 2, drawn from one generator seeded by ``seed``."""
-    rng = np.random.default_rng(seed)
+    rng = seeded_rng(seed)
     return {m: _subsets(n_tasks, m, max_subsets, rng) for m in range(2, n_tasks + 1)}
 
 

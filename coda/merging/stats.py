@@ -34,6 +34,7 @@ from coda._validation import (
     check_model_weights,
     check_normalize,
     check_option,
+    seeded_rng,
 )
 from coda.merging._facts import _categories, _facts, _kept_values
 from coda.merging._sources import _checked
@@ -302,7 +303,7 @@ def entry_categories(
     pooling = check_layers(layers, buffers.order, buffers=buffers)
     density, scope, *_ = _options(taus, density, scope, "mass", "mean", None, True)
     n_permutations = check_integer(n_permutations, "n_permutations", minimum=1)
-    rng = np.random.default_rng(seed)
+    rng = seeded_rng(seed)
     return _entry_categories(theta0, taus, pooling, density, scope, n_permutations, rng)
 
 
