@@ -7,6 +7,7 @@ fixes a user of the command can make.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -137,6 +138,29 @@ def _check_cells(frame: pd.DataFrame, name: str) -> None:
         )
 
 
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _check_header(written: list, name: str) -> None:
+    """Raise if the header row ``written`` is a row of data: the file has no header.
+
+    pandas takes the first row for the part names whatever it holds, and the
+    first sample is lost. Whole numbers alone can be names (taxon ids such as
+    ``101``), so only a row of numbers with one that is not whole is refused.
+    """
+    names = [h.strip() for h in written if isinstance(h, str) and h.strip()]
+    if names and all(map(_is_number, names)) and not all(h.isdigit() for h in names):
+        raise ValueError(
+            f"{name} has no header row: its first row ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}) holds numbers, not part names, and would "
+            "be lost; add a header row of part names (A,B,C,...) as the first line"
+        )
+
+
 def read_table(path: Path, index_col: str | None) -> pd.DataFrame:
     """The samples of ``coda pcor DATA.csv``: a numeric table, indexed by sample identifiers."""
     name = f"DATA.csv {str(path)!r}"
@@ -158,6 +182,7 @@ def read_table(path: Path, index_col: str | None) -> pd.DataFrame:
             f"{name} names more than one column {', '.join(repeated)}; "
             "every part needs its own name: rename the columns"
         )
+    _check_header(written, name)
     if index_col is not None:
         check_column(index_col, "--index-col", frame.columns)
         frame = frame.set_index(index_col)

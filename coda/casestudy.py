@@ -32,6 +32,16 @@ from coda.proportionality import balance_correlation, proportionality
 
 __all__ = ["alr_pcor", "case_figures", "pair_table", "write_report"]
 
+# The figures of case_figures, and every file write_report writes, report.md first.
+_FIGURES = ("raw_vs_logratio", "variation", "biplot", "pcor_heatmap", "network")
+_REPORT_FILES = (
+    "report.md",
+    "pairs.csv",
+    "variances.csv",
+    "alr_check.csv",
+    *(f"{name}.png" for name in _FIGURES),
+)
+
 
 def alr_pcor(x, /, *, pair):
     """Partial correlation of two parts computed from every alr reference by regression.
@@ -235,10 +245,7 @@ def case_figures(x, /, *, alpha: float = 0.05, seed=None) -> dict:
     values, labels = composition(x, min_parts=4, min_samples=5)
     frame = pd.DataFrame(values, index=labels.index, columns=labels.part_names(values.shape[1]))
     closed = values / values.sum(axis=1, keepdims=True)
-    figures = {
-        name: Figure(figsize=(6, 5), layout="constrained")
-        for name in ("raw_vs_logratio", "variation", "biplot", "pcor_heatmap", "network")
-    }
+    figures = {name: Figure(figsize=(6, 5), layout="constrained") for name in _FIGURES}
     ax = figures["raw_vs_logratio"].subplots()
     raw = _pairs(np.corrcoef(closed, rowvar=False))
     ax.axhline(0, color="0.7", linewidth=0.8)
@@ -318,6 +325,9 @@ def write_report(
         is not a seed.
     NotADirectoryError
         If ``out``, or the nearest existing folder above it, is a file.
+    IsADirectoryError
+        If ``out`` holds a folder under the name of a file the report writes
+        (``report.md``, ``pairs.csv``, ...).
     OSError
         If ``out`` cannot be created or written.
 
@@ -350,6 +360,13 @@ def write_report(
     """
     out = check_path(out, "out")
     check_folder(out, f"out={str(out)!r}", fix="pass a folder (created if missing)")
+    # A folder under an output's name would stop the writing halfway.
+    taken = [name for name in _REPORT_FILES if (out / name).is_dir()]
+    if taken:
+        raise IsADirectoryError(
+            f"out={str(out)!r} holds folders named {', '.join(taken)}, where write_report "
+            "writes files; move them away or pass another out"
+        )
     check_count(n_boot, "n_boot")
     alpha = check_fraction(alpha, "alpha")
     values, labels = composition(x, min_parts=4, min_samples=5)
@@ -370,7 +387,7 @@ def write_report(
     strongest = table.loc[table["pcor"].abs().idxmax()]
     check = alr_pcor(frame, pair=[strongest["part_i"], strongest["part_j"]]).to_frame()
     out.mkdir(parents=True, exist_ok=True)
-    files = [out / "report.md", out / "pairs.csv", out / "variances.csv", out / "alr_check.csv"]
+    files = [out / name for name in _REPORT_FILES[:4]]  # then the figures, below
     table.to_csv(files[1], index=False)
     variances.to_csv(files[2])
     check.to_csv(files[3])

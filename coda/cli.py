@@ -362,9 +362,9 @@ def _run_demo(args) -> None:
 
 
 def _run_roman_glass(args) -> None:
-    from coda.casestudy import write_report
+    from coda.casestudy import _REPORT_FILES, write_report
 
-    check_out_folder(args.out)
+    check_out_folder(args.out, _REPORT_FILES)
     check_seed(args.seed)
     check_count(args.n_boot, "--n-boot")
     cups = _find_roman_cups(args.path, None, args.download, _CUPS_OPTIONS)

@@ -441,7 +441,14 @@ def _find_roman_cups(path, cache_dir, download: bool, words: _Wording) -> pd.Dat
     cached = cache / _CUPS_CSV
     local, searched = _coda_data_dir()
     if local is not None:
-        return _cups_from_path(local, "CODA_DATA_DIR", words)
+        try:
+            return _cups_from_path(local, "CODA_DATA_DIR", words)
+        except ValueError as error:
+            # "Fetch it again" alone misleads here: a download would never be read.
+            raise ValueError(
+                f"{error}; CODA_DATA_DIR={str(local.parent)!r} is read before the cache and "
+                f"any download: put a good copy of {local.name} there, or unset CODA_DATA_DIR"
+            ) from error
     # Before anything is downloaded, which could then not be cached.
     _check_cache_folder(cache, None if cache_dir is None else "cache_dir", words)
     damage = _cache_damage(cached) if cached.is_file() else None

@@ -330,3 +330,113 @@ def test_warnings_are_one_line_on_stderr(tmp_path, capsys):
     lines = err.splitlines()
     assert lines[0].startswith("coda: warning: task0 (models[0]), task1 (models[1]) do not")
     assert all(line.startswith("coda: warning: ") for line in lines)
+
+
+# --- coda roman-glass and coda.casestudy.write_report ----------------------------
+
+
+def _cups_csv(tmp_path, n=20):
+    """A CSV of ``n`` made-up cups shaped like the Roman cups data (cup, then 11 oxides)."""
+    rng = np.random.default_rng(3)
+    parts = ["Si", "Al", "Fe", "Mg", "Ca", "Na", "K", "Ti", "P", "Mn", "Sb"]
+    values = np.exp(rng.normal(size=(n, len(parts))))
+    rows = [f"{k + 1}," + ",".join(f"{v:.4f}" for v in row) for k, row in enumerate(values)]
+    return _csv(tmp_path, "cup," + ",".join(parts) + "\n" + "\n".join(rows) + "\n", "cups.csv")
+
+
+@pytest.mark.parametrize("taken", ["report.md", "pairs.csv", "network.png"])
+def test_roman_glass_writes_nothing_when_an_output_name_is_a_folder(tmp_path, capsys, taken):
+    # The tables and figures were written, then writing over the folder failed
+    # with the system's bare "[Errno 21] Is a directory: 'o/report.md'".
+    out = tmp_path / "o"
+    (out / taken).mkdir(parents=True)
+    argv = ["roman-glass", "--path", _cups_csv(tmp_path), "--out", out, "--n-boot", "5"]
+    code, stdout, err = run(argv, capsys)
+    assert code == 2
+    assert stdout == ""
+    assert err == (
+        f"coda: error: --out {str(out)!r} holds folders named {taken}, where coda writes "
+        "files; move them away or pass another --out\n"
+    )
+    assert [p.name for p in out.iterdir()] == [taken]
+
+
+def test_write_report_writes_nothing_when_an_output_name_is_a_folder(tmp_path):
+    from coda.casestudy import write_report
+
+    out = tmp_path / "o"
+    (out / "variation.png").mkdir(parents=True)
+    x = coda.simulate(40, 5, graph="chain", seed=1).data
+    with pytest.raises(IsADirectoryError) as info:
+        write_report(x, out, given=["p01"], n_boot=5)
+    assert str(info.value) == (
+        f"out={str(out)!r} holds folders named variation.png, where write_report writes "
+        "files; move them away or pass another out"
+    )
+    assert [p.name for p in out.iterdir()] == ["variation.png"]
+
+
+# --- coda pcor: the header row -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["2.5,3,4,1", "1,75.2,1.84,0.26", "2e-3,3,4,1"],
+    ids=["decimal", "id-then-data", "exp"],
+)
+def test_a_file_without_a_header_row_is_refused(tmp_path, capsys, first):
+    # The first sample was read as the part names ("2.5", "3", ...) and left
+    # out of the analysis without a word.
+    path = _csv(tmp_path, first + "\n" + "\n".join(ROWS) + "\n")
+    err = _refused(["pcor", path, "--out", tmp_path / "o"], capsys, tmp_path / "o")
+    assert err.startswith(
+        f"coda: error: DATA.csv {str(path)!r} has no header row: its first row "
+        f"({first.replace(',', ', ')}) holds numbers, not part names, and would be lost; "
+    )
+    assert err.endswith("add a header row of part names (A,B,C,...) as the first line\n")
+    # Whole numbers alone are names (taxon ids, say), as before.
+    path = _csv(tmp_path, "101,102,103,104\n" + "\n".join(ROWS) + "\n", "ids.csv")
+    code, out, err = run(["pcor", path, "--out", tmp_path / "o"], capsys)
+    assert (code, err) == (0, "")
+    assert "5 samples, 4 parts" in out
+
+
+# --- the Roman cups loader: a damaged copy in CODA_DATA_DIR --------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("roman_cups.csv", "cup,Si\n1,75.2\n"),
+        ("roman_cups.csv", "garbage"),
+        ("cups.RData", "not R data"),
+    ],
+    ids=["columns", "text", "rdata"],
+)
+def test_damaged_file_in_coda_data_dir_says_to_replace_it_there(
+    tmp_path, capsys, monkeypatch, name, content
+):
+    # The message ended "fetch it again", but --download (download=True)
+    # fetched nothing: CODA_DATA_DIR is read first, and failed the same way.
+    from coda import datasets
+
+    def no_network(url):
+        raise AssertionError("the loader reached the network")
+
+    monkeypatch.setattr(datasets, "_fetch", no_network)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / name).write_text(content)
+    monkeypatch.setenv("CODA_DATA_DIR", str(folder))
+    fix = (
+        f"; CODA_DATA_DIR={str(folder)!r} is read before the cache and any download: put "
+        f"a good copy of {name} there, or unset CODA_DATA_DIR"
+    )
+    with pytest.raises(ValueError, match=r"^CODA_DATA_DIR=") as info:
+        coda.load_roman_cups(download=True)
+    assert str(info.value).startswith(f"CODA_DATA_DIR={str(folder / name)!r} ")
+    assert str(info.value).endswith(fix)
+    out = tmp_path / "o"
+    err = _refused(["roman-glass", "--download", "--out", out], capsys, out)
+    assert err.endswith(fix + "\n")
