@@ -396,7 +396,12 @@ def cluster_order(matrix, /) -> list:
     np.fill_diagonal(off, np.nan)
     blank = np.isnan(off).all(axis=1)
     kept = np.flatnonzero(~blank)
-    values = check_square(values[np.ix_(kept, kept)], "matrix", min_size=1)
+    values = check_square(
+        values[np.ix_(kept, kept)],
+        "matrix",
+        min_size=1,
+        fix="pass a correlation-like matrix, e.g. coda.pcor(x)",
+    )
     distance = np.clip(1.0 - np.abs(values), 0.0, None)
     np.fill_diagonal(distance, 0.0)
     distance = (distance + distance.T) / 2

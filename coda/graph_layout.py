@@ -91,7 +91,13 @@ def _positions(graph, kind: str, seed, x) -> dict:
         rays.index, "x", fix="rename the columns of x so that every part has its own name"
     )
     rays.index = [str(p) for p in rays.index]
-    check_same_nodes([str(n) for n in nodes], list(rays.index), "G", "x")
+    check_same_nodes(
+        [str(n) for n in nodes],
+        list(rays.index),
+        "G",
+        "x",
+        fix="pass x with the graph's parts as its columns, e.g. the data the graph was built from",
+    )
     return {
         node: (float(rays.loc[str(node), "PC1"]), float(rays.loc[str(node), "PC2"]))
         for node in nodes

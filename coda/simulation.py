@@ -119,7 +119,8 @@ def simulate(n_samples, n_parts, /, *, graph: str = "chain", density=None, seed=
         data set.
     counts : int, optional
         If given, each sample is drawn as multinomial counts with this total
-        (the "sequencing depth"); the data are then integers with zeros.
+        (the "sequencing depth", at most ``2**63 - 1``); the data are then
+        integers with zeros.
 
     Returns
     -------
@@ -133,7 +134,8 @@ def simulate(n_samples, n_parts, /, *, graph: str = "chain", density=None, seed=
     Raises
     ------
     ValueError
-        If ``n_samples < 1``, ``n_parts < 3``, ``counts < 1``, ``graph`` is unknown, or
+        If ``n_samples < 1``, ``n_parts < 3``, ``counts`` is below 1 or above
+        ``2**63 - 1`` (numpy's int64), ``graph`` is unknown, or
         ``density`` is given for another graph or is below ``2/D``.
     TypeError
         If ``n_samples``, ``n_parts`` or ``counts`` is not an integer.
@@ -202,7 +204,8 @@ def simulate(n_samples, n_parts, /, *, graph: str = "chain", density=None, seed=
     d = check_integer(n_parts, "n_parts", minimum=3)
     check_option(graph, "graph", _GRAPHS)
     if counts is not None:
-        counts = check_integer(counts, "counts", minimum=1)
+        # numpy draws multinomial counts as int64.
+        counts = check_integer(counts, "counts", minimum=1, maximum=np.iinfo(np.int64).max)
     if graph == "random":
         density = (
             min(1.0, 3.0 / d)

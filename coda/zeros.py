@@ -25,10 +25,13 @@ from coda._parallel import for_row_blocks
 from coda._validation import (
     check_columns,
     check_composition,
+    check_count_totals,
     check_counts,
     check_fraction,
     check_option,
     check_per_part,
+    check_pseudocount_range,
+    check_replaced_positive,
     check_replacement_fits,
     check_unused,
     is_dask,
@@ -110,10 +113,13 @@ def replace_zeros(
         If ``x`` holds negative, NaN or infinite values, a row of zeros, or
         (with two or more rows) a part that is zero in every row; if
         ``delta`` is so large that the non-zero parts would become zero or
-        negative; if both ``delta`` and ``detection_limit`` are given, or an
-        option the method does not use; for the Bayesian methods, if ``x``
-        holds non-integer values or a single row, and for ``"gbm"`` if a part
-        has fewer than two positive values; if ``method`` or ``output`` is
+        negative; if a result would be too small for the dtype of the output
+        to hold (a float32 ``x`` with a tiny ``delta``) and would become 0, or,
+        for ``"pseudocount"``, ``x + delta`` overflows; if both ``delta`` and
+        ``detection_limit`` are given, or an option the method does not use;
+        for the Bayesian methods, if ``x`` holds non-integer values or a single
+        row, or counts whose totals overflow float64, and for ``"gbm"`` if a
+        part has fewer than two positive values; if ``method`` or ``output`` is
         unknown.
     TypeError
         If ``x`` is not numeric, or ``delta``, ``detection_limit`` or ``frac``
@@ -278,14 +284,13 @@ def _multiplicative(
     for_row_blocks(run, n, d * values.itemsize)
     if not np.isfinite(factor).all():
         check_composition(values, allow_zeros=True, row_labels=labels.index)
-    check_replacement_fits(
-        factor,
-        "detection_limit" if detection_limit is not None else "delta",
-        row_labels=labels.index,
-    )
+    option = "detection_limit" if detection_limit is not None else "delta"
+    check_replacement_fits(factor, option, row_labels=labels.index)
     # A part can be zero in every row only if every row has a zero.
     if observed and nzeros.min() > 0:
         _check_parts_observed(values, labels)
+    # The kernel works in float64: a float32 out can round its results to 0.
+    check_replaced_positive(out, values, option, row_labels=labels.index)
     return out
 
 
@@ -294,10 +299,15 @@ def _pseudocount(values, labels: Labels, delta, close: bool, observed: bool):
     if observed:
         _check_parts_observed(values, labels)
     added = check_per_part(0.5 if delta is None else delta, "delta", values.shape[1], labels.parts)
-    out = values + added.astype(values.dtype)
+    # An overflow (of the sum, or of delta cast to float32) is reported below.
+    with np.errstate(over="ignore"):
+        out = values + added.astype(values.dtype)
+    check_pseudocount_range(out, row_labels=labels.index)
     # closure's kernel, so that totals near the float limits neither overflow
     # nor lose precision
-    return closure(out) if close else out
+    out = closure(out) if close else out
+    check_replaced_positive(out, values, "delta", row_labels=labels.index)
+    return out
 
 
 def _other_rows_totals(counts: np.ndarray) -> np.ndarray:
@@ -320,10 +330,14 @@ def _bayesian(values, labels: Labels, method: str, frac: float, as_counts: bool)
     check_counts(counts, row_labels=labels.index, why=f'method="{method}" models count zeros, so ')
     _check_parts_observed(counts, labels)
     n_rows, d = counts.shape
-    total = counts.sum(axis=1)
-    # Leave-one-out prior: part totals over the other rows, closed (cmultRepl's t).
-    t = _other_rows_totals(counts)
-    t /= t.sum(axis=1, keepdims=True)
+    # An overflow of the sums is reported below.
+    with np.errstate(over="ignore"):
+        total = counts.sum(axis=1)
+        # Leave-one-out prior: part totals over the other rows, closed (cmultRepl's t).
+        t = _other_rows_totals(counts)
+        others = t.sum(axis=1)
+    check_count_totals(total, others, method, row_labels=labels.index)
+    t /= others[:, None]
     if method == "gbm":
         check_columns(
             counts,
@@ -345,5 +359,8 @@ def _bayesian(values, labels: Labels, method: str, frac: float, as_counts: bool)
     estimate = np.where(estimate > smallest, frac * smallest, estimate)
     filled = np.where(zero, estimate, 0.0).sum(axis=1)
     if as_counts:
-        return np.where(zero, estimate * (total / (1.0 - filled))[:, None], counts)
-    return np.where(zero, estimate, props * (1.0 - filled)[:, None])
+        out = np.where(zero, estimate * (total / (1.0 - filled))[:, None], counts)
+    else:
+        out = np.where(zero, estimate, props * (1.0 - filled)[:, None])
+    check_replaced_positive(out, counts, None, row_labels=labels.index)
+    return out

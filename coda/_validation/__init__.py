@@ -104,6 +104,7 @@ from coda._validation._merging import (
     check_composition_layers,
     check_finite_tensor,
     check_float32_range,
+    check_float32_tensor,
     check_independent_losses,
     check_layers,
     check_merge_command,
@@ -165,6 +166,11 @@ from coda._validation._tables import (
     numbers_as_text,
     read_csv_table,
     warn_numbers_as_text,
+)
+from coda._validation._zeros import (
+    check_count_totals,
+    check_pseudocount_range,
+    check_replaced_positive,
 )
 
 __all__ = [

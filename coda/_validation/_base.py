@@ -243,12 +243,20 @@ def seeded_rng(seed, name: str = "seed") -> np.random.Generator:
         ) from None
 
 
-def check_integer(value, name: str, *, minimum: int) -> int:
-    """Return ``value`` as an int if it is an integer at least ``minimum``."""
+def check_integer(value, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` as an int if it is an integer at least ``minimum`` (at most ``maximum``).
+
+    ``maximum`` is for integers that numpy must hold, e.g. ``np.iinfo(np.int64).max``.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}={value!r}; expected an integer of at least {minimum}")
     if value < minimum:
         raise ValueError(f"{name}={value}; expected an integer of at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise ValueError(
+            f"{name}={value}; expected an integer from {minimum} to {maximum}; "
+            f"pass a smaller {name}"
+        )
     return int(value)
 
 

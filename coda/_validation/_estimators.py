@@ -12,8 +12,19 @@ import numpy as np
 from coda._validation._base import _is_real_dtype, _listing, numeric_values
 
 
-def check_square(matrix, name: str, *, symmetric: bool = True, min_size: int = 2) -> np.ndarray:
-    """Return ``matrix`` as a finite square float64 array, symmetric if asked."""
+def check_square(
+    matrix,
+    name: str,
+    *,
+    symmetric: bool = True,
+    min_size: int = 2,
+    fix: str = "pass a covariance or variation matrix",
+) -> np.ndarray:
+    """Return ``matrix`` as a finite square float64 array, symmetric if asked.
+
+    ``fix`` ends the message of a matrix that is not symmetric: the kind of
+    matrix the caller expects.
+    """
     values = numeric_values(matrix)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
@@ -35,8 +46,7 @@ def check_square(matrix, name: str, *, symmetric: bool = True, min_size: int = 2
         asym = np.abs(values - values.T).max() / scale
         if asym > 1e-8:
             raise ValueError(
-                f"{name} is not symmetric (largest relative |M - M^T| {asym:.2g}); "
-                "pass a covariance or variation matrix"
+                f"{name} is not symmetric (largest relative |M - M^T| {asym:.2g}); {fix}"
             )
     return values
 

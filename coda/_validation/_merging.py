@@ -272,8 +272,10 @@ def _from_torch(value):
     "unsupported ScalarType"), nor tensors that require grad: their bits are
     viewed as ml_dtypes' types, as the PyTorch file reader does.
     """
+    # Only when torch is imported already; a stand-in module may lack Tensor.
     torch = sys.modules.get("torch")
-    if torch is None or not isinstance(value, torch.Tensor):
+    tensor_type = getattr(torch, "Tensor", None)
+    if tensor_type is None or not isinstance(value, tensor_type):
         return value
     tensor = value.detach().cpu()
     code = str(tensor.dtype).removeprefix("torch.")
@@ -438,6 +440,22 @@ def check_finite_tensor(values: np.ndarray, tensor: str, model: str) -> None:
             f"tensor {tensor!r} of {model} has {bad.size} values that are not finite (flat "
             f"positions {_listing(bad.tolist(), bad.size)}); merging would spread them: "
             "repair or drop that checkpoint"
+        )
+
+
+def check_float32_tensor(values: np.ndarray, cast: np.ndarray, tensor: str, model: str) -> None:
+    """Raise if ``cast``, a tensor ``values`` cast to float32, overflowed where it was finite."""
+    # As check_finite_tensor: a finite sum clears the tensor in one pass.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(cast)):
+            return
+    bad = np.flatnonzero(np.isinf(cast) & np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"tensor {tensor!r} of {model} has {bad.size} values beyond float32's range (|x| <= "
+            f"{float(np.finfo(np.float32).max):.4g}; flat positions "
+            f"{_listing(bad.tolist(), bad.size)}), in which merges compute: they would become "
+            "inf; rescale those weights into float32's range, or drop that checkpoint"
         )
 
 

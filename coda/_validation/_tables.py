@@ -184,15 +184,18 @@ def check_adjacency(graph, name: str) -> np.ndarray:
     return values
 
 
-def check_same_nodes(nodes, other, name: str, other_name: str) -> None:
-    """Raise unless two labelled graphs have the same node set."""
-    missing = [n for n in other if n not in set(nodes)]
-    extra = [n for n in nodes if n not in set(other)]
+def check_same_nodes(
+    nodes, other, name: str, other_name: str, *, fix: str = "compare graphs over the same parts"
+) -> None:
+    """Raise unless two labelled node sets (of graphs, or a graph's and data's parts) are equal."""
+    in_nodes, in_other = set(nodes), set(other)
+    missing = [n for n in other if n not in in_nodes]
+    extra = [n for n in nodes if n not in in_other]
     if missing or extra:
         raise ValueError(
             f"{name} and {other_name} have different nodes: only in {name}: "
             f"{_listing(extra) or 'none'}; only in {other_name}: {_listing(missing) or 'none'}; "
-            "compare graphs over the same parts"
+            f"{fix}"
         )
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from coda._validation import (
     check_finite_tensor,
+    check_float32_tensor,
     check_models,
     check_output_target,
     check_safetensors_out,
@@ -44,7 +45,13 @@ from coda.merging.checkpoints import (
 
 
 def _float32(value, tensor: str, model: str, finite: bool = True) -> np.ndarray:
-    array = np.asarray(value, dtype=np.float32)
+    source = np.asarray(value)
+    # A value of a wider dtype (float64) beyond float32's range becomes inf
+    # here; that is reported below, whatever ``finite``.
+    with np.errstate(over="ignore"):
+        array = np.asarray(source, dtype=np.float32)
+    if source.dtype.itemsize > array.dtype.itemsize:
+        check_float32_tensor(source, array, tensor, model)
     if finite:
         check_finite_tensor(array, tensor, model)
     return array
