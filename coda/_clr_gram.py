@@ -50,8 +50,9 @@ def constant_parts(squares: np.ndarray, mean: np.ndarray, n: int, extent: float)
     ``8 sqrt(n) eps`` of ``n m_j^2`` (what ``Y^T Y - n m m^T`` leaves of a
     constant column), or when the variance is below ``(8 eps extent)^2``,
     where ``extent`` bounds the logs (see ``_shifted_log_gram``): clr values
-    vary that much from the rounding of the logs alone. Identical rows leave the first kind (the exact clr values
-    in ``Y`` are the same in every row but not 0); rows that are one
+    vary that much from the rounding of the logs alone. Identical rows leave
+    the first kind (the exact clr values in ``Y`` are the same in every row
+    but not 0); rows that are one
     composition at different totals the second (their clr values differ by
     the rounding of logs of 10 or 20). Both came out as noise, of either
     sign for the first (a negative total variance), and the partial

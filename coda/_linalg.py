@@ -17,12 +17,13 @@ def pcor_from_precision(omega: np.ndarray) -> np.ndarray:
     """``rho_ij = -omega_ij / sqrt(omega_ii omega_jj)`` with a unit diagonal.
 
     Zeros come back as +0.0: ``-omega_ij`` of an absent edge would otherwise
-    print as ``-0.0``.
+    print as ``-0.0``. A symmetric ``omega`` gives an exactly symmetric result:
+    each entry is ``omega_ij`` times the one product ``-s_i s_j``.
     """
     scale = 1.0 / np.sqrt(np.diag(omega))
     # One temporary and in-place passes: D x D matrices can be large.
-    rho = omega * -scale[:, None]
-    rho *= scale[None, :]
+    rho = np.multiply.outer(scale, -scale)
+    rho *= omega
     np.fill_diagonal(rho, 1.0)
     # Rounding can push |rho| a hair past 1 for (near) collinear parts.
     np.clip(rho, -1.0, 1.0, out=rho)

@@ -33,6 +33,7 @@ from coda._cli_checks import (
     read_table,
     replace_zeros_of,
 )
+from coda._exact_precision import REGULARISED
 from coda._results import pair_table
 from coda._validation import (
     CodaWarning,
@@ -54,7 +55,7 @@ from coda._validation import (
 from coda.datasets import _find_roman_cups, _Wording
 from coda.graph_compare import compare_graphs
 from coda.inference import pcor_test
-from coda.partial import _REGULARISED, partial_variance, pcor
+from coda.partial import partial_variance, pcor
 from coda.simulation import simulate
 
 __all__ = ["main"]
@@ -252,7 +253,7 @@ def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame
         # Left after check_pcor_options: what only the data show (collinear parts,
         # parts that --given determines), in the library's words, which name the
         # regularised estimators by the method= they take.
-        message = str(error).replace(_REGULARISED, "--method shrink, bshrink or glasso")
+        message = str(error).replace(REGULARISED, "--method shrink, bshrink or glasso")
         if given is not None:
             message = f"--given {','.join(given)}: {message}"
         raise ValueError(message) from error

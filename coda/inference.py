@@ -495,7 +495,9 @@ def pcor_bootstrap(
     Resample b takes the rows ``rng.integers(0, n, size=n)``, drawn in order
     b = 0, 1, ... from ``rng = numpy.random.default_rng(seed)``; its partial
     correlations equal those of ``coda.pcor(x[rows], given=given)`` up to
-    rounding. Without ``given``, each resample's clr covariance
+    rounding (about kappa eps of the resample's clr covariance: unlike
+    ``coda.pcor``, no correction from the data). Without ``given``, each
+    resample's clr covariance
     :math:`\Gamma_b` is inverted as
     :math:`\Omega_b = (\Gamma_b + cJ/D)^{-1} - J/(cD)`, with
     :math:`c = \mathrm{tr}\,\Gamma_b / (D - 1)` (Erb 2020; see

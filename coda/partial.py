@@ -21,12 +21,15 @@ Computing and Geosciences 6:100026. https://doi.org/10.1016/j.acags.2020.100026
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
-from coda import _kernels
 from coda._clr_gram import ClrCovEstimate, clr_cov_estimate, composition_parts
 from coda._clr_gram import _data as _clr_data
 from coda._dask import is_dask
+from coda._exact_precision import (
+    check_rank,
+    conditional_cov,
+    exact_precision,
+)
 from coda._linalg import pcor_from_precision
 from coda._validation import (
     check_dask_method,
@@ -39,7 +42,6 @@ from coda._validation import (
 __all__ = ["multiple_r2", "partial_variance", "pcor", "precision"]
 
 _METHODS = ("exact", "shrink", "bshrink", "glasso")
-_REGULARISED = "method='shrink', 'bshrink' or 'glasso'"
 
 
 def _data(x, ddof, method):
@@ -47,106 +49,6 @@ def _data(x, ddof, method):
     if is_dask(x):
         check_dask_method(method, accepted=("exact",))
     return _clr_data(x, ddof, min_samples=3)
-
-
-# Variances (clr, residual, a Cholesky pivot) at most this fraction of the
-# largest clr variance count as zero: rounding leaves an exact dependence
-# such a tiny positive value instead of a zero.
-_RANK_TOL = 1e-12
-
-
-def _vanishes(variances, scale: float) -> np.ndarray:
-    """Where ``variances`` count as zero against ``scale`` (NaN counts as zero)."""
-    return ~(np.asarray(variances) > _RANK_TOL * scale)
-
-
-def _check_rank(cov: ClrCovEstimate) -> None:
-    """Fail loudly when the clr covariance has rank below D - 1.
-
-    ``cov.smallest`` is ``(T_ij, i, j)``, the least varying log-ratio, from
-    ``clr_cov_checked``.
-    """
-    gamma, labels = cov.gamma, cov.labels
-    n, d = cov.n_samples, gamma.shape[0]
-    if n <= d - 1:
-        raise ValueError(
-            f"x has {n} samples and {d} parts: the clr covariance has rank at most "
-            f"{n - 1} < D - 1 = {d - 1}, so its exact inverse does not exist; "
-            f"use a regularised estimator ({_REGULARISED}) or fewer parts"
-        )
-    names = labels.part_names(d)
-    diag = np.diag(gamma)
-    scale = max(diag.max(), np.finfo(float).tiny)
-    flat = np.flatnonzero(_vanishes(diag, scale))
-    if flat.size:
-        raise ValueError(
-            f"part {names[flat[0]]!r} has zero clr variance (it is a constant multiple of "
-            "the geometric mean in every sample); drop it or amalgamate it with another part"
-        )
-    t, i, j = cov.smallest
-    if _vanishes(t, scale):
-        ratio = f"var(log({names[i]}/{names[j]}))"
-        state = (
-            f"are proportional ({ratio} = 0)"
-            if t <= 0
-            else f"are proportional up to rounding ({ratio} = {t:.3g}, below {_RANK_TOL:g} "
-            f"of the largest clr variance, {scale:.3g}, so that it cannot be told from "
-            "the rounding of the others)"
-        )
-        raise ValueError(
-            f"parts {names[i]!r} and {names[j]!r} {state}, so the partial correlations are "
-            "not defined; drop or amalgamate one of them"
-        )
-
-
-def _exact_precision(
-    gamma: np.ndarray, *, correlations: bool = False, overwrite: bool = False
-) -> np.ndarray:
-    """``Omega = (Gamma + c J/D)^{-1} - J/(c D)``: one Cholesky factorisation.
-
-    ``Gamma + c J/D`` adds the missing direction 1 with eigenvalue c, so it is
-    positive definite exactly when ``rank(Gamma) = D - 1``; its inverse is
-    ``Gamma^+ + J/(c D)`` because the two terms act on orthogonal subspaces.
-    ``c = tr(Gamma) / (D - 1)``, the mean of the other eigenvalues, keeps the
-    added direction on the data's scale: with a fixed c = 1, data whose
-    log-ratios vary by 1e-6 lost ten digits to the shift (and by 1e-7 were
-    called singular), while partial correlations do not change when every
-    log-ratio is scaled alike. With ``correlations``, the partial
-    correlations from Omega instead, in the same pass
-    (``_kernels._precision``). With ``overwrite`` (a C-ordered ``gamma`` the
-    caller is done with) everything happens in ``gamma``'s memory: two
-    D x D arrays fewer at the peak.
-    """
-    d = gamma.shape[0]
-    c = np.trace(gamma) / (d - 1)
-    if not (np.isfinite(c) and c > 0):
-        raise ValueError(
-            "the clr covariance is zero (no part varies relative to the others); "
-            "partial correlations need data that vary"
-        )
-    # m is symmetric, so its transpose is the same matrix in Fortran order:
-    # LAPACK works on it in place instead of on a copy.
-    if overwrite:
-        gamma += c / d
-        m = gamma.T
-    else:
-        m = (gamma + c / d).T
-    scale = np.diag(m).max()
-    factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False, overwrite_a=True)
-    # A pivot is the residual variance of one clr part given the parts before
-    # it: an exact dependence may leave a tiny positive one, not a failure.
-    if info != 0 or _vanishes(np.diag(factor) ** 2, scale).any():
-        raise ValueError(
-            "the clr covariance is numerically singular (rank < D - 1: some parts are "
-            "linear combinations of others in log-ratio space); use a regularised "
-            f"estimator ({_REGULARISED}) or drop parts"
-        )
-    inverse, _ = scipy.linalg.lapack.dpotri(factor, lower=True, overwrite_c=True)
-    # In place: each entry of the lower triangle is read once, before it and
-    # its mirror are written; the result is symmetric, so its transpose (in
-    # C order) is the same matrix.
-    _kernels._precision(inverse, 1.0 / (c * d), inverse, correlations)
-    return inverse.T
 
 
 def _precision_values(x, method, ddof, options, *, correlations: bool = False):
@@ -159,9 +61,9 @@ def _precision_values(x, method, ddof, options, *, correlations: bool = False):
         if options:
             raise TypeError(f"method='exact' takes no options; got {', '.join(sorted(options))}")
         cov = clr_cov_estimate(x, ddof, min_samples=3)
-        _check_rank(cov)
+        check_rank(cov)
         # cov is this function's own, so its matrix may become the result.
-        result = _exact_precision(cov.gamma, correlations=correlations, overwrite=True)
+        result = exact_precision(cov, correlations=correlations, overwrite=True)
         return result, cov.labels
     _, labels, ddof = _data(x, ddof, method)
     omega = np.asarray(_regularised(x, method, ddof, options).precision)
@@ -236,6 +138,13 @@ def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
     of :math:`\Omega` gives :math:`\Sigma_r^{-1}`, the inverse alr
     covariance (Erb 2020).
 
+    From :math:`\Gamma`, :math:`\Omega` is good to about
+    :math:`\kappa(\Gamma)` eps. When LAPACK's estimate of the condition
+    number exceeds 1e7 (data drifting far in some log-ratio directions and
+    varying little in others), the Cholesky factor is corrected from the
+    data in a second pass (CholeskyQR2), which loses only about
+    :math:`\sqrt{\kappa}` eps; see docs/partial-correlations.md.
+
     References
     ----------
     .. [1] Erb, I. (2020). Partial correlations in compositional data
@@ -275,71 +184,14 @@ def _given_parts(x, given, method) -> tuple[list[int], list[int]]:
     return k, rest
 
 
-def _conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.ndarray:
-    """Covariance of the parts ``rest`` after partialling out the parts ``k``.
-
-    With ``r`` the first part of K, the residual covariance of
-    ``log(x_i/x_r)`` (i outside K) regressed with intercept on
-    ``log(x_k/x_r)`` (k in K, k != r): a Schur complement of the alr
-    covariance. It does not depend on which ``r`` in K is used.
-    """
-    gamma, n = cov.gamma, cov.n_samples
-    r = k[0]
-    others = k[1:]
-    # Checked first: with too few samples the covariances below are singular
-    # for that reason alone, and the errors about collinear or determined parts
-    # would blame the parts.
-    if n - 1 - len(others) <= 1:
-        raise ValueError(
-            f"x has {n} samples, too few to partial out {len(k)} parts; "
-            f"at least {len(k) + 2} samples are needed"
-        )
-
-    # Sigma_r restricted to the parts we need: Sigma_ab = g_ab - g_ar - g_rb + g_rr.
-    def alr_block(a, b):
-        a, b = np.asarray(a, dtype=int), np.asarray(b, dtype=int)
-        return gamma[np.ix_(a, b)] - gamma[a, r][:, None] - gamma[r, b][None, :] + gamma[r, r]
-
-    s_aa = alr_block(rest, rest)
-    scale = max(np.diag(gamma).max(), np.finfo(float).tiny)
-    if others:
-        s_ak = alr_block(rest, others)
-        s_kk = alr_block(others, others)
-        collinear = ValueError(
-            "the log-ratios among the parts in given are collinear (their covariance "
-            "is singular); drop a part from given"
-        )
-        try:
-            factor = scipy.linalg.cho_factor(s_kk, lower=True)
-        except np.linalg.LinAlgError:
-            raise collinear from None
-        # A pivot left tiny but positive by rounding is a dependence too.
-        if _vanishes(np.diag(factor[0]) ** 2, scale).any():
-            raise collinear
-        s_aa = s_aa - s_ak @ scipy.linalg.cho_solve(factor, s_ak.T)
-    # A part whose log-ratios the parts in K explain exactly (a part
-    # proportional to one in K, say) has no residual left to correlate.
-    flat = np.flatnonzero(_vanishes(np.diag(s_aa), scale))
-    if flat.size:
-        names = cov.labels.part_names(gamma.shape[0])
-        part, given = names[rest[flat[0]]], [names[i] for i in k]
-        raise ValueError(
-            f"part {part!r} is determined by the parts in given ({', '.join(given)}): "
-            f"the log-ratios of {part!r} have no variance left once they are partialled out "
-            f"(a part proportional to one in given, say), so its partial correlations are "
-            f"not defined; drop {part!r} or amalgamate it with a part in given"
-        )
-    return s_aa
-
-
 def pcor_from_estimate(cov: ClrCovEstimate, given: list[int] | None) -> np.ndarray:
     """The partial correlations (D x D array) from the clr covariance; ``given`` as positions."""
     d = cov.gamma.shape[0]
     if given is None:
-        _check_rank(cov)
-        return _exact_precision(cov.gamma, correlations=True)
+        check_rank(cov)
+        return exact_precision(cov, correlations=True)
     rest = [i for i in range(d) if i not in given]
-    cond = _conditional_cov(cov, given, rest)
+    cond = conditional_cov(cov, given, rest)
     scale = 1.0 / np.sqrt(np.diag(cond))
     rho = np.clip(cond * scale[:, None] * scale[None, :], -1.0, 1.0)
     np.fill_diagonal(rho, 1.0)
@@ -500,7 +352,7 @@ def partial_variance(x, /, *, given=None, method: str = "exact", ddof: int = 1, 
         k, rest = _given_parts(x, given, method)
         cov = clr_cov_estimate(x, ddof, min_samples=3)
         labels = cov.labels
-        out = _embed(np.diag(_conditional_cov(cov, k, rest)).copy(), rest, cov.gamma.shape[0])
+        out = _embed(np.diag(conditional_cov(cov, k, rest)).copy(), rest, cov.gamma.shape[0])
     return _per_part(out, labels, "partial_variance")
 
 
@@ -557,9 +409,9 @@ def multiple_r2(x, /, *, ref=-1):
     labels, d = composition_parts(x)
     r = check_part(ref, "ref", labels.parts, d)
     cov = clr_cov_estimate(x, 1, min_samples=3)
-    _check_rank(cov)
+    check_rank(cov)
     gamma = cov.gamma
-    pi = 1.0 / np.diag(_exact_precision(gamma))
+    pi = 1.0 / np.diag(exact_precision(cov))
     t_ref = np.diag(gamma) + gamma[r, r] - 2.0 * gamma[:, r]
     keep = [i for i in range(d) if i != r]
     r2 = 1.0 - pi[keep] / t_ref[keep]

@@ -7,6 +7,7 @@ units of eps times the natural scale of each result.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -32,3 +33,93 @@ def nearly_proportional(n: int, close: int, other: int, seed: int) -> np.ndarray
     base = np.exp(rng.normal(0.0, 1.0, (n, 1)))
     close_parts = base * (1.0 + 1e-6 * rng.random((n, close)))
     return np.hstack([close_parts, np.exp(rng.normal(0.0, 1.0, (n, other)))])
+
+
+def drifting(n: int = 30, *, spread: float = 1e-3, seed: int = 1) -> np.ndarray:
+    """Log-ratios that drift over the rows by 30 against a spread of ``spread``: sorted data.
+
+    The clr covariance has one large eigenvalue (the drift) and four of about
+    ``spread**2``: condition numbers of about 1e9 and 1e11 for spreads of
+    1e-3 and 1e-4.
+    """
+    rng = np.random.default_rng(seed)
+    trend = np.linspace(0.0, 30.0, n)[:, None] * np.array([1.0, 0.0, 0.0, -1.0, 0.0, 2.0])
+    return np.exp(trend + spread * rng.normal(size=(n, 6)))
+
+
+def exact_precision(x, ddof: int = 1) -> list[list[Fraction]]:
+    """The pseudo-inverse of the clr covariance of numpy's logs of ``x``, exactly.
+
+    ``Omega = B (B^T Gamma B)^{-1} B^T`` for any basis ``B`` of the clr plane,
+    orthonormal or not; here the rational ``B = [I; -1^T]``, so that
+    ``B^T Gamma B`` is the covariance of the logs relative to the last part.
+    """
+    logs = exact_logs(x)
+    n, k = len(logs), len(logs[0]) - 1
+    rel = [[row[a] - row[-1] for a in range(k)] for row in logs]
+    means = [sum(row[a] for row in rel) / n for a in range(k)]
+    centred = [[row[a] - means[a] for a in range(k)] for row in rel]
+    cov = [[sum(r[a] * r[b] for r in centred) / (n - ddof) for b in range(k)] for a in range(k)]
+    # Gauss-Jordan on [cov | I]
+    work = [cov[a] + [Fraction(int(a == b)) for b in range(k)] for a in range(k)]
+    for col in range(k):
+        pivot = next(r for r in range(col, k) if work[r][col] != 0)
+        work[col], work[pivot] = work[pivot], work[col]
+        lead = work[col][col]
+        work[col] = [v / lead for v in work[col]]
+        for r in range(k):
+            if r != col and work[r][col] != 0:
+                f = work[r][col]
+                work[r] = [v - f * w for v, w in zip(work[r], work[col], strict=True)]
+    inverse = [row[k:] for row in work]
+    # B S^{-1} B^T: rows a < k of B are unit vectors, the last row is -1^T.
+    d = k + 1
+    body = [[*row, -sum(row)] for row in inverse]
+    last = [-sum(body[a][j] for a in range(k)) for j in range(d)]
+    return [*body, last]
+
+
+def _correlations(matrix, sign: float) -> np.ndarray:
+    """``sign * m_ij / sqrt(m_ii m_jj)`` of an exact symmetric matrix, each rounded once."""
+    d = len(matrix)
+    out = np.eye(d)
+    for i in range(d):
+        for j in range(d):
+            if i != j:
+                square = matrix[i][j] ** 2 / (matrix[i][i] * matrix[j][j])
+                # The square root to 120 bits, from integers.
+                num, den = square.numerator, square.denominator
+                root = Fraction(math.isqrt(num * 4**120 // den), 2**120)
+                out[i, j] = math.copysign(float(root), sign * matrix[i][j])
+    return out
+
+
+def exact_pcor(x, ddof: int = 1) -> np.ndarray:
+    """``-Omega_ij / sqrt(Omega_ii Omega_jj)`` of :func:`exact_precision`, rounded once."""
+    return _correlations(exact_precision(x, ddof), -1.0)
+
+
+def exact_conditional_cov(x, given: list[int], ddof: int = 1) -> list[list[Fraction]]:
+    """The covariance of the logs of the parts outside ``given`` relative to ``given[0]``,
+    after partialling out those of ``given[1:]`` (a Schur complement), exactly."""
+    logs = exact_logs(x)
+    n, d = len(logs), len(logs[0])
+    pivot, others = given[0], list(given[1:])
+    columns = others + [i for i in range(d) if i not in given]
+    rel = [[row[c] - row[pivot] for c in columns] for row in logs]
+    m = len(columns)
+    means = [sum(row[a] for row in rel) / n for a in range(m)]
+    centred = [[row[a] - means[a] for a in range(m)] for row in rel]
+    cov = [[sum(r[a] * r[b] for r in centred) / (n - ddof) for b in range(m)] for a in range(m)]
+    for p in range(len(others)):
+        for a in range(p + 1, m):
+            f = cov[a][p] / cov[p][p]
+            for b in range(p + 1, m):
+                cov[a][b] -= f * cov[p][b]
+    q = len(others)
+    return [row[q:] for row in cov[q:]]
+
+
+def exact_conditional_pcor(x, given: list[int], ddof: int = 1) -> np.ndarray:
+    """The partial correlations of the parts outside ``given`` (in order), rounded once."""
+    return _correlations(exact_conditional_cov(x, given, ddof), 1.0)

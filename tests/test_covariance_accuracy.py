@@ -18,7 +18,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 import pytest
-from exact import EPS, errors_in_eps, exact_logs, nearly_proportional
+from exact import EPS, drifting, errors_in_eps, exact_logs, nearly_proportional
 
 import coda
 
@@ -44,13 +44,6 @@ def _exact_clr_variances(x: np.ndarray, ddof: int = 1) -> list[Fraction]:
     return [_exact_variance([row[i] for row in clr], ddof) for i in range(d)]
 
 
-def _drifting(n: int = 30) -> np.ndarray:
-    """Log-ratios that drift over the rows by 30 against a spread of 1e-3: sorted data."""
-    rng = np.random.default_rng(1)
-    trend = np.linspace(0.0, 30.0, n)[:, None] * np.array([1.0, 0.0, 0.0, -1.0, 0.0, 2.0])
-    return np.exp(trend + 1e-3 * rng.normal(size=(n, 6)))
-
-
 def _outlying_first_rows(n: int = 30) -> np.ndarray:
     """Parts varying by 1e-5 but in the first five rows, which stand far apart."""
     rng = np.random.default_rng(2)
@@ -62,7 +55,7 @@ def _outlying_first_rows(n: int = 30) -> np.ndarray:
 _DATA = {
     "nearly proportional": lambda: nearly_proportional(30, 4, 2, seed=0),
     "cluster of 18 nearly proportional parts": lambda: nearly_proportional(25, 18, 2, seed=3),
-    "drifting rows": _drifting,
+    "drifting rows": drifting,
     "outlying first rows": _outlying_first_rows,
 }
 
@@ -195,7 +188,7 @@ def _totals_vary(n: int = 60) -> np.ndarray:
 _CLR_COV_DATA = {
     "logs far from 0, varying little": _far_from_one,
     "outlying first rows": _outlying_first_rows,
-    "drifting rows": _drifting,
+    "drifting rows": drifting,
     "totals varying far more than the ratios": _totals_vary,
 }
 
