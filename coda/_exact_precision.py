@@ -49,6 +49,7 @@ from coda._clr_gram import (
     _over_rows,
     _symmetric_cov,
 )
+from coda._linalg import symmetrised
 
 REGULARISED = "method='shrink', 'bshrink' or 'glasso'"
 
@@ -321,10 +322,4 @@ def _conditional_cov_from_data(values, ddof, sigma, pivot, columns, first):
     if g is None:
         return None
     trailing = (l1 @ g)[first:, first:]
-    return _mirrored(trailing @ trailing.T)
-
-
-def _mirrored(matrix: np.ndarray) -> np.ndarray:
-    """``matrix`` (symmetric up to rounding) with its lower triangle mirrored above."""
-    lower = np.tril(matrix)
-    return lower + np.tril(lower, -1).T
+    return symmetrised(trailing @ trailing.T)

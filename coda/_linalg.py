@@ -29,3 +29,13 @@ def pcor_from_precision(omega: np.ndarray) -> np.ndarray:
     np.clip(rho, -1.0, 1.0, out=rho)
     rho += 0.0  # -0.0 + 0.0 is +0.0
     return rho
+
+
+def symmetrised(matrix: np.ndarray) -> np.ndarray:
+    """``(M + M^T) / 2`` in ``matrix``'s memory: exactly symmetric.
+
+    For results that are symmetric only up to rounding.
+    """
+    matrix += matrix.T
+    matrix *= 0.5
+    return matrix

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.special
 
 from coda._labels import composition
-from coda._linalg import pcor_from_precision
+from coda._linalg import pcor_from_precision, symmetrised
 from coda._results import ShrinkageResult
 from coda._validation import check_option, check_unit_interval, check_varying
 
@@ -310,6 +310,8 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
             # u = B^{-1} 1 through the low-rank form, O(D m).
             u = inv_sd * (a * inv_sd + v @ (g * (v.T @ inv_sd)))
             omega -= np.outer(u / u.sum(), u)
+    # The products above are symmetric only up to rounding.
+    omega = symmetrised(omega)
     rho = pcor_from_precision(omega)
     return ShrinkageResult(
         pcor=labels.square(rho),

@@ -87,3 +87,14 @@ def test_glasso_refuses_a_path_length_with_a_given_penalty():
         coda.pcor_glasso(x, penalty=0.2, n_penalties=5)
     assert coda.pcor_glasso(x, n_penalties=5).penalties.size == 5
     assert coda.pcor_glasso(x).penalties.size == 20
+
+
+@pytest.mark.parametrize("method", ["shrink", "bshrink"])
+def test_shrinkage_results_are_exactly_symmetric(method):
+    # The low-rank products and bshrink's rank-one correction were symmetric only up to
+    # rounding: precision and pcor differed from their transposes by an ulp.
+    x = np.exp(np.random.default_rng(3).normal(size=(40, 60)))
+    fit = coda.pcor_shrink(x, method=method)
+    for matrix in (np.asarray(fit.precision), np.asarray(fit.pcor)):
+        assert np.array_equal(matrix, matrix.T)
+    assert np.array_equal(np.asarray(coda.pcor(x, method=method)), np.asarray(fit.pcor))
