@@ -322,7 +322,7 @@ def _refine_variation(values, t: np.ndarray, first, second, ddof: int) -> None:
     for label in np.unique(cluster[first[~alone]]):
         parts = np.flatnonzero(cluster == label)
         medoid = int(np.argmin(t[np.ix_(parts, parts)].sum(axis=1)))
-        w = _relative_log_cov(values, parts, medoid, ddof)
+        w = relative_log_cov(values, parts, medoid, ddof)
         inside = cluster[first] == label
         i, j = first[inside], second[inside]
         a, b = np.searchsorted(parts, i), np.searchsorted(parts, j)
@@ -381,7 +381,7 @@ def merge_moments(*parts: LogMoments) -> LogMoments:
     return total
 
 
-def _relative_log_cov(values, parts, pivot: int, ddof: int) -> np.ndarray:
+def relative_log_cov(values, parts, pivot: int, ddof: int) -> np.ndarray:
     """The covariance of ``log x_k - log x_pivot`` over the ``parts`` (``pivot`` indexes them)."""
     k = parts.size
     moments = partial(_relative_log_moments, parts=parts, pivot=pivot)
@@ -389,7 +389,7 @@ def _relative_log_cov(values, parts, pivot: int, ddof: int) -> np.ndarray:
 
 
 def _relative_log_moments(rows: np.ndarray, parts, pivot: int) -> LogMoments:
-    """Part of :func:`_relative_log_cov`: the moments of one group of rows."""
+    """Part of :func:`relative_log_cov`: the moments of one group of rows."""
     logs = np.log(rows[:, parts], dtype=np.float64)
     logs -= logs[:, pivot : pivot + 1].copy()
     return _centred_gram(logs)

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from coda._clr_gram import (
+    _CANCELLATION,
     clr_cov_estimate,
     composition_parts,
     ilr_cov_of_gamma,
     ilr_cov_values,
     may_cancel,
+    relative_log_cov,
     variation_estimate,
     variation_from_clr_cov,
 )
@@ -225,7 +227,8 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
         Dask input is reduced in one pass over its row blocks (see
-        :func:`clr_cov`), two for nearly proportional parts (see :func:`variation`).
+        :func:`clr_cov`), two or three for nearly proportional parts (see
+        :func:`variation` and the Notes).
     ref : int or str, default -1
         The reference part (position, or name for DataFrame input).
     ddof : int, default 1
@@ -250,7 +253,11 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     -----
     Computed as :math:`-\tfrac12 F_r T F_r^T` from :func:`variation`, so the
     variance of :math:`\log(x_k / x_r)` is :math:`T_{kr}`, as accurate for a
-    part nearly proportional to the reference as for any other.
+    part nearly proportional to the reference as for any other. Where some
+    :math:`T_{kr}` is below 1/1024 of the largest variation, the covariances
+    :math:`(T_{kr} + T_{lr} - T_{kl})/2` would cancel far below their own
+    scale :math:`\sqrt{T_{kr} T_{lr}}`; the matrix is then formed from the
+    log-ratios of the data in another pass, to a few eps of that scale.
 
     Examples
     --------
@@ -264,10 +271,17 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     r = check_part(ref, "ref", labels.parts, d)
     # Sigma_r = -1/2 F_r T F_r^T: Sigma_kl = (T_kr + T_lr - T_kl) / 2, whose diagonal is
     # T_kr itself, accurate where F_r Gamma F_r^T cancels (a part nearly proportional to ref).
-    t = variation_estimate(clr_cov_estimate(x, ddof))
+    cov = clr_cov_estimate(x, ddof)
+    t = variation_estimate(cov)
     keep = np.delete(np.arange(d), r)
     to_ref = t[keep, r]
-    sigma = 0.5 * ((to_ref[:, None] + to_ref[None, :]) - t[np.ix_(keep, keep)])
+    # Off the diagonal the sum cancels to about eps max(T) where Sigma_kl's own scale,
+    # sqrt(T_kr T_lr), is far smaller: then Sigma comes from the data, in another pass.
+    if _CANCELLATION * to_ref.min() < t.max():
+        sigma = relative_log_cov(cov.values, np.arange(d), r, cov.ddof)[np.ix_(keep, keep)]
+        np.fill_diagonal(sigma, to_ref)
+    else:
+        sigma = 0.5 * ((to_ref[:, None] + to_ref[None, :]) - t[np.ix_(keep, keep)])
     return _alr_square(labels, sigma, r)
 
 

@@ -103,6 +103,47 @@ def test_alr_variances_of_parts_nearly_proportional_to_the_reference():
     assert errors.max() <= 4.0
 
 
+def _exact_alr_cov(x: np.ndarray, ref: int, ddof: int = 1) -> np.ndarray:
+    logs = exact_logs(x)
+    n, d = len(logs), len(logs[0])
+    keep = [k for k in range(d) if k != ref]
+    rel = [[row[k] - row[ref] for k in keep] for row in logs]
+    means = [sum(row[a] for row in rel) / n for a in range(d - 1)]
+    return np.array(
+        [
+            [
+                float(sum((row[a] - means[a]) * (row[b] - means[b]) for row in rel) / (n - ddof))
+                for b in range(d - 1)
+            ]
+            for a in range(d - 1)
+        ]
+    )
+
+
+@pytest.mark.parametrize("ref", [0, 5])
+@pytest.mark.parametrize("rows", [None, 7])
+def test_alr_covariances_on_their_own_scale(ref, rows):
+    # Sigma_kl = (T_kr + T_lr - T_kl) / 2 cancels to eps max(T) where sqrt(T_kr T_lr) is
+    # far smaller (parts nearly proportional to the reference): it was 1e6 eps off.
+    x = nearly_proportional(30, 4, 2, seed=12)
+    import dask.array as da
+
+    data = x if rows is None else da.from_array(x, chunks=(rows, -1))
+    sigma = coda.alr_cov(data, ref=ref)
+    exact = _exact_alr_cov(x, ref)
+    scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+    assert (np.abs(sigma - exact) / scale).max() <= 8 * EPS
+
+
+def test_alr_cov_of_well_spread_parts_takes_one_pass(monkeypatch):
+    from coda import covariance
+
+    calls = []
+    monkeypatch.setattr(covariance, "relative_log_cov", lambda *a: calls.append(a))
+    coda.alr_cov(np.exp(np.random.default_rng(13).normal(size=(30, 6))), ref=2)
+    assert calls == []
+
+
 # ---------------------------------------------------------------------------
 # Dask input: the same entries recomputed in a second pass over the row blocks
 

@@ -11,6 +11,8 @@ takes numpy's float64 logs of the data as given and does the rest exactly
 
 from __future__ import annotations
 
+import dask.array as da
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,14 +65,12 @@ def test_labels_kept_and_input_unchanged():
 
 @pytest.mark.parametrize("rows", [4, 11, 40])
 def test_dask_pcor_of_drifting_rows(rows):
-    da = pytest.importorskip("dask.array")
     x = drifting(40, seed=5)
     rho = coda.pcor(da.from_array(x, chunks=(rows, -1)))
     assert np.abs(rho - exact_pcor(x)).max() < _TOL
 
 
 def test_dask_dataframe_with_empty_partitions():
-    dd = pytest.importorskip("dask.dataframe")
     x = drifting(60, seed=6)
     frame = pd.DataFrame(x, columns=list("abcdef"))
     # Rows kept by a condition (part a grows down the rows): the first three
@@ -162,7 +162,6 @@ def test_pcor_given_parts_of_drifting_rows(given, spread):
 
 @pytest.mark.parametrize("rows", [4, 11, 40])
 def test_dask_pcor_given_parts_of_drifting_rows(rows):
-    da = pytest.importorskip("dask.array")
     x = drifting(40, seed=10)
     rho = coda.pcor(da.from_array(x, chunks=(rows, -1)), given=[5, 1])
     exact = exact_conditional_pcor(x, [5, 1])
