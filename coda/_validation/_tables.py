@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from coda._validation._arrays import check_parts
-from coda._validation._base import CodaWarning, _is_real_dtype, _listing, numeric_values, warn
+from coda._validation._base import (
+    _MAX_LISTED,
+    CodaWarning,
+    _is_real_dtype,
+    _listing,
+    numeric_values,
+    warn,
+)
 
 
 def check_accessor_parts(obj) -> tuple[list, list]:
@@ -318,11 +325,27 @@ def _cell(value) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
+def _table_rows(table: pd.DataFrame, index: str, column: str, rows: np.ndarray) -> str:
+    """Name the ``rows`` (positions) of ``table`` by their ``index`` labels: ``cup 3, cup 5``.
+
+    The rows of the ``index`` column itself, whose labels are what is wrong,
+    are named by position counted from 1: ``row 3, row 5``.
+    """
+    if column == index:
+        return _listing([f"row {r + 1}" for r in rows[:_MAX_LISTED]], rows.size)
+    # The index column is checked first: every label here is a finite number.
+    labels = pd.to_numeric(table[index]).iloc[rows[:_MAX_LISTED]]
+    shown = [int(label) if float(label).is_integer() else float(label) for label in labels]
+    return _listing([f"{index} {label}" for label in shown], rows.size)
+
+
 def check_table(table: pd.DataFrame, name: str, *, index: str, columns: Sequence[str]):
     """Return ``table`` as floats in ``columns``, indexed by its integer ``index`` column.
 
     ``table`` must have exactly the column ``index`` (unique integers) and the
-    ``columns`` (numbers, no missing values), in any order.
+    ``columns`` (numbers, no missing values), in any order. A bad value is
+    named with its row: by its ``index`` label (``cup 3``), or, in the
+    ``index`` column itself, by its position counted from 1.
     """
     expected = [index, *columns]
     missing = [c for c in expected if c not in table.columns]
@@ -342,7 +365,8 @@ def check_table(table: pd.DataFrame, name: str, *, index: str, columns: Sequence
             shown = _listing([_cell(table[column].iloc[r]) for r in rows], rows.size)
             raise ValueError(
                 f"{name} has non-numeric, missing or infinite values in column {column} "
-                f"({shown}); the file is damaged or not this data set: fetch it again"
+                f"({shown}) at {_table_rows(table, index, column, rows)}; the file is "
+                "damaged or not this data set: fetch it again"
             )
     ids = pd.to_numeric(table[index])
     if not (ids == np.round(ids)).all() or ids.duplicated().any():

@@ -232,9 +232,11 @@ def _tensor_update(
     tensor theta_0 + lam tau_m itself, as ``_sources._finish`` would add it.
 
     ``check`` as in :func:`_top_k_bounds`, before anything is merged. A task
-    vector that overflows float32 from finite inputs is merged as numpy
-    would. ``outputs`` (an :class:`_Outputs`) gives the array the result is
-    written into; by default a new one.
+    vector that overflows float32 from finite inputs is an inf |tau_t|, so
+    ``check`` is called for it too (the merges' checks raise, naming the
+    model); without ``check`` it is merged as numpy would. ``outputs`` (an
+    :class:`_Outputs`) gives the array the result is written into; by
+    default a new one.
     """
     models = tuple(_read_only(m) for m in models)
     diff = base is not None

@@ -21,7 +21,6 @@ import numpy as np
 
 from coda._validation import (
     check_finite_tensor,
-    check_float32_tensor,
     check_models,
     check_output_target,
     check_safetensors_out,
@@ -30,12 +29,14 @@ from coda._validation import (
     check_same_tensors,
     check_shard_bytes,
     check_shard_out,
+    check_task_vector,
     check_tensor_mapping,
     raise_out_over_input,
 )
 from coda.merging._writer import _replaced_files, _write_streamed
 from coda.merging.checkpoints import (
     Checkpoint,
+    _as_float32,
     _is_buffer,
     _open_all,
     _roles,
@@ -45,16 +46,46 @@ from coda.merging.checkpoints import (
 
 
 def _float32(value, tensor: str, model: str, finite: bool = True) -> np.ndarray:
-    source = np.asarray(value)
-    # A value of a wider dtype (float64) beyond float32's range becomes inf
-    # here; that is reported below, whatever ``finite``.
-    with np.errstate(over="ignore"):
-        array = np.asarray(source, dtype=np.float32)
-    if source.dtype.itemsize > array.dtype.itemsize:
-        check_float32_tensor(source, array, tensor, model)
+    # A value of a wider dtype (float64) beyond float32's range raises in
+    # _as_float32, whatever ``finite``.
+    array = _as_float32(value, tensor, model)
     if finite:
         check_finite_tensor(array, tensor, model)
     return array
+
+
+def _task_vector(theta: np.ndarray, start: np.ndarray, tensor: str, model: str) -> np.ndarray:
+    """``theta - start`` in float32, for finite float32 tensors; raise where it overflows."""
+    # Finite inputs make inf only by overflow, which check_task_vector names.
+    with np.errstate(over="ignore"):
+        tau = theta - start
+    check_task_vector(tau, tensor, model)
+    return tau
+
+
+# |theta_t - theta_0| <= |theta_t| + |theta_0|: no task vector overflows while
+# both tensors stay within half of float32's range (the common case, found by
+# two reductions per tensor instead of a subtraction).
+_HALF_FLOAT32 = np.float32(np.finfo(np.float32).max / 2)
+
+
+def _within_half(values: np.ndarray) -> bool:
+    return values.size == 0 or bool(
+        values.min() >= -_HALF_FLOAT32 and values.max() <= _HALF_FLOAT32
+    )
+
+
+def _check_task_vectors(start, thetas: list, tensor: str, labels: list[str]) -> None:
+    """Raise if a task vector ``theta_t - start`` of one tensor overflows float32.
+
+    For checks of the fused kernels, which form the task vectors themselves
+    and do not store them; every tensor is finite float32, ``labels`` name
+    the models.
+    """
+    if _within_half(start) and all(_within_half(theta) for theta in thetas):
+        return
+    for theta, label in zip(thetas, labels, strict=True):
+        _task_vector(theta, start, tensor, label)
 
 
 class _Buffers(Mapping):
@@ -167,13 +198,29 @@ def _finite_check(theta0: dict, thetas: list[dict], labels: list[str] | None = N
 
     For callers that let the kernels find non-finite task vectors as they
     select (``coda.merging._rules._top_k_bins``) instead of a pass per tensor.
-    ``labels`` name the base and models as in :func:`_checked_thetas`.
+    ``labels`` name the base and models as in :func:`_checked_thetas`. A task
+    vector that overflows float32 raises too, naming its model.
     """
     labels = _roles(len(thetas)) if labels is None else labels
 
     def check(key: str) -> None:
         for label, tensors in zip(labels, [theta0, *thetas], strict=True):
             check_finite_tensor(tensors[key], key, label)
+        _check_task_vectors(theta0[key], [theta[key] for theta in thetas], key, labels[1:])
+
+    return check
+
+
+def _overflow_check(theta0: dict, thetas: list[dict]):
+    """``check(key)``: raise if a task vector of tensor ``key`` overflows float32.
+
+    For the fused kernels (``coda.merging._rules._top_k_bins``) given
+    mappings that :func:`_checked_thetas` checked finite already.
+    """
+    labels = _roles(len(thetas))[1:]
+
+    def check(key: str) -> None:
+        _check_task_vectors(theta0[key], [theta[key] for theta in thetas], key, labels)
 
     return check
 
@@ -185,7 +232,11 @@ def _checked(base, models) -> tuple[dict, list[dict], _Buffers]:
     the :class:`_Buffers` returned last.
     """
     theta0, thetas, buffers = _checked_thetas(base, models)
-    taus = [{key: theta[key] - start for key, start in theta0.items()} for theta in thetas]
+    labels = _roles(len(thetas))[1:]
+    taus = [
+        {key: _task_vector(theta[key], start, key, label) for key, start in theta0.items()}
+        for label, theta in zip(labels, thetas, strict=True)
+    ]
     return theta0, taus, buffers
 
 
@@ -213,7 +264,10 @@ class _Stream:
             # Drop the previous key's tensors before reading the next ones.
             self._key, self._tensors = None, None
             start = _float32(self._base.read(key), key, self._base.source)
-            taus = [_float32(m.read(key), key, m.source) - start for m in self._models]
+            taus = [
+                _task_vector(_float32(m.read(key), key, m.source), start, key, m.source)
+                for m in self._models
+            ]
             self._key, self._tensors = key, (start, taus)
         return self._tensors
 
@@ -371,9 +425,12 @@ class _Tensors(Mapping):
         return self._tensors
 
     def check(self, key: str) -> None:
-        """Raise if a tensor ``key`` holds NaN or inf, naming the checkpoint."""
-        for ckpt, tensor in zip(self._checkpoints, self.tensors(key), strict=True):
+        """Raise if a tensor ``key`` holds NaN or inf, or a task vector overflows float32."""
+        tensors = self.tensors(key)
+        for ckpt, tensor in zip(self._checkpoints, tensors, strict=True):
             check_finite_tensor(tensor, key, ckpt.source)
+        labels = [ckpt.source for ckpt in self._checkpoints[1:]]
+        _check_task_vectors(tensors[0], tensors[1:], key, labels)
 
     def __getitem__(self, key: str) -> np.ndarray:
         return self.tensors(key)[0]

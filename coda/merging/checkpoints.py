@@ -20,6 +20,7 @@ import numpy as np
 
 from coda._validation import (
     check_checkpoint_source,
+    check_float32_tensor,
     check_metadata,
     check_open_checkpoint,
     check_output_target,
@@ -47,6 +48,21 @@ def _is_buffer(dtype) -> bool:
     and turn them into floats.
     """
     return np.dtype(dtype).kind in "biu"
+
+
+def _as_float32(values, tensor: str, source: str) -> np.ndarray:
+    """``values`` as float32 (not copied if float32 already), for tensor ``tensor`` of ``source``.
+
+    A finite value of a wider dtype (float64) beyond float32's range would
+    become inf: raised as that (:func:`check_float32_tensor`), not later as
+    a value that is not finite, and without numpy's overflow warning.
+    """
+    values = np.asarray(values)
+    with np.errstate(over="ignore"):
+        cast = np.asarray(values, dtype=np.float32)
+    if values.dtype.itemsize > cast.dtype.itemsize:
+        check_float32_tensor(values, cast, tensor, source)
+    return cast
 
 
 class Checkpoint:
@@ -132,10 +148,11 @@ class Checkpoint:
 
         A float32 tensor of a safetensors file is a read-only view of its
         memory map; other tensors are read (and widened or narrowed to
-        float32). Callers must not write to the result.
+        float32: a float64 value beyond float32's range raises, naming the
+        tensor and the checkpoint). Callers must not write to the result.
         """
         check_tensor_name(name, self.source, self.keys())
-        return np.asarray(self._backend.view(name), dtype=np.float32)
+        return _as_float32(self._backend.view(name), name, self.source)
 
     def file_of(self, name: str, /) -> Path | None:
         """Return the file that holds tensor ``name`` (None for a mapping)."""

@@ -138,12 +138,12 @@ def dare(
     TypeError
         If a tensor, ``density``, ``lam`` or ``seed`` has the wrong type.
     ValueError
-        If keys or shapes differ from the base's, a model's values differ
-        from the base's where the base's tensor is integer or boolean, a file
-        is corrupt or truncated, a value is not finite, ``density`` is outside (0, 1],
-        ``rescale`` is unknown, ``weights`` does not hold one number per model,
-        ``seed`` is a negative integer, or ``max_shard_bytes`` comes without
-        ``out``.
+        If keys or shapes differ from the base's, a model's values differ from
+        the base's where the base's tensor is integer or boolean, a file is
+        corrupt or truncated, a value is not finite or a task vector overflows
+        float32, ``density`` is outside (0, 1], ``rescale`` is unknown,
+        ``weights`` does not hold one number per model, ``seed`` is a negative
+        integer, or ``max_shard_bytes`` comes without ``out``.
     FileNotFoundError
         If a checkpoint path does not exist.
 

@@ -200,8 +200,9 @@ def describe(
         If a model's tensors or shapes differ from the base's (raised before
         any tensor is read), a model's values differ from the base's where
         the base's tensor is integer or boolean, the base has no
-        floating-point tensor, a file is corrupt, a value is not finite (the
-        message names the tensor, and the file it came from), an
+        floating-point tensor, a file is corrupt, a value is not finite or a
+        task vector overflows float32 (the message names the tensor, and the
+        file it came from), an
         option is unknown, fewer than 2 models are given or ``layers`` is
         not a partition. With ``client``, an error of a task on a worker is
         raised here.

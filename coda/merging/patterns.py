@@ -95,9 +95,10 @@ def conflict_curve(
     TypeError
         If a tensor, ``density``, ``layers`` or ``max_subsets`` has the wrong type.
     ValueError
-        If keys or shapes differ, a value is not finite, ``density`` is outside
-        (0, 1], ``scope`` is unknown, ``layers`` is not a partition, there
-        are fewer than 2 models or ``max_subsets`` < 1.
+        If keys or shapes differ, a value is not finite or a task vector
+        overflows float32, ``density`` is outside (0, 1], ``scope`` is unknown,
+        ``layers`` is not a partition, there are fewer than 2 models or
+        ``max_subsets`` < 1.
 
     See Also
     --------
@@ -227,9 +228,10 @@ def sign_patterns(
     TypeError
         If a tensor, ``density`` or ``layers`` has the wrong type.
     ValueError
-        If keys or shapes differ, a value is not finite, ``density`` is outside
-        (0, 1], ``scope`` is unknown, ``layers`` is not a partition or there
-        are fewer than 2 or more than 8 models.
+        If keys or shapes differ, a value is not finite or a task vector
+        overflows float32, ``density`` is outside (0, 1], ``scope`` is unknown,
+        ``layers`` is not a partition or there are fewer than 2 or more than 8
+        models.
 
     See Also
     --------

@@ -133,11 +133,11 @@ def task_shares(base, models, /, *, layers=None, closed=True) -> pd.DataFrame:
     TypeError
         If a tensor or ``layers`` has the wrong type.
     ValueError
-        If keys or shapes differ from the base's, a value is not finite, a
-        model's values differ from the base's where the base's tensor is
-        integer or boolean, the base has no floating-point tensor, or
-        ``layers`` does not give every tensor to exactly one layer or gives a
-        layer no tensors.
+        If keys or shapes differ from the base's, a value is not finite or a
+        task vector overflows float32, a model's values differ from the base's
+        where the base's tensor is integer or boolean, the base has no
+        floating-point tensor, or ``layers`` does not give every tensor to
+        exactly one layer or gives a layer no tensors.
 
     See Also
     --------
@@ -236,8 +236,9 @@ def entry_categories(
     TypeError
         If a tensor, ``density``, ``layers`` or ``n_permutations`` has the wrong type.
     ValueError
-        If keys or shapes differ, a value is not finite, ``density`` is outside
-        (0, 1], ``scope`` is unknown or ``layers`` is not a partition.
+        If keys or shapes differ, a value is not finite or a task vector
+        overflows float32, ``density`` is outside (0, 1], ``scope`` is unknown
+        or ``layers`` is not a partition.
 
     See Also
     --------
@@ -392,9 +393,10 @@ def mass_fate(
     TypeError
         If a tensor, ``density`` or ``layers`` has the wrong type.
     ValueError
-        If keys or shapes differ, a value is not finite, ``density`` is
-        outside (0, 1], an option is unknown, ``weights`` does not hold one
-        number per model or ``layers`` is not a partition.
+        If keys or shapes differ, a value is not finite or a task vector
+        overflows float32, ``density`` is outside (0, 1], an option is unknown,
+        ``weights`` does not hold one number per model or ``layers`` is not a
+        partition.
 
     See Also
     --------
@@ -509,10 +511,10 @@ def ownership(
     TypeError
         If a tensor, ``density`` or ``layers`` has the wrong type.
     ValueError
-        If keys or shapes differ, a value is not finite, ``density`` is
-        outside (0, 1], an option is unknown, ``weights`` does not hold one
-        number per model, ``normalize=False`` where it does not apply, or
-        ``layers`` is not a partition.
+        If keys or shapes differ, a value is not finite or a task vector
+        overflows float32, ``density`` is outside (0, 1], an option is unknown,
+        ``weights`` does not hold one number per model, ``normalize=False``
+        where it does not apply, or ``layers`` is not a partition.
 
     See Also
     --------

@@ -39,6 +39,7 @@ from coda.merging._sources import (
     _emit,
     _finish,
     _inputs,
+    _overflow_check,
     _tensor_inputs,
 )
 
@@ -69,9 +70,9 @@ def task_vectors(base, models, /) -> list[dict]:
         If a tensor name is not a str or a tensor is not numeric.
     ValueError
         If a model lacks a tensor of the base or has one the base lacks, a shape
-        differs from the base's, a value is not finite, a model's values differ
-        from the base's where the base's tensor is integer or boolean, or
-        ``models`` is empty.
+        differs from the base's, a value is not finite, a task vector
+        overflows float32 (see Notes), a model's values differ from the base's
+        where the base's tensor is integer or boolean, or ``models`` is empty.
 
     See Also
     --------
@@ -90,7 +91,12 @@ def task_vectors(base, models, /) -> list[dict]:
     range is float32's, the difference does not overflow). From a factor of
     about 2^13 (fp16) or 2^16 (bf16) on it may be rounded: the fp16 values
     2^-24 and 1024 differ by 1023.99999994, which float32 rounds to 1024.
-    float64 inputs are rounded to float32 before the subtraction.
+    float64 inputs are rounded to float32 before the subtraction (a value
+    beyond float32's range raises). A difference beyond float32's range
+    (possible only where a value of the model or the base exceeds half of
+    it, about 1.7e38 in magnitude) raises a ValueError naming the tensor and
+    the model, rather than becoming inf; so does every merge and statistic
+    of merges, from mappings and files alike.
 
     The base's integer and boolean tensors (buffers such as position ids,
     attention masks or step counters) are not weights and no merge changes
@@ -162,7 +168,8 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     ValueError
         If keys or shapes differ from the base's, a model's values differ from
         the base's where the base's tensor is integer or boolean, a file is
-        corrupt or truncated, a value is not finite, ``weights`` does not hold
+        corrupt or truncated, a value is not finite, a task vector overflows
+        float32 (see :func:`task_vectors`), ``weights`` does not hold
         one finite number per model, or ``max_shard_bytes`` comes without
         ``out``.
     FileNotFoundError
@@ -362,7 +369,8 @@ def ties_merge(
     ValueError
         If keys or shapes differ from the base's, a model's values differ
         from the base's where the base's tensor is integer or boolean, a file
-        is corrupt or truncated, a value is not finite, ``density`` is outside (0, 1], an
+        is corrupt or truncated, a value is not finite, a task vector overflows
+        float32 (see :func:`task_vectors`), ``density`` is outside (0, 1], an
         option is unknown, ``weights`` does not hold one number per model,
         ``normalize=False`` where it does not apply, or ``max_shard_bytes``
         comes without ``out``.
@@ -538,7 +546,10 @@ def ties_merge(
         def tensors(key):
             return [theta0[key], *(theta[key] for theta in thetas)]
 
-        merged = _fused_merges(theta0, tensors, rule, streamed=out is not None)
+        # Checked finite already: the check, called when the kernels meet an
+        # inf |tau_t| (or keep everything), finds task vectors that overflow.
+        check = _overflow_check(theta0, thetas)
+        merged = _fused_merges(theta0, tensors, rule, check, streamed=out is not None)
         return _emit(merged, buffers, {}, out, max_shard_bytes)
     if scope == "tensor":
         with _tensor_inputs(base, models) as (theta0, metadata):
