@@ -10,19 +10,22 @@ log-ratios drift far along some directions and vary little along others
 (sorted rows, a trend over the samples) have ``kappa`` of 1e8 to 1e12 and
 lose eight to twelve digits that way.
 
-For such data both results are computed again in a second pass over the
-data, in the frame of Gamma's own Cholesky factor ``L``: the coordinates
-``Z`` of the rows (clr values for the precision; logs relative to one part
-for a conditional covariance) are mapped to ``Z L^{-T}``, whose covariance
-is close to the identity and so is formed from the data without loss; its
+For such data both are corrected from the data in a second pass. The
+precision: in the frame of Gamma's own Cholesky factor ``L``, the clr
+values ``Z`` of the rows are mapped to ``Z L^{-T}``, whose covariance is
+close to the identity and so is formed from the data without loss; its
 Cholesky factor ``G`` corrects ``L``, and ``L G`` is the Cholesky factor of
-the data's covariance of ``Z``, good to about ``sqrt(kappa) eps``, as a QR
+the data's covariance, good to about ``sqrt(kappa) eps``, as a QR
 factorisation of the data would give. This is the CholeskyQR2 algorithm
 with Gamma's factor as the first step; its cost is a triangular solve and a
 Gram product over the rows (BLAS level 3), about half that of LAPACK's
-Householder QR of the data (measured 216 against 473 ms at 10,000 x 1,000),
-and its merges over row groups and dask blocks are those of the clr Gram
-(:func:`coda._clr_gram._over_rows`).
+Householder QR of the data (measured 216 against 473 ms at 10,000 x 1,000).
+A conditional covariance: the logs of the other parts less their
+regression on the parts partialled out, with Gamma's coefficients, are
+residuals whose covariance is formed without the Schur complement's
+cancellation (see :func:`_conditional_cov_from_data`). Both take the logs of
+every row less those of one row of the data, and merge row groups and dask
+blocks as the clr Gram does (:func:`coda._clr_gram._over_rows`).
 
 References: Fukaya, T., Nakatsukasa, Y., Yanagisawa, Y. and Yamamoto, Y.
 (2014). CholeskyQR2: a simple and communication-avoiding algorithm for
@@ -36,7 +39,6 @@ Electronic Transactions on Numerical Analysis 44:306-326.
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import numpy as np
 import scipy.linalg
@@ -49,6 +51,7 @@ from coda._clr_gram import (
     _over_rows,
     _symmetric_cov,
 )
+from coda._dask import is_dask
 from coda._linalg import symmetrised
 
 REGULARISED = "method='shrink', 'bshrink' or 'glasso'"
@@ -103,17 +106,20 @@ def check_rank(cov: ClrCovEstimate) -> None:
         )
 
 
-# Above this estimate of the condition number of Gamma + c J/D (LAPACK's, in
-# the 1-norm), the factor is corrected from the data (_factor_from_data): from
-# Gamma the partial correlations are good to about kappa eps at worst (a tenth
-# of that is typical), after the correction to about sqrt(kappa) eps. The
-# correction costs about twice the pass that formed Gamma. The estimate is 382
-# for the Roman cups, 1,300 for 200 samples of coda.simulate's 30-part chain
-# and 3.3e6 for 10,000 of its 1,000-part chain, whose partial correlations
-# from Gamma are within 2e-12 of the corrected ones (0.16 against 0.54 s);
-# 30 rows drifting by 30 against a spread of 1e-3 give 1.2e9, and were 3.9e-8
-# off.
+# Above this estimate of the condition number of Gamma + c J/D (2-norm, from
+# a few steps of power and inverse iteration on its Cholesky factor), the
+# factor is corrected from the data (_factor_from_data): from Gamma the partial
+# correlations are good to about kappa eps at worst (a tenth of that or less
+# is typical), after the correction to about sqrt(kappa) eps. The correction
+# costs two to three times the pass that formed Gamma. kappa is 158 for the
+# Roman cups, 2.6e6 for 2,000 samples of coda.simulate's 1,000-part chain and
+# 7.7e6 for 5,000 of its 2,000-part chain (the correction changed their
+# partial correlations by 4e-12 and 6e-12, and took 0.15 against 0.056 s and
+# 1.37 against 0.39 s); 30 rows drifting by 30 against a spread of 1e-3 give
+# 1.2e9, and were 3.9e-8 off.
 _REFINE_ABOVE = 1e7
+# Steps of power and inverse iteration for that estimate.
+_CONDITION_STEPS = 8
 
 
 def exact_precision(
@@ -151,7 +157,6 @@ def exact_precision(
     else:
         m = (gamma + c / d).T
     scale = np.diag(m).max()
-    norm = np.abs(m).sum(axis=0).max()
     factor, info = scipy.linalg.lapack.dpotrf(m, lower=True, clean=False, overwrite_a=True)
     # A pivot is the residual variance of one clr part given the parts before
     # it: an exact dependence may leave a tiny positive one, not a failure.
@@ -161,8 +166,7 @@ def exact_precision(
             "linear combinations of others in log-ratio space); use a regularised "
             f"estimator ({REGULARISED}) or drop parts"
         )
-    rcond, _ = scipy.linalg.lapack.dpocon(factor, norm, uplo="L")
-    if rcond * _REFINE_ABOVE < 1.0 and cov.values is not None:
+    if cov.values is not None and _condition(factor) > _REFINE_ABOVE:
         refined = _factor_from_data(cov.values, cov.ddof, factor, c)
         if refined is not None:
             factor = refined
@@ -172,6 +176,32 @@ def exact_precision(
     # C order) is the same matrix.
     _kernels._precision(inverse, 1.0 / (c * d), inverse, correlations)
     return inverse.T
+
+
+def _condition(lower: np.ndarray) -> float:
+    """An estimate of the 2-norm condition number of ``L L^T`` from its Cholesky factor.
+
+    ``_CONDITION_STEPS`` steps of power iteration (products with ``L`` and
+    ``L^T``) and of inverse iteration (triangular solves), from the same
+    start: O(D^2) each, beside the O(D^3) factorisation. Rayleigh quotients
+    bound the extreme eigenvalues from inside, so the estimate is low rather
+    than high; it settles within a few steps on the clusters of large and
+    small eigenvalues that ill-conditioned compositions have.
+    """
+    d = lower.shape[0]
+    # A start with a share of every eigenvector (a smooth ramp alone can miss some).
+    start = np.cos(np.arange(1, d + 1) * 2.399963) + 1.0 / d
+    big, small = start / np.linalg.norm(start), start / np.linalg.norm(start)
+    trmv, trsv = scipy.linalg.blas.dtrmv, scipy.linalg.blas.dtrsv
+    top = bottom = 1.0
+    for _ in range(_CONDITION_STEPS):
+        big = trmv(lower, trmv(lower, big, lower=1, trans=1), lower=1)
+        top = np.linalg.norm(big)
+        big /= top
+        small = trsv(lower, trsv(lower, small, lower=1), lower=1, trans=1)
+        bottom = np.linalg.norm(small)
+        small /= bottom
+    return float(top * bottom) if np.isfinite(top * bottom) else np.inf
 
 
 def conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.ndarray:
@@ -234,47 +264,78 @@ def conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.nd
     # ratio is large, as for the precision.
     smallest = min(np.diag(s_aa).min(), pivots.min() if others else np.inf)
     if scale > _REFINE_ABOVE * smallest and cov.values is not None:
-        columns = [*others, *rest]
-        refined = _conditional_cov_from_data(
-            cov.values, cov.ddof, alr_block(columns, columns), r, columns, len(others)
-        )
+        slopes = scipy.linalg.cho_solve(factor, s_ak.T) if others else np.zeros((0, len(rest)))
+        refined = _conditional_cov_from_data(cov.values, cov.ddof, r, others, rest, slopes)
         if refined is not None:
             return refined
-    return s_aa
+    return symmetrised(s_aa)
 
 
-def _clr_of(rows: np.ndarray) -> np.ndarray:
-    """clr values of checked compositions, in float64 whatever their dtype."""
+def _logs(rows: np.ndarray, shift) -> np.ndarray:
+    """``log(rows) - shift`` in float64, C order, whatever the rows' dtype."""
     logs = np.log(np.asarray(rows, dtype=np.float64, order="C"))
+    logs -= shift
+    return logs
+
+
+def _clr_of(rows: np.ndarray, shift) -> np.ndarray:
+    """clr values of checked compositions, of their logs less ``shift``."""
+    logs = _logs(rows, shift)
     _kernels._clr(logs, np.empty(rows.shape[0]))
     return logs
 
 
-def _relative_logs(rows: np.ndarray, pivot: int, columns: list[int]) -> np.ndarray:
-    """``log(x_c / x_pivot)`` for the parts ``columns`` of checked compositions, in float64."""
-    logs = np.log(np.asarray(rows, dtype=np.float64)[:, [pivot, *columns]])
+def _relative_logs(rows: np.ndarray, shift, pivot: int, columns: list[int]) -> np.ndarray:
+    """``log(x_c / x_pivot)`` for the parts ``columns``, of the logs less ``shift``."""
+    logs = _logs(rows, shift)[:, [pivot, *columns]]
     return logs[:, 1:] - logs[:, :1]
 
 
-def _cov_in_frame(values, coordinates, lower: np.ndarray, ddof: int) -> np.ndarray:
-    """``cov(Z L^{-T}) = L^{-1} cov(Z) L^{-T}``, ``Z = coordinates(rows)``, from the data.
+def _shift_row(values) -> np.ndarray:
+    """One row of ``values`` (its middle row in memory, the first of dask data), 2-D, or None.
 
-    ``lower``: a lower-triangular ``L`` (only its lower triangle is read)
-    with ``L L^T`` about ``cov(Z)``, from Gamma: ``Z L^{-T}`` is then well
-    conditioned, and its covariance, formed in groups of rows (or dask row
-    blocks) merged by Chan, Golub and LeVeque's update, loses nothing to
-    the squaring.
+    The logs of every row are taken less this row's: parts that differ by
+    large constant factors give logs far from 0, and their clr values, log
+    ratios and triangular solves would round relative to that offset rather
+    than to the spread (1e-10 against 1e-12 at offsets of 300). A shift of
+    the logs leaves every covariance unchanged.
     """
-    k = lower.shape[0]
+    if not is_dask(values):
+        middle = values.shape[0] // 2
+        return np.asarray(values[middle : middle + 1])
+    try:
+        # A dask DataFrame's first rows may be in any partition (filtered data).
+        head = values.head(1, npartitions=-1) if hasattr(values, "columns") else values[:1]
+        row = np.asarray(head.compute() if hasattr(head, "compute") else head, dtype=np.float64)
+    except (ValueError, NotImplementedError):
+        # Unknown chunk sizes: no shift (the covariance is the same, a little less accurate).
+        return None
+    return row if row.shape[0] else None
+
+
+def _cov_of(values, coordinates, width: int, ddof: int, lower=None) -> np.ndarray:
+    """The covariance of ``Z = coordinates(rows, shift)`` (``width`` columns) over all rows.
+
+    With a lower-triangular ``lower`` (only its lower triangle is read), of
+    ``Z L^{-T}`` instead. Rows in groups (or dask row blocks), each centred on
+    its own mean and merged by Chan, Golub and LeVeque's update; ``shift``
+    is the logs of one row of the data (:func:`_shift_row`).
+    """
+    row = _shift_row(values)
+    shift = 0.0 if row is None else np.log(np.asarray(row, dtype=np.float64))
 
     def moments(rows: np.ndarray):
-        # (L^{-1} Z^T)^T: Z^T of a C-ordered Z is Fortran-ordered, as LAPACK takes it.
-        frame = scipy.linalg.solve_triangular(
-            lower, coordinates(rows).T, lower=True, overwrite_b=True, check_finite=False
-        )
-        return _centred_gram(np.ascontiguousarray(frame.T))
+        z = coordinates(rows, shift)
+        if lower is not None:
+            # (L^{-1} Z^T)^T: Z^T of a C-ordered Z is Fortran-ordered, as LAPACK takes it.
+            z = scipy.linalg.solve_triangular(
+                lower, z.T, lower=True, overwrite_b=True, check_finite=False
+            ).T
+        return _centred_gram(np.ascontiguousarray(z))
 
-    return _symmetric_cov(_over_rows(values, moments, k, _no_moments(k, (k, k))), ddof)
+    return _symmetric_cov(
+        _over_rows(values, moments, width, _no_moments(width, (width,) * 2)), ddof
+    )
 
 
 def _cholesky(matrix: np.ndarray) -> np.ndarray | None:
@@ -295,7 +356,7 @@ def _factor_from_data(values, ddof: int, lower: np.ndarray, c: float) -> np.ndar
     positive definite (the caller keeps Gamma's factor).
     """
     d = lower.shape[0]
-    s = _cov_in_frame(values, _clr_of, lower, ddof)
+    s = _cov_of(values, _clr_of, d, ddof, lower)
     u = scipy.linalg.solve_triangular(lower, np.full(d, math.sqrt(c / d)), lower=True)
     s += np.outer(u, u)
     g = _cholesky(s)
@@ -305,21 +366,31 @@ def _factor_from_data(values, ddof: int, lower: np.ndarray, c: float) -> np.ndar
     return scipy.linalg.blas.dtrmm(1.0, lower, g, lower=1, overwrite_b=1)
 
 
-def _conditional_cov_from_data(values, ddof, sigma, pivot, columns, first):
-    """:func:`conditional_cov` from the data; None if the factors are not positive definite.
+def _conditional_cov_from_data(values, ddof, pivot, others, rest, slopes):
+    """:func:`conditional_cov` from the data; None if the covariance of K is not positive definite.
 
-    ``sigma``: the covariance of ``log(x_c / x_pivot)`` over ``columns``
-    (the parts partialled out first, ``first`` of them), from Gamma. With
-    ``sigma = L_1 L_1^T`` and the data's ``S = cov(Z L_1^{-T}) = G G^T``,
-    ``L = L_1 G`` is the Cholesky factor of the data's covariance of ``Z``,
-    and its trailing block ``L_22`` that of the residual covariance.
+    ``slopes`` (|K| - 1 x |rest|): Gamma's regression coefficients of the
+    logs of ``rest`` on those of ``others`` (all relative to ``pivot``). One
+    pass forms the covariance of ``[Z_K, Z_A - Z_K slopes]``: the residuals
+    are nearly uncorrelated with ``Z_K``, so their covariance is formed
+    without the cancellation of ``S_AA - S_AK S_KK^{-1} S_KA``, and the
+    Schur complement left, ``C_AA - C_AK C_KK^{-1} C_KA``, only corrects
+    for the error of the slopes, a term of second order in it. No factor of
+    the whole alr covariance is needed, so fewer samples than parts, or two
+    parts outside K that are proportional, are corrected too.
     """
-    l1 = _cholesky(sigma)
-    if l1 is None:
+    q = len(others)
+
+    def coordinates(rows: np.ndarray, shift) -> np.ndarray:
+        logs = _relative_logs(rows, shift, pivot, [*others, *rest])
+        logs[:, q:] -= logs[:, :q] @ slopes
+        return logs
+
+    c = _cov_of(values, coordinates, q + len(rest), ddof)
+    if not q:
+        return c
+    factor = _cholesky(c[:q, :q])
+    if factor is None:
         return None
-    coordinates = partial(_relative_logs, pivot=pivot, columns=columns)
-    g = _cholesky(_cov_in_frame(values, coordinates, l1, ddof))
-    if g is None:
-        return None
-    trailing = (l1 @ g)[first:, first:]
-    return symmetrised(trailing @ trailing.T)
+    cross = c[:q, q:]
+    return symmetrised(c[q:, q:] - cross.T @ scipy.linalg.cho_solve((factor, True), cross))

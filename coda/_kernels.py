@@ -569,7 +569,7 @@ def _pcor_bootstrap(sums, mean, n, iu, ju, out, ok):
     column means, of n rows of centred clr data (one matrix product for all
     resamples forms them: ``coda.inference._resample_sums``). For each b:
     ``Gamma_b + c J/D`` with ``Gamma_b = (sums_b - n mean_b mean_b^T) / (n - 1)``
-    and ``c = tr(Gamma_b) / (D - 1)`` (as ``coda._exact_precision._gamma_precision``:
+    and ``c = tr(Gamma_b) / (D - 1)`` (as ``coda._exact_precision.exact_precision``:
     the added direction on the data's scale) unpacked into one buffer, then
     ``Omega = (Gamma_b + c J/D)^{-1} - J/(c D)`` (Erb 2020, the closed form of
     the pseudo-inverse) inverted in place by

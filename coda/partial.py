@@ -22,7 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from coda._clr_gram import ClrCovEstimate, clr_cov_estimate, composition_parts
+from coda._clr_gram import (
+    ClrCovEstimate,
+    clr_cov_estimate,
+    composition_parts,
+    variation_estimate,
+)
 from coda._clr_gram import _data as _clr_data
 from coda._dask import is_dask
 from coda._exact_precision import (
@@ -139,7 +144,7 @@ def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
     covariance (Erb 2020).
 
     From :math:`\Gamma`, :math:`\Omega` is good to about
-    :math:`\kappa(\Gamma)` eps. When LAPACK's estimate of the condition
+    :math:`\kappa(\Gamma)` eps. When an estimate of the condition
     number exceeds 1e7 (data drifting far in some log-ratio directions and
     varying little in others), the Cholesky factor is corrected from the
     data in a second pass (CholeskyQR2), which loses only about
@@ -193,7 +198,8 @@ def pcor_from_estimate(cov: ClrCovEstimate, given: list[int] | None) -> np.ndarr
     rest = [i for i in range(d) if i not in given]
     cond = conditional_cov(cov, given, rest)
     scale = 1.0 / np.sqrt(np.diag(cond))
-    rho = np.clip(cond * scale[:, None] * scale[None, :], -1.0, 1.0)
+    # One product s_i s_j per entry: a symmetric cond gives a symmetric rho.
+    rho = np.clip(cond * np.multiply.outer(scale, scale), -1.0, 1.0)
     np.fill_diagonal(rho, 1.0)
     return _embed(rho, rest, d)
 
@@ -410,9 +416,10 @@ def multiple_r2(x, /, *, ref=-1):
     r = check_part(ref, "ref", labels.parts, d)
     cov = clr_cov_estimate(x, 1, min_samples=3)
     check_rank(cov)
-    gamma = cov.gamma
     pi = 1.0 / np.diag(exact_precision(cov))
-    t_ref = np.diag(gamma) + gamma[r, r] - 2.0 * gamma[:, r]
+    # var(log(x_i/x_r)) as variation gives it: recomputed from the data where
+    # Gamma_ii + Gamma_rr - 2 Gamma_ir would cancel.
+    t_ref = variation_estimate(cov)[:, r]
     keep = [i for i in range(d) if i != r]
     r2 = 1.0 - pi[keep] / t_ref[keep]
     names = None

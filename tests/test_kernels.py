@@ -388,7 +388,7 @@ def test_precision_to_correlations_matches_twin(d):
     _kernels._precision(inverse, 1.0 / d, rho, True)
     np.testing.assert_allclose(rho, naive.pcor_from_precision(omega), rtol=0, atol=1e-15)
     assert np.array_equal(rho, rho.T)
-    # In place, as coda._exact_precision._gamma_precision runs it: the same bits.
+    # In place, as coda._exact_precision.exact_precision runs it: the same bits.
     for correlations, expected in [(True, rho), (False, None)]:
         inplace = inverse.copy(order="F")
         if expected is None:
