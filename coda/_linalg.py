@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from coda import _kernels
+
 
 def centring_matrix(n_parts: int) -> np.ndarray:
     """``G = I - 11^T / D``."""
@@ -34,8 +36,8 @@ def pcor_from_precision(omega: np.ndarray) -> np.ndarray:
 def symmetrised(matrix: np.ndarray) -> np.ndarray:
     """``(M + M^T) / 2`` in ``matrix``'s memory: exactly symmetric.
 
-    For results that are symmetric only up to rounding.
+    For results that are symmetric only up to rounding; in cache-sized tiles
+    (``_kernels._symmetrise``).
     """
-    matrix += matrix.T
-    matrix *= 0.5
+    _kernels._symmetrise(matrix)
     return matrix

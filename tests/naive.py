@@ -129,6 +129,15 @@ def ilr_cov_of_gamma(gamma, helmert: bool):
 
 
 # ---------------------------------------------------------------------------
+# _symmetrise
+
+
+def symmetrise(matrix):
+    """``(M + M^T) / 2``."""
+    return (matrix + matrix.T) / 2
+
+
+# ---------------------------------------------------------------------------
 # _ilr_helmert_inv
 
 

@@ -160,6 +160,19 @@ def test_ilr_cov_of_gamma_matches_twin(d, helmert):
 
 
 # ---------------------------------------------------------------------------
+# _symmetrise
+
+
+@pytest.mark.parametrize("d", [1, 2, 63, 64, 65, 200])
+def test_symmetrise_matches_twin(d):
+    matrix = np.random.default_rng(d).standard_normal((d, d))
+    expected = naive.symmetrise(matrix)
+    _kernels._symmetrise(matrix)
+    np.testing.assert_array_equal(matrix, expected)
+    np.testing.assert_array_equal(matrix, matrix.T)
+
+
+# ---------------------------------------------------------------------------
 # _ilr_helmert_inv and _ilr_pivot_inv
 
 
