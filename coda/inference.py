@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 
 import numpy as np
 import scipy.special
@@ -21,6 +22,7 @@ from coda._labels import composition
 from coda._parallel import for_row_blocks, one_blas_thread
 from coda._results import BootstrapResult, pair_table
 from coda._validation import (
+    CodaWarning,
     check_dask_method,
     check_flag,
     check_fraction,
@@ -58,6 +60,20 @@ _ONE_BLAS_THREAD_FLOPS = 5e9  # about 0.1 s on one core: see _blas_threads_for
 
 def _part_names(labels, d: int) -> list:
     return list(labels.parts) if labels.labelled else list(range(d))
+
+
+def _pcor_given_checked(x, given, method: str) -> np.ndarray:
+    """``coda.pcor(x, given=given, method=method)`` once ``given`` has been checked.
+
+    The check already warned if an integer in ``given`` is also another
+    part's label; :func:`coda.pcor` checks ``given`` again, and that warning
+    is not repeated.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"given=.* is read as the position", category=CodaWarning
+        )
+        return np.asarray(pcor(x, given=given, method=method))
 
 
 def _dask_pcor(x, given, method):
@@ -103,7 +119,10 @@ def pcor_test(
         :func:`statsmodels.stats.multitest.multipletests` ("bonferroni",
         "sidak", "holm-sidak", "holm", "simes-hochberg", "hommel", "fdr_bh",
         "fdr_by", "fdr_tsbh", "fdr_tsbky"), applied over all tested pairs.
-        ``None``: no adjustment, ``qvalue`` equals ``pvalue``.
+        ``None``: no adjustment, ``qvalue`` equals ``pvalue``. The two-stage
+        methods "fdr_tsbh" and "fdr_tsbky" estimate the number of true nulls
+        at statsmodels' default level 0.05, so their q-values are meant to be
+        compared with 0.05 only (statsmodels: "specific to the given alpha").
 
     Returns
     -------
@@ -206,7 +225,7 @@ def pcor_test(
             n_given = len(positions)
         df = check_test_df(n - n_given - 1, n, n_given, given_allowed=method == "exact")
         # x itself, not its values: errors about the data name its parts
-        rho = np.asarray(pcor(x, given=given, method=method))
+        rho = _pcor_given_checked(x, given, method)
     return _t_tests(
         pair_table(_part_names(labels, rho.shape[0]), {"r": rho}), df, alternative, adjust
     )
@@ -473,9 +492,10 @@ def pcor_bootstrap(
     -------
     BootstrapResult
         ``estimate`` (:func:`coda.pcor` of ``x``), ``lower`` and ``upper``
-        (D x D, labelled by parts for DataFrame input; NaN for pairs touching
-        ``given``; unit diagonal), ``ci``, ``n_boot``, and ``.to_frame()``
-        for one row per pair.
+        (D x D, labelled by parts for DataFrame input; NaN in the rows and
+        columns of the parts in ``given``, their diagonal included, as
+        :func:`coda.pcor`; 1 on the rest of the diagonal), ``ci``, ``n_boot``,
+        and ``.to_frame()`` for one row per pair.
 
     Raises
     ------
@@ -551,7 +571,7 @@ def pcor_bootstrap(
     positions = None if given is None else check_parts(given, "given", labels.parts, d)
     # The full-sample estimate also validates the data (rank, proportional parts).
     with _blas_threads_for(2.0 * n * d * d):
-        estimate = np.asarray(pcor(x, given=given))
+        estimate = _pcor_given_checked(x, given, "exact")
     logs = np.log(values, dtype=np.float64)
     if positions is None:
         rest = list(range(d))
