@@ -32,13 +32,25 @@ def _groups_column(frame: pd.DataFrame, groups):
 
     A scalar (a string, a number, a tuple that is no sequence of one label
     per sample) must name a column; a whole group of MultiIndex columns is
-    not one column.
+    not one column. A label shared by a part and an ignored column names the
+    ignored one: a part's values are no groups.
     """
     if groups is None or not pd.api.types.is_hashable(groups):
         return groups
     columns = list(frame.columns)
     if groups in columns:
-        return frame.iloc[:, columns.index(groups)]
+        # ``in`` matches by identity first (a NaN label), then by equality
+        named = [k for k, column in enumerate(columns) if column is groups or column == groups]
+        if len(named) > 1:
+            ignored = [k for k in named if not _is_real_dtype(frame.dtypes.iloc[k])]
+            named = ignored or named
+        if len(named) > 1:
+            raise ValueError(
+                f"groups={groups!r} names {len(named)} columns (positions "
+                f"{', '.join(map(str, named))}); pass one of them, e.g. "
+                f"groups=df.iloc[:, {named[-1]}], or rename the others"
+            )
+        return frame.iloc[:, named[0]]
     if isinstance(groups, tuple) and len(groups) == len(frame):
         return groups  # one label per sample
     check_column(groups, "groups", columns)

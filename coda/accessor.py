@@ -12,8 +12,8 @@ booleans) is ignored. ``df.coda.parts`` lists the columns used and
 ``df.coda.ignored`` the ones left out. Text columns that hold numbers (a
 file's column typed as text by one cell such as ``"<0.01"``), and columns
 of object dtype whose values are numbers not all whole, are ignored too,
-with a ``CodaWarning`` naming them when ``df.coda`` is first used on the
-frame. When no numeric column remains,
+with a ``CodaWarning`` naming them whenever ``df.coda`` is accessed on
+the frame. When no numeric column remains,
 accessing ``df.coda`` raises an AttributeError that names the columns and
 their dtypes (pandas asks accessors to raise AttributeError when they do not
 apply). A Series is one composition, its index naming the parts; it must be
@@ -56,7 +56,7 @@ class CodaAccessor(_Transforms):
     Warns
     -----
     CodaWarning
-        On first use on a frame, if text columns hold numbers.
+        On each access, if text columns hold numbers.
 
     Raises
     ------

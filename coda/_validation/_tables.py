@@ -5,6 +5,7 @@ Part of :mod:`coda._validation`, where every user-facing check lives.
 
 from __future__ import annotations
 
+import decimal
 import math
 import numbers as numbers_module
 import os
@@ -139,10 +140,13 @@ def _numbers_as_objects(values):
     :func:`numbers_as_text`.
     """
     cells = [v for v in values if v is not None and not (isinstance(v, float) and v != v)]
+    # decimal.Decimal is not a numbers.Real: pandas reads Parquet decimal columns
+    # (pyarrow's default) as objects holding them.
     numbers = [
         v
         for v in cells
-        if isinstance(v, numbers_module.Real) and not isinstance(v, (bool, np.bool_))
+        if isinstance(v, (numbers_module.Real, decimal.Decimal))
+        and not isinstance(v, (bool, np.bool_))
     ]
     finite = [float(v) for v in numbers if math.isfinite(v)]
     if not cells or len(numbers) < len(cells) or all(v == math.floor(v) for v in finite):
