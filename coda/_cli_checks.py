@@ -17,6 +17,7 @@ import pandas as pd
 from coda._validation import (
     _listing,
     check_column,
+    check_files_free,
     check_folder,
     check_integer,
     check_numeric_columns,
@@ -45,14 +46,7 @@ def check_out_folder(out: str, files=()) -> None:
         f"--out {out!r}",
         fix="--out names a folder (created if missing); pass another name, or move the file away",
     )
-    # Checked before any work: a folder where an output file goes would stop
-    # the writing after the files before it were written.
-    taken = [name for name in files if (Path(out) / name).is_dir()]
-    if taken:
-        raise IsADirectoryError(
-            f"--out {out!r} holds folders named {', '.join(taken)}, where coda writes files; "
-            "move them away or pass another --out"
-        )
+    check_files_free(out, files, f"--out {out!r}", writer="coda", option="--out")
 
 
 def check_seed(seed: int) -> int:

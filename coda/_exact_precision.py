@@ -192,7 +192,8 @@ def _condition(lower: np.ndarray) -> float:
     d = lower.shape[0]
     # A start with a share of every eigenvector (a smooth ramp alone can miss some).
     start = np.cos(np.arange(1, d + 1) * 2.399963) + 1.0 / d
-    big, small = start / np.linalg.norm(start), start / np.linalg.norm(start)
+    big = start / np.linalg.norm(start)
+    small = big.copy()
     trmv, trsv = scipy.linalg.blas.dtrmv, scipy.linalg.blas.dtrsv
     top = bottom = 1.0
     for _ in range(_CONDITION_STEPS):
@@ -247,7 +248,10 @@ def conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.nd
         pivots = np.diag(factor[0]) ** 2
         if vanishes(pivots, scale).any():
             raise collinear
-        s_aa = s_aa - s_ak @ scipy.linalg.cho_solve(factor, s_ak.T)
+        slopes = scipy.linalg.cho_solve(factor, s_ak.T)
+        s_aa = s_aa - s_ak @ slopes
+    else:
+        slopes = np.zeros((0, len(rest)))
     # A part whose log-ratios the parts in K explain exactly (a part
     # proportional to one in K, say) has no residual left to correlate.
     flat = np.flatnonzero(vanishes(np.diag(s_aa), scale))
@@ -265,7 +269,6 @@ def conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.nd
     # ratio is large, as for the precision.
     smallest = min(np.diag(s_aa).min(), pivots.min() if others else np.inf)
     if scale > _REFINE_ABOVE * smallest and cov.values is not None:
-        slopes = scipy.linalg.cho_solve(factor, s_ak.T) if others else np.zeros((0, len(rest)))
         refined = _conditional_cov_from_data(cov.values, cov.ddof, r, others, rest, slopes)
         if refined is not None:
             return refined

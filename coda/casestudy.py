@@ -15,6 +15,7 @@ import pandas as pd
 from coda._labels import composition
 from coda._validation import (
     check_count,
+    check_files_free,
     check_folder,
     check_fraction,
     check_pair,
@@ -360,13 +361,7 @@ def write_report(
     """
     out = check_path(out, "out")
     check_folder(out, f"out={str(out)!r}", fix="pass a folder (created if missing)")
-    # A folder under an output's name would stop the writing halfway.
-    taken = [name for name in _REPORT_FILES if (out / name).is_dir()]
-    if taken:
-        raise IsADirectoryError(
-            f"out={str(out)!r} holds folders named {', '.join(taken)}, where write_report "
-            "writes files; move them away or pass another out"
-        )
+    check_files_free(out, _REPORT_FILES, f"out={str(out)!r}", writer="write_report", option="out")
     check_count(n_boot, "n_boot")
     alpha = check_fraction(alpha, "alpha")
     values, labels = composition(x, min_parts=4, min_samples=5)

@@ -164,6 +164,7 @@ from coda._validation._tables import (
     check_column,
     check_data_file,
     check_file,
+    check_files_free,
     check_folder,
     check_numeric_columns,
     check_path,

@@ -225,6 +225,22 @@ def check_folder(path, name: str, *, fix: str) -> None:
             raise NotADirectoryError(f"{name} {where}; it must be a folder: {fix}")
 
 
+def check_files_free(folder, files, name: str, *, writer: str, option: str) -> None:
+    """Raise IsADirectoryError if ``folder`` holds a folder under the name of one of ``files``.
+
+    Checked before any work: such a folder would stop the writing after the
+    files before it were written. ``name`` says where ``folder`` came from
+    (``"--out 'x'"``), ``writer`` what writes the files, ``option`` what to
+    change.
+    """
+    taken = [file for file in files if (Path(folder) / file).is_dir()]
+    if taken:
+        raise IsADirectoryError(
+            f"{name} holds folders named {', '.join(taken)}, where {writer} writes files; "
+            f"move them away or pass another {option}"
+        )
+
+
 def read_csv_table(source, name: str, *, fix: str) -> pd.DataFrame:
     """``pd.read_csv(source)``, with an error naming ``name`` for a file that is not CSV text.
 

@@ -193,34 +193,25 @@ def _checked_thetas(
     return theta0, thetas, buffers
 
 
-def _finite_check(theta0: dict, thetas: list[dict], labels: list[str] | None = None):
+def _finite_check(
+    theta0: dict, thetas: list[dict], labels: list[str] | None = None, *, finite: bool = True
+):
     """``check(key)``: the finiteness check of :func:`_checked_thetas` for one tensor name.
 
     For callers that let the kernels find non-finite task vectors as they
     select (``coda.merging._rules._top_k_bins``) instead of a pass per tensor.
     ``labels`` name the base and models as in :func:`_checked_thetas`. A task
-    vector that overflows float32 raises too, naming its model.
+    vector that overflows float32 raises too, naming its model; with
+    ``finite`` False (mappings :func:`_checked_thetas` checked finite
+    already) only that is checked.
     """
     labels = _roles(len(thetas)) if labels is None else labels
 
     def check(key: str) -> None:
-        for label, tensors in zip(labels, [theta0, *thetas], strict=True):
-            check_finite_tensor(tensors[key], key, label)
+        if finite:
+            for label, tensors in zip(labels, [theta0, *thetas], strict=True):
+                check_finite_tensor(tensors[key], key, label)
         _check_task_vectors(theta0[key], [theta[key] for theta in thetas], key, labels[1:])
-
-    return check
-
-
-def _overflow_check(theta0: dict, thetas: list[dict]):
-    """``check(key)``: raise if a task vector of tensor ``key`` overflows float32.
-
-    For the fused kernels (``coda.merging._rules._top_k_bins``) given
-    mappings that :func:`_checked_thetas` checked finite already.
-    """
-    labels = _roles(len(thetas))[1:]
-
-    def check(key: str) -> None:
-        _check_task_vectors(theta0[key], [theta[key] for theta in thetas], key, labels)
 
     return check
 

@@ -38,8 +38,8 @@ from coda.merging._sources import (
     _checked_thetas,
     _emit,
     _finish,
+    _finite_check,
     _inputs,
-    _overflow_check,
     _tensor_inputs,
 )
 
@@ -548,7 +548,7 @@ def ties_merge(
 
         # Checked finite already: the check, called when the kernels meet an
         # inf |tau_t| (or keep everything), finds task vectors that overflow.
-        check = _overflow_check(theta0, thetas)
+        check = _finite_check(theta0, thetas, finite=False)
         merged = _fused_merges(theta0, tensors, rule, check, streamed=out is not None)
         return _emit(merged, buffers, {}, out, max_shard_bytes)
     if scope == "tensor":
