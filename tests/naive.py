@@ -1,4 +1,4 @@
-"""Plain numpy twins of the numba kernels in ``coda/_kernels.py``.
+"""Plain numpy twins of the numba kernels in ``coda/_kernels`` (a package).
 
 Each twin is written from the formula, with explicit matrices and whole-array
 numpy operations, and no care for speed or for the numerical tricks the
@@ -502,7 +502,7 @@ def merge_facts(taus, kept, weighted, sigma, weights, merge):
 
 # ---------------------------------------------------------------------------
 # _top_k_counts, _top_k_prefix, _top_k_cuts, _tensor_decide and _tensor_update,
-# coda/_kernels.py (ties_merge(scope="tensor")): histograms by np.bincount of
+# coda/_kernels/_ties.py (ties_merge(scope="tensor")): histograms by np.bincount of
 # the bit patterns, the top k by a stable full sort (ties to the lowest
 # index), and the merge as whole-array numpy operations on the (T, n) stack,
 # in float32 and in the order of coda.merging._rules (sums over tasks taken
