@@ -22,6 +22,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from coda._alr_labels import (
+    alr_names,
+    alr_parts,
+    alr_record,
+    alr_reference,
+    with_alr_record,
+)
 from coda._clr_gram import (
     _CANCELLATION,
     clr_cov_estimate,
@@ -206,10 +213,8 @@ def _alr_square(labels: Labels, sigma: np.ndarray, r: int):
     """
     if not labels.labelled:
         return sigma
-    from coda.transforms import _alr_names, _with_alr_record
-
-    names = _alr_names(labels, sigma.shape[0] + 1, r)
-    return _with_alr_record(labels.square(sigma, names), labels, names, r)
+    names = alr_names(labels, sigma.shape[0] + 1, r)
+    return with_alr_record(labels.square(sigma, names), labels, names, r)
 
 
 def _alr_matrix(n_parts: int, r: int) -> np.ndarray:
@@ -555,19 +560,17 @@ def alr_cov_to_clr_cov(sigma, /, *, ref=None):
     >>> bool(np.allclose(coda.alr_cov_to_clr_cov(s, ref=0), coda.clr_cov(x)))
     True
     """
-    from coda.transforms import _alr_parts, _alr_record, _alr_reference
-
     values = check_square(sigma, "sigma", min_size=1)
     d = values.shape[0] + 1
     labels = (
         Labels("frame", False, None, sigma.columns) if isinstance(sigma, pd.DataFrame) else None
     )
-    record = None if labels is None else _alr_record(labels, sigma.attrs)
-    r = _alr_reference(ref, record, d)
+    record = None if labels is None else alr_record(labels, sigma.attrs)
+    r = alr_reference(ref, record, d)
     embedded = np.insert(np.insert(values, r, 0.0, axis=0), r, 0.0, axis=1)
     gamma = _double_centre(embedded)
     if labels is not None:
-        parts = _alr_parts(labels, r, record)
+        parts = alr_parts(labels, r, record)
         if parts is None:
             return pd.DataFrame(gamma)
         return pd.DataFrame(gamma, index=parts, columns=parts)

@@ -8,18 +8,24 @@ inverses.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import warnings
 
 import numpy as np
 import scipy.special
 
-from coda import _kernels
+from coda._bootstrap import (
+    batch_size,
+    blas_threads_for,
+    full_pcor,
+    given_pcor,
+    percentile_interval,
+    progress_bar,
+    resample_covariances,
+)
 from coda._clr_gram import clr_cov_estimate, composition_parts
 from coda._dask import is_dask
 from coda._labels import composition
-from coda._parallel import for_row_blocks, one_blas_thread
 from coda._results import BootstrapResult, pair_table
 from coda._validation import (
     CodaWarning,
@@ -29,7 +35,6 @@ from coda._validation import (
     check_integer,
     check_option,
     check_parts,
-    check_resample_rank,
     check_resample_rows,
     check_test_df,
     seeded_rng,
@@ -52,10 +57,7 @@ _ADJUSTMENTS = (
     "fdr_tsbh",
     "fdr_tsbky",
 )
-_BATCH_VALUES = 1 << 22  # resampled values per batch: 32 MiB of float64
-_MAX_ENDS = 128  # most order statistics kept per end of a row of replicates
 _LONG_RUN_FLOPS = 1e10  # about a few seconds: show a progress bar beyond this
-_ONE_BLAS_THREAD_FLOPS = 5e9  # about 0.1 s on one core: see _blas_threads_for
 
 
 def _part_names(labels, d: int) -> list:
@@ -261,196 +263,6 @@ def _t_tests(table, df: int, alternative: str, adjust: str | None):
     return table
 
 
-def _blas_threads_for(flops: float):
-    """:func:`coda._parallel.one_blas_thread` for a call of fewer than ``_ONE_BLAS_THREAD_FLOPS``.
-
-    OpenBLAS's threads spin for a while (about 0.1 s) after a call returns,
-    and the numba kernels that follow on coda's threads share the cores with
-    them: for a call that one thread finishes in about that time, one thread
-    is faster overall. Larger calls keep BLAS's threads.
-    """
-    return contextlib.nullcontext() if flops >= _ONE_BLAS_THREAD_FLOPS else one_blas_thread()
-
-
-def _resample_sums(y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Packed sums ``(B, m (m + 1) / 2)`` of ``y_r y_r^T`` over rows repeated ``weights[b]`` times.
-
-    Returns ``(sums, mean)``: the upper triangles of ``sum_r w_br y_r y_r^T``
-    in the order of ``np.triu_indices(m)``, and the column means
-    ``mean_b = sum_r w_br y_r / n`` (B, m). The sums over rows of all
-    products ``y_ri y_rj`` (i <= j) for all resamples are one matrix product
-    ``weights @ products``, done in blocks of pairs to bound memory.
-
-    Small products run on one BLAS thread (:func:`_blas_threads_for`).
-    """
-    n, m = y.shape
-    pi, pj = np.triu_indices(m)
-    with _blas_threads_for(2.0 * weights.shape[0] * n * pi.size):
-        mean = weights @ y / n
-        step = max(1, _BATCH_VALUES // n)
-        if step >= pi.size:
-            # One product, its result kept: no copy into a second B x pairs array.
-            return weights @ (y[:, pi] * y[:, pj]), mean
-        sums = np.empty((weights.shape[0], pi.size))
-        for start in range(0, pi.size, step):
-            block = slice(start, start + step)
-            sums[:, block] = weights @ (y[:, pi[block]] * y[:, pj[block]])
-    return sums, mean
-
-
-def _resample_covariances(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Packed covariances ``(B, m (m + 1) / 2)`` of ``y`` with rows repeated ``weights[b]`` times.
-
-    The upper triangles, in the order of ``np.triu_indices(m)``:
-    ``cov_b = (sum_r w_br y_r y_r^T - n mean_b mean_b^T) / (n - 1)``
-    (:func:`_resample_sums`). ``y`` is centred by the caller, so that the
-    subtraction loses no precision.
-    """
-    n, m = y.shape
-    pi, pj = np.triu_indices(m)
-    upper, mean = _resample_sums(y, weights)
-    upper -= n * mean[:, pi] * mean[:, pj]
-    upper /= n - 1
-    return upper
-
-
-def _pairs(matrix: np.ndarray, diag: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
-    """``matrix_ij / sqrt(diag_i diag_j)`` for the pairs ``(iu, ju)`` of every stacked matrix."""
-    scale = 1.0 / np.sqrt(diag)
-    pairs = matrix[:, iu, ju]
-    pairs *= scale[:, iu]
-    pairs *= scale[:, ju]
-    # As coda.pcor: rounding can push |rho| a hair past 1 for (near) collinear parts.
-    return np.clip(pairs, -1.0, 1.0, out=pairs)
-
-
-def _packed_size(packed: np.ndarray) -> int:
-    """``m`` of packed upper triangles with ``m (m + 1) / 2`` entries."""
-    return round((np.sqrt(8 * packed.shape[1] + 1) - 1) / 2)
-
-
-def _full_pcor(y: np.ndarray, weights: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
-    """Pairs of partial correlations of the resamples ``weights`` of clr data ``y``.
-
-    The sums of products of all resamples come from one BLAS product, on one
-    BLAS thread when it is small (:func:`_resample_sums`); a numba kernel per
-    block of resamples, blocks shared by threads, centres and inverts each
-    covariance in cache. Measured at n=200, D=50, 1,000 resamples: the
-    product takes about a quarter of the time the same sums took as rank-one
-    updates inside the kernel, and the kernel's inverses are about three
-    times as fast as numpy's stacked ``inv``.
-    """
-    sums, mean = _resample_sums(y, weights)
-    out = np.empty((weights.shape[0], iu.size))
-    ok = np.empty(weights.shape[0], dtype=np.bool_)
-    n = y.shape[0]
-
-    def run(start: int, stop: int) -> None:
-        _kernels._pcor_bootstrap(
-            sums[start:stop], mean[start:stop], n, iu, ju, out[start:stop], ok[start:stop]
-        )
-
-    m = y.shape[1]
-    for_row_blocks(run, weights.shape[0], 8 * m * m)
-    check_resample_rank(ok)
-    return out
-
-
-def _given_pcor(packed: np.ndarray, n_rest: int, iu: np.ndarray, ju: np.ndarray) -> np.ndarray:
-    """Pairs of residual correlations of the first ``n_rest`` log-ratios given the rest (Schur)."""
-    m = _packed_size(packed)
-    pi, pj = np.triu_indices(m)
-    cov = np.empty((packed.shape[0], m, m))
-    cov[:, pi, pj] = packed
-    cov[:, pj, pi] = packed
-    s_aa = cov[:, :n_rest, :n_rest]
-    if cov.shape[-1] > n_rest:
-        s_ab = cov[:, :n_rest, n_rest:]
-        s_bb = cov[:, n_rest:, n_rest:]
-        s_aa = s_aa - np.matmul(s_ab, np.linalg.solve(s_bb, s_ab.transpose(0, 2, 1)))
-    return _pairs(s_aa, np.diagonal(s_aa, axis1=1, axis2=2), iu, ju)
-
-
-def _percentile_interval(replicates: np.ndarray, ci: float) -> tuple[np.ndarray, np.ndarray]:
-    """``np.quantile(replicates, [(1 - ci) / 2, (1 + ci) / 2], axis=1)``, row by row.
-
-    numpy's linear method, to the bit: at virtual index h = (n - 1) q, the
-    order statistics a = x_(floor h) and b = x_(floor h + 1), and with
-    g = h - floor h, a + (b - a) g, or b - (b - a) (1 - g) where g >= 0.5
-    (numpy's ``_lerp``). Only the order statistics near the ends are needed:
-    a kernel keeps each row's smallest and largest few values
-    (``_kernels._row_ends``) in one pass, where a partition of the whole row
-    costs several times more. When the interval needs many of them (``ci``
-    far from 1, or few replicates) ``np.quantile`` is called instead.
-    ``replicates`` may be reordered.
-    """
-    n_rows, n = replicates.shape
-    levels = np.array([(1.0 - ci) / 2.0, (1.0 + ci) / 2.0])
-    virtual = (n - 1) * levels
-    previous = np.floor(virtual)
-    gamma = virtual - previous
-    first = previous.astype(np.intp)
-    n_low, n_high = int(first[0]) + 2, n - int(first[1])
-    # n_high < 2: ci within rounding of 1 puts the upper level on the largest
-    # replicate, with no order statistic after it; np.quantile takes it alone.
-    if n < 2 * _MAX_ENDS or max(n_low, n_high) > _MAX_ENDS or n_high < 2:
-        low, high = np.empty(n_rows), np.empty(n_rows)
-
-        def quantiles(start: int, stop: int) -> None:
-            # numpy's partition releases the GIL: blocks of pairs run in parallel.
-            low[start:stop], high[start:stop] = np.quantile(
-                replicates[start:stop], levels, axis=1, overwrite_input=True
-            )
-
-        for_row_blocks(quantiles, n_rows, 8 * n)
-        return low, high
-    smallest = np.empty((n_rows, n_low))
-    largest = np.empty((n_rows, n_high))
-
-    def ends(start: int, stop: int) -> None:
-        _kernels._row_ends(replicates[start:stop], smallest[start:stop], largest[start:stop])
-
-    for_row_blocks(ends, n_rows, 8 * n)
-    bounds = []
-    for k, ends_of in ((0, smallest), (1, largest)):
-        offset = 0 if k == 0 else n - n_high
-        a = ends_of[:, first[k] - offset]
-        b = ends_of[:, first[k] + 1 - offset]
-        diff = b - a
-        value = a + diff * gamma[k]
-        if gamma[k] >= 0.5:
-            value = b - diff * (1 - gamma[k])
-        bounds.append(value)
-    return bounds[0], bounds[1]
-
-
-class _NoBar:
-    """What :func:`_progress_bar` gives when no bar is shown: a bar that does nothing."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        pass
-
-
-def _progress_bar(show: bool, total: int):
-    """A tqdm bar over ``total`` resamples, or one that does nothing.
-
-    tqdm is imported only when a bar is shown: ``tqdm.auto`` probes for
-    Jupyter, and in a kernel without ipywidgets it warns (TqdmWarning) even
-    when the bar it makes is disabled.
-    """
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc="bootstrap", unit="resample")
-
-
 def pcor_bootstrap(
     x,
     /,
@@ -570,7 +382,7 @@ def pcor_bootstrap(
     progress = check_flag(progress, "progress", allow_none=True)
     positions = None if given is None else check_parts(given, "given", labels.parts, d)
     # The full-sample estimate also validates the data (rank, proportional parts).
-    with _blas_threads_for(2.0 * n * d * d):
+    with blas_threads_for(2.0 * n * d * d):
         estimate = _pcor_given_checked(x, given, "exact")
     logs = np.log(values, dtype=np.float64)
     if positions is None:
@@ -578,14 +390,14 @@ def pcor_bootstrap(
         y = logs - logs.mean(axis=1, keepdims=True)
 
         def statistic(weights, iu, ju):
-            return _full_pcor(y, weights, iu, ju)
+            return full_pcor(y, weights, iu, ju)
     else:
         ref, others = positions[0], positions[1:]
         rest = [i for i in range(d) if i not in positions]
         y = logs[:, rest + others] - logs[:, [ref]]
 
         def statistic(weights, iu, ju):
-            return _given_pcor(_resample_covariances(y, weights), len(rest), iu, ju)
+            return given_pcor(resample_covariances(y, weights), len(rest), iu, ju)
 
     y -= y.mean(axis=0)
     m = y.shape[1]
@@ -596,11 +408,11 @@ def pcor_bootstrap(
     iu, ju = np.triu_indices(len(rest), k=1)
     # Pairs by resamples, so that the quantiles run along contiguous rows.
     replicates = np.empty((iu.size, n_boot))
-    batch = max(1, _BATCH_VALUES // max(n, m * m))
+    batch = batch_size(n, m)
     if progress is None:
         progress = sys.stderr.isatty() and n_boot * (n * m * m + m**3) > _LONG_RUN_FLOPS
     rng = seeded_rng(seed)
-    with _progress_bar(progress, n_boot) as bar:
+    with progress_bar(progress, n_boot) as bar:
         for start in range(0, n_boot, batch):
             stop = min(start + batch, n_boot)
             # One draw of (batch, n): the same stream as `batch` draws of n in order.
@@ -612,7 +424,7 @@ def pcor_bootstrap(
             check_resample_rows(int((weights > 0).sum(axis=1).min()), needed, n)
             replicates[:, start:stop] = statistic(weights, iu, ju).T
             bar.update(stop - start)
-    low, high = _percentile_interval(replicates, ci)
+    low, high = percentile_interval(replicates, ci)
     rest = np.asarray(rest)
 
     def square(pairs):

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from coda import _dask, _kernels, _records
+from coda._alr_labels import alr_names, alr_parts, alr_record, alr_reference, with_alr_record
 from coda._labels import Labels, composition, unwrap
 from coda._log_ratios import log_ratios
 from coda._parallel import for_row_blocks
@@ -253,28 +254,11 @@ def alr(x, /, *, ref=-1):
     out = out.astype(values.dtype, copy=False)
     if not labels.labelled:
         return labels.rows(out)
-    names = _alr_names(labels, values.shape[1], r)
-    return _with_alr_record(labels.rows(out, names), labels, names, r)
+    names = alr_names(labels, values.shape[1], r)
+    return with_alr_record(labels.rows(out, names), labels, names, r)
 
 
-def _alr_names(labels: Labels, n_parts: int, r: int) -> list[str]:
-    """``"k/r"`` names of the alr coordinates (or of the rows of their covariance)."""
-    parts = labels.part_names(n_parts)
-    return [f"{p}/{parts[r]}" for k, p in enumerate(parts) if k != r]
-
-
-def _with_alr_record(result, labels: Labels, names: list[str], r: int):
-    """``result`` with a record of the parts its ``"k/r"`` names were made from.
-
-    The names are text; :func:`alr_inv` (and ``alr_cov_to_clr_cov``) give
-    the parts their own labels back from the record in ``result.attrs`` (see
-    :mod:`coda._records`).
-    """
-    return _records.attach(result, _ALR_ATTR, labels, names, ref=r)
-
-
-# Keys of the records in the ``attrs`` of alr and ilr results.
-_ALR_ATTR = "coda.alr"
+# The key of the record in the ``attrs`` of ilr results.
 _ILR_ATTR = "coda.ilr"
 
 
@@ -324,56 +308,11 @@ def alr_inv(y, /, *, ref=None):
         return _dask.map_rows(alr_inv, y, names=("y",), ref=ref)
     values, labels = _coordinates(y, "y")
     k = values.shape[1]
-    record = _alr_record(labels, getattr(y, "attrs", {}))
-    r = _alr_reference(ref, record, k + 1)
+    record = alr_record(labels, getattr(y, "attrs", {}))
+    r = alr_reference(ref, record, k + 1)
     z = np.insert(values, r, 0.0, axis=1)
     out = clr_inv_values(z)
-    return labels.rows(out, _alr_parts(labels, r, record))
-
-
-def _alr_record(labels: Labels, attrs: dict) -> dict | None:
-    """The record :func:`alr` left in ``attrs``, if the columns are still the ones it made."""
-    return _records.find(labels, attrs, _ALR_ATTR)
-
-
-def _alr_reference(ref, record: dict | None, n_parts: int) -> int:
-    """The reference's position: ``ref`` (a position, or a name known from ``record``).
-
-    None means where :func:`alr` took the reference from (``record``), or the
-    last part.
-    """
-    if ref is None:
-        return record["ref"] if record is not None else n_parts - 1
-    parts = None if record is None else record["parts"]
-    position = check_part(ref, "ref", parts, n_parts)
-    if parts is not None and not isinstance(ref, (int, np.integer)) and position != record["ref"]:
-        # A name says which part the reference is; these were made with another.
-        made = parts[record["ref"]]
-        raise ValueError(
-            f"ref={ref!r} is not the reference of this alr result, which was made "
-            f"with ref={made!r} (columns like {record['columns'][0]!r}); pass ref={made!r}, "
-            "or leave ref out to put it back where it was"
-        )
-    return position
-
-
-def _alr_parts(labels: Labels, r: int, record: dict | None = None):
-    """Part names recovered from ``"k/r"`` column names, or None.
-
-    Columns made by :func:`alr` (``record``, its record in their ``attrs``)
-    give back the original labels, of any type, whatever characters they
-    hold; other columns are split at their last ``/``.
-    """
-    if not labels.labelled:
-        return None
-    if record is not None and record["parts"] is not None:
-        return _records.part_index(record, move=(record["ref"], r))
-    pairs = [str(c).rsplit("/", 1) for c in labels.parts]
-    if all(len(p) == 2 for p in pairs) and len({p[1] for p in pairs}) == 1:
-        names = [p[0] for p in pairs]
-        names.insert(r, pairs[0][1])
-        return names
-    return None
+    return labels.rows(out, alr_parts(labels, r, record))
 
 
 def _resolve_basis(basis, n_parts: int, parts=None):

@@ -255,10 +255,10 @@ def test_bootstrap_equals_slow_loop_given_and_labels(x):
 
 def test_bootstrap_batches_give_the_same_result(x, monkeypatch):
     whole = pcor_bootstrap(x, n_boot=25, seed=9, progress=False)
-    from coda import inference
+    from coda import _bootstrap
 
     # Force batches of one resample and blocks of few pairs.
-    monkeypatch.setattr(inference, "_BATCH_VALUES", 1)
+    monkeypatch.setattr(_bootstrap, "BATCH_VALUES", 1)
     batched = pcor_bootstrap(x, n_boot=25, seed=9, progress=False)
     np.testing.assert_allclose(batched.lower, whole.lower, atol=1e-12)
     np.testing.assert_allclose(batched.upper, whole.upper, atol=1e-12)
@@ -327,14 +327,14 @@ def test_bootstrap_error_on_singular_resample():
 @pytest.mark.parametrize("ci", [0.5, 0.8, 0.9, 0.95, 0.99, 0.999])
 @pytest.mark.parametrize("ties", [False, True])
 def test_percentile_interval_is_numpy_quantile_to_the_bit(n_boot, ci, ties):
-    from coda.inference import _percentile_interval
+    from coda._bootstrap import percentile_interval
 
     rng = np.random.default_rng(n_boot)
     replicates = rng.normal(size=(37, n_boot))
     if ties:
         replicates = np.round(replicates, 1)  # many equal values
     want = np.quantile(replicates, [(1 - ci) / 2, (1 + ci) / 2], axis=1)
-    low, high = _percentile_interval(replicates.copy(), ci)
+    low, high = percentile_interval(replicates.copy(), ci)
     np.testing.assert_array_equal(low.view(np.int64), want[0].view(np.int64))
     np.testing.assert_array_equal(high.view(np.int64), want[1].view(np.int64))
 
@@ -352,14 +352,14 @@ def test_row_ends_keep_the_smallest_and_largest_in_order():
 
 
 def test_resample_sums_in_blocks_of_pairs_equal_one_product(monkeypatch):
-    from coda import inference
+    from coda import _bootstrap
 
     rng = np.random.default_rng(1)
     y = rng.normal(size=(30, 6))
     weights = rng.integers(0, 3, size=(4, 30)).astype(np.float64)
-    whole, mean = inference._resample_sums(y, weights)
-    monkeypatch.setattr(inference, "_BATCH_VALUES", 30 * 4)  # blocks of 4 of the 21 pairs
-    blocks, mean_blocks = inference._resample_sums(y, weights)
+    whole, mean = _bootstrap.resample_sums(y, weights)
+    monkeypatch.setattr(_bootstrap, "BATCH_VALUES", 30 * 4)  # blocks of 4 of the 21 pairs
+    blocks, mean_blocks = _bootstrap.resample_sums(y, weights)
     np.testing.assert_allclose(blocks, whole, rtol=1e-14, atol=1e-14)
     np.testing.assert_array_equal(mean_blocks, mean)
     i, j = np.triu_indices(6)
@@ -368,7 +368,7 @@ def test_resample_sums_in_blocks_of_pairs_equal_one_product(monkeypatch):
 
 
 def test_bootstrap_leaves_the_blas_threads_as_it_found_them():
-    # The resample product runs on one BLAS thread (inference._resample_sums);
+    # The resample product runs on one BLAS thread (coda._bootstrap.resample_sums);
     # the caller's settings come back afterwards.
     from threadpoolctl import threadpool_info
 
@@ -388,15 +388,15 @@ def test_bootstrap_leaves_the_blas_threads_as_it_found_them():
 def test_only_small_blas_calls_of_the_bootstrap_go_to_one_thread():
     from threadpoolctl import threadpool_info
 
-    from coda import inference
+    from coda import _bootstrap
 
     def blas_threads():
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
     before = blas_threads()
-    with inference._blas_threads_for(inference._ONE_BLAS_THREAD_FLOPS / 2):
+    with _bootstrap.blas_threads_for(_bootstrap.ONE_BLAS_THREAD_FLOPS / 2):
         assert blas_threads() <= {1}
-    with inference._blas_threads_for(inference._ONE_BLAS_THREAD_FLOPS):
+    with _bootstrap.blas_threads_for(_bootstrap.ONE_BLAS_THREAD_FLOPS):
         assert blas_threads() == before
     assert blas_threads() == before
 

@@ -18,7 +18,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from coda import _kernels
-from coda.inference import _resample_sums
+from coda._bootstrap import resample_sums
 from coda.merging import _rules
 
 EPS = float(np.finfo(np.float64).eps)
@@ -303,7 +303,7 @@ def test_pcor_bootstrap_matches_twin(n_boot, d, scale):
     out = np.empty((n_boot, iu.size))
     ok = np.zeros(n_boot, dtype=np.bool_)
     # The packed sums by one matrix product, as pcor_bootstrap forms them.
-    _kernels._pcor_bootstrap(*_resample_sums(y, weights), n, iu, ju, out, ok)
+    _kernels._pcor_bootstrap(*resample_sums(y, weights), n, iu, ju, out, ok)
     assert ok.all()
     np.testing.assert_allclose(out, naive.pcor_bootstrap(y, weights), rtol=0, atol=1e-9)
 
@@ -318,7 +318,7 @@ def test_pcor_bootstrap_flags_singular_resamples():
     iu, ju = np.triu_indices(d, k=1)
     out = np.empty((2, iu.size))
     ok = np.ones(2, dtype=np.bool_)
-    _kernels._pcor_bootstrap(*_resample_sums(y, weights), n, iu, ju, out, ok)
+    _kernels._pcor_bootstrap(*resample_sums(y, weights), n, iu, ju, out, ok)
     assert not ok.any()
     assert np.isnan(out).all()
 

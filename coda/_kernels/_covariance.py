@@ -164,7 +164,7 @@ def _pcor_bootstrap(sums, mean, n, iu, ju, out, ok):
     ``sums[b]`` holds resample b's ``sum_r w_br y_r y_r^T`` packed (its upper
     triangle in the order of ``np.triu_indices(D)``) and ``mean[b]`` its
     column means, of n rows of centred clr data (one matrix product for all
-    resamples forms them: ``coda.inference._resample_sums``). For each b:
+    resamples forms them: ``coda._bootstrap.resample_sums``). For each b:
     ``Gamma_b + c J/D`` with ``Gamma_b = (sums_b - n mean_b mean_b^T) / (n - 1)``
     and ``c = tr(Gamma_b) / (D - 1)`` (as ``coda._exact_precision.exact_precision``:
     the added direction on the data's scale) unpacked into one buffer, then
