@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from coda._validation import _is_real_dtype, check_accessor_parts, check_column
+from coda._validation import (
+    _is_real_dtype,
+    check_accessor_parts,
+    check_column,
+    check_one_column,
+)
 from coda.covariance import variation
 from coda.graph import network
 from coda.inference import pcor_test
@@ -39,18 +44,7 @@ def _groups_column(frame: pd.DataFrame, groups):
         return groups
     columns = list(frame.columns)
     if groups in columns:
-        # ``in`` matches by identity first (a NaN label), then by equality
-        named = [k for k, column in enumerate(columns) if column is groups or column == groups]
-        if len(named) > 1:
-            ignored = [k for k in named if not _is_real_dtype(frame.dtypes.iloc[k])]
-            named = ignored or named
-        if len(named) > 1:
-            raise ValueError(
-                f"groups={groups!r} names {len(named)} columns (positions "
-                f"{', '.join(map(str, named))}); pass one of them, e.g. "
-                f"groups=df.iloc[:, {named[-1]}], or rename the others"
-            )
-        return frame.iloc[:, named[0]]
+        return frame.iloc[:, check_one_column(frame, groups, "groups")]
     if isinstance(groups, tuple) and len(groups) == len(frame):
         return groups  # one label per sample
     check_column(groups, "groups", columns)

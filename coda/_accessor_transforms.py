@@ -1,7 +1,8 @@
 """The methods ``df.coda`` and ``s.coda`` share: closure, the transforms, zero replacement.
 
 Each calls the coda function of the same name on the object's parts (see
-:mod:`coda.accessor` for which columns are parts) and returns its result.
+:mod:`coda.accessor` for which columns are parts) and returns its result,
+with the object's ``DataFrame.attrs`` (the rows are the same samples).
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ class _Transforms:
     @property
     def _parts(self):
         return _restrict(self._obj)
+
+    def _same_rows(self, result):
+        """``result`` with the ``attrs`` of the object, as pandas keeps them on its own methods.
+
+        The results here have the object's rows (a DataFrame) or are the same
+        composition (a Series), so metadata about the samples still holds;
+        pandas' methods pass ``attrs`` on through ``__finalize__``, which
+        copies them (a deep copy: the result's ``attrs`` are its own).
+        """
+        if result is self._obj:
+            return result
+        return result.__finalize__(self._obj)
 
     def closure(self, **options):
         """Rescale each composition to a constant total: :func:`coda.closure`.
@@ -50,7 +63,7 @@ class _Transforms:
         0  60.0  30.0  10.0
         1  25.0  25.0  50.0
         """
-        return closure(self._parts, **options)
+        return self._same_rows(closure(self._parts, **options))
 
     def clr(self, **options):
         """Centred log-ratio transform: :func:`coda.clr`.
@@ -80,7 +93,7 @@ class _Transforms:
         0  0.693147  0.0 -0.693147
         1  0.000000  0.0  0.000000
         """
-        return clr(self._parts, **options)
+        return self._same_rows(clr(self._parts, **options))
 
     def clr_inv(self, **options):
         """Compositions from clr coordinates: :func:`coda.clr_inv`.
@@ -110,7 +123,7 @@ class _Transforms:
         0  0.50  0.25  0.25
         1  0.25  0.25  0.50
         """
-        return clr_inv(self._parts, **options)
+        return self._same_rows(clr_inv(self._parts, **options))
 
     def alr(self, **options):
         """Additive log-ratio transform: :func:`coda.alr`.
@@ -140,7 +153,7 @@ class _Transforms:
         0  1.386294  0.693147
         1  0.000000  0.000000
         """
-        return alr(self._parts, **options)
+        return self._same_rows(alr(self._parts, **options))
 
     def alr_inv(self, **options):
         """Compositions from alr coordinates: :func:`coda.alr_inv`.
@@ -170,7 +183,7 @@ class _Transforms:
         0  0.50  0.25  0.25
         1  0.25  0.25  0.50
         """
-        return alr_inv(self._parts, **options)
+        return self._same_rows(alr_inv(self._parts, **options))
 
     def ilr(self, **options):
         """Isometric log-ratio transform: :func:`coda.ilr`.
@@ -200,7 +213,7 @@ class _Transforms:
         0  0.490129  0.848928
         1  0.000000  0.000000
         """
-        return ilr(self._parts, **options)
+        return self._same_rows(ilr(self._parts, **options))
 
     def ilr_inv(self, **options):
         """Compositions from ilr coordinates: :func:`coda.ilr_inv`.
@@ -231,7 +244,7 @@ class _Transforms:
         0  0.50  0.25  0.25
         1  0.25  0.25  0.50
         """
-        return ilr_inv(self._parts, **options)
+        return self._same_rows(ilr_inv(self._parts, **options))
 
     def replace_zeros(self, **options):
         """Replace zeros by small positive values: :func:`coda.replace_zeros`.
@@ -261,4 +274,4 @@ class _Transforms:
         0  0.495  0.495  0.01
         1  0.400  0.400  0.20
         """
-        return replace_zeros(self._parts, **options)
+        return self._same_rows(replace_zeros(self._parts, **options))

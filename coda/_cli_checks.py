@@ -7,6 +7,7 @@ fixes a user of the command can make.
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from pathlib import Path
@@ -145,6 +146,16 @@ def _check_header(written: list, name: str) -> None:
     pandas takes the first row for the part names whatever it holds, and the
     first sample is lost. Whole numbers alone can be names (taxon ids such as
     ``101``), so only a row of numbers with one that is not whole is refused.
+
+    This is not the rule of :func:`coda._validation.numbers_as_text`, which
+    asks another question (does a text column hold parts?). Used here, it
+    would accept rows of data that this refuses: whole numbers written with
+    a point or a sign (``12.0,40.0,7.0``, as pandas writes counts stored as
+    floats; ``-3``) count as identifiers there. And it would refuse headers
+    that this accepts: half or more numbers among names (``site,0.5,0.25``).
+    Both agree on the documented cases (``2.5,3,4,1`` and ``1,75.2,...``
+    refused, ``101,102,...`` accepted). Here a name is whole only in digits
+    alone, and a header is refused only if every name is a number.
     """
     names = [h.strip() for h in written if isinstance(h, str) and h.strip()]
     if names and all(map(_is_number, names)) and not all(h.isdigit() for h in names):
@@ -155,8 +166,59 @@ def _check_header(written: list, name: str) -> None:
         )
 
 
+def _data_lines(path: Path, n_records: int) -> list[int]:
+    """The line of the file on which each record that pandas reads starts, header first.
+
+    pandas skips empty and whitespace-only lines (a line ``,`` is a row of
+    missing values). A quick scan of the lines suffices unless a quoted
+    field spans lines (a line with an odd number of quotes) or the lines end
+    with a carriage return alone (old Mac files): then the csv module counts them.
+    """
+    with path.open("rb") as stream:
+        lines = []
+        for number, line in enumerate(stream, start=1):
+            if line.count(b'"') % 2:
+                break
+            if line.strip():
+                lines.append(number)
+        else:
+            if len(lines) == n_records:
+                return lines
+    starts = []
+    with path.open(newline="", encoding="utf-8-sig") as stream:
+        reader = csv.reader(stream)
+        end = 0
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if len(record) > 1 or any(field.strip() for field in record):
+                starts.append(start)
+    return starts
+
+
+def _row_names(path: Path, n_rows: int) -> list[str]:
+    """How messages name the rows of a file without an identifier column: ``3 on line 4``.
+
+    The number counts the samples from 1 (the first row after the header is
+    1); the line is the file's own, as an editor numbers it, counting the
+    blank lines that pandas skips and the lines of a quoted line break. If
+    the lines cannot be matched to the rows pandas read, the numbers alone.
+    """
+    try:
+        lines = _data_lines(path, n_rows + 1)
+    except (csv.Error, UnicodeError, OSError):
+        lines = []
+    if len(lines) != n_rows + 1:
+        return [str(k) for k in range(1, n_rows + 1)]
+    return [f"{k} on line {line}" for k, line in enumerate(lines[1:], start=1)]
+
+
 def read_table(path: Path, index_col: str | None) -> pd.DataFrame:
-    """The samples of ``coda pcor DATA.csv``: a numeric table, indexed by sample identifiers."""
+    """The samples of ``coda pcor DATA.csv``: a numeric table, indexed by sample identifiers.
+
+    Without an identifier column the rows are named as messages name them
+    (:func:`_row_names`): ``3 on line 4``, so that ``rows 3 on line 4``
+    points into the file.
+    """
     name = f"DATA.csv {str(path)!r}"
     frame = read_csv_table(
         path,
@@ -196,6 +258,10 @@ def read_table(path: Path, index_col: str | None) -> pd.DataFrame:
             frame = frame.set_index(first)
             if blank:
                 frame.index.name = None
+    if index_col is None and isinstance(frame.index, pd.RangeIndex):
+        # No identifier column: pandas numbers the rows from 0, which no one
+        # finds in the file.
+        frame.index = pd.Index(_row_names(path, len(frame)))
     _check_text_columns(frame, name, first=False)
     check_numeric_columns(
         frame,

@@ -2,7 +2,10 @@
 
 Importing :mod:`coda` registers both. Each method calls the public function
 of the same name on the object's parts and returns exactly what that function
-returns (labels kept, as every coda function keeps them); the plots are under
+returns (labels kept, as every coda function keeps them); results with the
+object's rows (closure, the transforms, zero replacement) keep its
+``attrs`` too, as pandas' own methods do, and parts x parts matrices do not
+(they describe the parts, not the samples); the plots are under
 ``df.coda.plot``. The accessors hold no state beyond the object they wrap and
 compute nothing themselves.
 

@@ -329,7 +329,7 @@ def _run_pcor(args) -> None:
     else:
         check_no_zeros(
             frame.to_numpy(),
-            str(path),
+            name,
             fix="pass --zeros multiplicative (or gbm, sq, bl for counts, or pseudocount) "
             "to replace them",
             row_labels=frame.index,

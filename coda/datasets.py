@@ -29,6 +29,7 @@ from coda._validation import (
     check_folder,
     check_option,
     check_path,
+    check_published_rows,
     check_table,
     read_csv_table,
 )
@@ -43,6 +44,24 @@ _CUPS_OBJECT = "cups"  # the name of the data frame inside the RData file
 _CUPS_URL = "https://raw.githubusercontent.com/cran/easyCODA/master/data/cups.RData"
 # SHA-256 of the easyCODA file; a changed or corrupted download is refused.
 _CUPS_SHA256 = "53d5f2c0cc85de9ce28e638c903d036edfa02509e14e087e4da264d5202aca81"
+# The 47 published cups, in cup order, by the SHA-256 of each cup's values to 6
+# decimals (its first 16 hex digits; coda._validation._row_digests), not of a
+# file: a copy in CODA_DATA_DIR, which has no checksum file beside it, is
+# checked against them however it writes the numbers (CSV or R data).
+_CUPS_ROWS = (
+    "6b6f7d113a3c3ca1", "d2cc656ef690bc65", "d59c1e8b4926f368", "e69830ef8b25400e",
+    "c118465e832f1bc0", "c4c2b371de7db010", "ad5fc28e360bd8f2", "7db33f6284d42a49",
+    "0e324ec98a561555", "77a7f6d68695c430", "5b3cd8bbbf22ec72", "6d8e5455a3f111b1",
+    "8f35b34f4acf67de", "2f6ec1701a2d9da2", "4e89ae6b381953ad", "047d4e5f2d836afc",
+    "f50fcf22d8016a12", "8fabf29a70b33bc6", "9c43d96c3b6f6494", "8044e563cb7e5205",
+    "80fc44a6254a74e9", "aa0e8de03b7af1c4", "805142504d049b43", "d9d34692b3e36dd0",
+    "3ad8344c0db95dbe", "f6d1aaa11405b123", "b357548322a588ce", "b96c8872e4c553bd",
+    "62f35e8303e9742d", "1298f3a4c34cd602", "f635c94c78289417", "f375a4aa5de9d67b",
+    "393d5f2884a8b40d", "c9202063cb9f8617", "25541b9ab2b2f193", "90b2ec033ffe4b20",
+    "cc0838a64e0cf94a", "1c21628664834360", "6a72f7fdb172bc77", "fd4dc6932d9d3de1",
+    "cfd7cfd007a19e7f", "944239132637b914", "df42c7a0a8d0c96c", "13af2d9d27be8a17",
+    "14096011bcada1c8", "0a956223cea0c57a", "f2d0c8d1668f6fbe",
+)  # fmt: skip
 _DOWNLOAD_TIMEOUT = 30.0  # seconds without an answer before the download counts as failed
 # Matched in lower case; the messages spell them as the files are named.
 _SUFFIXES = (".csv", ".RData", ".rda")
@@ -320,8 +339,9 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
         If a file is not a readable CSV or R data file (damaged, truncated,
         empty, or of another format); if it lacks a column, has other
         columns, has no rows, or holds non-numeric, missing, infinite, zero
-        or negative values; or if ``path`` has another suffix than ``.csv``,
-        ``.RData`` or ``.rda``.
+        or negative values; if the file in ``CODA_DATA_DIR`` is a copy of the
+        published data that lacks cups or whose values differ; or if ``path`` has
+        another suffix than ``.csv``, ``.RData`` or ``.rda``.
     TypeError
         If ``path`` or ``cache_dir`` is not a path, or ``download`` is not a
         bool.
@@ -348,11 +368,14 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     reported with its name when ``download=False``.
 
     The cup ids are the row names of the R data frame when these are
-    numbers, else the row numbers 1, 2, ... The files in ``CODA_DATA_DIR``
-    and at ``path`` are trusted as they are (only their columns and values
-    are checked, not their SHA-256), so that a local copy works without
-    network access; ``cups.RData`` there needs the package ``rdata``, as a
-    download does. The
+    numbers, else the row numbers 1, 2, ... Local files are read without a
+    checksum, so that they load without network access; only their columns
+    and values are checked. A file in ``CODA_DATA_DIR`` holding any of the
+    published cups (the same 11 values, to 6 decimals) is taken for a copy
+    of the data, and must then hold all 47, unchanged: a copy cut short or
+    edited is refused. A table of other values is read as it is, there and
+    at ``path``. ``cups.RData`` in either place needs the package ``rdata``,
+    as a download does. The
     published percentages are all positive (the smallest is 0.01), so a
     zero or negative value is refused as damage rather than passed on for
     zero replacement.
@@ -442,7 +465,17 @@ def _find_roman_cups(path, cache_dir, download: bool, words: _Wording) -> pd.Dat
     local, searched = _coda_data_dir()
     if local is not None:
         try:
-            return _cups_from_path(local, "CODA_DATA_DIR", words)
+            cups = _cups_from_path(local, "CODA_DATA_DIR", words)
+            # Columns and values can be right and cups missing (a copy cut at
+            # a line end) or a number changed; a table of other values is not
+            # a copy, and is read as it is.
+            check_published_rows(
+                cups,
+                f"CODA_DATA_DIR={str(local)!r}",
+                published=_CUPS_ROWS,
+                fix=f"to analyse a table of your own instead, name it with {words.path}",
+            )
+            return cups
         except ValueError as error:
             # "Fetch it again" alone misleads here: a download would never be read.
             raise ValueError(
@@ -461,8 +494,8 @@ def _find_roman_cups(path, cache_dir, download: bool, words: _Wording) -> pd.Dat
     else:
         raise OSError(
             f"the cached file {cached} {damage}; delete it, or {words.fetch_again} to fetch "
-            "it again (a copy of your own belongs in CODA_DATA_DIR, which is read without "
-            "a checksum)"
+            "it again (a local copy of the data belongs in CODA_DATA_DIR, which needs no "
+            "checksum file)"
         )
     if not download:
         raise _unavailable(cached, f"{reason}, and {words.no_download}", words)

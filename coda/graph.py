@@ -32,6 +32,7 @@ from coda._validation import (
     check_pcor_matrix,
     check_result_options,
     check_tests_frame,
+    check_tests_parts,
     check_tests_table,
     check_unique_parts,
     check_unit_interval,
@@ -383,22 +384,6 @@ def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
     return graph
 
 
-def _test_keys(labels: list, d: int, test_pairs: list) -> list:
-    """How a test table names the parts of the matrix: by its labels, or else by position.
-
-    Labels win when every part of the table is one (integer labels such as
-    ``[10, 20, 30]`` are labels, not positions); a table of integers that are
-    not all labels comes from an array and counts positions.
-    """
-    known = set(labels)
-    named = [p for pair in test_pairs for p in pair]
-    if all(p in known for p in named):
-        return labels
-    if all(isinstance(p, (int, np.integer)) for p in named):
-        return list(range(d))
-    return labels
-
-
 def network_from_pcor(
     pcor,
     /,
@@ -446,7 +431,8 @@ def network_from_pcor(
     ValueError
         If ``pcor`` is not square, not symmetric, outside [-1, 1], has
         NaN outside given parts' rows or two parts with the same name as
-        strings; if ``tests`` does not match it; if ``rule`` is unknown,
+        strings; if ``tests`` does not match it (other pairs or values, or
+        parts by position for a labelled ``pcor``); if ``rule`` is unknown,
         ``"fdr"`` lacks ``tests``, or ``"threshold"`` lacks ``min_abs``.
 
     See Also
@@ -455,10 +441,12 @@ def network_from_pcor(
 
     Notes
     -----
-    A ``tests`` table names parts by the DataFrame's labels (integer
-    labels too) or, from an array input, by position; positions are
-    matched to ``x1 .. xD`` (array ``pcor``) or to the DataFrame's columns
-    in order. Each pair may be listed in either order, so the matrix may be
+    A ``tests`` table names parts as ``pcor`` does: by the DataFrame's
+    labels (integer labels too), or, for an array ``pcor``, by position
+    (the table of :func:`coda.pcor_test` of an array), matched to ``x1 ..
+    xD``. A table by position with a labelled ``pcor`` is refused, as in
+    :func:`coda.plot_pcor_heatmap`: pass the table of the labelled data, or
+    ``pcor.to_numpy()``. Each pair may be listed in either order, so the matrix may be
     reordered (e.g. by :func:`coda.cluster_order`). Its ``r`` column must
     equal ``pcor`` to 1e-8.
 
@@ -481,6 +469,7 @@ def network_from_pcor(
     values, given_mask = check_pcor_matrix(pcor, "pcor")
     if tests is not None:
         check_tests_frame(tests, "tests")
+        check_tests_parts(tests, "tests", pcor, "pcor")
     if isinstance(pcor, pd.DataFrame):
         check_unique_parts(
             pcor.columns,
@@ -496,11 +485,12 @@ def network_from_pcor(
             "tests=coda.pcor_test(x) for the same data"
         )
     d = values.shape[0]
+    # How a test table names the parts: by label, or by position for an array.
     if isinstance(pcor, pd.DataFrame):
-        labels = list(pcor.columns)
-        names = [str(c) for c in labels]
+        keys = list(pcor.columns)
+        names = [str(c) for c in keys]
     else:
-        labels = list(range(d))
+        keys = list(range(d))
         names = [f"x{k + 1}" for k in range(d)]
     i, j = np.triu_indices(d, k=1)
     table = pd.DataFrame(
@@ -508,7 +498,6 @@ def network_from_pcor(
     )
     if tests is not None:
         test_pairs = list(zip(tests["part_i"], tests["part_j"], strict=True))
-        keys = _test_keys(labels, d, test_pairs)
         # A pair may be listed in either order (e.g. the matrix was reordered).
         pairs = {}
         for a, b in zip(i, j, strict=True):

@@ -25,6 +25,8 @@ from coda._validation import (
     check_plot_keywords,
     check_square,
     check_square_labels,
+    check_tests_frame,
+    check_tests_parts,
     check_tests_table,
     check_unique_parts,
 )
@@ -432,6 +434,8 @@ def plot_pcor_heatmap(
         )
     significant = []
     if tests is not None:
+        check_tests_frame(tests, "tests")
+        check_tests_parts(tests, "tests", matrix, "matrix")
         # A pair may be listed in either order (e.g. the matrix was reordered).
         pairs = {(keys[i], keys[j]): values[i, j] for i in range(d) for j in range(d) if i != j}
         check_tests_table(tests, "tests", pairs)

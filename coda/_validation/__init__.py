@@ -131,6 +131,7 @@ from coda._validation._graphs import (
     check_square_labels,
     check_square_shape,
     check_tests_frame,
+    check_tests_parts,
     check_tests_table,
     check_unique_parts,
 )
@@ -167,7 +168,9 @@ from coda._validation._tables import (
     check_files_free,
     check_folder,
     check_numeric_columns,
+    check_one_column,
     check_path,
+    check_published_rows,
     check_table,
     numbers_as_text,
     read_csv_table,

@@ -121,6 +121,37 @@ def check_tests_frame(tests, name: str) -> None:
         )
 
 
+def check_tests_parts(tests, name: str, matrix, matrix_name: str) -> None:
+    """Raise if a :func:`coda.pcor_test` table names parts by position and ``matrix`` by label.
+
+    ``coda.pcor_test`` of an array names the parts 0, 1, ...; a matrix that
+    is a DataFrame names them by its labels. Matching such a table to the
+    labels in column order would pair each test with whatever part sits at
+    that position (after ``matrix.loc[order, order]``, another one), so the
+    pair is refused. A table whose parts are all labels of ``matrix``
+    (integer labels too) is matched by label. Call after
+    :func:`check_tests_frame`.
+    """
+    if not isinstance(matrix, pd.DataFrame):
+        return
+    labels = list(matrix.columns)
+    known = set(labels)
+    named = list(dict.fromkeys([*tests["part_i"], *tests["part_j"]]))
+    if not named or all(p in known for p in named):
+        return
+    positions = all(
+        isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)) for p in named
+    )
+    if positions and all(0 <= p < len(labels) for p in named):
+        raise ValueError(
+            f"{name} names the parts by position ({_listing([str(p) for p in named])}), as "
+            f"coda.pcor_test does for an array, but {matrix_name} is a DataFrame labelled "
+            f"by parts ({_listing([repr(p) for p in labels])}); pass the test table of the "
+            "labelled data, coda.pcor_test(x) with x a DataFrame, or match by position "
+            f"with {matrix_name}.to_numpy()"
+        )
+
+
 def check_tests_table(tests, name: str, pairs: dict) -> None:
     """Raise unless a :func:`coda.pcor_test` table matches the pairs of a pcor matrix.
 

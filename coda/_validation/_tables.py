@@ -189,6 +189,29 @@ def check_column(column, name: str, columns: Sequence) -> None:
         )
 
 
+def check_one_column(frame: pd.DataFrame, label, name: str) -> int:
+    """Return the position of the one column of ``frame`` that ``label`` names.
+
+    Call when ``label in frame.columns``. A label that names several columns
+    names the one ``df.coda`` ignores (not real-valued), if only one is; a
+    part's values are not what such an option asks for. Raise if ``label``
+    still names more than one column.
+    """
+    columns = list(frame.columns)
+    # ``in`` matches by identity first (a NaN label), then by equality
+    named = [k for k, column in enumerate(columns) if column is label or column == label]
+    if len(named) > 1:
+        ignored = [k for k in named if not _is_real_dtype(frame.dtypes.iloc[k])]
+        named = ignored or named
+    if len(named) > 1:
+        raise ValueError(
+            f"{name}={label!r} names {len(named)} columns (positions "
+            f"{', '.join(map(str, named))}); pass one of them, e.g. "
+            f"{name}=df.iloc[:, {named[-1]}], or rename the others"
+        )
+    return named[0]
+
+
 def check_numeric_columns(frame: pd.DataFrame, name: str, *, fix: str) -> None:
     """Raise if ``frame`` has non-numeric columns, with a fix suited to the caller."""
     bad = [str(c) for c, dt in frame.dtypes.items() if not _is_real_dtype(dt)]
@@ -295,6 +318,52 @@ def check_data_file(
     if path.suffix.lower() not in {suffix.lower() for suffix in suffixes}:
         raise ValueError(f"{name}={str(path)!r} has the suffix {path.suffix!r}; expected {kinds}")
     return path
+
+
+def _row_digests(table: pd.DataFrame, decimals: int = 6) -> list[str]:
+    """The SHA-256 of each row's values to ``decimals``, its first 16 hex digits.
+
+    Unlike the SHA-256 of a file, it does not depend on how the file writes
+    the numbers (``5`` or ``5.0``, line endings, quoting), only on what they are.
+    """
+    import hashlib
+
+    return [
+        hashlib.sha256(",".join(f"{v:.{decimals}f}" for v in row).encode("ascii")).hexdigest()[:16]
+        for row in table.to_numpy(dtype=np.float64)
+    ]
+
+
+def check_published_rows(table: pd.DataFrame, name: str, *, published: Sequence[str], fix: str):
+    """Raise if ``table`` is a damaged copy of a published table: truncated, or rows changed.
+
+    ``table`` is indexed by the integer row ids 1, 2, ... of the published
+    table, whose rows have the :func:`_row_digests` ``published``. A table
+    none of whose rows is a published row is another table, and passes: a
+    copy is one with at least one. It must then hold every published row,
+    unchanged. ``fix`` ends the message.
+    """
+    ids = [int(i) for i in table.index]
+    digests = _row_digests(table)
+    n = len(published)
+    same = [1 <= i <= n and published[i - 1] == d for i, d in zip(ids, digests, strict=True)]
+    if not any(same):
+        return
+    what = table.index.name or "row"
+    changed = [i for i, ok in zip(ids, same, strict=True) if not ok]
+    if changed:
+        shown = _listing([f"{what} {i}" for i in changed[:_MAX_LISTED]], len(changed))
+        raise ValueError(
+            f"{name} is a copy of the published data whose values differ from them in "
+            f"{shown}: the file is damaged or was changed; {fix}"
+        )
+    missing = sorted(set(range(1, n + 1)) - set(ids))
+    if missing:
+        shown = _listing([f"{what} {i}" for i in missing[:_MAX_LISTED]], len(missing))
+        raise ValueError(
+            f"{name} holds {len(ids)} of the {n} rows of the published data, without "
+            f"{shown}: the file is truncated or rows were deleted; {fix}"
+        )
 
 
 def _cell(value) -> str:
