@@ -22,6 +22,19 @@ import scipy.sparse.csgraph
 from coda import _kernels
 from coda._dask import is_dask
 from coda._labels import Labels, unwrap
+from coda._log_moments import (
+    LogMoments,
+    centred_gram,
+    group_rows,
+    log_ratio_cov,
+    logs_of_one_row,
+    merge_moments,
+    no_moments,
+    over_rows,
+    relative_logs,
+    shifted_differences,
+    symmetric_cov,
+)
 from coda._parallel import for_row_blocks
 from coda._validation import check_composition, check_ddof, check_shape
 
@@ -71,7 +84,9 @@ def without_constant_parts(matrix: np.ndarray, constant: np.ndarray) -> np.ndarr
     return matrix
 
 
-_GROUP_BYTES = 16 << 20  # logs of one group of rows, multiplied into the Gram in one syrk
+# Logs of one group of rows, multiplied into the Gram in one syrk; the passes that recompute
+# from the data (relative_log_cov, coda._exact_precision) take rows in groups of this size too.
+_GROUP_BYTES = 16 << 20
 
 
 def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
@@ -111,7 +126,7 @@ def _shifted_log_gram(values: np.ndarray, *, row_labels=None, shift=None):
     n, d = values.shape
     if shift is None:
         shift = _log_shift(values)
-    group = max(1, min(n, _GROUP_BYTES // (8 * d)))
+    group = group_rows(n, d, _GROUP_BYTES)
     logs = np.empty((group, d))
     lower = np.zeros((d, d), order="F")
     sums = {}
@@ -336,106 +351,15 @@ def _refine_variation(values, t: np.ndarray, first, second, ddof: int) -> None:
         t[i, j] = t[j, i] = _log_ratio_variances(values, i, j, ddof)
 
 
-@dataclass(frozen=True)
-class LogMoments:
-    """``count`` rows of D variables: a shift, their means relative to it, their co-moment.
-
-    For dask blocks (:mod:`coda._dask_moments`) the variables are the clr
-    values and the shift is the median clr of 64 of a block's rows; the exact
-    recomputations below use no shift (zeros).
-    """
-
-    count: int
-    shift: np.ndarray  # (D,): s, e.g. the median clr of 64 rows of one block
-    mean: np.ndarray  # (D,): mean of Y - s
-    comoment: np.ndarray  # (D, D), symmetric: sum_r (y_r - mean)(y_r - mean)^T; or its diagonal
-    extent: float = 0.0  # a bound on the logs' scale, for constant_parts (dask blocks only)
-
-
-def merge_moments(*parts: LogMoments) -> LogMoments:
-    """The moments of the union of disjoint row sets: Chan, Golub and LeVeque's pairwise update.
-
-    The result keeps the shift of the first non-empty part; a part with
-    another shift enters through the difference of the shifts, which is
-    exact for close shifts, plus the difference of the means (see the module
-    docstring of :mod:`coda._dask_moments`). A ``comoment`` of shape (D,)
-    holds only the diagonal: the sums of squares of single variables.
-    """
-    total = parts[0]
-    for part in parts[1:]:
-        if part.count == 0:
-            continue
-        if total.count == 0:
-            total = part
-            continue
-        n = total.count + part.count
-        # Both means relative to total's shift; shift first: the exact part.
-        delta = (part.shift - total.shift) + (part.mean - total.mean)
-        mean = total.mean + delta * (part.count / n)
-        # outer(delta, delta) is exactly symmetric, so the sum stays symmetric.
-        update = np.outer(delta, delta) if total.comoment.ndim == 2 else delta * delta
-        update *= total.count * part.count / n
-        comoment = total.comoment + part.comoment
-        comoment += update
-        total = LogMoments(n, total.shift, mean, comoment, max(total.extent, part.extent))
-    return total
-
-
 def relative_log_cov(values, parts, pivot: int, ddof: int) -> np.ndarray:
-    """The covariance of ``log x_k - log x_pivot`` over the ``parts`` (``pivot`` indexes them)."""
-    k = parts.size
-    moments = partial(_relative_log_moments, parts=parts, pivot=pivot)
-    return _symmetric_cov(_over_rows(values, moments, k, _no_moments(k, (k, k))), ddof)
+    """The covariance of ``log x_k - log x_pivot`` over the ``parts`` (``pivot`` indexes them).
 
-
-def _relative_log_moments(rows: np.ndarray, parts, pivot: int) -> LogMoments:
-    """Part of :func:`relative_log_cov`: the moments of one group of rows."""
-    logs = np.log(rows[:, parts], dtype=np.float64)
-    logs -= logs[:, pivot : pivot + 1].copy()
-    return _centred_gram(logs)
-
-
-def _over_rows(values, moments_of, width: int, empty: LogMoments) -> LogMoments:
-    """``moments_of(rows)`` over all rows of ``values``, merged by :func:`merge_moments`.
-
-    In memory, in groups of rows of about ``_GROUP_BYTES`` (``width`` float64
-    values a row); a dask collection by its row blocks, in one compute.
-    ``empty``: the moments of no rows.
+    One pass over the rows of ``values`` (an array or a dask collection) by
+    :func:`coda._log_moments.log_ratio_cov`, with every row's logs taken
+    less those of one row of the data.
     """
-    if is_dask(values):
-        # Imported here: coda._dask_moments imports this module.
-        from coda._dask_moments import merged_over_blocks
-
-        return merged_over_blocks(values, moments_of, empty)
-    n = values.shape[0]
-    group = max(1, min(n, _GROUP_BYTES // (8 * width)))
-    total = empty
-    for start in range(0, n, group):
-        total = merge_moments(total, moments_of(values[start : start + group]))
-    return total
-
-
-def _no_moments(d: int, shape: tuple) -> LogMoments:
-    """The moments of no rows, unshifted: what :func:`merge_moments` starts from here."""
-    return LogMoments(0, np.zeros(d), np.zeros(d), np.zeros(shape))
-
-
-def _centred_gram(block: np.ndarray) -> LogMoments:
-    """Centre ``block`` (rows of data, C order) on its own mean, in place; its moments, unshifted.
-
-    Lower triangle only (BLAS ``syrk``, as for the clr Gram); see
-    :func:`_symmetric_cov`.
-    """
-    block_mean = block.mean(axis=0)
-    block -= block_mean
-    gram = scipy.linalg.blas.dsyrk(1.0, block.T, trans=0, lower=1)
-    return LogMoments(block.shape[0], np.zeros(block.shape[1]), block_mean, gram)
-
-
-def _symmetric_cov(total: LogMoments, ddof: int) -> np.ndarray:
-    """The covariance from merged moments: the lower triangle mirrored, over ``n - ddof``."""
-    lower = np.tril(total.comoment)
-    return (lower + np.tril(lower, -1).T) / (total.count - ddof)
+    coordinates = partial(relative_logs, pivot=parts[pivot], columns=parts)
+    return log_ratio_cov(values, coordinates, parts.size, ddof, group_bytes=_GROUP_BYTES)
 
 
 def _log_ratio_variances(values, first, second, ddof: int) -> np.ndarray:
@@ -443,21 +367,27 @@ def _log_ratio_variances(values, first, second, ddof: int) -> np.ndarray:
 
     Rows in groups of about 16 MB of log-ratios (or dask row blocks), each
     centred on its own mean, the groups merged by :func:`merge_moments`: no
-    sum of squares about zero is formed.
+    sum of squares about zero is formed. Each log-ratio is taken less that of
+    one row of the data, as in :mod:`coda._log_moments`: parts nearly
+    proportional but far apart in scale then give it to a rounding.
     """
     parts, where = np.unique(np.concatenate([first, second]), return_inverse=True)
     moments = partial(
-        _pair_moments, parts=parts, left=where[: first.size], right=where[first.size :]
+        _pair_moments,
+        shift=logs_of_one_row(values)[parts],
+        parts=parts,
+        left=where[: first.size],
+        right=where[first.size :],
     )
-    empty = _no_moments(first.size, first.size)
-    total = _over_rows(values, moments, first.size + parts.size, empty)
+    empty = no_moments(first.size, first.size)
+    total = over_rows(values, moments, first.size + parts.size, empty, group_bytes=_GROUP_BYTES)
     return total.comoment / (total.count - ddof)
 
 
-def _pair_moments(rows: np.ndarray, parts, left, right) -> LogMoments:
+def _pair_moments(rows: np.ndarray, shift, parts, left, right) -> LogMoments:
     """Part of :func:`_log_ratio_variances`: the moments of one group of rows (diagonal only)."""
     logs = np.log(rows[:, parts], dtype=np.float64)
-    ratios = logs[:, left] - logs[:, right]
+    ratios = shifted_differences(logs[:, left], logs[:, right], shift[left], shift[right])
     block_mean = ratios.mean(axis=0)
     ratios -= block_mean
     squares = np.einsum("rk,rk->k", ratios, ratios)
@@ -514,14 +444,15 @@ def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=Non
     if is_dask(values):
         # A second pass over data the first pass has checked.
         moments = partial(_ilr_moments, kind=kind, weights=weights)
-        empty = _no_moments(d - 1, (d - 1, d - 1))
-        return _symmetric_cov(_over_rows(values, moments, d, empty), ddof)
-    group = max(1, min(n, _GROUP_BYTES // (8 * d)))
+        empty = no_moments(d - 1, (d - 1, d - 1))
+        total = over_rows(values, moments, d, empty, group_bytes=_GROUP_BYTES)
+        return symmetric_cov(total, ddof)
+    group = group_rows(n, d, _GROUP_BYTES)
     logs = np.empty((group, d))
     # An explicit basis multiplies all D differences (clr_0 first) by U.
     steps = np.empty((group, d)) if kind is None else np.empty((group, d - 1))
     coords = np.empty((group, d - 1)) if kind is None else steps
-    total = _no_moments(d - 1, (d - 1, d - 1))
+    total = no_moments(d - 1, (d - 1, d - 1))
     for first in range(0, n, group):
         rows = min(group, n - first)
 
@@ -537,7 +468,7 @@ def ilr_cov_values(values: np.ndarray, kind, basis, ddof: int, *, row_labels=Non
             total = merge_moments(total, moments)
     if not np.isfinite(total.mean).all():
         check_composition(values, "x", row_labels=row_labels)
-    return _symmetric_cov(total, ddof)
+    return symmetric_cov(total, ddof)
 
 
 def _steps_moments(steps: np.ndarray, kind, weights: np.ndarray, coords: np.ndarray):
@@ -546,7 +477,7 @@ def _steps_moments(steps: np.ndarray, kind, weights: np.ndarray, coords: np.ndar
         np.matmul(steps, weights, out=coords)
     else:
         coords = steps
-    return _centred_gram(coords)
+    return centred_gram(coords)
 
 
 def _ilr_moments(rows: np.ndarray, kind, weights: np.ndarray) -> LogMoments:

@@ -36,15 +36,14 @@ import numpy as np
 import pandas as pd
 
 from coda._clr_gram import (
-    LogMoments,
     _log_shift,
     _shifted_log_gram,
     constant_parts,
-    merge_moments,
     without_constant_parts,
 )
 from coda._dask import collection_kind, import_dask
 from coda._labels import Labels
+from coda._log_moments import LogMoments, merge_moments
 from coda._parallel import one_blas_thread, one_thread
 from coda._validation import (
     as_2d,
@@ -158,7 +157,7 @@ def log_moments(x) -> LogMoments:
 def merged_over_blocks(x, moments_of, empty: LogMoments) -> LogMoments:
     """``moments_of(rows)`` of each row block of dask ``x``, merged: another pass over the data.
 
-    For the exact recomputations of :mod:`coda._clr_gram`, after
+    For the recomputations from the data (:mod:`coda._log_moments`), after
     :func:`log_moments` has checked every value: ``rows`` is a block's
     values as a numpy array; an empty block gives ``empty``.
     """

@@ -23,9 +23,9 @@ Householder QR of the data (measured 216 against 473 ms at 10,000 x 1,000).
 A conditional covariance: the logs of the other parts less their
 regression on the parts partialled out, with Gamma's coefficients, are
 residuals whose covariance is formed without the Schur complement's
-cancellation (see :func:`_conditional_cov_from_data`). Both take the logs of
-every row less those of one row of the data, and merge row groups and dask
-blocks as the clr Gram does (:func:`coda._clr_gram._over_rows`).
+cancellation (see :func:`_conditional_cov_from_data`). Both are one pass of
+:func:`coda._log_moments.log_ratio_cov`, which takes the logs of every row
+less those of one row of the data and merges row groups and dask blocks.
 
 References: Fukaya, T., Nakatsukasa, Y., Yanagisawa, Y. and Yamamoto, Y.
 (2014). CholeskyQR2: a simple and communication-avoiding algorithm for
@@ -43,16 +43,10 @@ import math
 import numpy as np
 import scipy.linalg
 
-from coda import _kernels
-from coda._clr_gram import (
-    ClrCovEstimate,
-    _centred_gram,
-    _no_moments,
-    _over_rows,
-    _symmetric_cov,
-)
-from coda._dask import is_dask
+from coda import _clr_gram, _kernels
+from coda._clr_gram import ClrCovEstimate
 from coda._linalg import symmetrised
+from coda._log_moments import log_ratio_cov, relative_logs
 
 REGULARISED = "method='shrink', 'bshrink' or 'glasso'"
 
@@ -275,71 +269,21 @@ def conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.nd
     return symmetrised(s_aa)
 
 
-def _logs(rows: np.ndarray, shift) -> np.ndarray:
-    """``log(rows) - shift`` in float64, C order, whatever the rows' dtype."""
+def _clr_of(rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """clr values of checked compositions, of their logs less ``shift``."""
     logs = np.log(np.asarray(rows, dtype=np.float64, order="C"))
     logs -= shift
-    return logs
-
-
-def _clr_of(rows: np.ndarray, shift) -> np.ndarray:
-    """clr values of checked compositions, of their logs less ``shift``."""
-    logs = _logs(rows, shift)
     _kernels._clr(logs, np.empty(rows.shape[0]))
     return logs
 
 
-def _relative_logs(rows: np.ndarray, shift, pivot: int, columns: list[int]) -> np.ndarray:
-    """``log(x_c / x_pivot)`` for the parts ``columns``, of the logs less ``shift``."""
-    logs = _logs(rows, shift)[:, [pivot, *columns]]
-    return logs[:, 1:] - logs[:, :1]
-
-
-def _shift_row(values) -> np.ndarray:
-    """One row of ``values`` (its middle row in memory, the first of dask data), 2-D, or None.
-
-    The logs of every row are taken less this row's: parts that differ by
-    large constant factors give logs far from 0, and their clr values, log
-    ratios and triangular solves would round relative to that offset rather
-    than to the spread (1e-10 against 1e-12 at offsets of 300). A shift of
-    the logs leaves every covariance unchanged.
-    """
-    if not is_dask(values):
-        middle = values.shape[0] // 2
-        return np.asarray(values[middle : middle + 1])
-    try:
-        # A dask DataFrame's first rows may be in any partition (filtered data).
-        head = values.head(1, npartitions=-1) if hasattr(values, "columns") else values[:1]
-        row = np.asarray(head.compute() if hasattr(head, "compute") else head, dtype=np.float64)
-    except (ValueError, NotImplementedError):
-        # Unknown chunk sizes: no shift (the covariance is the same, a little less accurate).
-        return None
-    return row if row.shape[0] else None
-
-
 def _cov_of(values, coordinates, width: int, ddof: int, lower=None) -> np.ndarray:
-    """The covariance of ``Z = coordinates(rows, shift)`` (``width`` columns) over all rows.
+    """:func:`coda._log_moments.log_ratio_cov` in groups of rows as the clr Gram takes them.
 
-    With a lower-triangular ``lower`` (only its lower triangle is read), of
-    ``Z L^{-T}`` instead. Rows in groups (or dask row blocks), each centred on
-    its own mean and merged by Chan, Golub and LeVeque's update; ``shift``
-    is the logs of one row of the data (:func:`_shift_row`).
+    The group size is read when called: one setting for every pass over the data.
     """
-    row = _shift_row(values)
-    shift = 0.0 if row is None else np.log(np.asarray(row, dtype=np.float64))
-
-    def moments(rows: np.ndarray):
-        z = coordinates(rows, shift)
-        if lower is not None:
-            # (L^{-1} Z^T)^T: Z^T of a C-ordered Z is Fortran-ordered, as LAPACK takes it.
-            z = scipy.linalg.solve_triangular(
-                lower, z.T, lower=True, overwrite_b=True, check_finite=False
-            ).T
-        return _centred_gram(np.ascontiguousarray(z))
-
-    return _symmetric_cov(
-        _over_rows(values, moments, width, _no_moments(width, (width,) * 2)), ddof
-    )
+    group_bytes = _clr_gram._GROUP_BYTES
+    return log_ratio_cov(values, coordinates, width, ddof, group_bytes=group_bytes, lower=lower)
 
 
 def _cholesky(matrix: np.ndarray) -> np.ndarray | None:
@@ -386,7 +330,7 @@ def _conditional_cov_from_data(values, ddof, pivot, others, rest, slopes):
     q = len(others)
 
     def coordinates(rows: np.ndarray, shift) -> np.ndarray:
-        logs = _relative_logs(rows, shift, pivot, [*others, *rest])
+        logs = relative_logs(rows, shift, pivot, [*others, *rest])
         logs[:, q:] -= logs[:, :q] @ slopes
         return logs
 

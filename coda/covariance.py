@@ -22,13 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from coda._alr_labels import (
-    alr_names,
-    alr_parts,
-    alr_record,
-    alr_reference,
-    with_alr_record,
-)
+from coda._alr_labels import alr_parts, alr_record, alr_reference
 from coda._clr_gram import (
     _CANCELLATION,
     clr_cov_estimate,
@@ -40,6 +34,7 @@ from coda._clr_gram import (
     variation_estimate,
     variation_from_clr_cov,
 )
+from coda._cov_maps import alr_matrix, alr_square, double_centre, square_argument
 from coda._labels import Labels
 from coda._validation import check_part, check_square, check_variation_matrix
 
@@ -55,13 +50,6 @@ __all__ = [
     "variation",
     "variation_to_clr_cov",
 ]
-
-
-def _double_centre(matrix: np.ndarray) -> np.ndarray:
-    """``G M G`` in O(D^2): subtract row and column means, add the grand mean."""
-    rows = matrix.mean(axis=1, keepdims=True)
-    cols = matrix.mean(axis=0, keepdims=True)
-    return matrix - rows - cols + rows.mean()
 
 
 def variation(x, /, *, ddof: int = 1):
@@ -205,25 +193,6 @@ def clr_cov(x, /, *, ddof: int = 1):
     return cov.labels.square(cov.gamma)
 
 
-def _alr_square(labels: Labels, sigma: np.ndarray, r: int):
-    """An alr covariance labelled ``"k/r"`` on both axes, for labelled input.
-
-    Like :func:`coda.alr`'s result, the frame records the parts its names
-    were made from, which :func:`alr_cov_to_clr_cov` gives back.
-    """
-    if not labels.labelled:
-        return sigma
-    names = alr_names(labels, sigma.shape[0] + 1, r)
-    return with_alr_record(labels.square(sigma, names), labels, names, r)
-
-
-def _alr_matrix(n_parts: int, r: int) -> np.ndarray:
-    """``F_r``: rows ``e_k - e_r`` for k != r, shape (D-1, D)."""
-    f = np.delete(np.eye(n_parts), r, axis=0)
-    f[:, r] = -1.0
-    return f
-
-
 def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     r"""Covariance matrix of the alr coordinates with reference ``ref``.
 
@@ -262,7 +231,10 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     :math:`T_{kr}` is below 1/1024 of the largest variation, the covariances
     :math:`(T_{kr} + T_{lr} - T_{kl})/2` would cancel far below their own
     scale :math:`\sqrt{T_{kr} T_{lr}}`; the matrix is then formed from the
-    log-ratios of the data in another pass, to a few eps of that scale.
+    log-ratios of the data in another pass, to a few eps of that scale. That
+    pass takes each log-ratio less that of one row of the data, rounding
+    once, so that parts far apart in scale (log-ratios near 40 that vary by
+    1e-7, say) lose nothing to the offset of their logs.
 
     Examples
     --------
@@ -287,7 +259,7 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
         np.fill_diagonal(sigma, to_ref)
     else:
         sigma = 0.5 * ((to_ref[:, None] + to_ref[None, :]) - t[np.ix_(keep, keep)])
-    return _alr_square(labels, sigma, r)
+    return alr_square(labels, sigma, r)
 
 
 def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
@@ -393,14 +365,6 @@ def total_variance(x, /, *, ddof: int = 1) -> float:
     return float(np.trace(clr_cov_estimate(x, ddof).gamma))
 
 
-def _square(matrix, name: str):
-    """A labelled or plain square matrix argument: values and its labels."""
-    values = check_square(matrix, name)
-    if isinstance(matrix, pd.DataFrame):
-        return values, Labels("frame", False, matrix.index, matrix.columns)
-    return values, Labels("array", False)
-
-
 def variation_to_clr_cov(t, /):
     r"""The clr covariance from the variation matrix: :math:`\Gamma = -\tfrac12 G T G`.
 
@@ -432,9 +396,9 @@ def variation_to_clr_cov(t, /):
     >>> bool(np.allclose(coda.variation_to_clr_cov(t), coda.clr_cov(x)))
     True
     """
-    values, labels = _square(t, "t")
+    values, labels = square_argument(t, "t")
     check_variation_matrix(values, "t")
-    return labels.square(-0.5 * _double_centre(values), labels.parts)
+    return labels.square(-0.5 * double_centre(values), labels.parts)
 
 
 def clr_cov_to_variation(gamma, /):
@@ -469,7 +433,7 @@ def clr_cov_to_variation(gamma, /):
     array([[0., 8.],
            [8., 0.]])
     """
-    values, labels = _square(gamma, "gamma")
+    values, labels = square_argument(gamma, "gamma")
     return labels.square(variation_from_clr_cov(values), labels.parts)
 
 
@@ -511,11 +475,11 @@ def clr_cov_to_alr_cov(gamma, /, *, ref=-1):
     >>> bool(np.allclose(coda.clr_cov_to_alr_cov(g, ref=1), coda.alr_cov(x, ref=1)))
     True
     """
-    values, labels = _square(gamma, "gamma")
+    values, labels = square_argument(gamma, "gamma")
     d = values.shape[0]
     r = check_part(ref, "ref", labels.parts, d)
-    f = _alr_matrix(d, r)
-    return _alr_square(labels, f @ values @ f.T, r)
+    f = alr_matrix(d, r)
+    return alr_square(labels, f @ values @ f.T, r)
 
 
 def alr_cov_to_clr_cov(sigma, /, *, ref=None):
@@ -568,7 +532,7 @@ def alr_cov_to_clr_cov(sigma, /, *, ref=None):
     record = None if labels is None else alr_record(labels, sigma.attrs)
     r = alr_reference(ref, record, d)
     embedded = np.insert(np.insert(values, r, 0.0, axis=0), r, 0.0, axis=1)
-    gamma = _double_centre(embedded)
+    gamma = double_centre(embedded)
     if labels is not None:
         parts = alr_parts(labels, r, record)
         if parts is None:

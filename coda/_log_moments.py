@@ -1,0 +1,227 @@
+"""Covariances of log-ratio coordinates from the data: one pass over the rows, in groups.
+
+:func:`log_ratio_cov` is the pass that the recomputations from the data
+share: the alr covariance and the clusters of nearly proportional parts of
+the variation matrix (``coda._clr_gram.relative_log_cov``) and the exact
+precision and conditional covariances (``coda._exact_precision``). The
+caller says how to make the coordinates ``Z`` of a group of rows from their
+logs; each group (about ``group_bytes`` of values in memory, or one row block
+of a dask collection) is centred on its own mean, its Gram matrix is one
+BLAS ``syrk``, and the groups are merged by the pairwise update of Chan,
+Golub and LeVeque (:func:`merge_moments`), so no sum of squares about zero
+is formed.
+
+Each log-ratio is taken less that of one row of the data
+(:func:`logs_of_one_row`), without rounding more than once
+(:func:`shifted_differences`). Parts that differ by large constant factors
+have logs far from 0, and ``log x_k - log x_r`` (logs near 45 and 5, say)
+is rounded relative to that offset rather than to its spread: 1e7 eps and
+more of an alr covariance whose log-ratios vary by 1e-7 against an offset
+of 40. Neither simple order of the subtractions is exact in general: the
+logs less the row's logs first are exact (Sterbenz) for parts whose logs
+vary little beside their size, but are rounded on the scale of the spread
+of the row totals for nearly proportional parts whose totals vary by 1
+(1e5 to 1e6 eps of their variation entries), and a part whose logs
+straddle 0 is rounded on the scale of its spread either way. A shift of
+the logs leaves every covariance unchanged.
+
+Reference: Chan, T. F., Golub, G. H. and LeVeque, R. J. (1983). Algorithms for
+computing the sample variance: analysis and recommendations. The American
+Statistician 37(3):242-247. https://doi.org/10.1080/00031305.1983.10483115
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import scipy.linalg
+
+from coda._dask import is_dask
+
+
+@dataclass(frozen=True)
+class LogMoments:
+    """``count`` rows of D variables: a shift, their means relative to it, their co-moment.
+
+    For dask blocks (:mod:`coda._dask_moments`) the variables are the clr
+    values and the shift is the median clr of 64 of a block's rows; the
+    recomputations from the data use no shift here (zeros): their
+    coordinates are made less those of one row (:func:`logs_of_one_row`).
+    """
+
+    count: int
+    shift: np.ndarray  # (D,): s, e.g. the median clr of 64 rows of one block
+    mean: np.ndarray  # (D,): mean of Y - s
+    comoment: np.ndarray  # (D, D), symmetric: sum_r (y_r - mean)(y_r - mean)^T; or its diagonal
+    extent: float = 0.0  # a bound on the logs' scale, for constant_parts (dask blocks only)
+
+
+def merge_moments(*parts: LogMoments) -> LogMoments:
+    """The moments of the union of disjoint row sets: Chan, Golub and LeVeque's pairwise update.
+
+    The result keeps the shift of the first non-empty part; a part with
+    another shift enters through the difference of the shifts, which is
+    exact for close shifts, plus the difference of the means (see the module
+    docstring of :mod:`coda._dask_moments`). A ``comoment`` of shape (D,)
+    holds only the diagonal: the sums of squares of single variables.
+    """
+    total = parts[0]
+    for part in parts[1:]:
+        if part.count == 0:
+            continue
+        if total.count == 0:
+            total = part
+            continue
+        n = total.count + part.count
+        # Both means relative to total's shift; shift first: the exact part.
+        delta = (part.shift - total.shift) + (part.mean - total.mean)
+        mean = total.mean + delta * (part.count / n)
+        # outer(delta, delta) is exactly symmetric, so the sum stays symmetric.
+        update = np.outer(delta, delta) if total.comoment.ndim == 2 else delta * delta
+        update *= total.count * part.count / n
+        comoment = total.comoment + part.comoment
+        comoment += update
+        total = LogMoments(n, total.shift, mean, comoment, max(total.extent, part.extent))
+    return total
+
+
+def no_moments(d: int, shape: tuple) -> LogMoments:
+    """The moments of no rows, unshifted: what :func:`merge_moments` starts from here."""
+    return LogMoments(0, np.zeros(d), np.zeros(d), np.zeros(shape))
+
+
+def centred_gram(block: np.ndarray) -> LogMoments:
+    """Centre ``block`` (rows of data, C order) on its own mean, in place; its moments, unshifted.
+
+    Lower triangle only (BLAS ``syrk``, as for the clr Gram); see
+    :func:`symmetric_cov`.
+    """
+    block_mean = block.mean(axis=0)
+    block -= block_mean
+    gram = scipy.linalg.blas.dsyrk(1.0, block.T, trans=0, lower=1)
+    return LogMoments(block.shape[0], np.zeros(block.shape[1]), block_mean, gram)
+
+
+def symmetric_cov(total: LogMoments, ddof: int) -> np.ndarray:
+    """The covariance from merged moments: the lower triangle mirrored, over ``n - ddof``."""
+    lower = np.tril(total.comoment)
+    return (lower + np.tril(lower, -1).T) / (total.count - ddof)
+
+
+def group_rows(n: int, width: int, group_bytes: int) -> int:
+    """Rows in a group of about ``group_bytes`` of float64 values, ``width`` a row (1 to n)."""
+    return max(1, min(n, group_bytes // (8 * width)))
+
+
+def over_rows(values, moments_of, width: int, empty: LogMoments, *, group_bytes: int):
+    """``moments_of(rows)`` over all rows of ``values``, merged by :func:`merge_moments`.
+
+    In memory, in groups of rows of about ``group_bytes`` (``width`` float64
+    values a row); a dask collection by its row blocks, in one compute.
+    ``empty``: the moments of no rows.
+    """
+    if is_dask(values):
+        # Imported here: coda._dask_moments imports coda._clr_gram, which imports this module.
+        from coda._dask_moments import merged_over_blocks
+
+        return merged_over_blocks(values, moments_of, empty)
+    n = values.shape[0]
+    group = group_rows(n, width, group_bytes)
+    total = empty
+    for start in range(0, n, group):
+        total = merge_moments(total, moments_of(values[start : start + group]))
+    return total
+
+
+def logs_of_one_row(values) -> np.ndarray:
+    """The logs of one row of ``values`` (its middle row in memory, the first of dask data).
+
+    The shift of the recomputations (see the module docstring): without it,
+    clr values, log-ratios and triangular solves of logs far from 0 are
+    rounded relative to that offset rather than to their spread (1e-10
+    against 1e-12 at offsets of 300).
+
+    Shape (D,), float64; zeros when a dask array's chunk sizes are unknown
+    (the covariance is the same, a little less accurate). A dask
+    collection's row is computed here, by ``head``: from the first block of
+    an array; a DataFrame's first rows may be in any partition (filtered
+    data), so dask looks in all of them.
+    """
+    d = values.shape[1]
+    if not is_dask(values):
+        middle = values.shape[0] // 2
+        row = np.asarray(values[middle : middle + 1], dtype=np.float64)
+        return np.log(row).reshape(d)
+    try:
+        head = values.head(1, npartitions=-1) if hasattr(values, "columns") else values[:1]
+        row = np.asarray(head.compute() if hasattr(head, "compute") else head, dtype=np.float64)
+    except (ValueError, NotImplementedError):
+        return np.zeros(d)
+    return np.log(row).reshape(d) if row.shape[0] else np.zeros(d)
+
+
+def shifted_differences(a, b, shift_a, shift_b) -> np.ndarray:
+    """``(a - b) - (shift_a - shift_b)`` to about one rounding of itself.
+
+    Each difference with its rounding error (Knuth's TwoSum: ``a - b = d +
+    e`` exactly); ``d - c`` of the two rounded differences is exact where
+    they are within a factor of 2 (Sterbenz), the case where the offset
+    ``shift_a - shift_b`` is larger than the spread, and the errors are
+    added back after. So logs whose ratio is near 40 but varies by 1e-7, and
+    nearly proportional parts whose logs vary by 1 together, both give
+    their log-ratios to a rounding.
+    """
+    d = a - b
+    c = shift_a - shift_b
+    return (d - c) + (_difference_error(a, b, d) - _difference_error(shift_a, shift_b, c))
+
+
+def _difference_error(a, b, d):
+    """``(a - b) - d`` exactly, for ``d = fl(a - b)`` (TwoSum of ``a`` and ``-b``)."""
+    back = d - a
+    return (a - (d - back)) - (b + back)
+
+
+def relative_logs(rows: np.ndarray, shift: np.ndarray, pivot: int, columns) -> np.ndarray:
+    """``log(x_c / x_pivot)`` for the parts ``columns`` (C order), less those of ``shift``.
+
+    ``shift`` holds the logs of one row (:func:`logs_of_one_row`); see
+    :func:`shifted_differences`.
+    """
+    columns = list(columns)
+    logs = np.log(np.asarray(rows[:, [pivot, *columns]], dtype=np.float64))
+    return shifted_differences(logs[:, 1:], logs[:, :1], shift[columns], shift[pivot])
+
+
+def log_ratio_cov(
+    values, coordinates, width: int, ddof: int, *, group_bytes: int, lower=None
+) -> np.ndarray:
+    """The covariance of ``Z = coordinates(rows, shift)`` (``width`` columns) over all rows.
+
+    ``values``: checked compositions, an array or a dask collection.
+    ``coordinates`` makes the coordinates of a group of rows (a 2-D array)
+    from their values and ``shift``, the logs of one row
+    (:func:`logs_of_one_row`), less which it takes their logs: for example
+    :func:`relative_logs`. With a lower-triangular ``lower`` (only its lower
+    triangle is read), the covariance of ``Z L^{-T}`` instead. Rows in
+    groups of about ``group_bytes`` (or dask row blocks, in one compute),
+    each centred on its own mean and merged by :func:`merge_moments`.
+    """
+    shift = logs_of_one_row(values)
+    moments = partial(_moments, coordinates=coordinates, shift=shift, lower=lower)
+    empty = no_moments(width, (width, width))
+    total = over_rows(values, moments, width, empty, group_bytes=group_bytes)
+    return symmetric_cov(total, ddof)
+
+
+def _moments(rows: np.ndarray, coordinates, shift: np.ndarray, lower) -> LogMoments:
+    """Part of :func:`log_ratio_cov`: the moments of the coordinates of one group of rows."""
+    z = coordinates(rows, shift)
+    if lower is not None:
+        # (L^{-1} Z^T)^T: Z^T of a C-ordered Z is Fortran-ordered, as LAPACK takes it.
+        z = scipy.linalg.solve_triangular(
+            lower, z.T, lower=True, overwrite_b=True, check_finite=False
+        ).T
+    return centred_gram(np.ascontiguousarray(z))
