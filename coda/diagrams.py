@@ -24,6 +24,7 @@ from coda._labels import composition
 from coda._results import Biplot, DendrogramLayout
 from coda._validation import (
     check_basis_parts,
+    check_composition,
     check_count,
     check_fraction,
     check_in_memory,
@@ -144,7 +145,8 @@ def _subcomposition(x, parts, name: str = "x", *, allow_zeros: bool):
     closure, and values near the float limits keep their precision there);
     the closed ones are closed as :func:`coda.closure` closes.
     """
-    values, labels = composition(x, name, allow_zeros=allow_zeros, min_parts=3)
+    # Zeros are checked in the three parts only: a zero elsewhere does not enter the diagram.
+    values, labels = composition(x, name, allow_zeros=True, min_parts=3)
     d = values.shape[1]
     if parts is None:
         if d != 3:
@@ -159,6 +161,8 @@ def _subcomposition(x, parts, name: str = "x", *, allow_zeros: bool):
                 f"parts names {len(positions)} parts; a ternary diagram shows exactly three"
             )
     sub = np.ascontiguousarray(values[:, positions], dtype=np.float64)
+    if not allow_zeros:
+        check_composition(sub, name, row_labels=labels.index)
     closed, totals = np.empty_like(sub), np.empty(sub.shape[0])
     _kernels._closure(sub, closed, totals)
     if not (totals > 0).all():
@@ -261,7 +265,8 @@ def ternary_region(x, /, *, parts=None, level: float = 0.95, n_points: int = 200
     Parameters
     ----------
     x : array_like or DataFrame of shape (n_samples, n_parts)
-        Strictly positive compositions, at least 3 samples.
+        Compositions, at least 3 samples, strictly positive in the three
+        parts shown (zeros in other parts do not matter).
     parts : sequence of three int or str, optional
         The vertex parts, as in :func:`ternary_coordinates`.
     level : float, default 0.95
@@ -280,9 +285,9 @@ def ternary_region(x, /, *, parts=None, level: float = 0.95, n_points: int = 200
     Raises
     ------
     ValueError
-        If ``x`` is not a strictly positive composition with at least 3
-        samples, ``parts`` is invalid, ``level`` is not in (0, 1), or the
-        ilr coordinates do not vary in two directions.
+        If ``x`` is not a composition with at least 3 samples or has zeros
+        in the three parts, ``parts`` is invalid, ``level`` is not in
+        (0, 1), or the ilr coordinates do not vary in two directions.
 
     See Also
     --------

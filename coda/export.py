@@ -14,12 +14,12 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from coda._labels import python_scalar
 from coda._validation import (
     check_distinct_names,
     check_graph,
     check_graphml_value,
     check_reserved_attributes,
+    check_xml_text,
 )
 
 __all__ = ["to_node_link", "write_edge_list", "write_graphml", "write_json"]
@@ -56,7 +56,9 @@ def write_graphml(G, path, /) -> None:
         is not a str, int, float or bool (numpy scalars are converted).
     ValueError
         If two nodes have the same name as text (such as ``1`` and
-        ``"1"``), which GraphML would merge.
+        ``"1"``), which GraphML would merge, or a node's name, an
+        attribute's name or a text value holds a character that XML cannot
+        hold (a control character such as NUL).
 
     See Also
     --------
@@ -88,6 +90,8 @@ def write_graphml(G, path, /) -> None:
     """
     G = check_graph(G)
     check_distinct_names(G, "GraphML")
+    for node in G:
+        check_xml_text(str(node), f"the name of node {node!r}")
     # A copy with Python scalars: networkx's writer refuses numpy's bool, and
     # fails only once the file is open, leaving it empty.
     H = G.copy()
@@ -169,7 +173,9 @@ def _json_safe(value, where: str):
     if isinstance(value, (list, tuple)):
         # Tuples stay tuples (hashable node ids); json writes both as arrays.
         return type(value)(_json_safe(v, where) for v in value)
-    value = python_scalar(value) if isinstance(value, np.generic) else value
+    # .item(), not python_scalar: that one writes what it cannot convert as text,
+    # and a numpy complex or datetime would reach the file as a string.
+    value = value.item() if isinstance(value, np.generic) else value
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, (bool, int, float, str)):

@@ -115,6 +115,7 @@ from coda._validation._export import (
     check_distinct_names,
     check_graphml_value,
     check_reserved_attributes,
+    check_xml_text,
 )
 from coda._validation._graphs import (
     check_adjacency,

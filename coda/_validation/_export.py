@@ -5,9 +5,14 @@ Part of :mod:`coda._validation`, where every user-facing check lives.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
+
+# Characters XML 1.0 does not allow in a document: controls other than tab,
+# line feed and carriage return, lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def check_distinct_names(G, writer: str) -> None:
@@ -53,6 +58,9 @@ def check_graphml_value(value, key, where: str):
     """``value`` as the Python scalar GraphML stores; TypeError naming it otherwise."""
     if isinstance(value, np.generic):
         value = value.item()
+    check_xml_text(str(key), f"the name of an attribute of {where}")
+    if isinstance(value, str):
+        check_xml_text(value, f"the attribute {key!r} of {where}")
     if isinstance(value, (bool, int, float, str)):
         return value
     raise TypeError(
@@ -60,3 +68,18 @@ def check_graphml_value(value, key, where: str):
         "holds only str, int, float and bool values: convert it (e.g. to str) or remove it "
         "before writing"
     )
+
+
+def check_xml_text(text: str, what: str) -> None:
+    """Raise ValueError if ``text`` holds a character an XML 1.0 file cannot hold.
+
+    networkx's GraphML writer writes such characters as they are, and the
+    file it leaves cannot be read back (not well-formed XML).
+    """
+    found = _NOT_XML.search(text)
+    if found is not None:
+        raise ValueError(
+            f"{what} ({text!r}) holds the character U+{ord(found.group()):04X}, which an XML "
+            "file such as GraphML cannot hold; remove or replace it before writing (or "
+            "write the graph with write_json or write_edge_list)"
+        )
