@@ -358,6 +358,72 @@ def pcor_from_precision(omega):
 
 
 # ---------------------------------------------------------------------------
+# _wide (coda/_kernels/_wide.py) and the numpy merges' fallback: where a
+# float32 sum over tasks, divisor or result overflowed, the entry is merged
+# again from the float32 hat tau_t widened to float64, rounded once.
+
+
+def wide_merge(hats, sigma, weights, code, start=None, lam=None):
+    """float32 tau_m (or theta_0 + lam tau_m) of the columns of ``hats``, computed in float64.
+
+    ``code``: 0 divided by the agreeing weights (plus 1 where their sum is
+    0), 1 the sum, 2 sigma times the largest agreeing |hat tau|, 3 divided
+    by the number of agreeing tasks (at least 1).
+    """
+    hats = np.asarray(hats, dtype=np.float32).astype(np.float64)
+    weights = np.asarray(weights, dtype=np.float32).astype(np.float64)
+    positive = np.asarray(sigma) > 0
+    agree = ((hats > 0) & positive) | ((hats < 0) & ~positive)
+    selected = hats * agree
+    if code == 2:
+        largest = np.abs(selected).max(axis=0)
+        value = np.where(positive | np.isnan(largest), largest, -largest)
+    else:
+        value = selected.sum(axis=0)
+        if code == 0:
+            divisor = (agree * weights[:, None]).sum(axis=0)
+            value = value / (divisor + (divisor == 0))
+        elif code == 3:
+            value = value / np.maximum(agree.sum(axis=0), 1)
+    if start is not None:
+        value = np.asarray(start, dtype=np.float64) + np.float64(np.float32(lam)) * value
+    with np.errstate(over="ignore"):
+        return value.astype(np.float32), value
+
+
+def election(rows, elect):
+    """``(sums, deciding)``: the float32 election sums, row after row, and the sums that decide.
+
+    Where a float32 sum is not finite, the float64 sum of the same votes decides.
+    """
+    votes = np.stack([row if elect == "mass" else np.sign(row) for row in rows])
+    sums = np.zeros_like(votes[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        for row in votes:
+            sums = sums + row
+    return sums, np.where(np.isfinite(sums), sums, votes.astype(np.float64).sum(axis=0))
+
+
+def signs(deciding):
+    """mergekit's sigma: +1 where the election sum is >= 0, else -1."""
+    return np.where(deciding >= 0, np.float32(1.0), np.float32(-1.0))
+
+
+def overflowed(sums, acc, divisor, out, merge, divide):
+    """The entries a merge kernel merges again in float64 (``_repair``).
+
+    The kernels make a value NaN where the election sum or the divisor
+    overflowed; a merge sum that overflows makes the result inf or NaN.
+    """
+    bad = ~np.isfinite(sums) | ~np.isfinite(out)
+    if merge != "max":
+        bad |= ~np.isfinite(acc)
+    if divide:
+        bad |= ~np.isfinite(divisor)
+    return bad
+
+
+# ---------------------------------------------------------------------------
 # ties_merge(scope="global"), coda/merging/ties.py: the paper's code written
 # from its description, with a full sort for the threshold and explicit loops
 # over tasks (float32, as the original runs).
@@ -373,12 +439,12 @@ def _naive_tau(base, model, keys):
     )
 
 
-def _naive_split(base, keys, flat, lam):
+def _naive_split(base, keys, flat):
     out, start = {}, 0
     for k in keys:
-        b = np.asarray(base[k], dtype=np.float32)
-        out[k] = b + np.float32(lam) * flat[start : start + b.size].reshape(b.shape)
-        start += b.size
+        size = np.asarray(base[k]).size
+        out[k] = flat[start : start + size].reshape(np.shape(base[k]))
+        start += size
     return {k: out[k] for k in base}
 
 
@@ -392,26 +458,31 @@ def ties_global(base, models, density, elect="mass", merge="mean", weights=None,
         r = d - int(d * density)
         h = np.sort(np.abs(tau))[r - 1] if r > 0 else np.float32(0.0)
         rows.append(w * np.where(np.abs(tau) >= h, tau, np.float32(0.0)))
-    votes = np.zeros_like(rows[0])
-    for row in rows:
-        votes = votes + (row if elect == "mass" else np.sign(row))
-    sigma = np.sign(votes)
+    sigma = np.sign(election(rows, elect)[1])
     sigma[sigma == 0] = np.sign(np.sum(sigma, dtype=np.int64))
+    sigma = sigma.astype(np.float32)
     total = np.zeros_like(rows[0])
     count = np.zeros(rows[0].size, dtype=np.int64)
     largest = np.zeros_like(rows[0])
-    for row in rows:
-        keep = np.where(sigma > 0, row > 0, row < 0)
-        total = total + np.where(keep, row, np.float32(0.0))
-        count += keep
-        largest = np.maximum(largest, np.where(keep, np.abs(row), np.float32(0.0)))
-    if merge == "mean":
-        merged = total / np.maximum(count, 1).astype(np.float32)
-    elif merge == "sum":
-        merged = total
-    else:
-        merged = largest * sigma
-    return _naive_split(base, keys, merged, lam)
+    start = np.concatenate([np.asarray(base[k], dtype=np.float32).ravel() for k in keys])
+    with np.errstate(over="ignore", invalid="ignore"):
+        for row in rows:
+            keep = np.where(sigma > 0, row > 0, row < 0)
+            total = total + np.where(keep, row, np.float32(0.0))
+            count += keep
+            largest = np.maximum(largest, np.where(keep, np.abs(row), np.float32(0.0)))
+        if merge == "mean":
+            merged = total / np.maximum(count, 1).astype(np.float32)
+        elif merge == "sum":
+            merged = total
+        else:
+            merged = largest * sigma
+        out = start + np.float32(lam) * merged
+    bad = ~np.isfinite(out)
+    code = {"mean": 3, "sum": 1, "max": 2}[merge]
+    hats = np.stack(rows)[:, bad]
+    out[bad] = wide_merge(hats, sigma[bad], weights, code, start[bad], lam)[0]
+    return _naive_split(base, keys, out)
 
 
 # ---------------------------------------------------------------------------
@@ -435,25 +506,30 @@ def ties_tensor(
             trimmed = np.zeros_like(tau)
             trimmed[order[:k]] = tau[order[:k]]
             rows.append(w * trimmed)
-        votes = np.zeros_like(rows[0])
-        for row in rows:
-            votes = votes + (row if elect == "mass" else np.sign(row))
-        sigma = np.where(votes >= 0, np.float32(1.0), np.float32(-1.0))
+        votes, deciding = election(rows, elect)
+        sigma = signs(deciding)
         total = np.zeros_like(rows[0])
         divisor = np.zeros_like(rows[0])
         largest = np.zeros_like(rows[0])
-        for row, w in zip(rows, weights, strict=True):
-            keep = np.sign(row) == sigma
-            total = total + np.where(keep, row, np.float32(0.0))
-            divisor = divisor + np.where(keep, w, np.float32(0.0))
-            largest = np.maximum(largest, np.where(keep, np.abs(row), np.float32(0.0)))
-        if merge == "max":
-            merged = largest * sigma
-        elif merge == "mean" and normalize:
-            merged = total / np.where(divisor == 0, np.float32(1.0), divisor)
-        else:
-            merged = total
-        out[key] = b + np.float32(lam) * merged.reshape(b.shape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for row, w in zip(rows, weights, strict=True):
+                keep = np.sign(row) == sigma
+                total = total + np.where(keep, row, np.float32(0.0))
+                divisor = divisor + np.where(keep, w, np.float32(0.0))
+                largest = np.maximum(largest, np.where(keep, np.abs(row), np.float32(0.0)))
+            if merge == "max":
+                merged = largest * sigma
+            elif merge == "mean" and normalize:
+                merged = total / np.where(divisor == 0, np.float32(1.0), divisor)
+            else:
+                merged = total
+            flat = b.ravel() + np.float32(lam) * merged
+        divide = merge == "mean" and normalize
+        bad = overflowed(votes, total, divisor, flat, merge, divide)
+        code = 2 if merge == "max" else (0 if divide else 1)
+        hats = np.stack(rows)[:, bad]
+        flat[bad] = wide_merge(hats, sigma[bad], weights, code, b.ravel()[bad], lam)[0]
+        out[key] = flat.reshape(b.shape)
     return out
 
 
@@ -473,16 +549,24 @@ def merge_facts(taus, kept, weighted, sigma, weights, merge):
     positive = sigma > 0
     agree = ((weighted > 0) & positive) | ((weighted < 0) & ~positive)
     selected = weighted * agree
-    if merge == 2:
-        merged = np.abs(selected).max(axis=0) * sigma
-    elif merge == 0:
+    with np.errstate(over="ignore", invalid="ignore"):
+        acc = selected.sum(axis=0)
         divisor = (agree * weights[:, None]).sum(axis=0)
-        merged = selected.sum(axis=0) / (divisor + (divisor == 0))
-    elif merge == 3:
-        count = np.maximum(np.count_nonzero(agree, axis=0), 1).astype(np.float32)
-        merged = selected.sum(axis=0) / count
-    else:
-        merged = selected.sum(axis=0)
+        if merge == 2:
+            merged = np.abs(selected).max(axis=0) * sigma
+        elif merge == 0:
+            merged = acc / (divisor + (divisor == 0))
+        elif merge == 3:
+            merged = acc / np.maximum(np.count_nonzero(agree, axis=0), 1).astype(np.float32)
+        else:
+            merged = acc
+    # As _facts_chunk flags them (_overflowed): merged again in float64.
+    bad = ~np.isfinite(merged)
+    bad |= (merge != 2) & ~np.isfinite(acc)
+    bad |= (merge == 0) & ~np.isfinite(divisor)
+    out = np.abs(merged).astype(np.float64)
+    merged[bad], wide = wide_merge(weighted[:, bad], sigma[bad], weights, merge)
+    out[bad] = np.abs(wide)
     mass = np.abs(taus).astype(np.float64)
     fate = np.stack(
         [
@@ -494,7 +578,6 @@ def merge_facts(taus, kept, weighted, sigma, weights, merge):
     )
     share = np.abs(selected).astype(np.float64)
     total = share.sum(axis=0)
-    out = np.abs(merged).astype(np.float64)
     scale = np.divide(out, total, out=np.zeros_like(out), where=total > 0)
     owned = (share * scale).sum(axis=1)
     return codes, merged, fate, owned
@@ -548,26 +631,40 @@ def tensor_decisions(taus, density, elect, weights):
     weights = np.asarray(weights, dtype=np.float32)
     k = max(1, int(density * n))
     kept = np.stack([top_k_mask(tau, k) for tau in taus])
-    weighted = np.stack([w * (tau * m) for w, tau, m in zip(weights, taus, kept, strict=True)])
-    sums = weighted.sum(axis=0) if elect == "mass" else np.sign(weighted).sum(axis=0)
-    sigma = np.where(sums >= 0, np.float32(1.0), np.float32(-1.0))
-    return kept, weighted, sigma
+    with np.errstate(over="ignore", invalid="ignore"):
+        weighted = np.stack([w * (tau * m) for w, tau, m in zip(weights, taus, kept, strict=True)])
+    return kept, weighted, signs(election(weighted, elect)[1])
 
 
-def tensor_update(base, models, diff, density, elect, merge, weights, normalize):
-    """tau_m of one tensor: mergekit's TIES written as numpy passes over the (T, n) stack."""
+def tensor_update(base, models, diff, density, elect, merge, weights, normalize, lam=None):
+    """tau_m of one tensor: mergekit's TIES written as numpy passes over the (T, n) stack.
+
+    With ``lam``, theta_0 + lam tau_m (``base`` being theta_0), as the
+    kernels' ``add`` writes it. Entries that the kernels flag
+    (:func:`overflowed`) are merged again by :func:`wide_merge`.
+    """
     taus = task_vector_stack(base, models, diff)
     weights = np.asarray(weights, dtype=np.float32)
     _, weighted, sigma = tensor_decisions(taus, density, elect, weights)
+    votes = election(weighted, elect)[0]
     positive = sigma > 0
     agree = ((weighted > 0) & positive) | ((weighted < 0) & ~positive)
     selected = weighted * agree
-    if merge == "max":
-        return np.abs(selected).max(axis=0) * sigma
-    out = selected.sum(axis=0)
-    if merge == "mean" and normalize:
+    divide = merge == "mean" and normalize
+    with np.errstate(over="ignore", invalid="ignore"):
+        acc = selected.sum(axis=0)
         divisor = (agree * weights[:, None]).sum(axis=0)
-        out = out / (divisor + (divisor == 0))
+        if merge == "max":
+            out = np.abs(selected).max(axis=0) * sigma
+        else:
+            out = acc / (divisor + (divisor == 0)) if divide else acc
+        start = None if lam is None else np.asarray(base, dtype=np.float32)
+        if lam is not None:
+            out = start + np.float32(lam) * out
+    bad = overflowed(votes, acc, divisor, out, merge, divide)
+    code = 2 if merge == "max" else (0 if divide else 1)
+    at = None if lam is None else start[bad]
+    out[bad] = wide_merge(weighted[:, bad], sigma[bad], weights, code, at, lam)[0]
     return out
 
 

@@ -174,3 +174,18 @@ def test_client_without_dask_names_the_extra(tmp_path, monkeypatch):
     for call in (ties_merge, describe):
         with pytest.raises(ImportError, match=r'pip install "coda-logratio\[dask\]"'):
             call(base_path, paths, density=0.5, client=object())
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
+def test_a_cluster_merge_near_the_float32_range_equals_the_local_merge(client, tmp_path, scope):
+    # theta_0 + lam tau_m overflowed float32 on the workers (they added the
+    # base in float32) where the local merge is finite (float64 there).
+    base = {"w": np.array([-3e38, 1.0, 2.0, -1.0], dtype=np.float32)}
+    models = [{"w": np.array([0.0, 2.0, 2.5, -1.5], dtype=np.float32)}] * 2
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors")
+    paths = [write_checkpoint(m, tmp_path / f"ft{i}.safetensors") for i, m in enumerate(models)]
+    options = {"density": 1.0, "scope": scope, "lam": 2.0}
+    local = ties_merge(base_path, paths, **options)
+    remote = ties_merge(base_path, paths, client=client, **options)
+    assert np.isfinite(local["w"]).all()
+    np.testing.assert_array_equal(remote["w"], local["w"])

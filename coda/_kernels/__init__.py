@@ -16,9 +16,11 @@ numpy's SIMD one.
 The kernels live in this package only, in one module per subject:
 ``_logratio`` (closure, clr, ilr and their inverses, zero replacement),
 ``_covariance`` (covariance, precision, graphical lasso, bootstrap),
-``_ties`` (TIES-Merging's top-k cuts and merge) and ``_facts`` (the merge's
-per-entry statistics). Callers import the package and name the kernel,
-``_kernels._clr``; the flags are in ``_jit``.
+``_ties`` (TIES-Merging's top-k cuts, trimming and election), ``_merging``
+(the fused merge), ``_wide`` (its float64 fallback for entries whose float32
+arithmetic overflows) and ``_facts`` (the merge's per-entry statistics).
+Callers import the package and name the kernel, ``_kernels._clr``; the flags
+are in ``_jit``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from coda._kernels._facts import (
     _lanes_total,
     _merge_facts,
     _merge_facts_at,
+    _overflowed,
 )
 from coda._kernels._jit import jit, jit_reassoc
 from coda._kernels._logratio import (
@@ -65,29 +68,36 @@ from coda._kernels._logratio import (
     _row_sum,
     _unscale,
 )
+from coda._kernels._merging import (
+    _elect_merge,
+    _hold,
+    _hold_pending,
+    _merge_code,
+    _not_finite,
+    _put_merged,
+    _repair,
+    _tensor_update,
+    _tensor_update_at,
+    _tensor_update_few,
+)
 from coda._kernels._ties import (
     _bin_count,
     _boundary_cuts,
     _decide_at,
     _decide_chunk,
     _elect,
-    _elect_merge,
     _fill_tau,
-    _hold,
-    _hold_pending,
-    _put_merged,
+    _signs,
     _tensor_decide,
-    _tensor_update,
-    _tensor_update_at,
-    _tensor_update_few,
     _tie_stop,
     _top_bin,
     _top_k_counts,
     _top_k_cuts,
     _top_k_prefix,
     _trim_one,
-    _vote,
+    _vote_sums,
 )
+from coda._kernels._wide import _elected, _finite, _vote, _wide_merge, _wide_value
 
 __all__ = [
     "_bin_count",
@@ -101,12 +111,14 @@ __all__ = [
     "_decide_chunk",
     "_elect",
     "_elect_merge",
+    "_elected",
     "_extremes",
     "_facts_chunk",
     "_facts_scratch",
     "_fate_add",
     "_fate_sums",
     "_fill_tau",
+    "_finite",
     "_glasso",
     "_helmert_scales",
     "_hold",
@@ -121,18 +133,23 @@ __all__ = [
     "_lanes_total",
     "_less_row_and_shift",
     "_log_ratios",
+    "_merge_code",
     "_merge_facts",
     "_merge_facts_at",
     "_neumaier",
+    "_not_finite",
+    "_overflowed",
     "_pcor_bootstrap",
     "_pivot_scales",
     "_pow2_scale",
     "_precision",
     "_put_merged",
+    "_repair",
     "_replace_zeros_multiplicative",
     "_row_ends",
     "_row_sum",
     "_shift_sums",
+    "_signs",
     "_symmetrise",
     "_tensor_decide",
     "_tensor_update",
@@ -146,6 +163,9 @@ __all__ = [
     "_trim_one",
     "_unscale",
     "_vote",
+    "_vote_sums",
+    "_wide_merge",
+    "_wide_value",
     "jit",
     "jit_reassoc",
 ]

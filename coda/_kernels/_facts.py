@@ -11,6 +11,7 @@ from coda._kernels._ties import (
     _fill_tau,
     _trim_one,
 )
+from coda._kernels._wide import _finite, _wide_value
 
 _FACTS_CHUNK = 2048
 
@@ -138,7 +139,10 @@ def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, tern
     left out of every sum and count (their decisions are not final yet; see
     ``_merge_facts``). Adds to ``out = (counts, fate, owned)`` and leaves
     tau_m of the chunk in the fourth row of the float32 work buffer, which
-    it returns. ``work`` is ``_facts_scratch``'s.
+    it returns. ``work`` is ``_facts_scratch``'s. An entry whose float32
+    merge sum, divisor or tau_m is not finite (an overflow) is merged again
+    in float64 (``_wide_value``), which also gives its |tau_m| for the
+    ownership when tau_m itself is beyond float32's range.
     """
     counts, fate, owned = out
     ints, singles, doubles, shares = work
@@ -180,6 +184,7 @@ def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, tern
         share_t = shares[t]
         for j in range(m):
             total[j] += np.float64(share_t[j])
+    overflowed = 0
     for j in range(m):
         if merge == 0:
             value = acc[j] / (divisor[j] + np.float32(divisor[j] == zero))
@@ -192,6 +197,14 @@ def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, tern
         values[j] = value
         share = np.float64(abs(value)) / total[j] if total[j] > 0.0 else 0.0
         scale[j] = share * np.float64(pending[j] == 0)
+        overflowed += _overflowed(acc[j], divisor[j], value, merge)
+    if overflowed:
+        for j in range(m):
+            if _overflowed(acc[j], divisor[j], values[j], merge):
+                wide = _wide_value(hat_c, j, weights, sigma_c[j], merge)
+                values[j] = np.float32(wide)
+                share = abs(wide) / total[j] if total[j] > 0.0 else 0.0
+                scale[j] = share * np.float64(pending[j] == 0)
     if ternary:
         for j in range(m):
             counts[code[j]] += np.int64(pending[j] == 0)
@@ -201,6 +214,19 @@ def _facts_chunk(tau_c, kept_c, hat_c, sigma_c, pending, m, weights, merge, tern
             owned_t[j] = np.float64(share_t[j]) * scale[j]
         owned[t] += _lanes_sum(owned_t, m)
     return values
+
+
+@jit
+def _overflowed(acc, divisor, value, merge):
+    """Part of ``_facts_chunk``: whether an entry's float32 merge overflowed.
+
+    As the merge kernels find it (``_merging._repair``): the merge sum (for
+    "max" the largest |hat tau_t a_t|, which is the value's magnitude), the
+    divisor of the weighted mean or the value is not finite. (Their
+    election sums overflow only with the merge sum, but for "max", whose
+    value the float64 merge gives unchanged without theta_0 + lam tau_m.)
+    """
+    return ~_finite(value) | ((merge != 2) & ~_finite(acc)) | ((merge == 0) & ~_finite(divisor))
 
 
 @jit

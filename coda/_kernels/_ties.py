@@ -1,23 +1,22 @@
-"""Kernels of TIES-Merging at scope="tensor": top-k cuts and the fused merge."""
+"""Kernels of TIES-Merging at scope="tensor": top-k cuts, trimming and the sign election."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from coda._kernels._jit import jit
+from coda._kernels._wide import _elected, _finite, _vote
 
 # ---------------------------------------------------------------------------
-# TIES-Merging, scope="tensor": top-k selection by radix counts and the fused
-# merge. The inputs are flat float32 arrays: the base theta_0 and a tuple of
-# the T fine-tuned tensors (``diff`` True: tau_t = theta_t - theta_0, rounded
-# in float32 as numpy does), or the T task vectors themselves (``diff`` False,
+# TIES-Merging, scope="tensor": top-k selection by radix counts, trimming and
+# the sign election (the fused merge that uses them is in ``_merging``). The
+# inputs are flat float32 arrays: the base theta_0 and a tuple of the T
+# fine-tuned tensors (``diff`` True: tau_t = theta_t - theta_0, rounded in
+# float32 as numpy does), or the T task vectors themselves (``diff`` False,
 # ``base`` then unused). They are only read, so read-only memory maps serve.
 # The entries go CHUNK at a time through a small (T, CHUNK) buffer that stays
 # in L1, with one loop per task over the chunk (contiguous, branch-free, so
-# LLVM vectorises it) instead of one loop over tasks per entry; for up to
-# four tasks, ``_tensor_update_few`` keeps every task in registers instead,
-# written out for four slots (a loop over a tuple of arrays per entry does
-# not vectorise). For |tau| the
+# LLVM vectorises it) instead of one loop over tasks per entry. For |tau| the
 # float32 bit patterns (uint32 view, sign bit cleared) order like the values,
 # NaN excluded: the histograms count bit patterns, the merge compares values.
 
@@ -153,32 +152,48 @@ def _top_k_cuts(base, models, diff, low, prefix, ranks, n, cuts, stops):
 
 
 @jit
-def _vote(h, by_count):
-    """Part of the TIES kernels: what hat tau adds to the election (its sign with ``by_count``)."""
-    zero = np.float32(0.0)
-    return (np.float32(h > zero) - np.float32(h < zero)) if by_count else h
-
-
-@jit
 def _elect(buf, m, by_count, sigma):
     """Part of the TIES kernels: ``sigma[:m]`` = the elected signs of ``m`` entries of hat tau_t.
 
     ``buf[t, :m]`` holds hat tau_t; the election sums over t = 0, 1, ... of
     hat tau_t (or with ``by_count`` of its sign), from +0.0 as numpy's
     reduction over axis 0 starts (so -0.0 sums to +0.0), in float32; sigma
-    = +1 where the sum is >= 0, else -1 (mergekit).
+    = +1 where the sum is >= 0, else -1 (mergekit). Where the float32 sum
+    overflows, its float64 sum decides (``_elected``).
     """
+    _vote_sums(buf, m, by_count, sigma)
+    _signs(buf, m, by_count, sigma)
+
+
+@jit
+def _vote_sums(buf, m, by_count, sums):
+    """Part of ``_elect``: ``sums[:m]`` = the float32 election sums of ``buf[:, :m]``."""
     zero = np.float32(0.0)
     for t in range(buf.shape[0]):
         row = buf[t]
         if t == 0:
             for i in range(m):
-                sigma[i] = zero + _vote(row[i], by_count)
+                sums[i] = zero + _vote(row[i], by_count)
         else:
             for i in range(m):
-                sigma[i] = sigma[i] + _vote(row[i], by_count)
+                sums[i] = sums[i] + _vote(row[i], by_count)
+
+
+@jit
+def _signs(buf, m, by_count, sums):
+    """Part of ``_elect``: the sums of ``_vote_sums`` become signs, +1 where >= 0, else -1.
+
+    Where a sum is not finite (an overflow: rare), the chunk's signs are
+    taken again entry by entry by ``_elected``.
+    """
+    zero = np.float32(0.0)
+    overflowed = 0
     for i in range(m):
-        sigma[i] = np.float32(1.0) if sigma[i] >= zero else np.float32(-1.0)
+        overflowed += not _finite(sums[i])
+        sums[i] = np.float32(1.0) if sums[i] >= zero else np.float32(-1.0)
+    if overflowed:
+        for i in range(m):
+            sums[i] = _elected(buf, i, by_count)
 
 
 @jit
@@ -227,170 +242,6 @@ def _tensor_decide(models, cuts, stops, weights, by_count, start, stop, kept, we
 
 
 @jit
-def _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values):
-    """Part of the TIES merge kernels: elect and merge ``m`` entries of hat tau_t.
-
-    ``buf[t, :m]`` holds hat tau_t = w_t (tau_t m_t) (m_t the 0/1 trim mask
-    as float32: a trimmed entry is a signed zero); ``values[:m]`` receives
-    tau_m, with numpy's float32 operations in the same order
-    (``coda.merging._rules``), so the result is bit for bit numpy's. The
-    election sums over t = 0, 1, ... of hat tau_t (or with ``by_count`` of
-    its sign), from +0.0 as numpy's reduction over axis 0 starts (so -0.0
-    sums to +0.0); sigma = +1 where the sum is >= 0, else -1; a_t = 1 where
-    hat tau_t has the sign sigma (zeros never), else 0; the merge sums
-    hat tau_t a_t over t. ``merge`` 0: mean (with ``normalize`` divided by
-    sum_t a_t w_t, plus 1 where that is 0), 1: sum, 2: max (sigma times the
-    largest |hat tau_t a_t|; NaN if one is, as numpy's max: an overflowed
-    tau_t = +-inf that disagrees gives inf * 0). ``scratch`` is a (3, CHUNK)
-    float32 buffer; ``buf`` is overwritten.
-    """
-    n_tasks = buf.shape[0]
-    zero = np.float32(0.0)
-    votes = scratch[0]
-    acc = scratch[1]
-    divisor = scratch[2]
-    _elect(buf, m, by_count, votes)
-    # Row t becomes hat tau_t a_t, merged as it comes.
-    for t in range(n_tasks):
-        row = buf[t]
-        w = weights[t]
-        if t == 0:
-            for i in range(m):
-                v = row[i]
-                agree = np.float32((votes[i] > zero) & (v > zero) | (votes[i] < zero) & (v < zero))
-                row[i] = v * agree
-                acc[i] = zero + row[i]
-                divisor[i] = zero + agree * w
-        else:
-            for i in range(m):
-                v = row[i]
-                agree = np.float32((votes[i] > zero) & (v > zero) | (votes[i] < zero) & (v < zero))
-                row[i] = v * agree
-                acc[i] = acc[i] + row[i]
-                divisor[i] = divisor[i] + agree * w
-    if merge == 2:
-        # acc becomes the largest |hat tau_t a_t|.
-        first = buf[0]
-        for i in range(m):
-            acc[i] = abs(first[i])
-        for t in range(1, n_tasks):
-            row = buf[t]
-            for i in range(m):
-                acc[i] = np.maximum(acc[i], abs(row[i]))
-        for i in range(m):
-            values[i] = acc[i] * votes[i]
-    elif merge == 0 and normalize:
-        for i in range(m):
-            values[i] = acc[i] / (divisor[i] + np.float32(divisor[i] == zero))
-    else:
-        for i in range(m):
-            values[i] = acc[i]
-
-
-@jit
-def _put_merged(base, add, lam, lo, m, values, out):
-    """Part of the TIES merge kernels: ``out[lo:lo + m]`` = theta_0 + lam tau_m, or tau_m.
-
-    With ``add``, ``base`` is theta_0 and the sum is numpy's
-    ``theta_0 + lam * tau_m`` in float32 (product rounded, then the sum).
-    """
-    target = out[lo : lo + m]
-    if add:
-        start = base[lo : lo + m]
-        for i in range(m):
-            target[i] = start[i] + lam * values[i]
-    else:
-        for i in range(m):
-            target[i] = values[i]
-
-
-@jit
-def _tensor_update(
-    base,
-    models,
-    diff,
-    weights,
-    lows,
-    highs,
-    by_count,
-    merge,
-    normalize,
-    lam,
-    add,
-    start,
-    stop,
-    out,
-    deferred,
-    held,
-):
-    """The merge of entries ``start:stop`` into ``out``, deferring the boundary entries.
-
-    Trim by bounds of |tau_t| around its k-th largest value, ``lows[t]`` <=
-    it < ``highs[t]`` (``coda.merging._rules._top_k_bounds``): entry i of
-    task t is kept when |tau_t,i| >= ``highs[t]`` and dropped when it is
-    below ``lows[t]``. Those entries are decided exactly as by the k-th
-    largest value itself, so each is merged here (``_elect_merge``) and
-    written (``_put_merged``). An entry with some task's |tau_t| between
-    that task's bounds needs the exact cut and, for ties, the index: its
-    position goes to ``deferred`` (ascending, from index 0: the buffers are
-    the block's own) and its output, written
-    here with the entry trimmed for that task, is rewritten later by
-    ``_tensor_update_at`` with the exact cuts of ``_boundary_cuts``; its
-    tau_t go to ``held[t]`` and its theta_0 to ``held[T]``, at the same
-    place as the position, so that those kernels read them in order instead
-    of gathering them from the tensors (which missed the cache once per
-    entry and task). Returns the number of deferred positions. This replaces
-    a second pass over the whole tensor with work on the few entries
-    between the bounds.
-    """
-    n_tasks = len(models)
-    buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
-    scratch = np.empty((3, _TIES_CHUNK), dtype=np.float32)
-    values = np.empty(_TIES_CHUNK, dtype=np.float32)
-    pending = np.empty(_TIES_CHUNK, dtype=np.uint8)
-    count = 0
-    for lo in range(start, stop, _TIES_CHUNK):
-        hi = min(lo + _TIES_CHUNK, stop)
-        m = hi - lo
-        pending[:m] = 0
-        for t in range(n_tasks):
-            row = buf[t]
-            model = models[t][lo:hi]
-            theta0 = base[lo:hi]
-            low, high, w = lows[t], highs[t], weights[t]
-            # tau is formed in the loop that trims it (no separate fill pass).
-            for i in range(m):
-                row[i], _, q = _trim_one(model, theta0, diff, i, low, high, w)
-                pending[i] |= np.uint8(q)
-        _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values)
-        _put_merged(base, add, lam, lo, m, values, out)
-        count = _hold_pending(base, models, diff, lo, m, pending, count, deferred, held)
-    return count
-
-
-@jit
-def _hold_pending(base, models, diff, lo, m, pending, count, deferred, held):
-    """Part of the tensor-scope merge kernels: ``_hold`` each entry ``lo + i`` with ``pending[i]``.
-
-    ``count`` entries are held already; returns the new count. Few entries
-    are deferred, so the flags are looked at eight at a time.
-    """
-    whole = m - m % 8
-    flags = pending[:whole].view(np.uint64)
-    for j in range(flags.size):
-        if flags[j]:
-            for i in range(8 * j, 8 * j + 8):
-                if pending[i]:
-                    _hold(base, models, diff, lo + i, count, deferred, held)
-                    count += 1
-    for i in range(whole, m):
-        if pending[i]:
-            _hold(base, models, diff, lo + i, count, deferred, held)
-            count += 1
-    return count
-
-
-@jit
 def _trim_one(model, base, diff, p, low, high, w):
     """Part of the tensor-scope merge kernels: ``(hat tau, kept, pending)`` of entry ``p``.
 
@@ -402,103 +253,6 @@ def _trim_one(model, base, diff, p, low, high, w):
     a = abs(v)
     keep = a >= high
     return w * (v * np.float32(keep)), keep, (a >= low) & ~keep
-
-
-@jit
-def _tensor_update_few(
-    base,
-    models,
-    diff,
-    weights,
-    lows,
-    highs,
-    by_count,
-    merge,
-    normalize,
-    lam,
-    add,
-    start,
-    stop,
-    out,
-    deferred,
-    held,
-):
-    """``_tensor_update`` for at most four tasks, one entry at a time with every task in registers.
-
-    The same arguments, result and deferred entries as ``_tensor_update``,
-    bit for bit: the same float32 operations in the same order, written
-    for four task slots so that LLVM vectorises the loop over entries
-    (1.8 times as fast as ``_tensor_update``'s passes over a (T, CHUNK)
-    buffer for three tasks with the data in cache; the merge's whole second
-    pass took 15-25% less time). Slots past the last task repeat
-    it, and what they would add to the sums is selected away (a select on a
-    loop-invariant flag, so the loop stays branch-free).
-    """
-    n_tasks = len(models)
-    zero = np.float32(0.0)
-    j1, j2, j3 = min(1, n_tasks - 1), min(2, n_tasks - 1), min(3, n_tasks - 1)
-    m0, m1, m2, m3 = models[0], models[j1], models[j2], models[j3]
-    l0, l1, l2, l3 = lows[0], lows[j1], lows[j2], lows[j3]
-    h0, h1, h2, h3 = highs[0], highs[j1], highs[j2], highs[j3]
-    w0, w1, w2, w3 = weights[0], weights[j1], weights[j2], weights[j3]
-    r1, r2, r3 = n_tasks > 1, n_tasks > 2, n_tasks > 3
-    biggest = merge == 2
-    divide = merge == 0 and normalize
-    pending = np.empty(_TIES_CHUNK, dtype=np.uint8)
-    count = 0
-    for lo in range(start, stop, _TIES_CHUNK):
-        m = min(lo + _TIES_CHUNK, stop) - lo
-        target = out[lo : lo + m]
-        start0 = base[lo : lo + m]
-        c0, c1, c2, c3 = m0[lo : lo + m], m1[lo : lo + m], m2[lo : lo + m], m3[lo : lo + m]
-        for i in range(m):
-            x0, _, q0 = _trim_one(c0, start0, diff, i, l0, h0, w0)
-            x1, _, q1 = _trim_one(c1, start0, diff, i, l1, h1, w1)
-            x2, _, q2 = _trim_one(c2, start0, diff, i, l2, h2, w2)
-            x3, _, q3 = _trim_one(c3, start0, diff, i, l3, h3, w3)
-            pending[i] = np.uint8(q0 | (q1 & r1) | (q2 & r2) | (q3 & r3))
-            s = zero + _vote(x0, by_count)
-            s = s + _vote(x1, by_count) if r1 else s
-            s = s + _vote(x2, by_count) if r2 else s
-            s = s + _vote(x3, by_count) if r3 else s
-            positive = s >= zero
-            g0 = np.float32((positive & (x0 > zero)) | (~positive & (x0 < zero)))
-            g1 = np.float32((positive & (x1 > zero)) | (~positive & (x1 < zero)))
-            g2 = np.float32((positive & (x2 > zero)) | (~positive & (x2 < zero)))
-            g3 = np.float32((positive & (x3 > zero)) | (~positive & (x3 < zero)))
-            k0, k1, k2, k3 = x0 * g0, x1 * g1, x2 * g2, x3 * g3
-            acc = zero + k0
-            acc = acc + k1 if r1 else acc
-            acc = acc + k2 if r2 else acc
-            acc = acc + k3 if r3 else acc
-            if biggest:
-                big = abs(k0)
-                big = np.maximum(big, abs(k1)) if r1 else big
-                big = np.maximum(big, abs(k2)) if r2 else big
-                big = np.maximum(big, abs(k3)) if r3 else big
-                # sigma |hat tau a|, as numpy's product by +-1 gives it on x86: a NaN
-                # keeps its sign (LLVM would fold the product into a negation).
-                value = big if positive | (big != big) else -big
-            elif divide:
-                divisor = zero + g0 * w0
-                divisor = divisor + g1 * w1 if r1 else divisor
-                divisor = divisor + g2 * w2 if r2 else divisor
-                divisor = divisor + g3 * w3 if r3 else divisor
-                value = acc / (divisor + np.float32(divisor == zero))
-            else:
-                value = acc
-            target[i] = start0[i] + lam * value if add else value
-        count = _hold_pending(base, models, diff, lo, m, pending, count, deferred, held)
-    return count
-
-
-@jit
-def _hold(base, models, diff, p, slot, deferred, held):
-    """Part of ``_tensor_update``: entry ``p`` deferred, its tau_t and theta_0 kept at ``slot``."""
-    deferred[slot] = p
-    for t in range(len(models)):
-        held[t, slot] = models[t][p] - base[p] if diff else models[t][p]
-    held[len(models), slot] = base[p]
 
 
 @jit
@@ -549,32 +303,6 @@ def _boundary_cuts(held, positions, lows, highs, ranks, n, cuts, stops):
                     if seen == need:
                         stops[t] = where[j] + 1
                         break
-
-
-@jit
-def _tensor_update_at(
-    held, weights, cuts, stops, by_count, merge, normalize, lam, add, positions, out
-):
-    """The merge at ``positions`` with the exact cuts, rewriting what ``_tensor_update`` wrote.
-
-    ``held`` holds the entries' tau_t and theta_0 (``_hold``). Entry i of
-    task t is kept when |tau_t,i| > ``cuts[t]``, or equals it and
-    ``i < stops[t]`` (``_boundary_cuts``); then the same election and merge.
-    """
-    n_tasks = held.shape[0] - 1
-    mask = np.empty((n_tasks, _TIES_CHUNK), dtype=np.bool_)
-    buf = np.empty((n_tasks, _TIES_CHUNK), dtype=np.float32)
-    scratch = np.empty((3, _TIES_CHUNK), dtype=np.float32)
-    values = np.empty(_TIES_CHUNK, dtype=np.float32)
-    for lo in range(0, positions.size, _TIES_CHUNK):
-        hi = min(lo + _TIES_CHUNK, positions.size)
-        m = hi - lo
-        _decide_at(held, positions, lo, m, cuts, stops, weights, mask, buf)
-        _elect_merge(buf, m, weights, by_count, merge, normalize, scratch, values)
-        start = held[n_tasks]
-        for i in range(m):
-            p = positions[lo + i]
-            out[p] = start[lo + i] + lam * values[i] if add else values[i]
 
 
 @jit

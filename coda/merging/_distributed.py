@@ -21,7 +21,7 @@ import numpy as np
 
 from coda._dask import import_dask
 from coda._validation import check_cluster_client, check_cluster_sources
-from coda.merging._rules import _context_of
+from coda.merging._rules import _context_of, _plus_scaled
 from coda.merging._sources import _file_buffers, _Stream
 from coda.merging._writer import _write_streamed
 from coda.merging.checkpoints import check_compatible, open_checkpoint
@@ -69,12 +69,12 @@ def _merge_tensor(paths: list[str], key: str, options: dict, context) -> np.ndar
     theta0, views = {key: start}, [{key: tau} for tau in taus]
     rule = (options["density"], options["elect"], options["merge"], options["weights"])
     if options["scope"] == "global":
-        updates = _global_updates(theta0, views, *rule, context)
-    else:
-        updates = _tensor_updates(theta0, views, *rule, options["normalize"])
-    ((_, update),) = updates
-    # As coda.merging._sources._finish: theta = theta_0 + lam * tau_m in float32.
-    return start + np.float32(options["lam"]) * update
+        # theta_0 + lam tau_m in one evaluation, as the local merge forms it.
+        ((_, merged),) = _global_updates(theta0, views, *rule, context, lam=options["lam"])
+        return merged
+    ((_, update),) = _tensor_updates(theta0, views, *rule, options["normalize"])
+    # As coda.merging._sources._finish: in float32, in float64 where float32 overflows.
+    return _plus_scaled(start, options["lam"], update)
 
 
 def _base_tensor(path: str, key: str) -> np.ndarray:

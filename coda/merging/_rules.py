@@ -15,7 +15,10 @@ the decisions (:func:`_tensor_decisions`) and the merge fused with them
 float32 bit patterns and use the same float32 operations in numpy's order,
 so the merge is bit for bit that of the numpy merge of the decisions
 (``tests/test_kernels.py`` checks both against a numpy twin, and
-``tests/test_ties.py`` the two against each other).
+``tests/test_ties.py`` the two against each other). Entries whose float32
+arithmetic overflows (a sum over tasks beyond float32's range where the
+result is not) are merged again in float64 and rounded once, by the kernels
+(``coda._kernels._wide``) and by the numpy merges here alike.
 """
 
 from __future__ import annotations
@@ -32,13 +35,69 @@ _FEW_TASKS = 4  # the most tasks _kernels._tensor_update_few takes
 _NOT_FINITE = 0x7F80  # upper 16 bits of the float32 inf
 
 
-def _weighted_sum(vectors: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
-    # Tasks are added one after another (t = 0, 1, ...) so the float32 rounding
-    # is that of a plain loop, reproducible by any implementation.
-    total = weights[0] * vectors[0]
-    for weight, vector in zip(weights[1:], vectors[1:], strict=True):
-        total = total + weight * vector
-    return total
+def _overflowed(values: np.ndarray) -> np.ndarray:
+    """Flat positions of the values that are not finite: for finite inputs, overflows.
+
+    One sum clears most arrays; a sum that overflows falls through to the
+    exact check.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(values)):
+            return np.empty(0, dtype=np.intp)
+    return np.flatnonzero(~np.isfinite(values))
+
+
+def _rounded(result: np.ndarray, bad: np.ndarray, wide: np.ndarray) -> np.ndarray:
+    """``result`` with its flat positions ``bad`` set to the float64 ``wide``, rounded once.
+
+    A value beyond float32's range becomes +-inf, as float32 arithmetic gives it.
+    """
+    with np.errstate(over="ignore"):
+        np.put(result, bad, wide.astype(np.float32))
+    return result
+
+
+def _plus_scaled(start: np.ndarray, lam: float, update: np.ndarray) -> np.ndarray:
+    """theta_0 + lam * tau_m in float32; entries that overflow there in float64, rounded once.
+
+    For a merged ``update`` computed apart from the base (DARE, the cluster's
+    workers): where float32 overflows while the result does not (a base of
+    -3e38, tau_m of 3e38, lam 2), the result is finite, within 1 ulp.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = start + np.float32(lam) * update
+    bad = _overflowed(result)
+    if bad.size:
+        wide = np.ravel(start)[bad].astype(np.float64) + np.float64(lam) * np.ravel(update)[bad]
+        result = _rounded(result, bad, wide)
+    return result
+
+
+def _weighted_sum(vectors: list[np.ndarray], weights: np.ndarray, start=None, lam=None):
+    """sum_t w_t tau_t in float32, or with ``start`` theta_0 + lam * that sum.
+
+    Tasks are added one after another (t = 0, 1, ...) so the float32
+    rounding is that of a plain loop, reproducible by any implementation.
+    Each tau_t is finite, but the sum may pass float32's range where the
+    result does not (two tau of -2e38, weights 1/2): the entries whose
+    float32 result is not finite are computed again in float64 and rounded
+    once (:func:`_rounded`).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = weights[0] * vectors[0]
+        for weight, vector in zip(weights[1:], vectors[1:], strict=True):
+            total = total + weight * vector
+        result = total if start is None else start + np.float32(lam) * total
+    bad = _overflowed(result)
+    if bad.size:
+        wide = sum(
+            np.float64(weight) * np.ravel(vector)[bad]
+            for weight, vector in zip(weights, vectors, strict=True)
+        )
+        if start is not None:
+            wide = np.ravel(start)[bad] + np.float64(lam) * wide
+        result = _rounded(result, bad, wide)
+    return result
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -217,7 +276,8 @@ def _tensor_update(
     ``base`` None, ``models`` holds the T task vectors; all flat float32, only
     read. The same decisions as :func:`_tensor_decisions` (the top-k
     entries, sigma = +1 where the weighted sum is >= 0) and the
-    same float32 result as the numpy merge, in two passes over the inputs
+    same float32 result as the numpy merge (entries whose float32 arithmetic
+    overflows merged again in float64), in two passes over the inputs
     (:mod:`coda._kernels`): a histogram of the upper 16 bits of the bit
     patterns of |tau_t|, which places each task's k-th largest in one bin
     (:func:`_top_k_bounds`), then one fused pass that trims, weighs, elects
@@ -338,9 +398,17 @@ def _thresholds_of(low: np.ndarray, prefix: list, ranks: list) -> list:
 
 
 def _elect_sums(stack: np.ndarray, elect: str) -> np.ndarray:
-    if elect == "mass":
-        return stack.sum(axis=0)
-    return np.sign(stack).sum(axis=0)
+    """The election sums over tasks in float32, of which only the signs are used.
+
+    Where a sum overflows float32, it is replaced by the sign of its float64 sum.
+    """
+    votes = stack if elect == "mass" else np.sign(stack)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = votes.sum(axis=0)
+    bad = _overflowed(sums)
+    if bad.size:
+        sums[bad] = np.sign(votes[:, bad].astype(np.float64).sum(axis=0))
+    return sums
 
 
 def _agreeing(stack: np.ndarray, positive: np.ndarray) -> np.ndarray:
@@ -350,17 +418,37 @@ def _agreeing(stack: np.ndarray, positive: np.ndarray) -> np.ndarray:
     return ((stack > 0) & positive) | ((stack < 0) & ~positive)
 
 
-def _merge_global(trimmed: np.ndarray, sigma: np.ndarray, merge: str) -> np.ndarray:
-    # merge_utils.disjoint_merge: where sigma > 0 keep positive entries, else
-    # (sigma < 0 or an unresolved 0) keep negative entries.
-    agree = _agreeing(trimmed, sigma > 0)
-    selected = trimmed * agree
+def _disjoint(selected: np.ndarray, sigma: np.ndarray, merge: str, count: np.ndarray):
+    """merge_utils.disjoint_merge of the agreeing entries ``selected``, in their dtype."""
     if merge == "mean":
-        count = np.maximum(np.count_nonzero(agree, axis=0), 1).astype(np.float32)
         return selected.sum(axis=0) / count
     if merge == "sum":
         return selected.sum(axis=0)
     return np.abs(selected).max(axis=0) * sigma
+
+
+def _merge_global(trimmed: np.ndarray, sigma: np.ndarray, merge: str, start=None, lam=None):
+    """tau_m of one flat tensor for ``scope="global"``, or with ``start`` theta_0 + lam tau_m.
+
+    In float32; entries whose float32 result overflows are merged again in
+    float64 and rounded once (:func:`_rounded`).
+    """
+    # merge_utils.disjoint_merge: where sigma > 0 keep positive entries, else
+    # (sigma < 0 or an unresolved 0) keep negative entries.
+    agree = _agreeing(trimmed, sigma > 0)
+    selected = trimmed * agree
+    count = np.maximum(np.count_nonzero(agree, axis=0), 1).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = _disjoint(selected, sigma, merge, count)
+        if start is not None:
+            result = start + np.float32(lam) * result
+    bad = _overflowed(result)
+    if bad.size:
+        wide = _disjoint(selected[:, bad].astype(np.float64), sigma[bad], merge, count[bad])
+        if start is not None:
+            wide = start[bad] + np.float64(lam) * wide
+        result = _rounded(result, bad, wide)
+    return result
 
 
 def _weigh(tensors: list, weights: np.ndarray, kept: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from coda._validation import (
     check_tensor_mapping,
     raise_out_over_input,
 )
+from coda.merging._rules import _plus_scaled
 from coda.merging._writer import _replaced_files, _write_streamed
 from coda.merging.checkpoints import (
     Checkpoint,
@@ -319,9 +320,8 @@ def _finish(merged, theta0, buffers, lam: float, metadata: dict, out, max_shard_
     each merged tensor goes to the writer as soon as it is made, with the
     ``buffers`` passed through in between (:func:`_emit`).
     """
-    # theta = theta_0 + lam * tau_m, in float32.
-    lam = np.float32(lam)
-    tensors = ((key, theta0[key] + lam * update) for key, update in merged)
+    # theta = theta_0 + lam * tau_m, in float32 (float64 where float32 overflows).
+    tensors = ((key, _plus_scaled(theta0[key], lam, update)) for key, update in merged)
     return _emit(tensors, buffers, metadata, out, max_shard_bytes, order)
 
 

@@ -537,7 +537,9 @@ def ownership(
     mean it is abs(hat tau_t,p) / sum_{s in A_p} w_s; for ``"max"`` the largest
     entry is split in proportion to the agreeing magnitudes. tau_m comes from
     ``ties_merge``'s own code, so the totals are its L1 norm up to float64
-    summation of float32 values.
+    summation of float32 values. Where tau_m,p is beyond float32's range
+    (``ties_merge`` gives +-inf there), its float64 value is split, so the
+    ownership stays finite.
 
     References
     ----------

@@ -37,7 +37,6 @@ from coda.merging._sources import (
     _checked,
     _checked_thetas,
     _emit,
-    _finish,
     _finite_check,
     _inputs,
     _tensor_inputs,
@@ -183,7 +182,12 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     Notes
     -----
     theta = theta_0 + lam * sum_t w_t tau_t, with the tasks added in the order
-    given, in float32.
+    given, in float32. Every tau_t is finite in float32, but the sum may not
+    be (two tau of -2e38 sum to -4e38) where the result is (with lam = 0.5):
+    an entry whose float32 result is not finite is computed again in float64
+    and rounded once, so a result within float32's range is finite and
+    within 1 ulp of the exact value. A result beyond float32's range is
+    +-inf, as float32 arithmetic gives it.
 
     Only floating-point tensors are merged. The base's integer and boolean
     tensors (buffers such as position ids, attention masks or step counters)
@@ -237,15 +241,24 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     lam = check_float32_range(check_real(lam, "lam"), "lam")
     max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
-        merged = ((key, _weighted_sum([tau[key] for tau in taus], weights)) for key in theta0)
-        return _finish(merged, theta0, buffers, lam, metadata, out, max_shard_bytes)
+        merged = (
+            (key, _weighted_sum([tau[key] for tau in taus], weights, theta0[key], lam))
+            for key in theta0
+        )
+        return _emit(merged, buffers, metadata, out, max_shard_bytes)
 
 
-def _global_updates(theta0, taus, density, elect, merge, weights, context=None):
-    """Yield ``(key, tau_m)`` per tensor for ``scope="global"``, given or computing the context."""
+def _global_updates(theta0, taus, density, elect, merge, weights, context=None, lam=None):
+    """Yield ``(key, tau_m)`` per tensor for ``scope="global"``, given or computing the context.
+
+    With ``lam``, ``(key, theta_0 + lam tau_m)`` instead, in one evaluation
+    (:func:`coda.merging._rules._merge_global`).
+    """
     decisions = _decisions(theta0, taus, density, "global", elect, weights, context)
     for key, _kept, weighted, sigma in decisions:
-        yield key, _merge_global(weighted, sigma, merge).reshape(theta0[key].shape)
+        start = None if lam is None else np.ravel(theta0[key])
+        merged = _merge_global(weighted, sigma, merge, start, lam)
+        yield key, merged.reshape(theta0[key].shape)
 
 
 def _tensor_updates(theta0, taus, density, elect, merge, weights, normalize):
@@ -432,7 +445,8 @@ def ties_merge(
       mergekit with weights 1 only;
     - "max" (original only): sigma_p times the largest agreeing abs(hat tau);
     - arithmetic dtype: the original runs in float32, mergekit and PEFT in the
-      checkpoint's dtype (often bf16); coda always in float32;
+      checkpoint's dtype (often bf16); coda always in float32, and in
+      float64 for the entries where float32 overflows (below);
     - integer and boolean tensors: mergekit merges them too and casts the
       result back to the base's dtype; coda passes them through (below).
 
@@ -445,6 +459,16 @@ def ties_merge(
     make them float32 and change every integer of 2^24 or more. The base's
     dtype decides: a model's integer tensor where the base's is floating
     point is converted to float32 and merged.
+
+    Each task vector is finite in float32, but a sum over tasks (the
+    election's, the merge's, the sum of agreeing weights) or theta_0 + lam
+    tau_m may overflow where the result does not: two tau of -2e38 sum to
+    -inf, their mean is -2e38. An entry where any of these is not finite in
+    float32 is merged again from the same hat tau_t in float64 and rounded
+    once: its sign is elected by the float64 sum, and a result within
+    float32's range is finite and within 1 ulp of the exact value; one
+    beyond it is +-inf, as float32 arithmetic gives it. Every other entry is
+    computed in float32 as described.
 
     Selection is O(n), not a sort: an exact radix selection over the float32
     bit patterns of abs(tau_t) (a histogram of the upper 16 bits, then one of the
@@ -558,7 +582,6 @@ def ties_merge(
             )
             return _emit(merged, theta0.buffers, metadata, out, max_shard_bytes)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
-        merged = _global_updates(theta0, taus, density, elect, merge, weights)
+        merged = _global_updates(theta0, taus, density, elect, merge, weights, lam=lam)
         # The global scope visits the tensors sorted by name, as ties-merging does.
-        order = sorted(buffers.order)
-        return _finish(merged, theta0, buffers, lam, metadata, out, max_shard_bytes, order)
+        return _emit(merged, buffers, metadata, out, max_shard_bytes, sorted(buffers.order))
