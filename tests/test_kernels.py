@@ -12,6 +12,7 @@ import os
 from fractions import Fraction
 
 import naive
+import naive_merging
 import numba
 import numpy as np
 import pytest
@@ -479,7 +480,7 @@ def _select(base, models, diff, k, dtype=np.int64):
 
 
 def _kept(base, models, diff, cuts, stops):
-    taus = np.abs(naive.task_vector_stack(base, models, diff))
+    taus = np.abs(naive_merging.task_vector_stack(base, models, diff))
     index = np.arange(taus.shape[1])
     return (taus > cuts[:, None]) | ((taus == cuts[:, None]) & (index < stops[:, None]))
 
@@ -504,11 +505,11 @@ def test_top_k_counts_match_twin(kind, n, n_tasks, diff):
     # In two blocks, as the threads add them up.
     _kernels._top_k_counts(base, models, diff, upper, 0, n // 3, counts)
     _kernels._top_k_counts(base, models, diff, upper, n // 3, n, counts)
-    assert_array_equal(counts, naive.top_k_counts(base, models, diff, upper))
+    assert_array_equal(counts, naive_merging.top_k_counts(base, models, diff, upper))
     prefix = np.argmax(counts, axis=1).astype(np.int64)  # the fullest bin of each task
     low = np.zeros_like(counts)
     _kernels._top_k_counts(base, models, diff, prefix, 0, n, low)
-    assert_array_equal(low, naive.top_k_counts(base, models, diff, prefix))
+    assert_array_equal(low, naive_merging.top_k_counts(base, models, diff, prefix))
 
 
 @pytest.mark.parametrize(("kind", "n", "n_tasks"), TIES_CASES, ids=str)
@@ -519,11 +520,11 @@ def test_top_k_cuts_keep_the_twins_entries(kind, n, n_tasks, density, dtype):
     k = max(1, int(density * n))
     cuts, stops = _select(base, models, True, k, dtype)
     kept = _kept(base, models, True, cuts, stops)
-    taus = naive.task_vector_stack(base, models, True)
+    taus = naive_merging.task_vector_stack(base, models, True)
     for t in range(n_tasks):
-        assert_array_equal(kept[t], naive.top_k_mask(taus[t], k))
+        assert_array_equal(kept[t], naive_merging.top_k_mask(taus[t], k))
         if k < n:
-            assert cuts[t] == naive.kth_largest(taus[t], k)
+            assert cuts[t] == naive_merging.kth_largest(taus[t], k)
 
 
 @pytest.mark.parametrize(("kind", "n", "n_tasks"), TIES_CASES, ids=str)
@@ -531,7 +532,7 @@ def test_top_k_cuts_keep_the_twins_entries(kind, n, n_tasks, density, dtype):
 @pytest.mark.parametrize("density", [0.2, 1.0])
 def test_tensor_decide_matches_twin_bit_for_bit(kind, n, n_tasks, elect, density):
     base, models = _ties_inputs(kind, n, n_tasks, 15)
-    taus = naive.task_vector_stack(base, models, True)
+    taus = naive_merging.task_vector_stack(base, models, True)
     models = tuple(_readonly(t) for t in taus)
     weights = np.array([0.5, -1.0, 1.0, 2.0, 0.3][:n_tasks], dtype=np.float32)
     cuts, stops = _select(models[0], models, False, max(1, int(density * n)))
@@ -543,7 +544,7 @@ def test_tensor_decide_matches_twin_bit_for_bit(kind, n, n_tasks, elect, density
         _kernels._tensor_decide(
             models, cuts, stops, weights, elect == "count", start, stop, kept, weighted, sigma
         )
-    expected = naive.tensor_decisions(taus, density, elect, weights)
+    expected = naive_merging.tensor_decisions(taus, density, elect, weights)
     assert_array_equal(kept, expected[0])
     assert_array_equal(weighted.view(np.uint32), expected[1].view(np.uint32))
     assert_array_equal(sigma.view(np.uint32), expected[2].view(np.uint32))
@@ -596,7 +597,7 @@ def _check_tensor_update(kernel, base, models, weights, elect, merge, normalize,
         inputs = base, models
         if not diff:
             # The task vectors themselves, with base unused.
-            taus = naive.task_vector_stack(base, models, True)
+            taus = naive_merging.task_vector_stack(base, models, True)
             inputs = _readonly(taus[0]), tuple(_readonly(t) for t in taus)
         k = max(1, int(density * n))
         by_count, code = elect == "count", ("mean", "sum", "max").index(merge)
@@ -604,7 +605,9 @@ def _check_tensor_update(kernel, base, models, weights, elect, merge, normalize,
         lam = np.float32(0.7)
         rule = (weights, by_count, code, normalize, lam, add)
         out = _merge_by_kernels(kernel, *inputs, diff, k, *rule)
-        expected = naive.tensor_update(*inputs, diff, density, elect, merge, weights, normalize)
+        expected = naive_merging.tensor_update(
+            *inputs, diff, density, elect, merge, weights, normalize
+        )
         if add:
             expected = inputs[0] + lam * expected
         assert out.dtype == np.float32
@@ -635,7 +638,7 @@ def _merge_by_kernels(kernel, base, models, diff, k, weights, by_count, code, no
     values = np.concatenate([held for _, held in blocks], axis=1)
     assert np.all(np.diff(positions) > 0)
     # What the kernel kept of each deferred entry: its tau_t and theta_0.
-    taus = naive.task_vector_stack(base, models, diff)
+    taus = naive_merging.task_vector_stack(base, models, diff)
     assert_array_equal(values[:-1].view(np.uint32), taus[:, positions].view(np.uint32))
     assert_array_equal(values[-1].view(np.uint32), base[positions].view(np.uint32))
     if positions.size:

@@ -13,7 +13,7 @@ beyond float32's range is still +-inf, without numpy's overflow warning
 
 from __future__ import annotations
 
-import naive
+import naive_merging
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal, assert_array_max_ulp
@@ -203,7 +203,9 @@ def test_kernels_match_their_twin_on_task_vectors_near_the_range(n_tasks, merge)
     models = [(base + rng.uniform(-0.5, 0.5, n) * big).astype(F32) for _ in range(n_tasks)]
     weights = np.array([0.5, -1.0, 1.0, 0.75, 0.3, 0.9][:n_tasks], dtype=F32)
     merged = _tensor_update(base, models, 0.6, "mass", merge, weights, True, lam=0.5)
-    expected = naive.tensor_update(base, models, True, 0.6, "mass", merge, weights, True, 0.5)
+    expected = naive_merging.tensor_update(
+        base, models, True, 0.6, "mass", merge, weights, True, 0.5
+    )
     assert_array_equal(merged.view(np.uint32), expected.view(np.uint32))
     with np.errstate(over="ignore"):
         plain = sum(w * (m - base) for w, m in zip(weights, models, strict=True))

@@ -3,6 +3,7 @@
 import os
 
 import naive
+import naive_merging
 import numpy as np
 import pandas as pd
 import pytest
@@ -399,7 +400,7 @@ def test_merge_facts_matches_twin(scope, merge, normalize, n_tasks, n):
         taus, kept, weighted, sigma, weights, scope, merge, normalize
     )
     code = _facts._merge_code(scope, merge, normalize)
-    want = naive.merge_facts(taus, kept, weighted, sigma, weights, code)
+    want = naive_merging.merge_facts(taus, kept, weighted, sigma, weights, code)
     if n_tasks <= _facts._TERNARY_TASKS:
         assert_array_equal(histogram, np.bincount(want[0], minlength=3**n_tasks))
     else:
@@ -426,7 +427,7 @@ def test_merge_facts_deciding_in_the_kernel_equals_decisions_given(
     rng = np.random.default_rng(n_tasks * 100 + n)
     taus, _, _, _, weights = _decided(rng, n_tasks, n)
     # The decisions by numpy (a stable sort for the top k), handed to the kernel.
-    kept, weighted, sigma = naive.tensor_decisions(np.stack(taus), 0.3, elect, weights)
+    kept, weighted, sigma = naive_merging.tensor_decisions(np.stack(taus), 0.3, elect, weights)
     given = _facts._merge_facts(taus, kept, weighted, sigma, weights, "tensor", merge, normalize)
     decide = (0.3, elect == "count", None)
     fused = _facts._merge_facts(
@@ -454,7 +455,7 @@ def test_merge_facts_fused_with_ties_and_fine_tuned_tensors(kind):
         base = (0.02 * rng.standard_normal(n)).astype(np.float32)
         tensors = [base + (0.01 * rng.standard_normal(n)).astype(np.float32) for _ in range(3)]
         taus = [t - base for t in tensors]
-    kept, weighted, sigma = naive.tensor_decisions(np.stack(taus), 0.2, "mass", weights)
+    kept, weighted, sigma = naive_merging.tensor_decisions(np.stack(taus), 0.2, "mass", weights)
     given = _facts._merge_facts(taus, kept, weighted, sigma, weights, "tensor", "mean", True)
     fused = _facts._merge_facts(
         tensors, None, None, None, weights, "tensor", "mean", True, (0.2, False, None), base
@@ -499,8 +500,8 @@ def test_merge_facts_merge_overflowing_task_vectors_as_ties_merge_does(merge):
             tensors, None, None, None, weights, "tensor", merge, True, decide, base
         )
         merged = _tensor_update(base, tensors, 0.2, "mass", merge, weights, True)
-        taus = naive.task_vector_stack(base, tensors, True)
-        want = naive.tensor_update(base, tensors, True, 0.2, "mass", merge, weights, True)
+        taus = naive_merging.task_vector_stack(base, tensors, True)
+        want = naive_merging.tensor_update(base, tensors, True, 0.2, "mass", merge, weights, True)
     assert np.isnan(merged).any() and np.isinf(taus).any()
     assert_array_equal(merged.view(np.uint32), want.view(np.uint32))
     assert_array_equal(facts[1].view(np.uint32), want.view(np.uint32))

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import ml_dtypes
-import naive
+import naive_merging
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -218,7 +218,7 @@ def test_global_scope_matches_naive(data, density, elect, merge, lam):
         weights=weights,
         lam=lam,
     )
-    expected = naive.ties_global(base, models, density, elect, merge, weights, lam)
+    expected = naive_merging.ties_global(base, models, density, elect, merge, weights, lam)
     assert list(out) == list(base)
     for key in base:
         assert out[key].dtype == np.float32
@@ -240,7 +240,9 @@ def test_tensor_scope_matches_naive(data, density, elect, merge, lam, normalize)
         lam=lam,
         normalize=normalize,
     )
-    expected = naive.ties_tensor(base, models, density, elect, merge, weights, lam, normalize)
+    expected = naive_merging.ties_tensor(
+        base, models, density, elect, merge, weights, lam, normalize
+    )
     assert list(out) == list(base)
     for key in base:
         assert out[key].dtype == np.float32
@@ -253,7 +255,10 @@ def test_large_tensor_matches_naive():
     models = [
         {k: v + rng.normal(scale=0.1, size=v.shape) for k, v in base.items()} for _ in range(3)
     ]
-    for scope, twin in (("tensor", naive.ties_tensor), ("global", naive.ties_global)):
+    for scope, twin in (
+        ("tensor", naive_merging.ties_tensor),
+        ("global", naive_merging.ties_global),
+    ):
         out = ties_merge(base, models, density=0.2, scope=scope)
         expected = twin(base, models, 0.2)
         for key in base:
@@ -628,7 +633,7 @@ def test_tensor_scope_from_files_equals_in_memory_bit_for_bit(tmp_path, dtype, e
     # In memory: the same values as float32 (every half-precision value is one).
     memory = [{k: v.astype(np.float32) for k, v in m.items()} for m in cast]
     expected = ties_merge(memory[0], memory[1:], **options)
-    naive_expected = naive.ties_tensor(
+    naive_expected = naive_merging.ties_tensor(
         memory[0], memory[1:], 0.3, elect, merge, options["weights"]
     )
     with open_checkpoint(out) as merged:
@@ -657,7 +662,7 @@ def test_tensor_scope_does_not_depend_on_the_number_of_threads(thread_counts):
     finally:
         numba.set_num_threads(before)
     taus = [m - base for m in models]
-    expected = naive.tensor_update(None, taus, False, 0.2, "mass", "mean", weights, True)
+    expected = naive_merging.tensor_update(None, taus, False, 0.2, "mass", "mean", weights, True)
     for result in results:
         assert_array_equal(_bits(result), _bits(expected))
 
