@@ -46,7 +46,7 @@ import scipy.linalg
 from coda import _clr_gram, _kernels
 from coda._clr_gram import ClrCovEstimate
 from coda._linalg import symmetrised
-from coda._log_moments import log_ratio_cov, relative_logs
+from coda._log_moments import far_offsets, log_ratio_cov, relative_logs
 
 REGULARISED = "method='shrink', 'bshrink' or 'glasso'"
 
@@ -270,10 +270,29 @@ def conditional_cov(cov: ClrCovEstimate, k: list[int], rest: list[int]) -> np.nd
 
 
 def _clr_of(rows: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """clr values of checked compositions, of their logs less ``shift``."""
-    logs = np.log(np.asarray(rows, dtype=np.float64, order="C"))
+    """clr values of checked compositions, of their logs less ``shift``.
+
+    A log less its shift is exact where the two are within a factor of 2
+    (Sterbenz) and otherwise rounded at its own size, which carries the
+    row's total (the mean of its logs less the shift's), of which the clr
+    values see nothing: logs near 0 whose totals vary by 1, for nearly
+    proportional parts, left their partial correlations 1e-10 off. Rows
+    whose mean is far beside the spread of their clr values
+    (:func:`coda._log_moments.far_offsets`) are made again from their logs
+    relative to the first part (:func:`coda._log_moments.relative_logs`),
+    which the totals leave alone.
+    """
+    rows = np.asarray(rows, dtype=np.float64, order="C")
+    logs = np.log(rows)
     logs -= shift
-    _kernels._clr(logs, np.empty(rows.shape[0]))
+    d = rows.shape[1]
+    sums = np.empty(rows.shape[0])
+    _kernels._clr(logs, sums)
+    far = far_offsets(sums / d, np.sqrt(np.einsum("rk,rk->r", logs, logs) / d))
+    if far.size:
+        again = relative_logs(rows[far], shift, 0, range(d))
+        _kernels._clr(again, np.empty(far.size))
+        logs[far] = again
     return logs
 
 

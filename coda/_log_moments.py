@@ -162,8 +162,8 @@ def logs_of_one_row(values) -> np.ndarray:
     return np.log(row).reshape(d) if row.shape[0] else np.zeros(d)
 
 
-def shifted_differences(a, b, shift_a, shift_b) -> np.ndarray:
-    """``(a - b) - (shift_a - shift_b)`` to about one rounding of itself.
+def shifted_differences(a, b, shift_a, shift_b, out=None) -> np.ndarray:
+    """``(a - b) - (shift_a - shift_b)`` to about one rounding of itself (into ``out``, if given).
 
     Each difference with its rounding error (Knuth's TwoSum: ``a - b = d +
     e`` exactly); ``d - c`` of the two rounded differences is exact where
@@ -171,17 +171,66 @@ def shifted_differences(a, b, shift_a, shift_b) -> np.ndarray:
     ``shift_a - shift_b`` is larger than the spread, and the errors are
     added back after. So logs whose ratio is near 40 but varies by 1e-7, and
     nearly proportional parts whose logs vary by 1 together, both give
-    their log-ratios to a rounding.
+    their log-ratios to a rounding. Two arrays of the result's size besides
+    it, each written in place: new memory costs a page fault per page.
     """
-    d = a - b
+    d = np.asarray(np.subtract(a, b, out=out))
     c = shift_a - shift_b
-    return (d - c) + (_difference_error(a, b, d) - _difference_error(shift_a, shift_b, c))
+    error = _difference_error(a, b, d)
+    error -= _difference_error(shift_a, shift_b, c)
+    d -= c
+    d += error
+    return d
 
 
-def _difference_error(a, b, d):
+def shifted_differences_into(a, b, shift_a, shift_b, out: np.ndarray) -> None:
+    """:func:`shifted_differences` of rows of columns into ``out``, compensated where needed.
+
+    Each column first as ``(a - b) - (shift_a - shift_b)``, plainly: two
+    passes instead of a dozen. The first difference is rounded at
+    ``|a - b|``, at most ``|offset| + |step|`` (``offset = shift_a -
+    shift_b``, ``step`` the result), so a column whose offset is at most
+    ``_FAR_OFFSET`` times the root mean square of its steps over these rows
+    is rounded on the scale of its steps, as its compensated value and the
+    sums made from it are; the columns with larger offsets (for example
+    logs near 45 and 5 whose ratio varies by 1e-7) are made again by
+    :func:`shifted_differences`. A rounded offset shifts a whole column, so
+    it leaves covariances unchanged. NaN steps (invalid data) count as far.
+    """
+    offset = shift_a - shift_b
+    np.subtract(a, b, out=out)
+    out -= offset
+    far = far_offsets(offset, np.sqrt(np.einsum("rk,rk->k", out, out) / max(out.shape[0], 1)))
+    if 2 * far.size > offset.size:
+        # Most columns: all of them in place, rather than gather and scatter.
+        shifted_differences(a, b, shift_a, shift_b, out=out)
+    elif far.size:
+        out[:, far] = shifted_differences(a[:, far], b[:, far], shift_a[far], shift_b[far])
+
+
+def far_offsets(offset, spread) -> np.ndarray:
+    """Where ``|offset|`` exceeds ``_FAR_OFFSET`` times ``spread`` (NaN counts as far): indices.
+
+    Where it does not, a value rounded at ``|offset| + |value|`` is good to a
+    few roundings of the spread: see :func:`shifted_differences_into`.
+    """
+    return np.flatnonzero(~(np.abs(offset) <= _FAR_OFFSET * spread))
+
+
+# Offsets up to this many times the spread are subtracted plainly (see far_offsets): a plain
+# difference then adds at most this many roundings of the spread, at which the sums made
+# from the differences (the ilr coordinates, a row's clr values) are rounded anyway.
+_FAR_OFFSET = 4.0
+
+
+def _difference_error(a, b, d) -> np.ndarray:
     """``(a - b) - d`` exactly, for ``d = fl(a - b)`` (TwoSum of ``a`` and ``-b``)."""
-    back = d - a
-    return (a - (d - back)) - (b + back)
+    back = np.asarray(d - a)
+    error = np.asarray(d - back)
+    np.subtract(a, error, out=error)
+    back += b
+    error -= back
+    return error
 
 
 def relative_logs(rows: np.ndarray, shift: np.ndarray, pivot: int, columns) -> np.ndarray:

@@ -123,3 +123,81 @@ def exact_conditional_cov(x, given: list[int], ddof: int = 1) -> list[list[Fract
 def exact_conditional_pcor(x, given: list[int], ddof: int = 1) -> np.ndarray:
     """The partial correlations of the parts outside ``given`` (in order), rounded once."""
     return _correlations(exact_conditional_cov(x, given, ddof), 1.0)
+
+
+def exact_cov(z: list[list[Fraction]], ddof: int) -> np.ndarray:
+    n, k = len(z), len(z[0])
+    means = [sum(row[a] for row in z) / n for a in range(k)]
+    centred = [[row[a] - means[a] for a in range(k)] for row in z]
+    out = np.empty((k, k))
+    for a in range(k):
+        for b in range(a, k):
+            value = sum(row[a] * row[b] for row in centred) / (n - ddof)
+            out[a, b] = out[b, a] = float(value)
+    return out
+
+
+def exact_helmert_cov(x: np.ndarray, ddof: int = 1) -> np.ndarray:
+    z = []
+    for logs in exact_logs(x):
+        total, row = Fraction(0), []
+        for k in range(1, len(logs)):
+            total += logs[k - 1]
+            row.append(total / k - logs[k])
+        z.append(row)
+    d = x.shape[1]
+    scale = np.array([math.sqrt(k / (k + 1)) for k in range(1, d)])
+    return exact_cov(z, ddof) * np.outer(scale, scale)
+
+
+def exact_pivot_cov(x: np.ndarray, ddof: int = 1) -> np.ndarray:
+    d = x.shape[1]
+    z = [
+        [logs[j] - sum(logs[j + 1 :]) / (d - j - 1) for j in range(d - 1)]
+        for logs in exact_logs(x)
+    ]
+    scale = np.array([math.sqrt((d - j - 1) / (d - j)) for j in range(d - 1)])
+    return exact_cov(z, ddof) * np.outer(scale, scale)
+
+
+def exact_basis_cov(x: np.ndarray, basis: np.ndarray, ddof: int = 1) -> np.ndarray:
+    v = [[Fraction(float(a)) for a in row] for row in np.asarray(basis)]
+    z = []
+    for logs in exact_logs(x):
+        mean = sum(logs) / len(logs)
+        clr = [value - mean for value in logs]
+        z.append(
+            [sum(c * row[k] for c, row in zip(clr, v, strict=True)) for k in range(len(v[0]))]
+        )
+    return exact_cov(z, ddof)
+
+
+# Four close parts against two others, then balances inside each group.
+CLOSE_OTHER_SBP = [
+    [1, 1, 1, 1, -1, -1],
+    [1, 1, -1, -1, 0, 0],
+    [1, -1, 0, 0, 0, 0],
+    [0, 0, 1, -1, 0, 0],
+    [0, 0, 0, 0, 1, -1],
+]
+
+
+# The logs of the parts: far apart, as major and trace elements are.
+FAR_OFFSETS = np.array([5.0, 45.0, -20.0, 25.0, 40.0, 10.0])
+
+
+def far_apart(n: int = 30, seed: int = 0, totals: float = 0.0) -> np.ndarray:
+    """Parts e^-20 to e^45 varying by 1e-2; part 1 is part 0 times e^40, up to 1e-7.
+
+    ``totals``: the spread of a factor common to all parts of a row.
+    """
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0.0, 1e-2, (n, 6)) + rng.normal(0.0, totals, (n, 1))
+    noise[:, 1] = noise[:, 0] + rng.normal(0.0, 1e-7, n)
+    return np.exp(FAR_OFFSETS + noise)
+
+
+def errors_on_own_scale(sigma, exact: np.ndarray) -> np.ndarray:
+    """``|sigma - exact|`` in eps of ``sqrt(S_kk S_ll)``, the entry's own scale."""
+    scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+    return np.abs(np.asarray(sigma) - exact) / scale / EPS

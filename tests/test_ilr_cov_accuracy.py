@@ -13,62 +13,19 @@ was 1e12 to 1e13 eps off there, and ``np.cov(coda.ilr(x))`` 1e6 to 1e7.
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
-
 import numpy as np
 import pandas as pd
 import pytest
-from exact import errors_in_eps, exact_logs, nearly_proportional
+from exact import (
+    CLOSE_OTHER_SBP,
+    errors_in_eps,
+    exact_basis_cov,
+    exact_helmert_cov,
+    exact_pivot_cov,
+    nearly_proportional,
+)
 
 import coda
-
-
-def _exact_cov(z: list[list[Fraction]], ddof: int) -> np.ndarray:
-    n, k = len(z), len(z[0])
-    means = [sum(row[a] for row in z) / n for a in range(k)]
-    centred = [[row[a] - means[a] for a in range(k)] for row in z]
-    out = np.empty((k, k))
-    for a in range(k):
-        for b in range(a, k):
-            value = sum(row[a] * row[b] for row in centred) / (n - ddof)
-            out[a, b] = out[b, a] = float(value)
-    return out
-
-
-def _exact_helmert_cov(x: np.ndarray, ddof: int = 1) -> np.ndarray:
-    z = []
-    for logs in exact_logs(x):
-        total, row = Fraction(0), []
-        for k in range(1, len(logs)):
-            total += logs[k - 1]
-            row.append(total / k - logs[k])
-        z.append(row)
-    d = x.shape[1]
-    scale = np.array([math.sqrt(k / (k + 1)) for k in range(1, d)])
-    return _exact_cov(z, ddof) * np.outer(scale, scale)
-
-
-def _exact_pivot_cov(x: np.ndarray, ddof: int = 1) -> np.ndarray:
-    d = x.shape[1]
-    z = [
-        [logs[j] - sum(logs[j + 1 :]) / (d - j - 1) for j in range(d - 1)]
-        for logs in exact_logs(x)
-    ]
-    scale = np.array([math.sqrt((d - j - 1) / (d - j)) for j in range(d - 1)])
-    return _exact_cov(z, ddof) * np.outer(scale, scale)
-
-
-def _exact_basis_cov(x: np.ndarray, basis: np.ndarray, ddof: int = 1) -> np.ndarray:
-    v = [[Fraction(float(a)) for a in row] for row in np.asarray(basis)]
-    z = []
-    for logs in exact_logs(x):
-        mean = sum(logs) / len(logs)
-        clr = [value - mean for value in logs]
-        z.append(
-            [sum(c * row[k] for c, row in zip(clr, v, strict=True)) for k in range(len(v[0]))]
-        )
-    return _exact_cov(z, ddof)
 
 
 @pytest.mark.parametrize(
@@ -79,24 +36,14 @@ def _exact_basis_cov(x: np.ndarray, basis: np.ndarray, ddof: int = 1) -> np.ndar
 def test_helmert_ilr_cov_of_nearly_proportional_parts(close, other, bound):
     # Before: 6e12 (4 close parts) and 3e13 eps (18) from V^T Gamma V.
     x = nearly_proportional(25, close, other, seed=close)
-    assert errors_in_eps(coda.ilr_cov(x), _exact_helmert_cov(x)).max() <= bound
+    assert errors_in_eps(coda.ilr_cov(x), exact_helmert_cov(x)).max() <= bound
 
 
 def test_pivot_ilr_cov_of_nearly_proportional_last_parts():
     # The last pivot coordinates contrast the last parts; before: 1e11 eps and more. The
     # worst entry (10 eps) is a covariance of a widely and a narrowly varying coordinate.
     x = nearly_proportional(30, 3, 3, seed=7)[:, ::-1]
-    assert errors_in_eps(coda.ilr_cov(x, basis="pivot"), _exact_pivot_cov(x)).max() <= 16.0
-
-
-# Four close parts against two others, then balances inside each group.
-_CLOSE_OTHER_SBP = [
-    [1, 1, 1, 1, -1, -1],
-    [1, 1, -1, -1, 0, 0],
-    [1, -1, 0, 0, 0, 0],
-    [0, 0, 1, -1, 0, 0],
-    [0, 0, 0, 0, 1, -1],
-]
+    assert errors_in_eps(coda.ilr_cov(x, basis="pivot"), exact_pivot_cov(x)).max() <= 16.0
 
 
 def test_sbp_balances_of_a_dataframe_with_ddof_zero():
@@ -105,7 +52,7 @@ def test_sbp_balances_of_a_dataframe_with_ddof_zero():
     frame = pd.DataFrame(x, columns=list("abcdef"))
     copy = frame.copy()
     sbp = pd.DataFrame(
-        _CLOSE_OTHER_SBP,
+        CLOSE_OTHER_SBP,
         columns=list("abcdef"),
         index=["close/other", "ab/cd", "a/b", "c/d", "e/f"],
     )
@@ -113,7 +60,7 @@ def test_sbp_balances_of_a_dataframe_with_ddof_zero():
     psi = coda.ilr_cov(frame, basis=basis, ddof=0)
     pd.testing.assert_frame_equal(frame, copy)
     assert list(psi.index) == list(psi.columns) == list(sbp.index)
-    expected = _exact_basis_cov(x, basis.to_numpy(), ddof=0)
+    expected = exact_basis_cov(x, basis.to_numpy(), ddof=0)
     assert errors_in_eps(psi.to_numpy(), expected).max() <= 8.0
 
 
@@ -125,13 +72,13 @@ def test_dask_ilr_cov_of_nearly_proportional_parts(rows, basis):
 
     x = nearly_proportional(25, 4, 2, seed=4)
     if basis == "helmert":
-        expected, bound = _exact_helmert_cov(x), 16.0
+        expected, bound = exact_helmert_cov(x), 16.0
     elif basis == "pivot":
         x = x[:, ::-1]
-        expected, bound = _exact_pivot_cov(x), 16.0
+        expected, bound = exact_pivot_cov(x), 16.0
     else:
-        basis = coda.sbp_basis(_CLOSE_OTHER_SBP)
-        expected, bound = _exact_basis_cov(x, basis), 8.0
+        basis = coda.sbp_basis(CLOSE_OTHER_SBP)
+        expected, bound = exact_basis_cov(x, basis), 8.0
     got = coda.ilr_cov(da.from_array(x, chunks=(rows, -1)), basis=basis)
     # Merging seven blocks of four rows adds some eps: 21 at worst, against 8 in memory.
     assert errors_in_eps(got, expected).max() <= 2 * bound

@@ -17,7 +17,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
-from exact import EPS, errors_in_eps, exact_conditional_cov
+from exact import errors_in_eps, errors_on_own_scale, exact_conditional_cov, far_apart
 
 import coda
 from coda._log_moments import (
@@ -27,9 +27,6 @@ from coda._log_moments import (
     shifted_differences,
 )
 
-# The logs of the parts: far apart, as major and trace elements are.
-_OFFSETS = np.array([5.0, 45.0, -20.0, 25.0, 40.0, 10.0])
-
 
 @pytest.fixture(autouse=True)
 def _threaded_scheduler():
@@ -38,26 +35,9 @@ def _threaded_scheduler():
         yield
 
 
-def _far_apart(n: int = 30, seed: int = 0, totals: float = 0.0) -> np.ndarray:
-    """Parts e^-20 to e^45 varying by 1e-2; part 1 is part 0 times e^40, up to 1e-7.
-
-    ``totals``: the spread of a factor common to all parts of a row.
-    """
-    rng = np.random.default_rng(seed)
-    noise = rng.normal(0.0, 1e-2, (n, 6)) + rng.normal(0.0, totals, (n, 1))
-    noise[:, 1] = noise[:, 0] + rng.normal(0.0, 1e-7, n)
-    return np.exp(_OFFSETS + noise)
-
-
 def _exact_alr_cov(x: np.ndarray, ref: int) -> np.ndarray:
     """The covariance of the logs relative to ``ref`` (the other parts in order), rounded once."""
     return np.array([[float(v) for v in row] for row in exact_conditional_cov(x, [ref])])
-
-
-def _errors_on_own_scale(sigma, exact: np.ndarray) -> np.ndarray:
-    """``|sigma - exact|`` in eps of ``sqrt(S_kk S_ll)``, the entry's own scale."""
-    scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
-    return np.abs(np.asarray(sigma) - exact) / scale / EPS
 
 
 @pytest.mark.parametrize("totals", [0.0, 1.0])
@@ -69,22 +49,22 @@ def test_alr_cov_of_parts_far_apart_in_scale(ref, seed, totals):
     # the variance, from the variation matrix, and the covariances). Row totals
     # that vary by e^1: the logs less those of one row first would round at 1
     # (1.3e6 eps).
-    x = _far_apart(seed=seed, totals=totals)
-    assert _errors_on_own_scale(coda.alr_cov(x, ref=ref), _exact_alr_cov(x, ref)).max() <= 8.0
+    x = far_apart(seed=seed, totals=totals)
+    assert errors_on_own_scale(coda.alr_cov(x, ref=ref), _exact_alr_cov(x, ref)).max() <= 8.0
 
 
 @pytest.mark.parametrize("rows", [4, 13, 30])
 def test_dask_alr_cov_of_parts_far_apart_in_scale(rows):
     # Dask arrays shift by the logs of their first row; before, 8e7 to 9e7 eps off.
-    x = _far_apart(seed=3)
+    x = far_apart(seed=3)
     sigma = coda.alr_cov(da.from_array(x, chunks=(rows, -1)), ref=0)
-    assert _errors_on_own_scale(sigma, _exact_alr_cov(x, 0)).max() <= 8.0
+    assert errors_on_own_scale(sigma, _exact_alr_cov(x, 0)).max() <= 8.0
 
 
 def test_dask_frame_with_empty_first_partitions():
     # Rows ordered by a column and kept by a condition: the first partitions are
     # empty, and the shift is a row from a later one. Before: 1.3e8 eps.
-    x = _far_apart(seed=4)
+    x = far_apart(seed=4)
     frame = pd.DataFrame(x, columns=list("abcdef")).sort_values("c", ignore_index=True)
     parted = dd.from_pandas(frame, npartitions=5)
     kept = parted[parted["c"] > frame["c"].iloc[13]]
@@ -92,7 +72,7 @@ def test_dask_frame_with_empty_first_partitions():
     sigma = coda.alr_cov(kept, ref="a")
     assert list(sigma.columns) == ["b/a", "c/a", "d/a", "e/a", "f/a"]
     exact = _exact_alr_cov(frame.to_numpy()[14:], 0)
-    assert _errors_on_own_scale(sigma.to_numpy(), exact).max() <= 8.0
+    assert errors_on_own_scale(sigma.to_numpy(), exact).max() <= 8.0
 
 
 def _exact_variation(x: np.ndarray) -> np.ndarray:
