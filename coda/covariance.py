@@ -300,9 +300,11 @@ def ilr_cov(x, /, *, basis="helmert", ddof: int = 1):
     two parts are nearly proportional (a variation entry below 1/1024 of
     twice the largest clr variance, as in :func:`variation`): there the
     covariance of coordinates made from differences of neighbouring logs
-    (exact for nearly proportional neighbours), by groups of rows merged as
-    for dask input in :func:`clr_cov`, good to a few dozen eps of each entry
-    where :math:`V^\top \Gamma V` lost up to 1e13 eps. A coordinate small
+    (exact for nearly proportional neighbours; for neighbours far apart in
+    scale, taken less those of one row of the data, without rounding
+    twice), by groups of rows merged as for dask input in :func:`clr_cov`,
+    good to a few dozen eps of each entry where :math:`V^\top \Gamma V`
+    lost up to 1e13 eps. A coordinate small
     only because logs of distant parts cancel still loses what that sum
     loses. Dask input gets the same, in a second pass over its row blocks.
 
