@@ -15,6 +15,11 @@ from coda.transforms import alr, alr_inv, clr, clr_inv, ilr, ilr_inv
 from coda.zeros import replace_zeros
 
 
+def _is_coda_record(key) -> bool:
+    """Whether ``key`` of ``attrs`` is one of coda's records (``"coda.alr"``, ``"coda.ilr"``)."""
+    return isinstance(key, str) and key.startswith("coda.")
+
+
 class _Transforms:
     """Methods shared by the DataFrame and the Series accessor, which set ``_obj``."""
 
@@ -31,10 +36,20 @@ class _Transforms:
         composition (a Series), so metadata about the samples still holds;
         pandas' methods pass ``attrs`` on through ``__finalize__``, which
         copies them (a deep copy: the result's ``attrs`` are its own).
+        coda's records of the parts behind alr and ilr coordinates are the
+        result's own, not copied from the object.
         """
         if result is self._obj:
             return result
-        return result.__finalize__(self._obj)
+        # coda's own records ("coda.alr", "coda.ilr": the parts behind the
+        # coordinates) describe the result's columns: the result keeps those
+        # it was made with, and none of the object's (__finalize__ replaces
+        # the whole of ``attrs``).
+        own = dict(result.attrs)
+        result = result.__finalize__(self._obj)
+        kept = {k: v for k, v in result.attrs.items() if not _is_coda_record(k)}
+        result.attrs = {**kept, **own}
+        return result
 
     def closure(self, **options):
         """Rescale each composition to a constant total: :func:`coda.closure`.

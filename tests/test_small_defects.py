@@ -210,10 +210,13 @@ def test_transforms_keep_the_attrs_of_the_frame_and_matrices_do_not():
     before = df.copy()
     for method in ("closure", "clr", "alr", "ilr", "replace_zeros"):
         result = getattr(df.coda, method)()
-        assert result.attrs == df.attrs, method
+        # alr and ilr also keep coda's record of the parts behind their columns.
+        frames = {k: v for k, v in result.attrs.items() if not k.startswith("coda.")}
+        assert frames == df.attrs, method
     assert df.coda.clr().coda.clr_inv().attrs == df.attrs
     assert df.coda.alr().coda.alr_inv().attrs == df.attrs
     assert df.coda.ilr().coda.ilr_inv().attrs == df.attrs
+
     # A copy, as pandas' __finalize__ makes: changing it leaves the frame's alone.
     result = df.coda.clr()
     result.attrs["units"]["Si"] = "ppm"
@@ -222,6 +225,24 @@ def test_transforms_keep_the_attrs_of_the_frame_and_matrices_do_not():
     # Matrices of parts x parts are another kind of table (pandas' own df.cov()
     # keeps attrs; coda's describe the parts, not the samples).
     assert df.coda.variation().attrs == {} and df.coda.clr_cov().attrs == {}
+
+
+@pytest.mark.parametrize("attrs", [{}, {"source": "lab"}])
+def test_alr_and_ilr_round_trips_give_the_parts_back_whatever_the_attrs(attrs):
+    # The frame's attrs replaced coda's record of the parts (pandas' __finalize__
+    # copies the whole dict): alr_inv put the reference last, ilr_inv numbered
+    # the parts 0, 1, 2.
+    df = pd.DataFrame({"Si": [4.0, 1.0], "Al": [2.0, 1.0], "Fe": [1.0, 1.0]})
+    df.attrs = attrs
+    assert list(df.coda.alr(ref="Si").coda.alr_inv().columns) == ["Si", "Al", "Fe"]
+    assert list(df.coda.ilr().coda.ilr_inv().columns) == ["Si", "Al", "Fe"]
+    numbered = df.set_axis([1, 2, 3], axis=1)
+    numbered.attrs = attrs
+    assert list(numbered.coda.alr(ref=0).coda.alr_inv().columns) == [1, 2, 3]
+    # A record the frame carries (copied from an alr result) does not pass to a clr.
+    stale = df.copy()
+    stale.attrs = {**attrs, "coda.alr": df.coda.alr(ref="Si").attrs["coda.alr"]}
+    assert stale.coda.clr().attrs == attrs
 
 
 def test_series_transforms_keep_the_attrs_of_the_series():
