@@ -177,6 +177,21 @@ def test_client_without_dask_names_the_extra(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("scope", ["tensor", "global"])
+def test_a_cluster_sum_that_overflows_float32_equals_the_local_merge(client, tmp_path, scope):
+    # Two tau of -2e38 sum to -inf in float32; lam 0.5 brings the result back
+    # in range. The workers merged tau_m apart from the base (already -inf).
+    base = {"w": np.zeros(3, dtype=np.float32)}
+    models = [{"w": np.array([-2e38, 1.0, 3.0], dtype=np.float32)}] * 2
+    base_path = write_checkpoint(base, tmp_path / "base.safetensors")
+    paths = [write_checkpoint(m, tmp_path / f"ft{i}.safetensors") for i, m in enumerate(models)]
+    options = {"density": 1.0, "scope": scope, "merge": "sum", "lam": 0.5}
+    local = ties_merge(base_path, paths, **options)
+    remote = ties_merge(base_path, paths, client=client, **options)
+    np.testing.assert_array_equal(local["w"], np.array([-2e38, 1.0, 3.0], dtype=np.float32))
+    np.testing.assert_array_equal(remote["w"], local["w"])
+
+
+@pytest.mark.parametrize("scope", ["tensor", "global"])
 def test_a_cluster_merge_near_the_float32_range_equals_the_local_merge(client, tmp_path, scope):
     # theta_0 + lam tau_m overflowed float32 on the workers (they added the
     # base in float32) where the local merge is finite (float64 there).

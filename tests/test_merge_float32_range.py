@@ -224,3 +224,17 @@ def test_dare_adds_the_base_in_float64_where_float32_overflows():
     expected = (base.astype(np.float64) + 2.0 * (model.astype(np.float64) - base)).astype(F32)
     assert_array_max_ulp(merged, expected, maxulp=1)
     assert np.isfinite(merged).all()
+
+
+@pytest.mark.parametrize("weights", [None, [1.0, 0.5]])
+def test_dare_sum_that_overflows_float32_equals_task_arithmetic(weights):
+    # DARE merges its dropped vectors by task arithmetic; with density 1 and
+    # nothing dropped, the two agree, also where the float32 sum overflows.
+    from coda.merging import dare
+
+    base = {"w": np.zeros(3, dtype=F32)}
+    models = [{"w": np.array([-2e38, 1.0, 3.0], dtype=F32)}] * 2
+    options = {"weights": weights, "lam": 0.5}
+    merged = dare(base, models, density=1.0, seed=0, **options)["w"]
+    assert_array_equal(merged, task_arithmetic(base, models, **options)["w"])
+    assert np.isfinite(merged).all()

@@ -21,12 +21,12 @@ import numpy as np
 
 from coda._dask import import_dask
 from coda._validation import check_cluster_client, check_cluster_sources
-from coda.merging._rules import _context_of, _plus_scaled
-from coda.merging._sources import _file_buffers, _Stream
+from coda.merging._rules import _context_of
+from coda.merging._sources import _file_buffers, _Stream, _Tensors
 from coda.merging._writer import _write_streamed
 from coda.merging.checkpoints import check_compatible, open_checkpoint
 from coda.merging.describe import _layer_statistics
-from coda.merging.ties import _global_updates, _tensor_updates
+from coda.merging.ties import _fused_merge, _global_updates
 
 
 def _cluster_paths(client, base, models) -> list[str]:
@@ -64,17 +64,19 @@ def _on_tensor(paths: list[str], key: str, func, *args):
 
 
 def _merge_tensor(paths: list[str], key: str, options: dict, context) -> np.ndarray:
-    """A worker task: the merged tensor theta_0 + lam tau_m of ``key``."""
-    start, taus = _tensors(paths, key)
-    theta0, views = {key: start}, [{key: tau} for tau in taus]
+    """A worker task: the merged tensor theta_0 + lam tau_m of ``key``, as the local merge."""
     rule = (options["density"], options["elect"], options["merge"], options["weights"])
     if options["scope"] == "global":
-        # theta_0 + lam tau_m in one evaluation, as the local merge forms it.
+        start, taus = _tensors(paths, key)
+        theta0, views = {key: start}, [{key: tau} for tau in taus]
         ((_, merged),) = _global_updates(theta0, views, *rule, context, lam=options["lam"])
         return merged
-    ((_, update),) = _tensor_updates(theta0, views, *rule, options["normalize"])
-    # As coda.merging._sources._finish: in float32, in float64 where float32 overflows.
-    return _plus_scaled(start, options["lam"], update)
+    # The fused kernels form tau_t and add theta_0 themselves, in float64
+    # where float32 overflows (a tau_m made apart would be -inf already).
+    with _opened(paths) as checkpoints:
+        inputs = _Tensors(checkpoints)
+        fused = (*rule, options["normalize"], options["lam"])
+        return _fused_merge(key, inputs.tensors, fused, inputs.check, None)
 
 
 def _base_tensor(path: str, key: str) -> np.ndarray:

@@ -57,22 +57,6 @@ def _rounded(result: np.ndarray, bad: np.ndarray, wide: np.ndarray) -> np.ndarra
     return result
 
 
-def _plus_scaled(start: np.ndarray, lam: float, update: np.ndarray) -> np.ndarray:
-    """theta_0 + lam * tau_m in float32; entries that overflow there in float64, rounded once.
-
-    For a merged ``update`` computed apart from the base (DARE, the cluster's
-    workers): where float32 overflows while the result does not (a base of
-    -3e38, tau_m of 3e38, lam 2), the result is finite, within 1 ulp.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = start + np.float32(lam) * update
-    bad = _overflowed(result)
-    if bad.size:
-        wide = np.ravel(start)[bad].astype(np.float64) + np.float64(lam) * np.ravel(update)[bad]
-        result = _rounded(result, bad, wide)
-    return result
-
-
 def _weighted_sum(vectors: list[np.ndarray], weights: np.ndarray, start=None, lam=None):
     """sum_t w_t tau_t in float32, or with ``start`` theta_0 + lam * that sum.
 
@@ -289,7 +273,8 @@ def _tensor_update(
     passes run in blocks of entries spread over threads (the result does
     not depend on the number of threads); the second walks each thread's
     blocks backwards. With ``lam`` (and ``base``), the result is the merged
-    tensor theta_0 + lam tau_m itself, as ``_sources._finish`` would add it.
+    tensor theta_0 + lam tau_m itself, in float32 (in float64 where float32
+    overflows).
 
     ``check`` as in :func:`_top_k_bounds`, before anything is merged. A task
     vector that overflows float32 from finite inputs is an inf |tau_t|, so

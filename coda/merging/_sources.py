@@ -3,7 +3,7 @@
 In-memory mappings are checked and converted to float32 up front
 (:func:`_checked`); checkpoints are checked for compatibility and then read
 one tensor name at a time (:class:`_Stream`), so that merging T models holds
-O(T x largest tensor); :func:`_finish` returns the merged mapping or writes
+O(T x largest tensor); :func:`_emit` returns the merged mapping or writes
 it atomically with the base's metadata. Only floating-point tensors are
 merged: the base's integer and boolean tensors (:class:`_Buffers`) are
 checked equal in every model and passed through with their dtype.
@@ -33,7 +33,6 @@ from coda._validation import (
     check_tensor_mapping,
     raise_out_over_input,
 )
-from coda.merging._rules import _plus_scaled
 from coda.merging._writer import _replaced_files, _write_streamed
 from coda.merging.checkpoints import (
     Checkpoint,
@@ -310,19 +309,6 @@ def _inputs(base, models):
     finally:
         for ckpt in opened:
             ckpt.close()
-
-
-def _finish(merged, theta0, buffers, lam: float, metadata: dict, out, max_shard_bytes, order=None):
-    """Add the merged task vectors to the base per tensor; return the dict or written path.
-
-    ``merged`` yields ``(key, tau_m)`` one floating-point tensor at a time,
-    in the order ``order`` lists them (default the base's); with ``out``
-    each merged tensor goes to the writer as soon as it is made, with the
-    ``buffers`` passed through in between (:func:`_emit`).
-    """
-    # theta = theta_0 + lam * tau_m, in float32 (float64 where float32 overflows).
-    tensors = ((key, _plus_scaled(theta0[key], lam, update)) for key, update in merged)
-    return _emit(tensors, buffers, metadata, out, max_shard_bytes, order)
 
 
 def _emit(merged, buffers: _Buffers, metadata: dict, out, max_shard_bytes, order=None):

@@ -19,7 +19,7 @@ from coda._validation import (
     seeded_rng,
 )
 from coda.merging._rules import _weighted_sum
-from coda.merging._sources import _check_out, _finish, _inputs
+from coda.merging._sources import _check_out, _emit, _inputs
 
 __all__ = ["dare"]
 
@@ -51,8 +51,11 @@ def _ahead(rng: np.random.Generator, offset: int) -> np.random.Generator:
     return ahead
 
 
-def _dare(theta0, taus, shapes, density, rescale, rng, weights):
-    """Yield ``(key, sum_t w_t tau'_t)`` per tensor, tau' the dropped, rescaled vectors.
+def _dare(theta0, taus, shapes, density, rescale, rng, weights, lam):
+    """Yield ``(key, theta_0 + lam sum_t w_t tau'_t)`` per tensor, tau' the dropped vectors.
+
+    The sum and theta_0 are added as :func:`coda.merging.task_arithmetic`
+    adds them (in float32; in float64 where float32 overflows).
 
     The draws are those of one stream over models, then the floating-point
     tensors (``theta0``'s keys) in the base's key order: one cursor per
@@ -81,7 +84,7 @@ def _dare(theta0, taus, shapes, density, rescale, rng, weights):
                 if after > 0:
                     masked = masked * np.float32(np.abs(vector).sum(dtype=np.float64) / after)
             dropped.append(masked)
-        yield key, _weighted_sum(dropped, weights)
+        yield key, _weighted_sum(dropped, weights, theta0[key], lam)
 
 
 def dare(
@@ -230,5 +233,5 @@ def dare(
     max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     rng = seeded_rng(seed)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
-        merged = _dare(theta0, taus, buffers.shapes, density, rescale, rng, weights)
-        return _finish(merged, theta0, buffers, lam, metadata, out, max_shard_bytes)
+        merged = _dare(theta0, taus, buffers.shapes, density, rescale, rng, weights, lam)
+        return _emit(merged, buffers, metadata, out, max_shard_bytes)

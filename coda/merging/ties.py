@@ -261,14 +261,6 @@ def _global_updates(theta0, taus, density, elect, merge, weights, context=None, 
         yield key, merged.reshape(theta0[key].shape)
 
 
-def _tensor_updates(theta0, taus, density, elect, merge, weights, normalize):
-    """Yield ``(key, tau_m)`` per tensor for ``scope="tensor"``, from task vectors."""
-    for key in theta0:
-        vectors = [np.ravel(tau[key]) for tau in taus]
-        update = _tensor_update(None, vectors, density, elect, merge, weights, normalize)
-        yield key, update.reshape(theta0[key].shape)
-
-
 def _fused_merge(key, tensors, rule, check, outputs):
     # A function of its own, so that no reference to this key's tensors
     # outlives the call while the next key is read.
@@ -296,8 +288,8 @@ def _fused_merges(keys, tensors, rule, check=None, *, streamed=False):
     ``tensors(key)`` gives ``[theta_0, theta_1, ..., theta_T]`` of one tensor
     (float32 views of checkpoint files, or in-memory arrays); ``rule`` is
     ``(density, elect, merge, weights, normalize, lam)``. The kernels form
-    tau_t themselves and add the merged update to theta_0 as they write it
-    (as ``_finish`` would), so no task vector is stored. ``check(key)``, for
+    tau_t themselves and add the merged update to theta_0 as they write it,
+    so no task vector is stored. ``check(key)``, for
     tensors not yet checked, raises for non-finite values. With
     ``streamed`` (a consumer done with each tensor before it asks for the
     next, as the writer of ``out=``), every tensor is yielded in the same
