@@ -23,7 +23,9 @@ vary little beside their size, but are rounded on the scale of the spread
 of the row totals for nearly proportional parts whose totals vary by 1
 (1e5 to 1e6 eps of their variation entries), and a part whose logs
 straddle 0 is rounded on the scale of its spread either way. A shift of
-the logs leaves every covariance unchanged.
+the logs leaves every covariance unchanged. "Exact" here is relative to
+the float64 logs numpy gives: their own rounding (an eps of 45 for a log
+near 45) stays in the data.
 
 Reference: Chan, T. F., Golub, G. H. and LeVeque, R. J. (1983). Algorithms for
 computing the sample variance: analysis and recommendations. The American
@@ -143,8 +145,10 @@ def logs_of_one_row(values) -> np.ndarray:
     rounded relative to that offset rather than to their spread (1e-10
     against 1e-12 at offsets of 300).
 
-    Shape (D,), float64; zeros when a dask array's chunk sizes are unknown
-    (the covariance is the same, a little less accurate). A dask
+    Shape (D,), float64; zeros when a dask array's chunk sizes are unknown:
+    the covariance is then formed without the shift, as accurate as before
+    the shift was added (1e8 eps of an alr covariance whose log-ratios near
+    40 vary by 1e-7). A dask
     collection's row is computed here, by ``head``: from the first block of
     an array; a DataFrame's first rows may be in any partition (filtered
     data), so dask looks in all of them.

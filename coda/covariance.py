@@ -234,7 +234,9 @@ def alr_cov(x, /, *, ref=-1, ddof: int = 1):
     log-ratios of the data in another pass, to a few eps of that scale. That
     pass takes each log-ratio less that of one row of the data, rounding
     once, so that parts far apart in scale (log-ratios near 40 that vary by
-    1e-7, say) lose nothing to the offset of their logs.
+    1e-7, say) lose nothing more to the offset of their logs than the
+    rounding of the logs themselves (numpy's float64 ``log``, about an eps
+    of 40, which is 1e-8 of such a spread).
 
     Examples
     --------

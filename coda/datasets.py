@@ -372,13 +372,13 @@ def load_roman_cups(*, path=None, cache_dir=None, download: bool = True) -> pd.D
     checksum, so that they load without network access; only their columns
     and values are checked. A file in ``CODA_DATA_DIR`` holding any of the
     published cups (the same 11 values, to 6 decimals) is taken for a copy
-    of the data, and must then hold all 47, unchanged: a copy cut short or
-    edited is refused. A table of other values is read as it is, there and
-    at ``path``. ``cups.RData`` in either place needs the package ``rdata``,
-    as a download does. The
-    published percentages are all positive (the smallest is 0.01), so a
-    zero or negative value is refused as damage rather than passed on for
-    zero replacement.
+    of the data, and must then hold all 47, unchanged, and no other cups: a
+    copy cut short, edited or added to is refused. A table of other values
+    is read as it is, there and at ``path``. ``cups.RData`` in either place
+    needs the package ``rdata``, as a download does. The published
+    percentages are all positive (the smallest is 0.01), so a zero or
+    negative value is refused as damage rather than passed on for zero
+    replacement.
 
     References
     ----------

@@ -166,6 +166,9 @@ def write_edge_list(G, path, /) -> None:
     _edge_frame(G).to_csv(path, index=False)
 
 
+_NUMPY_TIMES = (np.datetime64, np.timedelta64)
+
+
 def _json_safe(value, where: str):
     """``value`` with numpy scalars as Python ones and non-finite floats as None."""
     if isinstance(value, dict):
@@ -174,8 +177,11 @@ def _json_safe(value, where: str):
         # Tuples stay tuples (hashable node ids); json writes both as arrays.
         return type(value)(_json_safe(v, where) for v in value)
     # .item(), not python_scalar: that one writes what it cannot convert as text,
-    # and a numpy complex or datetime would reach the file as a string.
-    value = value.item() if isinstance(value, np.generic) else value
+    # and a numpy complex or datetime would reach the file as a string. A
+    # datetime64 or timedelta64 is left as it is (refused below): at nanosecond
+    # resolution, pandas' default, .item() gives a bare integer.
+    if isinstance(value, np.generic) and not isinstance(value, _NUMPY_TIMES):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, (bool, int, float, str)):

@@ -80,8 +80,11 @@ def test_ternary_region_still_refuses_zeros_in_the_parts_it_shows():
     ("value", "kind"),
     [
         (np.complex128(1 + 2j), "complex"),
-        (np.datetime64("2020-01-01T10:00"), "datetime"),
-        (np.timedelta64(3, "s"), "timedelta"),
+        (np.datetime64("2020-01-01T10:00"), "datetime64"),
+        (np.timedelta64(3, "s"), "timedelta64"),
+        # At nanoseconds (pandas' default) .item() gives an int, which was written.
+        (np.datetime64("2020-01-01T00:00:00.000000000"), "datetime64"),
+        (np.timedelta64(5, "ns"), "timedelta64"),
         (np.bytes_(b"ab"), "bytes"),
         (np.longdouble(1.5), "longdouble"),
     ],
@@ -132,3 +135,15 @@ def test_write_graphml_keeps_tabs_newlines_and_other_scripts():
     back = nx.read_graphml(io.BytesIO(out.getvalue()))
     assert set(back.nodes) == {"Sí\tO₂", "b"}
     assert back.edges["Sí\tO₂", "b"]["note"] == "line 1\nline 2 — ok"
+
+
+@pytest.mark.parametrize(
+    "value", [np.datetime64("2020-01-01T00:00:00.000000000"), np.timedelta64(5, "ns")]
+)
+def test_write_graphml_refuses_nanosecond_times_written_as_integers(tmp_path, value):
+    # .item() of a nanosecond datetime64 or timedelta64 is an int, written as one.
+    G = nx.Graph()
+    G.add_edge("a", "b", when=value)
+    with pytest.raises(TypeError, match=r"the attribute 'when' of edge \('a', 'b'\) is a "):
+        coda.write_graphml(G, tmp_path / "g.graphml")
+    assert not (tmp_path / "g.graphml").exists()

@@ -311,6 +311,20 @@ def test_a_copy_cut_at_a_line_end_is_refused_as_truncated(published, data_dir):
     assert coda.load_roman_cups(path=data_dir / "roman_cups.csv").shape == (44, 11)
 
 
+def test_a_copy_with_a_cup_added_is_refused_naming_it(published, data_dir):
+    # A 48th cup was reported as a cup whose values differ from the published ones.
+    text = published.decode()
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    extra = "48," + last.split(",", 1)[1]
+    (data_dir / "roman_cups.csv").write_text(text.rstrip("\n") + "\n" + extra + "\n")
+    with pytest.raises(
+        ValueError,
+        match=r"is a copy of the published data with rows they do not have \(cup 48; the "
+        r"published data have cups 1 to 47\): the file was changed; to analyse a table",
+    ):
+        coda.load_roman_cups(download=False)
+
+
 def test_a_table_of_other_values_in_coda_data_dir_is_read_as_it_is(data_dir):
     # Not a copy of the published data: as before, nothing to compare it with.
     mine = pd.DataFrame(

@@ -56,7 +56,9 @@ def check_reserved_attributes(
 
 def check_graphml_value(value, key, where: str):
     """``value`` as the Python scalar GraphML stores; TypeError naming it otherwise."""
-    if isinstance(value, np.generic):
+    # A datetime64 or timedelta64 is refused as it is: at nanosecond resolution
+    # (pandas' default) .item() gives a bare integer.
+    if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.timedelta64)):
         value = value.item()
     check_xml_text(str(key), f"the name of an attribute of {where}")
     if isinstance(value, str):

@@ -341,7 +341,7 @@ def check_published_rows(table: pd.DataFrame, name: str, *, published: Sequence[
     table, whose rows have the :func:`_row_digests` ``published``. A table
     none of whose rows is a published row is another table, and passes: a
     copy is one with at least one. It must then hold every published row,
-    unchanged. ``fix`` ends the message.
+    unchanged, and no other. ``fix`` ends the message.
     """
     ids = [int(i) for i in table.index]
     digests = _row_digests(table)
@@ -350,6 +350,13 @@ def check_published_rows(table: pd.DataFrame, name: str, *, published: Sequence[
     if not any(same):
         return
     what = table.index.name or "row"
+    extra = [i for i in ids if not 1 <= i <= n]
+    if extra:
+        shown = _listing([f"{what} {i}" for i in extra[:_MAX_LISTED]], len(extra))
+        raise ValueError(
+            f"{name} is a copy of the published data with rows they do not have ({shown}; "
+            f"the published data have {what}s 1 to {n}): the file was changed; {fix}"
+        )
     changed = [i for i, ok in zip(ids, same, strict=True) if not ok]
     if changed:
         shown = _listing([f"{what} {i}" for i in changed[:_MAX_LISTED]], len(changed))

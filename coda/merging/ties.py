@@ -460,7 +460,12 @@ def ties_merge(
     once: its sign is elected by the float64 sum, and a result within
     float32's range is finite and within 1 ulp of the exact value; one
     beyond it is +-inf, as float32 arithmetic gives it. Every other entry is
-    computed in float32 as described.
+    computed in float32 as described. The weighted vectors w_t hat tau_t
+    themselves are float32: with a weight above 1, an entry whose w_t tau_t
+    is beyond float32's range is +-inf whatever the result (divide the
+    weights and multiply ``lam`` by the same factor for the same merge up to
+    rounding; for ``merge="mean"`` with ``normalize``, divide the weights
+    alone).
 
     Selection is O(n), not a sort: an exact radix selection over the float32
     bit patterns of abs(tau_t) (a histogram of the upper 16 bits, then one of the
