@@ -47,41 +47,47 @@ def _overflowed(values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~np.isfinite(values))
 
 
-def _rounded(result: np.ndarray, bad: np.ndarray, wide: np.ndarray) -> np.ndarray:
-    """``result`` with its flat positions ``bad`` set to the float64 ``wide``, rounded once.
+def _widened(merged_of, start=None, lam=None) -> np.ndarray:
+    """``merged_of(None)`` in float32, or with ``start`` theta_0 + lam * it; overflows redone.
 
-    A value beyond float32's range becomes +-inf, as float32 arithmetic gives it.
+    ``merged_of(bad)`` gives the merge of every entry in float32 (``bad``
+    None) or of the flat positions ``bad`` in float64. Every input is finite
+    in float32, but a sum over tasks may pass float32's range where the
+    result does not (two tau of -2e38, weights 1/2): the entries whose
+    float32 result is not finite are computed again in float64 and rounded
+    once (a value beyond float32's range becomes +-inf, as float32 gives it).
     """
-    with np.errstate(over="ignore"):
-        np.put(result, bad, wide.astype(np.float32))
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = merged_of(None)
+        if start is not None:
+            result = start + np.float32(lam) * result
+    bad = _overflowed(result)
+    if bad.size:
+        wide = merged_of(bad)
+        if start is not None:
+            wide = np.ravel(start)[bad] + np.float64(lam) * wide
+        with np.errstate(over="ignore"):
+            np.put(result, bad, wide.astype(np.float32))
     return result
 
 
 def _weighted_sum(vectors: list[np.ndarray], weights: np.ndarray, start=None, lam=None):
-    """sum_t w_t tau_t in float32, or with ``start`` theta_0 + lam * that sum.
+    """sum_t w_t tau_t in float32, or with ``start`` theta_0 + lam * that sum (:func:`_widened`).
 
     Tasks are added one after another (t = 0, 1, ...) so the float32
     rounding is that of a plain loop, reproducible by any implementation.
-    Each tau_t is finite, but the sum may pass float32's range where the
-    result does not (two tau of -2e38, weights 1/2): the entries whose
-    float32 result is not finite are computed again in float64 and rounded
-    once (:func:`_rounded`).
     """
-    with np.errstate(over="ignore", invalid="ignore"):
+
+    def merged_of(bad):
+        if bad is not None:
+            pairs = zip(weights, vectors, strict=True)
+            return sum(np.float64(weight) * np.ravel(vector)[bad] for weight, vector in pairs)
         total = weights[0] * vectors[0]
         for weight, vector in zip(weights[1:], vectors[1:], strict=True):
             total = total + weight * vector
-        result = total if start is None else start + np.float32(lam) * total
-    bad = _overflowed(result)
-    if bad.size:
-        wide = sum(
-            np.float64(weight) * np.ravel(vector)[bad]
-            for weight, vector in zip(weights, vectors, strict=True)
-        )
-        if start is not None:
-            wide = np.ravel(start)[bad] + np.float64(lam) * wide
-        result = _rounded(result, bad, wide)
-    return result
+        return total
+
+    return _widened(merged_of, start, lam)
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -416,24 +422,20 @@ def _merge_global(trimmed: np.ndarray, sigma: np.ndarray, merge: str, start=None
     """tau_m of one flat tensor for ``scope="global"``, or with ``start`` theta_0 + lam tau_m.
 
     In float32; entries whose float32 result overflows are merged again in
-    float64 and rounded once (:func:`_rounded`).
+    float64 and rounded once (:func:`_widened`).
     """
     # merge_utils.disjoint_merge: where sigma > 0 keep positive entries, else
     # (sigma < 0 or an unresolved 0) keep negative entries.
     agree = _agreeing(trimmed, sigma > 0)
     selected = trimmed * agree
     count = np.maximum(np.count_nonzero(agree, axis=0), 1).astype(np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):
-        result = _disjoint(selected, sigma, merge, count)
-        if start is not None:
-            result = start + np.float32(lam) * result
-    bad = _overflowed(result)
-    if bad.size:
-        wide = _disjoint(selected[:, bad].astype(np.float64), sigma[bad], merge, count[bad])
-        if start is not None:
-            wide = start[bad] + np.float64(lam) * wide
-        result = _rounded(result, bad, wide)
-    return result
+
+    def merged_of(bad):
+        if bad is None:
+            return _disjoint(selected, sigma, merge, count)
+        return _disjoint(selected[:, bad].astype(np.float64), sigma[bad], merge, count[bad])
+
+    return _widened(merged_of, start, lam)
 
 
 def _weigh(tensors: list, weights: np.ndarray, kept: np.ndarray) -> np.ndarray:
