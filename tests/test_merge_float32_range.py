@@ -238,3 +238,24 @@ def test_dare_sum_that_overflows_float32_equals_task_arithmetic(weights):
     merged = dare(base, models, density=1.0, seed=0, **options)["w"]
     assert_array_equal(merged, task_arithmetic(base, models, **options)["w"])
     assert np.isfinite(merged).all()
+
+
+@pytest.mark.parametrize("rescale", ["inverse", "l1"])
+@pytest.mark.parametrize("seed", [2, 3])
+def test_dare_rescaled_vectors_beyond_the_range_are_merged_in_float64(rescale, seed):
+    # tau = 2e38 kept at density 1/2 is 4e38 after rescaling: inf in float32
+    # (with numpy's warning), where theta = lam * 4e38 = 1e38 is in range.
+    from coda.merging import dare
+
+    base = {"w": np.zeros(4, dtype=F32)}
+    tau = np.array([2e38, 1.0, 2.0, 3.0], dtype=F32)
+    options = {"density": 0.5, "seed": seed, "lam": 0.25, "rescale": rescale}
+    # The draws depend on the seed and the shapes only: the same entries are kept.
+    kept = dare(base, [{"w": np.ones(4, dtype=F32)}], **options)["w"] != 0
+    assert kept[0]
+    wide = tau.astype(np.float64) * kept
+    factor = 2.0 if rescale == "inverse" else np.abs(tau.astype(np.float64)).sum() / wide.sum()
+    expected = (0.25 * factor * wide).astype(F32)
+    merged = dare(base, [{"w": tau}], **options)["w"]
+    assert_array_max_ulp(merged, expected, maxulp=1)
+    assert np.isfinite(merged).all()

@@ -71,17 +71,20 @@ def _widened(merged_of, start=None, lam=None) -> np.ndarray:
     return result
 
 
-def _weighted_sum(vectors: list[np.ndarray], weights: np.ndarray, start=None, lam=None):
+def _weighted_sum(vectors: list, weights: np.ndarray, start=None, lam=None, wide=None):
     """sum_t w_t tau_t in float32, or with ``start`` theta_0 + lam * that sum (:func:`_widened`).
 
     Tasks are added one after another (t = 0, 1, ...) so the float32
     rounding is that of a plain loop, reproducible by any implementation.
+    ``wide(t, bad)`` gives task t's entries at the flat positions ``bad`` in
+    float64, for vectors made by a float32 step that may itself overflow
+    (DARE's rescaling); by default the vectors' own entries.
     """
 
     def merged_of(bad):
         if bad is not None:
-            pairs = zip(weights, vectors, strict=True)
-            return sum(np.float64(weight) * np.ravel(vector)[bad] for weight, vector in pairs)
+            of = wide or (lambda t, positions: np.ravel(vectors[t])[positions])
+            return sum(np.float64(w) * of(t, bad) for t, w in enumerate(weights))
         total = weights[0] * vectors[0]
         for weight, vector in zip(weights[1:], vectors[1:], strict=True):
             total = total + weight * vector

@@ -72,19 +72,33 @@ def _dare(theta0, taus, shapes, density, rescale, rng, weights, lam):
     # would run.
     rng.bit_generator.state = cursors.pop().bit_generator.state
     for key in theta0:
-        dropped = []
+        dropped, factors = [], []
         for cursor, tau in zip(cursors, taus, strict=True):
             vector = tau[key]
             draws = cursor.random(vector.shape)
             masked = np.where(draws < density, vector, np.float32(0.0))
-            if rescale == "inverse":
-                masked = masked / np.float32(density)
-            else:
-                after = np.abs(masked).sum(dtype=np.float64)
-                if after > 0:
-                    masked = masked * np.float32(np.abs(vector).sum(dtype=np.float64) / after)
+            factor = 1.0
+            # The rescaled entries may pass float32's range (tau near 3e38
+            # over a density of 1/2); the merge redoes them in float64 (wide).
+            with np.errstate(over="ignore"):
+                if rescale == "inverse":
+                    factor = 1.0 / density
+                    masked = masked / np.float32(density)
+                else:
+                    after = np.abs(masked).sum(dtype=np.float64)
+                    if after > 0:
+                        factor = np.abs(vector).sum(dtype=np.float64) / after
+                        masked = masked * np.float32(factor)
             dropped.append(masked)
-        yield key, _weighted_sum(dropped, weights, theta0[key], lam)
+            factors.append(factor)
+
+        def wide(t, bad, key=key, dropped=dropped, factors=factors):
+            # An entry kept is non-zero after rescaling (or was zero): its
+            # float64 value is tau's times the factor, whatever float32 made of it.
+            kept = np.ravel(dropped[t])[bad] != 0
+            return np.where(kept, np.ravel(taus[t][key])[bad] * np.float64(factors[t]), 0.0)
+
+        yield key, _weighted_sum(dropped, weights, theta0[key], lam, wide)
 
 
 def dare(
@@ -178,7 +192,11 @@ def dare(
     where that sequence ends (past one draw per entry of every model's
     floating-point tensors), so successive merges from it drop different
     entries. The dropped vectors are then merged by task arithmetic:
-    theta = theta_0 + lam * sum_t w_t tau'_t.
+    theta = theta_0 + lam * sum_t w_t tau'_t, in float32. Where that overflows
+    float32 (a rescaled tau'_t or the sum beyond its range) while theta does
+    not, the entry is computed again in float64 from tau_t and rounded once,
+    as :func:`coda.merging.task_arithmetic` does; a theta beyond float32's
+    range is +-inf.
 
     Only floating-point tensors are merged, and only they take draws. The
     base's integer and boolean tensors (buffers such as position ids,
