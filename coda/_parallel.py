@@ -33,6 +33,10 @@ _SERIAL_BYTES = 1 << 22  # below this, threads cost more than they save
 _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
+# The limit of one_blas_thread, shared by the threads inside it.
+_blas_lock = threading.Lock()
+_blas_limiter = None
+
 
 def _forget_pool() -> None:
     """In a forked child: drop the parent's pool, whose threads were not copied.
@@ -42,9 +46,12 @@ def _forget_pool() -> None:
     would wait forever; the child starts a pool of its own on first use. The
     lock is renewed too, in case another thread held it at the fork.
     """
-    global _pool, _lock
+    global _pool, _lock, _blas_lock, _blas_limiter
     _pool = None
     _lock = threading.Lock()
+    # The thread that set one_blas_thread's limit was not copied: it never leaves.
+    _blas_lock = threading.Lock()
+    _blas_limiter = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -207,6 +214,7 @@ def _blas_pools():
     return ThreadpoolController()
 
 
+@contextlib.contextmanager
 def one_blas_thread():
     """A context in which BLAS runs on one thread; the caller's settings come back after.
 
@@ -214,5 +222,26 @@ def one_blas_thread():
     threads at once, each with its own team, slows down several-fold, and
     its threads keep spinning for a while (about 0.1 s) after a call
     returns, sharing the cores with the numba kernels that follow.
+
+    The limit is the process's, not the thread's, so it is set once: by the
+    thread that enters while no limit is set, which restores the settings
+    when it leaves; a thread entering while it is set leaves it alone. Each
+    thread setting its own would leave BLAS on one thread for good after two
+    calls that overlap (two threads each calling ``coda.clr_cov`` of dask
+    data, or ``coda.pcor_bootstrap``): the second would find one thread and
+    restore that, after the first had restored the user's setting.
     """
-    return _blas_pools().limit(limits=1, user_api="blas")
+    global _blas_limiter
+    with _blas_lock:
+        mine = _blas_limiter is None
+        if mine:
+            _blas_limiter = _blas_pools().limit(limits=1, user_api="blas")
+            # Entered, so that threadpoolctl lets this thread restore the limits.
+            _blas_limiter.__enter__()
+    try:
+        yield
+    finally:
+        if mine:
+            with _blas_lock:
+                limiter, _blas_limiter = _blas_limiter, None
+                limiter.__exit__(None, None, None)
