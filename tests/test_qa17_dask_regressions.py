@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import threading
 
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
 from threadpoolctl import threadpool_info
 
+import coda
 from coda import _parallel
 
 
@@ -100,3 +106,17 @@ def test_overlapping_one_blas_thread_with_the_real_blas():
     with _parallel.one_blas_thread():
         assert set(threads()) <= {1}
     assert threads() == before
+
+
+@pytest.mark.parametrize("func", [coda.clr, coda.closure, coda.clr_cov])
+def test_dask_input_without_parts_is_empty_as_in_memory(func):
+    # The transforms named the shape of coda's one-row sample, (1, 0).
+    values = np.ones((100, 0))
+    with pytest.raises(ValueError, match=r"^x is empty \(shape \(100, 0\)\); it needs") as memory:
+        func(values)
+    with pytest.raises(ValueError, match=r"^x is empty") as lazy:
+        func(da.from_array(values, chunks=(30, 0)))
+    assert str(lazy.value) == str(memory.value)
+    frame = dd.from_pandas(pd.DataFrame({"a": [1.0, 2.0]}), npartitions=1)[[]]
+    with pytest.raises(ValueError, match=r"^x is empty \(no columns\); it needs at least one"):
+        func(frame)

@@ -26,6 +26,9 @@ def check_dask_collection(x, kind: str | None, name: str = "x", *, estimate: boo
     """
     if kind == "frame":
         check_real_columns(x.dtypes, name)
+        if len(x.columns) == 0:
+            # As in memory (as_2d), with what is known before computing: no columns.
+            raise ValueError(f"{name} is empty (no columns); it needs at least one value")
         return
     if kind is None:
         raise TypeError(
@@ -44,7 +47,7 @@ def check_dask_collection(x, kind: str | None, name: str = "x", *, estimate: boo
         )
     # The dtype is known from the metadata: checked as in memory, before any block runs.
     as_2d(np.broadcast_to(np.zeros((), dtype=x.dtype), (1, 1)), name)
-    if x.shape[0] == 0:
+    if x.shape[0] == 0 or x.shape[1] == 0:
         # As in memory (as_2d); known without computing anything.
         raise ValueError(f"{name} is empty (shape {x.shape}); it needs at least one value")
     if np.isnan(x.shape[1]):
