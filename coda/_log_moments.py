@@ -145,24 +145,28 @@ def logs_of_one_row(values) -> np.ndarray:
     rounded relative to that offset rather than to their spread (1e-10
     against 1e-12 at offsets of 300).
 
-    Shape (D,), float64; zeros when a dask array's chunk sizes are unknown:
-    the covariance is then formed without the shift, as accurate as before
-    the shift was added (1e8 eps of an alr covariance whose log-ratios near
-    40 vary by 1e-7). A dask
-    collection's row is computed here, by ``head``: from the first block of
-    an array; a DataFrame's first rows may be in any partition (filtered
-    data), so dask looks in all of them.
+    Shape (D,), float64. A dask collection's row is computed here: a
+    DataFrame's first rows by ``head``, which looks in every partition (the
+    first may be empty after a filter); an array's from its first row
+    block, or, when its chunk sizes are unknown (after a boolean filter),
+    from the first of its blocks that holds a row, one block computed at a
+    time. Zeros (no shift) for a collection without rows.
     """
     d = values.shape[1]
     if not is_dask(values):
         middle = values.shape[0] // 2
         row = np.asarray(values[middle : middle + 1], dtype=np.float64)
         return np.log(row).reshape(d)
-    try:
-        head = values.head(1, npartitions=-1) if hasattr(values, "columns") else values[:1]
-        row = np.asarray(head.compute() if hasattr(head, "compute") else head, dtype=np.float64)
-    except (ValueError, NotImplementedError):
-        return np.zeros(d)
+    if hasattr(values, "columns"):
+        row = np.asarray(values.head(1, npartitions=-1), dtype=np.float64)
+    elif not np.isnan(values.shape[0]):
+        row = np.asarray(values[:1].compute(), dtype=np.float64)
+    else:
+        row = np.empty((0, d))
+        for k in range(values.numblocks[0]):
+            row = np.asarray(values.blocks[k].compute()[:1], dtype=np.float64)
+            if row.shape[0]:
+                break
     return np.log(row).reshape(d) if row.shape[0] else np.zeros(d)
 
 

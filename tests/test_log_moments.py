@@ -182,15 +182,33 @@ def test_cov_in_the_frame_of_a_triangular_factor(kind, ddof):
     np.testing.assert_allclose(got, inverse @ s @ inverse.T, rtol=1e-12, atol=1e-13)
 
 
-def test_dask_array_of_unknown_chunk_sizes_is_not_shifted():
-    # No row can be taken without a pass: no shift, the same covariance.
+def test_dask_array_of_unknown_chunk_sizes_is_shifted_by_its_first_row():
+    # The first row of the first block that holds one (blocks computed in turn).
     x = _compositions(40, 4, seed=9)
     frame = dd.from_pandas(pd.DataFrame(x), npartitions=3)
     unknown = frame.to_dask_array()
     assert np.isnan(unknown.chunks[0]).all()
-    assert (logs_of_one_row(unknown) == 0.0).all()
+    np.testing.assert_array_equal(logs_of_one_row(unknown), np.log(x[0]))
+    filtered = da.from_array(x, chunks=(10, 4))
+    filtered = filtered[filtered[:, 0] > np.sort(x[:, 0])[-5]]  # the first blocks may be empty
+    assert np.isnan(filtered.chunks[0]).all()
+    first = x[x[:, 0] > np.sort(x[:, 0])[-5]][0]
+    np.testing.assert_array_equal(logs_of_one_row(filtered), np.log(first))
+    assert (logs_of_one_row(filtered[filtered[:, 0] < 0]) == 0.0).all()  # no rows: no shift
     np.testing.assert_allclose(logs_of_one_row(x), np.log(x[20]))
     coordinates = partial(relative_logs, pivot=0, columns=[1, 2, 3])
     got = log_ratio_cov(unknown, coordinates, 3, 1, group_bytes=1 << 20)
     expected = np.cov(_plain_relative_logs(x, 0, [1, 2, 3]).T)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_dask_array_of_unknown_chunk_sizes_far_apart_in_scale():
+    # After a boolean filter the chunk sizes are unknown; these went unshifted,
+    # 1e8 eps off (found by the session's review).
+    x = far_apart(seed=0)
+    arr = da.from_array(x, chunks=(7, -1))
+    kept = arr[arr[:, 2] > 0]
+    assert np.isnan(kept.chunks[0]).all()
+    rows = x[x[:, 2] > 0]
+    sigma = coda.alr_cov(kept, ref=0)
+    assert errors_on_own_scale(sigma, _exact_alr_cov(rows, 0)).max() <= 8.0
