@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from coda import _records
 from coda._accessor_plot import _restrict
 from coda.geometry import closure
 from coda.transforms import alr, alr_inv, clr, clr_inv, ilr, ilr_inv
 from coda.zeros import replace_zeros
-
-
-def _is_coda_record(key) -> bool:
-    """Whether ``key`` of ``attrs`` is one of coda's records (``"coda.alr"``, ``"coda.ilr"``)."""
-    return isinstance(key, str) and key.startswith("coda.")
 
 
 class _Transforms:
@@ -47,7 +43,7 @@ class _Transforms:
         # the whole of ``attrs``).
         own = dict(result.attrs)
         result = result.__finalize__(self._obj)
-        kept = {k: v for k, v in result.attrs.items() if not _is_coda_record(k)}
+        kept = {k: v for k, v in result.attrs.items() if not _records.is_record_key(k)}
         result.attrs = {**kept, **own}
         return result
 

@@ -19,6 +19,11 @@ import pandas as pd
 from coda._labels import Labels
 
 
+def is_record_key(key) -> bool:
+    """Whether ``key`` of ``attrs`` is one of coda's records (``"coda.alr"``, ``"coda.ilr"``)."""
+    return isinstance(key, str) and key.startswith("coda.")
+
+
 def attach(result, key: str, labels: Labels, columns, **extra):
     """``result`` with a record of ``labels.parts`` under ``result.attrs[key]``.
 

@@ -11,7 +11,6 @@ import json
 import math
 
 import networkx as nx
-import numpy as np
 import pandas as pd
 
 from coda._validation import (
@@ -20,6 +19,7 @@ from coda._validation import (
     check_graphml_value,
     check_reserved_attributes,
     check_xml_text,
+    python_value,
 )
 
 __all__ = ["to_node_link", "write_edge_list", "write_graphml", "write_json"]
@@ -166,9 +166,6 @@ def write_edge_list(G, path, /) -> None:
     _edge_frame(G).to_csv(path, index=False)
 
 
-_NUMPY_TIMES = (np.datetime64, np.timedelta64)
-
-
 def _json_safe(value, where: str):
     """``value`` with numpy scalars as Python ones and non-finite floats as None."""
     if isinstance(value, dict):
@@ -176,12 +173,7 @@ def _json_safe(value, where: str):
     if isinstance(value, (list, tuple)):
         # Tuples stay tuples (hashable node ids); json writes both as arrays.
         return type(value)(_json_safe(v, where) for v in value)
-    # .item(), not python_scalar: that one writes what it cannot convert as text,
-    # and a numpy complex or datetime would reach the file as a string. A
-    # datetime64 or timedelta64 is left as it is (refused below): at nanosecond
-    # resolution, pandas' default, .item() gives a bare integer.
-    if isinstance(value, np.generic) and not isinstance(value, _NUMPY_TIMES):
-        value = value.item()
+    value = python_value(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if value is None or isinstance(value, (bool, int, float, str)):

@@ -116,6 +116,7 @@ from coda._validation._export import (
     check_graphml_value,
     check_reserved_attributes,
     check_xml_text,
+    python_value,
 )
 from coda._validation._graphs import (
     check_adjacency,

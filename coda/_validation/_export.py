@@ -54,12 +54,22 @@ def check_reserved_attributes(
             )
 
 
+def python_value(value):
+    """A numpy scalar as the Python value the file writers check; anything else as it is.
+
+    ``.item()``, not a conversion to text: a numpy complex or bytes stays what
+    it is, for the writer to refuse. A datetime64 or timedelta64 is left a
+    numpy scalar, refused too: at nanosecond resolution (pandas' default)
+    ``.item()`` gives a bare integer, which would be written as one.
+    """
+    if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.timedelta64)):
+        return value.item()
+    return value
+
+
 def check_graphml_value(value, key, where: str):
     """``value`` as the Python scalar GraphML stores; TypeError naming it otherwise."""
-    # A datetime64 or timedelta64 is refused as it is: at nanosecond resolution
-    # (pandas' default) .item() gives a bare integer.
-    if isinstance(value, np.generic) and not isinstance(value, (np.datetime64, np.timedelta64)):
-        value = value.item()
+    value = python_value(value)
     check_xml_text(str(key), f"the name of an attribute of {where}")
     if isinstance(value, str):
         check_xml_text(value, f"the attribute {key!r} of {where}")
