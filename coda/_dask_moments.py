@@ -43,8 +43,8 @@ from coda._clr_gram import (
 )
 from coda._dask import collection_kind, import_dask
 from coda._labels import Labels
-from coda._log_moments import LogMoments, merge_moments
-from coda._parallel import one_blas_thread, one_thread
+from coda._log_moments import LogMoments, merged_tree, row_blocks
+from coda._parallel import one_thread
 from coda._validation import (
     as_2d,
     check_dask_collection,
@@ -52,10 +52,6 @@ from coda._validation import (
     raise_in_block,
     rows_from,
 )
-
-# Results merged per tree node: few levels, and at most this many D x D
-# matrices (8 D^2 bytes each) in a worker's memory at once.
-_SPLIT_EVERY = 4
 
 
 def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
@@ -105,70 +101,14 @@ def block_moments(block, offset: float, number: int) -> LogMoments:
     return LogMoments(n, shift, mean, comoment, extent)
 
 
-def _blocks(x) -> tuple[list, list]:
-    """The delayed row blocks of ``x`` and the number of each one's first row (NaN: unknown)."""
-    if hasattr(x, "columns"):
-        blocks = x.to_delayed()
-        # Partitions carry their index: rows are named by it.
-        return blocks, [0] * len(blocks)
-    if len(x.chunks[1]) > 1:
-        # A block must hold whole rows. No warning, unlike the row-wise
-        # functions: the result is one D x D matrix, not blocks the user chose.
-        x = x.rechunk({1: -1})
-    # NaN from the first unknown chunk size on.
-    return x.to_delayed().ravel(), np.cumsum((0, *x.chunks[0][:-1])).tolist()
-
-
-def _merged(level: list, dask, delayed) -> LogMoments:
-    """The delayed moments in ``level`` merged in a tree and computed: one compute.
-
-    Runs on dask's current scheduler: the threaded one, or a
-    ``dask.distributed`` client if one is active. Nothing is written
-    anywhere; an error in any block (invalid values, a lost worker) is raised
-    here.
-    """
-    while len(level) > 1:
-        level = [
-            delayed(merge_moments)(*level[start : start + _SPLIT_EVERY])
-            for start in range(0, len(level), _SPLIT_EVERY)
-        ]
-    # One BLAS thread per block: dask's threads already fill the cores, and
-    # OpenBLAS called from several threads at once, each with its own team of
-    # threads, slows down several-fold (measured 3x on 2 cores). Worker
-    # processes of dask.distributed already start with one BLAS thread.
-    with one_blas_thread():
-        (moments,) = dask.compute(level[0])
-    return moments
-
-
 def log_moments(x) -> LogMoments:
     """The moments of all rows of dask ``x``: one pass, a tree of merges, one compute."""
     dask = import_dask("dask")
     # pure: the same data give the same task keys, so dask can reuse results.
     delayed = partial(dask.delayed, pure=True)
-    blocks, offsets = _blocks(x)
+    blocks, offsets = row_blocks(x)
     level = [
         delayed(block_moments)(block, offset, k)
         for k, (block, offset) in enumerate(zip(blocks, offsets, strict=True))
     ]
-    return _merged(level, dask, delayed)
-
-
-def merged_over_blocks(x, moments_of, empty: LogMoments) -> LogMoments:
-    """``moments_of(rows)`` of each row block of dask ``x``, merged: another pass over the data.
-
-    For the recomputations from the data (:mod:`coda._log_moments`), after
-    :func:`log_moments` has checked every value: ``rows`` is a block's
-    values as a numpy array; an empty block gives ``empty``.
-    """
-    dask = import_dask("dask")
-    delayed = partial(dask.delayed, pure=True)
-    blocks, _ = _blocks(x)
-    return _merged([delayed(_rows_moments)(b, moments_of, empty) for b in blocks], dask, delayed)
-
-
-def _rows_moments(block, moments_of, empty: LogMoments) -> LogMoments:
-    """Part of :func:`merged_over_blocks`: one block."""
-    if len(block) == 0:
-        return empty
-    return moments_of(as_2d(block, "x"))
+    return merged_tree(level, dask, delayed)

@@ -182,16 +182,16 @@ def test_dask_frame_with_empty_partitions_gives_exact_alr_variances():
 def test_dask_data_read_twice_only_when_entries_cancel(monkeypatch):
     import dask.array as da
 
-    from coda import _dask_moments
+    from coda import _log_moments
 
     calls = []
-    original = _dask_moments.merged_over_blocks
+    original = _log_moments.merged_over_blocks
 
     def counting(*args):
         calls.append(args)
         return original(*args)
 
-    monkeypatch.setattr(_dask_moments, "merged_over_blocks", counting)
+    monkeypatch.setattr(_log_moments, "merged_over_blocks", counting)
     ordinary = np.exp(np.random.default_rng(7).normal(size=(40, 5)))
     coda.variation(da.from_array(ordinary, chunks=(10, -1)))
     assert not calls

@@ -21,7 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import coda
-from coda._dask_moments import LogMoments, block_moments, merge_moments
+from coda._dask_moments import block_moments
+from coda._log_moments import LogMoments, merge_moments
 from tests.strategies import full_rank_compositions
 
 SEED = 20261127
