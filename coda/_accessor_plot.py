@@ -13,6 +13,7 @@ from coda._validation import (
     _is_real_dtype,
     check_accessor_parts,
     check_column,
+    check_flag,
     check_one_column,
 )
 from coda.covariance import variation
@@ -153,7 +154,13 @@ class CodaPlotAccessor:
         return plot_network(graph, x=self._parts, seed=seed, **kwargs)
 
     def heatmap(
-        self, *, given=None, method: str = "exact", adjust: str | None = "fdr_bh", **kwargs
+        self,
+        *,
+        given=None,
+        method: str = "exact",
+        adjust: str | None = "fdr_bh",
+        marks: bool = True,
+        **kwargs,
     ):
         """Draw the partial correlations of the parts, significant pairs marked.
 
@@ -167,6 +174,11 @@ class CodaPlotAccessor:
             As in :func:`coda.pcor` and :func:`coda.pcor_test`.
         adjust
             As in :func:`coda.pcor_test`.
+        marks : bool, default True
+            False draws the matrix alone, without calling
+            :func:`coda.pcor_test`. Its t tests need more samples than parts
+            conditioned on, so a regularised ``method`` with more parts than
+            samples (what it is for) is drawn with ``marks=False``.
         **kwargs
             Keywords of :func:`coda.plot_pcor_heatmap`: ``ax``, ``alpha``
             (the level of the marks), ``cluster``, and keywords of
@@ -192,9 +204,16 @@ class CodaPlotAccessor:
         >>> sum(t.get_text() == "*" for t in ax.texts)
         4
         >>> plt.close("all")
+        >>> wide = coda.simulate(10, 30, graph="chain", seed=1).data
+        >>> ax = wide.coda.plot.heatmap(method="shrink", marks=False)
+        >>> len(ax.texts)
+        0
+        >>> plt.close("all")
         """
         matrix = pcor(self._parts, given=given, method=method)
-        tests = pcor_test(self._parts, given=given, method=method, adjust=adjust)
+        tests = None
+        if check_flag(marks, "marks"):
+            tests = pcor_test(self._parts, given=given, method=method, adjust=adjust)
         return plot_pcor_heatmap(matrix, tests=tests, **kwargs)
 
     def biplot(self, *, groups=None, **kwargs):

@@ -379,6 +379,24 @@ def check_result_options(options: dict, defaults: dict, seed, result_name: str) 
         )
 
 
+def _part_named(text: str, parts: list):
+    """The part that one name of ``--given`` means: spaces around either side are not compared.
+
+    A header written ``A, B, C`` names parts ``' B'`` and ``' C'`` (as
+    ``pandas.read_csv`` reads it), and a shell passes ``--given "A, B"``
+    with a space: the name as given, else stripped, else the one part whose
+    name stripped equals it. Anything else is returned stripped, for
+    ``check_parts`` to report.
+    """
+    if text in parts:
+        return text
+    name = text.strip()
+    if name in parts:
+        return name
+    padded = [p for p in parts if isinstance(p, str) and p.strip() == name]
+    return padded[0] if len(padded) == 1 else name
+
+
 def check_pcor_options(frame: pd.DataFrame, name: str, method: str, given_text) -> list | None:
     """The parts of ``--given``, after the checks that ``coda pcor``'s options need.
 
@@ -396,7 +414,7 @@ def check_pcor_options(frame: pd.DataFrame, name: str, method: str, given_text) 
         return None
     if method != "exact":
         raise ValueError(f"--given is available with --method exact only; got --method {method}")
-    given = [g.strip() for g in given_text.split(",")]
+    given = [_part_named(g, list(frame.columns)) for g in given_text.split(",")]
     if given == [""]:
         raise ValueError(
             "--given is empty; name the parts to partial out, comma-separated (--given A,B), "
