@@ -146,9 +146,10 @@ def _as_one_composition(value, name: str):
         return value
     if isinstance(value, pd.DataFrame):
         # Checked before the row becomes a Series, whose dtype would hide the column.
-        check_real_columns(value.dtypes, name)
+        check_real_columns(value.dtypes, name, value)
         return value.iloc[0]
-    return np.asarray(value)[0]
+    # asanyarray: a masked array keeps its mask, for as_2d to refuse masked values
+    return np.asanyarray(value)[0]
 
 
 # The operations below work in float64 on logs of ratios (log_ratios), not on

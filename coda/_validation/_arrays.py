@@ -12,9 +12,12 @@ import pandas as pd
 
 from coda._validation._base import (
     CodaWarning,
+    _holds_numbers,
     _is_real_dtype,
     _listing,
     _positions,
+    check_real_columns,
+    check_unmasked,
     float_dtype,
     is_dask,
     numeric_values,
@@ -23,7 +26,7 @@ from coda._validation._base import (
 
 
 def as_2d(x, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a 2-D float array without copying when possible.
+    """Return ``x`` as a 2-D, C-ordered float array without copying when possible.
 
     Accepts lists, numpy arrays and pandas objects; a 1-D input is one
     composition and becomes one row. The caller's object is never modified:
@@ -38,10 +41,16 @@ def as_2d(x, name: str = "x") -> np.ndarray:
         If ``x`` is empty or has more than two dimensions.
     """
     check_in_memory(x, name)
+    if isinstance(x, np.ma.MaskedArray):
+        # before the ragged-rows test below, which also catches a ValueError
+        check_unmasked(x, name, rows=True)
     if isinstance(x, pd.DataFrame):
-        check_real_columns(x.dtypes, name)
+        check_real_columns(x.dtypes, name, x)
     elif isinstance(x, pd.Series) and not _is_real_dtype(x.dtype):
-        raise TypeError(f"{name} has dtype {x.dtype}; expected real numbers")
+        fix = (
+            f"; convert it first, e.g. {name}.astype(float)" if _holds_numbers(x, x.dtype) else ""
+        )
+        raise TypeError(f"{name} has dtype {x.dtype}; expected real numbers{fix}")
     try:
         values = numeric_values(x)
     except ValueError:
@@ -51,9 +60,14 @@ def as_2d(x, name: str = "x") -> np.ndarray:
             "per part, in a rectangular array (samples x parts)"
         ) from None
     if not _is_real_dtype(values.dtype):
+        fix = (
+            f"; convert it first, e.g. np.asarray({name}, dtype=float)"
+            if _holds_numbers(values.ravel(), values.dtype)
+            else ""
+        )
         raise TypeError(
             f"{name} has dtype {values.dtype}; expected real numbers "
-            "(integers or floats), one row per sample and one column per part"
+            f"(integers or floats), one row per sample and one column per part{fix}"
         )
     if values.ndim not in (1, 2):
         raise ValueError(
@@ -64,24 +78,12 @@ def as_2d(x, name: str = "x") -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one value")
     if values.ndim == 1:
         values = values.reshape(1, -1)
-    values = values.astype(float_dtype(values.dtype), copy=False)
-    if not (values.flags.c_contiguous or values.flags.f_contiguous):
-        # A strided view (x[::-1], x[:, ::2]) is copied: numpy's vectorised
-        # log skips such views and rounds some values differently, so results
-        # would depend on the memory layout, not only on the values.
-        values = np.ascontiguousarray(values)
-    return values
-
-
-def check_real_columns(dtypes: pd.Series, name: str) -> None:
-    """Raise a TypeError naming the columns whose ``dtypes`` are not real numbers."""
-    bad = [str(c) for c, dt in dtypes.items() if not _is_real_dtype(dt)]
-    if bad:
-        raise TypeError(
-            f"{name} has non-numeric columns: {_listing(bad)}; select the "
-            f"numeric parts first, e.g. {name}[[...numeric columns...]], or "
-            f"move identifiers into the index with {name}.set_index(...)"
-        )
+    # One C-ordered array whatever the caller's layout: numpy's vectorised log
+    # skips strided views (x[::-1], x[:, ::2]) and BLAS sums the products of a
+    # Fortran-ordered array (a DataFrame's values, x.T) in another order, so
+    # both round some values differently and results would depend on the
+    # memory layout, not only on the values. A C-ordered float input is not copied.
+    return np.asarray(values, dtype=float_dtype(values.dtype), order="C")
 
 
 def check_in_memory(x, name: str = "x") -> None:
@@ -151,7 +153,8 @@ def check_composition(
         raise ValueError(
             f"{name} contains {int(bad.sum())} NaN or infinite values "
             f"(rows {_listing(rows, total)}); "
-            "drop or impute those rows first, e.g. x[np.isfinite(x).all(axis=1)]"
+            f"drop or impute those rows first, e.g. {name}[np.isfinite({name}).all(axis=1)] "
+            f"(a DataFrame: {name}.dropna())"
         )
     negative = values < 0
     if negative.any():
@@ -251,7 +254,7 @@ def check_basis(
         If the shape is wrong, if a column does not sum to zero (it then is no
         clr vector), or if the columns are not orthonormal.
     """
-    values = numeric_values(basis)
+    values = numeric_values(basis, name)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
     if values.dtype.kind == "f" and values.dtype.itemsize < 8:
@@ -321,8 +324,10 @@ def check_sbp(sbp, name: str = "sbp", *, n_parts: int | None = None) -> np.ndarr
     every group holds one part: each row after the first splits exactly one
     group made by an earlier split, and every group is split once.
     """
+    if isinstance(sbp, np.ma.MaskedArray):
+        check_unmasked(sbp, name)
     try:
-        values = numeric_values(sbp)
+        values = numeric_values(sbp, name)
     except ValueError:  # rows of different lengths
         raise ValueError(
             f"{name} has rows of different lengths; a partition is a matrix with one row "
@@ -429,7 +434,7 @@ def check_per_part(value, name: str, n_parts: int, parts: Sequence | None = None
                 "part, labelled by the part names"
             )
         value = value.loc[list(parts)]
-    values = numeric_values(value)
+    values = numeric_values(value, name)
     if isinstance(value, (bool, np.bool_)) or not _is_real_dtype(values.dtype):
         raise TypeError(f"{name}={value!r}; expected a positive number or one per part")
     if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != n_parts):
@@ -568,6 +573,8 @@ def check_power_rows(a_index: pd.Index, x_index: pd.Index) -> None:
 
 def check_powers(a, name: str, n_rows: int) -> np.ndarray:
     """Return ``a`` as finite float powers: a scalar or one per row."""
+    if isinstance(a, np.ma.MaskedArray):
+        check_unmasked(a, name)
     try:
         values = np.asarray(a)
     except ValueError:

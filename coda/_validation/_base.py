@@ -129,14 +129,18 @@ def _is_real_dtype(dtype) -> bool:
     return np.dtype(dtype).kind in "iuf"
 
 
-def numeric_values(obj) -> np.ndarray:
+def numeric_values(obj, name: str | None = None) -> np.ndarray:
     """Return ``obj`` as a numpy array, without copying when possible.
 
     pandas objects whose columns are all numbers, some of them pandas'
     nullable (extension) types, become a float array with NaN where values
     are missing, instead of numpy's object array; anything else is passed to
-    ``np.asarray`` (pandas objects through ``to_numpy``).
+    ``np.asarray`` (pandas objects through ``to_numpy``). A numpy masked
+    array with masked values is refused (``name`` is the argument's name):
+    ``np.asarray`` would keep the values under the mask.
     """
+    if isinstance(obj, np.ma.MaskedArray):
+        check_unmasked(obj, name)
     if isinstance(obj, pd.DataFrame):
         dtypes = list(obj.dtypes)
     elif isinstance(obj, pd.Series):
@@ -151,6 +155,81 @@ def numeric_values(obj) -> np.ndarray:
         )
         return obj.to_numpy(dtype=float_dtype(common), na_value=np.nan)
     return obj.to_numpy()
+
+
+def check_unmasked(obj: np.ma.MaskedArray, name: str | None = None, *, rows: bool = False):
+    """Raise if the masked array ``obj`` masks any value (``name`` is the argument's name).
+
+    numpy's functions, and so coda's, read the values under a mask as if
+    they were data: a masked value would silently enter the results. With
+    ``rows`` (rows are samples), the message lists the rows and suggests
+    dropping them.
+    """
+    mask = np.ma.getmaskarray(obj)
+    if not mask.any():
+        return
+    shown = name or "values"
+    count = int(mask.sum())
+    where, fix = "", f"fill them first, e.g. {shown}.filled(...)"
+    if rows and mask.ndim == 2:
+        listed, total = _positions(mask)
+        where = f" (rows {_listing(listed, total)})"
+        fix = (
+            f"drop those rows first, e.g. {shown}[~{shown}.mask.any(axis=1)], "
+            f"or fill them, e.g. {shown}.filled(...)"
+        )
+    raise ValueError(
+        f"{name or 'the array'} is a masked array with {count} masked "
+        f"value{'s' if count != 1 else ''}{where}; numpy would use the values under the "
+        f"mask as data, so they are refused: {fix}"
+    )
+
+
+def _holds_numbers(values, dtype) -> bool:
+    """Whether a column of object ``dtype`` holds only real numbers.
+
+    Such columns (from mixed Python values, or a transposed frame) convert
+    with ``astype(float)``. Categoricals are labels, not amounts: never.
+    """
+    if not pd.api.types.is_object_dtype(dtype):
+        return False
+    values = list(values)
+    return bool(values) and all(
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, (bool, np.bool_))
+        for v in values
+    )
+
+
+def check_real_columns(dtypes: pd.Series, name: str, frame: pd.DataFrame | None = None) -> None:
+    """Raise a TypeError naming the columns whose ``dtypes`` are not real numbers.
+
+    With ``frame`` (the DataFrame of ``dtypes``), columns of object dtype
+    that hold numbers are named apart, with the conversion they need.
+    """
+    bad = [(p, c, dt) for p, (c, dt) in enumerate(dtypes.items()) if not _is_real_dtype(dt)]
+    if not bad:
+        return
+    held = [frame is not None and _holds_numbers(frame.iloc[:, p], dt) for p, _, dt in bad]
+    numbers = [(c, dt) for (_, c, dt), h in zip(bad, held, strict=True) if h]
+    text = [str(c) for (_, c, _), h in zip(bad, held, strict=True) if not h]
+    listed = _listing([f"{c} ({dt})" for c, dt in numbers])
+    if numbers and not text:
+        raise TypeError(
+            f"{name} holds numbers in columns whose dtype is not numeric: {listed}; "
+            f"convert them first, e.g. {name}.astype(float)"
+        )
+    convert = (
+        f"; the columns {listed} hold numbers in a dtype that is not numeric: convert "
+        f"them, e.g. {name}.astype({{{numbers[0][0]!r}: float}})"
+        if numbers
+        else ""
+    )
+    raise TypeError(
+        f"{name} has non-numeric columns: {_listing(text)}; select the "
+        f"numeric parts first, e.g. {name}[[...numeric columns...]], or "
+        f"move identifiers into the index with {name}.set_index(...){convert}"
+    )
 
 
 def _positions(mask: np.ndarray, row_labels=None) -> tuple[list, int]:

@@ -25,7 +25,7 @@ def check_square(
     ``fix`` ends the message of a matrix that is not symmetric: the kind of
     matrix the caller expects.
     """
-    values = numeric_values(matrix)
+    values = numeric_values(matrix, name)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
     values = values.astype(np.float64, copy=False)

@@ -21,7 +21,7 @@ from coda._validation._base import (
 def check_adjacency(graph, name: str) -> np.ndarray:
     """Return a boolean adjacency matrix as a bool array (symmetric, 0/1 or bool)."""
     check_square_labels(graph, name, what="an adjacency matrix labelled by the same nodes")
-    values = numeric_values(graph)
+    values = numeric_values(graph, name)
     if values.ndim != 2 or values.shape[0] != values.shape[1]:
         raise ValueError(
             f"{name} must be a square adjacency matrix (nodes x nodes); got shape {values.shape}"
@@ -64,7 +64,7 @@ def check_pcor_matrix(pcor, name: str = "pcor") -> tuple[np.ndarray, np.ndarray]
     any other NaN, asymmetry or value outside [-1, 1] is an error.
     """
     check_square_labels(pcor, name, what="a partial-correlation matrix labelled by the same parts")
-    values = numeric_values(pcor)
+    values = numeric_values(pcor, name)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
     values = values.astype(np.float64)
@@ -241,7 +241,7 @@ def check_square_shape(matrix, name: str, *, min_size: int = 2) -> np.ndarray:
     Only the type and shape are checked (NaN is left to the caller), so that
     nothing indexes a matrix of the wrong shape.
     """
-    values = numeric_values(matrix)
+    values = numeric_values(matrix, name)
     if not _is_real_dtype(values.dtype):
         raise TypeError(f"{name} has dtype {values.dtype}; expected a real matrix")
     if values.ndim != 2 or values.shape[0] != values.shape[1] or values.shape[0] < min_size:
