@@ -272,6 +272,11 @@ def top_k_mask(magnitude, k):
     return mask
 
 
+def kth_smallest(values, rank):
+    """The value of 0-based ``rank`` in ascending order: numpy's selection."""
+    return np.partition(values, rank)[rank]
+
+
 def kth_largest(magnitude, k):
     """The k-th largest |magnitude| (1-based), from a full sort."""
     return np.sort(np.abs(np.asarray(magnitude, dtype=np.float32)))[::-1][k - 1]

@@ -418,6 +418,29 @@ def test_precision_to_correlations_matches_twin(d):
 # (ties_merge, scope="tensor"): compared bit for bit with the numpy twins.
 
 
+@pytest.mark.parametrize("kind", ["distinct", "ties", "one value", "sorted", "reversed", "organ"])
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 1000])
+def test_kth_smallest_matches_partition(kind, size):
+    # The selection of _boundary_cuts against np.partition, at every rank; runs
+    # of ties (the common case for bf16 checkpoints) and orders that defeat a
+    # naive pivot included.
+    rng = np.random.default_rng(size)
+    values = {
+        "distinct": rng.random(size),
+        "ties": rng.integers(0, 4, size) * 0.5,
+        "one value": np.full(size, 0.25),
+        "sorted": np.arange(size, dtype=float),
+        "reversed": np.arange(size, dtype=float)[::-1],
+        "organ": np.concatenate([np.arange(size // 2), np.arange(size - size // 2)[::-1]]),
+    }[kind].astype(np.float32)
+    for rank in sorted({0, size // 3, size // 2, size - 1, *rng.integers(0, size, 5).tolist()}):
+        work = values.copy()
+        found = _kernels._kth_smallest(work, rank)
+        assert found == naive_merging.kth_smallest(values, rank)
+        # A permutation of the input: nothing lost or invented.
+        assert_array_equal(np.sort(work), np.sort(values))
+
+
 def _readonly(a):
     view = np.ascontiguousarray(a, dtype=np.float32).view()
     view.flags.writeable = False
