@@ -326,10 +326,14 @@ def _merge_facts(
             rule = (lows, highs, weights, by_count, m)
             _decide_by_bounds(tau_c, *rule, kept_c, hat_c, sigma_c, pending)
         else:
+            # Loops, not slice copies: numba compiles a slice copy's shape
+            # check with its message formatting, seconds of a first describe.
             for t in range(n_tasks):
-                kept_c[t, :m] = kept[t, lo : lo + m]
-                hat_c[t, :m] = weighted[t, lo : lo + m]
-            sigma_c[:m] = sigma[lo : lo + m]
+                for j in range(m):
+                    kept_c[t, j] = kept[t, lo + j]
+                    hat_c[t, j] = weighted[t, lo + j]
+            for j in range(m):
+                sigma_c[j] = sigma[lo + j]
         values = _facts_chunk(
             tau_c,
             kept_c,
@@ -344,7 +348,8 @@ def _merge_facts(
             (counts, fate, owned),
         )
         if merged.size:
-            merged[lo : lo + m] = values[:m]
+            for j in range(m):
+                merged[lo + j] = values[j]
         if decide:
             for j in range(m):
                 if pending[j]:
@@ -369,7 +374,9 @@ def _merge_facts_at(held, positions, cuts, stops, weights, by_count, merge, tern
     work, (kept_c, hat_c, sigma_c, tau_c, pending) = _facts_scratch(n_tasks)
     for lo in range(0, positions.size, _FACTS_CHUNK):
         m = min(lo + _FACTS_CHUNK, positions.size) - lo
-        tau_c[:, :m] = held[:, lo : lo + m]
+        for t in range(n_tasks):
+            for j in range(m):
+                tau_c[t, j] = held[t, lo + j]
         _decide_at(held, positions, lo, m, cuts, stops, weights, kept_c, hat_c)
         _elect(hat_c, m, by_count, sigma_c)
         values = _facts_chunk(

@@ -237,8 +237,9 @@ def _tensor_decide(models, cuts, stops, weights, by_count, start, stop, kept, we
         m = min(lo + _TIES_CHUNK, stop) - lo
         _decide_chunk(models, lo, cuts, stops, weights, by_count, lo, m, mask, buf, sigma[lo:])
         for t in range(n_tasks):
-            kept[t, lo : lo + m] = mask[t, :m]
-            weighted[t, lo : lo + m] = buf[t, :m]
+            for j in range(m):
+                kept[t, lo + j] = mask[t, j]
+                weighted[t, lo + j] = buf[t, j]
 
 
 @jit
