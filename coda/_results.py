@@ -7,7 +7,8 @@ both axes when the input was a DataFrame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import html
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -15,9 +16,81 @@ import pandas as pd
 
 from coda._linalg import pcor_from_precision
 
+# Names of a table's columns shown in a summary, and the most values of a
+# 1-D array shown in full.
+_SHOWN_NAMES = 4
+_SHOWN_VALUES = 6
 
-@dataclass(frozen=True)
-class ShrinkageResult:
+
+def _is_scalar(value) -> bool:
+    return value is None or isinstance(value, (str, bool, int, float, np.generic))
+
+
+def _scalar_text(value) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+def _names_text(names) -> str:
+    names = [str(n) for n in names]
+    if len(names) > _SHOWN_NAMES:
+        names = [*names[: _SHOWN_NAMES - 1], "...", names[-1]]
+    return ", ".join(names)
+
+
+def _summary(value) -> str:
+    """One line for one field: what it is and its shape, not its values (tables, matrices)."""
+    if _is_scalar(value):
+        return _scalar_text(value)
+    if isinstance(value, pd.DataFrame):
+        rows, columns = value.shape
+        return f"DataFrame, {rows} x {columns}, columns {_names_text(value.columns)}"
+    if isinstance(value, pd.Series):
+        return f"Series of {len(value)}, index {_names_text(value.index)}"
+    if isinstance(value, np.ndarray):
+        if value.ndim == 1 and value.size <= _SHOWN_VALUES:
+            return np.array2string(value, separator=", ")
+        shape = " x ".join(str(n) for n in value.shape)
+        return f"ndarray of {value.dtype}, {shape}"
+    if isinstance(value, _Summarised):
+        return f"{type(value).__name__} ({', '.join(f.name for f in fields(value))})"
+    return type(value).__name__
+
+
+class _Summarised:
+    """A repr of a line per field for results that hold tables or matrices.
+
+    The dataclass repr would print every matrix in full: a wall of numbers
+    in a notebook for a result of 100 parts. Results of scalars only keep
+    the dataclass form, which reads as the call that rebuilds them.
+    ``_repr_html_`` gives Jupyter the same summary as a table.
+    """
+
+    def _fields(self) -> list[tuple[str, Any]]:
+        return [(f.name, getattr(self, f.name)) for f in fields(self)]
+
+    def __repr__(self) -> str:
+        items = self._fields()
+        name = type(self).__name__
+        if all(_is_scalar(value) for _, value in items):
+            return f"{name}({', '.join(f'{k}={_scalar_text(v)}' for k, v in items)})"
+        width = max(len(k) for k, _ in items)
+        return "\n".join([name, *(f"  {k:<{width}} : {_summary(v)}" for k, v in items)])
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(_summary(v))}</td></tr>"
+            for k, v in self._fields()
+        )
+        return (
+            f"<table><thead><tr><th colspan='2'>{html.escape(type(self).__name__)}</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class ShrinkageResult(_Summarised):
     """Partial correlations from a shrinkage covariance estimate.
 
     Attributes
@@ -41,8 +114,8 @@ class ShrinkageResult:
     method: str
 
 
-@dataclass(frozen=True)
-class GlassoResult:
+@dataclass(frozen=True, repr=False)
+class GlassoResult(_Summarised):
     """Sparse partial correlations from the graphical lasso.
 
     Attributes
@@ -114,8 +187,8 @@ def _names(matrix) -> list:
     return list(range(np.shape(matrix)[0]))
 
 
-@dataclass(frozen=True)
-class BootstrapResult:
+@dataclass(frozen=True, repr=False)
+class BootstrapResult(_Summarised):
     """Percentile bootstrap intervals for partial correlations.
 
     Attributes
@@ -154,8 +227,8 @@ class BootstrapResult:
         )
 
 
-@dataclass(frozen=True)
-class Simulation:
+@dataclass(frozen=True, repr=False)
+class Simulation(_Summarised):
     """A simulated compositional data set with a known partial-correlation graph.
 
     Attributes
@@ -195,8 +268,8 @@ class Simulation:
         return [(parts[a], parts[b]) for a, b in zip(i, j, strict=True)]
 
 
-@dataclass(frozen=True)
-class GraphComparison:
+@dataclass(frozen=True, repr=False)
+class GraphComparison(_Summarised):
     """How well an estimated edge set matches the true one.
 
     Attributes
@@ -226,8 +299,8 @@ class GraphComparison:
     false_negatives: int
 
 
-@dataclass(frozen=True)
-class Biplot:
+@dataclass(frozen=True, repr=False)
+class Biplot(_Summarised):
     """Coordinates of a clr biplot: sample points and part rays on the first two axes.
 
     Attributes
@@ -249,8 +322,8 @@ class Biplot:
     scaling: str
 
 
-@dataclass(frozen=True)
-class NetworkStyle:
+@dataclass(frozen=True, repr=False)
+class NetworkStyle(_Summarised):
     """What to draw for a network: node positions and sizes, edge segments, widths, colours.
 
     Attributes
@@ -267,8 +340,8 @@ class NetworkStyle:
     edges: pd.DataFrame
 
 
-@dataclass(frozen=True)
-class DendrogramLayout:
+@dataclass(frozen=True, repr=False)
+class DendrogramLayout(_Summarised):
     """Geometry of a CoDa-dendrogram of a sequential binary partition.
 
     Attributes
@@ -295,8 +368,8 @@ class DendrogramLayout:
     half_range: float
 
 
-@dataclass(frozen=True)
-class EntryCategories:
+@dataclass(frozen=True, repr=False)
+class EntryCategories(_Summarised):
     """Categories of task-vector entries after TIES trimming, with two nulls.
 
     Attributes
@@ -317,8 +390,8 @@ class EntryCategories:
     permutation: pd.DataFrame
 
 
-@dataclass(frozen=True)
-class MergeDescription:
+@dataclass(frozen=True, repr=False)
+class MergeDescription(_Summarised):
     """The compositional statistics S1 to S6 of a TIES merge, per layer.
 
     Attributes
