@@ -69,6 +69,8 @@ _ALPHA = 0.05
 # The files that coda pcor and coda demo write into --out.
 _PCOR_FILES = ("pcor.csv", "partial_variance.csv", "edges.csv")
 _MERGES = ("ties", "task_arithmetic", "dare")
+# Choices of coda merge --dtype (the merges' dtype=).
+_OUT_DTYPES = ("base", "float32", "float16", "bfloat16")
 # Defaults of --density and --scope (coda merge and coda merge-stats).
 _DENSITY = 0.2
 _SCOPE = "tensor"
@@ -188,7 +190,8 @@ def _parser() -> argparse.ArgumentParser:
         help="merge fine-tuned models of one base into a safetensors checkpoint",
         description="Merge fine-tuned checkpoints (safetensors, sharded index, npz or "
         "PyTorch files) of one base model by task arithmetic, TIES or DARE, one tensor "
-        "at a time, and write the merged model as safetensors with the base's metadata.",
+        "at a time, and write the merged model as safetensors with the base's metadata "
+        "(float32, or with --dtype the base's dtype or another).",
     )
     _add_merge_inputs(merge)
     merge.add_argument(
@@ -206,6 +209,13 @@ def _parser() -> argparse.ArgumentParser:
         "--max-shard-bytes",
         type=int,
         help="shard the output above this many bytes per file (default: one file)",
+    )
+    merge.add_argument(
+        "--dtype",
+        choices=_OUT_DTYPES,
+        help="dtype of the merged floating-point tensors, rounded once from the float32 "
+        "merge: base (each in the base's dtype), float32, float16 or bfloat16 "
+        "(default: float32)",
     )
     merge.set_defaults(handler=_run_merge)
     stats = commands.add_parser(
@@ -389,7 +399,7 @@ def _run_merge(args) -> None:
     weights = None
     if args.weights is not None:
         weights = [check_number_text(w, "--weights") for w in args.weights.split(",")]
-    options = {"weights": weights, "lam": check_real(args.lam, "--lam")}
+    options = {"weights": weights, "lam": check_real(args.lam, "--lam"), "dtype": args.dtype}
     used = {"ties": ("density", "scope"), "dare": ("density", "seed"), "task_arithmetic": ()}
     for option in ("density", "scope", "seed"):
         if option not in used[args.method]:
@@ -428,9 +438,13 @@ def _run_merge(args) -> None:
         written = merge(
             args.base, args.models, out=out, max_shard_bytes=args.max_shard_bytes, **options
         )
-    except BaseException:
+    except BaseException as error:
         for directory in made:
             directory.rmdir()
+        if isinstance(error, ValueError) and "dtype='" in str(error):
+            # The merges name their Python argument: a merged value beyond --dtype's range.
+            message = str(error).replace("dtype='", "--dtype '")
+            raise ValueError(message) from error
         raise
     elapsed = time.perf_counter() - start
     from coda.merging import open_checkpoint
@@ -439,7 +453,11 @@ def _run_merge(args) -> None:
         names = merged.keys()
         parameters = sum(int(np.prod(merged.shape(name))) for name in names)
         files = sorted({str(merged.file_of(name)) for name in names}) or [str(written)]
-    print(f"coda merge: {len(args.models)} models onto {args.base} by {rule}, lam {args.lam:g}")
+    dtype = "" if args.dtype is None else f", dtype {args.dtype}"
+    print(
+        f"coda merge: {len(args.models)} models onto {args.base} by {rule}, "
+        f"lam {args.lam:g}{dtype}"
+    )
     print(f"{len(names)} tensors, {parameters} parameters, {elapsed:.2f} s")
     extra = f" (index {written})" if written.name.endswith(".index.json") else ""
     print("wrote " + ", ".join(files) + extra)

@@ -143,6 +143,7 @@ from coda._validation._labels import (
     check_matching_labels,
 )
 from coda._validation._merging import (
+    check_base_out_dtypes,
     check_cluster_sources,
     check_composition_layers,
     check_float32_range,
@@ -156,6 +157,8 @@ from coda._validation._merging import (
     check_network_layers,
     check_network_tasks,
     check_normalize,
+    check_out_dtype,
+    check_out_range,
     check_shard_out,
     check_task_models,
     check_tasks_with_mass,
@@ -190,6 +193,7 @@ __all__ = [
     "DaskChunkWarning",
     "as_2d",
     "check_accessor_parts",
+    "check_base_out_dtypes",
     "check_basis",
     "check_columns",
     "check_composition",
@@ -206,6 +210,8 @@ __all__ = [
     "check_node_data",
     "check_open_checkpoint",
     "check_option",
+    "check_out_dtype",
+    "check_out_range",
     "check_output_target",
     "check_part",
     "check_parts",

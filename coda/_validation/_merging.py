@@ -337,3 +337,76 @@ def check_merge_command(base, models, density, weights=None) -> None:
         check_fraction(density, "--density", closed=True)
     if weights is not None:
         check_model_weights(weights, "--weights", len(models))
+
+
+def check_out_dtype(dtype, name: str, floats: dict):
+    """Return None, ``"base"`` or the dtype of ``floats`` (name -> numpy dtype) ``dtype`` names.
+
+    ``dtype`` is the merges' output dtype: None (float32), ``"base"``, or a
+    numpy dtype or its name among ``floats``.
+    """
+    if dtype is None or (isinstance(dtype, str) and dtype == "base"):
+        return dtype
+    fix = (
+        "pass None (float32, the default), 'base' (each tensor in the base's dtype) or one of "
+        f"{', '.join(repr(key) for key in floats)}"
+    )
+    try:
+        found = np.dtype(dtype)
+    except TypeError:
+        error = ValueError if isinstance(dtype, str) else TypeError
+        raise error(f"{name}={dtype!r} is not a numpy dtype; {fix}") from None
+    if found.name in floats:
+        return floats[found.name]
+    if found == np.float64:
+        raise ValueError(
+            f"{name}={dtype!r} (float64) is not an output dtype: merges compute in float32, so "
+            "float64 would store the same values at twice the size; pass 'float32', or 'base' "
+            "to keep the dtype of a float64 base"
+        )
+    raise ValueError(f"{name}={dtype!r} ({found}) is not a floating-point dtype to store; {fix}")
+
+
+def check_base_out_dtypes(dtypes: dict, kept: Sequence, name: str = "dtype") -> None:
+    """Raise with ``name="base"`` if a base tensor's dtype (``dtypes``) is not one of ``kept``."""
+    other = {key: dt for key, dt in dtypes.items() if dt not in kept}
+    if other:
+        key, dt = next(iter(other.items()))
+        raise ValueError(
+            f"{name}='base' keeps each tensor in the base's dtype, one of "
+            f"{', '.join(str(k) for k in kept)}, but the base stores {len(other)} tensor(s) in "
+            f"another (the first, {key!r}, in {dt}); pass {name}='bfloat16' or "
+            f"{name}='float32' for the merged model"
+        )
+
+
+def check_out_range(values: np.ndarray, dtype: np.dtype, limit, top: float, tensor: str) -> None:
+    """Raise if float32 ``values`` of merged tensor ``tensor`` round to inf in ``dtype``.
+
+    ``limit`` is the least float32 magnitude that rounds to inf and ``top``
+    the largest finite value of ``dtype``. Two reductions (min and max)
+    clear most tensors; the values are counted only when one reaches it.
+    """
+    if values.size == 0 or (-limit < values.min() and values.max() < limit):
+        return
+    magnitudes = np.abs(values)
+    beyond = magnitudes >= limit
+    count = int(np.count_nonzero(beyond))
+    if count == 0:  # NaN, which min and max pass on, is not out of range
+        return
+    largest = float(magnitudes[beyond].max())
+    if np.isinf(largest):
+        fix = (
+            "the float32 merge itself overflows there (see the Notes of "
+            "coda.merging.task_arithmetic): merge with a smaller lam or smaller weights"
+        )
+    elif dtype.name == "bfloat16":
+        fix = "pass dtype='float32', which holds them"
+    else:
+        # bfloat16 has float32's exponent: it holds what float16 cannot, up to about 3.4e38.
+        fix = "pass dtype='float32' or 'bfloat16', which hold them"
+    raise ValueError(
+        f"tensor {tensor!r} of the merged model has {count} value(s) that would round to inf "
+        f"in {dtype.name}, whose largest finite value is {top:.6g} (the largest magnitude "
+        f"here is {largest:.6g}); {fix}"
+    )

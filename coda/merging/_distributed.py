@@ -21,12 +21,13 @@ import numpy as np
 
 from coda._dask import import_dask
 from coda._validation import check_cluster_client, check_cluster_sources
+from coda.merging._out_dtype import _out_dtypes, _rounded
 from coda.merging._rules import _context_of
 from coda.merging._sources import _file_buffers, _Stream, _Tensors
+from coda.merging._ties_updates import _fused_merge, _global_updates
 from coda.merging._writer import _write_streamed
 from coda.merging.checkpoints import check_compatible, open_checkpoint
 from coda.merging.describe import _layer_statistics
-from coda.merging.ties import _fused_merge, _global_updates
 
 
 def _cluster_paths(client, base, models) -> list[str]:
@@ -63,20 +64,25 @@ def _on_tensor(paths: list[str], key: str, func, *args):
     return func(_tensors(paths, key)[1], *args)
 
 
-def _merge_tensor(paths: list[str], key: str, options: dict, context) -> np.ndarray:
-    """A worker task: the merged tensor theta_0 + lam tau_m of ``key``, as the local merge."""
+def _merge_tensor(paths: list[str], key: str, options: dict, context, dtype=None) -> np.ndarray:
+    """A worker task: the merged tensor theta_0 + lam tau_m of ``key``, as the local merge.
+
+    With ``dtype``, rounded to it (and checked) here, so a bfloat16 or
+    float16 tensor travels back at half the size of float32.
+    """
     rule = (options["density"], options["elect"], options["merge"], options["weights"])
     if options["scope"] == "global":
         start, taus = _tensors(paths, key)
         theta0, views = {key: start}, [{key: tau} for tau in taus]
         ((_, merged),) = _global_updates(theta0, views, *rule, context, lam=options["lam"])
-        return merged
-    # The fused kernels form tau_t and add theta_0 themselves, in float64
-    # where float32 overflows (a tau_m made apart would be -inf already).
-    with _opened(paths) as checkpoints:
-        inputs = _Tensors(checkpoints)
-        fused = (*rule, options["normalize"], options["lam"])
-        return _fused_merge(key, inputs.tensors, fused, inputs.check, None)
+    else:
+        # The fused kernels form tau_t and add theta_0 themselves, in float64
+        # where float32 overflows (a tau_m made apart would be -inf already).
+        with _opened(paths) as checkpoints:
+            inputs = _Tensors(checkpoints)
+            fused = (*rule, options["normalize"], options["lam"])
+            merged = _fused_merge(key, inputs.tensors, fused, inputs.check, None)
+    return merged if dtype is None else _rounded(merged, dtype, key)
 
 
 def _base_tensor(path: str, key: str) -> np.ndarray:
@@ -133,14 +139,17 @@ def _ties_on_cluster(client, base, models, options: dict, out, max_shard_bytes):
     paths = _cluster_paths(client, base, models)
     check_compatible(paths[0], paths[1:])
     metadata, buffers = _base_buffers(paths)
-    keys, merged, layout = buffers.order, buffers.merged, buffers.layout()
+    targets = _out_dtypes(options["dtype"], buffers.floats) or {}
+    keys, merged, layout = buffers.order, buffers.merged, buffers.layout(None, targets)
     context = None
     if options["scope"] == "global":
         context = _cluster_context(client, paths, merged, options)
     futures = [
         client.submit(_base_tensor, paths[0], key, pure=False)
         if key in buffers
-        else client.submit(_merge_tensor, paths, key, options, context, pure=False)
+        else client.submit(
+            _merge_tensor, paths, key, options, context, targets.get(key), pure=False
+        )
         for key in keys
     ]
     tensors = zip(keys, _results(client, futures), strict=True)

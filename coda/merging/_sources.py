@@ -33,6 +33,7 @@ from coda._validation import (
     check_tensor_mapping,
     raise_out_over_input,
 )
+from coda.merging._out_dtype import _narrowed, _out_dtypes
 from coda.merging._writer import _replaced_files, _write_streamed
 from coda.merging.checkpoints import (
     Checkpoint,
@@ -95,13 +96,15 @@ class _Buffers(Mapping):
     in its dtype, read when asked for (``read(name)``), so that a merge from
     files holds one at a time. ``order`` lists every tensor name of the base
     (floating-point or not) in its order and ``shapes`` maps each to its
-    shape; ``dtypes`` maps the buffers' names to their dtypes.
+    shape; ``dtypes`` maps the buffers' names to their dtypes, and
+    ``floats`` the other tensors' names (the merged ones) to the base's dtypes.
     """
 
-    def __init__(self, order: list, shapes: dict, dtypes: dict, read):
+    def __init__(self, order: list, shapes: dict, dtypes: dict, read, floats: dict):
         self.order = list(order)
         self.shapes = {key: tuple(shape) for key, shape in shapes.items()}
         self.dtypes = dtypes
+        self.floats = {key: floats[key] for key in self.order if key not in dtypes}
         self._read = read
 
     def __getitem__(self, key: str) -> np.ndarray:
@@ -124,13 +127,15 @@ class _Buffers(Mapping):
         """The names of the base's floating-point tensors, the ones merged, in its order."""
         return [key for key in self.order if key not in self.dtypes]
 
-    def layout(self, order=None) -> dict:
+    def layout(self, order=None, targets=None) -> dict:
         """Name -> merged ``(dtype, shape)``, in ``order`` (default the base's).
 
-        The dtype is float32 for the merged tensors and the buffer's own for buffers.
+        The dtype is the buffer's own for buffers, and for the merged tensors
+        ``targets[name]`` (:func:`coda.merging._out_dtype._out_dtypes`), float32 without.
         """
         order = self.order if order is None else order
-        return {key: (self.dtypes.get(key, np.float32), self.shapes[key]) for key in order}
+        dtypes = {**dict.fromkeys(self.floats, np.float32), **(targets or {}), **self.dtypes}
+        return {key: (dtypes[key], self.shapes[key]) for key in order}
 
     def interleave(self, merged, order=None):
         """Yield ``(name, tensor)`` for every name of ``order`` (default the base's).
@@ -149,15 +154,16 @@ def _mapping_buffers(base: dict) -> _Buffers:
     held = {key: a for key, a in arrays.items() if _is_buffer(a.dtype)}
     shapes = {key: a.shape for key, a in arrays.items()}
     dtypes = {key: a.dtype for key, a in held.items()}
-    return _Buffers(list(arrays), shapes, dtypes, lambda key: held[key].copy())
+    floats = {key: a.dtype for key, a in arrays.items()}
+    return _Buffers(list(arrays), shapes, dtypes, lambda key: held[key].copy(), floats)
 
 
 def _file_buffers(base: Checkpoint) -> _Buffers:
     """The :class:`_Buffers` of an open checkpoint, read from it when asked for."""
     keys = base.keys()
-    dtypes = {key: base.dtype(key) for key in keys}
-    dtypes = {key: dtype for key, dtype in dtypes.items() if _is_buffer(dtype)}
-    return _Buffers(keys, {key: base.shape(key) for key in keys}, dtypes, base.read)
+    stored = {key: base.dtype(key) for key in keys}
+    dtypes = {key: dtype for key, dtype in stored.items() if _is_buffer(dtype)}
+    return _Buffers(keys, {key: base.shape(key) for key in keys}, dtypes, base.read, stored)
 
 
 def _checked_thetas(
@@ -311,19 +317,23 @@ def _inputs(base, models):
             ckpt.close()
 
 
-def _emit(merged, buffers: _Buffers, metadata: dict, out, max_shard_bytes, order=None):
+def _emit(merged, buffers: _Buffers, metadata: dict, out, max_shard_bytes, order=None, dtype=None):
     """Write the merged model to ``out``, or return it as a dict in the base's order.
 
     ``merged`` yields the ``(key, theta)`` of the floating-point tensors in
     the order ``order`` (default the base's) lists them, each float32 in the
-    base's shape; the ``buffers`` come in between, in their own dtype. With
-    ``out`` each tensor is written as it comes
+    base's shape, then rounded to the output ``dtype`` (checked; see
+    :mod:`coda.merging._out_dtype`); the ``buffers`` come in between, in
+    their own dtype. With ``out`` each tensor is written as it comes
     (:func:`coda.merging._writer._write_streamed`, laid out by
     :meth:`_Buffers.layout`).
     """
+    targets = _out_dtypes(dtype, buffers.floats)
+    if targets is not None:
+        merged = _narrowed(merged, targets)
     tensors = buffers.interleave(merged, order)
     if out is not None:
-        layout = buffers.layout(order)
+        layout = buffers.layout(order, targets)
         return _write_streamed(tensors, out, layout, metadata, max_shard_bytes)
     result = dict(tensors)
     # In the base's order, whatever order the merge visited the tensors in.

@@ -18,6 +18,7 @@ from coda._validation import (
     check_real,
     seeded_rng,
 )
+from coda.merging._out_dtype import _checked_dtype
 from coda.merging._rules import _weighted_sum
 from coda.merging._sources import _check_out, _emit, _inputs
 
@@ -113,6 +114,7 @@ def dare(
     lam=1.0,
     out=None,
     max_shard_bytes=None,
+    dtype=None,
 ):
     """Merge fine-tuned models with DARE: drop task-vector entries at random, rescale, add.
 
@@ -141,14 +143,18 @@ def dare(
     max_shard_bytes : int, optional
         With ``out``: most tensor bytes per file; above it the model is
         sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
+    dtype : None, "base", "float32", "float16" or "bfloat16", optional
+        The dtype of the merged floating-point tensors, returned or written:
+        None is float32; "base" each tensor in the base's dtype (see
+        :func:`~coda.merging.task_arithmetic`). A numpy dtype is accepted too.
 
     Returns
     -------
     dict of str to numpy.ndarray or pathlib.Path
         Without ``out``, the merged checkpoint in the base's key order (sorted
-        for a file): float32, and the base's integer and boolean tensors
-        unchanged in their dtype (see Notes); with ``out``, the written file to
-        open (the index of a sharded checkpoint), with the same dtypes.
+        for a file): float32 (or ``dtype``), and the base's integer and boolean
+        tensors unchanged in their dtype (see Notes); with ``out``, the written
+        file to open (the index of a sharded checkpoint), with the same dtypes.
 
     Raises
     ------
@@ -160,7 +166,8 @@ def dare(
         corrupt or truncated, a value is not finite or a task vector overflows
         float32, ``density`` is outside (0, 1], ``rescale`` is unknown,
         ``weights`` does not hold one number per model, ``seed`` is a negative
-        integer, or ``max_shard_bytes`` comes without ``out``.
+        integer, ``max_shard_bytes`` comes without ``out``, ``dtype`` is not
+        one of the above, or a merged value would become inf in ``dtype``.
     FileNotFoundError
         If a checkpoint path does not exist.
 
@@ -243,13 +250,21 @@ def dare(
     ...     with open_checkpoint(out) as merged:
     ...         print(merged.read("w"))
     [0. 0. 6. 0.]
+
+    In the base's dtype, here bfloat16:
+
+    >>> import ml_dtypes
+    >>> half = {"w": base["w"].astype(ml_dtypes.bfloat16)}
+    >>> dare(half, models, density=0.5, seed=1, dtype="base")["w"].dtype
+    dtype(bfloat16)
     """
     density = check_fraction(density, "density", closed=True)
     rescale = check_option(rescale, "rescale", ("inverse", "l1"))
     weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_float32_range(check_real(lam, "lam"), "lam")
+    dtype = _checked_dtype(dtype)
     max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     rng = seeded_rng(seed)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = _dare(theta0, taus, buffers.shapes, density, rescale, rng, weights, lam)
-        return _emit(merged, buffers, metadata, out, max_shard_bytes)
+        return _emit(merged, buffers, metadata, out, max_shard_bytes, dtype=dtype)

@@ -25,13 +25,8 @@ from coda._validation import (
     check_option,
     check_real,
 )
-from coda.merging._rules import (
-    _decisions,
-    _merge_global,
-    _Outputs,
-    _tensor_update,
-    _weighted_sum,
-)
+from coda.merging._out_dtype import _checked_dtype
+from coda.merging._rules import _weighted_sum
 from coda.merging._sources import (
     _check_out,
     _checked,
@@ -41,6 +36,7 @@ from coda.merging._sources import (
     _inputs,
     _tensor_inputs,
 )
+from coda.merging._ties_updates import _fused_merges, _global_updates
 
 __all__ = ["task_arithmetic", "task_vectors", "ties_merge"]
 
@@ -130,7 +126,9 @@ def task_vectors(base, models, /) -> list[dict]:
     ]
 
 
-def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_shard_bytes=None):
+def task_arithmetic(
+    base, models, /, *, weights=None, lam=1.0, out=None, max_shard_bytes=None, dtype=None
+):
     """Merge fine-tuned models by adding their weighted task vectors to the base.
 
     Parameters
@@ -151,26 +149,33 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     max_shard_bytes : int, optional
         With ``out``: most tensor bytes per file; above it the model is
         sharded with a ``.index.json`` (see :func:`~coda.merging.write_checkpoint`).
+    dtype : None, "base", "float32", "float16" or "bfloat16", optional
+        The dtype of the merged floating-point tensors, returned or written:
+        None is float32; "base" each tensor in the base's dtype (see Notes).
+        A numpy dtype is accepted too (``ml_dtypes.bfloat16`` for bfloat16).
 
     Returns
     -------
     dict of str to numpy.ndarray or pathlib.Path
         Without ``out``, the merged checkpoint in the base's key order (sorted
-        for a file): float32, and the base's integer and boolean tensors
-        unchanged in their dtype (see Notes); with ``out``, the written file to
-        open (the index of a sharded checkpoint), with the same dtypes.
+        for a file): float32 (or ``dtype``), and the base's integer and boolean
+        tensors unchanged in their dtype (see Notes); with ``out``, the written
+        file to open (the index of a sharded checkpoint), with the same dtypes.
 
     Raises
     ------
     TypeError
-        If a tensor is not numeric or ``lam`` is not a number.
+        If a tensor is not numeric, ``lam`` is not a number or ``dtype`` is
+        not a dtype.
     ValueError
         If keys or shapes differ from the base's, a model's values differ from
         the base's where the base's tensor is integer or boolean, a file is
         corrupt or truncated, a value is not finite, a task vector overflows
         float32 (see :func:`task_vectors`), ``weights`` does not hold
-        one finite number per model, or ``max_shard_bytes`` comes without
-        ``out``.
+        one finite number per model, ``max_shard_bytes`` comes without
+        ``out``, ``dtype`` is not one of the above (float64 included; with
+        "base", a float8 base tensor), or a merged value would become inf in
+        ``dtype`` (see Notes).
     FileNotFoundError
         If a checkpoint path does not exist.
 
@@ -199,6 +204,17 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     dtype decides: a model's integer tensor where the base's is floating
     point is converted to float32 and merged. mergekit instead merges every
     tensor and casts the result back to the base's dtype.
+
+    The merge computes in float32 whatever ``dtype``; each merged tensor is
+    then rounded once from float32 to ``dtype``, to nearest with ties to
+    even (numpy's and ml_dtypes' casts). "base" keeps a float16, bfloat16,
+    float32 or float64 base tensor's dtype (a float64 one holds the float32
+    values, widened exactly) and refuses float8. A value that would round to
+    inf (in float16 from 65520 in magnitude) raises a ValueError naming the
+    tensor, the count and the largest, before that tensor is returned or
+    written: each tensor is checked as it comes (its min and max, a read of
+    the float32 result, not a second pass over the model), and a written
+    output then leaves no file, as with any failure.
 
     With checkpoint files every model is checked against the base (names,
     shapes, corrupt files) before anything is computed or written, and the
@@ -236,68 +252,23 @@ def task_arithmetic(base, models, /, *, weights=None, lam=1.0, out=None, max_sha
     ...     with open_checkpoint(out) as merged:
     ...         print(out.name, merged.metadata, merged.read("w"))
     merged.safetensors {'format': 'np'} [2. 0.]
+
+    A float16 base stays float16 with ``dtype="base"``:
+
+    >>> half = {"w": np.zeros(2, dtype=np.float16)}
+    >>> task_arithmetic(half, models, lam=0.5, dtype="base")
+    {'w': array([2., 0.], dtype=float16)}
     """
     weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_float32_range(check_real(lam, "lam"), "lam")
+    dtype = _checked_dtype(dtype)
     max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = (
             (key, _weighted_sum([tau[key] for tau in taus], weights, theta0[key], lam))
             for key in theta0
         )
-        return _emit(merged, buffers, metadata, out, max_shard_bytes)
-
-
-def _global_updates(theta0, taus, density, elect, merge, weights, context=None, lam=None):
-    """Yield ``(key, tau_m)`` per tensor for ``scope="global"``, given or computing the context.
-
-    With ``lam``, ``(key, theta_0 + lam tau_m)`` instead, in one evaluation
-    (:func:`coda.merging._rules._merge_global`).
-    """
-    decisions = _decisions(theta0, taus, density, "global", elect, weights, context)
-    for key, _kept, weighted, sigma in decisions:
-        start = None if lam is None else np.ravel(theta0[key])
-        merged = _merge_global(weighted, sigma, merge, start, lam)
-        yield key, merged.reshape(theta0[key].shape)
-
-
-def _fused_merge(key, tensors, rule, check, outputs):
-    # A function of its own, so that no reference to this key's tensors
-    # outlives the call while the next key is read.
-    start, *tuned = tensors(key)
-    density, elect, merge, weights, normalize, lam = rule
-    on_bad = None if check is None else (lambda: check(key))
-    merged = _tensor_update(
-        np.ravel(start),
-        [np.ravel(theta) for theta in tuned],
-        density,
-        elect,
-        merge,
-        weights,
-        normalize,
-        on_bad,
-        lam,
-        outputs,
-    )
-    return merged.reshape(np.shape(start))
-
-
-def _fused_merges(keys, tensors, rule, check=None, *, streamed=False):
-    """Yield ``(key, theta_0 + lam tau_m)`` per tensor for ``scope="tensor"``.
-
-    ``tensors(key)`` gives ``[theta_0, theta_1, ..., theta_T]`` of one tensor
-    (float32 views of checkpoint files, or in-memory arrays); ``rule`` is
-    ``(density, elect, merge, weights, normalize, lam)``. The kernels form
-    tau_t themselves and add the merged update to theta_0 as they write it,
-    so no task vector is stored. ``check(key)``, for
-    tensors not yet checked, raises for non-finite values. With
-    ``streamed`` (a consumer done with each tensor before it asks for the
-    next, as the writer of ``out=``), every tensor is yielded in the same
-    memory, overwritten by the next.
-    """
-    outputs = _Outputs(reuse=streamed)
-    for key in keys:
-        yield key, _fused_merge(key, tensors, rule, check, outputs)
+        return _emit(merged, buffers, metadata, out, max_shard_bytes, dtype=dtype)
 
 
 def ties_merge(
@@ -315,6 +286,7 @@ def ties_merge(
     out=None,
     max_shard_bytes=None,
     client=None,
+    dtype=None,
 ):
     """Merge fine-tuned models with TIES: trim, elect a sign, merge the agreeing entries.
 
@@ -356,14 +328,18 @@ def ties_merge(
     client : dask.distributed.Client, optional
         Merge each tensor as one task on this dask cluster; ``base`` and
         ``models`` must then be paths, which the workers open (see Notes).
+    dtype : None, "base", "float32", "float16" or "bfloat16", optional
+        The dtype of the merged floating-point tensors, returned or written:
+        None is float32; "base" each tensor in the base's dtype (rounded once
+        from float32, see :func:`task_arithmetic`). A numpy dtype is accepted too.
 
     Returns
     -------
     dict of str to numpy.ndarray or pathlib.Path
         Without ``out``, the merged checkpoint in the base's key order (sorted
-        for a file): float32, and the base's integer and boolean tensors
-        unchanged in their dtype (see Notes); with ``out``, the written file to
-        open (the index of a sharded checkpoint), with the same dtypes.
+        for a file): float32 (or ``dtype``), and the base's integer and boolean
+        tensors unchanged in their dtype (see Notes); with ``out``, the written
+        file to open (the index of a sharded checkpoint), with the same dtypes.
 
     Raises
     ------
@@ -377,8 +353,9 @@ def ties_merge(
         is corrupt or truncated, a value is not finite, a task vector overflows
         float32 (see :func:`task_vectors`), ``density`` is outside (0, 1], an
         option is unknown, ``weights`` does not hold one number per model,
-        ``normalize=False`` where it does not apply, or ``max_shard_bytes``
-        comes without ``out``.
+        ``normalize=False`` where it does not apply, ``max_shard_bytes``
+        comes without ``out``, ``dtype`` is not one of the above, or a merged
+        value would become inf in ``dtype``.
     FileNotFoundError
         If a checkpoint path does not exist.
     ImportError
@@ -499,7 +476,9 @@ def ties_merge(
     histograms of abs(tau_t) and then its vote counts, which are summed on the
     client into the thresholds and the majority sign. The client writes the
     merged tensors in the local order with the same writer, so the result,
-    returned or written (atomic and sharded), is identical to the local one.
+    returned or written (atomic and sharded), is identical to the local one;
+    with ``dtype`` each worker rounds and checks its tensor before returning
+    it, so a bfloat16 or float16 tensor travels at half the size of float32.
     A task that raises, or a lost worker, raises here; the remaining tasks
     are cancelled and no output file is left. The workers hold the merged
     tensors until the client has read them. In-memory mappings and open
@@ -523,6 +502,8 @@ def ties_merge(
     {'w': array([ 3., -2.,  0.,  3.], dtype=float32)}
     >>> ties_merge(base, models, density=0.5, scope="global")
     {'w': array([ 3. , -1.5,  0. ,  3. ], dtype=float32)}
+    >>> ties_merge(base, models, density=0.5, dtype="float16")
+    {'w': array([ 3., -2.,  0.,  3.], dtype=float16)}
 
     The same merge from files to a file sharded every 8 bytes:
 
@@ -546,6 +527,7 @@ def ties_merge(
     weights = check_model_weights(weights, "weights", len(check_models(models)))
     lam = check_float32_range(check_real(lam, "lam"), "lam")
     normalize = check_normalize(normalize, scope, merge)
+    dtype = _checked_dtype(dtype)
     max_shard_bytes = _check_out(out, max_shard_bytes, base, models)
     if client is not None:
         from coda.merging._distributed import _ties_on_cluster
@@ -558,6 +540,7 @@ def ties_merge(
             "weights": weights,
             "lam": lam,
             "normalize": normalize,
+            "dtype": dtype,
         }
         return _ties_on_cluster(client, base, models, options, out, max_shard_bytes)
     rule = (density, elect, merge, weights, normalize, lam)
@@ -571,14 +554,15 @@ def ties_merge(
         # inf |tau_t| (or keep everything), finds task vectors that overflow.
         check = _finite_check(theta0, thetas, finite=False)
         merged = _fused_merges(theta0, tensors, rule, check, streamed=out is not None)
-        return _emit(merged, buffers, {}, out, max_shard_bytes)
+        return _emit(merged, buffers, {}, out, max_shard_bytes, dtype=dtype)
     if scope == "tensor":
         with _tensor_inputs(base, models) as (theta0, metadata):
             merged = _fused_merges(
                 theta0, theta0.tensors, rule, theta0.check, streamed=out is not None
             )
-            return _emit(merged, theta0.buffers, metadata, out, max_shard_bytes)
+            return _emit(merged, theta0.buffers, metadata, out, max_shard_bytes, dtype=dtype)
     with _inputs(base, models) as (theta0, taus, metadata, buffers):
         merged = _global_updates(theta0, taus, density, elect, merge, weights, lam=lam)
         # The global scope visits the tensors sorted by name, as ties-merging does.
-        return _emit(merged, buffers, metadata, out, max_shard_bytes, sorted(buffers.order))
+        order = sorted(buffers.order)
+        return _emit(merged, buffers, metadata, out, max_shard_bytes, order, dtype)
