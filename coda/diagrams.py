@@ -518,34 +518,19 @@ def dendrogram_layout(sbp, x, /) -> DendrogramLayout:
     names = list(sbp.index) if isinstance(sbp, pd.DataFrame) else list(coords.columns)
     means = coords.mean().to_numpy()
     variances = coords.var(ddof=1).to_numpy()
-    groups = [(frozenset(np.flatnonzero(r > 0)), frozenset(np.flatnonzero(r < 0))) for r in rows]
-    by_support = {plus | minus: k for k, (plus, minus) in enumerate(groups)}
-    root = by_support[frozenset(range(d))]
-    parent = {root: None}
-    order: list[int] = []
+    sides, parent, preorder, order = _walk(rows)
+    leaf_x = np.empty(d)
+    leaf_x[order] = np.arange(d)
     node_x: dict[int, float] = {}
     bars: dict[int, tuple[float, float]] = {}
-
-    def child_x(group: frozenset, k: int) -> float:
-        if len(group) == 1:
-            leaf = next(iter(group))
-            order.append(leaf)
-            return float(len(order) - 1)
-        child = by_support[group]
-        parent[child] = k
-        return place(child)
-
-    def place(k: int) -> float:
-        plus, minus = groups[k]
-        left = child_x(plus, k)
-        right = child_x(minus, k)
+    for k in reversed(preorder):  # children before their parent
+        left, right = (
+            float(leaf_x[first]) if child is None else node_x[child] for first, child in sides[k]
+        )
         bars[k] = (left, right)
         node_x[k] = (left + right) / 2
-        return node_x[k]
-
-    place(root)
     depth = {}
-    for k in _preorder(root, parent):
+    for k in preorder:
         above = 0.0 if parent[k] is None else depth[parent[k]]
         depth[k] = above + variances[k]
     top = max(depth.values())
@@ -577,11 +562,9 @@ def dendrogram_layout(sbp, x, /) -> DendrogramLayout:
         segments.append((bars[k][0], height[k], bars[k][1], height[k], "bar"))
         up = top if parent[k] is None else height[parent[k]]
         segments.append((node_x[k], height[k], node_x[k], up, "balance"))
-    leaf_parent = {}
-    for k, (plus, minus) in enumerate(groups):
-        for group in (plus, minus):
-            if len(group) == 1:
-                leaf_parent[next(iter(group))] = k
+    leaf_parent = {
+        leaf: k for k, pair in enumerate(sides) for leaf, child in pair if child is None
+    }
     for position, leaf in enumerate(order):
         segments.append((float(position), 0.0, float(position), height[leaf_parent[leaf]], "leaf"))
     segment_frame = pd.DataFrame(segments, columns=["x0", "y0", "x1", "y1", "kind"])
@@ -590,14 +573,37 @@ def dendrogram_layout(sbp, x, /) -> DendrogramLayout:
     )
 
 
-def _preorder(root: int, parent: dict) -> list[int]:
-    """Balances from the root down, each after its parent."""
-    children: dict = {}
-    for k, p in parent.items():
-        children.setdefault(p, []).append(k)
-    out, stack = [], [root]
+def _walk(rows: np.ndarray) -> tuple[list, dict, list, list]:
+    """The tree of a checked partition: ``(sides, parent, preorder, order)``.
+
+    ``sides[k]``: balance k's numerator and denominator sides as ``(first
+    part, child balance or None for a leaf)``; ``preorder``: the balances from
+    the root down, numerator side first; ``order``: the leaves as that walk
+    meets them. Supports are nested or disjoint, so a group is named by its
+    first part and size (O(D) memory, where sets of parts took O(D^2) for a
+    chain), and the walk keeps its own stack: recursion failed from about
+    500 balances deep.
+    """
+    d = rows.shape[1]
+
+    def described(mask: np.ndarray) -> list[tuple[int, int]]:  # (first True, count) per row
+        return list(zip(mask.argmax(axis=1).tolist(), mask.sum(axis=1).tolist(), strict=True))
+
+    by_group = {group: k for k, group in enumerate(described(rows != 0))}
+    sides = [
+        tuple((first, None if size == 1 else by_group[first, size]) for first, size in pair)
+        for pair in zip(described(rows > 0), described(rows < 0), strict=True)
+    ]
+    parent = {child: k for k, pair in enumerate(sides) for _, child in pair if child is not None}
+    root = by_group[0, d]
+    parent[root] = None
+    preorder, order, stack = [], [], [(0, root)]
     while stack:
-        k = stack.pop()
-        out.append(k)
-        stack.extend(children.get(k, []))
-    return out
+        first, k = stack.pop()
+        if k is None:
+            order.append(first)
+        else:
+            preorder.append(k)
+            # The denominator side goes on first, so that the numerator side is walked first.
+            stack.extend(reversed(sides[k]))
+    return sides, parent, preorder, order

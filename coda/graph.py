@@ -10,6 +10,8 @@ Functions here return data and draw nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -68,6 +70,50 @@ def _select(table: pd.DataFrame, rule: str, alpha: float, min_abs) -> pd.DataFra
     if min_abs is not None:
         keep &= np.abs(rho) >= min_abs
     return table[keep]
+
+
+class _PairValues(Mapping):
+    """``{(key_a, key_b): values[a, b]}`` for every ordered pair of distinct parts, as a view.
+
+    What :func:`coda._validation.check_tests_table` looks test pairs up in.
+    A dict of every pair holds D (D - 1) tuples, about 500 MB at D = 2,000;
+    this view holds the positions of the D keys. With ``upper``, both orders
+    of a pair give the entry above the diagonal.
+    """
+
+    def __init__(self, keys, values: np.ndarray, *, upper: bool = False):
+        self._keys = list(keys)
+        self._position = {key: k for k, key in enumerate(self._keys)}
+        self._values = values
+        self._upper = upper
+
+    def _locate(self, pair) -> tuple[int, int]:
+        try:
+            a, b = pair
+            i, j = self._position[a], self._position[b]
+        except (KeyError, TypeError, ValueError):
+            raise KeyError(pair) from None
+        if i == j:
+            raise KeyError(pair)
+        return (j, i) if self._upper and i > j else (i, j)
+
+    def __contains__(self, pair) -> bool:
+        try:
+            self._locate(pair)
+        except KeyError:
+            return False
+        return True
+
+    def __getitem__(self, pair):
+        return self._values[self._locate(pair)]
+
+    def __iter__(self):
+        return (
+            (a, b) for i, a in enumerate(self._keys) for j, b in enumerate(self._keys) if i != j
+        )
+
+    def __len__(self) -> int:
+        return len(self._keys) * (len(self._keys) - 1)
 
 
 def _build(names, node_attrs, node_data, table, metadata) -> nx.Graph:
@@ -493,29 +539,34 @@ def network_from_pcor(
         keys = list(range(d))
         names = [f"x{k + 1}" for k in range(d)]
     i, j = np.triu_indices(d, k=1)
-    table = pd.DataFrame(
-        {"part_i": [names[a] for a in i], "part_j": [names[b] for b in j], "pcor": values[i, j]}
-    )
+    columns = {"pcor": values[i, j]}
     if tests is not None:
-        test_pairs = list(zip(tests["part_i"], tests["part_j"], strict=True))
         # A pair may be listed in either order (e.g. the matrix was reordered).
-        pairs = {}
-        for a, b in zip(i, j, strict=True):
-            pairs[(keys[a], keys[b])] = pairs[(keys[b], keys[a])] = values[a, b]
-        check_tests_table(tests, "tests", pairs)
+        check_tests_table(tests, "tests", _PairValues(keys, values, upper=True))
         position = {key: k for k, key in enumerate(keys)}
-        ordered = [sorted((position[a], position[b])) for a, b in test_pairs]
-        stats_table = pd.DataFrame(
-            {
-                "part_i": [names[a] for a, _ in ordered],
-                "part_j": [names[b] for _, b in ordered],
-                "pvalue": tests["pvalue"].to_numpy(dtype=float),
-                "qvalue": tests["qvalue"].to_numpy(dtype=float),
-            }
+        a, b = (
+            np.array([position[p] for p in tests[c].tolist()], dtype=np.intp)
+            for c in ("part_i", "part_j")
         )
-        table = table.merge(stats_table, on=["part_i", "part_j"], how="left")
+        low, high = np.minimum(a, b), np.maximum(a, b)
+        # Each test's place among the pairs in the order of np.triu_indices.
+        at = low * (2 * d - low - 1) // 2 + high - low - 1
+        for column in ("pvalue", "qvalue"):
+            columns[column] = np.full(i.size, np.nan)
+            columns[column][at] = tests[column].to_numpy(dtype=float)
         if rule == "fdr":
-            table.loc[table["qvalue"].isna(), "pcor"] = np.nan
+            columns["pcor"][np.isnan(columns["qvalue"])] = np.nan
+    # Pairs are selected on the numbers; only the kept ones are named.
+    selected = _select(pd.DataFrame(columns), rule, alpha, min_abs)
+    kept = selected.index.to_numpy()
+    labels = np.asarray(names, dtype=object)
+    table = pd.DataFrame(
+        {
+            "part_i": labels[i[kept]],
+            "part_j": labels[j[kept]],
+            **{c: selected[c].to_numpy() for c in selected.columns},
+        }
+    )
     node_attrs = {names[k]: {"given": bool(given_mask[k])} for k in range(d)}
     metadata = {
         "rule": rule,
@@ -523,4 +574,4 @@ def network_from_pcor(
         "min_abs": 0.0 if min_abs is None else min_abs,
         "given": ",".join(names[k] for k in np.flatnonzero(given_mask)),
     }
-    return _build(names, node_attrs, node_data, _select(table, rule, alpha, min_abs), metadata)
+    return _build(names, node_attrs, node_data, table, metadata)

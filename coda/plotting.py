@@ -31,6 +31,7 @@ from coda._validation import (
     check_unique_parts,
 )
 from coda.diagrams import cluster_order
+from coda.graph import _PairValues
 from coda.graph_layout import NEGATIVE_COLOR, POSITIVE_COLOR, network_style
 
 __all__ = ["plot_network", "plot_pcor_heatmap", "plot_variation"]
@@ -437,8 +438,7 @@ def plot_pcor_heatmap(
         check_tests_frame(tests, "tests")
         check_tests_parts(tests, "tests", matrix, "matrix")
         # A pair may be listed in either order (e.g. the matrix was reordered).
-        pairs = {(keys[i], keys[j]): values[i, j] for i in range(d) for j in range(d) if i != j}
-        check_tests_table(tests, "tests", pairs)
+        check_tests_table(tests, "tests", _PairValues(keys, values))
         chosen = tests[tests["qvalue"] <= alpha]
         position = {key: k for k, key in enumerate(keys)}
         significant = [
