@@ -10,8 +10,6 @@ Functions here return data and draw nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -70,50 +68,6 @@ def _select(table: pd.DataFrame, rule: str, alpha: float, min_abs) -> pd.DataFra
     if min_abs is not None:
         keep &= np.abs(rho) >= min_abs
     return table[keep]
-
-
-class _PairValues(Mapping):
-    """``{(key_a, key_b): values[a, b]}`` for every ordered pair of distinct parts, as a view.
-
-    What :func:`coda._validation.check_tests_table` looks test pairs up in.
-    A dict of every pair holds D (D - 1) tuples, about 500 MB at D = 2,000;
-    this view holds the positions of the D keys. With ``upper``, both orders
-    of a pair give the entry above the diagonal.
-    """
-
-    def __init__(self, keys, values: np.ndarray, *, upper: bool = False):
-        self._keys = list(keys)
-        self._position = {key: k for k, key in enumerate(self._keys)}
-        self._values = values
-        self._upper = upper
-
-    def _locate(self, pair) -> tuple[int, int]:
-        try:
-            a, b = pair
-            i, j = self._position[a], self._position[b]
-        except (KeyError, TypeError, ValueError):
-            raise KeyError(pair) from None
-        if i == j:
-            raise KeyError(pair)
-        return (j, i) if self._upper and i > j else (i, j)
-
-    def __contains__(self, pair) -> bool:
-        try:
-            self._locate(pair)
-        except KeyError:
-            return False
-        return True
-
-    def __getitem__(self, pair):
-        return self._values[self._locate(pair)]
-
-    def __iter__(self):
-        return (
-            (a, b) for i, a in enumerate(self._keys) for j, b in enumerate(self._keys) if i != j
-        )
-
-    def __len__(self) -> int:
-        return len(self._keys) * (len(self._keys) - 1)
 
 
 def _build(names, node_attrs, node_data, table, metadata) -> nx.Graph:
@@ -542,12 +496,7 @@ def network_from_pcor(
     columns = {"pcor": values[i, j]}
     if tests is not None:
         # A pair may be listed in either order (e.g. the matrix was reordered).
-        check_tests_table(tests, "tests", _PairValues(keys, values, upper=True))
-        position = {key: k for k, key in enumerate(keys)}
-        a, b = (
-            np.array([position[p] for p in tests[c].tolist()], dtype=np.intp)
-            for c in ("part_i", "part_j")
-        )
+        a, b = check_tests_table(tests, "tests", keys, values)
         low, high = np.minimum(a, b), np.maximum(a, b)
         # Each test's place among the pairs in the order of np.triu_indices.
         at = low * (2 * d - low - 1) // 2 + high - low - 1

@@ -31,7 +31,6 @@ from coda._validation import (
     check_unique_parts,
 )
 from coda.diagrams import cluster_order
-from coda.graph import _PairValues
 from coda.graph_layout import NEGATIVE_COLOR, POSITIVE_COLOR, network_style
 
 __all__ = ["plot_network", "plot_pcor_heatmap", "plot_variation"]
@@ -438,13 +437,9 @@ def plot_pcor_heatmap(
         check_tests_frame(tests, "tests")
         check_tests_parts(tests, "tests", matrix, "matrix")
         # A pair may be listed in either order (e.g. the matrix was reordered).
-        check_tests_table(tests, "tests", _PairValues(keys, values))
-        chosen = tests[tests["qvalue"] <= alpha]
-        position = {key: k for k, key in enumerate(keys)}
-        significant = [
-            (position[a], position[b])
-            for a, b in zip(chosen["part_i"], chosen["part_j"], strict=True)
-        ]
+        a, b = check_tests_table(tests, "tests", keys, values)
+        chosen = tests["qvalue"].to_numpy(dtype=float) <= alpha
+        significant = list(zip(a[chosen].tolist(), b[chosen].tolist(), strict=True))
     order = list(range(d))
     if cluster:
         by_label = {key: k for k, key in enumerate(keys)}

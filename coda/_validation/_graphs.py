@@ -12,6 +12,7 @@ import pandas as pd
 
 from coda._validation._arrays import check_parts
 from coda._validation._base import (
+    _MAX_LISTED,
     _is_real_dtype,
     _listing,
     numeric_values,
@@ -136,7 +137,8 @@ def check_tests_parts(tests, name: str, matrix, matrix_name: str) -> None:
         return
     labels = list(matrix.columns)
     known = set(labels)
-    named = list(dict.fromkeys([*tests["part_i"], *tests["part_j"]]))
+    # tolist: iterating an Arrow-backed string column goes value by value, slowly.
+    named = list(dict.fromkeys([*tests["part_i"].tolist(), *tests["part_j"].tolist()]))
     if not named or all(p in known for p in named):
         return
     positions = all(
@@ -152,25 +154,32 @@ def check_tests_parts(tests, name: str, matrix, matrix_name: str) -> None:
         )
 
 
-def check_tests_table(tests, name: str, pairs: dict) -> None:
-    """Raise unless a :func:`coda.pcor_test` table matches the pairs of a pcor matrix.
+def check_tests_table(tests, name: str, keys: Sequence, values: np.ndarray):
+    """The positions in ``keys`` of each test's two parts, once the table matches the matrix.
 
-    ``pairs`` maps ``(part_i, part_j)`` (as in the table) to the partial
-    correlation of the matrix, NaN for pairs touching a given part.
+    ``keys`` name the parts of the symmetric pcor matrix ``values`` as the
+    table does (labels, or positions for an array; unique); a pair may be
+    listed in either order (the matrix reordered). Raise unless every pair
+    of the table is a pair of distinct parts whose ``r`` is the matrix's
+    entry (NaN for pairs touching a given part).
     """
     check_tests_frame(tests, name)
-    unknown = [
-        (a, b)
-        for a, b in zip(tests["part_i"], tests["part_j"], strict=True)
-        if (a, b) not in pairs
+    # Tuples stay labels, not levels of a MultiIndex.
+    index = pd.Index(list(keys), dtype=object, tupleize_cols=False)
+    listed = [
+        pd.Index(tests[column].tolist(), dtype=object, tupleize_cols=False)
+        for column in ("part_i", "part_j")
     ]
-    if unknown:
+    a, b = (index.get_indexer(parts) for parts in listed)
+    unknown = np.flatnonzero((a < 0) | (b < 0) | (a == b))
+    if unknown.size:
+        shown = [(listed[0][k], listed[1][k]) for k in unknown[:_MAX_LISTED]]
         raise ValueError(
             f"{name} has pairs that are not pairs of parts of pcor (for example "
-            f"{_listing(unknown)}); pass the test table of the same data and parts"
+            f"{_listing(shown, unknown.size)}); pass the test table of the same data and parts"
         )
     r = tests["r"].to_numpy(dtype=float)
-    rho = np.array([pairs[(a, b)] for a, b in zip(tests["part_i"], tests["part_j"], strict=True)])
+    rho = values[np.minimum(a, b), np.maximum(a, b)]
     if not np.allclose(r, rho, rtol=0.0, atol=1e-8):
         k = int(np.argmax(~np.isclose(r, rho, rtol=0.0, atol=1e-8)))
         raise ValueError(
@@ -178,6 +187,7 @@ def check_tests_table(tests, name: str, pairs: dict) -> None:
             f"{tests['part_j'].iloc[k]!r} the table has r = {r[k]:.6g} and pcor has "
             f"{rho[k]:.6g}; pass pcor and tests computed from the same data and method"
         )
+    return a, b
 
 
 def check_fdr_df(df: int, n_samples: int, n_given: int, method: str) -> None:
@@ -263,7 +273,8 @@ def check_node_data(node_data, name: str, nodes: Sequence) -> dict:
             f"{name} is a {type(node_data).__name__}; expected a DataFrame indexed by part "
             "(one column per attribute) or a dict {part: {attribute: value}}"
         )
-    unknown = [k for k in rows if k not in set(nodes)]
+    known = set(nodes)
+    unknown = [k for k in rows if k not in known]
     if unknown:
         raise ValueError(
             f"{name} names parts that are not nodes: {_listing(unknown)}; the nodes are "
