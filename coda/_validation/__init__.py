@@ -162,6 +162,7 @@ from coda._validation._merging import (
     check_shard_out,
     check_task_models,
     check_tasks_with_mass,
+    check_weighted_range,
     warn_tasks_without_change,
 )
 from coda._validation._tables import (
@@ -230,5 +231,6 @@ __all__ = [
     "check_unused",
     "check_value_range",
     "check_varying",
+    "check_weighted_range",
     "float_dtype",
 ]

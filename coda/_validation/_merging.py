@@ -8,7 +8,7 @@ checks of checkpoints and their tensors are in
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -86,7 +86,37 @@ def check_model_weights(weights, name: str, n_models: int) -> np.ndarray:
     if not np.isfinite(values).all():
         raise ValueError(f"{name}={weights!r} has values that are not finite; pass finite weights")
     check_float32_range(values, name)
+    # float32 rounds a weight below its smallest normal number to a subnormal
+    # (digits lost) or to 0 (the model silently dropped).
+    smallest = float(np.finfo(np.float32).tiny)
+    magnitudes = np.abs(values.astype(np.float64))
+    if np.any((magnitudes > 0) & (magnitudes < smallest)):
+        raise ValueError(
+            f"{name}={values.tolist()!r} holds a non-zero value below float32's smallest "
+            f"normal number ({smallest:.4g}), in which merges compute: it would lose its "
+            "digits or become 0; rescale the weights (e.g. divide them by their largest "
+            "magnitude), or pass 0 to leave a model out"
+        )
     return values.astype(np.float32)
+
+
+def check_weighted_range(taus: Sequence[Mapping], weights: np.ndarray, name: str = "weights"):
+    """Raise if a weighted task vector ``weights[t] * tau_t`` overflows float32.
+
+    The merges weight each task vector in float32: beyond its range an entry
+    becomes inf, and the statistics built on it NaN.
+    """
+    largest = float(np.finfo(np.float32).max)
+    for t, (tau, weight) in enumerate(zip(taus, weights, strict=True)):
+        for key, values in tau.items():
+            peak = float(np.max(np.abs(values), initial=0.0)) * abs(float(weight))
+            if peak > largest:
+                raise ValueError(
+                    f"{name}[{t}]={float(weight):g} times task{t}'s tensor {key!r} reaches "
+                    f"{peak:.4g}, beyond float32's range (|x| <= {largest:.4g}), in which "
+                    "merges weight the task vectors: it would become inf; rescale the "
+                    "weights (e.g. divide them by their largest magnitude)"
+                )
 
 
 def check_float32_range(values, name: str):
@@ -123,7 +153,12 @@ def check_layers(layers, keys: Sequence[str], name: str = "layers", *, buffers=(
     """
     buffers = set(buffers)
     weights = [key for key in keys if key not in buffers]
-    if buffers and not weights:
+    if not keys:
+        raise ValueError(
+            "the base holds no tensors, so there is nothing to describe; pass checkpoints "
+            "that hold floating-point weights"
+        )
+    if not weights:
         raise ValueError(
             f"every tensor of the base is integer or boolean ({_listing(sorted(buffers))}): "
             "buffers such as position ids or masks, which merges pass through and the "

@@ -165,7 +165,8 @@ def dare(
         the base's where the base's tensor is integer or boolean, a file is
         corrupt or truncated, a value is not finite or a task vector overflows
         float32, ``density`` is outside (0, 1], ``rescale`` is unknown,
-        ``weights`` does not hold one number per model, ``seed`` is a negative
+        ``weights`` does not hold one number per model (or holds a
+        non-zero one below float32's smallest normal number), ``seed`` is a negative
         integer, ``max_shard_bytes`` comes without ``out``, ``dtype`` is not
         one of the above, or a merged value would become inf in ``dtype``.
     FileNotFoundError

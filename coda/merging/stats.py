@@ -34,6 +34,7 @@ from coda._validation import (
     check_model_weights,
     check_normalize,
     check_option,
+    check_weighted_range,
     seeded_rng,
 )
 from coda.merging._facts import _categories, _facts, _kept_values
@@ -62,7 +63,9 @@ def _frame(rows: dict, columns, closed: bool, attrs: dict, names) -> pd.DataFram
         # A layer with no mass has no composition: NaN, not a 0/0 warning.
         values = np.divide(values, totals, out=np.full_like(values, np.nan), where=totals > 0)
     if isinstance(names, str):
-        index = pd.Index(index, name=names)
+        # Layer names may be tuples (a callable ``layers`` returning (block, kind),
+        # say): one level of tuples, not a MultiIndex pandas would build from them.
+        index = pd.Index(index, name=names, tupleize_cols=False)
     else:
         index = pd.MultiIndex.from_tuples(index, names=names)
     frame = pd.DataFrame(values, index=index, columns=pd.Index(list(columns), name="part"))
@@ -395,8 +398,9 @@ def mass_fate(
     ValueError
         If keys or shapes differ, a value is not finite or a task vector
         overflows float32, ``density`` is outside (0, 1], an option is unknown,
-        ``weights`` does not hold one number per model or ``layers`` is not a
-        partition.
+        ``weights`` does not hold one number per model (or holds one that
+        float32 cannot hold, or that takes a weighted task vector beyond
+        float32's range) or ``layers`` is not a partition.
 
     See Also
     --------
@@ -437,6 +441,7 @@ def mass_fate(
     density, scope, elect, _, weights, _ = _options(
         taus, density, scope, elect, "mean", weights, True
     )
+    check_weighted_range(taus, weights)
     return _mass_fate(theta0, taus, pooling, density, scope, elect, weights, closed)
 
 
@@ -513,7 +518,9 @@ def ownership(
     ValueError
         If keys or shapes differ, a value is not finite or a task vector
         overflows float32, ``density`` is outside (0, 1], an option is unknown,
-        ``weights`` does not hold one number per model, ``normalize=False``
+        ``weights`` does not hold one number per model (or holds one that
+        float32 cannot hold, or that takes a weighted task vector beyond
+        float32's range), ``normalize=False``
         where it does not apply, or ``layers`` is not a partition.
 
     See Also
@@ -565,6 +572,7 @@ def ownership(
     density, scope, elect, merge, weights, normalize = _options(
         taus, density, scope, elect, merge, weights, normalize
     )
+    check_weighted_range(taus, weights)
     options = (density, scope, elect, merge, weights, normalize)
     return _ownership(theta0, taus, pooling, *options, closed)
 

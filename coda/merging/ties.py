@@ -172,7 +172,8 @@ def task_arithmetic(
         the base's where the base's tensor is integer or boolean, a file is
         corrupt or truncated, a value is not finite, a task vector overflows
         float32 (see :func:`task_vectors`), ``weights`` does not hold
-        one finite number per model, ``max_shard_bytes`` comes without
+        one finite number per model (or holds a non-zero one below float32's
+        smallest normal number), ``max_shard_bytes`` comes without
         ``out``, ``dtype`` is not one of the above (float64 included; with
         "base", a float8 base tensor), or a merged value would become inf in
         ``dtype`` (see Notes).
@@ -352,7 +353,8 @@ def ties_merge(
         from the base's where the base's tensor is integer or boolean, a file
         is corrupt or truncated, a value is not finite, a task vector overflows
         float32 (see :func:`task_vectors`), ``density`` is outside (0, 1], an
-        option is unknown, ``weights`` does not hold one number per model,
+        option is unknown, ``weights`` does not hold one number per model (or holds a
+        non-zero one below float32's smallest normal number),
         ``normalize=False`` where it does not apply, ``max_shard_bytes``
         comes without ``out``, ``dtype`` is not one of the above, or a merged
         value would become inf in ``dtype``.
