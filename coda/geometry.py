@@ -67,7 +67,9 @@ def closure(x, /, *, total: float = 1.0):
     Raises
     ------
     ValueError
-        If ``x`` holds negative, NaN or infinite values, or a row of zeros.
+        If ``x`` holds negative, NaN or infinite values, or a row of zeros,
+        or if ``total`` is outside the normal range of the result's dtype
+        (float32 for float32 ``x``).
 
     See Also
     --------
@@ -92,6 +94,7 @@ def closure(x, /, *, total: float = 1.0):
     if is_dask(x):
         return _dask.map_rows(closure, x, total=total)
     values, labels = unwrap(x)
+    check_total(total, values.dtype)
     values = np.ascontiguousarray(values)
     out = np.empty_like(values)
     rowcheck = np.empty(values.shape[0])

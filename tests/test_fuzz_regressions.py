@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import coda
 from coda.merging import describe, mass_fate, ownership, task_shares, ties_merge
 
 
@@ -83,3 +84,17 @@ def test_describe_accepts_tuple_layer_names():
     assert list(result.shares.index) == [("a", 0), ("b", 0)]
     assert list(result.fate.index.get_level_values("layer").unique()) == [("a", 0), ("b", 0)]
 
+
+@pytest.mark.parametrize("total", [1e300, 1e-300])
+def test_closure_refuses_a_total_beyond_float32_for_float32_data(total):
+    # Was: inf with an overflow warning (1e300), or rows of silent zeros (1e-300).
+    x = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    with pytest.raises(
+        ValueError,
+        match=r"total=1e[+-]300 is outside the range of float32.*"
+        r"x\.astype\('float64'\)",
+    ):
+        coda.closure(x, total=total)
+    wide = coda.closure(x.astype(np.float64), total=total)
+    np.testing.assert_allclose(wide, total * np.array([[1.0, 2.0, 3.0]]) / 6.0, rtol=1e-15)
+    assert coda.closure(x, total=100).dtype == np.float32

@@ -30,7 +30,6 @@ from coda._validation._arrays import (
     check_replacement_fits,
     check_sbp,
     check_shape,
-    check_total,
     raise_invalid_composition,
 )
 from coda._validation._base import (
@@ -51,6 +50,7 @@ from coda._validation._base import (
     check_option,
     check_positive,
     check_real,
+    check_total,
     check_unit_interval,
     check_unused,
     check_value_range,

@@ -589,13 +589,3 @@ def check_powers(a, name: str, n_rows: int) -> np.ndarray:
     if not np.isfinite(values).all():
         raise ValueError(f"{name} contains NaN or infinite values; powers must be finite")
     return values
-
-
-def check_total(total) -> float:
-    """Return ``total`` if it is a finite positive number."""
-    if isinstance(total, (bool, np.bool_)) or not isinstance(total, (int, float, np.number)):
-        raise TypeError(f"total={total!r}; expected a positive number such as 1 or 100")
-    total = float(total)
-    if not (np.isfinite(total) and total > 0):
-        raise ValueError(f"total={total!r}; expected a finite positive number such as 1 or 100")
-    return total

@@ -296,6 +296,24 @@ def check_positive(value, name: str, *, hint: str = "") -> float:
     return value
 
 
+def check_total(total, dtype=np.float64) -> float:
+    """Return ``total`` if it is a positive number the result's ``dtype`` holds as a normal one."""
+    if isinstance(total, (bool, np.bool_)) or not isinstance(total, (int, float, np.number)):
+        raise TypeError(f"total={total!r}; expected a positive number such as 1 or 100")
+    total = float(total)
+    if not (np.isfinite(total) and total > 0):
+        raise ValueError(f"total={total!r}; expected a finite positive number such as 1 or 100")
+    info = np.finfo(dtype)
+    if not float(info.tiny) <= total <= float(info.max):
+        wider = "pass x as float64 (x.astype('float64')) or " if info.bits < 64 else ""
+        raise ValueError(
+            f"total={total!r} is outside the range of {np.dtype(dtype)}, the dtype of the "
+            f"result (normal numbers from {float(info.tiny):.4g} to {float(info.max):.4g}): "
+            f"the rows would overflow or lose their digits; {wider}choose a total in that range"
+        )
+    return total
+
+
 def check_count(value, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as an int if it is an integer ``>= minimum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
