@@ -441,7 +441,8 @@ def ties_merge(
     beyond it is +-inf, as float32 arithmetic gives it. Every other entry is
     computed in float32 as described. The weighted vectors w_t hat tau_t
     themselves are float32: with a weight above 1, an entry whose w_t tau_t
-    is beyond float32's range is +-inf whatever the result (divide the
+    is beyond float32's range is +-inf whatever the result, and NaN where
+    two such of opposite signs meet (divide the
     weights and multiply ``lam`` by the same factor for the same merge up to
     rounding; for ``merge="mean"`` with ``normalize``, divide the weights
     alone).
