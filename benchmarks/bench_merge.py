@@ -204,7 +204,7 @@ def merge_passes(base: Path, models: list, out: Path, repeats: int) -> dict:
     """
     import time
 
-    from coda.merging import _rules, ties
+    from coda.merging import _rules, _ties_updates
 
     spent = {}
 
@@ -219,11 +219,11 @@ def merge_passes(base: Path, models: list, out: Path, repeats: int) -> dict:
         return wrapper
 
     kernels = {"_tensor_update_few": _rules._FEW_TASKS, "_tensor_update": 0}
-    saved = _rules._FEW_TASKS, _rules._top_k_bounds, ties._tensor_update
+    saved = _rules._FEW_TASKS, _rules._top_k_bounds, _ties_updates._tensor_update
     results = {name: [] for name in kernels}
     try:
         _rules._top_k_bounds = timed("top-k", saved[1])
-        ties._tensor_update = timed("update", saved[2])
+        _ties_updates._tensor_update = timed("update", saved[2])
         for round_ in range(repeats + 1):  # the first round warms up
             for name, few in kernels.items():
                 _rules._FEW_TASKS = few
@@ -234,7 +234,7 @@ def merge_passes(base: Path, models: list, out: Path, repeats: int) -> dict:
                 if round_:
                     results[name].append((total, spent["top-k"], spent["update"] - spent["top-k"]))
     finally:
-        _rules._FEW_TASKS, _rules._top_k_bounds, ties._tensor_update = saved
+        _rules._FEW_TASKS, _rules._top_k_bounds, _ties_updates._tensor_update = saved
     return {name: tuple(np.median(rows, axis=0)) for name, rows in results.items()}
 
 
