@@ -63,8 +63,7 @@ def _precision_values(x, method, ddof, options, *, correlations: bool = False):
     """
     check_option(method, "method", _METHODS)
     if method == "exact":
-        if options:
-            raise TypeError(f"method='exact' takes no options; got {', '.join(sorted(options))}")
+        _check_no_options(options)
         cov = clr_cov_estimate(x, ddof, min_samples=3)
         check_rank(cov)
         # cov is this function's own, so its matrix may become the result.
@@ -73,6 +72,12 @@ def _precision_values(x, method, ddof, options, *, correlations: bool = False):
     _, labels, ddof = _data(x, ddof, method)
     omega = np.asarray(_regularised(x, method, ddof, options).precision)
     return (pcor_from_precision(omega) if correlations else omega), labels
+
+
+def _check_no_options(options) -> None:
+    """``method="exact"`` has no estimator options: any given would be silently unused."""
+    if options:
+        raise TypeError(f"method='exact' takes no options; got {', '.join(sorted(options))}")
 
 
 def _regularised(x, method, ddof, options):
@@ -121,11 +126,13 @@ def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
         If ``x`` is not a valid composition; for ``"exact"``, if
         ``n <= D - 1`` or the clr covariance is otherwise rank deficient (a
         constant or proportional part): the message names the regularised
-        methods and the parts at fault.
+        methods and the parts at fault; if ``method`` is unknown, or
+        ``ddof`` is not 1 with a regularised method.
     TypeError
         If ``x`` is a dask collection and ``method`` is a regularised
         estimator: those are for n close to or below D, data that fit in
-        memory.
+        memory; if ``**options`` are given with ``method="exact"``, which
+        takes none.
 
     See Also
     --------
@@ -173,11 +180,16 @@ def precision(x, /, *, method: str = "exact", ddof: int = 1, **options):
     return labels.square(omega)
 
 
-def _given_parts(x, given, method) -> tuple[list[int], list[int]]:
-    """Positions of the parts in ``given`` and of the rest, checked before any pass over ``x``."""
+def _given_parts(x, given, method, options=None) -> tuple[list[int], list[int]]:
+    """Positions of the parts in ``given`` and of the rest, checked before any pass over ``x``.
+
+    ``options`` are the estimator options passed with ``given``, which (as
+    ``given`` needs the exact method) must be none.
+    """
     check_option(method, "method", _METHODS)
     if method != "exact":
         raise ValueError(f"given= is available with method='exact' only; got method={method!r}")
+    _check_no_options(options)
     labels, d = composition_parts(x)
     k = check_parts(given, "given", labels.parts, d)
     rest = [i for i in range(d) if i not in k]
@@ -247,6 +259,8 @@ def pcor(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
         As :func:`precision`; and if ``given`` is empty, names unknown or
         duplicate parts, leaves fewer than two parts, or is combined with a
         regularised method.
+    TypeError
+        As :func:`precision`, with or without ``given``.
 
     See Also
     --------
@@ -295,7 +309,7 @@ def pcor(x, /, *, given=None, method: str = "exact", ddof: int = 1, **options):
         rho, labels = _precision_values(x, method, ddof, options, correlations=True)
         check_pcor_parts(rho.shape[0])
         return labels.square(rho)
-    k, _ = _given_parts(x, given, method)
+    k, _ = _given_parts(x, given, method, options)
     cov = clr_cov_estimate(x, ddof, min_samples=3)
     return cov.labels.square(pcor_from_estimate(cov, k))
 
@@ -329,6 +343,8 @@ def partial_variance(x, /, *, given=None, method: str = "exact", ddof: int = 1, 
     ------
     ValueError
         As :func:`pcor`.
+    TypeError
+        As :func:`pcor`.
 
     See Also
     --------
@@ -355,7 +371,7 @@ def partial_variance(x, /, *, given=None, method: str = "exact", ddof: int = 1, 
         omega, labels = _precision_values(x, method, ddof, options)
         out = 1.0 / np.diag(omega)
     else:
-        k, rest = _given_parts(x, given, method)
+        k, rest = _given_parts(x, given, method, options)
         cov = clr_cov_estimate(x, ddof, min_samples=3)
         labels = cov.labels
         out = _embed(np.diag(conditional_cov(cov, k, rest)).copy(), rest, cov.gamma.shape[0])

@@ -1,0 +1,83 @@
+"""Conventions the public API shares, checked across functions rather than one at a time.
+
+A user who learns one function expects its siblings to behave alike: the
+same keyword is refused or used the same way everywhere, and every
+docstring documents exactly the parameters of its signature.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from numpydoc.docscrape import NumpyDocString
+
+import coda
+from coda._accessor_plot import CodaPlotAccessor
+from coda.accessor import CodaAccessor, CodaSeriesAccessor
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return coda.simulate(60, 5, seed=0).data
+
+
+# --- estimator options with given= ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda x, **kw: coda.pcor(x, **kw), id="pcor"),
+        pytest.param(lambda x, **kw: coda.partial_variance(x, **kw), id="partial_variance"),
+        pytest.param(lambda x, **kw: x.coda.pcor(**kw), id="df.coda.pcor"),
+        pytest.param(lambda x, **kw: x.coda.partial_variance(**kw), id="df.coda.partial_variance"),
+    ],
+)
+@pytest.mark.parametrize("given", [["p01"], "p01", [0, 1]])
+def test_exact_method_refuses_estimator_options_with_given(frame, call, given):
+    # method="exact" refused lam= without given= but silently dropped it with given=,
+    # returning the exact estimate as if the shrinkage intensity had been used.
+    with pytest.raises(TypeError, match=r"method='exact' takes no options; got lam"):
+        call(frame, given=given, lam=0.3)
+
+
+def test_given_with_an_option_refused_before_reading_the_data(frame):
+    # The option is refused on arrays too, and the message names it.
+    with pytest.raises(TypeError, match=r"got criterion, penalty"):
+        coda.pcor(frame.to_numpy(), given=[0], penalty=0.1, criterion="ebic")
+
+
+# --- docstrings document the signature --------------------------------------------------
+
+
+def _public_callables():
+    for name in coda.__all__:
+        obj = getattr(coda, name)
+        if inspect.isclass(obj) and issubclass(obj, Warning):
+            continue
+        yield f"coda.{name}", obj
+    for cls in (CodaAccessor, CodaSeriesAccessor, CodaPlotAccessor):
+        for name, obj in inspect.getmembers(cls):
+            if not name.startswith("_") and inspect.isfunction(obj):
+                yield f"{cls.__name__}.{name}", obj
+
+
+def _signature_names(obj) -> set[str]:
+    names = set()
+    for parameter in inspect.signature(obj).parameters.values():
+        if parameter.name == "self":
+            continue
+        prefix = {parameter.VAR_KEYWORD: "**", parameter.VAR_POSITIONAL: "*"}.get(
+            parameter.kind, ""
+        )
+        names.add(prefix + parameter.name)
+    return names
+
+
+@pytest.mark.parametrize(("name", "obj"), list(_public_callables()), ids=lambda v: str(v))
+def test_docstring_parameters_are_the_signature(name, obj):
+    doc = NumpyDocString(inspect.getdoc(obj) or "")
+    # "method, given, alpha" documents several parameters in one entry.
+    documented = {part.strip() for entry in doc["Parameters"] for part in entry.name.split(",")}
+    assert documented == _signature_names(obj), name
