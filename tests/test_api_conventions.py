@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
+import pandas as pd
 import pytest
 from numpydoc.docscrape import NumpyDocString
 
@@ -81,3 +83,20 @@ def test_docstring_parameters_are_the_signature(name, obj):
     # "method, given, alpha" documents several parameters in one entry.
     documented = {part.strip() for entry in doc["Parameters"] for part in entry.name.split(",")}
     assert documented == _signature_names(obj), name
+
+
+@pytest.mark.parametrize("given", [0.0, 1.5])
+def test_a_float_scalar_given_is_explained_like_a_float_in_a_list(given):
+    # Was: TypeError "'float' object is not iterable", naming neither given nor the fix.
+    x = np.exp(np.random.default_rng(0).normal(size=(20, 4)))
+    with pytest.raises(ValueError, match=rf"^given={given} is not a part position"):
+        coda.pcor(x, given=given)
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_ref_none_names_no_part(labelled):
+    # Was: "ref=None is a name, but the data have no part names" (or "is not a part").
+    x = np.exp(np.random.default_rng(1).normal(size=(20, 4)))
+    data = pd.DataFrame(x, columns=list("abcd")) if labelled else x
+    with pytest.raises(TypeError, match=r"^ref=None names no part; pass an integer position"):
+        coda.alr(data, ref=None)

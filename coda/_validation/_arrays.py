@@ -212,6 +212,11 @@ def check_part(ref, name: str, parts: Sequence | None, n_parts: int) -> int:
                 CodaWarning,
             )
         return position
+    if ref is None:
+        raise TypeError(
+            f"{name}=None names no part; pass an integer position"
+            + ("" if parts is None else " or a part name")
+        )
     if parts is not None:
         matches = [i for i, p in enumerate(parts) if p == ref]
         if len(matches) == 1:
@@ -397,7 +402,8 @@ def check_pair(pair, name: str, parts: Sequence | None, n_parts: int) -> tuple[i
 
 def check_parts(given, name: str, parts: Sequence | None, n_parts: int) -> list[int]:
     """Return the positions of a non-empty list of distinct parts."""
-    if isinstance(given, (str, int, np.integer)):
+    if isinstance(given, (str, int, np.integer)) or not np.iterable(given):
+        # One part: a name, a position, or anything else check_part explains (1.0).
         given = [given]
     given = list(given)
     if not given:
