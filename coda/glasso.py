@@ -80,16 +80,22 @@ def _warn_not_positive_definite(theta, penalty, n, d):
     smallest eigenvalue of ``Theta``: the estimate is then indefinite and its
     partial correlations are clipped at +-1 or NaN.
     """
-    try:
-        np.linalg.cholesky(theta)
-    except np.linalg.LinAlgError:
-        warn(
-            f"the graphical lasso's estimate at penalty={penalty:.4g} is not positive "
-            f"definite: with n={n} samples and D={d} parts the fit is too ill-conditioned for "
-            "float64, so its precision and partial correlations are unreliable; use a larger "
-            "penalty, or omit penalty to choose one along a path",
-            ConvergenceWarning,
-        )
+    # A fit that overflowed (an eigenvalue near 1 / penalty beyond float64, as
+    # proportional parts give) has no Cholesky factor either.
+    if np.isfinite(theta).all():
+        try:
+            np.linalg.cholesky(theta)
+        except np.linalg.LinAlgError:
+            pass
+        else:
+            return
+    warn(
+        f"the graphical lasso's estimate at penalty={penalty:.4g} is not positive "
+        f"definite: with n={n} samples and D={d} parts the fit is too ill-conditioned for "
+        "float64, so its precision and partial correlations are unreliable; use a larger "
+        "penalty, or omit penalty to choose one along a path",
+        ConvergenceWarning,
+    )
 
 
 def _ebic(s, theta, n, gamma):
@@ -105,6 +111,10 @@ def _ebic(s, theta, n, gamma):
     """
     d = s.shape[0]
     edges = _edges(theta)
+    if not np.isfinite(theta).all():
+        # A penalty so small that Theta overflowed (proportional parts put an
+        # eigenvalue near 1 / penalty): no likelihood, as for an indefinite fit.
+        return np.inf, edges
     sign, logdet = np.linalg.slogdet(theta)
     u = theta.sum(axis=1)
     total = u.sum()

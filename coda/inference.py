@@ -259,7 +259,11 @@ def _t_tests(table, df: int, alternative: str, adjust: str | None):
         # Imported here: statsmodels pulls in scipy.stats, a second of import time.
         from statsmodels.stats.multitest import multipletests
 
-        table["qvalue"] = multipletests(p, method=adjust)[1]
+        # A p-value of exactly 1 (r = 0, e.g. a graphical-lasso zero) makes the
+        # Sidak methods take log1p(-1) = -inf, whose limit gives the right q = 1:
+        # the divide warning is harmless.
+        with np.errstate(divide="ignore"):
+            table["qvalue"] = multipletests(p, method=adjust)[1]
     return table
 
 

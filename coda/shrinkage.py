@@ -113,6 +113,11 @@ def _shrunk_inverse_factors(data, lam, lam_var, name, parts, what):
     c = eigvals / (n - 1)
     if lam == 0.0:
         return sd, 0.0, v, 1.0 / c, lam, lam_var, c
+    if v.shape[1] == d:
+        # V spans every direction (n > D, full rank): I - V V^T is zero but for
+        # rounding, which the Woodbury form's 1 / lam would amplify (lam = 1e-20
+        # gave NaN), so R_lam^{-1} = V diag(1 / ((1 - lam) c + lam)) V^T exactly.
+        return sd, 0.0, v, 1.0 / ((1.0 - lam) * c + lam), lam, lam_var, c
     f = (1.0 - lam) * c / ((1.0 - lam) * c + lam)
     return sd, 1.0 / lam, v, -f / lam, lam, lam_var, c
 
