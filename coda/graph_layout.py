@@ -57,11 +57,14 @@ def _spring_seed(seed):
     The layout draws with ``RandomState.rand``, which a numpy Generator lacks:
     a Generator (and any seed a RandomState refuses) is given to it as a
     RandomState on the Generator's own bit generator. None and integers below
-    2**32 go through unchanged, so their positions are networkx's own.
+    2**32 (numpy's as Python ints) go through, so their positions are networkx's own.
     """
     small = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
-    if seed is None or (small and 0 <= seed < 2**32):
-        return seed
+    if seed is None:
+        return None
+    if small and 0 <= seed < 2**32:
+        # int: networkx takes a Python int only (np.int64(0) raised its ValueError).
+        return int(seed)
     return np.random.RandomState(seeded_rng(seed, "seed").bit_generator)
 
 

@@ -100,3 +100,12 @@ def test_ref_none_names_no_part(labelled):
     data = pd.DataFrame(x, columns=list("abcd")) if labelled else x
     with pytest.raises(TypeError, match=r"^ref=None names no part; pass an integer position"):
         coda.alr(data, ref=None)
+
+
+def test_a_numpy_integer_seeds_the_spring_layout_as_a_python_int():
+    # Was: networkx's ValueError "0 cannot be used to create a numpy.random.RandomState".
+    truth = coda.simulate(50, 6, graph="chain", seed=3)
+    graph = coda.network(truth.data)
+    assert coda.layout(graph, kind="spring", seed=np.int64(5)) == coda.layout(
+        graph, kind="spring", seed=5
+    )
