@@ -3,11 +3,11 @@
 Importing :mod:`coda` registers both. Each method calls the public function
 of the same name on the object's parts and returns exactly what that function
 returns (labels kept, as every coda function keeps them); results with the
-object's rows (closure, the transforms, zero replacement) keep its
-``attrs`` too, as pandas' own methods do, and parts x parts matrices do not
-(they describe the parts, not the samples); the plots are under
-``df.coda.plot``. The accessors hold no state beyond the object they wrap and
-compute nothing themselves.
+object's rows (closure, the transforms, balances, zero replacement) keep
+its ``attrs`` too, as pandas' own methods do, and summaries of the parts
+(matrices, the centre, fitted estimates) do not (they describe the parts,
+not the samples); the plots are under ``df.coda.plot``. The accessors
+hold no state beyond the object they wrap and compute nothing themselves.
 
 Which columns are parts: a DataFrame's parts are its real-valued columns
 (integers and floats); every other column (identifiers, groups, dates,
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from coda._accessor_estimators import _Estimators
 from coda._accessor_plot import CodaPlotAccessor
 from coda._accessor_transforms import _Transforms
 from coda._validation import check_accessor_parts, warn_numbers_as_text
@@ -34,12 +35,13 @@ from coda.covariance import clr_cov, variation
 from coda.graph import network
 from coda.inference import pcor_test
 from coda.partial import partial_variance, pcor, precision
+from coda.transforms import balances
 
 __all__ = ["CodaAccessor", "CodaPlotAccessor", "CodaSeriesAccessor"]
 
 
 @pd.api.extensions.register_dataframe_accessor("coda")
-class CodaAccessor(_Transforms):
+class CodaAccessor(_Estimators, _Transforms):
     """Compositional data analysis of a DataFrame's numeric columns: ``df.coda``.
 
     Each method calls the coda function of the same name on the parts,
@@ -334,6 +336,38 @@ class CodaAccessor(_Transforms):
         5
         """
         return network(self._parts, **options)
+
+    def balances(self, sbp, /):
+        """ilr coordinates of a sequential binary partition: :func:`coda.balances`.
+
+        Parameters
+        ----------
+        sbp : array_like or DataFrame of shape (n_parts - 1, n_parts)
+            The partition of the parts, as for :func:`coda.sbp_basis`: one
+            row per balance, +1 and -1 for the two groups, 0 elsewhere.
+
+        Returns
+        -------
+        DataFrame
+            ``coda.balances(parts, sbp)``, the frame's rows, one column per
+            balance named after its groups (``"Si,Al/Fe"``).
+
+        See Also
+        --------
+        coda.balances : the function called.
+        ilr : the coordinates of a named basis.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> import coda
+        >>> df = pd.DataFrame({"id": ["a", "b"], "Si": [4, 1], "Al": [2, 1], "Fe": [1, 1]})
+        >>> df.coda.balances([[1, 1, -1], [1, -1, 0]])
+           Si,Al/Fe     Si/Al
+        0  0.848928  0.490129
+        1  0.000000  0.000000
+        """
+        return self._same_rows(balances(self._parts, sbp))
 
 
 @pd.api.extensions.register_series_accessor("coda")

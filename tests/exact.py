@@ -201,3 +201,30 @@ def errors_on_own_scale(sigma, exact: np.ndarray) -> np.ndarray:
     """``|sigma - exact|`` in eps of ``sqrt(S_kk S_ll)``, the entry's own scale."""
     scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
     return np.abs(np.asarray(sigma) - exact) / scale / EPS
+
+
+def assert_same(got, expected) -> None:
+    """``got`` is exactly ``expected``: same type, labels and bits; result fields and graphs too.
+
+    For the delegates (``df.coda``) checked against the functions they call:
+    the same arithmetic, so no tolerance.
+    """
+    import dataclasses
+
+    import networkx as nx
+    import pandas as pd
+
+    assert type(got) is type(expected)
+    if isinstance(expected, pd.DataFrame):
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    elif isinstance(expected, pd.Series):
+        pd.testing.assert_series_equal(got, expected, check_exact=True)
+    elif isinstance(expected, nx.Graph):
+        assert nx.utils.graphs_equal(got, expected)
+    elif dataclasses.is_dataclass(expected):
+        for field in dataclasses.fields(expected):
+            assert_same(getattr(got, field.name), getattr(expected, field.name))
+    elif isinstance(expected, np.ndarray):
+        np.testing.assert_array_equal(got, expected, strict=True)
+    else:
+        assert got == expected or (np.isnan(got) and np.isnan(expected))

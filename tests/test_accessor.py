@@ -6,10 +6,10 @@ import inspect
 import warnings
 
 import matplotlib
-import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+from exact import assert_same
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,21 +74,11 @@ def _public(cls) -> set:
     return {name for name in dir(cls) if not name.startswith("_")}
 
 
-def _assert_same(got, expected):
-    """``got`` is exactly ``expected``: same type, labels and values."""
-    assert type(got) is type(expected)
-    if isinstance(expected, pd.DataFrame):
-        pd.testing.assert_frame_equal(got, expected, check_exact=True)
-    elif isinstance(expected, pd.Series):
-        pd.testing.assert_series_equal(got, expected, check_exact=True)
-    elif isinstance(expected, nx.Graph):
-        assert nx.utils.graphs_equal(got, expected)
-    else:
-        np.testing.assert_array_equal(got, expected)
-
-
 def test_every_method_has_a_mapping():
-    assert _public(CodaAccessor) - PROPERTIES == set(METHODS)
+    # The estimators' delegates are checked in tests/test_accessor_estimators.py.
+    from test_accessor_estimators import CASES
+
+    assert _public(CodaAccessor) - PROPERTIES == set(METHODS) | set(CASES)
     assert _public(CodaSeriesAccessor) == set(SERIES_METHODS)
     assert _public(CodaPlotAccessor) == {"network", "heatmap", "biplot", "ternary", "variation"}
 
@@ -99,7 +89,7 @@ def test_method_is_the_function_on_the_parts(df, method):
     frame = data(df)
     got = getattr(frame.coda, method)(**options)
     expected = function(frame[frame.coda.parts], **options)
-    _assert_same(got, expected)
+    assert_same(got, expected)
 
 
 @pytest.mark.parametrize("method", SERIES_METHODS)
@@ -108,7 +98,7 @@ def test_series_method_is_the_function_on_the_series(df, method):
     frame = data(df)
     s = frame[frame.coda.parts].iloc[7]
     got = getattr(s.coda, method)(**options)
-    _assert_same(got, function(s, **options))
+    assert_same(got, function(s, **options))
     assert isinstance(got, pd.Series)
 
 
@@ -139,8 +129,8 @@ def test_ignored_dtypes_are_the_ones_as_2d_rejects():
     # pandas' nullable integers and floats are parts; booleans and dates are not
     assert frame.coda.parts == ["n", "count", "share"]
     assert frame.coda.ignored == ["flag", "when", "seen"]
-    _assert_same(frame.coda.clr(), coda.clr(frame[["n", "count", "share"]]))
-    _assert_same(frame.coda.clr(), coda.clr(frame[["n", "count", "share"]].astype(float)))
+    assert_same(frame.coda.clr(), coda.clr(frame[["n", "count", "share"]]))
+    assert_same(frame.coda.clr(), coda.clr(frame[["n", "count", "share"]].astype(float)))
 
 
 def test_an_ignored_column_may_share_a_name_with_a_part():
@@ -149,7 +139,7 @@ def test_an_ignored_column_may_share_a_name_with_a_part():
     frame["s"] = "x"
     frame.columns = ["a", "b", "c", "a"]
     assert frame.coda.parts == ["a", "b", "c"]
-    _assert_same(frame.coda.variation(), coda.variation(frame.iloc[:, :3]))
+    assert_same(frame.coda.variation(), coda.variation(frame.iloc[:, :3]))
 
 
 def test_text_columns_holding_numbers_are_named_in_a_warning():
@@ -199,7 +189,7 @@ def test_clr_by_hand_ignoring_the_id_column():
 
 
 def test_options_pass_through_and_errors_are_the_functions(df):
-    _assert_same(df.coda.pcor(method="shrink"), coda.pcor(_parts(df), method="shrink"))
+    assert_same(df.coda.pcor(method="shrink"), coda.pcor(_parts(df), method="shrink"))
     with pytest.raises(ValueError, match="given= is available with method='exact' only"):
         df.coda.pcor(given=["p01"], method="shrink")
     with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
@@ -390,8 +380,8 @@ def test_an_id_column_anywhere_changes_nothing(x, position):
     frame = parts.copy()
     frame.insert(min(position, x.shape[1]), "id", [f"s{k}" for k in range(len(frame))])
     assert frame.coda.parts == list(parts.columns)
-    _assert_same(frame.coda.clr(), coda.clr(parts))
-    _assert_same(frame.coda.closure(), coda.closure(parts))
+    assert_same(frame.coda.clr(), coda.clr(parts))
+    assert_same(frame.coda.closure(), coda.closure(parts))
 
 
 def test_plot_biplot_groups_by_any_column_label():
