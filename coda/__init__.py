@@ -20,10 +20,10 @@ from coda.covariance import (
     variation_to_clr_cov,
 )
 from coda.datasets import load_dataset, load_roman_cups
+from coda.dendrogram import dendrogram_layout
 from coda.diagrams import (
     biplot_coordinates,
     cluster_order,
-    dendrogram_layout,
     ternary_coordinates,
     ternary_region,
 )

@@ -17,9 +17,9 @@ from coda._validation import (
     check_in_memory,
     check_parts,
 )
+from coda.dendrogram import dendrogram_layout
 from coda.diagrams import (
     biplot_coordinates,
-    dendrogram_layout,
     ternary_coordinates,
     ternary_region,
 )

@@ -50,7 +50,7 @@ TOPICS = [
     (
         "plots",
         "Plots and diagram coordinates",
-        ["coda.plotting", "coda.plot_diagrams", "coda.diagrams"],
+        ["coda.plotting", "coda.plot_diagrams", "coda.diagrams", "coda.dendrogram"],
     ),
     ("accessor", "pandas accessor", ["coda.accessor"]),
     ("data", "Data sets", ["coda.datasets"]),

@@ -28,11 +28,11 @@ PUBLIC_BY_MODULE = {
         "variation_to_clr_cov",
     ],
     "coda.datasets": ["load_dataset", "load_roman_cups"],
+    "coda.dendrogram": ["dendrogram_layout"],
     "coda.glasso": ["pcor_glasso"],
     "coda.diagrams": [
         "biplot_coordinates",
         "cluster_order",
-        "dendrogram_layout",
         "ternary_coordinates",
         "ternary_region",
     ],

@@ -109,3 +109,12 @@ def test_a_numpy_integer_seeds_the_spring_layout_as_a_python_int():
     assert coda.layout(graph, kind="spring", seed=np.int64(5)) == coda.layout(
         graph, kind="spring", seed=5
     )
+
+
+def test_ternary_coordinates_of_a_series_name_the_row_as_the_series():
+    # Was: index [0], where coda's other functions keep a Series' name.
+    cup = pd.Series([1.0, 2.0, 3.0], index=["a", "b", "c"], name="cup7")
+    got = coda.ternary_coordinates(cup)
+    pd.testing.assert_frame_equal(got, coda.ternary_coordinates(cup.to_frame().T))
+    assert list(got.index) == ["cup7"]
+    assert list(coda.ternary_coordinates(cup.rename(None)).index) == [0]
