@@ -344,10 +344,12 @@ class _Estimators:
         self,
         *,
         given=None,
+        method: str = "exact",
         n_boot: int = 1000,
         seed=None,
         ci: float = 0.95,
         progress: bool | None = None,
+        **options,
     ):
         """Bootstrap confidence intervals of the partial correlations: :func:`coda.pcor_bootstrap`.
 
@@ -356,6 +358,8 @@ class _Estimators:
         given : sequence of int or str, optional
             Partial out only these parts (positions or column names), as in
             :func:`coda.pcor`; ``None`` partials out all other parts.
+        method : {"exact", "shrink", "bshrink"}, default "exact"
+            The estimator bootstrapped, as in :func:`coda.pcor_bootstrap`.
         n_boot : int, default 1000
             Number of bootstrap resamples.
         seed : None, int or numpy.random.Generator
@@ -364,6 +368,9 @@ class _Estimators:
             Confidence level, in (0, 1).
         progress : bool or None, default None
             Show a progress bar, as in :func:`coda.pcor_bootstrap`.
+        **options
+            Options of the shrinkage estimator (``lam``, ``lam_var``), as in
+            :func:`coda.pcor_bootstrap`.
 
         Returns
         -------
@@ -387,5 +394,12 @@ class _Estimators:
         (True, ['p01', 'p02', 'p03', 'p04'])
         """
         return pcor_bootstrap(
-            self._parts, given=given, n_boot=n_boot, seed=seed, ci=ci, progress=progress
+            self._parts,
+            given=given,
+            method=method,
+            n_boot=n_boot,
+            seed=seed,
+            ci=ci,
+            progress=progress,
+            **options,
         )

@@ -22,6 +22,7 @@ from coda._results import (
     pair_table,
 )
 from coda._validation import (
+    check_bootstrap_method,
     check_count,
     check_fdr_df,
     check_fraction,
@@ -99,6 +100,7 @@ def network(
     n_boot: int = 1000,
     seed=None,
     node_data=None,
+    **estimator_options,
 ) -> nx.Graph:
     r"""A network of parts whose edges are selected partial correlations.
 
@@ -143,6 +145,12 @@ def network(
         More node attributes: a DataFrame indexed by part (one column per
         attribute) or ``{part: {attribute: value}}``; set after the computed
         ones, so a same-named attribute replaces them.
+    **estimator_options
+        Options of a regularised estimator, as :func:`coda.pcor` takes them
+        (``lam=``, ``lam_var=`` for shrinkage; ``penalty=`` and the others of
+        :func:`coda.pcor_glasso`): passed to the estimate, the node's partial
+        variances and, with the ``"bootstrap"`` rule, every resample. The
+        ``"fdr"`` rule's tests (:func:`coda.pcor_test`) take none.
 
     Returns
     -------
@@ -165,10 +173,13 @@ def network(
         If ``x`` is invalid (see :func:`coda.pcor`) or has two parts with
         the same name as strings, ``rule`` or ``adjust`` is unknown,
         ``"threshold"`` has no ``min_abs``, ``"fdr"`` has too few samples
-        for its t tests (``n <= |K| + 1``, see Notes), ``"bootstrap"`` is
-        asked for a method other than ``"exact"`` or for a glasso or
-        shrinkage result (as is ``"fdr"``), or ``node_data`` names unknown
-        parts.
+        for its t tests (``n <= |K| + 1``, see Notes) or is given estimator
+        options, ``"bootstrap"`` is asked for ``method="glasso"`` (see
+        :func:`coda.pcor_bootstrap`) or for a glasso or shrinkage result (as
+        is ``"fdr"``), or ``node_data`` names unknown parts.
+    TypeError
+        If estimator options come with ``method="exact"``, or are not the
+        estimator's.
 
     See Also
     --------
@@ -192,8 +203,9 @@ def network(
     ``pvalue`` or ``qvalue`` (as in :func:`network_from_pcor` without
     ``tests``). ``"threshold"`` and ``"nonzero"`` with a regularised method
     work with :math:`n \le D - 1` samples, the case those estimators are
-    made for; ``"bootstrap"`` resamples the exact estimate, which needs at
-    least D distinct samples in every resample.
+    made for; ``"bootstrap"`` resamples the estimate of ``method`` (exact,
+    shrink or bshrink); the exact one needs at least D distinct samples in
+    every resample.
 
     References
     ----------
@@ -228,6 +240,11 @@ def network(
         options = {"method": method, "given": given, "adjust": adjust, "n_boot": n_boot}
         defaults = {"method": "exact", "given": None, "adjust": "fdr_bh", "n_boot": 1000}
         check_result_options(options, defaults, seed, type(x).__name__)
+        if estimator_options:
+            raise TypeError(
+                f"x is a {type(x).__name__}, already estimated: estimator options "
+                f"({', '.join(sorted(estimator_options))}) do not apply; pass the data instead"
+            )
         return _network_from_result(x, rule=rule, min_abs=min_abs, node_data=node_data)
     values, labels = composition(x, "x", min_parts=3, min_samples=3)
     check_unique_parts(
@@ -246,10 +263,14 @@ def network(
     check_option(rule, "rule", _RULES)
     alpha = check_fraction(alpha, "alpha")
     min_abs = _check_min_abs(min_abs, rule)
-    if rule == "bootstrap" and method != "exact":
+    if rule == "bootstrap":
+        check_bootstrap_method(method, estimator_options)
+    if rule == "fdr" and estimator_options:
         raise ValueError(
-            f'rule="bootstrap" resamples the exact partial correlations; method={method!r} '
-            'cannot be bootstrapped here: use method="exact" or another rule'
+            f'rule="fdr" selects by the t tests of coda.pcor_test, which take no estimator '
+            f"options (got {', '.join(sorted(estimator_options))}): use rule='threshold' with "
+            "min_abs=... "
+            "or rule='nonzero' (the graphical lasso's zeros) with those options"
         )
     n, d = values.shape
     names = labels.part_names(d)
@@ -282,11 +303,19 @@ def network(
         metadata["adjust"] = "none" if adjust is None else adjust
     else:
         # No test: the estimate alone (pairs touching given parts, NaN, are left out).
-        rho = np.asarray(pcor(x, given=given, method=method), dtype=float)
+        rho = np.asarray(pcor(x, given=given, method=method, **estimator_options), dtype=float)
         table = pair_table(names, {"pcor": rho})
     if rule == "bootstrap":
         n_boot = check_count(n_boot, "n_boot")
-        boot = pcor_bootstrap(x, given=given, n_boot=n_boot, seed=seed, ci=1 - alpha).to_frame()
+        boot = pcor_bootstrap(
+            x,
+            given=given,
+            method=method,
+            n_boot=n_boot,
+            seed=seed,
+            ci=1 - alpha,
+            **estimator_options,
+        ).to_frame()
         boot = pd.DataFrame(
             {
                 "part_i": [name_of(p) for p in boot["part_i"]],
@@ -298,7 +327,9 @@ def network(
         table = table.merge(boot, on=["part_i", "part_j"], how="left", validate="one_to_one")
         metadata["n_boot"] = n_boot
     clr_var = np.diag(np.asarray(clr_cov(values)))
-    pvar = np.asarray(partial_variance(values, given=given_pos or None, method=method))
+    pvar = np.asarray(
+        partial_variance(values, given=given_pos or None, method=method, **estimator_options)
+    )
     node_attrs = {
         names[k]: {
             "clr_variance": clr_var[k],

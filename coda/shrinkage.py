@@ -289,23 +289,55 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
     """
     values, labels = composition(x, "x", min_parts=3, min_samples=3)
     method = check_option(method, "method", _METHODS)
+    lam, lam_var = _intensities(lam, lam_var)
+    logs = np.log(values, dtype=np.float64)
+    omega, lam, lam_var = _shrunk_precision(
+        _shrinkage_data(logs, method), method, lam, lam_var, "x", labels.part_names(logs.shape[1])
+    )
+    rho = pcor_from_precision(omega)
+    return ShrinkageResult(
+        pcor=labels.square(rho),
+        precision=labels.square(omega),
+        intensity=float(lam),
+        intensity_var=float(lam_var),
+        method=method,
+    )
+
+
+def _intensities(lam=None, lam_var=None) -> tuple:
+    """``(lam, lam_var)`` checked, each a float in [0, 1] or None (estimated from the data)."""
     hint = "; an intensity runs from 0 (no shrinkage) to 1 (the target), or omit it to estimate it"
     if lam is not None:
         lam = check_unit_interval(lam, "lam", hint=hint)
     if lam_var is not None:
         lam_var = check_unit_interval(lam_var, "lam_var", hint=hint)
-    logs = np.log(values, dtype=np.float64)
-    parts = labels.part_names(values.shape[1])
+    return lam, lam_var
+
+
+def _shrinkage_data(logs: np.ndarray, method: str) -> np.ndarray:
+    """The data whose covariance ``method`` shrinks, row by row from the logs of ``x``.
+
+    ``"shrink"``: the clr values; ``"bshrink"``: the log proportions. Each
+    row depends on that row alone, so the rows of a resample are rows of
+    this array (:func:`coda.pcor_bootstrap` computes it once).
+    """
     if method == "shrink":
-        data = logs - logs.mean(axis=1, keepdims=True)
-        what = "clr values"
-    else:
-        # log(closure(x)) row by row, without forming the closure; the row sums
-        # come from the logs (log-sum-exp), as values near the largest float
-        # would overflow a sum of the values themselves.
-        data = logs - scipy.special.logsumexp(logs, axis=1, keepdims=True)
-        what = "log proportions"
-    sd, a, v, g, lam, lam_var, c = _shrunk_inverse_factors(data, lam, lam_var, "x", parts, what)
+        return logs - logs.mean(axis=1, keepdims=True)
+    # log(closure(x)) row by row, without forming the closure; the row sums
+    # come from the logs (log-sum-exp), as values near the largest float
+    # would overflow a sum of the values themselves.
+    return logs - scipy.special.logsumexp(logs, axis=1, keepdims=True)
+
+
+def _shrunk_precision(data, method, lam, lam_var, name, parts):
+    """``(omega, lam, lam_var)``: the precision of :func:`pcor_shrink` from its data.
+
+    ``data`` from :func:`_shrinkage_data`; ``lam`` and ``lam_var`` checked, or
+    None to estimate them; ``name`` and ``parts`` name a part whose data do
+    not vary.
+    """
+    what = "clr values" if method == "shrink" else "log proportions"
+    sd, a, v, g, lam, lam_var, c = _shrunk_inverse_factors(data, lam, lam_var, name, parts, what)
     inv_sd = 1.0 / sd
     if method == "bshrink" and lam == 0.0:
         omega = _clr_pinv_of_log_basis(sd, v, c)
@@ -316,12 +348,4 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
             u = inv_sd * (a * inv_sd + v @ (g * (v.T @ inv_sd)))
             omega -= np.outer(u / u.sum(), u)
     # The products above are symmetric only up to rounding.
-    omega = symmetrised(omega)
-    rho = pcor_from_precision(omega)
-    return ShrinkageResult(
-        pcor=labels.square(rho),
-        precision=labels.square(omega),
-        intensity=float(lam),
-        intensity_var=float(lam_var),
-        method=method,
-    )
+    return symmetrised(omega), lam, lam_var

@@ -170,3 +170,11 @@ def test_options_pass_through_and_errors_are_the_functions(df):
     assert str(mine.value) == str(theirs.value)
     with pytest.raises(TypeError, match="unexpected keyword argument 'basis'"):
         df.coda.alr_cov(basis="pivot")
+
+
+def test_pcor_bootstrap_passes_the_method_and_its_options():
+    frame = coda.simulate(30, 40, graph="chain", seed=2).data
+    frame.insert(0, "site", "north")
+    options = {"method": "bshrink", "lam": 0.3, "n_boot": 20, "seed": 1, "progress": False}
+    got = frame.coda.pcor_bootstrap(**options)
+    assert_same(got, coda.pcor_bootstrap(frame.drop(columns="site"), **options))

@@ -98,6 +98,7 @@ from coda._validation._dask import (
 )
 from coda._validation._estimators import (
     check_balance_variances,
+    check_bootstrap_method,
     check_ddof,
     check_edge_pcor,
     check_pcor_parts,
@@ -196,6 +197,7 @@ __all__ = [
     "check_accessor_parts",
     "check_base_out_dtypes",
     "check_basis",
+    "check_bootstrap_method",
     "check_columns",
     "check_composition",
     "check_composition_layers",
