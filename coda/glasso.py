@@ -26,6 +26,7 @@ from coda._validation import (
     check_unit_interval,
     check_unused,
     check_varying,
+    seeded_rng,
     warn,
 )
 
@@ -180,7 +181,7 @@ def _subsamples(n, n_subsamples, seed):
     """Row sets for StARS: ``b = min(10 sqrt(n), 0.8 n)`` rows (at least 3) without replacement."""
     size = max(3, min(int(10 * np.sqrt(n)), int(0.8 * n)))
     check_subsample_size(size, n)
-    rng = np.random.default_rng(seed)
+    rng = seeded_rng(seed, "seed")
     return [np.sort(rng.choice(n, size=size, replace=False)) for _ in range(n_subsamples)]
 
 

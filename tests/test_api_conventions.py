@@ -118,3 +118,18 @@ def test_ternary_coordinates_of_a_series_name_the_row_as_the_series():
     pd.testing.assert_frame_equal(got, coda.ternary_coordinates(cup.to_frame().T))
     assert list(got.index) == ["cup7"]
     assert list(coda.ternary_coordinates(cup.rename(None)).index) == [0]
+
+
+@pytest.mark.parametrize(
+    ("seed", "error", "match"),
+    [
+        (True, TypeError, r"^seed=True; pass None, a non-negative integer"),
+        (-1, ValueError, r"^seed=-1 is not a seed"),
+        ("0", TypeError, r"^seed='0' is not a seed"),
+    ],
+)
+def test_glasso_seed_is_checked_like_the_others(seed, error, match):
+    # Was: seed=True read as 1; -1 and "0" gave numpy's messages, naming no argument.
+    x = coda.simulate(40, 5, graph="chain", seed=1).data
+    with pytest.raises(error, match=match):
+        coda.pcor_glasso(x, criterion="stars", n_penalties=3, n_subsamples=3, seed=seed)
