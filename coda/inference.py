@@ -495,7 +495,7 @@ def pcor_bootstrap(
         # The full-sample estimate also checks the data and the options' names.
         estimate = np.asarray(pcor(x, method=method, **options))
         intensities = _intensities(options.get("lam"), options.get("lam_var"))
-        data = _shrinkage_data(np.log(values, dtype=np.float64), method)
+        data = _shrinkage_data(np.log(values, dtype=np.float64, order="C"), method)
         parts = labels.part_names(d)
         rest, needed, m = list(range(d)), 3, d
 

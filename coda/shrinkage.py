@@ -290,7 +290,7 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
     values, labels = composition(x, "x", min_parts=3, min_samples=3)
     method = check_option(method, "method", _METHODS)
     lam, lam_var = _intensities(lam, lam_var)
-    logs = np.log(values, dtype=np.float64)
+    logs = np.log(values, dtype=np.float64, order="C")
     omega, lam, lam_var = _shrunk_precision(
         _shrinkage_data(logs, method), method, lam, lam_var, "x", labels.part_names(logs.shape[1])
     )

@@ -44,17 +44,20 @@ def test_shrinkage_does_not_depend_on_the_memory_layout(name, layout):
     np.testing.assert_array_equal(SHRINKAGE[name](view), SHRINKAGE[name](x))
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
-def test_as_2d_gives_c_ordered_values_and_leaves_the_input_alone(dtype):
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_as_2d_leaves_a_dataframe_s_values_uncopied_and_the_input_alone(dtype):
+    # The shrinkage estimators take their logs C-ordered; copying every
+    # Fortran-ordered input (a DataFrame's values) cost pcor 800 MB at
+    # 1,000,000 x 100 for nothing.
     x = np.asfortranarray((_data() * 100).astype(dtype))
     x.flags.writeable = False
     before = x.copy()
     values = as_2d(x)
-    assert values.flags.c_contiguous
     np.testing.assert_array_equal(values, before.astype(values.dtype))
     np.testing.assert_array_equal(x, before)
-    c_ordered = np.ascontiguousarray(x, dtype=np.float64)
-    assert as_2d(c_ordered) is c_ordered  # nothing to convert: no copy
+    fortran = np.asfortranarray(x, dtype=np.float64)
+    assert as_2d(fortran) is fortran  # nothing to convert: no copy
+    assert as_2d(fortran[:, ::2]).flags.c_contiguous  # a strided view is copied
 
 
 def _masked():

@@ -81,10 +81,7 @@ def test_jupyter_shows_the_same_summary_as_an_escaped_table():
 def test_nested_results_are_named_by_their_fields():
     description = coda.merging.describe(
         {"w": np.zeros(64, dtype=np.float32)},
-        [
-            {"w": np.random.default_rng(t).normal(size=64).astype(np.float32)}
-            for t in range(3)
-        ],
+        [{"w": np.random.default_rng(t).normal(size=64).astype(np.float32)} for t in range(3)],
         density=0.5,
     )
     text = repr(description)

@@ -26,7 +26,7 @@ from coda._validation._base import (
 
 
 def as_2d(x, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a 2-D, C-ordered float array without copying when possible.
+    """Return ``x`` as a 2-D float array without copying when possible.
 
     Accepts lists, numpy arrays and pandas objects; a 1-D input is one
     composition and becomes one row. The caller's object is never modified:
@@ -78,12 +78,16 @@ def as_2d(x, name: str = "x") -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {values.shape}); it needs at least one value")
     if values.ndim == 1:
         values = values.reshape(1, -1)
-    # One C-ordered array whatever the caller's layout: numpy's vectorised log
-    # skips strided views (x[::-1], x[:, ::2]) and BLAS sums the products of a
-    # Fortran-ordered array (a DataFrame's values, x.T) in another order, so
-    # both round some values differently and results would depend on the
-    # memory layout, not only on the values. A C-ordered float input is not copied.
-    return np.asarray(values, dtype=float_dtype(values.dtype), order="C")
+    values = values.astype(float_dtype(values.dtype), copy=False)
+    if not (values.flags.c_contiguous or values.flags.f_contiguous):
+        # A strided view (x[::-1], x[:, ::2]) is copied: numpy's vectorised
+        # log skips such views and rounds some values differently, so results
+        # would depend on the memory layout, not only on the values. A
+        # Fortran-ordered array (a DataFrame's values) is not copied: the
+        # functions that multiply its columns by BLAS (shrinkage) take their
+        # logs C-ordered, as cheap as any other order.
+        values = np.ascontiguousarray(values)
+    return values
 
 
 def check_in_memory(x, name: str = "x") -> None:
