@@ -22,7 +22,6 @@ from coda._results import (
     pair_table,
 )
 from coda._validation import (
-    check_bootstrap_method,
     check_count,
     check_fdr_df,
     check_fraction,
@@ -43,6 +42,12 @@ __all__ = ["network", "network_from_pcor"]
 
 
 _RULES = ("fdr", "threshold", "nonzero", "bootstrap")
+# The options of coda.pcor_shrink and coda.pcor_glasso that network passes on;
+# the glasso's StARS seed is network's own seed.
+_ESTIMATOR_OPTIONS = frozenset(
+    {"lam", "lam_var", "penalty", "criterion", "gamma", "n_penalties", "n_subsamples"}
+    | {"threshold", "tol", "max_iter"}
+)
 
 
 def _check_min_abs(min_abs, rule: str):
@@ -140,7 +145,8 @@ def network(
     n_boot : int, default 1000
         Bootstrap resamples of the ``"bootstrap"`` rule.
     seed : None, int or numpy.random.Generator
-        Seed of the bootstrap.
+        Seed of the bootstrap, and of the graphical lasso's StARS subsamples
+        (``criterion="stars"``).
     node_data : DataFrame or dict, optional
         More node attributes: a DataFrame indexed by part (one column per
         attribute) or ``{part: {attribute: value}}``; set after the computed
@@ -148,9 +154,9 @@ def network(
     **estimator_options
         Options of a regularised estimator, as :func:`coda.pcor` takes them
         (``lam=``, ``lam_var=`` for shrinkage; ``penalty=`` and the others of
-        :func:`coda.pcor_glasso`): passed to the estimate, the node's partial
-        variances and, with the ``"bootstrap"`` rule, every resample. The
-        ``"fdr"`` rule's tests (:func:`coda.pcor_test`) take none.
+        :func:`coda.pcor_glasso`): passed to the estimate and the nodes'
+        partial variances. The ``"fdr"`` rule's tests
+        (:func:`coda.pcor_test`) take none.
 
     Returns
     -------
@@ -174,9 +180,9 @@ def network(
         the same name as strings, ``rule`` or ``adjust`` is unknown,
         ``"threshold"`` has no ``min_abs``, ``"fdr"`` has too few samples
         for its t tests (``n <= |K| + 1``, see Notes) or is given estimator
-        options, ``"bootstrap"`` is asked for ``method="glasso"`` (see
-        :func:`coda.pcor_bootstrap`) or for a glasso or shrinkage result (as
-        is ``"fdr"``), or ``node_data`` names unknown parts.
+        options, ``"bootstrap"`` is asked for a method other than ``"exact"``
+        or for a glasso or shrinkage result (as is ``"fdr"``), or
+        ``node_data`` names unknown parts.
     TypeError
         If estimator options come with ``method="exact"``, or are not the
         estimator's.
@@ -203,9 +209,10 @@ def network(
     ``pvalue`` or ``qvalue`` (as in :func:`network_from_pcor` without
     ``tests``). ``"threshold"`` and ``"nonzero"`` with a regularised method
     work with :math:`n \le D - 1` samples, the case those estimators are
-    made for; ``"bootstrap"`` resamples the estimate of ``method`` (exact,
-    shrink or bshrink); the exact one needs at least D distinct samples in
-    every resample.
+    made for; ``"bootstrap"`` resamples the exact estimate, which needs at
+    least D distinct samples in every resample (the shrinkage estimators'
+    intervals do not hold their level at the true zeros: see
+    :func:`coda.pcor_bootstrap`).
 
     References
     ----------
@@ -236,6 +243,9 @@ def network(
     from coda.inference import _ADJUSTMENTS, pcor_bootstrap, pcor_test
     from coda.partial import partial_variance, pcor
 
+    unknown = sorted(set(estimator_options) - _ESTIMATOR_OPTIONS)
+    if unknown:
+        raise TypeError(f"network() got an unexpected keyword argument {unknown[0]!r}")
     if isinstance(x, (BootstrapResult, GlassoResult, ShrinkageResult)):
         options = {"method": method, "given": given, "adjust": adjust, "n_boot": n_boot}
         defaults = {"method": "exact", "given": None, "adjust": "fdr_bh", "n_boot": 1000}
@@ -263,8 +273,20 @@ def network(
     check_option(rule, "rule", _RULES)
     alpha = check_fraction(alpha, "alpha")
     min_abs = _check_min_abs(min_abs, rule)
-    if rule == "bootstrap":
-        check_bootstrap_method(method, estimator_options)
+    if rule == "bootstrap" and method != "exact":
+        # Percentile intervals of the shrunk estimates under-cover at the true
+        # zeros (0.83-0.92 at a nominal 0.95; see coda.pcor_bootstrap), so they
+        # would select false edges at several times alpha.
+        raise ValueError(
+            f'rule="bootstrap" selects by intervals of the exact partial correlations; '
+            f"method={method!r} cannot be bootstrapped here: its intervals do not hold their "
+            'level at the true zeros (see coda.pcor_bootstrap); use method="exact", or rule '
+            '"threshold" with min_abs=... (shrinkage) or "nonzero" (glasso)'
+        )
+    if method == "glasso" and estimator_options.get("criterion") == "stars":
+        # One seed for the estimate and the partial variances: the same
+        # subsamples choose the same penalty for both.
+        estimator_options = {**estimator_options, "seed": seed}
     if rule == "fdr" and estimator_options:
         raise ValueError(
             f'rule="fdr" selects by the t tests of coda.pcor_test, which take no estimator '

@@ -426,7 +426,14 @@ def pcor_bootstrap(
     resample takes its rows from them. No full rank is needed, so
     ``n < D`` works, but a resample needs 3 distinct samples: with two,
     every sample correlation is +1 or -1. The intervals are those of the
-    shrunk partial correlations, which are biased towards zero; with ``n``
+    shrunk partial correlations, which are biased towards zero, and they do
+    not hold their level. Measured on a chain of D = 30 parts (30
+    simulations of 200 resamples each, nominal 0.95), ``"bshrink"`` covered
+    the true partial correlation of 0.02, 0.12 and 0.50 of the true edges
+    and 0.83, 0.87 and 0.92 of the true zeros at n = 20, 50 and 200 (the
+    exact method: 0.93 and 0.95 at n = 200). Read them as the spread of the
+    estimator, not as tests of zero: ``coda.network`` refuses them for its
+    ``"bootstrap"`` rule. With ``n``
     well above D ``"shrink"`` pulls every pair towards one negative value
     (see :func:`coda.pcor_shrink`) and its intervals then miss the true
     partial correlations: use ``"bshrink"`` or ``"exact"`` there. Cost:

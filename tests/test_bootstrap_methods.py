@@ -243,17 +243,12 @@ def test_error_on_a_resample_where_a_part_does_not_vary():
 # network passes the method and the estimator's options on
 
 
-def test_network_bootstrap_rule_resamples_the_shrinkage_estimate():
-    # Was: rule="bootstrap" refused every method but "exact".
+def test_network_bootstrap_rule_stays_exact():
+    # Shrinkage intervals under-cover at the true zeros: not a selection rule.
     wide = coda.simulate(30, 40, graph="chain", seed=5).data
-    options = {"method": "bshrink", "lam": 0.3, "n_boot": 40, "seed": 2}
-    graph = coda.network(wide, rule="bootstrap", alpha=0.1, **options)
-    boot = coda.pcor_bootstrap(wide, ci=0.9, progress=False, **options).to_frame()
-    excludes = boot[(boot["lower"] > 0) | (boot["upper"] < 0)]
-    assert sorted(graph.edges) == sorted(zip(excludes["part_i"], excludes["part_j"], strict=True))
-    assert graph.graph["method"] == "bshrink"
-    with pytest.raises(ValueError, match="method='glasso' cannot be bootstrapped"):
-        coda.network(wide, method="glasso", rule="bootstrap")
+    for method in ("bshrink", "glasso"):
+        with pytest.raises(ValueError, match="cannot be bootstrapped here: its intervals"):
+            coda.network(wide, method=method, rule="bootstrap")
 
 
 def test_network_passes_estimator_options_to_the_estimate():
@@ -281,3 +276,32 @@ def test_network_refuses_estimator_options_it_cannot_use():
         coda.network(x, rule="threshold", min_abs=0.1, lam=0.2)
     with pytest.raises(TypeError, match="already estimated: estimator options"):
         coda.network(coda.pcor_shrink(x), lam=0.2)
+    # A misspelt keyword of network itself is named as such, not as an option.
+    with pytest.raises(TypeError, match=r"network\(\) got an unexpected keyword argument 'alpah'"):
+        coda.network(x, alpah=0.01)
+
+
+def test_network_seeds_the_stars_choice_with_its_seed():
+    # Was: StARS drew unseeded subsamples, twice (estimate and partial
+    # variances), so the same call gave different graphs.
+    wide = coda.simulate(25, 12, graph="chain", seed=3).data
+    options = {"method": "glasso", "criterion": "stars", "n_penalties": 6, "n_subsamples": 6}
+    first = coda.network(wide, seed=0, **options)
+    second = coda.network(wide, seed=0, **options)
+    assert sorted(first.edges) == sorted(second.edges)
+    fitted = coda.pcor_glasso(wide, seed=0, **{k: v for k, v in options.items() if k != "method"})
+    expected = int((np.triu(fitted.pcor.to_numpy(), 1) != 0).sum())
+    assert len(first.edges) == expected
+    variances = 1.0 / np.diag(fitted.precision.to_numpy())
+    got = [first.nodes[p]["partial_variance"] for p in fitted.pcor.columns]
+    np.testing.assert_allclose(got, variances, rtol=1e-12)
+
+
+@pytest.mark.parametrize("option", [{"ddof": 1}, {"penalty": 0.1}])
+def test_shrinkage_bootstrap_takes_only_the_intensities(option):
+    # Was: ddof=1 passed silently to pcor (ddof=0 failed there); penalty= reached
+    # pcor's own error about the shrinkage estimator.
+    x = coda.simulate(30, 8, graph="chain", seed=4).data
+    name = next(iter(option))
+    with pytest.raises(TypeError, match=rf"unexpected keyword argument '{name}'"):
+        coda.pcor_bootstrap(x, method="bshrink", n_boot=10, **option)

@@ -205,6 +205,12 @@ def check_bootstrap_method(method: str, options) -> None:
             f"method='exact' takes no options; got {', '.join(sorted(options))}: estimator "
             "options such as lam= go with method='shrink' or 'bshrink'"
         )
+    other = sorted(set(options) - {"lam", "lam_var"})
+    if other:
+        raise TypeError(
+            f"pcor_bootstrap() got an unexpected keyword argument {other[0]!r}; the options of "
+            f"method={method!r} are lam and lam_var (ddof is always 1 for shrinkage)"
+        )
 
 
 def check_resample_rank(ok: np.ndarray) -> None:
