@@ -8,7 +8,6 @@ fixes a user of the command can make.
 from __future__ import annotations
 
 import csv
-import io
 import math
 import re
 from pathlib import Path
@@ -39,9 +38,6 @@ __all__ = [
 _ID_NAME = re.compile(r"(id|samples?|sample[ _.-]?ids?|cups?|names?|labels?|.*[ _.-]id)", re.I)
 # Separators other than the comma that a spreadsheet may write.
 _SEPARATORS = {";": "semicolons", "\t": "tabs"}
-# The suffixes of the files pandas decompresses as it reads them (read_csv's
-# compression="infer"): their bytes are not the lines of the table.
-_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar")
 
 
 def check_out_folder(out: str, files=()) -> None:
@@ -170,26 +166,26 @@ def _check_header(written: list, name: str) -> None:
         )
 
 
-def _data_lines(raw: bytes, n_records: int) -> list[int]:
+def _data_lines(path: Path, n_records: int) -> list[int]:
     """The line of the file on which each record that pandas reads starts, header first.
 
-    ``raw`` holds the bytes of the file. pandas skips empty and
-    whitespace-only lines (a line ``,`` is a row of missing values). A quick
-    scan of the lines suffices unless a quoted field spans lines (a line
-    with an odd number of quotes) or the lines end with a carriage return
-    alone (old Mac files): then the csv module counts them.
+    pandas skips empty and whitespace-only lines (a line ``,`` is a row of
+    missing values). A quick scan of the lines suffices unless a quoted
+    field spans lines (a line with an odd number of quotes) or the lines end
+    with a carriage return alone (old Mac files): then the csv module counts them.
     """
-    lines = []
-    for number, line in enumerate(io.BytesIO(raw), start=1):
-        if line.count(b'"') % 2:
-            break
-        if line.strip():
-            lines.append(number)
-    else:
-        if len(lines) == n_records:
-            return lines
+    with path.open("rb") as stream:
+        lines = []
+        for number, line in enumerate(stream, start=1):
+            if line.count(b'"') % 2:
+                break
+            if line.strip():
+                lines.append(number)
+        else:
+            if len(lines) == n_records:
+                return lines
     starts = []
-    with io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="") as stream:
+    with path.open(newline="", encoding="utf-8-sig") as stream:
         reader = csv.reader(stream)
         end = 0
         for record in reader:
@@ -199,19 +195,16 @@ def _data_lines(raw: bytes, n_records: int) -> list[int]:
     return starts
 
 
-def _row_names(source: bytes | Path | None, n_rows: int) -> list[str]:
+def _row_names(path: Path, n_rows: int) -> list[str]:
     """How messages name the rows of a file without an identifier column: ``3 on line 4``.
 
     The number counts the samples from 1 (the first row after the header is
     1); the line is the file's own, as an editor numbers it, counting the
-    blank lines that pandas skips and the lines of a quoted line break.
-    ``source`` is the file's bytes (or its path). If the lines cannot be
-    matched to the rows pandas read, or ``source`` is None (a compressed
-    file, whose bytes are not its lines), the numbers alone.
+    blank lines that pandas skips and the lines of a quoted line break. If
+    the lines cannot be matched to the rows pandas read, the numbers alone.
     """
     try:
-        raw = source.read_bytes() if isinstance(source, Path) else source
-        lines = [] if raw is None else _data_lines(raw, n_rows + 1)
+        lines = _data_lines(path, n_rows + 1)
     except (csv.Error, UnicodeError, OSError):
         lines = []
     if len(lines) != n_rows + 1:
@@ -227,16 +220,8 @@ def read_table(path: Path, index_col: str | None) -> pd.DataFrame:
     points into the file.
     """
     name = f"DATA.csv {str(path)!r}"
-    # The file is read once: pandas parses its bytes twice (the table, then the
-    # header as written) and the row names count its lines. pandas decompresses
-    # a compressed file itself, from its path.
-    raw = None if path.name.lower().endswith(_COMPRESSED) else path.read_bytes()
-
-    def source():
-        return path if raw is None else io.BytesIO(raw)
-
     frame = read_csv_table(
-        source(),
+        path,
         name,
         fix="pass a text CSV file with a header row of part names and one row per sample",
     )
@@ -246,7 +231,7 @@ def read_table(path: Path, index_col: str | None) -> pd.DataFrame:
         )
     # The header as written: pandas renames a repeated name (a, a.1) and names
     # a blank one "Unnamed: 0".
-    written = pd.read_csv(source(), header=None, nrows=1, dtype=str).iloc[0].tolist()
+    written = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist()
     repeated = sorted({str(h) for h in written if isinstance(h, str) and written.count(h) > 1})
     if repeated:
         raise ValueError(
@@ -276,7 +261,7 @@ def read_table(path: Path, index_col: str | None) -> pd.DataFrame:
     if index_col is None and isinstance(frame.index, pd.RangeIndex):
         # No identifier column: pandas numbers the rows from 0, which no one
         # finds in the file.
-        frame.index = pd.Index(_row_names(raw, len(frame)))
+        frame.index = pd.Index(_row_names(path, len(frame)))
     _check_text_columns(frame, name, first=False)
     check_numeric_columns(
         frame,
