@@ -36,6 +36,9 @@ from coda._validation import (
     check_varying,
 )
 
+# Importable from here too, its module until it moved to coda.dendrogram.
+from coda.dendrogram import dendrogram_layout  # noqa: F401
+
 __all__ = [
     "biplot_coordinates",
     "cluster_order",
