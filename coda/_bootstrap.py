@@ -15,6 +15,7 @@ import contextlib
 import numpy as np
 
 from coda import _kernels
+from coda._linalg import pcor_from_precision
 from coda._parallel import for_row_blocks, one_blas_thread
 from coda._validation import check_resample_rank
 from coda.shrinkage import _shrunk_precision
@@ -168,13 +169,7 @@ def shrink_pcor(
         for k, rows in enumerate(idx):
             name = f"bootstrap resample {first + k} of x"
             omega = _shrunk_precision(data[rows], method, *intensities, name, parts)[0]
-            # coda.pcor's pcor_from_precision, in its order of operations, on the pairs alone.
-            scale = 1.0 / np.sqrt(np.diag(omega))
-            pairs = scale[iu] * -scale[ju]
-            pairs *= omega[iu, ju]
-            np.clip(pairs, -1.0, 1.0, out=pairs)
-            pairs += 0.0  # -0.0 + 0.0 is +0.0
-            out[k] = pairs
+            out[k] = pcor_from_precision(omega)[iu, ju]
     return out
 
 

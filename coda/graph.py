@@ -10,6 +10,8 @@ Functions here return data and draw nothing.
 
 from __future__ import annotations
 
+import inspect
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -42,12 +44,25 @@ __all__ = ["network", "network_from_pcor"]
 
 
 _RULES = ("fdr", "threshold", "nonzero", "bootstrap")
-# The options of coda.pcor_shrink and coda.pcor_glasso that network passes on;
-# the glasso's StARS seed is network's own seed.
-_ESTIMATOR_OPTIONS = frozenset(
-    {"lam", "lam_var", "penalty", "criterion", "gamma", "n_penalties", "n_subsamples"}
-    | {"threshold", "tol", "max_iter"}
-)
+
+
+def _estimator_options() -> set:
+    """The keyword options of coda.pcor_shrink and coda.pcor_glasso, which network passes on.
+
+    ``method`` is network's own, and so is ``seed``, which it gives the
+    glasso's StARS subsamples.
+    """
+    from coda.glasso import pcor_glasso
+    from coda.shrinkage import pcor_shrink
+
+    names = set()
+    for estimator in (pcor_shrink, pcor_glasso):
+        names |= {
+            name
+            for name, parameter in inspect.signature(estimator).parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+    return names - {"method", "seed"}
 
 
 def _check_min_abs(min_abs, rule: str):
@@ -243,7 +258,7 @@ def network(
     from coda.inference import _ADJUSTMENTS, pcor_bootstrap, pcor_test
     from coda.partial import partial_variance, pcor
 
-    unknown = sorted(set(estimator_options) - _ESTIMATOR_OPTIONS)
+    unknown = sorted(set(estimator_options) - _estimator_options())
     if unknown:
         raise TypeError(f"network() got an unexpected keyword argument {unknown[0]!r}")
     if isinstance(x, (BootstrapResult, GlassoResult, ShrinkageResult)):
@@ -329,15 +344,8 @@ def network(
         table = pair_table(names, {"pcor": rho})
     if rule == "bootstrap":
         n_boot = check_count(n_boot, "n_boot")
-        boot = pcor_bootstrap(
-            x,
-            given=given,
-            method=method,
-            n_boot=n_boot,
-            seed=seed,
-            ci=1 - alpha,
-            **estimator_options,
-        ).to_frame()
+        # Exact only (checked above), which takes no options.
+        boot = pcor_bootstrap(x, given=given, n_boot=n_boot, seed=seed, ci=1 - alpha).to_frame()
         boot = pd.DataFrame(
             {
                 "part_i": [name_of(p) for p in boot["part_i"]],
