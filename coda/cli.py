@@ -197,7 +197,6 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument(
         "--method", choices=_MERGES, default="ties", help="merging rule (default: ties)"
     )
-    merge.add_argument("--weights", help="one weight per model, comma-separated: 1,0.5,1")
     merge.add_argument("--lam", type=float, default=1.0, help="scaling lambda (default: 1.0)")
     merge.add_argument("--seed", type=int, help="dare random seed (default: 0)")
     merge.add_argument(
@@ -251,6 +250,7 @@ def _add_merge_inputs(parser) -> None:
         help="ties trimming per tensor (mergekit) or over the whole model (original code) "
         f"(default: {_SCOPE})",
     )
+    parser.add_argument("--weights", help="one weight per model, comma-separated: 1,0.5,1")
 
 
 def _analyse(frame: pd.DataFrame, args, header: str, given=None) -> pd.DataFrame:
@@ -392,13 +392,18 @@ def _run_roman_glass(args) -> None:
     print("wrote " + ", ".join(str(f) for f in files))
 
 
+def _weights(args) -> list[float] | None:
+    """The numbers of ``--weights`` (coda merge and merge-stats), None if not given."""
+    if args.weights is None:
+        return None
+    return [check_number_text(w, "--weights") for w in args.weights.split(",")]
+
+
 def _run_merge(args) -> None:
     from coda.merging import dare, task_arithmetic, ties_merge
     from coda.merging._sources import check_out_spares_inputs
 
-    weights = None
-    if args.weights is not None:
-        weights = [check_number_text(w, "--weights") for w in args.weights.split(",")]
+    weights = _weights(args)
     options = {"weights": weights, "lam": check_real(args.lam, "--lam"), "dtype": args.dtype}
     used = {"ties": ("density", "scope"), "dare": ("density", "seed"), "task_arithmetic": ()}
     for option in ("density", "scope", "seed"):
@@ -478,13 +483,16 @@ def _run_merge_stats(args) -> None:
 
     check_out_folder(args.out)
     check_seed(args.seed)
-    check_merge_command(args.base, args.models, args.density)
+    weights = _weights(args)
+    check_merge_command(args.base, args.models, args.density, weights)
     check_model_count(len(args.models), name="FT")
     density = _DENSITY if args.density is None else args.density
     scope = args.scope or _SCOPE
     # Everything is computed before the directory is made, so bad input
     # leaves nothing behind.
-    described = describe(args.base, args.models, density=density, scope=scope, seed=args.seed)
+    described = describe(
+        args.base, args.models, density=density, scope=scope, weights=weights, seed=args.seed
+    )
     tables = {
         "shares": described.shares,
         "categories": described.categories.observed,
@@ -533,7 +541,9 @@ def _run_merge_stats(args) -> None:
     interference = balances["interference"]
     print(
         f"coda merge-stats: {len(args.models)} models onto {args.base}, "
-        f"ties scope {scope}, density {density:g}, {balances.shape[0]} layers"
+        f"ties scope {scope}, density {density:g}, "
+        + ("" if weights is None else f"weights {','.join(f'{w:g}' for w in weights)}, ")
+        + f"{balances.shape[0]} layers"
     )
     print(
         f"most interference (conflict vs agreeing balance): {interference.idxmax()} "

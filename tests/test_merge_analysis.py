@@ -437,6 +437,25 @@ def test_cli_merge_stats_end_to_end(tmp_path, capsys):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cli_merge_stats_weights_reach_describe(tmp_path, capsys):
+    from coda.cli import main
+
+    base, models, paths = _checkpoints(tmp_path, 4)
+    out = tmp_path / "stats"
+    args = ["merge-stats", *paths, "--density", "0.3", "--weights", "1,0.5,2,1", "--seed", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "weights 1,0.5,2,1, 8 layers" in capsys.readouterr().out
+    weighted = describe(base, models, density=0.3, weights=[1, 0.5, 2, 1], seed=1)
+    plain = describe(base, models, density=0.3, seed=1)
+    for name in ("fate", "ownership"):
+        table = pd.read_csv(out / f"{name}.csv", index_col=[0, 1] if name == "fate" else 0)
+        np.testing.assert_allclose(
+            table.to_numpy(), getattr(weighted, name).to_numpy(), rtol=1e-12
+        )
+        # The weights change these statistics: the comparison above is not vacuous.
+        assert not np.allclose(table.to_numpy(), getattr(plain, name).to_numpy())
+
+
 def test_cli_merge_stats_skips_a_network_with_too_few_layers(tmp_path, capsys):
     from coda.cli import main
 
@@ -467,6 +486,9 @@ def test_cli_merge_stats_three_models_has_no_network(tmp_path, capsys):
     [
         (["--density", "1.5"], "density"),
         (["--density", "0"], "density"),
+        (["--weights", "1"], "expected 2 numbers, one per model"),
+        (["--weights", "1,x"], "--weights holds 'x', which is not a number"),
+        (["--weights", "1,nan"], "not finite; pass finite weights"),
     ],
 )
 def test_cli_merge_stats_errors(tmp_path, capsys, args, match):
