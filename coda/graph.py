@@ -33,6 +33,7 @@ from coda._validation import (
     check_parts,
     check_pcor_matrix,
     check_result_options,
+    check_rule_options,
     check_tests_frame,
     check_tests_parts,
     check_tests_table,
@@ -44,6 +45,26 @@ __all__ = ["network", "network_from_pcor"]
 
 
 _RULES = ("fdr", "threshold", "nonzero", "bootstrap")
+
+
+# The options of network that only some rules use: the rules, and how the
+# message names them. Not seed: like scikit-learn's random_state, a seed
+# asked for reproducibility is harmless where nothing is random (and
+# df.coda.plot.network passes it to the layout too).
+_RULE_USERS = {
+    "alpha": (("fdr", "bootstrap"), "the 'fdr' and 'bootstrap' rules"),
+    "adjust": (("fdr",), "the 'fdr' rule"),
+    "n_boot": (("bootstrap",), "the 'bootstrap' rule"),
+}
+
+
+def _defaults() -> dict:
+    """The defaults of network's keyword options, read from its signature."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(network).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
 
 def _estimator_options() -> set:
@@ -134,9 +155,9 @@ def network(
         lasso and ``"threshold"`` for shrinkage; nodes get the
         ``partial_variance`` ``1 / diag(precision)``) or a
         :func:`coda.pcor_bootstrap` result (rule ``"bootstrap"``, level
-        ``ci``). With a result, ``method``, ``given``, ``adjust``,
-        ``n_boot`` and ``seed`` do not apply and must keep their defaults,
-        and a glasso or shrinkage result takes only the rules
+        ``ci``). With a result, ``method``, ``given``, ``alpha``,
+        ``adjust``, ``n_boot`` and ``seed`` do not apply and must keep their
+        defaults, and a glasso or shrinkage result takes only the rules
         ``"nonzero"`` and ``"threshold"`` (the others need the data).
     method : {"exact", "shrink", "bshrink", "glasso"}, default "exact"
         The partial-correlation estimator (see :func:`coda.pcor`).
@@ -145,11 +166,12 @@ def network(
         the graph as isolated nodes with ``given=True``.
     alpha : float, default 0.05
         Level of the ``"fdr"`` rule (largest q-value kept) and of the
-        ``"bootstrap"`` rule (interval level ``1 - alpha``).
+        ``"bootstrap"`` rule (interval level ``1 - alpha``); the other rules
+        refuse a value other than the default, which they would ignore.
     adjust : str or None, default "fdr_bh"
         Multiple-testing adjustment of the q-values of the ``"fdr"`` rule
-        (see :func:`coda.pcor_test`); the other rules run no test and do not
-        use it.
+        (see :func:`coda.pcor_test`); the other rules run no test and refuse
+        a value other than the default.
     min_abs : float, optional
         Keep only pairs with :math:`|\rho| \ge` ``min_abs``: the rule itself
         for ``"threshold"``, an extra filter for the other rules.
@@ -158,10 +180,11 @@ def network(
         ``method="glasso"``; ``"threshold"`` for ``"shrink"`` and
         ``"bshrink"`` when ``min_abs`` is given; ``"fdr"`` otherwise.
     n_boot : int, default 1000
-        Bootstrap resamples of the ``"bootstrap"`` rule.
+        Bootstrap resamples of the ``"bootstrap"`` rule (the other rules
+        refuse a value other than the default).
     seed : None, int or numpy.random.Generator
         Seed of the bootstrap, and of the graphical lasso's StARS subsamples
-        (``criterion="stars"``).
+        (``criterion="stars"``); the other rules and estimators ignore it.
     node_data : DataFrame or dict, optional
         More node attributes: a DataFrame indexed by part (one column per
         attribute) or ``{part: {attribute: value}}``; set after the computed
@@ -193,7 +216,9 @@ def network(
     ValueError
         If ``x`` is invalid (see :func:`coda.pcor`) or has two parts with
         the same name as strings, ``rule`` or ``adjust`` is unknown,
-        ``"threshold"`` has no ``min_abs``, ``"fdr"`` has too few samples
+        ``"threshold"`` has no ``min_abs``, ``alpha``, ``adjust`` or
+        ``n_boot`` is set for a rule that does not use it,
+        ``"fdr"`` has too few samples
         for its t tests (``n <= |K| + 1``, see Notes) or is given estimator
         options, ``"bootstrap"`` is asked for a method other than ``"exact"``
         or for a glasso or shrinkage result (as is ``"fdr"``), or
@@ -262,9 +287,13 @@ def network(
     if unknown:
         raise TypeError(f"network() got an unexpected keyword argument {unknown[0]!r}")
     if isinstance(x, (BootstrapResult, GlassoResult, ShrinkageResult)):
-        options = {"method": method, "given": given, "adjust": adjust, "n_boot": n_boot}
-        defaults = {"method": "exact", "given": None, "adjust": "fdr_bh", "n_boot": 1000}
-        check_result_options(options, defaults, seed, type(x).__name__)
+        # alpha too: a bootstrap result's level is its own ci, and the other
+        # results' rules run no test.
+        names = ("method", "given", "alpha", "adjust", "n_boot")
+        options = {"method": method, "given": given, "alpha": alpha, "adjust": adjust}
+        options["n_boot"] = n_boot
+        defaults = _defaults()
+        check_result_options(options, {k: defaults[k] for k in names}, seed, type(x).__name__)
         if estimator_options:
             raise TypeError(
                 f"x is a {type(x).__name__}, already estimated: estimator options "
@@ -288,6 +317,13 @@ def network(
     check_option(rule, "rule", _RULES)
     alpha = check_fraction(alpha, "alpha")
     min_abs = _check_min_abs(min_abs, rule)
+    stars = method == "glasso" and estimator_options.get("criterion") == "stars"
+    check_rule_options(
+        {"alpha": alpha, "adjust": adjust, "n_boot": n_boot},
+        _defaults(),
+        rule,
+        {k: text for k, (rules, text) in _RULE_USERS.items() if rule not in rules},
+    )
     if rule == "bootstrap" and method != "exact":
         # Percentile intervals of the shrunk estimates under-cover at the true
         # zeros (0.83-0.92 at a nominal 0.95; see coda.pcor_bootstrap), so they
@@ -298,7 +334,7 @@ def network(
             'level at the true zeros (see coda.pcor_bootstrap); use method="exact", or rule '
             '"threshold" with min_abs=... (shrinkage) or "nonzero" (glasso)'
         )
-    if method == "glasso" and estimator_options.get("criterion") == "stars":
+    if stars:
         # One seed for the estimate and the partial variances: the same
         # subsamples choose the same penalty for both.
         estimator_options = {**estimator_options, "seed": seed}

@@ -868,3 +868,42 @@ def test_network_from_bootstrap_result():
         coda.network(boot, seed=1)
     with pytest.raises(ValueError, match=r"rule='fdr' is not a known option"):
         coda.network(boot, rule="fdr")
+
+
+@pytest.mark.parametrize(
+    ("options", "refused"),
+    [
+        ({"method": "shrink", "min_abs": 0.1, "alpha": 0.01}, "alpha=0.01"),
+        ({"method": "glasso", "alpha": 0.2}, "alpha=0.2"),
+        ({"rule": "threshold", "min_abs": 0.1, "adjust": None}, "adjust=None"),
+        ({"rule": "bootstrap", "adjust": "bonferroni", "n_boot": 50}, "adjust='bonferroni'"),
+        ({"n_boot": 50}, "n_boot=50"),
+        ({"rule": "nonzero", "alpha": 0.1, "n_boot": 20}, "alpha=0.1, n_boot=20"),
+    ],
+)
+def test_network_refuses_options_its_rule_would_ignore(options, refused):
+    # Before, each of these was accepted and silently ignored (alpha was even
+    # recorded in G.graph as if it had been used).
+    sim = coda.simulate(60, 5, seed=3)
+    with pytest.raises(ValueError, match=rf"^{re.escape(refused)}: not used by rule="):
+        coda.network(sim.data, **options)
+
+
+def test_network_accepts_each_option_where_its_rule_uses_it():
+    sim = coda.simulate(60, 5, seed=3)
+    assert coda.network(sim.data, alpha=0.2, adjust="bonferroni").graph["alpha"] == 0.2
+    boot = coda.network(sim.data, rule="bootstrap", alpha=0.2, n_boot=30, seed=0)
+    assert boot.graph["n_boot"] == 30
+    # The defaults, written out, are not "asked for"; a seed is never refused.
+    plain = coda.network(sim.data, method="glasso", alpha=0.05, adjust="fdr_bh", n_boot=1000)
+    seeded = coda.network(sim.data, method="glasso", seed=5)
+    assert set(plain.edges) == set(seeded.edges)
+
+
+def test_network_of_a_bootstrap_result_refuses_alpha():
+    # The result's own ci is the level: an alpha that disagreed with it was ignored.
+    sim = coda.simulate(100, 5, seed=3)
+    boot = coda.pcor_bootstrap(sim.data, n_boot=50, seed=0, ci=0.9)
+    with pytest.raises(ValueError, match=r"^alpha: these options apply to compositional data"):
+        coda.network(boot, alpha=0.01)
+    assert coda.network(boot).graph["alpha"] == pytest.approx(0.1)

@@ -130,6 +130,7 @@ from coda._validation._graphs import (
     check_pcor_options,
     check_plot_keywords,
     check_result_options,
+    check_rule_options,
     check_same_nodes,
     check_square_labels,
     check_square_shape,

@@ -390,6 +390,33 @@ def check_result_options(options: dict, defaults: dict, seed, result_name: str) 
         )
 
 
+def check_rule_options(options: dict, defaults: dict, rule: str, users: dict) -> None:
+    """Raise if ``coda.network`` was given options that its ``rule`` does not use.
+
+    ``options`` maps names to the values given and ``defaults`` to the
+    signature's; ``users`` maps each name of an option the rule does not use
+    to the rules (or estimator settings) that do, for the message. An option
+    left at its default is not reported: it was not asked for.
+    """
+    changed = [k for k in users if not _is_default(options[k], defaults[k])]
+    if changed:
+        found = ", ".join(f"{k}={options[k]!r}" for k in changed)
+        takers = "; ".join(f"{k} is used by {users[k]}" for k in changed)
+        raise ValueError(
+            f"{found}: not used by rule={rule!r}, which would ignore "
+            f"{'them' if len(changed) > 1 else 'it'} ({takers}); leave "
+            f"{'them' if len(changed) > 1 else 'it'} out or choose a rule that uses "
+            f"{'them' if len(changed) > 1 else 'it'}"
+        )
+
+
+def _is_default(value, default) -> bool:
+    """Whether ``value`` is the default (never for an array or a Generator)."""
+    if default is None or value is None:
+        return value is default
+    return isinstance(value, type(default) | float | int | str) and value == default
+
+
 def _part_named(text: str, parts: list):
     """The part that one name of ``--given`` means: spaces around either side are not compared.
 
