@@ -419,7 +419,11 @@ def clr_cov_to_variation(gamma, /):
     Returns
     -------
     ndarray or DataFrame of shape (D, D)
-        The variation matrix, labelled like ``gamma``.
+        The variation matrix, labelled like ``gamma``. Entries that the
+        formula's rounding puts below zero (within 4 eps of
+        :math:`|\Gamma_{ii}| + |\Gamma_{jj}| + 2|\Gamma_{ij}|`, as for
+        proportional parts) are 0; a more negative entry, from a ``gamma``
+        that is not a covariance, is kept.
 
     Raises
     ------
@@ -438,7 +442,15 @@ def clr_cov_to_variation(gamma, /):
            [8., 0.]])
     """
     values, labels = square_argument(gamma, "gamma")
-    return labels.square(variation_from_clr_cov(values), labels.parts)
+    t = variation_from_clr_cov(values)
+    # Each T_ij is a variance; the formula's rounding, a few eps of its
+    # terms, can put a zero one (proportional parts) below zero. Those are
+    # set to zero; a larger negative value means gamma is not a covariance
+    # and is kept.
+    diag = np.abs(np.diag(values))
+    rounding = 4.0 * np.finfo(t.dtype).eps * (diag[:, None] + diag[None, :] + 2.0 * np.abs(values))
+    t[(t < 0.0) & (t >= -rounding)] = 0.0
+    return labels.square(t, labels.parts)
 
 
 def clr_cov_to_alr_cov(gamma, /, *, ref=-1):

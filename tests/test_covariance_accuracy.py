@@ -321,3 +321,24 @@ def test_one_composition_at_different_totals_does_not_vary():
     y = x * np.exp(1e-10 * rng.normal(size=(300, 6)))
     assert (np.diag(coda.clr_cov(y)) > 0).all()
     coda.pcor(y)
+
+
+def test_clr_cov_to_variation_of_proportional_parts_is_zero_not_negative():
+    # Part 1 is part 0 times 3 (their log-ratio is constant): T_01 is 0. The
+    # formula Gamma_00 + Gamma_11 - 2 Gamma_01 gave down to -9e-13 by rounding
+    # (seed 0 here: about -1e-14); now every entry is a variance, >= 0.
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        x = np.exp(rng.normal(size=(20, 5)) * rng.uniform(0.1, 100))
+        x[:, 1] = 3 * x[:, 0]
+        t = coda.clr_cov_to_variation(coda.clr_cov(x))
+        assert t.min() >= 0.0
+        assert t[0, 1] == t[1, 0] <= 1e-14 * t.max()  # rounding may leave it above 0
+        np.testing.assert_allclose(t, coda.variation(x), rtol=1e-9, atol=1e-9 * t.max())
+
+
+def test_clr_cov_to_variation_keeps_a_negative_entry_of_a_matrix_that_is_not_a_covariance():
+    # Not positive semi-definite: T_01 = 1 + 1 - 4 = -2 is the map's value, not rounding.
+    np.testing.assert_array_equal(
+        coda.clr_cov_to_variation([[1.0, 2.0], [2.0, 1.0]]), [[0.0, -2.0], [-2.0, 0.0]]
+    )
