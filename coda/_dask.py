@@ -35,7 +35,7 @@ from coda._validation import (
     warn_parts_chunked,
 )
 
-__all__ = ["collection_kind", "import_dask", "is_dask", "map_rows"]
+__all__ = ["collection_kind", "import_dask", "is_dask", "map_rows", "sample_row"]
 
 
 def import_dask(module: str = "dask.array"):
@@ -172,6 +172,18 @@ def _map_arrays(call, args, dask_at, names, per_row, token):
         meta=np.empty((0, 0), dtype=sample.dtype),
         token=token,
     )
+
+
+def sample_row(x):
+    """One row of ones in the form of dask ``x``'s blocks, for what they become in memory.
+
+    A numpy row of a dask array's dtype, or a pandas row of a dask
+    DataFrame's columns and dtypes (:func:`_one_row`): ``as_2d`` of it has
+    the dtype the in-memory functions give the blocks (float32 stays float32).
+    """
+    if collection_kind(x) == "frame":
+        return _one_row(x)
+    return np.ones((1, x.shape[1]), dtype=x.dtype)
 
 
 def _one_row(frame) -> pd.DataFrame:

@@ -43,7 +43,7 @@ from coda._clr_gram import (
 )
 from coda._dask import collection_kind, import_dask
 from coda._labels import Labels
-from coda._log_moments import LogMoments, merged_tree, row_blocks
+from coda._log_moments import LogMoments, merged_tree, no_moments, row_blocks
 from coda._parallel import one_thread
 from coda._validation import (
     as_2d,
@@ -54,10 +54,14 @@ from coda._validation import (
 )
 
 
-def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
-    """Check a dask array or DataFrame from its metadata; its labels and number of parts."""
+def dask_labels(x, *, min_parts: int, estimate: bool = True) -> tuple[Labels, int]:
+    """Check a dask array or DataFrame from its metadata; its labels and number of parts.
+
+    ``estimate`` as for ``check_dask_collection``: whether the caller
+    estimates from many samples, which is what a 1-D array's message says.
+    """
     kind = collection_kind(x)
-    check_dask_collection(x, kind, "x", estimate=True)
+    check_dask_collection(x, kind, "x", estimate=estimate)
     d = len(x.columns) if kind == "frame" else int(x.shape[1])
     # A zero-copy stand-in of one row, for the check of the number of parts.
     check_shape(np.broadcast_to(0.0, (1, d)), "x", min_parts=min_parts)
@@ -70,28 +74,47 @@ def dask_labels(x, *, min_parts: int) -> tuple[Labels, int]:
 def block_moments(block, offset: float, number: int) -> LogMoments:
     """The moments of row block ``number``, whose first row is row ``offset`` (NaN: unknown).
 
-    The block's own shift is the median clr of 64 of its rows, as in memory.
+    The block's own shift is the median clr of 64 of its rows, as in memory;
+    errors are raised as :func:`checked_block` says.
+    """
+    d = block.shape[1]
+    return checked_block(block, offset, number, moments_of=_clr_gram_moments, shape=(d, d))
+
+
+def checked_block(block, offset: float, number: int, *, moments_of, shape) -> LogMoments:
+    """``moments_of(values, row_labels)`` of row block ``number``, whose first row is ``offset``.
+
+    ``values`` is the block as the in-memory functions take it (``as_2d``),
+    ``row_labels`` a partition's index (None for an array's block); an empty
+    block gives no moments (a co-moment of ``shape``) without a call.
     Invalid values (zeros, negatives, NaN, inf) raise coda's usual error when
     the block is computed, naming rows as the row-wise functions do: by
     index label for a DataFrame, counted from the first row of the whole
-    array, or from the block's first row when chunk sizes are unknown.
+    array, or from the block's first row when chunk sizes are unknown
+    (``offset`` NaN).
     """
     n, d = block.shape
     if n == 0:
-        return LogMoments(0, np.zeros(d), np.zeros(d), np.zeros((d, d)))
+        return no_moments(d, shape)
     frame = isinstance(block, pd.DataFrame)
     values = as_2d(block, "x")
     labels = block.index if frame else None
-    # Non-finite if those rows are invalid, which the Gram's check then reports.
-    shift = _log_shift(values)
     try:
         # dask runs the blocks in parallel: each block in one thread.
         with rows_from(0 if frame or math.isnan(offset) else offset), one_thread():
-            lower, mean, extent = _shifted_log_gram(values, row_labels=labels, shift=shift)
+            return moments_of(values, labels)
     except ValueError as err:
         if frame or not math.isnan(offset):
             raise
         raise_in_block(err, number)
+
+
+def _clr_gram_moments(values: np.ndarray, row_labels) -> LogMoments:
+    """Part of :func:`block_moments`: the clr moments of one non-empty block of values."""
+    n = values.shape[0]
+    # Non-finite if those rows are invalid, which the Gram's check then reports.
+    shift = _log_shift(values)
+    lower, mean, extent = _shifted_log_gram(values, row_labels=row_labels, shift=shift)
     # About the block's own mean: Y^T Y - n m m^T, with Y close to centred,
     # so the subtraction loses no precision.
     comoment = lower - n * np.outer(mean, mean)
@@ -101,14 +124,19 @@ def block_moments(block, offset: float, number: int) -> LogMoments:
     return LogMoments(n, shift, mean, comoment, extent)
 
 
-def log_moments(x) -> LogMoments:
-    """The moments of all rows of dask ``x``: one pass, a tree of merges, one compute."""
+def log_moments(x, block=block_moments) -> LogMoments:
+    """The moments of all rows of dask ``x``: one pass, a tree of merges, one compute.
+
+    ``block(rows, offset, number)`` gives the moments of one row block, by
+    default :func:`block_moments`; another (:func:`checked_block` with
+    other ``moments_of``) must check the values as it does.
+    """
     dask = import_dask("dask")
     # pure: the same data give the same task keys, so dask can reuse results.
     delayed = partial(dask.delayed, pure=True)
     blocks, offsets = row_blocks(x)
     level = [
-        delayed(block_moments)(block, offset, k)
-        for k, (block, offset) in enumerate(zip(blocks, offsets, strict=True))
+        delayed(block)(rows, offset, k)
+        for k, (rows, offset) in enumerate(zip(blocks, offsets, strict=True))
     ]
     return merged_tree(level, dask, delayed)

@@ -9,28 +9,37 @@ Conventions: ``x`` has one row per sample and one column per part (a 1-D
 ``x`` is one composition). Arrays in give arrays out; pandas in gives pandas
 out with the same index and named columns. Inputs are never modified.
 
-Every function but :func:`center` accepts dask arrays and DataFrames too: the
-in-memory function runs on each block of rows when the result is computed; a
+Every function accepts dask arrays and DataFrames too. The row-wise ones run
+the in-memory function on each block of rows when the result is computed; a
 dask array in gives a dask array out, a dask DataFrame a dask DataFrame (or
 Series) with the same divisions (see the dask page of the docs).
+:func:`center` reads the blocks when called, in one pass, and returns the
+computed centre.
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
 from coda import _dask, _kernels
+from coda._dask_moments import checked_block, dask_labels, log_moments
 from coda._labels import composition, unwrap
+from coda._log_moments import LogMoments
 from coda._log_ratios import log_ratios
 from coda._parallel import for_row_blocks
 from coda._validation import (
+    as_2d,
+    check_composition,
     check_dask_scalar,
     check_matching_labels,
     check_matching_rows,
     check_power_rows,
     check_powers,
     check_real_columns,
+    check_shape,
     check_total,
     is_dask,
     raise_invalid_composition,
@@ -501,14 +510,15 @@ def center(x, /):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
-        Strictly positive compositions.
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
+        Strictly positive compositions. Dask input is read in one pass over
+        its row blocks (see Notes).
 
     Returns
     -------
     ndarray or Series of shape (n_parts,)
         ``clr_inv(mean(clr(x), axis=0))``; a Series named by part when ``x``
-        is a DataFrame.
+        is a DataFrame or a dask DataFrame.
 
     Raises
     ------
@@ -524,15 +534,49 @@ def center(x, /):
     The centre is the Aitchison (Frechet) mean: it minimises the sum of
     squared Aitchison distances to the rows.
 
+    Dask input is computed when ``center`` is called, not lazily: each row
+    block gives its number of rows and the column means of its clr values
+    (made as in memory, and checked as in memory, rows named as the
+    row-wise functions name them), the means are merged in a tree, and the
+    result is what an in-memory input gives (a numpy array, or a Series
+    for a dask DataFrame, float32 for float32 data) up to the order of
+    summation.
+
     Examples
     --------
     >>> import coda
     >>> coda.center([[1, 1, 1], [1, 4, 16]])
     array([0.14285714, 0.28571429, 0.57142857])
     """
+    if is_dask(x):
+        return _dask_center(x)
     values, labels = composition(x)
     z = np.ascontiguousarray(_clr_of(values).mean(axis=0, keepdims=True))
     out = _in_dtype(clr_inv_values(z), values.dtype)
     if labels.kind == "frame":
         return pd.Series(out[0], index=labels.parts, name="center")
     return labels.rows(out, labels.parts) if labels.kind == "series" else out[0]
+
+
+def _dask_center(x):
+    """:func:`center` of a dask array or DataFrame: one pass over its row blocks."""
+    labels, d = dask_labels(x, min_parts=1, estimate=False)
+    moments = log_moments(x, partial(checked_block, moments_of=_clr_means, shape=(d,)))
+    # A zero-copy stand-in with the data's shape: no rows at all (a filtered frame) raise.
+    check_shape(np.broadcast_to(0.0, (moments.count, d)), "x")
+    z = np.ascontiguousarray(moments.mean.reshape(1, d))
+    out = _in_dtype(clr_inv_values(z), as_2d(_dask.sample_row(x)).dtype)
+    if labels.kind == "frame":
+        return pd.Series(out[0], index=labels.parts, name="center")
+    return out[0]
+
+
+def _clr_means(values: np.ndarray, row_labels) -> LogMoments:
+    """Part of :func:`_dask_center`: the count and clr means of one block, checked as in memory.
+
+    Unshifted (the clr means are of the order of the clr values, as in
+    memory); the co-moment is not needed and stays zero.
+    """
+    check_composition(values, "x", row_labels=row_labels)
+    d = values.shape[1]
+    return LogMoments(values.shape[0], np.zeros(d), _clr_of(values).mean(axis=0), np.zeros(d))

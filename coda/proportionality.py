@@ -2,22 +2,23 @@
 
 :func:`proportionality` (Lovell et al. 2015; the metrics of the R package
 propr) and :func:`balance_correlation` (Kynclova, Hron and Filzmoser 2017:
-correlations of symmetric pivot balances).
+correlations of symmetric pivot balances). Both take dask arrays and
+DataFrames too, read as :func:`coda.clr_cov` reads them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from coda._clr_gram import _data, clr_cov_of_values, variation_estimate
+from coda._clr_gram import clr_cov_estimate, variation_estimate
 from coda._labels import composition
 from coda._validation import (
     check_balance_variances,
     check_ddof,
     check_option,
     check_proportionality_variances,
+    is_dask,
 )
-from coda.covariance import clr_cov
 
 __all__ = ["balance_correlation", "proportionality"]
 
@@ -29,8 +30,10 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
 
     Parameters
     ----------
-    x : array_like of shape (n_samples, n_parts)
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
         Strictly positive compositions (at least two samples and two parts).
+        Dask input is reduced in one pass over its row blocks, two for nearly
+        proportional parts, as by :func:`coda.variation` (see Notes).
     metric : {"rho", "phi", "phs"}, default "rho"
         ``"rho"``: :math:`\rho_p = 1 - T_{ij} / (\Gamma_{ii} + \Gamma_{jj})`,
         1 for proportional parts, symmetric, in [-1, 1]. ``"phi"``:
@@ -45,7 +48,8 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
     Returns
     -------
     ndarray or DataFrame of shape (n_parts, n_parts)
-        The metric for every pair, labelled by parts for DataFrame input.
+        The metric for every pair, labelled by parts for DataFrame (and
+        dask DataFrame) input.
 
     Raises
     ------
@@ -57,6 +61,15 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
     See Also
     --------
     variation, clr_cov
+
+    Notes
+    -----
+    Every metric is a function of the clr variances and the variation
+    matrix, which come from :func:`coda.clr_cov` and :func:`coda.variation`'s
+    estimate, entries of nearly proportional parts recomputed from the data.
+    Dask input gets the same, in the same passes as :func:`coda.variation`,
+    and is computed when called: the result is a numpy array, or a
+    DataFrame labelled by the dask DataFrame's columns.
 
     References
     ----------
@@ -79,8 +92,8 @@ def proportionality(x, /, *, metric: str = "rho", ddof: int = 1):
            [-0.8453,  0.0048,  1.    ]])
     """
     check_option(metric, "metric", _METRICS)
-    values, labels, ddof = _data(x, ddof)
-    cov = clr_cov_of_values(values, labels, ddof)
+    cov = clr_cov_estimate(x, ddof)
+    labels = cov.labels
     diag = np.diag(cov.gamma)
     check_proportionality_variances(diag, labels.part_names(len(diag)), metric)
     # 0 <= T_ij <= 2 (Gamma_ii + Gamma_jj) (Cauchy-Schwarz), which keeps rho in
@@ -112,8 +125,9 @@ def balance_correlation(x, /, *, ddof: int = 1):
 
     Parameters
     ----------
-    x : array_like or DataFrame of shape (n_samples, n_parts)
-        Strictly positive compositions, at least three parts.
+    x : array_like, DataFrame, dask array or dask DataFrame of shape (n_samples, n_parts)
+        Strictly positive compositions, at least three parts. Dask input is
+        reduced in one pass over its row blocks (see Notes).
     ddof : int, default 1
         Delta degrees of freedom of the covariance (cancels in a correlation,
         kept for the checks shared with ``clr_cov``).
@@ -122,7 +136,7 @@ def balance_correlation(x, /, *, ddof: int = 1):
     -------
     ndarray or DataFrame of shape (n_parts, n_parts)
         Symmetric matrix with ones on the diagonal; labelled by part on both
-        axes when ``x`` is a DataFrame.
+        axes when ``x`` is a DataFrame or a dask DataFrame.
 
     Raises
     ------
@@ -151,7 +165,9 @@ def balance_correlation(x, /, *, ddof: int = 1):
         cov(z1, z2) = (alpha^2 + beta^2) S_ij + alpha beta (S_ii + S_jj)
         var(z1) = alpha^2 S_ii + 2 alpha beta S_ij + beta^2 S_jj
 
-    which gives every pair at once from one clr covariance.
+    which gives every pair at once from one clr covariance. For dask input
+    that is :func:`coda.clr_cov`'s, from one pass over the row blocks,
+    computed when called.
 
     References
     ----------
@@ -171,10 +187,14 @@ def balance_correlation(x, /, *, ddof: int = 1):
            [ 0.086, -0.205,  1.   ,  0.119],
            [-0.334,  0.137,  0.119,  1.   ]])
     """
-    values, labels = composition(x, min_parts=3, min_samples=2)
-    check_ddof(ddof, values.shape[0])
-    s = np.asarray(clr_cov(values, ddof=ddof))
-    d = values.shape[1]
+    if is_dask(x):
+        cov = clr_cov_estimate(x, ddof, min_parts=3)
+        s, labels = cov.gamma, cov.labels
+    else:
+        values, labels = composition(x, min_parts=3, min_samples=2)
+        check_ddof(ddof, values.shape[0])
+        s = clr_cov_estimate(values, ddof).gamma
+    d = s.shape[0]
     g = d - 1 + np.sqrt(d * (d - 2))
     c = (np.sqrt(d - 2) + np.sqrt(d)) / (np.sqrt(d - 2) * g)
     p = np.sqrt(g / (2 * d))

@@ -103,8 +103,9 @@ def check_in_memory(x, name: str = "x") -> None:
             "the functions that work on dask input block by block (closure, perturb, "
             "perturb_inv, power, inner, norm, distance, clr, clr_inv, alr, alr_inv, ilr, "
             'ilr_inv, balances, replace_zeros with method="multiplicative" or '
-            '"pseudocount", and in one pass over the rows variation, clr_cov, alr_cov, '
-            "ilr_cov, total_variance, precision, pcor, partial_variance, multiple_r2 and "
+            '"pseudocount", and in one pass over the rows center, variation, clr_cov, '
+            "alr_cov, ilr_cov, total_variance, proportionality, balance_correlation, "
+            "precision, pcor, partial_variance, multiple_r2 and "
             'pcor_test with method="exact"; see the dask page of the docs)'
         )
 
