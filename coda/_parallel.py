@@ -45,13 +45,20 @@ def _forget_pool() -> None:
     the pool object but none of its worker threads, so work handed to it
     would wait forever; the child starts a pool of its own on first use. The
     lock is renewed too, in case another thread held it at the fork.
+
+    Forked while another thread was inside :func:`one_blas_thread` (a
+    ``coda.pcor_bootstrap`` in a thread of its own), the child inherits BLAS
+    on one thread; the thread that would restore the caller's settings was
+    not copied, so the child restores them itself, or keeps one BLAS thread
+    for good.
     """
     global _pool, _lock, _blas_lock, _blas_limiter
     _pool = None
     _lock = threading.Lock()
-    # The thread that set one_blas_thread's limit was not copied: it never leaves.
     _blas_lock = threading.Lock()
-    _blas_limiter = None
+    limiter, _blas_limiter = _blas_limiter, None
+    if limiter is not None:
+        limiter.__exit__(None, None, None)
 
 
 if hasattr(os, "register_at_fork"):
@@ -174,15 +181,21 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int, *, backward: bool = False) -
         failed.set()
         raise
     finally:
+        # Every block is taken (or the call failed): a task still queued would
+        # take none, so it is cancelled, not waited for. Queued behind the
+        # tasks of another thread's long coda call, it held this call up until
+        # that one was done (a 10 ms ``clr`` took 0.8 s). ``wait`` would still
+        # wait for a worker to dequeue a cancelled task: only started ones count.
+        started_tasks = [future for future in futures if not future.cancel()]
         # Never return (or raise) while other threads still write the outputs;
         # interrupted while waiting, stop them first, then wait for their block.
         try:
-            wait(futures)
+            wait(started_tasks)
         except BaseException:
             failed.set()
-            wait(futures)
+            wait(started_tasks)
             raise
-    for future in futures:
+    for future in started_tasks:
         future.result()
 
 

@@ -20,7 +20,7 @@ from numpy.testing import assert_array_equal
 
 from coda import _kernels
 from coda._bootstrap import resample_sums
-from coda.merging import _rules
+from coda.merging import _rules, _top_k
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -644,7 +644,7 @@ def _merge_by_kernels(kernel, base, models, diff, k, weights, by_count, code, no
     entries that the two full histogram passes (``_select``) keep.
     """
     n_tasks, n = len(models), models[0].size
-    lows, highs, ranks = _rules._top_k_bounds(base, models, diff, k, None)
+    lows, highs, ranks = _top_k._top_k_bounds(base, models, diff, k, None)
     out = np.full(n, np.nan, dtype=np.float32)
     rule = (weights, lows, highs, by_count, code, normalize, lam, add)
     # Two blocks, the second not on a chunk boundary: blocks are independent,

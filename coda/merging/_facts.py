@@ -21,7 +21,8 @@ import numpy as np
 from coda import _kernels
 from coda._parallel import for_row_blocks
 from coda.merging._rules import _decisions as _tie_decisions
-from coda.merging._rules import _deferral_scratch, _deferred_blocks, _top_k_bounds
+from coda.merging._rules import _deferral_scratch, _deferred_blocks
+from coda.merging._top_k import _top_k_bounds
 
 #: Up to this many tasks the kernel counts the 3^T sign combinations in a
 #: histogram of base-3 codes (3^10 = 59,049 bins); beyond, np.unique does.
@@ -160,7 +161,7 @@ def _merge_facts(
     chunk, and ``kept``, ``weighted`` and ``sigma`` are None: as the merge
     does (:func:`coda.merging._rules._tensor_update`), bounds around each
     task's k-th largest |tau_t| are found first
-    (:func:`coda.merging._rules._top_k_bounds`, which calls ``check`` for
+    (:func:`coda.merging._top_k._top_k_bounds`, which calls ``check`` for
     non-finite task vectors), the kernel decides every entry outside them
     and lists the others, and they are decided and counted last with
     the exact cuts (``_kernels._boundary_cuts``, ``_kernels._merge_facts_at``).
@@ -296,7 +297,7 @@ def _facts_decisions(
     (T, n) masks and weighted vectors to memory and reading them back; with
     ``tuned``, ``taus`` holds the fine-tuned tensors and the task vectors
     are formed by the kernels (``check(key)`` then raises for non-finite
-    inputs, see :func:`coda.merging._rules._top_k_bounds`). Otherwise the
+    inputs, see :func:`coda.merging._top_k._top_k_bounds`). Otherwise the
     decisions of :func:`coda.merging._rules._decisions` and ``decide`` None.
     """
     if _fused(scope, len(taus)):
