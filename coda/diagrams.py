@@ -74,6 +74,8 @@ def biplot_coordinates(x, /, *, scaling: str = "form") -> Biplot:
     ValueError
         If ``x`` is not a valid composition of at least 3 samples and 3
         parts, has no clr variance, or ``scaling`` is unknown.
+    TypeError
+        If ``x`` is a dask collection (compute it first).
 
     See Also
     --------
@@ -200,6 +202,8 @@ def ternary_coordinates(x, /, *, parts=None) -> pd.DataFrame:
         If ``x`` is not a valid composition, ``parts`` does not name three
         distinct parts of ``x`` (or is missing with more than three parts),
         or a row is zero in all three parts.
+    TypeError
+        If ``x`` is a dask collection (compute it first).
 
     See Also
     --------
@@ -293,6 +297,8 @@ def ternary_region(x, /, *, parts=None, level: float = 0.95, n_points: int = 200
         If ``x`` is not a composition with at least 3 samples or has zeros
         in the three parts, ``parts`` is invalid, ``level`` is not in
         (0, 1), or the ilr coordinates do not vary in two directions.
+    TypeError
+        If ``x`` is a dask collection (compute it first).
 
     See Also
     --------

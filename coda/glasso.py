@@ -285,6 +285,9 @@ def pcor_glasso(
         ``threshold`` is outside [0, 1]; if an option of the other criterion
         is given; if ``criterion="stars"`` and x has only 3 samples (its
         subsamples would all be the whole data).
+    TypeError
+        If ``x`` is a dask collection: the graphical lasso is for data that
+        fit in memory (compute it first).
 
     Warns
     -----

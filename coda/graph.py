@@ -225,7 +225,7 @@ def network(
         ``node_data`` names unknown parts.
     TypeError
         If estimator options come with ``method="exact"``, or are not the
-        estimator's.
+        estimator's, or ``x`` is a dask collection (compute it first).
 
     See Also
     --------
@@ -524,7 +524,8 @@ def network_from_pcor(
     Raises
     ------
     TypeError
-        If ``pcor`` is not a real matrix or ``tests`` not a DataFrame.
+        If ``pcor`` is not a real matrix or ``tests`` not a DataFrame, or
+        either is a dask collection (compute it first).
     ValueError
         If ``pcor`` is not square, not symmetric, outside [-1, 1], has
         NaN outside given parts' rows or two parts with the same name as

@@ -376,7 +376,7 @@ def pcor_bootstrap(
     TypeError
         If ``n_boot`` is not an integer or ``progress`` not a bool or None;
         if ``**options`` come with ``method="exact"``, or are not options of
-        the estimator.
+        the estimator; if ``x`` is a dask collection (compute it first).
 
     See Also
     --------

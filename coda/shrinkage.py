@@ -192,6 +192,9 @@ def pcor_shrink(x, /, *, method: str = "shrink", lam=None, lam_var=None):
         non-finite values, or a part whose clr values (``"shrink"``) or log
         proportions (``"bshrink"``) are constant; if ``lam`` or ``lam_var`` is
         outside [0, 1]; if ``method`` is unknown.
+    TypeError
+        If ``x`` is a dask collection: the shrinkage estimators are for data
+        that fit in memory (compute it first).
 
     See Also
     --------

@@ -118,8 +118,9 @@ def replace_zeros(
         for ``"pseudocount"``, ``x + delta`` overflows; if both ``delta`` and
         ``detection_limit`` are given, or an option the method does not use;
         for the Bayesian methods, if ``x`` holds non-integer values or a single
-        row, or counts whose totals overflow float64, and for ``"gbm"`` if a
-        part has fewer than two positive values; if ``method`` or ``output`` is
+        row, is a dask collection (their prior needs every row), or holds
+        counts whose totals overflow float64, and for ``"gbm"`` if a part has
+        fewer than two positive values; if ``method`` or ``output`` is
         unknown.
     TypeError
         If ``x`` is not numeric, or ``delta``, ``detection_limit`` or ``frac``
