@@ -16,6 +16,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from coda._graph_build import build_graph, select_edges
 from coda._labels import composition, python_scalar
 from coda._results import (
     BootstrapResult,
@@ -28,6 +29,7 @@ from coda._validation import (
     check_fdr_df,
     check_fraction,
     check_in_memory,
+    check_min_abs,
     check_node_data,
     check_option,
     check_parts,
@@ -38,7 +40,6 @@ from coda._validation import (
     check_tests_parts,
     check_tests_table,
     check_unique_parts,
-    check_unit_interval,
 )
 
 __all__ = ["network", "network_from_pcor"]
@@ -84,48 +85,6 @@ def _estimator_options() -> set:
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY
         }
     return names - {"method", "seed"}
-
-
-def _check_min_abs(min_abs, rule: str):
-    if min_abs is not None:
-        min_abs = check_unit_interval(min_abs, "min_abs")
-    if rule == "threshold" and min_abs is None:
-        raise ValueError(
-            'rule="threshold" keeps pairs with |pcor| >= min_abs; pass min_abs=... '
-            "(a number in [0, 1])"
-        )
-    return min_abs
-
-
-def _select(table: pd.DataFrame, rule: str, alpha: float, min_abs) -> pd.DataFrame:
-    """The rows of a pair table kept by ``rule`` and the extra ``min_abs`` filter."""
-    rho = table["pcor"].to_numpy()
-    keep = ~np.isnan(rho)
-    if rule == "fdr":
-        keep &= table["qvalue"].to_numpy() <= alpha
-    elif rule == "nonzero":
-        keep &= rho != 0
-    elif rule == "bootstrap":
-        keep &= (table["ci_low"].to_numpy() > 0) | (table["ci_high"].to_numpy() < 0)
-    if min_abs is not None:
-        keep &= np.abs(rho) >= min_abs
-    return table[keep]
-
-
-def _build(names, node_attrs, node_data, table, metadata) -> nx.Graph:
-    graph = nx.Graph()
-    graph.graph.update({k: python_scalar(v) for k, v in metadata.items()})
-    extra = check_node_data(node_data, "node_data", names) if node_data is not None else {}
-    for name in names:
-        attrs = dict(node_attrs.get(name, {}))
-        attrs.update(extra.get(name, {}))
-        graph.add_node(name, **{k: python_scalar(v) for k, v in attrs.items()})
-    columns = [c for c in ("pcor", "pvalue", "qvalue", "ci_low", "ci_high") if c in table]
-    for row in table.itertuples(index=False):
-        data = {c: float(getattr(row, c)) for c in columns}
-        data["sign"] = 1 if data["pcor"] >= 0 else -1
-        graph.add_edge(row.part_i, row.part_j, **data)
-    return graph
 
 
 def network(
@@ -315,15 +274,16 @@ def network(
         else:
             rule = "fdr"
     check_option(rule, "rule", _RULES)
-    alpha = check_fraction(alpha, "alpha")
-    min_abs = _check_min_abs(min_abs, rule)
-    stars = method == "glasso" and estimator_options.get("criterion") == "stars"
+    # Before alpha is checked, which would turn a numpy float into a float.
     check_rule_options(
         {"alpha": alpha, "adjust": adjust, "n_boot": n_boot},
         _defaults(),
         rule,
         {k: text for k, (rules, text) in _RULE_USERS.items() if rule not in rules},
     )
+    alpha = check_fraction(alpha, "alpha")
+    min_abs = check_min_abs(min_abs, rule)
+    stars = method == "glasso" and estimator_options.get("criterion") == "stars"
     if rule == "bootstrap" and method != "exact":
         # Percentile intervals of the shrunk estimates under-cover at the true
         # zeros (0.83-0.92 at a nominal 0.95; see coda.pcor_bootstrap), so they
@@ -404,8 +364,8 @@ def network(
         }
         for k in range(d)
     }
-    selected = _select(table, rule, alpha, min_abs)
-    return _build(names, node_attrs, node_data, selected, metadata)
+    selected = select_edges(table, rule, alpha, min_abs)
+    return build_graph(names, node_attrs, node_data, selected, metadata)
 
 
 _RESULT_FIX = "estimate it again from data whose columns each name one part"
@@ -440,7 +400,7 @@ def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
         diag = np.diag(np.asarray(estimate, dtype=float))
         given_mask = np.isnan(diag)
         node_attrs = {names[k]: {"given": bool(given_mask[k])} for k in range(d)}
-        min_abs = _check_min_abs(min_abs, "bootstrap")
+        min_abs = check_min_abs(min_abs, "bootstrap")
         metadata = {
             "rule": "bootstrap",
             "alpha": round(1.0 - result.ci, 12),
@@ -449,8 +409,8 @@ def _network_from_result(result, *, rule, min_abs, node_data) -> nx.Graph:
             "given": ",".join(names[k] for k in np.flatnonzero(given_mask)),
             "n_boot": result.n_boot,
         }
-        selected = _select(table, "bootstrap", 1.0 - result.ci, min_abs)
-        return _build(names, node_attrs, node_data, selected, metadata)
+        selected = select_edges(table, "bootstrap", 1.0 - result.ci, min_abs)
+        return build_graph(names, node_attrs, node_data, selected, metadata)
     is_glasso = isinstance(result, GlassoResult)
     if rule in ("fdr", "bootstrap"):
         # network_from_pcor would ask for a test table, which network does not take.
@@ -576,7 +536,7 @@ def network_from_pcor(
         )
     check_option(rule, "rule", ("threshold", "fdr", "nonzero"))
     alpha = check_fraction(alpha, "alpha")
-    min_abs = _check_min_abs(min_abs, rule)
+    min_abs = check_min_abs(min_abs, rule)
     if rule == "fdr" and tests is None:
         raise ValueError(
             'rule="fdr" selects by q-value and needs the test table: pass '
@@ -604,7 +564,7 @@ def network_from_pcor(
         if rule == "fdr":
             columns["pcor"][np.isnan(columns["qvalue"])] = np.nan
     # Pairs are selected on the numbers; only the kept ones are named.
-    selected = _select(pd.DataFrame(columns), rule, alpha, min_abs)
+    selected = select_edges(pd.DataFrame(columns), rule, alpha, min_abs)
     kept = selected.index.to_numpy()
     labels = np.asarray(names, dtype=object)
     table = pd.DataFrame(
@@ -621,4 +581,4 @@ def network_from_pcor(
         "min_abs": 0.0 if min_abs is None else min_abs,
         "given": ",".join(names[k] for k in np.flatnonzero(given_mask)),
     }
-    return _build(names, node_attrs, node_data, table, metadata)
+    return build_graph(names, node_attrs, node_data, table, metadata)

@@ -894,8 +894,13 @@ def test_network_accepts_each_option_where_its_rule_uses_it():
     assert coda.network(sim.data, alpha=0.2, adjust="bonferroni").graph["alpha"] == 0.2
     boot = coda.network(sim.data, rule="bootstrap", alpha=0.2, n_boot=30, seed=0)
     assert boot.graph["n_boot"] == 30
-    # The defaults, written out, are not "asked for"; a seed is never refused.
+    # The defaults, written out (numpy's numbers too), are not "asked for"; a
+    # seed is never refused.
     plain = coda.network(sim.data, method="glasso", alpha=0.05, adjust="fdr_bh", n_boot=1000)
+    numpy_defaults = coda.network(
+        sim.data, method="glasso", alpha=np.float64(0.05), n_boot=np.int64(1000)
+    )
+    assert set(numpy_defaults.edges) == set(plain.edges)
     seeded = coda.network(sim.data, method="glasso", seed=5)
     assert set(plain.edges) == set(seeded.edges)
 

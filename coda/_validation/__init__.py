@@ -124,6 +124,7 @@ from coda._validation._graphs import (
     check_fdr_df,
     check_graph,
     check_groups,
+    check_min_abs,
     check_node_attribute,
     check_node_data,
     check_pcor_matrix,

@@ -5,6 +5,7 @@ Part of :mod:`coda._validation`, where every user-facing check lives.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from coda._validation._base import (
     _MAX_LISTED,
     _is_real_dtype,
     _listing,
+    check_unit_interval,
     numeric_values,
 )
 
@@ -390,6 +392,18 @@ def check_result_options(options: dict, defaults: dict, seed, result_name: str) 
         )
 
 
+def check_min_abs(min_abs, rule: str):
+    """``min_abs`` checked, or None; required by the ``"threshold"`` rule."""
+    if min_abs is not None:
+        min_abs = check_unit_interval(min_abs, "min_abs")
+    if rule == "threshold" and min_abs is None:
+        raise ValueError(
+            'rule="threshold" keeps pairs with |pcor| >= min_abs; pass min_abs=... '
+            "(a number in [0, 1])"
+        )
+    return min_abs
+
+
 def check_rule_options(options: dict, defaults: dict, rule: str, users: dict) -> None:
     """Raise if ``coda.network`` was given options that its ``rule`` does not use.
 
@@ -411,10 +425,15 @@ def check_rule_options(options: dict, defaults: dict, rule: str, users: dict) ->
 
 
 def _is_default(value, default) -> bool:
-    """Whether ``value`` is the default (never for an array or a Generator)."""
+    """Whether ``value`` equals the default: numbers of any kind (numpy's too) and strings.
+
+    Never for an array, a Generator or a bool.
+    """
     if default is None or value is None:
         return value is default
-    return isinstance(value, type(default) | float | int | str) and value == default
+    if isinstance(value, bool) or not isinstance(value, numbers.Number | str):
+        return False
+    return bool(value == default)
 
 
 def _part_named(text: str, parts: list):
