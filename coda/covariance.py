@@ -32,7 +32,7 @@ from coda._clr_gram import (
     may_cancel,
     relative_log_cov,
     variation_estimate,
-    variation_from_clr_cov,
+    variation_of_matrix,
 )
 from coda._cov_maps import alr_matrix, alr_square, double_centre, square_argument
 from coda._labels import Labels
@@ -419,8 +419,8 @@ def clr_cov_to_variation(gamma, /):
     Returns
     -------
     ndarray or DataFrame of shape (D, D)
-        The variation matrix, labelled like ``gamma``. Entries that the
-        formula's rounding puts below zero (within 4 eps of
+        The variation matrix, labelled like ``gamma``. Entries that
+        rounding puts below zero (within 64 eps of
         :math:`|\Gamma_{ii}| + |\Gamma_{jj}| + 2|\Gamma_{ij}|`, as for
         proportional parts) are 0; a more negative entry, from a ``gamma``
         that is not a covariance, is kept.
@@ -442,14 +442,7 @@ def clr_cov_to_variation(gamma, /):
            [8., 0.]])
     """
     values, labels = square_argument(gamma, "gamma")
-    t = variation_from_clr_cov(values)
-    # Each T_ij is a variance; the formula's rounding, a few eps of its
-    # terms, can put a zero one (proportional parts) below zero. Those are
-    # set to zero; a larger negative value means gamma is not a covariance
-    # and is kept.
-    diag = np.abs(np.diag(values))
-    rounding = 4.0 * np.finfo(t.dtype).eps * (diag[:, None] + diag[None, :] + 2.0 * np.abs(values))
-    t[(t < 0.0) & (t >= -rounding)] = 0.0
+    t = variation_of_matrix(values)
     return labels.square(t, labels.parts)
 
 

@@ -326,7 +326,7 @@ def test_one_composition_at_different_totals_does_not_vary():
 def test_clr_cov_to_variation_of_proportional_parts_is_zero_not_negative():
     # Part 1 is part 0 times 3 (their log-ratio is constant): T_01 is 0. The
     # formula Gamma_00 + Gamma_11 - 2 Gamma_01 gave down to -9e-13 by rounding
-    # (seed 0 here: about -1e-14); now every entry is a variance, >= 0.
+    # (seed 0 here: about -1e-14); now each such entry is 0 or above.
     for seed in range(40):
         rng = np.random.default_rng(seed)
         x = np.exp(rng.normal(size=(20, 5)) * rng.uniform(0.1, 100))
@@ -335,6 +335,12 @@ def test_clr_cov_to_variation_of_proportional_parts_is_zero_not_negative():
         assert t.min() >= 0.0
         assert t[0, 1] == t[1, 0] <= 1e-14 * t.max()  # rounding may leave it above 0
         np.testing.assert_allclose(t, coda.variation(x), rtol=1e-9, atol=1e-9 * t.max())
+    # Many rows of log-ratios varying by 1e-6: the estimated gamma's own
+    # rounding gave -2.2e-27 here, beyond a bound of the formula's alone.
+    rng = np.random.default_rng(3)
+    x = np.exp(1e-6 * rng.normal(size=(1_000_000, 5)))
+    x[:, 1] = 3 * x[:, 0]
+    assert coda.clr_cov_to_variation(coda.clr_cov(x))[0, 1] == 0.0
 
 
 def test_clr_cov_to_variation_keeps_a_negative_entry_of_a_matrix_that_is_not_a_covariance():
