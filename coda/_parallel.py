@@ -186,10 +186,12 @@ def for_row_blocks(fn, n_rows: int, row_bytes: int, *, backward: bool = False) -
         # tasks of another thread's long coda call, it held this call up until
         # that one was done (a 10 ms ``clr`` took 0.8 s). ``wait`` would still
         # wait for a worker to dequeue a cancelled task: only started ones count.
-        started_tasks = [future for future in futures if not future.cancel()]
         # Never return (or raise) while other threads still write the outputs;
-        # interrupted while waiting, stop them first, then wait for their block.
+        # interrupted while cancelling or waiting, stop them first, then wait
+        # for their block.
+        started_tasks = futures
         try:
+            started_tasks = [future for future in futures if not future.cancel()]
             wait(started_tasks)
         except BaseException:
             failed.set()

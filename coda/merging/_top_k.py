@@ -11,8 +11,10 @@ merges with them.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 
+import numba
 import numpy as np
 
 from coda import _kernels
@@ -31,10 +33,17 @@ class _Lender:
     threads merge, and histograms kept per pool thread were zeroed and
     refilled by another call's block while the first call still counted
     into them or read them (wrong cuts at up to 88% of a tensor's entries).
+    At most ``keep`` arrays of each shape are kept, about one per thread
+    that counts at once: what concurrent calls took beyond that is dropped.
     """
 
-    def __init__(self):
+    def __init__(self, keep: int):
+        self._keep = keep
         self._free: dict = {}
+        self._lock = threading.Lock()
+
+    def renew_after_fork(self) -> None:
+        """In a forked child: a new lock, in case another thread held the parent's at the fork."""
         self._lock = threading.Lock()
 
     def take(self, shape: tuple, dtype) -> np.ndarray:
@@ -49,10 +58,15 @@ class _Lender:
         """Take back the arrays of a call that is done with them."""
         with self._lock:
             for array in arrays:
-                self._free.setdefault((array.shape, array.dtype), []).append(array)
+                free = self._free.setdefault((array.shape, array.dtype), [])
+                if len(free) < self._keep:
+                    free.append(array)
 
 
-_lender = _Lender()
+# The caller's thread counts too, beside the pool's.
+_lender = _Lender(keep=numba.config.NUMBA_NUM_THREADS + 1)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_lender.renew_after_fork)
 
 
 @contextlib.contextmanager
