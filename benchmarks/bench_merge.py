@@ -196,9 +196,9 @@ def merge_passes(base: Path, models: list, out: Path, repeats: int) -> dict:
     """Where (c)'s time goes, with each fused kernel: medians over interleaved calls.
 
     Each call of (c) is timed whole and in its two passes over the tensors:
-    the top-k histogram (``_rules._top_k_bounds``) and the rest of
-    ``_rules._tensor_update`` (the fused pass, then settling the entries at
-    the cuts), the latter with ``_kernels._tensor_update_few`` (the default
+    the top-k histogram (``_top_k._top_k_bounds``, patched where ``_rules``
+    calls it) and the rest of ``_rules._tensor_update`` (the fused pass, then
+    settling the entries at the cuts), the latter with ``_kernels._tensor_update_few`` (the default
     up to four tasks) and with the general ``_kernels._tensor_update``.
     Returns ``{kernel: (total, top-k pass, fused pass)}`` in seconds.
     """

@@ -406,8 +406,9 @@ def pcor_bootstrap(
     correlations near :math:`\pm 1` or small n they can be too narrow. In
     simulations (a 6-part chain, 200 to 1,500 data sets per setting) 95% intervals
     covered the true partial correlations 93.5-93.9% of the time with 25 and
-    50 samples (also with ``given``) and 94.1-95.3% with 100 to 400; 90%
-    intervals 87-89% (``tests/test_calibration.py``).
+    50 samples (also with ``given``) and 94.1-95.3% with 100 to 400. 90%
+    intervals covered 87-90% on 5-part chains with 25 to 400 samples
+    (``tests/test_calibration.py``).
 
     For ``"exact"``, a resample that repeats rows can have too few distinct
     samples for an invertible covariance (fewer than D without ``given``;

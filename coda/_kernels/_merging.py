@@ -183,7 +183,7 @@ def _tensor_update(
     """The merge of entries ``start:stop`` into ``out``, deferring the boundary entries.
 
     Trim by bounds of |tau_t| around its k-th largest value, ``lows[t]`` <=
-    it < ``highs[t]`` (``coda.merging._rules._top_k_bounds``): entry i of
+    it < ``highs[t]`` (``coda.merging._top_k._top_k_bounds``): entry i of
     task t is kept when |tau_t,i| >= ``highs[t]`` and dropped when it is
     below ``lows[t]``. Those entries are decided exactly as by the k-th
     largest value itself, so each is merged here (``_elect_merge``) and

@@ -205,7 +205,7 @@ def _finite_check(
     """``check(key)``: the finiteness check of :func:`_checked_thetas` for one tensor name.
 
     For callers that let the kernels find non-finite task vectors as they
-    select (``coda.merging._rules._top_k_bins``) instead of a pass per tensor.
+    select (``coda.merging._top_k._top_k_bins``) instead of a pass per tensor.
     ``labels`` name the base and models as in :func:`_checked_thetas`. A task
     vector that overflows float32 raises too, naming its model; with
     ``finite`` False (mappings :func:`_checked_thetas` checked finite
