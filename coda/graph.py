@@ -10,6 +10,7 @@ Functions here return data and draw nothing.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import networkx as nx
@@ -59,6 +60,7 @@ _RULE_USERS = {
 }
 
 
+@functools.cache
 def _defaults() -> dict:
     """The defaults of network's keyword options, read from its signature."""
     return {
@@ -68,7 +70,8 @@ def _defaults() -> dict:
     }
 
 
-def _estimator_options() -> set:
+@functools.cache
+def _estimator_options() -> frozenset:
     """The keyword options of coda.pcor_shrink and coda.pcor_glasso, which network passes on.
 
     ``method`` is network's own, and so is ``seed``, which it gives the
@@ -84,7 +87,7 @@ def _estimator_options() -> set:
             for name, parameter in inspect.signature(estimator).parameters.items()
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY
         }
-    return names - {"method", "seed"}
+    return frozenset(names - {"method", "seed"})
 
 
 def network(
@@ -248,11 +251,9 @@ def network(
     if isinstance(x, (BootstrapResult, GlassoResult, ShrinkageResult)):
         # alpha too: a bootstrap result's level is its own ci, and the other
         # results' rules run no test.
-        names = ("method", "given", "alpha", "adjust", "n_boot")
         options = {"method": method, "given": given, "alpha": alpha, "adjust": adjust}
-        options["n_boot"] = n_boot
-        defaults = _defaults()
-        check_result_options(options, {k: defaults[k] for k in names}, seed, type(x).__name__)
+        options.update(n_boot=n_boot, seed=seed)
+        check_result_options(options, _defaults(), type(x).__name__)
         if estimator_options:
             raise TypeError(
                 f"x is a {type(x).__name__}, already estimated: estimator options "

@@ -11,13 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from coda._clr_gram import clr_cov_estimate, variation_estimate
-from coda._labels import composition
 from coda._validation import (
     check_balance_variances,
-    check_ddof,
     check_option,
     check_proportionality_variances,
-    is_dask,
 )
 
 __all__ = ["balance_correlation", "proportionality"]
@@ -187,13 +184,8 @@ def balance_correlation(x, /, *, ddof: int = 1):
            [ 0.086, -0.205,  1.   ,  0.119],
            [-0.334,  0.137,  0.119,  1.   ]])
     """
-    if is_dask(x):
-        cov = clr_cov_estimate(x, ddof, min_parts=3)
-        s, labels = cov.gamma, cov.labels
-    else:
-        values, labels = composition(x, min_parts=3, min_samples=2)
-        check_ddof(ddof, values.shape[0])
-        s = clr_cov_estimate(values, ddof).gamma
+    cov = clr_cov_estimate(x, ddof, min_parts=3)
+    s, labels = cov.gamma, cov.labels
     d = s.shape[0]
     g = d - 1 + np.sqrt(d * (d - 2))
     c = (np.sqrt(d - 2) + np.sqrt(d)) / (np.sqrt(d - 2) * g)

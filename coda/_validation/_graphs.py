@@ -380,11 +380,12 @@ def check_square_labels(
         )
 
 
-def check_result_options(options: dict, defaults: dict, seed, result_name: str) -> None:
-    """Raise if options that only apply to raw data were set along with a result."""
-    changed = [k for k, v in options.items() if v != defaults[k]]
-    if seed is not None:
-        changed.append("seed")
+def check_result_options(options: dict, defaults: dict, result_name: str) -> None:
+    """Raise if options that only apply to raw data were set along with a result.
+
+    ``options`` maps names to the values given, ``defaults`` to the signature's.
+    """
+    changed = [k for k, v in options.items() if not _is_default(v, defaults[k])]
     if changed:
         raise ValueError(
             f"{', '.join(changed)}: these options apply to compositional data, not to a "
